@@ -1,0 +1,207 @@
+//! Command-line interface: clap subcommands mapping one-to-one onto library calls.
+//!
+//! `cryolens [FILE]` opens the GUI; `cryolens denoise …`, `cryolens models …` and
+//! `cryolens bench …` are batch tools that print which device ran and show progress bars.
+
+pub mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::device::{ComputeDevice, DeviceChoice};
+use crate::jobs::Progress;
+use crate::models::{self, ModelSpec, install};
+
+/// Cryolens: cryo-EM micrographs through denoising.
+#[derive(Parser, Debug)]
+#[command(name = "cryolens", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Micrograph to open in the GUI (MRC or TIFF); the bundled sample when omitted.
+    pub file: Option<PathBuf>,
+    /// Batch tools.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Denoise micrographs with a Topaz model, one at a time (streaming), writing float32 MRC.
+    Denoise(DenoiseArgs),
+    /// Install or list denoising models.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Time denoising per model and backend and compare with Topaz; prints a table.
+    Bench(bench::BenchArgs),
+    /// List the compute devices (wgpu adapters) and say which `--device auto` picks.
+    Devices,
+}
+
+/// `cryolens denoise` options.
+#[derive(clap::Args, Debug)]
+pub struct DenoiseArgs {
+    /// Input micrographs (MRC or TIFF).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// unet | unet-small | fcnn | affine | unet-v0.2.1 | PATH to a Topaz state dict.
+    #[arg(short, long, default_value = "unet")]
+    pub model: String,
+    /// Output folder; each output is `<input stem>.mrc` there.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Tile core size in pixels (0: no tiling).
+    #[arg(long, default_value_t = 1024)]
+    pub patch_size: usize,
+    /// Context pixels around each tile. Default: the model's receptive field (exact, cheaper
+    /// than Topaz's 500; any value at least that large gives the same result).
+    #[arg(long)]
+    pub padding: Option<usize>,
+}
+
+/// `cryolens models` actions.
+#[derive(Subcommand, Debug)]
+pub enum ModelsAction {
+    /// Unpack Topaz's pretrained denoisers (GPL-3.0) from the topaz-em 0.3.20 wheel.
+    Install {
+        /// Model family (only `topaz`).
+        #[arg(value_parser = ["topaz"])]
+        family: String,
+        /// Use this wheel file instead of downloading it.
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+        /// Download over HTTPS from this package index (simple format) instead of using pip.
+        #[arg(long)]
+        index_url: Option<String>,
+    },
+    /// List installed models and where they live.
+    List,
+}
+
+/// Parses the command line and runs it; errors are printed as one clear message.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Whatever the command reports (bad input file, missing model, I/O failure).
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => crate::gui::run(cli.file),
+        Some(Command::Denoise(args)) => denoise(&args),
+        Some(Command::Models { action: ModelsAction::Install { wheel, index_url, .. } }) => {
+            let progress = Progress::new();
+            let source = install::WheelSource { wheel, index_url };
+            let files = install::install_topaz(&source, &models::topaz_dir(), &progress)?;
+            for f in &files {
+                println!("installed {}", f.display());
+            }
+            println!("Topaz models are GPL-3.0 (Bepler et al. 2020); they stay on this machine.");
+            Ok(())
+        }
+        Some(Command::Models { action: ModelsAction::List }) => {
+            println!("models folder: {}", models::topaz_dir().display());
+            let installed = models::installed_topaz_models();
+            if installed.is_empty() {
+                println!("no Topaz models installed: run `cryolens models install topaz`");
+            }
+            for a in installed {
+                println!("{:<12} {}", a.name(), a.config().describe());
+            }
+            Ok(())
+        }
+        Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Devices) => {
+            let adapters = crate::device::wgpu_adapters();
+            if adapters.is_empty() {
+                println!("no wgpu adapters");
+            }
+            for a in &adapters {
+                let kind = if a.is_software { "software" } else { "hardware" };
+                println!("{} ({}, {kind}, max storage buffer {} MiB)", a.name, a.backend, a.max_storage_buffer_bytes >> 20);
+            }
+            println!("--device auto: {}", ComputeDevice::select(DeviceChoice::Auto)?.describe());
+            Ok(())
+        }
+    }
+}
+
+/// A progress bar in the house style.
+pub fn progress_bar(total: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
+fn output_path(dir: &Path, input: &Path) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "micrograph".into());
+    dir.join(format!("{stem}.mrc"))
+}
+
+fn denoise(args: &DenoiseArgs) -> Result<()> {
+    let spec = ModelSpec::parse(&args.model)?;
+    let device = ComputeDevice::select(args.device)?;
+    println!("device: {}", device.describe());
+    let denoiser = TopazDenoiser::load(&spec, &device)?;
+    println!("model: {}", denoiser.describe());
+    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let tiles = TileConfig { patch_size: args.patch_size, padding: args.padding };
+    let bar = progress_bar(args.files.len() as u64, "micrographs");
+    let mut failures = 0usize;
+    for input in &args.files {
+        bar.set_message(input.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let started = Instant::now();
+        let result = (|| -> Result<PathBuf> {
+            // One micrograph in memory at a time.
+            let image = crate::io::read_micrograph(input)?;
+            let progress = Progress::new();
+            let denoised = denoiser.denoise(&image, &tiles, &progress)?;
+            let out = output_path(&args.output, input);
+            crate::io::mrc::write_image(&out, &denoised)?;
+            Ok(out)
+        })();
+        match result {
+            Ok(out) => bar.println(format!(
+                "{} -> {} ({:.1} s)",
+                input.display(),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            )),
+            Err(e) => {
+                failures += 1;
+                bar.println(format!("error: {}: {e:#}", input.display()));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if failures > 0 {
+        anyhow::bail!("{failures} of {} micrographs failed", args.files.len());
+    }
+    Ok(())
+}

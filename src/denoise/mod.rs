@@ -1,0 +1,99 @@
+//! Denoising with Topaz's semantics, tiled so memory stays bounded, without seams.
+//!
+//! Topaz (Bepler et al. 2020; `topaz denoise`) normalises a micrograph by its mean and
+//! standard deviation, runs the model, and maps the result back with the same mean and σ.
+//! It tiles large micrographs (patch 1024, padding 500) and re-normalises each tile by the
+//! tile's own statistics, which makes tiles disagree at their borders. Cryolens normalises
+//! once, globally, and crops each tile's padding away, so a tiled result equals the untiled one
+//! (to float rounding) whenever the padding covers the model's receptive field and tiles are
+//! aligned to the model's pooling grid, which [`plan_tiles`] guarantees.
+
+pub mod tiling;
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+
+use crate::device::ComputeDevice;
+use crate::image::Image;
+use crate::jobs::Progress;
+use crate::models::{self, ModelSpec, TopazConfig, TopazModel};
+
+pub use tiling::{Tile, TileConfig, plan_tiles};
+
+/// A loaded Topaz 2D denoiser on a compute device.
+pub struct TopazDenoiser {
+    model: TopazModel,
+    config: TopazConfig,
+    device: ComputeDevice,
+    label: String,
+}
+
+impl TopazDenoiser {
+    /// Loads `spec`'s weights onto `device`.
+    ///
+    /// # Errors
+    /// Model not installed, unreadable weights, or weights of an unknown architecture.
+    pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
+        let path = spec.weights_path()?;
+        let (model, config) = models::load_topaz(&path, &device.burn)?;
+        Ok(Self { model, config, device: device.clone(), label: spec.label() })
+    }
+
+    /// The architecture's dimensions.
+    pub fn config(&self) -> TopazConfig {
+        self.config
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &ComputeDevice {
+        &self.device
+    }
+
+    /// e.g. "unet: unet (48 filters, widths 11/5)".
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.label, self.config.describe())
+    }
+
+    /// Short model label ("unet", or a file stem).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Denoises a micrograph. Returns an image of the same shape and pixel size, in the input's
+    /// units. Reports one progress step per tile and stops early (with an error) if the job is
+    /// cancelled.
+    ///
+    /// # Errors
+    /// Non-finite input values, a constant image (σ = 0), cancellation, or a backend failure
+    /// (e.g. a tile too large for the GPU).
+    pub fn denoise(&self, image: &Image, tiles: &TileConfig, progress: &Progress) -> Result<Image> {
+        image.check_finite().context("cannot denoise")?;
+        let stats = image.stats();
+        if stats.std <= 0.0 || !stats.std.is_finite() {
+            bail!("cannot denoise a constant image (standard deviation 0)");
+        }
+        let (mean, std) = (stats.mean, stats.std);
+        let normalised: Vec<f32> = image.data.iter().map(|&v| ((v as f64 - mean) / std) as f32).collect();
+        let plan = plan_tiles(image.width, image.height, tiles, self.config, self.device.max_tensor_values());
+        progress.start(plan.len() as u64, format!("denoising with {} on {}", self.label, self.device.describe()));
+        let mut out = Image::zeros(image.width, image.height).with_pixel_size(image.pixel_size_angstrom);
+        for tile in &plan {
+            if progress.is_cancelled() {
+                bail!("denoising cancelled");
+            }
+            let input = tile.extract(&normalised, image.width);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(input, [1, 1, tile.in_h, tile.in_w]),
+                &self.device.burn,
+            );
+            let y = self.model.forward(x);
+            let data = y
+                .try_into_data()
+                .map_err(|e| anyhow::anyhow!("the {} backend failed on a {}×{} tile: {e:?}", self.device.describe(), tile.in_w, tile.in_h))?;
+            let values = data.as_slice::<f32>().map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))?;
+            tile.insert(values, &mut out.data, image.width, |v| (v as f64 * std + mean) as f32);
+            progress.step();
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,277 @@
+//! Contrast in units of the image's σ, colour maps, and the small histogram that shows them.
+
+use eframe::egui;
+use egui::{Color32, Stroke, Vec2};
+
+use crate::image::Stats;
+
+/// A display window in units of the image's standard deviation around its mean: values at
+/// `mean + low_sigma·σ` map to black, `mean + high_sigma·σ` to white.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Contrast {
+    /// Lower bound, in σ from the mean.
+    pub low_sigma: f32,
+    /// Upper bound, in σ from the mean.
+    pub high_sigma: f32,
+}
+
+impl Default for Contrast {
+    fn default() -> Self {
+        Self {
+            low_sigma: -3.0,
+            high_sigma: 3.0,
+        }
+    }
+}
+
+impl Contrast {
+    /// The absolute values `(low, high)` of the window for an image with `stats`. A constant
+    /// image (σ = 0) gets a window of ±1 around its value so that it still draws.
+    pub fn window(&self, stats: &Stats) -> (f32, f32) {
+        let std = if stats.std > 0.0 && stats.std.is_finite() {
+            stats.std
+        } else {
+            1.0
+        };
+        let low = stats.mean + self.low_sigma as f64 * std;
+        let high = stats.mean + self.high_sigma as f64 * std;
+        (low as f32, high.max(low + std * 1e-3) as f32)
+    }
+}
+
+/// Colour maps the shader knows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColourMap {
+    /// Black to white.
+    #[default]
+    Grey,
+    /// White to black.
+    InvertedGrey,
+    /// Black, red, yellow, white.
+    Fire,
+}
+
+impl ColourMap {
+    /// All maps, in menu order.
+    pub const ALL: [ColourMap; 3] = [ColourMap::Grey, ColourMap::InvertedGrey, ColourMap::Fire];
+
+    /// Menu name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourMap::Grey => "Grey",
+            ColourMap::InvertedGrey => "Inverted grey",
+            ColourMap::Fire => "Fire",
+        }
+    }
+
+    /// The index the shader switches on.
+    pub fn index(self) -> u32 {
+        match self {
+            ColourMap::Grey => 0,
+            ColourMap::InvertedGrey => 1,
+            ColourMap::Fire => 2,
+        }
+    }
+}
+
+/// Counts of values in equal bins over `[mean − RANGE·σ, mean + RANGE·σ]` (clamped to the
+/// data's range); values outside fall in the end bins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    /// Left edge of the first bin, in σ from the mean.
+    pub from_sigma: f32,
+    /// Right edge of the last bin, in σ from the mean.
+    pub to_sigma: f32,
+    /// Counts per bin.
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    /// Half-width of the histogram range in σ.
+    pub const RANGE: f32 = 6.0;
+    /// Number of bins.
+    pub const BINS: usize = 96;
+
+    /// Histogram of `values` whose statistics are `stats`.
+    pub fn of(values: &[f32], stats: &Stats) -> Self {
+        let std = if stats.std > 0.0 && stats.std.is_finite() {
+            stats.std
+        } else {
+            1.0
+        };
+        let lo_data = (stats.min as f64 - stats.mean) / std;
+        let hi_data = (stats.max as f64 - stats.mean) / std;
+        let from = (-Self::RANGE as f64).max(lo_data);
+        let to = (Self::RANGE as f64).min(hi_data).max(from + 1e-3);
+        let mut counts = vec![0u64; Self::BINS];
+        let scale = Self::BINS as f64 / (to - from);
+        for &v in values {
+            if !v.is_finite() {
+                continue;
+            }
+            let s = (v as f64 - stats.mean) / std;
+            let bin = ((s - from) * scale)
+                .floor()
+                .clamp(0.0, (Self::BINS - 1) as f64) as usize;
+            counts[bin] += 1;
+        }
+        Self {
+            from_sigma: from as f32,
+            to_sigma: to as f32,
+            counts,
+        }
+    }
+}
+
+/// The contrast controls: low/high σ, a reset button, the colour map, and the histogram with
+/// the window marked. Returns true if something changed.
+pub fn controls(
+    ui: &mut egui::Ui,
+    contrast: &mut Contrast,
+    colour_map: &mut ColourMap,
+    histogram: Option<&Histogram>,
+) -> bool {
+    let before = (*contrast, *colour_map);
+    egui::Grid::new("contrast grid")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let label = ui.label("Low (σ)");
+            ui.add(
+                egui::DragValue::new(&mut contrast.low_sigma)
+                    .speed(0.05)
+                    .range(-50.0..=50.0)
+                    .fixed_decimals(2),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("Values this many σ from the mean are drawn black");
+            ui.end_row();
+            let label = ui.label("High (σ)");
+            ui.add(
+                egui::DragValue::new(&mut contrast.high_sigma)
+                    .speed(0.05)
+                    .range(-50.0..=50.0)
+                    .fixed_decimals(2),
+            )
+            .labelled_by(label.id)
+            .on_hover_text("Values this many σ from the mean are drawn white");
+            ui.end_row();
+        });
+    if contrast.high_sigma <= contrast.low_sigma {
+        contrast.high_sigma = contrast.low_sigma + 0.05;
+    }
+    ui.horizontal(|ui| {
+        if ui
+            .button("Reset contrast")
+            .on_hover_text("−3σ … +3σ")
+            .clicked()
+        {
+            *contrast = Contrast::default();
+        }
+        let label = ui.label("Colour map");
+        egui::ComboBox::from_id_salt("colour map")
+            .selected_text(colour_map.name())
+            .show_ui(ui, |ui| {
+                for m in ColourMap::ALL {
+                    ui.selectable_value(colour_map, m, m.name());
+                }
+            })
+            .response
+            .labelled_by(label.id);
+    });
+    if let Some(h) = histogram {
+        draw_histogram(ui, h, contrast);
+    }
+    before != (*contrast, *colour_map)
+}
+
+/// Draws the histogram (log counts) with the contrast window shaded.
+fn draw_histogram(ui: &mut egui::Ui, h: &Histogram, contrast: &Contrast) {
+    let width = ui.available_width().clamp(120.0, 320.0);
+    let (rect, response) = ui.allocate_exact_size(Vec2::new(width, 64.0), egui::Sense::hover());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Histogram"));
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    let span = (h.to_sigma - h.from_sigma).max(1e-3);
+    let x_of = |s: f32| rect.left() + (s - h.from_sigma) / span * rect.width();
+    let (lo, hi) = (
+        x_of(contrast.low_sigma).max(rect.left()),
+        x_of(contrast.high_sigma).min(rect.right()),
+    );
+    if hi > lo {
+        painter.rect_filled(
+            egui::Rect::from_x_y_ranges(lo..=hi, rect.y_range()),
+            0.0,
+            Color32::from_rgba_unmultiplied(90, 140, 220, 40),
+        );
+    }
+    let max = h.counts.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let log_max = (1.0 + max).ln();
+    let bin_w = rect.width() / h.counts.len().max(1) as f32;
+    for (i, &c) in h.counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let frac = (1.0 + c as f32).ln() / log_max;
+        let x = rect.left() + i as f32 * bin_w;
+        let bar = egui::Rect::from_min_max(
+            egui::pos2(x, rect.bottom() - frac * (rect.height() - 4.0)),
+            egui::pos2(x + bin_w.max(1.0), rect.bottom()),
+        );
+        painter.rect_filled(bar, 0.0, Color32::from_gray(170));
+    }
+    let stroke = Stroke::new(1.5, Color32::from_rgb(90, 160, 255));
+    for s in [contrast.low_sigma, contrast.high_sigma] {
+        let x = x_of(s);
+        if x >= rect.left() && x <= rect.right() {
+            painter.vline(x, rect.y_range(), stroke);
+        }
+    }
+    let font = egui::FontId::proportional(10.0);
+    let text = ui.visuals().weak_text_color();
+    painter.text(
+        rect.left_top() + Vec2::new(3.0, 2.0),
+        egui::Align2::LEFT_TOP,
+        format!("{:+.1}σ", h.from_sigma),
+        font.clone(),
+        text,
+    );
+    painter.text(
+        rect.right_top() + Vec2::new(-3.0, 2.0),
+        egui::Align2::RIGHT_TOP,
+        format!("{:+.1}σ", h.to_sigma),
+        font,
+        text,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_is_mean_plus_sigma() {
+        let stats = Stats {
+            mean: 10.0,
+            std: 2.0,
+            min: 0.0,
+            max: 20.0,
+        };
+        assert_eq!(Contrast::default().window(&stats), (4.0, 16.0));
+        let flat = Stats {
+            mean: 5.0,
+            std: 0.0,
+            min: 5.0,
+            max: 5.0,
+        };
+        let (lo, hi) = Contrast::default().window(&flat);
+        assert!(hi > lo);
+    }
+
+    #[test]
+    fn histogram_counts_everything() {
+        let values: Vec<f32> = (0..1000).map(|i| (i % 17) as f32).collect();
+        let stats = crate::image::stats_of(&values);
+        let h = Histogram::of(&values, &stats);
+        assert_eq!(h.counts.iter().sum::<u64>(), 1000);
+    }
+}

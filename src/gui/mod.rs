@@ -1,0 +1,81 @@
+//! The desktop application (eframe with the wgpu renderer).
+//!
+//! One file per concept: [`app`] (state, jobs, layout), [`viewer`] (pan/zoom, GPU textures,
+//! the paint callback running `shaders/micrograph.wgsl`), [`contrast`] (σ window, colour
+//! maps, histogram), [`status`] (status bar), [`models_panel`] (model choice and install).
+
+pub mod app;
+pub mod contrast;
+pub mod models_panel;
+pub mod status;
+pub mod viewer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui_wgpu::{self, wgpu};
+
+pub use app::{CryolensApp, Source, View};
+
+/// Starts the GUI on `file`, or on the bundled sample when `None`. Blocks until the window
+/// closes.
+///
+/// # Errors
+/// The window or the wgpu renderer could not be created (no display, no GPU driver at all).
+pub fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
+    let source = file.map_or(Source::Sample, Source::File);
+    eframe::run_native(
+        "Cryolens",
+        native_options(),
+        Box::new(move |cc| Ok(Box::new(CryolensApp::new(cc, source)))),
+    )
+    .map_err(|e| anyhow::anyhow!("could not start the GUI: {e}"))
+}
+
+/// eframe's options for Cryolens: the wgpu renderer, with the device asked for the adapter's
+/// full `max_texture_dimension_2d` (see [`raise_texture_limit`]).
+pub fn native_options() -> eframe::NativeOptions {
+    let mut options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("Cryolens")
+            .with_inner_size([1280.0, 900.0])
+            .with_min_inner_size([640.0, 420.0]),
+        ..Default::default()
+    };
+    options.wgpu_options.wgpu_setup = raise_texture_limit(options.wgpu_options.wgpu_setup);
+    options
+}
+
+/// Replaces the device descriptor of a `CreateNew` wgpu setup so that the device is created
+/// with the adapter's own `max_texture_dimension_2d` (egui-wgpu asks for 8192 by default,
+/// though e.g. lavapipe and most desktop GPUs offer 16384 or more). Micrographs larger than
+/// the limit are still drawn, split into several textures. An `Existing` setup is returned
+/// unchanged.
+pub fn raise_texture_limit(setup: egui_wgpu::WgpuSetup) -> egui_wgpu::WgpuSetup {
+    match setup {
+        egui_wgpu::WgpuSetup::CreateNew(mut create) => {
+            create.device_descriptor = Arc::new(device_descriptor);
+            egui_wgpu::WgpuSetup::CreateNew(create)
+        }
+        existing => existing,
+    }
+}
+
+/// egui-wgpu's default device request, with the texture limit raised to the adapter's.
+fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    let base = if adapter.get_info().backend == wgpu::Backend::Gl {
+        wgpu::Limits::downlevel_webgl2_defaults()
+    } else {
+        wgpu::Limits::default()
+    };
+    let offered = adapter.limits().max_texture_dimension_2d;
+    wgpu::DeviceDescriptor {
+        label: Some("cryolens wgpu device"),
+        required_limits: wgpu::Limits {
+            max_texture_dimension_2d: offered,
+            ..base
+        },
+        ..Default::default()
+    }
+}

@@ -1,0 +1,121 @@
+//! The denoising panel: which installed Topaz model to use, cancel, install.
+
+use eframe::egui;
+
+use crate::jobs::Progress;
+use crate::models::{TopazArch, installed_topaz_models};
+
+/// Installed models and the user's choice.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelsState {
+    /// Pretrained models found on disk (refreshed at start and after an install).
+    pub installed: Vec<TopazArch>,
+    /// The model to denoise with (`None` when none is installed).
+    pub selected: Option<TopazArch>,
+}
+
+impl ModelsState {
+    /// Reads the installed models from disk.
+    pub fn scan() -> Self {
+        let mut s = Self::default();
+        s.refresh();
+        s
+    }
+
+    /// Re-reads the installed models, keeping the selection when still installed, else
+    /// preferring `unet` (Topaz's default), else the first installed.
+    pub fn refresh(&mut self) {
+        self.installed = installed_topaz_models();
+        if self.selected.is_none_or(|s| !self.installed.contains(&s)) {
+            self.selected = if self.installed.contains(&TopazArch::UNet) {
+                Some(TopazArch::UNet)
+            } else {
+                self.installed.first().copied()
+            };
+        }
+    }
+}
+
+/// What the user asked for in the panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelsAction {
+    /// Nothing.
+    None,
+    /// Use another model (denoises with it unless cached).
+    Select(TopazArch),
+    /// Run denoising again with the selected model (after a failure).
+    Retry,
+    /// Stop the running denoising job.
+    Cancel,
+    /// Download and install Topaz's weights.
+    Install,
+}
+
+/// Draws the panel. `denoising` is the running denoise job's progress, `installing` the
+/// install job's.
+pub fn show(
+    ui: &mut egui::Ui,
+    state: &ModelsState,
+    denoising: Option<&Progress>,
+    installing: Option<&Progress>,
+    failed: bool,
+) -> ModelsAction {
+    let mut action = ModelsAction::None;
+    if state.installed.is_empty() {
+        ui.label("No Topaz model is installed.");
+        action = install_button(ui, installing).unwrap_or(action);
+        return action;
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Model");
+        let mut chosen = state.selected;
+        egui::ComboBox::from_id_salt("denoising model")
+            .selected_text(state.selected.map_or("none", |a| a.name()))
+            .show_ui(ui, |ui| {
+                for &arch in &state.installed {
+                    ui.selectable_value(&mut chosen, Some(arch), arch.name());
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text("Denoising model (Topaz pretrained); unet is Topaz's default");
+        if let Some(a) = chosen
+            && chosen != state.selected
+        {
+            action = ModelsAction::Select(a);
+        }
+    });
+    if let Some(p) = denoising {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::ProgressBar::new(p.fraction())
+                    .desired_width(140.0)
+                    .show_percentage(),
+            );
+            if ui.button("Cancel denoising").clicked() {
+                action = ModelsAction::Cancel;
+            }
+        });
+    } else if failed && ui.button("Retry denoising").clicked() {
+        action = ModelsAction::Retry;
+    }
+    action
+}
+
+/// The "Install Topaz models" button, or the install progress while it runs.
+pub fn install_button(ui: &mut egui::Ui, installing: Option<&Progress>) -> Option<ModelsAction> {
+    match installing {
+        Some(p) => {
+            ui.add(egui::ProgressBar::new(p.fraction()).text(p.message()).desired_width(260.0));
+            None
+        }
+        None => ui
+            .button("Install Topaz models")
+            .on_hover_text(
+                "Downloads the topaz-em wheel (pip) and unpacks Topaz's pretrained denoising weights \
+                 (GPL-3.0) into the models folder",
+            )
+            .clicked()
+            .then_some(ModelsAction::Install),
+    }
+}

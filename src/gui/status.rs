@@ -1,0 +1,90 @@
+//! The status bar: compute device, pixel size, dimensions, cursor, and running jobs.
+
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::jobs::Progress;
+
+/// What the status bar shows this frame.
+#[derive(Default)]
+pub struct StatusInfo {
+    /// `ComputeDevice::describe()`, or a note while it is being detected.
+    pub device: String,
+    /// Pixel size in Å/px, if known.
+    pub pixel_size: Option<f32>,
+    /// Image width × height in pixels.
+    pub dims: Option<(usize, usize)>,
+    /// Pixel under the cursor and its value.
+    pub hover: Option<(usize, usize, f32)>,
+    /// A note about what is shown (e.g. the section of a volume).
+    pub note: Option<String>,
+    /// Running jobs: a short name and their progress.
+    pub jobs: Vec<(&'static str, Arc<Progress>)>,
+}
+
+/// Formats a value for the status bar with 4 significant digits.
+pub fn format_value(v: f32) -> String {
+    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
+        let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+/// Draws the status bar contents.
+pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(&info.device)
+            .on_hover_text("Where denoising runs (never hides a CPU fallback)");
+        ui.separator();
+        match info.pixel_size {
+            Some(p) => ui.label(format!("{p:.4} Å/px")),
+            None => ui.label("pixel size unknown"),
+        };
+        ui.separator();
+        if let Some((w, h)) = info.dims {
+            ui.label(format!("{w} × {h} px"));
+            ui.separator();
+        }
+        match info.hover {
+            Some((x, y, v)) => ui.label(format!("x {x}, y {y}: {}", format_value(v))),
+            None => ui.label("x –, y –"),
+        };
+        if let Some(note) = &info.note {
+            ui.separator();
+            ui.label(note);
+        }
+        for (name, p) in &info.jobs {
+            ui.separator();
+            let (done, total) = p.counts();
+            let text = if total > 0 {
+                format!("{name} {done}/{total}")
+            } else {
+                name.to_string()
+            };
+            let bar = egui::ProgressBar::new(p.fraction())
+                .desired_width(160.0)
+                .text(text);
+            let msg = p.message();
+            let r = ui.add(bar);
+            if !msg.is_empty() {
+                r.on_hover_text(msg);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_short() {
+        assert_eq!(format_value(0.0), "0.000");
+        assert_eq!(format_value(12.3456), "12.35");
+        assert_eq!(format_value(-0.5), "-0.5000");
+        assert_eq!(format_value(1.0e7), "1.000e7");
+    }
+}

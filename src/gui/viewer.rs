@@ -1,0 +1,515 @@
+//! The micrograph viewer: pan/zoom state, GPU textures and the paint callback.
+//!
+//! An image is uploaded once as one or more R32Float textures ("tiles", each at most the
+//! device's `max_texture_dimension_2d` on a side) and drawn through `shaders/micrograph.wgsl`,
+//! which applies the contrast window and the colour map on the GPU: changing the contrast
+//! costs one uniform write per tile, never a re-upload. Textures live in egui-wgpu's
+//! callback resources, keyed by [`ViewImage::id`]; images no longer cached by the app are
+//! dropped from the GPU on the next frame.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use eframe::egui;
+use eframe::egui_wgpu::{self, wgpu};
+use egui::{Pos2, Rect, Sense, Vec2};
+
+use crate::image::{Image, Stats};
+
+use super::contrast::{ColourMap, Contrast, Histogram};
+
+static NEXT_IMAGE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// An image ready to be shown: the values plus what the UI needs about them (statistics,
+/// histogram), computed on the worker thread that produced the image.
+#[derive(Debug)]
+pub struct ViewImage {
+    /// Unique id (keys the GPU textures).
+    pub id: u64,
+    /// The values.
+    pub image: Image,
+    /// Mean, σ, min, max.
+    pub stats: Stats,
+    /// Value histogram around the mean, for the contrast panel.
+    pub histogram: Histogram,
+}
+
+impl ViewImage {
+    /// Computes statistics and histogram of `image` (call from a worker, not the UI thread).
+    pub fn new(image: Image) -> Self {
+        let stats = image.stats();
+        let histogram = Histogram::of(&image.data, &stats);
+        Self {
+            id: NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed),
+            image,
+            stats,
+            histogram,
+        }
+    }
+
+    /// The value at pixel `(x, y)`, if inside.
+    pub fn value_at(&self, x: usize, y: usize) -> Option<f32> {
+        (x < self.image.width && y < self.image.height).then(|| self.image.get(x, y))
+    }
+}
+
+/// Pan and zoom of the viewer, shared by the raw, denoised and low-pass views so that
+/// switching views compares the same region.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ViewTransform {
+    /// Screen points per image pixel.
+    pub zoom: f32,
+    /// Image coordinates (pixels) shown at the centre of the viewer.
+    pub center: Vec2,
+    /// While true, the image is refitted to the viewer every frame (until the user pans or
+    /// zooms).
+    pub fit: bool,
+}
+
+impl Default for ViewTransform {
+    fn default() -> Self {
+        Self {
+            zoom: 1.0,
+            center: Vec2::ZERO,
+            fit: true,
+        }
+    }
+}
+
+impl ViewTransform {
+    /// Zoom factor limits relative to the fitted zoom, and absolute maximum.
+    const MAX_ZOOM: f32 = 64.0;
+
+    /// The zoom at which an image of `size` pixels fits `viewport`.
+    pub fn fit_zoom(viewport: Rect, size: Vec2) -> f32 {
+        (viewport.width() / size.x)
+            .min(viewport.height() / size.y)
+            .max(1e-4)
+    }
+
+    /// Fits an image of `size` pixels into `viewport`.
+    pub fn fit_to(&mut self, viewport: Rect, size: Vec2) {
+        self.zoom = Self::fit_zoom(viewport, size);
+        self.center = size / 2.0;
+    }
+
+    /// Where the image lies on screen.
+    pub fn image_rect(&self, viewport: Rect, size: Vec2) -> Rect {
+        Rect::from_min_size(
+            viewport.center() - self.center * self.zoom,
+            size * self.zoom,
+        )
+    }
+
+    /// Screen position → image coordinates (pixels, continuous).
+    pub fn to_image(&self, viewport: Rect, screen: Pos2) -> Vec2 {
+        (screen - viewport.center()) / self.zoom + self.center
+    }
+
+    /// Multiplies the zoom by `factor`, keeping the image point under `anchor` fixed.
+    pub fn zoom_around(&mut self, viewport: Rect, size: Vec2, anchor: Pos2, factor: f32) {
+        let min = Self::fit_zoom(viewport, size) / 8.0;
+        let new_zoom = (self.zoom * factor).clamp(min, Self::MAX_ZOOM);
+        let fixed = self.to_image(viewport, anchor);
+        self.zoom = new_zoom;
+        self.center = fixed - (anchor - viewport.center()) / new_zoom;
+        self.fit = false;
+    }
+
+    /// Moves the image by `delta` screen points.
+    pub fn pan(&mut self, delta: Vec2) {
+        self.center -= delta / self.zoom;
+        self.fit = false;
+    }
+}
+
+/// What the viewer reports back to the app after a frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ViewerOutput {
+    /// Pixel under the cursor and its value.
+    pub hover: Option<(usize, usize, f32)>,
+    /// The viewer's rectangle on screen (points).
+    pub rect: Option<Rect>,
+}
+
+/// Draws `view` in the remaining space of `ui`, handles pan (drag), zoom (wheel, around the
+/// cursor) and keeps `transform` up to date. `keep` lists the ids of every image the app
+/// still caches (their textures stay on the GPU).
+pub fn show(
+    ui: &mut egui::Ui,
+    transform: &mut ViewTransform,
+    view: &Arc<ViewImage>,
+    contrast: Contrast,
+    colour_map: ColourMap,
+    keep: Vec<u64>,
+    gpu_ready: bool,
+) -> ViewerOutput {
+    let size = Vec2::new(view.image.width as f32, view.image.height as f32);
+    let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Micrograph view"));
+    if transform.fit {
+        transform.fit_to(rect, size);
+    }
+    if response.dragged() {
+        transform.pan(response.drag_delta());
+    }
+    if response.double_clicked() {
+        transform.fit = true;
+    }
+    if let Some(pointer) = response.hover_pos() {
+        let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta().y, i.zoom_delta()));
+        let factor = (scroll * 0.0025).exp() * zoom;
+        if (factor - 1.0).abs() > 1e-4 {
+            transform.zoom_around(rect, size, pointer, factor);
+        }
+    }
+
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, egui::Color32::from_gray(24));
+    let image_rect = transform.image_rect(rect, size);
+    if gpu_ready {
+        let (low, high) = contrast.window(&view.stats);
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            MicrographCallback {
+                view: Arc::clone(view),
+                image_rect,
+                viewport: rect,
+                low,
+                high,
+                colour_map: colour_map.index(),
+                keep,
+            },
+        ));
+    } else {
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "No wgpu renderer: the micrograph cannot be drawn",
+            egui::FontId::proportional(16.0),
+            egui::Color32::LIGHT_RED,
+        );
+    }
+
+    let hover = response.hover_pos().and_then(|p| {
+        let q = transform.to_image(rect, p);
+        if q.x < 0.0 || q.y < 0.0 {
+            return None;
+        }
+        let (x, y) = (q.x.floor() as usize, q.y.floor() as usize);
+        view.value_at(x, y).map(|v| (x, y, v))
+    });
+    ViewerOutput {
+        hover,
+        rect: Some(rect),
+    }
+}
+
+/// GPU state of the viewer, stored in egui-wgpu's callback resources.
+pub struct ViewerGpu {
+    pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    max_tile: u32,
+    srgb_target: bool,
+    images: HashMap<u64, Vec<GpuTile>>,
+}
+
+struct GpuTile {
+    /// Tile origin and size in image pixels.
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+    _texture: wgpu::Texture,
+    uniform: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rect: [f32; 4],
+    window: [f32; 4],
+    size: [f32; 4],
+}
+
+/// The largest texture side the viewer will use on `render_state`'s device: the device's
+/// `max_texture_dimension_2d`, further capped by `tile_cap` (tests use it to force tiling).
+pub fn max_tile_side(render_state: &egui_wgpu::RenderState, tile_cap: Option<u32>) -> u32 {
+    let limit = render_state.device.limits().max_texture_dimension_2d;
+    tile_cap.map_or(limit, |c| c.clamp(1, limit))
+}
+
+/// Creates the viewer's pipeline on `render_state`'s device and stores it in the renderer's
+/// callback resources. Returns the tile side that will be used.
+pub fn install(render_state: &egui_wgpu::RenderState, tile_cap: Option<u32>) -> u32 {
+    let device = &render_state.device;
+    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("micrograph.wgsl"),
+        source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/micrograph.wgsl").into()),
+    });
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("micrograph tile"),
+        entries: &[
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
+        ],
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("micrograph"),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("micrograph"),
+        layout: Some(&pipeline_layout),
+        vertex: wgpu::VertexState {
+            module: &shader,
+            entry_point: Some("vs_main"),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: &shader,
+            entry_point: Some("fs_main"),
+            compilation_options: Default::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format: render_state.target_format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        primitive: wgpu::PrimitiveState {
+            topology: wgpu::PrimitiveTopology::TriangleStrip,
+            ..Default::default()
+        },
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        multiview_mask: None,
+        cache: None,
+    });
+    let max_tile = max_tile_side(render_state, tile_cap);
+    let gpu = ViewerGpu {
+        pipeline,
+        layout,
+        max_tile,
+        srgb_target: render_state.target_format.is_srgb(),
+        images: HashMap::new(),
+    };
+    render_state.renderer.write().callback_resources.insert(gpu);
+    max_tile
+}
+
+/// Splits `len` pixels into runs of at most `max` (origin, length).
+pub fn tile_spans(len: usize, max: u32) -> Vec<(u32, u32)> {
+    let max = max.max(1) as usize;
+    (0..len)
+        .step_by(max)
+        .map(|o| (o as u32, (len - o).min(max) as u32))
+        .collect()
+}
+
+impl ViewerGpu {
+    fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: &ViewImage) {
+        let image = &view.image;
+        let mut tiles = Vec::new();
+        for (y, h) in tile_spans(image.height, self.max_tile) {
+            for (x, w) in tile_spans(image.width, self.max_tile) {
+                let size = wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                };
+                let texture = device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("micrograph tile"),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::R32Float,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                // Rows of the tile are strided by the full image width in the source buffer.
+                let start = y as usize * image.width + x as usize;
+                let bytes: &[u8] = bytemuck::cast_slice(&image.data[start..]);
+                queue.write_texture(
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &texture,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
+                    },
+                    bytes,
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(image.width as u32 * 4),
+                        rows_per_image: Some(h),
+                    },
+                    size,
+                );
+                let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("micrograph tile params"),
+                    size: std::mem::size_of::<Params>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                let texture_view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("micrograph tile"),
+                    layout: &self.layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: uniform.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&texture_view),
+                        },
+                    ],
+                });
+                tiles.push(GpuTile {
+                    x,
+                    y,
+                    w,
+                    h,
+                    _texture: texture,
+                    uniform,
+                    bind_group,
+                });
+            }
+        }
+        self.images.insert(view.id, tiles);
+    }
+}
+
+/// One frame's drawing of one image.
+struct MicrographCallback {
+    view: Arc<ViewImage>,
+    image_rect: Rect,
+    viewport: Rect,
+    low: f32,
+    high: f32,
+    colour_map: u32,
+    keep: Vec<u64>,
+}
+
+impl MicrographCallback {
+    /// The tile's rectangle in NDC of the viewport, or `None` when it is off screen.
+    fn tile_ndc(&self, tile: &GpuTile) -> Option<[f32; 4]> {
+        let (iw, ih) = (self.view.image.width as f32, self.view.image.height as f32);
+        let ir = self.image_rect;
+        let x0 = ir.left() + ir.width() * tile.x as f32 / iw;
+        let x1 = ir.left() + ir.width() * (tile.x + tile.w) as f32 / iw;
+        let y0 = ir.top() + ir.height() * tile.y as f32 / ih;
+        let y1 = ir.top() + ir.height() * (tile.y + tile.h) as f32 / ih;
+        let vr = self.viewport;
+        if x1 < vr.left() || x0 > vr.right() || y1 < vr.top() || y0 > vr.bottom() {
+            return None;
+        }
+        let nx = |x: f32| (x - vr.left()) / vr.width() * 2.0 - 1.0;
+        let ny = |y: f32| 1.0 - (y - vr.top()) / vr.height() * 2.0;
+        Some([nx(x0), ny(y0), nx(x1), ny(y1)])
+    }
+}
+
+impl egui_wgpu::CallbackTrait for MicrographCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen: &egui_wgpu::ScreenDescriptor,
+        _encoder: &mut wgpu::CommandEncoder,
+        resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        let Some(gpu) = resources.get_mut::<ViewerGpu>() else {
+            return Vec::new();
+        };
+        let id = self.view.id;
+        gpu.images.retain(|k, _| *k == id || self.keep.contains(k));
+        if !gpu.images.contains_key(&id) {
+            gpu.upload(device, queue, &self.view);
+        }
+        let srgb = if gpu.srgb_target { 1.0 } else { 0.0 };
+        if let Some(tiles) = gpu.images.get(&id) {
+            for tile in tiles {
+                if let Some(rect) = self.tile_ndc(tile) {
+                    let params = Params {
+                        rect,
+                        window: [self.low, self.high, self.colour_map as f32, srgb],
+                        size: [tile.w as f32, tile.h as f32, 0.0, 0.0],
+                    };
+                    queue.write_buffer(&tile.uniform, 0, bytemuck::bytes_of(&params));
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        resources: &egui_wgpu::CallbackResources,
+    ) {
+        let Some(gpu) = resources.get::<ViewerGpu>() else {
+            return;
+        };
+        let Some(tiles) = gpu.images.get(&self.view.id) else {
+            return;
+        };
+        render_pass.set_pipeline(&gpu.pipeline);
+        for tile in tiles {
+            if self.tile_ndc(tile).is_some() {
+                render_pass.set_bind_group(0, &tile.bind_group, &[]);
+                render_pass.draw(0..4, 0..1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_spans_cover_exactly() {
+        assert_eq!(tile_spans(10, 4), vec![(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(tile_spans(8, 8), vec![(0, 8)]);
+        assert_eq!(tile_spans(3, 16384), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn zoom_keeps_anchor_fixed() {
+        let vp = Rect::from_min_size(Pos2::new(10.0, 20.0), Vec2::new(400.0, 300.0));
+        let size = Vec2::new(1000.0, 800.0);
+        let mut t = ViewTransform::default();
+        t.fit_to(vp, size);
+        let anchor = Pos2::new(100.0, 50.0);
+        let before = t.to_image(vp, anchor);
+        t.zoom_around(vp, size, anchor, 2.5);
+        let after = t.to_image(vp, anchor);
+        assert!((before - after).length() < 1e-3, "{before:?} {after:?}");
+        assert!(!t.fit);
+    }
+}

@@ -1,0 +1,232 @@
+//! The image types every module shares.
+//!
+//! Axis order is stated once here and holds everywhere: a 2D image is stored row-major with
+//! rows = y (slow axis, `height` rows) and columns = x (fast axis, `width` columns), so the
+//! value at column `x`, row `y` is `data[y * width + x]`. This is the order of MRC sections
+//! (NX fastest) and of numpy arrays read by `mrcfile` (`array[y, x]`).
+
+use thiserror::Error;
+
+/// Errors about image shapes and contents.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    /// The buffer length does not match `width × height`.
+    #[error("image buffer has {len} values but {width}×{height} needs {expected}")]
+    ShapeMismatch {
+        /// Columns (x).
+        width: usize,
+        /// Rows (y).
+        height: usize,
+        /// Values given.
+        len: usize,
+        /// Values needed.
+        expected: usize,
+    },
+    /// Width or height is zero.
+    #[error("image has an empty dimension ({width}×{height})")]
+    Empty {
+        /// Columns (x).
+        width: usize,
+        /// Rows (y).
+        height: usize,
+    },
+    /// The image holds NaN or infinite values where finite ones are needed.
+    #[error("image holds {count} non-finite values (NaN or ±inf); the first is at x={x}, y={y}")]
+    NonFinite {
+        /// How many values are not finite.
+        count: usize,
+        /// Column of the first one.
+        x: usize,
+        /// Row of the first one.
+        y: usize,
+    },
+}
+
+/// A 2D single-channel image (micrograph, tomogram slice, or derived image), `f32` values.
+///
+/// Shape: `height` rows (y) × `width` columns (x), row-major (`data[y * width + x]`).
+/// `pixel_size_angstrom` is the sampling in Å/pixel when known (MRC header or user), `None`
+/// when the file does not say (an MRC header cell of 0 or equal to the pixel count).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// Columns (x, fast axis).
+    pub width: usize,
+    /// Rows (y, slow axis).
+    pub height: usize,
+    /// Row-major values, `width * height` of them.
+    pub data: Vec<f32>,
+    /// Pixel size in Å/pixel, if known.
+    pub pixel_size_angstrom: Option<f32>,
+}
+
+/// Mean and standard deviation of an image (population σ, divisor n, as numpy's `std()`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Population standard deviation (divisor n).
+    pub std: f64,
+    /// Smallest value.
+    pub min: f32,
+    /// Largest value.
+    pub max: f32,
+}
+
+impl Image {
+    /// Wraps a row-major buffer of `height` rows × `width` columns.
+    ///
+    /// # Errors
+    /// [`ImageError::ShapeMismatch`] if `data.len() != width * height`, [`ImageError::Empty`]
+    /// if either dimension is zero.
+    pub fn new(width: usize, height: usize, data: Vec<f32>) -> Result<Self, ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Empty { width, height });
+        }
+        let expected = width.checked_mul(height).unwrap_or(usize::MAX);
+        if data.len() != expected {
+            return Err(ImageError::ShapeMismatch { width, height, len: data.len(), expected });
+        }
+        Ok(Self { width, height, data, pixel_size_angstrom: None })
+    }
+
+    /// A zero-filled image of `height` rows × `width` columns.
+    pub fn zeros(width: usize, height: usize) -> Self {
+        Self { width, height, data: vec![0.0; width * height], pixel_size_angstrom: None }
+    }
+
+    /// Sets the pixel size in Å/pixel (builder style).
+    pub fn with_pixel_size(mut self, pixel_size_angstrom: Option<f32>) -> Self {
+        self.pixel_size_angstrom = pixel_size_angstrom;
+        self
+    }
+
+    /// Value at column `x`, row `y`. Panics if out of bounds (callers index within shape).
+    #[inline]
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// Copies the rectangle of rows `y0..y0+h` and columns `x0..x0+w` (must lie inside).
+    pub fn crop(&self, x0: usize, y0: usize, w: usize, h: usize) -> Image {
+        assert!(x0 + w <= self.width && y0 + h <= self.height, "crop outside image");
+        let mut data = Vec::with_capacity(w * h);
+        for y in y0..y0 + h {
+            let row = y * self.width;
+            data.extend_from_slice(&self.data[row + x0..row + x0 + w]);
+        }
+        Image { width: w, height: h, data, pixel_size_angstrom: self.pixel_size_angstrom }
+    }
+
+    /// Mean, population standard deviation, min and max, accumulated in f64.
+    pub fn stats(&self) -> Stats {
+        stats_of(&self.data)
+    }
+
+    /// Checks that every value is finite.
+    ///
+    /// # Errors
+    /// [`ImageError::NonFinite`] with the count and the position of the first offender.
+    pub fn check_finite(&self) -> Result<(), ImageError> {
+        let mut count = 0usize;
+        let mut first = None;
+        for (i, v) in self.data.iter().enumerate() {
+            if !v.is_finite() {
+                count += 1;
+                first.get_or_insert(i);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(i) => Err(ImageError::NonFinite { count, x: i % self.width, y: i / self.width }),
+        }
+    }
+}
+
+/// Mean, population standard deviation (divisor n), min and max of a slice, in f64 sums.
+/// An empty slice gives zeros.
+pub fn stats_of(values: &[f32]) -> Stats {
+    if values.is_empty() {
+        return Stats { mean: 0.0, std: 0.0, min: 0.0, max: 0.0 };
+    }
+    let n = values.len() as f64;
+    let (mut sum, mut min, mut max) = (0.0f64, f32::INFINITY, f32::NEG_INFINITY);
+    for &v in values {
+        sum += v as f64;
+        min = min.min(v);
+        max = max.max(v);
+    }
+    let mean = sum / n;
+    let mut ss = 0.0f64;
+    for &v in values {
+        let d = v as f64 - mean;
+        ss += d * d;
+    }
+    Stats { mean, std: (ss / n).sqrt(), min, max }
+}
+
+/// A 3D volume (tomogram, map) or an image stack, `f32` values.
+///
+/// Shape: `depth` sections (z) × `height` rows (y) × `width` columns (x), stored z-major then
+/// row-major: the value at (x, y, z) is `data[(z * height + y) * width + x]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Volume {
+    /// Columns (x).
+    pub width: usize,
+    /// Rows (y).
+    pub height: usize,
+    /// Sections (z).
+    pub depth: usize,
+    /// Values, `width * height * depth` of them.
+    pub data: Vec<f32>,
+    /// Voxel size in Å, if known.
+    pub pixel_size_angstrom: Option<f32>,
+}
+
+impl Volume {
+    /// Section `z` as a 2D image (copied). Panics if `z >= depth`.
+    pub fn section(&self, z: usize) -> Image {
+        let n = self.width * self.height;
+        Image {
+            width: self.width,
+            height: self.height,
+            data: self.data[z * n..(z + 1) * n].to_vec(),
+            pixel_size_angstrom: self.pixel_size_angstrom,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_match_closed_form() {
+        let im = Image::new(2, 2, vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let s = im.stats();
+        assert!((s.mean - 2.5).abs() < 1e-12);
+        assert!((s.std - 1.25f64.sqrt()).abs() < 1e-12);
+        assert_eq!((s.min, s.max), (1.0, 4.0));
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        assert!(matches!(Image::new(3, 2, vec![0.0; 5]), Err(ImageError::ShapeMismatch { .. })));
+        assert!(matches!(Image::new(0, 2, vec![]), Err(ImageError::Empty { .. })));
+    }
+
+    #[test]
+    fn crop_takes_rows_and_columns() {
+        let im = Image::new(3, 3, (0..9).map(|v| v as f32).collect()).unwrap();
+        let c = im.crop(1, 1, 2, 2);
+        assert_eq!(c.data, vec![4.0, 5.0, 7.0, 8.0]);
+    }
+
+    #[test]
+    fn non_finite_is_located() {
+        let im = Image::new(2, 2, vec![0.0, 1.0, f32::NAN, 2.0]).unwrap();
+        match im.check_finite() {
+            Err(ImageError::NonFinite { count, x, y }) => assert_eq!((count, x, y), (1, 0, 1)),
+            other => panic!("{other:?}"),
+        }
+    }
+}

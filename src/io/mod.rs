@@ -1,0 +1,266 @@
+//! Reading and writing image files: MRC (through the `mrc` crate, see [`mrc`]) and TIFF
+//! (through the `tiff` crate, see [`tiff`]).
+//!
+//! Parsing never panics on bad input and never allocates more than the file can actually
+//! hold: every header is checked against the file length before any voxel is read, and every
+//! failure is an [`IoError`] naming the file and what is wrong with it.
+//!
+//! Axis order: everything read comes back in the file's storage order, as `mrcfile` and
+//! `tifffile` give it in numpy: x (columns) fastest, then y (rows), then z (sections/pages). MRC
+//! axis-mapping fields (`mapc/mapr/maps`) are not applied, as in `mrcfile`.
+
+pub mod mrc;
+pub mod tiff;
+
+use std::path::{Path, PathBuf};
+
+use crate::image::{Image, Volume};
+
+/// Most voxels a single read may produce (2³² voxels = 16 GiB of `f32`). Larger files are
+/// refused with [`IoError::TooLarge`] before anything is allocated.
+pub const MAX_VOXELS: u64 = 1 << 32;
+
+/// Errors reading or writing image files. Every variant names the file (`<memory>` for
+/// in-memory input) and says in words what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// Any other failure, with the file and a human explanation.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The operating system could not open, read or write the file.
+    #[error("{path}: {source}")]
+    Os {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content is not in any format we read (neither a plausible MRC header nor TIFF).
+    #[error("{path}: not an MRC or TIFF file ({reason})")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// Why it was not recognised.
+        reason: String,
+    },
+    /// The header declares dimensions that are zero or negative.
+    #[error("{path}: invalid dimensions nx={nx}, ny={ny}, nz={nz} (each must be ≥ 1)")]
+    BadDimensions {
+        /// The file.
+        path: PathBuf,
+        /// Columns declared.
+        nx: i64,
+        /// Rows declared.
+        ny: i64,
+        /// Sections declared.
+        nz: i64,
+    },
+    /// The MRC data mode is not one we read (we read 0, 1, 2, 6 and 12).
+    #[error(
+        "{path}: MRC mode {mode} is not supported ({what}); supported modes are 0 (int8), 1 (int16), 2 (float32), 6 (uint16) and 12 (float16)"
+    )]
+    UnsupportedMode {
+        /// The file.
+        path: PathBuf,
+        /// The mode in the header.
+        mode: i32,
+        /// What that mode is, in words.
+        what: &'static str,
+    },
+    /// The file is shorter than its header says (truncated, or a header that lies).
+    #[error(
+        "{path}: file is truncated or its header lies: the header needs {expected} bytes but the file has {actual}"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header implies (header + extended header + data).
+        expected: u64,
+        /// Bytes actually present.
+        actual: u64,
+    },
+    /// The declared size exceeds [`MAX_VOXELS`].
+    #[error("{path}: {voxels} voxels declared, more than the {limit} this program reads at once")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Voxels declared.
+        voxels: u128,
+        /// The limit.
+        limit: u64,
+    },
+    /// A stack or volume was given where a single 2D image is needed.
+    #[error(
+        "{path}: expected a single 2D image but the file holds a {kind:?} of {width}×{height}×{depth} (x×y×z)"
+    )]
+    NotAnImage {
+        /// The file.
+        path: PathBuf,
+        /// What it holds.
+        kind: ContentKind,
+        /// Columns.
+        width: usize,
+        /// Rows.
+        height: usize,
+        /// Sections.
+        depth: usize,
+    },
+}
+
+impl IoError {
+    /// An [`IoError::Invalid`] for `path` with `reason`.
+    pub(crate) fn invalid(path: &Path, reason: impl Into<String>) -> Self {
+        IoError::Invalid {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`IoError::Os`] for `path`.
+    pub(crate) fn os(path: &Path, source: std::io::Error) -> Self {
+        IoError::Os {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentKind {
+    /// One 2D image (a micrograph).
+    Image,
+    /// A stack of 2D images (`.mrcs`, MRC ispg 0 with nz > 1, multi-page TIFF without ImageJ
+    /// `slices=`).
+    Stack,
+    /// A 3D volume (tomogram, map; MRC ispg ≠ 0 with nz > 1, ImageJ TIFF with `slices=` > 1).
+    Volume,
+}
+
+/// File formats told apart by [`read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Mrc,
+    Tiff,
+}
+
+/// Decides the format from the first bytes (TIFF magic) and the extension. MRC has no magic
+/// number at offset 0, so anything that is not TIFF is tried as MRC.
+fn sniff(path: &Path, head: &[u8]) -> Format {
+    let tiff_magic = head.len() >= 4
+        && (head[..4] == [0x49, 0x49, 0x2A, 0x00]
+            || head[..4] == [0x4D, 0x4D, 0x00, 0x2A]
+            || head[..4] == [0x49, 0x49, 0x2B, 0x00]
+            || head[..4] == [0x4D, 0x4D, 0x00, 0x2B]);
+    if tiff_magic {
+        return Format::Tiff;
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        // A `.tif` whose magic is wrong is reported by the TIFF reader, which says so clearly.
+        Some("tif" | "tiff") => Format::Tiff,
+        _ => Format::Mrc,
+    }
+}
+
+/// Reads any supported file into a volume of sections (`depth` = 1 for a single image).
+///
+/// The format is told by content (TIFF magic bytes) and extension: TIFF for `.tif .tiff`,
+/// otherwise MRC (`.mrc .mrcs .map .rec .st` and anything else with a plausible MRC header).
+/// Values are converted to `f32`; shape is `depth` (z) × `height` (y) × `width` (x), x fastest,
+/// as numpy shows the file (`array[z, y, x]`). The pixel size is in Å when the file states it
+/// (see [`mrc::read`] and [`tiff::read`] for the rules), else `None`.
+///
+/// # Errors
+/// [`IoError`] describing why the file cannot be read: missing, not MRC/TIFF, truncated, bad
+/// dimensions, unsupported mode or pixel format, too large.
+pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let n = {
+        let mut f = std::fs::File::open(path).map_err(|e| IoError::os(path, e))?;
+        let mut got = 0;
+        loop {
+            match f.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    got += k;
+                    if got == head.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(IoError::os(path, e)),
+            }
+        }
+        got
+    };
+    match sniff(path, &head[..n]) {
+        Format::Tiff => tiff::read(path),
+        Format::Mrc => mrc::read(path),
+    }
+}
+
+/// Reads a single 2D image (micrograph) from any supported file (see [`read`]).
+///
+/// A file with one section is returned as an [`Image`] of `height` rows × `width` columns.
+///
+/// # Errors
+/// Those of [`read`], and [`IoError::NotAnImage`] (naming the shape) for a stack or volume
+/// with more than one section.
+pub fn read_micrograph(path: &Path) -> Result<Image, IoError> {
+    let (kind, volume) = read(path)?;
+    volume_to_image(path, kind, volume)
+}
+
+/// Turns a one-section volume into an image, or reports the shape.
+pub(crate) fn volume_to_image(
+    path: &Path,
+    kind: ContentKind,
+    volume: Volume,
+) -> Result<Image, IoError> {
+    if volume.depth != 1 {
+        return Err(IoError::NotAnImage {
+            path: path.to_path_buf(),
+            kind,
+            width: volume.width,
+            height: volume.height,
+            depth: volume.depth,
+        });
+    }
+    Ok(Image {
+        width: volume.width,
+        height: volume.height,
+        data: volume.data,
+        pixel_size_angstrom: volume.pixel_size_angstrom,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_tells_tiff_by_magic_and_extension() {
+        assert_eq!(sniff(Path::new("a.mrc"), b"II*\0"), Format::Tiff);
+        assert_eq!(sniff(Path::new("a.mrc"), b"MM\0*"), Format::Tiff);
+        assert_eq!(sniff(Path::new("a.TIF"), b"\0\0\0\0"), Format::Tiff);
+        assert_eq!(sniff(Path::new("a.map"), b"\x10\0\0\0"), Format::Mrc);
+        assert_eq!(sniff(Path::new("noext"), b""), Format::Mrc);
+    }
+
+    #[test]
+    fn missing_file_is_an_os_error() {
+        let err = read(Path::new("/nonexistent/definitely/not/here.mrc")).unwrap_err();
+        assert!(matches!(err, IoError::Os { .. }), "{err}");
+    }
+}

@@ -1,0 +1,296 @@
+//! TIFF read (single and multi-page) through the `tiff` crate (the decoder the `image` crate
+//! uses; `image` itself decodes only the first page of a TIFF).
+//!
+//! Grey-scale pages of 8/16/32-bit unsigned or signed integers, 16/32/64-bit floats are read
+//! into `f32` (integers above 2²⁴ lose precision, as any `f32` conversion does). Colour,
+//! palette and alpha TIFFs are refused with a clear error. All pages must have the same size.
+//! Each page is decoded within the `tiff` crate's memory limits and the total is capped at
+//! [`MAX_VOXELS`], so a corrupt file gives an error, never an absurd
+//! allocation.
+
+use std::io::{BufReader, Read, Seek};
+use std::path::Path;
+
+use ::tiff::ColorType;
+use ::tiff::decoder::{Decoder, DecodingResult, Limits};
+use ::tiff::tags::Tag;
+
+use crate::image::Volume;
+
+use super::{ContentKind, IoError, MAX_VOXELS};
+
+/// Most pages read from one file (a guard against IFD chains that never end).
+const MAX_PAGES: usize = 100_000;
+
+/// Reads a TIFF file (`.tif .tiff`), every page, into a volume of `f32`.
+///
+/// Shape: `depth` = number of pages (z) × `height` rows (y) × `width` columns (x), x fastest,
+/// as `tifffile.imread` gives `array[z, y, x]`.
+///
+/// Kind: one page is an [`ContentKind::Image`]; several pages are a [`ContentKind::Volume`]
+/// when the ImageJ description says `slices=` > 1 (an ImageJ z-stack, e.g. a tomogram), else a
+/// [`ContentKind::Stack`].
+///
+/// Pixel size (Å/pixel): from an ImageJ description's `unit=` (`nm`, `micron`/`um`/`µm`,
+/// `A`/`Å`/`angstrom`) together with the `XResolution` tag (pixels per unit), e.g. cylindra's
+/// `unit=nm` and XResolution 0.9506/nm give 10.52 Å. Anything else (plain TIFF resolution in
+/// inches/cm, usually a DPI setting with no physical meaning here) gives `None`.
+///
+/// # Errors
+/// [`IoError::Os`] if the file cannot be opened; [`IoError::Invalid`] for a corrupt or
+/// unsupported TIFF (colour, pages of different sizes, too many pages), [`IoError::TooLarge`]
+/// beyond [`MAX_VOXELS`].
+pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
+    let file = std::fs::File::open(path).map_err(|e| IoError::os(path, e))?;
+    let len = file.metadata().map_err(|e| IoError::os(path, e))?.len();
+    read_from(path, BufReader::new(file), len)
+}
+
+/// Reads a TIFF held in memory. Same rules and result as [`read`].
+///
+/// # Errors
+/// As [`read`], with the path given as `<memory>`.
+pub fn read_bytes(bytes: &[u8]) -> Result<(ContentKind, Volume), IoError> {
+    read_from(
+        Path::new("<memory>"),
+        std::io::Cursor::new(bytes),
+        bytes.len() as u64,
+    )
+}
+
+/// Largest ratio of decoded to stored bytes we accept (deflate's maximum is about 1032:1), so
+/// that a tiny file declaring huge pages is refused before its buffer is allocated.
+const MAX_EXPANSION: u64 = 1100;
+
+fn read_from<R: Read + Seek>(
+    path: &Path,
+    source: R,
+    file_len: u64,
+) -> Result<(ContentKind, Volume), IoError> {
+    let terr = |e: ::tiff::TiffError| IoError::invalid(path, format!("TIFF: {e}"));
+    let mut limits = Limits::default();
+    // One page of a large float micrograph (e.g. 11520×8184 float32 = 377 MB) must fit.
+    limits.decoding_buffer_size = 1 << 30;
+    let mut dec = Decoder::new(source).map_err(terr)?.with_limits(limits);
+
+    let description = match dec.find_tag(Tag::ImageDescription) {
+        Ok(Some(v)) => v.into_string().ok(),
+        _ => None,
+    };
+    let imagej = description.as_deref().filter(|d| d.starts_with("ImageJ="));
+    let x_resolution = match dec.find_tag(Tag::XResolution) {
+        Ok(Some(::tiff::decoder::ifd::Value::Rational(n, d))) if d != 0 => {
+            Some(n as f64 / d as f64)
+        }
+        _ => None,
+    };
+    let pixel_size = imagej.and_then(|d| imagej_pixel_size(d, x_resolution));
+    let imagej_slices = imagej
+        .and_then(|d| imagej_field(d, "slices"))
+        .and_then(|v| v.parse::<usize>().ok());
+
+    let (width, height) = dec.dimensions().map_err(terr)?;
+    let (width, height) = (width as usize, height as usize);
+    if width == 0 || height == 0 {
+        return Err(IoError::BadDimensions {
+            path: path.to_path_buf(),
+            nx: width as i64,
+            ny: height as i64,
+            nz: 1,
+        });
+    }
+    let page_len = width * height;
+    let mut data: Vec<f32> = Vec::new();
+    let mut pages = 0usize;
+    loop {
+        let (w, h) = dec.dimensions().map_err(terr)?;
+        if (w as usize, h as usize) != (width, height) {
+            return Err(IoError::invalid(
+                path,
+                format!(
+                    "TIFF page {pages} is {w}×{h} but page 0 is {width}×{height}; pages of different sizes are not supported"
+                ),
+            ));
+        }
+        match dec.colortype().map_err(terr)? {
+            ColorType::Gray(8 | 16 | 32 | 64) => {}
+            other => {
+                return Err(IoError::invalid(
+                    path,
+                    format!(
+                        "TIFF page {pages} has pixel type {other:?}; only grey-scale 8/16/32-bit integer or 16/32/64-bit float pages are read"
+                    ),
+                ));
+            }
+        }
+        let voxels = (pages as u128 + 1) * page_len as u128;
+        let bytes_per_sample = match dec.colortype().map_err(terr)? {
+            ColorType::Gray(bits) => u128::from(bits / 8),
+            _ => 4,
+        };
+        let decoded_bytes = voxels * bytes_per_sample;
+        if decoded_bytes > u128::from(file_len) * u128::from(MAX_EXPANSION) {
+            return Err(IoError::invalid(
+                path,
+                format!(
+                    "TIFF declares {decoded_bytes} bytes of pixels ({pages_n} page(s) of {width}×{height}) in a file of {file_len} bytes: corrupt or not a real image",
+                    pages_n = pages + 1
+                ),
+            ));
+        }
+        if voxels > MAX_VOXELS as u128 {
+            return Err(IoError::TooLarge {
+                path: path.to_path_buf(),
+                voxels,
+                limit: MAX_VOXELS,
+            });
+        }
+        let page = dec.read_image().map_err(terr)?;
+        let before = data.len();
+        append_as_f32(&mut data, page);
+        if data.len() - before != page_len {
+            return Err(IoError::invalid(
+                path,
+                format!(
+                    "TIFF page {pages} decoded to {} values, expected {width}×{height}",
+                    data.len() - before
+                ),
+            ));
+        }
+        pages += 1;
+        if !dec.more_images() {
+            break;
+        }
+        if pages >= MAX_PAGES {
+            return Err(IoError::invalid(
+                path,
+                format!("TIFF has more than {MAX_PAGES} pages"),
+            ));
+        }
+        dec.next_image().map_err(terr)?;
+    }
+    let kind = match (pages, imagej_slices) {
+        (1, _) => ContentKind::Image,
+        (_, Some(s)) if s > 1 => ContentKind::Volume,
+        _ => ContentKind::Stack,
+    };
+    Ok((
+        kind,
+        Volume {
+            width,
+            height,
+            depth: pages,
+            data,
+            pixel_size_angstrom: pixel_size,
+        },
+    ))
+}
+
+/// Appends one decoded page to `out`, converted to `f32`.
+fn append_as_f32(out: &mut Vec<f32>, page: DecodingResult) {
+    match page {
+        DecodingResult::U8(v) => out.extend(v.into_iter().map(f32::from)),
+        DecodingResult::U16(v) => out.extend(v.into_iter().map(f32::from)),
+        DecodingResult::U32(v) => out.extend(v.into_iter().map(|x| x as f32)),
+        DecodingResult::U64(v) => out.extend(v.into_iter().map(|x| x as f32)),
+        DecodingResult::I8(v) => out.extend(v.into_iter().map(f32::from)),
+        DecodingResult::I16(v) => out.extend(v.into_iter().map(f32::from)),
+        DecodingResult::I32(v) => out.extend(v.into_iter().map(|x| x as f32)),
+        DecodingResult::I64(v) => out.extend(v.into_iter().map(|x| x as f32)),
+        DecodingResult::F16(v) => out.extend(v.into_iter().map(f32::from)),
+        DecodingResult::F32(v) => out.extend(v),
+        DecodingResult::F64(v) => out.extend(v.into_iter().map(|x| x as f32)),
+    }
+}
+
+/// The value of `key=value` on its own line of an ImageJ description.
+fn imagej_field<'a>(description: &'a str, key: &str) -> Option<&'a str> {
+    description.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then_some(v.trim())
+    })
+}
+
+/// Pixel size in Å from an ImageJ description's unit and the XResolution (pixels per unit).
+fn imagej_pixel_size(description: &str, x_resolution: Option<f64>) -> Option<f32> {
+    let unit = imagej_field(description, "unit")?;
+    let angstrom_per_unit = match unit {
+        "nm" | "nanometer" | "nanometers" => 10.0,
+        "micron" | "microns" | "um" | "µm" | "\\u00B5m" | "micrometer" => 1.0e4,
+        "A" | "Å" | "\\u00C5" | "angstrom" | "angstroms" | "Angstrom" => 1.0,
+        "mm" => 1.0e7,
+        _ => return None,
+    };
+    let res = x_resolution.filter(|r| r.is_finite() && *r > 0.0)?;
+    let ps = (angstrom_per_unit / res) as f32;
+    (ps.is_finite() && ps > 0.0).then_some(ps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imagej_description_parsing() {
+        let d = "ImageJ=1.11a\nimages=36\nslices=36\nunit=nm\nspacing=1.052\n";
+        assert_eq!(imagej_field(d, "slices"), Some("36"));
+        let ps = imagej_pixel_size(d, Some(4082668531.0 / 4294967295.0)).unwrap();
+        assert!((ps - 10.52).abs() < 1e-3, "{ps}");
+        assert_eq!(imagej_pixel_size("ImageJ=1.54f\nimages=3", Some(1.0)), None);
+        assert_eq!(imagej_pixel_size(d, None), None);
+        assert_eq!(imagej_pixel_size("ImageJ=1\nunit=pixel", Some(1.0)), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(read_bytes(b"II*\0garbage").is_err());
+        assert!(read_bytes(b"").is_err());
+        assert!(read_bytes(&[0x4D, 0x4D, 0, 0x2A, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+    }
+
+    /// A minimal little-endian TIFF with one grey 8-bit strip of `w × h` declared pixels.
+    fn tiny_tiff(w: u32, h: u32, pixels: &[u8]) -> Vec<u8> {
+        let entries: [(u16, u16, u32); 9] = [
+            (256, 4, w),                   // ImageWidth, LONG
+            (257, 4, h),                   // ImageLength
+            (258, 3, 8),                   // BitsPerSample, SHORT
+            (259, 3, 1),                   // Compression: none
+            (262, 3, 1),                   // Photometric: BlackIsZero
+            (273, 4, 8 + 2 + 9 * 12 + 4),  // StripOffsets: right after the IFD
+            (277, 3, 1),                   // SamplesPerPixel
+            (278, 4, h),                   // RowsPerStrip
+            (279, 4, w.saturating_mul(h)), // StripByteCounts
+        ];
+        let mut b = b"II*\0".to_vec();
+        b.extend(8u32.to_le_bytes());
+        b.extend((entries.len() as u16).to_le_bytes());
+        for (tag, ty, v) in entries {
+            b.extend(tag.to_le_bytes());
+            b.extend(ty.to_le_bytes());
+            b.extend(1u32.to_le_bytes());
+            if ty == 3 {
+                b.extend((v as u16).to_le_bytes());
+                b.extend([0, 0]);
+            } else {
+                b.extend(v.to_le_bytes());
+            }
+        }
+        b.extend(0u32.to_le_bytes()); // no next IFD
+        b.extend_from_slice(pixels);
+        b
+    }
+
+    #[test]
+    fn tiny_file_declaring_huge_pages_is_refused_before_allocating() {
+        let ok = tiny_tiff(3, 2, &[1, 2, 3, 4, 5, 6]);
+        let (kind, v) = read_bytes(&ok).unwrap();
+        assert_eq!(
+            (kind, v.width, v.height, v.depth),
+            (ContentKind::Image, 3, 2, 1)
+        );
+        assert_eq!(v.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let lie = tiny_tiff(40_000, 20_000, &[0; 16]);
+        let e = read_bytes(&lie).unwrap_err();
+        assert!(e.to_string().contains("declares"), "{e}");
+    }
+}

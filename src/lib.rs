@@ -1,0 +1,16 @@
+//! Cryolens: look at cryo-EM micrographs and tomograms through denoising.
+//!
+//! Data flows one way (see `README.md`, "Architecture"): files are read by [`io`] into
+//! [`image::Image`]s; [`jobs`] run the science on background threads ([`denoise`] with the
+//! networks of [`models`] on the [`device`] chosen once, [`fourier`] filters and spectra); the
+//! [`gui`] and the [`cli`] only submit jobs and show their results.
+
+pub mod cli;
+pub mod denoise;
+pub mod device;
+pub mod fourier;
+pub mod gui;
+pub mod image;
+pub mod io;
+pub mod jobs;
+pub mod models;

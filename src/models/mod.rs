@@ -1,0 +1,143 @@
+//! Denoising models: where their weights live, how they are named, how they load.
+//!
+//! One module per model family (`topaz` now; `restore`, `cref`, `nt2c` later). Weights of
+//! Topaz's pretrained models are GPL-3.0 and never shipped with Cryolens: `cryolens models
+//! install topaz` unpacks them from the `topaz-em` wheel into [`models_dir`].
+
+pub mod install;
+pub mod topaz;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::Device;
+use burn::store::{ModuleSnapshot, PytorchStore};
+
+pub use topaz::{TopazArch, TopazConfig, TopazModel};
+
+/// Errors finding or loading a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A pretrained model whose weights are not installed.
+    #[error(
+        "Topaz model '{name}' is not installed (looked for {path}); run `cryolens models install topaz` \
+         or press \"Install Topaz models\" in the app"
+    )]
+    NotInstalled {
+        /// Model name.
+        name: String,
+        /// Where the weights were expected.
+        path: PathBuf,
+    },
+    /// `--model` named neither a known model nor an existing file.
+    #[error("unknown model '{0}': expected one of unet, unet-small, fcnn, affine, unet-v0.2.1, or a path to a Topaz state dict")]
+    Unknown(String),
+    /// The file could not be read as a PyTorch state dict of a Topaz 2D architecture.
+    #[error("cannot load {path}: {reason}")]
+    BadWeights {
+        /// The weights file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Where models are installed: `$CRYOLENS_MODELS_DIR` if set, else the user's data directory
+/// (`~/.local/share/cryolens/models` on Linux).
+pub fn models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CRYOLENS_MODELS_DIR") {
+        return PathBuf::from(d);
+    }
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("cryolens").join("models")
+}
+
+/// Folder holding Topaz's `.sav` files.
+pub fn topaz_dir() -> PathBuf {
+    models_dir().join("topaz")
+}
+
+/// Which model a user asked for (`--model` value or GUI choice).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ModelSpec {
+    /// One of Topaz's pretrained models, by name.
+    Topaz(TopazArch),
+    /// A PyTorch state dict (or whole pickled module) of a Topaz 2D architecture.
+    File(PathBuf),
+}
+
+impl ModelSpec {
+    /// Parses `unet|unet-small|fcnn|affine|unet-v0.2.1|PATH`.
+    ///
+    /// # Errors
+    /// [`ModelError::Unknown`] if it is neither a model name nor an existing file.
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
+        if let Some(a) = TopazArch::from_name(s) {
+            return Ok(ModelSpec::Topaz(a));
+        }
+        let p = PathBuf::from(s);
+        if p.is_file() { Ok(ModelSpec::File(p)) } else { Err(ModelError::Unknown(s.to_string())) }
+    }
+
+    /// A short label for menus and file names ("unet", or the file stem).
+    pub fn label(&self) -> String {
+        match self {
+            ModelSpec::Topaz(a) => a.name().to_string(),
+            ModelSpec::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// The weights file this spec refers to.
+    ///
+    /// # Errors
+    /// [`ModelError::NotInstalled`] when a pretrained model's file is absent.
+    pub fn weights_path(&self) -> Result<PathBuf, ModelError> {
+        match self {
+            ModelSpec::File(p) => Ok(p.clone()),
+            ModelSpec::Topaz(a) => {
+                let path = topaz_dir().join(a.weights_file());
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(ModelError::NotInstalled { name: a.name().into(), path })
+                }
+            }
+        }
+    }
+}
+
+/// The pretrained Topaz models that are installed, in menu order.
+pub fn installed_topaz_models() -> Vec<TopazArch> {
+    TopazArch::ALL.into_iter().filter(|a| topaz_dir().join(a.weights_file()).is_file()).collect()
+}
+
+/// Reads the tensor names and shapes of a PyTorch state dict.
+fn state_dict_shapes(path: &Path) -> Result<HashMap<String, Vec<usize>>, ModelError> {
+    let reader = burn::store::pytorch_reader::PytorchReader::new(path)
+        .map_err(|e| ModelError::BadWeights { path: path.into(), reason: e.to_string() })?;
+    Ok(reader.tensors().iter().map(|(k, t)| (k.clone(), t.shape().to_vec())).collect())
+}
+
+/// Loads a Topaz 2D model from a PyTorch state dict (legacy or zip `torch.save` format),
+/// recognising its architecture from the tensor names and shapes.
+///
+/// # Errors
+/// [`ModelError::BadWeights`] if the file is unreadable, not a Topaz architecture, or any
+/// tensor is missing, unexpected or of the wrong shape.
+pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConfig), ModelError> {
+    let bad = |reason: String| ModelError::BadWeights { path: path.into(), reason };
+    let shapes = state_dict_shapes(path)?;
+    let config = TopazConfig::infer(&shapes).map_err(bad)?;
+    let mut model = TopazModel::init(config, device);
+    let mut store = PytorchStore::from_file(path).map_indices_contiguous(true).skip_enum_variants(true);
+    let result = model.load_from(&mut store).map_err(|e| bad(e.to_string()))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        return Err(bad(format!(
+            "state dict does not fit {}: missing {:?}, unexpected {:?}, errors {:?}",
+            config.describe(),
+            result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
+            result.unused,
+            result.errors
+        )));
+    }
+    Ok((model, config))
+}

@@ -1,0 +1,45 @@
+//! Shared helpers for integration tests: paths to the shared real data and golden outputs,
+//! and the Topaz weights (installed on first use with `cryolens models install topaz`'s code).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use cryolens::jobs::Progress;
+use cryolens::models::{self, install};
+
+/// `../shared/data/...` relative to the crate root.
+pub fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+}
+
+/// `../shared/golden/...` relative to the crate root.
+pub fn golden(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden").join(rel)
+}
+
+static INSTALL: Once = Once::new();
+
+/// Makes sure Topaz's pretrained 2D weights are installed (pip download of the topaz-em wheel
+/// on a fresh machine, as `cryolens models install topaz` does). Panics with the installer's
+/// message if that is impossible: the parity tests cannot run without Topaz's weights.
+pub fn ensure_topaz_weights() {
+    INSTALL.call_once(|| {
+        if models::installed_topaz_models().len() >= 4 {
+            return;
+        }
+        let progress = Progress::new();
+        if let Err(e) = install::install_topaz(&install::WheelSource::default(), &models::topaz_dir(), &progress) {
+            panic!("Topaz weights are needed for this test and could not be installed: {e:#}");
+        }
+    });
+}
+
+/// `golden:NAME` → `../shared/golden/NAME`, anything else → `../shared/data/...`.
+pub fn golden_or_data(spec: &str) -> PathBuf {
+    match spec.strip_prefix("golden:") {
+        Some(name) => golden(name),
+        None => data(spec),
+    }
+}

@@ -1,0 +1,432 @@
+//! GUI tests: the real `CryolensApp`, built as `gui::run` builds it, driven by egui_kittest and
+//! rendered headless by egui-wgpu (lavapipe; `WGPU_BACKEND=vulkan` is set if unset).
+//!
+//! The tests check properties of rendered frames, not exact snapshots (software rendering and
+//! timing text make pixel-exact snapshots flaky). They run one at a time (a global lock)
+//! because one of them points `CRYOLENS_MODELS_DIR` at an empty folder.
+//!
+//! `cargo test --release --test gui -- --ignored screenshots` writes `screenshots/*.png`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use cryolens::gui::{self, CryolensApp, Source, View};
+use egui::Role;
+use egui::{Key, Rect, Vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use image::RgbaImage;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static DUMPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Serialises the tests and sets the wgpu backend once, before any wgpu instance exists.
+fn setup() -> MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        // SAFETY: tests hold SERIAL, and no other thread of this process reads the
+        // environment while it is changed (no harness exists yet).
+        unsafe { std::env::set_var("WGPU_BACKEND", "vulkan") };
+    }
+    guard
+}
+
+/// The app exactly as `gui::run` creates it (plus an optional tile cap), on kittest's
+/// software-preferring wgpu setup with Cryolens' raised texture limit.
+fn harness(source: Source, tile_cap: Option<u32>, size: Vec2) -> Harness<'static, CryolensApp> {
+    let setup = gui::raise_texture_limit(egui_kittest::wgpu::default_wgpu_setup());
+    Harness::builder()
+        .with_size(size)
+        .with_pixels_per_point(1.0)
+        .wgpu_setup(setup)
+        .build_eframe(move |cc| match tile_cap {
+            None => CryolensApp::new(cc, source),
+            Some(cap) => CryolensApp::with_tile_cap(cc, source, Some(cap)),
+        })
+}
+
+/// Steps the harness until `done` holds, or panics after `timeout`.
+fn wait_for(
+    h: &mut Harness<'_, CryolensApp>,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&CryolensApp) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Renders and returns the viewer's area (a 2 px border trimmed) as luminance values.
+fn render_viewer(h: &mut Harness<'_, CryolensApp>) -> (RgbaImage, Rect) {
+    h.step();
+    let frame = h.render().expect("render");
+    let rect = h.state().viewer_rect().expect("viewer shown").shrink(2.0);
+    if let Some(dir) = std::env::var_os("CRYOLENS_TEST_DUMP") {
+        let n = DUMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = frame.save(Path::new(&dir).join(format!("frame-{n:02}.png")));
+    }
+    (frame, rect)
+}
+
+fn luminance(frame: &RgbaImage, rect: Rect) -> Vec<Vec<f32>> {
+    let (x0, y0) = (rect.left().max(0.0) as u32, rect.top().max(0.0) as u32);
+    let x1 = (rect.right() as u32).min(frame.width());
+    let y1 = (rect.bottom() as u32).min(frame.height());
+    (y0..y1)
+        .map(|y| {
+            (x0..x1)
+                .map(|x| {
+                    let p = frame.get_pixel(x, y).0;
+                    0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn std_of(l: &[Vec<f32>]) -> f32 {
+    let v: Vec<f32> = l.iter().flatten().copied().collect();
+    let n = v.len().max(1) as f32;
+    let mean = v.iter().sum::<f32>() / n;
+    (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt()
+}
+
+/// Mean absolute difference between horizontal neighbours: high for noise, low when smooth.
+fn roughness(l: &[Vec<f32>]) -> f32 {
+    let (mut s, mut n) = (0.0f64, 0u64);
+    for row in l {
+        for w in row.windows(2) {
+            s += (w[1] - w[0]).abs() as f64;
+            n += 1;
+        }
+    }
+    (s / n.max(1) as f64) as f32
+}
+
+fn mean_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    let (mut s, mut n) = (0.0f64, 0u64);
+    for (ra, rb) in a.iter().zip(b) {
+        for (x, y) in ra.iter().zip(rb) {
+            s += (x - y).abs() as f64;
+            n += 1;
+        }
+    }
+    (s / n.max(1) as f64) as f32
+}
+
+#[test]
+fn sample_views_render_and_switch() {
+    let _guard = setup();
+    let t0 = Instant::now();
+    let mut h = harness(Source::Sample, None, Vec2::new(1100.0, 760.0));
+    wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
+        a.image_size().is_some()
+    });
+    assert_eq!(h.state().image_size(), Some((1024, 1024)));
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    let side = h.state().max_texture_side().expect("wgpu renderer");
+    assert!(
+        side > 8192,
+        "texture limit not raised above egui-wgpu's 8192 default: {side}"
+    );
+
+    // Raw: the image area is not blank.
+    assert_eq!(h.state().view(), View::Raw);
+    let (frame, rect) = render_viewer(&mut h);
+    let raw = luminance(&frame, rect);
+    let raw_std = std_of(&raw);
+    assert!(
+        raw_std > 15.0,
+        "raw view looks blank (σ of grey levels {raw_std})"
+    );
+
+    // Key 3: low-pass, computed in the background, then shown.
+    h.key_press(Key::Num3);
+    wait_for(&mut h, "the low-pass view", Duration::from_secs(60), |a| {
+        a.view() == View::Lowpass && a.has_view(View::Lowpass)
+    });
+    let (frame, rect) = render_viewer(&mut h);
+    let low = luminance(&frame, rect);
+    assert!(std_of(&low) > 15.0, "low-pass view looks blank");
+    assert!(
+        mean_abs_diff(&raw, &low) > 5.0,
+        "low-pass render equals raw"
+    );
+    let (raw_r, low_r) = (roughness(&raw) / raw_std, roughness(&low) / std_of(&low));
+    eprintln!("neighbour difference / σ: raw {raw_r:.3}, low-pass {low_r:.3}");
+    assert!(
+        low_r < 0.8 * raw_r,
+        "low-pass not smoother: {low_r} vs {raw_r}"
+    );
+
+    // Toolbar: back to raw; the frame is the raw one again (views are cached).
+    h.get_by_label("Raw").click();
+    h.step();
+    assert_eq!(h.state().view(), View::Raw);
+    let (frame, rect) = render_viewer(&mut h);
+    assert!(
+        mean_abs_diff(&raw, &luminance(&frame, rect)) < 0.5,
+        "raw view changed after switching back"
+    );
+
+    // Choose the fast affine model in the combo box, then wait for denoising.
+    h.get_by_role_and_label(Role::ComboBox, "Model").click();
+    h.run_steps(3);
+    h.get_by_label("affine").click();
+    h.step();
+    assert_eq!(h.state().selected_model(), Some("affine"));
+    wait_for(
+        &mut h,
+        "denoising with affine",
+        Duration::from_secs(120),
+        |a| a.has_view(View::Denoised),
+    );
+    h.get_by_label("Denoised").click();
+    h.step();
+    assert_eq!(h.state().view(), View::Denoised);
+    let (frame, rect) = render_viewer(&mut h);
+    let den = luminance(&frame, rect);
+    assert!(std_of(&den) > 15.0, "denoised view looks blank");
+    assert!(
+        mean_abs_diff(&raw, &den) > 5.0,
+        "denoised render equals raw"
+    );
+    let den_r = roughness(&den) / std_of(&den);
+    eprintln!("neighbour difference / σ: denoised {den_r:.3}");
+    assert!(
+        den_r < 0.8 * raw_r,
+        "denoised not smoother: {den_r} vs {raw_r}"
+    );
+    let device = h.state().device_description().expect("device detected");
+    assert!(
+        h.query_by_label(&device).is_some(),
+        "status bar does not show the device '{device}'"
+    );
+
+    // Key 1 again; cursor position and value in the status bar.
+    h.key_press(Key::Num1);
+    h.step();
+    assert_eq!(h.state().view(), View::Raw);
+    let rect = h.state().viewer_rect().unwrap();
+    h.hover_at(rect.center());
+    h.step();
+    h.step();
+    let (x, y, v) = h.state().hover().expect("hover reported");
+    assert!(
+        (500..=524).contains(&x) && (500..=524).contains(&y),
+        "cursor at image centre, got {x},{y}"
+    );
+    assert_eq!(Some(v), h.state().raw_value(x, y));
+    assert!(
+        h.query_by_label_contains(&format!("x {x}, y {y}:"))
+            .is_some(),
+        "status bar lacks the cursor"
+    );
+
+    // Wheel zooms around the cursor; F fits again.
+    let fit_zoom = h.state().zoom();
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: Vec2::new(0.0, 120.0),
+        phase: egui::TouchPhase::Move,
+        modifiers: egui::Modifiers::NONE,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    for _ in 0..10 {
+        h.step();
+    }
+    assert!(
+        h.state().zoom() > fit_zoom * 1.05,
+        "wheel did not zoom in: {} vs {fit_zoom}",
+        h.state().zoom()
+    );
+    h.key_press(Key::F);
+    h.step();
+    h.step();
+    assert!((h.state().zoom() - fit_zoom).abs() < 1e-3, "F did not fit");
+
+    // Pressing the help button shows the shortcuts.
+    h.get_by_label("?").click();
+    h.step();
+    assert!(
+        h.query_by_label_contains("raw / denoised / low-pass view")
+            .is_some()
+    );
+    eprintln!(
+        "sample_views_render_and_switch: {:.1} s",
+        t0.elapsed().as_secs_f32()
+    );
+}
+
+#[test]
+fn tiled_textures_render_like_one_texture() {
+    let _guard = setup();
+    let size = Vec2::new(900.0, 640.0);
+    let mut whole = harness(Source::Sample, None, size);
+    let mut tiled = harness(Source::Sample, Some(300), size);
+    for h in [&mut whole, &mut tiled] {
+        wait_for(h, "the sample to load", Duration::from_secs(30), |a| {
+            a.image_size().is_some()
+        });
+        // Magnify so that tile seams would show as lines of wrong pixels.
+        for _ in 0..3 {
+            h.key_press(Key::Plus);
+            h.step();
+        }
+    }
+    assert_eq!(tiled.state().max_texture_side(), Some(300));
+    let (fa, ra) = render_viewer(&mut whole);
+    let (fb, rb) = render_viewer(&mut tiled);
+    assert_eq!(ra, rb);
+    let (a, b) = (luminance(&fa, ra), luminance(&fb, rb));
+    assert!(std_of(&b) > 15.0, "tiled render looks blank");
+    let d = mean_abs_diff(&a, &b);
+    assert!(
+        d < 0.5,
+        "4×4 tiles render differently from one texture (mean |Δ| {d})"
+    );
+}
+
+#[test]
+fn bad_file_shows_an_error_and_the_app_keeps_running() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("garbage.mrc");
+    std::fs::write(&bad, b"this is not an MRC file").unwrap();
+    let mut h = harness(Source::File(bad.clone()), None, Vec2::new(900.0, 600.0));
+    wait_for(&mut h, "the read to fail", Duration::from_secs(30), |a| {
+        !a.is_loading()
+    });
+    let err = h.state().error().expect("an error is shown").to_string();
+    assert!(err.contains("garbage.mrc"), "{err}");
+    assert!(h.query_by_label_contains("Could not open").is_some());
+    // Opening the sample afterwards works.
+    h.state_mut().open(Source::Sample);
+    wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
+        a.image_size().is_some()
+    });
+    assert!(h.state().error().is_none());
+    let missing = PathBuf::from("/nonexistent/file.mrc");
+    h.state_mut().open(Source::File(missing));
+    wait_for(&mut h, "the read to fail", Duration::from_secs(30), |a| {
+        !a.is_loading()
+    });
+    assert!(h.state().error().is_some());
+    assert_eq!(
+        h.state().image_size(),
+        Some((1024, 1024)),
+        "the open micrograph stays"
+    );
+}
+
+#[test]
+fn no_model_installed_offers_the_install_button() {
+    let _guard = setup();
+    let empty = tempfile::tempdir().unwrap();
+    // SAFETY: serialised by SERIAL; no other thread reads the environment now.
+    unsafe { std::env::set_var("CRYOLENS_MODELS_DIR", empty.path()) };
+    let mut h = harness(Source::Sample, None, Vec2::new(1000.0, 700.0));
+    wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
+        a.image_size().is_some()
+    });
+    h.key_press(Key::Num2);
+    h.step();
+    h.step();
+    assert_eq!(h.state().view(), View::Denoised);
+    assert!(!h.state().is_denoising());
+    assert!(h.query_by_label("No Topaz model is installed").is_some());
+    assert!(
+        !h.get_all_by_label("Install Topaz models")
+            .collect::<Vec<_>>()
+            .is_empty()
+    );
+    drop(h);
+    unsafe { std::env::remove_var("CRYOLENS_MODELS_DIR") };
+}
+
+/// Writes `screenshots/{raw,denoised,lowpass,raw_denoised}.png` from the bundled sample
+/// (denoised with unet), and `screenshots/fei-*.png` from the large FEI micrograph when it is
+/// present. Slow (unet on the CPU): run with `--ignored`.
+#[test]
+#[ignore]
+fn screenshots() {
+    let _guard = setup();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    shoot(Source::Sample, &out, "", true);
+    let fei = Path::new("/work/shared/data/micrographs/fei-extended/fei-extended.mrc");
+    if fei.is_file() && std::env::var_os("CRYOLENS_SKIP_FEI").is_none() {
+        shoot(Source::File(fei.into()), &out, "fei-", false);
+    }
+}
+
+fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
+    let mut h = harness(source, None, Vec2::new(1400.0, 950.0));
+    wait_for(
+        &mut h,
+        "the micrograph to load",
+        Duration::from_secs(120),
+        |a| a.image_size().is_some(),
+    );
+    assert_eq!(
+        h.state().selected_model(),
+        Some("unet"),
+        "unet must be installed for the screenshots"
+    );
+    let save = |h: &mut Harness<'_, CryolensApp>, name: &str| {
+        let (frame, rect) = render_viewer(h);
+        frame.save(out.join(format!("{prefix}{name}.png"))).unwrap();
+        (frame, rect)
+    };
+    let raw = save(&mut h, "raw");
+    h.key_press(Key::Num3);
+    wait_for(&mut h, "low-pass", Duration::from_secs(120), |a| {
+        a.has_view(View::Lowpass)
+    });
+    save(&mut h, "lowpass");
+    h.key_press(Key::Num2);
+    wait_for(
+        &mut h,
+        "denoising with unet",
+        Duration::from_secs(1200),
+        |a| a.has_view(View::Denoised),
+    );
+    let den = save(&mut h, "denoised");
+    if side_by_side {
+        let image_rect = h.state().image_rect().expect("image shown");
+        let r = image_rect.intersect(raw.1).shrink(1.0);
+        let crop = |f: &RgbaImage| {
+            image::imageops::crop_imm(
+                f,
+                r.left() as u32,
+                r.top() as u32,
+                r.width() as u32,
+                r.height() as u32,
+            )
+            .to_image()
+        };
+        let (a, b) = (crop(&raw.0), crop(&den.0));
+        let gap = 8;
+        let mut both = RgbaImage::from_pixel(
+            a.width() + gap + b.width(),
+            a.height().max(b.height()),
+            image::Rgba([255, 255, 255, 255]),
+        );
+        image::imageops::replace(&mut both, &a, 0, 0);
+        image::imageops::replace(&mut both, &b, (a.width() + gap) as i64, 0);
+        both.save(out.join(format!("{prefix}raw_denoised.png")))
+            .unwrap();
+    }
+}
