@@ -77,14 +77,20 @@ impl std::fmt::Debug for ComputeDevice {
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     /// `--device gpu` with no wgpu adapter at all.
-    #[error("--device gpu was requested but no GPU adapter was found (wgpu saw none; on Linux install a Vulkan driver, e.g. mesa-vulkan-drivers)")]
+    #[error(
+        "--device gpu was requested but no GPU adapter was found (wgpu saw none; on Linux install a Vulkan driver, e.g. mesa-vulkan-drivers)"
+    )]
     NoAdapter,
 }
 
 impl ComputeDevice {
     /// burn's Flex CPU backend.
     pub fn cpu(reason: impl Into<String>) -> Self {
-        Self { burn: Device::flex(), adapter: None, reason: reason.into() }
+        Self {
+            burn: Device::flex(),
+            adapter: None,
+            reason: reason.into(),
+        }
     }
 
     /// Resolves the user's choice against the adapters present.
@@ -95,7 +101,10 @@ impl ComputeDevice {
         match choice {
             DeviceChoice::Cpu => Ok(Self::cpu("CPU requested")),
             DeviceChoice::Gpu => {
-                let adapter = wgpu_adapters().into_iter().next().ok_or(DeviceError::NoAdapter)?;
+                let adapter = wgpu_adapters()
+                    .into_iter()
+                    .next()
+                    .ok_or(DeviceError::NoAdapter)?;
                 Ok(Self::wgpu(adapter, "GPU requested"))
             }
             DeviceChoice::Auto => {
@@ -131,8 +140,15 @@ impl ComputeDevice {
     /// "CPU: burn Flex, 2 threads (no GPU found)".
     pub fn describe(&self) -> String {
         match &self.adapter {
-            Some(a) => format!("GPU: {} ({}, burn wgpu; {})", a.name, a.backend, self.reason),
-            None => format!("CPU: burn Flex, {} threads ({})", rayon::current_num_threads(), self.reason),
+            Some(a) => format!(
+                "GPU: {} ({}, burn wgpu; {})",
+                a.name, a.backend, self.reason
+            ),
+            None => format!(
+                "CPU: burn Flex, {} threads ({})",
+                rayon::current_num_threads(),
+                self.reason
+            ),
         }
     }
 
@@ -140,6 +156,8 @@ impl ComputeDevice {
     /// beyond memory). On wgpu, a storage buffer binding is capped by the adapter (128 MiB on
     /// lavapipe), so tiles must be sized to fit.
     pub fn max_tensor_values(&self) -> Option<u64> {
-        self.adapter.as_ref().map(|a| a.max_storage_buffer_bytes / 4)
+        self.adapter
+            .as_ref()
+            .map(|a| a.max_storage_buffer_bytes / 4)
     }
 }

@@ -84,14 +84,29 @@ impl Image {
         }
         let expected = width.checked_mul(height).unwrap_or(usize::MAX);
         if data.len() != expected {
-            return Err(ImageError::ShapeMismatch { width, height, len: data.len(), expected });
+            return Err(ImageError::ShapeMismatch {
+                width,
+                height,
+                len: data.len(),
+                expected,
+            });
         }
-        Ok(Self { width, height, data, pixel_size_angstrom: None })
+        Ok(Self {
+            width,
+            height,
+            data,
+            pixel_size_angstrom: None,
+        })
     }
 
     /// A zero-filled image of `height` rows × `width` columns.
     pub fn zeros(width: usize, height: usize) -> Self {
-        Self { width, height, data: vec![0.0; width * height], pixel_size_angstrom: None }
+        Self {
+            width,
+            height,
+            data: vec![0.0; width * height],
+            pixel_size_angstrom: None,
+        }
     }
 
     /// Sets the pixel size in Å/pixel (builder style).
@@ -108,13 +123,21 @@ impl Image {
 
     /// Copies the rectangle of rows `y0..y0+h` and columns `x0..x0+w` (must lie inside).
     pub fn crop(&self, x0: usize, y0: usize, w: usize, h: usize) -> Image {
-        assert!(x0 + w <= self.width && y0 + h <= self.height, "crop outside image");
+        assert!(
+            x0 + w <= self.width && y0 + h <= self.height,
+            "crop outside image"
+        );
         let mut data = Vec::with_capacity(w * h);
         for y in y0..y0 + h {
             let row = y * self.width;
             data.extend_from_slice(&self.data[row + x0..row + x0 + w]);
         }
-        Image { width: w, height: h, data, pixel_size_angstrom: self.pixel_size_angstrom }
+        Image {
+            width: w,
+            height: h,
+            data,
+            pixel_size_angstrom: self.pixel_size_angstrom,
+        }
     }
 
     /// Mean, population standard deviation, min and max, accumulated in f64.
@@ -137,7 +160,11 @@ impl Image {
         }
         match first {
             None => Ok(()),
-            Some(i) => Err(ImageError::NonFinite { count, x: i % self.width, y: i / self.width }),
+            Some(i) => Err(ImageError::NonFinite {
+                count,
+                x: i % self.width,
+                y: i / self.width,
+            }),
         }
     }
 }
@@ -146,7 +173,12 @@ impl Image {
 /// An empty slice gives zeros.
 pub fn stats_of(values: &[f32]) -> Stats {
     if values.is_empty() {
-        return Stats { mean: 0.0, std: 0.0, min: 0.0, max: 0.0 };
+        return Stats {
+            mean: 0.0,
+            std: 0.0,
+            min: 0.0,
+            max: 0.0,
+        };
     }
     let n = values.len() as f64;
     let (mut sum, mut min, mut max) = (0.0f64, f32::INFINITY, f32::NEG_INFINITY);
@@ -161,7 +193,12 @@ pub fn stats_of(values: &[f32]) -> Stats {
         let d = v as f64 - mean;
         ss += d * d;
     }
-    Stats { mean, std: (ss / n).sqrt(), min, max }
+    Stats {
+        mean,
+        std: (ss / n).sqrt(),
+        min,
+        max,
+    }
 }
 
 /// A 3D volume (tomogram, map) or an image stack, `f32` values.
@@ -210,8 +247,14 @@ mod tests {
 
     #[test]
     fn shape_mismatch_is_an_error() {
-        assert!(matches!(Image::new(3, 2, vec![0.0; 5]), Err(ImageError::ShapeMismatch { .. })));
-        assert!(matches!(Image::new(0, 2, vec![]), Err(ImageError::Empty { .. })));
+        assert!(matches!(
+            Image::new(3, 2, vec![0.0; 5]),
+            Err(ImageError::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            Image::new(0, 2, vec![]),
+            Err(ImageError::Empty { .. })
+        ));
     }
 
     #[test]

@@ -49,13 +49,20 @@ impl Progress {
 
     /// `(done, total)` steps.
     pub fn counts(&self) -> (u64, u64) {
-        (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
     }
 
     /// Fraction done in [0, 1] (0 while the total is unknown).
     pub fn fraction(&self) -> f32 {
         let (d, t) = self.counts();
-        if t == 0 { 0.0 } else { (d as f32 / t as f32).min(1.0) }
+        if t == 0 {
+            0.0
+        } else {
+            (d as f32 / t as f32).min(1.0)
+        }
     }
 
     /// Asks the job to stop at its next step.
@@ -87,24 +94,34 @@ impl<T: Send + 'static> Job<T> {
         let progress = Progress::new();
         let (tx, rx) = channel();
         let p = Arc::clone(&progress);
-        let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&p)))
-                .unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into());
-                    Err(anyhow::anyhow!("internal error in background job: {what}"))
-                });
-            let _ = tx.send(result);
-        });
+        let spawned = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&p)))
+                    .unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "unknown panic".into());
+                        Err(anyhow::anyhow!("internal error in background job: {what}"))
+                    });
+                let _ = tx.send(result);
+            });
         if let Err(e) = spawned {
             let (tx, rx2) = channel();
             let _ = tx.send(Err(anyhow::anyhow!("could not start a worker thread: {e}")));
-            return Self { progress, rx: rx2, finished: false };
+            return Self {
+                progress,
+                rx: rx2,
+                finished: false,
+            };
         }
-        Self { progress, rx, finished: false }
+        Self {
+            progress,
+            rx,
+            finished: false,
+        }
     }
 
     /// The result if the job has finished (returned once), `None` while it runs.
@@ -120,7 +137,9 @@ impl<T: Send + 'static> Job<T> {
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {
                 self.finished = true;
-                Some(Err(anyhow::anyhow!("background job ended without a result")))
+                Some(Err(anyhow::anyhow!(
+                    "background job ended without a result"
+                )))
             }
         }
     }
@@ -131,7 +150,9 @@ impl<T: Send + 'static> Job<T> {
             anyhow::bail!("job result was already taken");
         }
         self.finished = true;
-        self.rx.recv().unwrap_or_else(|_| Err(anyhow::anyhow!("background job ended without a result")))
+        self.rx
+            .recv()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("background job ended without a result")))
     }
 }
 

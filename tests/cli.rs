@@ -14,7 +14,9 @@ fn denoise_writes_mrc_and_states_the_device() {
     let out = tempfile::tempdir().unwrap();
     let input = common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
     let run = cryolens()
-        .args(["denoise", "--model", "affine", "--device", "cpu", "--output"])
+        .args([
+            "denoise", "--model", "affine", "--device", "cpu", "--output",
+        ])
         .arg(out.path())
         .arg(&input)
         .output()
@@ -22,7 +24,10 @@ fn denoise_writes_mrc_and_states_the_device() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "stdout: {stdout}\nstderr: {stderr}");
-    assert!(stdout.contains("device: CPU: burn Flex"), "device not stated: {stdout}");
+    assert!(
+        stdout.contains("device: CPU: burn Flex"),
+        "device not stated: {stdout}"
+    );
     let written = out.path().join("Ucsf_stack_1142_DW.mrc");
     let denoised = cryolens::io::read_micrograph(&written).unwrap();
     let raw = cryolens::io::read_micrograph(&input).unwrap();
@@ -30,8 +35,16 @@ fn denoise_writes_mrc_and_states_the_device() {
     // Same result as the library call, and close to Topaz's own output for this model.
     let topaz = cryolens::io::read_micrograph(&common::golden("ucsf-1142.affine.mrc")).unwrap();
     let sigma = topaz.stats().std;
-    let max = denoised.data.iter().zip(&topaz.data).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
-    assert!(max <= 1e-3 * sigma, "CLI output differs from Topaz by {max} (σ {sigma})");
+    let max = denoised
+        .data
+        .iter()
+        .zip(&topaz.data)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .fold(0.0, f64::max);
+    assert!(
+        max <= 1e-3 * sigma,
+        "CLI output differs from Topaz by {max} (σ {sigma})"
+    );
 }
 
 #[test]
@@ -39,12 +52,15 @@ fn bad_inputs_give_clear_errors_and_the_batch_goes_on() {
     common::ensure_topaz_weights();
     let dir = tempfile::tempdir().unwrap();
     let truncated = dir.path().join("truncated.mrc");
-    let bytes = std::fs::read(common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc")).unwrap();
+    let bytes =
+        std::fs::read(common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc")).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let good = common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
     let out = dir.path().join("out");
     let run = cryolens()
-        .args(["denoise", "--model", "affine", "--device", "cpu", "--output"])
+        .args([
+            "denoise", "--model", "affine", "--device", "cpu", "--output",
+        ])
         .arg(&out)
         .arg(&truncated)
         .arg(&good)
@@ -52,11 +68,20 @@ fn bad_inputs_give_clear_errors_and_the_batch_goes_on() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(!run.status.success(), "a failed micrograph must fail the batch");
+    assert!(
+        !run.status.success(),
+        "a failed micrograph must fail the batch"
+    );
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert!(stdout.contains("truncated.mrc") || stderr.contains("truncated.mrc"), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("truncated.mrc") || stderr.contains("truncated.mrc"),
+        "{stdout}{stderr}"
+    );
     assert!(stderr.contains("1 of 2 micrographs failed"), "{stderr}");
-    assert!(out.join("Ucsf_stack_1142_DW.mrc").is_file(), "the good micrograph must still be written");
+    assert!(
+        out.join("Ucsf_stack_1142_DW.mrc").is_file(),
+        "the good micrograph must still be written"
+    );
 }
 
 #[test]

@@ -23,7 +23,12 @@ fn denoise(arch: TopazArch, image: &Image, tiles: TileConfig) -> Image {
 fn max_rel_diff(a: &Image, b: &Image) -> f64 {
     assert_eq!((a.width, a.height), (b.width, b.height));
     let sigma = b.stats().std;
-    let max = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max);
+    let max = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, f64::max);
     max / sigma
 }
 
@@ -32,8 +37,17 @@ fn parity(arch: TopazArch, input: &str, reference: &str) {
     let expected = cryolens::io::read_micrograph(&common::golden(reference)).expect("read golden");
     let ours = denoise(arch, &image, TileConfig::default());
     let rel = max_rel_diff(&ours, &expected);
-    println!("PARITY {:<11} {:<28} max|diff| = {:.3e} σ", arch.name(), input, rel);
-    assert!(rel <= 1e-3, "{} on {input}: max diff {rel:.3e} σ exceeds 1e-3 σ", arch.name());
+    println!(
+        "PARITY {:<11} {:<28} max|diff| = {:.3e} σ",
+        arch.name(),
+        input,
+        rel
+    );
+    assert!(
+        rel <= 1e-3,
+        "{} on {input}: max diff {rel:.3e} σ exceeds 1e-3 σ",
+        arch.name()
+    );
 }
 
 macro_rules! parity_tests {
@@ -60,23 +74,64 @@ parity_tests! {
 fn tiled_equals_untiled_unet() {
     let full = cryolens::io::read_micrograph(&common::golden("fei-extended_crop1024.mrc")).unwrap();
     let image = full.crop(0, 0, 512, 512);
-    let untiled = denoise(TopazArch::UNet, &image, TileConfig { patch_size: 0, padding: None });
-    let tiled = denoise(TopazArch::UNet, &image, TileConfig { patch_size: 256, padding: None });
+    let untiled = denoise(
+        TopazArch::UNet,
+        &image,
+        TileConfig {
+            patch_size: 0,
+            padding: None,
+        },
+    );
+    let tiled = denoise(
+        TopazArch::UNet,
+        &image,
+        TileConfig {
+            patch_size: 256,
+            padding: None,
+        },
+    );
     let rel = max_rel_diff(&tiled, &untiled);
     println!("TILING unet 512² in 256² tiles, padding 224: max|diff| = {rel:.3e} σ");
     assert!(rel <= 1e-4, "tiled differs from untiled by {rel:.3e} σ");
     // and a padding that does not cover the receptive field does show seams: the test can fail.
-    let short = denoise(TopazArch::UNet, &image, TileConfig { patch_size: 256, padding: Some(32) });
-    assert!(max_rel_diff(&short, &untiled) > 1e-3, "too little padding should change the result");
+    let short = denoise(
+        TopazArch::UNet,
+        &image,
+        TileConfig {
+            patch_size: 256,
+            padding: Some(32),
+        },
+    );
+    assert!(
+        max_rel_diff(&short, &untiled) > 1e-3,
+        "too little padding should change the result"
+    );
 }
 
 #[test]
 fn tiled_equals_untiled_unet_small() {
     // A second model and a second micrograph, with small tiles (16 of them).
-    let full = cryolens::io::read_micrograph(&common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc")).unwrap();
+    let full = cryolens::io::read_micrograph(&common::data(
+        "micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc",
+    ))
+    .unwrap();
     let image = full.crop(0, 0, 512, 512);
-    let untiled = denoise(TopazArch::UNetSmall, &image, TileConfig { patch_size: 0, padding: None });
-    let tiled = denoise(TopazArch::UNetSmall, &image, TileConfig { patch_size: 128, padding: None });
+    let untiled = denoise(
+        TopazArch::UNetSmall,
+        &image,
+        TileConfig {
+            patch_size: 0,
+            padding: None,
+        },
+    );
+    let tiled = denoise(
+        TopazArch::UNetSmall,
+        &image,
+        TileConfig {
+            patch_size: 128,
+            padding: None,
+        },
+    );
     let rel = max_rel_diff(&tiled, &untiled);
     println!("TILING unet-small 512² in 128² tiles: max|diff| = {rel:.3e} σ");
     assert!(rel <= 1e-4, "tiled differs from untiled by {rel:.3e} σ");

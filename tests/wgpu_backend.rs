@@ -18,28 +18,59 @@ fn wgpu_matches_cpu_on_a_real_crop() {
     println!("wgpu device: {}", gpu.describe());
     assert!(gpu.describe().starts_with("GPU: "));
     let cpu = ComputeDevice::cpu("test");
-    let image = cryolens::io::read_micrograph(&common::golden("fei-extended_crop1024.mrc")).unwrap().crop(256, 256, 96, 80);
+    let image = cryolens::io::read_micrograph(&common::golden("fei-extended_crop1024.mrc"))
+        .unwrap()
+        .crop(256, 256, 96, 80);
     for arch in [TopazArch::Affine, TopazArch::UNetSmall] {
         let spec = ModelSpec::Topaz(arch);
-        let tiles = TileConfig { patch_size: 0, padding: None };
-        let a = TopazDenoiser::load(&spec, &gpu).unwrap().denoise(&image, &tiles, &Progress::new()).unwrap();
-        let b = TopazDenoiser::load(&spec, &cpu).unwrap().denoise(&image, &tiles, &Progress::new()).unwrap();
+        let tiles = TileConfig {
+            patch_size: 0,
+            padding: None,
+        };
+        let a = TopazDenoiser::load(&spec, &gpu)
+            .unwrap()
+            .denoise(&image, &tiles, &Progress::new())
+            .unwrap();
+        let b = TopazDenoiser::load(&spec, &cpu)
+            .unwrap()
+            .denoise(&image, &tiles, &Progress::new())
+            .unwrap();
         let sigma = b.stats().std;
-        let max = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs() as f64).fold(0.0, f64::max);
-        println!("WGPU {} max|gpu − cpu| = {:.2e} σ", arch.name(), max / sigma);
-        assert!(max <= 1e-4 * sigma, "{}: wgpu differs from CPU by {:.2e} σ", arch.name(), max / sigma);
+        let max = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs() as f64)
+            .fold(0.0, f64::max);
+        println!(
+            "WGPU {} max|gpu − cpu| = {:.2e} σ",
+            arch.name(),
+            max / sigma
+        );
+        assert!(
+            max <= 1e-4 * sigma,
+            "{}: wgpu differs from CPU by {:.2e} σ",
+            arch.name(),
+            max / sigma
+        );
     }
 }
 
 #[test]
 fn auto_never_picks_a_software_adapter_silently() {
     let d = ComputeDevice::select(DeviceChoice::Auto).unwrap();
-    let software = cryolens::device::wgpu_adapters().iter().all(|a| a.is_software);
+    let software = cryolens::device::wgpu_adapters()
+        .iter()
+        .all(|a| a.is_software);
     if software {
         assert!(!d.is_gpu());
         assert!(d.describe().starts_with("CPU: "), "{}", d.describe());
         assert!(d.describe().contains("no GPU found"), "{}", d.describe());
     } else {
-        assert!(d.is_gpu(), "a hardware GPU exists but auto chose {}", d.describe());
+        assert!(
+            d.is_gpu(),
+            "a hardware GPU exists but auto chose {}",
+            d.describe()
+        );
     }
 }

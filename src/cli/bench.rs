@@ -25,7 +25,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Models to time (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "unet,unet-small,fcnn,affine")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "unet,unet-small,fcnn,affine"
+    )]
     pub models: Vec<String>,
     /// Input sizes: `crop` (1024² from the centre region), `full` (the whole micrograph).
     #[arg(long, value_delimiter = ',', default_value = "crop,full")]
@@ -64,7 +68,8 @@ pub struct BenchRow {
 }
 
 fn default_input() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/micrographs/fei-extended/fei-extended.mrc")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/micrographs/fei-extended/fei-extended.mrc")
 }
 
 /// Resets the kernel's peak-RSS counter for this process (Linux `clear_refs` 5).
@@ -77,17 +82,26 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
 
 /// Runs the published Topaz through python, `None` if it is not installed.
-fn time_topaz(python: &str, model: &str, input: &std::path::Path, crop: usize) -> Result<Option<(f64, f64)>> {
-    let probe = Command::new(python).args(["-c", "import topaz.denoise, mrcfile, torch"]).output();
+fn time_topaz(
+    python: &str,
+    model: &str,
+    input: &std::path::Path,
+    crop: usize,
+) -> Result<Option<(f64, f64)>> {
+    let probe = Command::new(python)
+        .args(["-c", "import topaz.denoise, mrcfile, torch"])
+        .output();
     if !matches!(&probe, Ok(o) if o.status.success()) {
         return Ok(None);
     }
@@ -106,8 +120,12 @@ fn time_topaz(python: &str, model: &str, input: &std::path::Path, crop: usize) -
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("Topaz printed {line:?}"))?;
-    Ok(Some((v["seconds"].as_f64().unwrap_or(f64::NAN), v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN))))
+    let v: serde_json::Value =
+        serde_json::from_str(line).with_context(|| format!("Topaz printed {line:?}"))?;
+    Ok(Some((
+        v["seconds"].as_f64().unwrap_or(f64::NAN),
+        v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+    )))
 }
 
 /// Runs the benchmark and prints a table.
@@ -116,7 +134,8 @@ fn time_topaz(python: &str, model: &str, input: &std::path::Path, crop: usize) -
 /// Unreadable input, an unknown model or size, a model that is not installed.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let input = args.input.clone().unwrap_or_else(default_input);
-    let full = crate::io::read_micrograph(&input).with_context(|| format!("reading {}", input.display()))?;
+    let full = crate::io::read_micrograph(&input)
+        .with_context(|| format!("reading {}", input.display()))?;
     let mut devices = Vec::new();
     let names: Vec<String> = if args.devices.is_empty() {
         let mut d = vec!["cpu".to_string()];
@@ -135,8 +154,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         };
         devices.push(ComputeDevice::select(choice)?);
     }
-    println!("input: {} ({}×{} px)", input.display(), full.width, full.height);
-    println!("threads: {} (rayon; Topaz is given the same number of torch threads)", rayon::current_num_threads());
+    println!(
+        "input: {} ({}×{} px)",
+        input.display(),
+        full.width,
+        full.height
+    );
+    println!(
+        "threads: {} (rayon; Topaz is given the same number of torch threads)",
+        rayon::current_num_threads()
+    );
     let mut rows = Vec::new();
     for size in &args.sizes {
         let (image, crop, label): (Image, usize, String) = match size.as_str() {
@@ -145,12 +172,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 let (x0, y0) = ((full.width - c).min(1024), (full.height - c).min(1024));
                 (full.crop(x0, y0, c, c), c, format!("crop {c}²"))
             }
-            "full" => (full.clone(), 0, format!("full {}×{}", full.width, full.height)),
+            "full" => (
+                full.clone(),
+                0,
+                format!("full {}×{}", full.width, full.height),
+            ),
             other => bail!("unknown size '{other}' (crop or full)"),
         };
         for model in &args.models {
-            let arch = TopazArch::from_name(model).with_context(|| format!("unknown model {model}"))?;
-            let topaz = if args.topaz { time_topaz(&args.python, model, &input, crop)? } else { None };
+            let arch =
+                TopazArch::from_name(model).with_context(|| format!("unknown model {model}"))?;
+            let topaz = if args.topaz {
+                time_topaz(&args.python, model, &input, crop)?
+            } else {
+                None
+            };
             for device in &devices {
                 let denoiser = TopazDenoiser::load(&ModelSpec::Topaz(arch), device)?;
                 let tiles = TileConfig::default();
@@ -166,14 +202,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 }
                 let row = BenchRow {
                     model: model.clone(),
-                    backend: if device.is_gpu() { "wgpu".into() } else { "flex (CPU)".into() },
+                    backend: if device.is_gpu() {
+                        "wgpu".into()
+                    } else {
+                        "flex (CPU)".into()
+                    },
                     input: label.clone(),
                     seconds: best,
                     peak_mib: peak_rss_mib(),
                     topaz_seconds: topaz.map(|t| t.0),
                     topaz_peak_mib: topaz.map(|t| t.1),
                 };
-                eprintln!("{} {} {}: {:.2} s", row.model, row.backend, row.input, row.seconds);
+                eprintln!(
+                    "{} {} {}: {:.2} s",
+                    row.model, row.backend, row.input, row.seconds
+                );
                 rows.push(row);
             }
         }
@@ -200,9 +243,15 @@ pub fn print_table(rows: &[BenchRow]) {
             r.input,
             r.seconds,
             r.peak_mib,
-            r.topaz_seconds.map(|t| format!("{t:.2}")).unwrap_or_else(na),
-            r.topaz_peak_mib.map(|m| format!("{m:.0}")).unwrap_or_else(na),
-            r.topaz_seconds.map(|t| format!("{:.2}×", t / r.seconds)).unwrap_or_else(na),
+            r.topaz_seconds
+                .map(|t| format!("{t:.2}"))
+                .unwrap_or_else(na),
+            r.topaz_peak_mib
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or_else(na),
+            r.topaz_seconds
+                .map(|t| format!("{:.2}×", t / r.seconds))
+                .unwrap_or_else(na),
         );
     }
 }

@@ -20,7 +20,12 @@ use crate::models::{self, ModelSpec, install};
 
 /// Cryolens: cryo-EM micrographs through denoising.
 #[derive(Parser, Debug)]
-#[command(name = "cryolens", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "cryolens",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Micrograph to open in the GUI (MRC or TIFF); the bundled sample when omitted.
     pub file: Option<PathBuf>,
@@ -109,7 +114,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => crate::gui::run(cli.file),
         Some(Command::Denoise(args)) => denoise(&args),
-        Some(Command::Models { action: ModelsAction::Install { wheel, index_url, .. } }) => {
+        Some(Command::Models {
+            action: ModelsAction::Install {
+                wheel, index_url, ..
+            },
+        }) => {
             let progress = Progress::new();
             let source = install::WheelSource { wheel, index_url };
             let files = install::install_topaz(&source, &models::topaz_dir(), &progress)?;
@@ -119,7 +128,9 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("Topaz models are GPL-3.0 (Bepler et al. 2020); they stay on this machine.");
             Ok(())
         }
-        Some(Command::Models { action: ModelsAction::List }) => {
+        Some(Command::Models {
+            action: ModelsAction::List,
+        }) => {
             println!("models folder: {}", models::topaz_dir().display());
             let installed = models::installed_topaz_models();
             if installed.is_empty() {
@@ -137,10 +148,22 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("no wgpu adapters");
             }
             for a in &adapters {
-                let kind = if a.is_software { "software" } else { "hardware" };
-                println!("{} ({}, {kind}, max storage buffer {} MiB)", a.name, a.backend, a.max_storage_buffer_bytes >> 20);
+                let kind = if a.is_software {
+                    "software"
+                } else {
+                    "hardware"
+                };
+                println!(
+                    "{} ({}, {kind}, max storage buffer {} MiB)",
+                    a.name,
+                    a.backend,
+                    a.max_storage_buffer_bytes >> 20
+                );
             }
-            println!("--device auto: {}", ComputeDevice::select(DeviceChoice::Auto)?.describe());
+            println!(
+                "--device auto: {}",
+                ComputeDevice::select(DeviceChoice::Auto)?.describe()
+            );
             Ok(())
         }
     }
@@ -159,7 +182,10 @@ pub fn progress_bar(total: u64, message: &str) -> ProgressBar {
 }
 
 fn output_path(dir: &Path, input: &Path) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "micrograph".into());
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "micrograph".into());
     dir.join(format!("{stem}.mrc"))
 }
 
@@ -169,12 +195,21 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     println!("device: {}", device.describe());
     let denoiser = TopazDenoiser::load(&spec, &device)?;
     println!("model: {}", denoiser.describe());
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    let tiles = TileConfig { patch_size: args.patch_size, padding: args.padding };
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let tiles = TileConfig {
+        patch_size: args.patch_size,
+        padding: args.padding,
+    };
     let bar = progress_bar(args.files.len() as u64, "micrographs");
     let mut failures = 0usize;
     for input in &args.files {
-        bar.set_message(input.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        bar.set_message(
+            input
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         let started = Instant::now();
         let result = (|| -> Result<PathBuf> {
             // One micrograph in memory at a time.

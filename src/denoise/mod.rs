@@ -36,7 +36,12 @@ impl TopazDenoiser {
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
         let path = spec.weights_path()?;
         let (model, config) = models::load_topaz(&path, &device.burn)?;
-        Ok(Self { model, config, device: device.clone(), label: spec.label() })
+        Ok(Self {
+            model,
+            config,
+            device: device.clone(),
+            label: spec.label(),
+        })
     }
 
     /// The architecture's dimensions.
@@ -73,10 +78,28 @@ impl TopazDenoiser {
             bail!("cannot denoise a constant image (standard deviation 0)");
         }
         let (mean, std) = (stats.mean, stats.std);
-        let normalised: Vec<f32> = image.data.iter().map(|&v| ((v as f64 - mean) / std) as f32).collect();
-        let plan = plan_tiles(image.width, image.height, tiles, self.config, self.device.max_tensor_values());
-        progress.start(plan.len() as u64, format!("denoising with {} on {}", self.label, self.device.describe()));
-        let mut out = Image::zeros(image.width, image.height).with_pixel_size(image.pixel_size_angstrom);
+        let normalised: Vec<f32> = image
+            .data
+            .iter()
+            .map(|&v| ((v as f64 - mean) / std) as f32)
+            .collect();
+        let plan = plan_tiles(
+            image.width,
+            image.height,
+            tiles,
+            self.config,
+            self.device.max_tensor_values(),
+        );
+        progress.start(
+            plan.len() as u64,
+            format!(
+                "denoising with {} on {}",
+                self.label,
+                self.device.describe()
+            ),
+        );
+        let mut out =
+            Image::zeros(image.width, image.height).with_pixel_size(image.pixel_size_angstrom);
         for tile in &plan {
             if progress.is_cancelled() {
                 bail!("denoising cancelled");
@@ -87,11 +110,20 @@ impl TopazDenoiser {
                 &self.device.burn,
             );
             let y = self.model.forward(x);
-            let data = y
-                .try_into_data()
-                .map_err(|e| anyhow::anyhow!("the {} backend failed on a {}×{} tile: {e:?}", self.device.describe(), tile.in_w, tile.in_h))?;
-            let values = data.as_slice::<f32>().map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))?;
-            tile.insert(values, &mut out.data, image.width, |v| (v as f64 * std + mean) as f32);
+            let data = y.try_into_data().map_err(|e| {
+                anyhow::anyhow!(
+                    "the {} backend failed on a {}×{} tile: {e:?}",
+                    self.device.describe(),
+                    tile.in_w,
+                    tile.in_h
+                )
+            })?;
+            let values = data
+                .as_slice::<f32>()
+                .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))?;
+            tile.insert(values, &mut out.data, image.width, |v| {
+                (v as f64 * std + mean) as f32
+            });
             progress.step();
         }
         Ok(out)

@@ -22,7 +22,10 @@ pub struct TileConfig {
 
 impl Default for TileConfig {
     fn default() -> Self {
-        Self { patch_size: 1024, padding: None }
+        Self {
+            patch_size: 1024,
+            padding: None,
+        }
     }
 }
 
@@ -104,7 +107,11 @@ pub fn plan_tiles(
 ) -> Vec<Tile> {
     let align = model.alignment();
     let pad = round_up(cfg.padding.unwrap_or(model.receptive_radius()), align);
-    let mut core = if cfg.patch_size == 0 { width.max(height) } else { round_up(cfg.patch_size, align) };
+    let mut core = if cfg.patch_size == 0 {
+        width.max(height)
+    } else {
+        round_up(cfg.patch_size, align)
+    };
     if let Some(limit) = max_values {
         let per_px = model.max_channels() as u64;
         let fits = |c: usize| {
@@ -129,7 +136,16 @@ pub fn plan_tiles(
     let mut tiles = Vec::with_capacity(xs.len() * ys.len());
     for &(core_y, core_h, in_y, in_h) in &ys {
         for &(core_x, core_w, in_x, in_w) in &xs {
-            tiles.push(Tile { in_x, in_y, in_w, in_h, core_x, core_y, core_w, core_h });
+            tiles.push(Tile {
+                in_x,
+                in_y,
+                in_w,
+                in_h,
+                core_x,
+                core_y,
+                core_w,
+                core_h,
+            });
         }
     }
     tiles
@@ -143,7 +159,10 @@ mod tests {
     #[test]
     fn cores_partition_the_image_and_windows_are_aligned() {
         let model = TopazArch::UNet.config();
-        let cfg = TileConfig { patch_size: 1000, padding: Some(200) };
+        let cfg = TileConfig {
+            patch_size: 1000,
+            padding: Some(200),
+        };
         let (w, h) = (3710, 3838);
         let tiles = plan_tiles(w, h, &cfg, model, None);
         let mut covered = vec![0u8; w * h];
@@ -186,7 +205,13 @@ mod tests {
 
     #[test]
     fn small_image_is_one_tile() {
-        let tiles = plan_tiles(959, 927, &TileConfig::default(), TopazArch::UNet.config(), None);
+        let tiles = plan_tiles(
+            959,
+            927,
+            &TileConfig::default(),
+            TopazArch::UNet.config(),
+            None,
+        );
         assert_eq!(tiles.len(), 1);
         assert_eq!((tiles[0].in_w, tiles[0].in_h), (959, 927));
     }

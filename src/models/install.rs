@@ -38,7 +38,11 @@ pub struct WheelSource {
 /// # Errors
 /// No way to obtain the wheel (no `--wheel`, no pip, no index URL), a failed download, a
 /// corrupt wheel, or a wheel without denoising weights.
-pub fn install_topaz(source: &WheelSource, dest: &Path, progress: &Progress) -> Result<Vec<PathBuf>> {
+pub fn install_topaz(
+    source: &WheelSource,
+    dest: &Path,
+    progress: &Progress,
+) -> Result<Vec<PathBuf>> {
     progress.start(3, "locating the topaz-em wheel");
     let scratch = tempfile::tempdir().context("creating a temporary folder")?;
     let wheel = match &source.wheel {
@@ -50,12 +54,18 @@ pub fn install_topaz(source: &WheelSource, dest: &Path, progress: &Progress) -> 
     let written = extract_weights(&wheel, dest)?;
     progress.step();
     progress.step();
-    progress.set_message(format!("installed {} Topaz models into {}", written.len(), dest.display()));
+    progress.set_message(format!(
+        "installed {} Topaz models into {}",
+        written.len(),
+        dest.display()
+    ));
     Ok(written)
 }
 
 fn obtain_wheel(index_url: Option<&str>, dir: &Path, progress: &Progress) -> Result<PathBuf> {
-    let index = index_url.map(str::to_string).or_else(|| std::env::var("PIP_INDEX_URL").ok());
+    let index = index_url
+        .map(str::to_string)
+        .or_else(|| std::env::var("PIP_INDEX_URL").ok());
     if index_url.is_none() {
         if let Some(w) = pip_download(dir, progress)? {
             return Ok(w);
@@ -90,7 +100,10 @@ fn pip_download(dir: &Path, progress: &Progress) -> Result<Option<PathBuf>> {
             .output()
             .with_context(|| format!("running {program} download"))?;
         if !out.status.success() {
-            bail!("pip download {spec} failed:\n{}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "pip download {spec} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         return find_wheel(dir).map(Some);
     }
@@ -161,11 +174,17 @@ fn resolve_url(page_url: &str, href: &str) -> String {
     }
     let scheme_end = page_url.find("://").map(|i| i + 3).unwrap_or(0);
     if let Some(rest) = href.strip_prefix('/') {
-        let host_end = page_url[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(page_url.len());
+        let host_end = page_url[scheme_end..]
+            .find('/')
+            .map(|i| i + scheme_end)
+            .unwrap_or(page_url.len());
         return format!("{}/{}", &page_url[..host_end], rest);
     }
     // relative: resolve "../" segments against the page's folder
-    let mut base: Vec<&str> = page_url[scheme_end..].trim_end_matches('/').split('/').collect();
+    let mut base: Vec<&str> = page_url[scheme_end..]
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
     let mut parts = href.split('/').peekable();
     while parts.peek() == Some(&"..") {
         parts.next();
@@ -174,7 +193,12 @@ fn resolve_url(page_url: &str, href: &str) -> String {
         }
     }
     let tail: Vec<&str> = parts.collect();
-    format!("{}{}/{}", &page_url[..scheme_end], base.join("/"), tail.join("/"))
+    format!(
+        "{}{}/{}",
+        &page_url[..scheme_end],
+        base.join("/"),
+        tail.join("/")
+    )
 }
 
 /// Extracts every `topaz/pretrained/denoise/*.sav` of `wheel` into `dest`, atomically per file.
@@ -182,25 +206,34 @@ fn resolve_url(page_url: &str, href: &str) -> String {
 /// # Errors
 /// An unreadable or corrupt zip, or a wheel holding no denoising weights.
 pub fn extract_weights(wheel: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
-    let file = std::fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
-    let mut zip = zip::ZipArchive::new(file).with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
+    let file =
+        std::fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut written = Vec::new();
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i)?;
         let name = entry.name()?.into_owned();
-        let Some(file_name) = name.strip_prefix(WHEEL_WEIGHTS_PREFIX) else { continue };
+        let Some(file_name) = name.strip_prefix(WHEEL_WEIGHTS_PREFIX) else {
+            continue;
+        };
         if !file_name.ends_with(".sav") || file_name.contains('/') {
             continue;
         }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).with_context(|| format!("reading {name} from the wheel"))?;
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {name} from the wheel"))?;
         let target = dest.join(file_name);
         write_atomically(&target, &bytes)?;
         written.push(target);
     }
     if written.is_empty() {
-        bail!("{} holds no {WHEEL_WEIGHTS_PREFIX}*.sav files: is it the topaz-em wheel?", wheel.display());
+        bail!(
+            "{} holds no {WHEEL_WEIGHTS_PREFIX}*.sav files: is it the topaz-em wheel?",
+            wheel.display()
+        );
     }
     written.sort();
     Ok(written)
@@ -213,10 +246,12 @@ pub fn extract_weights(wheel: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
 /// Any I/O failure; the temporary file is removed and `path` is left as it was.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| anyhow!("renaming into {}: {}", path.display(), e.error))?;
+    tmp.persist(path)
+        .map_err(|e| anyhow!("renaming into {}: {}", path.display(), e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -232,10 +267,19 @@ mod tests {
         let page = r#"<a href="../../packages/ab/cd/topaz_em-0.3.19-py3-none-any.whl#sha256=00">x</a>
 <a href="../../packages/ef/01/topaz_em-0.3.20-py3-none-any.whl#sha256=abc">topaz_em-0.3.20-py3-none-any.whl</a>"#;
         let href = find_href(page, "topaz_em-0.3.20-py3-none-any.whl").unwrap();
-        assert_eq!(href, "../../packages/ef/01/topaz_em-0.3.20-py3-none-any.whl#sha256=abc");
-        let url = resolve_url("https://index.example/simple/topaz-em/", "../../packages/ef/01/t.whl");
+        assert_eq!(
+            href,
+            "../../packages/ef/01/topaz_em-0.3.20-py3-none-any.whl#sha256=abc"
+        );
+        let url = resolve_url(
+            "https://index.example/simple/topaz-em/",
+            "../../packages/ef/01/t.whl",
+        );
         assert_eq!(url, "https://index.example/packages/ef/01/t.whl");
-        assert_eq!(resolve_url("https://h.example/simple/x/", "/p/t.whl"), "https://h.example/p/t.whl");
+        assert_eq!(
+            resolve_url("https://h.example/simple/x/", "/p/t.whl"),
+            "https://h.example/p/t.whl"
+        );
     }
 
     #[test]
@@ -244,11 +288,14 @@ mod tests {
         let wheel = dir.path().join("other.whl");
         {
             let mut z = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
-            z.start_file("pkg/__init__.py", zip::write::SimpleFileOptions::default()).unwrap();
+            z.start_file("pkg/__init__.py", zip::write::SimpleFileOptions::default())
+                .unwrap();
             z.write_all(b"").unwrap();
             z.finish().unwrap();
         }
-        let err = extract_weights(&wheel, &dir.path().join("out")).unwrap_err().to_string();
+        let err = extract_weights(&wheel, &dir.path().join("out"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no topaz/pretrained/denoise"), "{err}");
         let not_zip = dir.path().join("bad.whl");
         std::fs::write(&not_zip, b"not a zip").unwrap();

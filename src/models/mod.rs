@@ -30,7 +30,9 @@ pub enum ModelError {
         path: PathBuf,
     },
     /// `--model` named neither a known model nor an existing file.
-    #[error("unknown model '{0}': expected one of unet, unet-small, fcnn, affine, unet-v0.2.1, or a path to a Topaz state dict")]
+    #[error(
+        "unknown model '{0}': expected one of unet, unet-small, fcnn, affine, unet-v0.2.1, or a path to a Topaz state dict"
+    )]
     Unknown(String),
     /// The file could not be read as a PyTorch state dict of a Topaz 2D architecture.
     #[error("cannot load {path}: {reason}")]
@@ -48,7 +50,10 @@ pub fn models_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CRYOLENS_MODELS_DIR") {
         return PathBuf::from(d);
     }
-    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("cryolens").join("models")
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("cryolens")
+        .join("models")
 }
 
 /// Folder holding Topaz's `.sav` files.
@@ -75,14 +80,21 @@ impl ModelSpec {
             return Ok(ModelSpec::Topaz(a));
         }
         let p = PathBuf::from(s);
-        if p.is_file() { Ok(ModelSpec::File(p)) } else { Err(ModelError::Unknown(s.to_string())) }
+        if p.is_file() {
+            Ok(ModelSpec::File(p))
+        } else {
+            Err(ModelError::Unknown(s.to_string()))
+        }
     }
 
     /// A short label for menus and file names ("unet", or the file stem).
     pub fn label(&self) -> String {
         match self {
             ModelSpec::Topaz(a) => a.name().to_string(),
-            ModelSpec::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            ModelSpec::File(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -98,7 +110,10 @@ impl ModelSpec {
                 if path.is_file() {
                     Ok(path)
                 } else {
-                    Err(ModelError::NotInstalled { name: a.name().into(), path })
+                    Err(ModelError::NotInstalled {
+                        name: a.name().into(),
+                        path,
+                    })
                 }
             }
         }
@@ -107,14 +122,25 @@ impl ModelSpec {
 
 /// The pretrained Topaz models that are installed, in menu order.
 pub fn installed_topaz_models() -> Vec<TopazArch> {
-    TopazArch::ALL.into_iter().filter(|a| topaz_dir().join(a.weights_file()).is_file()).collect()
+    TopazArch::ALL
+        .into_iter()
+        .filter(|a| topaz_dir().join(a.weights_file()).is_file())
+        .collect()
 }
 
 /// Reads the tensor names and shapes of a PyTorch state dict.
 fn state_dict_shapes(path: &Path) -> Result<HashMap<String, Vec<usize>>, ModelError> {
-    let reader = burn::store::pytorch_reader::PytorchReader::new(path)
-        .map_err(|e| ModelError::BadWeights { path: path.into(), reason: e.to_string() })?;
-    Ok(reader.tensors().iter().map(|(k, t)| (k.clone(), t.shape().to_vec())).collect())
+    let reader = burn::store::pytorch_reader::PytorchReader::new(path).map_err(|e| {
+        ModelError::BadWeights {
+            path: path.into(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(reader
+        .tensors()
+        .iter()
+        .map(|(k, t)| (k.clone(), t.shape().to_vec()))
+        .collect())
 }
 
 /// Loads a Topaz 2D model from a PyTorch state dict (legacy or zip `torch.save` format),
@@ -124,12 +150,19 @@ fn state_dict_shapes(path: &Path) -> Result<HashMap<String, Vec<usize>>, ModelEr
 /// [`ModelError::BadWeights`] if the file is unreadable, not a Topaz architecture, or any
 /// tensor is missing, unexpected or of the wrong shape.
 pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConfig), ModelError> {
-    let bad = |reason: String| ModelError::BadWeights { path: path.into(), reason };
+    let bad = |reason: String| ModelError::BadWeights {
+        path: path.into(),
+        reason,
+    };
     let shapes = state_dict_shapes(path)?;
     let config = TopazConfig::infer(&shapes).map_err(bad)?;
     let mut model = TopazModel::init(config, device);
-    let mut store = PytorchStore::from_file(path).map_indices_contiguous(true).skip_enum_variants(true);
-    let result = model.load_from(&mut store).map_err(|e| bad(e.to_string()))?;
+    let mut store = PytorchStore::from_file(path)
+        .map_indices_contiguous(true)
+        .skip_enum_variants(true);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| bad(e.to_string()))?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(bad(format!(
             "state dict does not fit {}: missing {:?}, unexpected {:?}, errors {:?}",

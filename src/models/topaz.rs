@@ -80,7 +80,9 @@ pub struct Affine {
 impl Affine {
     /// Randomly initialised (weights are loaded afterwards). `size` is 31 for Topaz's model.
     pub fn new(size: usize, device: &Device) -> Self {
-        Self { filter: conv(1, 1, size, device) }
+        Self {
+            filter: conv(1, 1, size, device),
+        }
     }
 
     /// `[batch, 1, y, x]` → `[batch, 1, y, x]`.
@@ -101,7 +103,11 @@ impl Fcnn {
     /// `nf` filters (64) and kernel `width` (11) as in Topaz.
     pub fn new(nf: usize, width: usize, device: &Device) -> Self {
         Self {
-            net: vec![conv(1, nf, width, device), conv(nf, nf, width, device), conv(nf, 1, width, device)],
+            net: vec![
+                conv(1, nf, width, device),
+                conv(nf, nf, width, device),
+                conv(nf, 1, width, device),
+            ],
         }
     }
 
@@ -247,8 +253,13 @@ pub enum TopazArch {
 
 impl TopazArch {
     /// All pretrained 2D models Topaz ships, in the order we list them.
-    pub const ALL: [TopazArch; 5] =
-        [TopazArch::UNet, TopazArch::UNetSmall, TopazArch::Fcnn, TopazArch::Affine, TopazArch::UNetV021];
+    pub const ALL: [TopazArch; 5] = [
+        TopazArch::UNet,
+        TopazArch::UNetSmall,
+        TopazArch::Fcnn,
+        TopazArch::Affine,
+        TopazArch::UNetV021,
+    ];
 
     /// Topaz's name for the model (`--model` value).
     pub fn name(self) -> &'static str {
@@ -349,9 +360,21 @@ impl TopazArch {
         match self {
             TopazArch::Affine => TopazConfig::Affine { size: 31 },
             TopazArch::Fcnn => TopazConfig::Fcnn { nf: 64, width: 11 },
-            TopazArch::UNetSmall => TopazConfig::UNetSmall { nf: 48, width: 11, top_width: 5 },
-            TopazArch::UNet => TopazConfig::UNet { nf: 48, base_width: 11, top_width: 5 },
-            TopazArch::UNetV021 => TopazConfig::UNet { nf: 48, base_width: 7, top_width: 3 },
+            TopazArch::UNetSmall => TopazConfig::UNetSmall {
+                nf: 48,
+                width: 11,
+                top_width: 5,
+            },
+            TopazArch::UNet => TopazConfig::UNet {
+                nf: 48,
+                base_width: 11,
+                top_width: 5,
+            },
+            TopazArch::UNetV021 => TopazConfig::UNet {
+                nf: 48,
+                base_width: 7,
+                top_width: 3,
+            },
         }
     }
 }
@@ -369,15 +392,26 @@ impl TopazConfig {
             return Ok(TopazConfig::Affine { size: w[2] });
         }
         if let Some(w) = dims("net.0.weight") {
-            return Ok(TopazConfig::Fcnn { nf: w[0], width: w[2] });
+            return Ok(TopazConfig::Fcnn {
+                nf: w[0],
+                width: w[2],
+            });
         }
         if let (Some(e1), Some(d1)) = (dims("enc1.0.weight"), dims("dec1.0.weight")) {
             let (nf, first, top) = (e1[0], e1[2], d1[2]);
             if shapes.contains_key("enc6.0.weight") {
-                return Ok(TopazConfig::UNet { nf, base_width: first, top_width: top });
+                return Ok(TopazConfig::UNet {
+                    nf,
+                    base_width: first,
+                    top_width: top,
+                });
             }
             if shapes.contains_key("enc4.0.weight") {
-                return Ok(TopazConfig::UNetSmall { nf, width: first, top_width: top });
+                return Ok(TopazConfig::UNetSmall {
+                    nf,
+                    width: first,
+                    top_width: top,
+                });
             }
         }
         let mut keys: Vec<_> = shapes.keys().cloned().collect();
@@ -400,10 +434,22 @@ impl TopazConfig {
         match self {
             TopazConfig::Affine { size } => (size - 1) / 2,
             TopazConfig::Fcnn { width, .. } => 3 * (width - 1) / 2,
-            TopazConfig::UNetSmall { width, top_width, .. } => {
-                (width - 1) / 2 + (1 + 2 + 4) + (2 + 4) + 8 + (4 + 2 + 1) + (8 + 4) + 3 * (top_width - 1) / 2
+            TopazConfig::UNetSmall {
+                width, top_width, ..
+            } => {
+                (width - 1) / 2
+                    + (1 + 2 + 4)
+                    + (2 + 4)
+                    + 8
+                    + (4 + 2 + 1)
+                    + (8 + 4)
+                    + 3 * (top_width - 1) / 2
             }
-            TopazConfig::UNet { base_width, top_width, .. } => {
+            TopazConfig::UNet {
+                base_width,
+                top_width,
+                ..
+            } => {
                 (base_width - 1) / 2
                     + (1 + 2 + 4 + 8 + 16)
                     + (2 + 4 + 8 + 16)
@@ -431,7 +477,9 @@ impl TopazConfig {
         match self {
             TopazConfig::Affine { .. } => 1,
             TopazConfig::Fcnn { nf, .. } => nf,
-            TopazConfig::UNetSmall { nf, .. } | TopazConfig::UNet { nf, .. } => (3 * nf).max(2 * nf + 1),
+            TopazConfig::UNetSmall { nf, .. } | TopazConfig::UNet { nf, .. } => {
+                (3 * nf).max(2 * nf + 1)
+            }
         }
     }
 
@@ -440,10 +488,18 @@ impl TopazConfig {
         match self {
             TopazConfig::Affine { size } => format!("affine ({size}×{size})"),
             TopazConfig::Fcnn { nf, width } => format!("fcnn ({nf} filters, {width}×{width})"),
-            TopazConfig::UNetSmall { nf, width, top_width } => {
+            TopazConfig::UNetSmall {
+                nf,
+                width,
+                top_width,
+            } => {
                 format!("unet-small ({nf} filters, widths {width}/{top_width})")
             }
-            TopazConfig::UNet { nf, base_width, top_width } => {
+            TopazConfig::UNet {
+                nf,
+                base_width,
+                top_width,
+            } => {
                 format!("unet ({nf} filters, widths {base_width}/{top_width})")
             }
         }
@@ -469,12 +525,16 @@ impl TopazModel {
         match config {
             TopazConfig::Affine { size } => TopazModel::Affine(Affine::new(size, device)),
             TopazConfig::Fcnn { nf, width } => TopazModel::Fcnn(Fcnn::new(nf, width, device)),
-            TopazConfig::UNetSmall { nf, width, top_width } => {
-                TopazModel::UNetSmall(UNetSmall::new(nf, width, top_width, device))
-            }
-            TopazConfig::UNet { nf, base_width, top_width } => {
-                TopazModel::UNet(UNet::new(nf, base_width, top_width, device))
-            }
+            TopazConfig::UNetSmall {
+                nf,
+                width,
+                top_width,
+            } => TopazModel::UNetSmall(UNetSmall::new(nf, width, top_width, device)),
+            TopazConfig::UNet {
+                nf,
+                base_width,
+                top_width,
+            } => TopazModel::UNet(UNet::new(nf, base_width, top_width, device)),
         }
     }
 
@@ -528,11 +588,16 @@ mod tests {
         for y in 0..n {
             for x in 0..n {
                 if (a[y * n + x] - b[y * n + x]).abs() > 1e-6 {
-                    let d = (x as i64 - (n / 2) as i64).abs().max((y as i64 - (n / 2) as i64).abs());
+                    let d = (x as i64 - (n / 2) as i64)
+                        .abs()
+                        .max((y as i64 - (n / 2) as i64).abs());
                     max_reach = max_reach.max(d);
                 }
             }
         }
-        assert!(max_reach > 0 && max_reach <= r, "impulse reached {max_reach} px, radius {r}");
+        assert!(
+            max_reach > 0 && max_reach <= r,
+            "impulse reached {max_reach} px, radius {r}"
+        );
     }
 }

@@ -11,12 +11,16 @@ use cryolens::models::{self, install};
 
 /// `../shared/data/...` relative to the crate root.
 pub fn data(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel)
 }
 
 /// `../shared/golden/...` relative to the crate root.
 pub fn golden(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/golden")
+        .join(rel)
 }
 
 static INSTALL: Once = Once::new();
@@ -30,7 +34,11 @@ pub fn ensure_topaz_weights() {
             return;
         }
         let progress = Progress::new();
-        if let Err(e) = install::install_topaz(&install::WheelSource::default(), &models::topaz_dir(), &progress) {
+        if let Err(e) = install::install_topaz(
+            &install::WheelSource::default(),
+            &models::topaz_dir(),
+            &progress,
+        ) {
             panic!("Topaz weights are needed for this test and could not be installed: {e:#}");
         }
     });
