@@ -48,7 +48,7 @@ pub fn wgpu_adapters() -> Vec<AdapterSummary> {
                 name: info.name.clone(),
                 backend: format!("{:?}", info.backend),
                 is_software: info.device_type == wgpu::DeviceType::Cpu,
-                max_storage_buffer_bytes: a.limits().max_storage_buffer_binding_size as u64,
+                max_storage_buffer_bytes: a.limits().max_storage_buffer_binding_size,
             }
         })
         .collect();

@@ -82,7 +82,7 @@ impl Image {
         if width == 0 || height == 0 {
             return Err(ImageError::Empty { width, height });
         }
-        let expected = width.checked_mul(height).unwrap_or(usize::MAX);
+        let expected = width.saturating_mul(height);
         if data.len() != expected {
             return Err(ImageError::ShapeMismatch {
                 width,

@@ -29,6 +29,14 @@ fn setup() -> MutexGuard<'static, ()> {
         // environment while it is changed (no harness exists yet).
         unsafe { std::env::set_var("WGPU_BACKEND", "vulkan") };
     }
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // Vulkan's window-system layers complain on every instance without one.
+        let dir = std::env::temp_dir().join(format!("cryolens-xdg-{}", std::process::id()));
+        if std::fs::create_dir_all(&dir).is_ok() {
+            // SAFETY: as above.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
+        }
+    }
     guard
 }
 
@@ -256,7 +264,10 @@ fn sample_views_render_and_switch() {
     let zoom = h.state().zoom();
     let r = h.state().viewer_rect().unwrap();
     let expected = (r.width() / 1024.0).min(r.height() / 1024.0);
-    assert!((zoom - expected).abs() < 1e-4, "F did not fit: {zoom} vs {expected}");
+    assert!(
+        (zoom - expected).abs() < 1e-4,
+        "F did not fit: {zoom} vs {expected}"
+    );
 
     // Pressing the help button shows the shortcuts.
     h.get_by_label("?").click();
@@ -390,7 +401,8 @@ fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
     let save = |h: &mut Harness<'_, CryolensApp>, name: &str| {
         let (frame, rect) = render_viewer(h);
         frame.save(out.join(format!("{prefix}{name}.png"))).unwrap();
-        (frame, rect)
+        let image_rect = h.state().image_rect().expect("image shown");
+        (frame, image_rect.intersect(rect).shrink(1.0))
     };
     let raw = save(&mut h, "raw");
     h.key_press(Key::Num3);
@@ -407,9 +419,7 @@ fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
     );
     let den = save(&mut h, "denoised");
     if side_by_side {
-        let image_rect = h.state().image_rect().expect("image shown");
-        let r = image_rect.intersect(raw.1).shrink(1.0);
-        let crop = |f: &RgbaImage| {
+        let crop = |(f, r): &(RgbaImage, Rect)| {
             image::imageops::crop_imm(
                 f,
                 r.left() as u32,
@@ -419,7 +429,7 @@ fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
             )
             .to_image()
         };
-        let (a, b) = (crop(&raw.0), crop(&den.0));
+        let (a, b) = (crop(&raw), crop(&den));
         let gap = 8;
         let mut both = RgbaImage::from_pixel(
             a.width() + gap + b.width(),

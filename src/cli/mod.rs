@@ -221,15 +221,13 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
             Ok(out)
         })();
         match result {
-            Ok(out) => bar.println(format!(
-                "{} -> {} ({:.1} s)",
-                input.display(),
-                out.display(),
-                started.elapsed().as_secs_f64()
-            )),
+            // `suspend` prints even when the bar is hidden (output not a terminal).
+            Ok(out) => bar.suspend(|| {
+                println!("{} -> {} ({:.1} s)", input.display(), out.display(), started.elapsed().as_secs_f64())
+            }),
             Err(e) => {
                 failures += 1;
-                bar.println(format!("error: {}: {e:#}", input.display()));
+                bar.suspend(|| eprintln!("error: {}: {e:#}", input.display()));
             }
         }
         bar.inc(1);

@@ -56,8 +56,16 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
             ui.separator();
             ui.label(note);
         }
-        for (name, p) in &info.jobs {
-            ui.separator();
+    });
+    // A second row, always present so the viewer does not jump when jobs start and end.
+    ui.horizontal(|ui| {
+        if info.jobs.is_empty() {
+            ui.label(egui::RichText::new("No background job running").weak());
+        }
+        for (i, (name, p)) in info.jobs.iter().enumerate() {
+            if i > 0 {
+                ui.separator();
+            }
             let (done, total) = p.counts();
             let text = if total > 0 {
                 format!("{name} {done}/{total}")

@@ -66,10 +66,10 @@ fn obtain_wheel(index_url: Option<&str>, dir: &Path, progress: &Progress) -> Res
     let index = index_url
         .map(str::to_string)
         .or_else(|| std::env::var("PIP_INDEX_URL").ok());
-    if index_url.is_none() {
-        if let Some(w) = pip_download(dir, progress)? {
-            return Ok(w);
-        }
+    if index_url.is_none()
+        && let Some(w) = pip_download(dir, progress)?
+    {
+        return Ok(w);
     }
     match index {
         Some(url) => https_download(&url, dir, progress),
