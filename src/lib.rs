@@ -13,4 +13,6 @@ pub mod gui;
 pub mod image;
 pub mod io;
 pub mod jobs;
+pub mod metrics;
 pub mod models;
+pub mod synthetic;

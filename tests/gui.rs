@@ -293,10 +293,13 @@ fn tiled_textures_render_like_one_texture() {
             a.image_size().is_some()
         });
         // Magnify so that tile seams would show as lines of wrong pixels.
-        for _ in 0..3 {
+        let fit = h.state().zoom();
+        for _ in 0..4 {
             h.key_press(Key::Plus);
             h.step();
         }
+        let zoom = h.state().zoom();
+        assert!(zoom > 2.0 * fit, "+ did not zoom in: {zoom} vs {fit}");
     }
     assert_eq!(tiled.state().max_texture_side(), Some(300));
     let (fa, ra) = render_viewer(&mut whole);
@@ -341,6 +344,30 @@ fn bad_file_shows_an_error_and_the_app_keeps_running() {
         Some((1024, 1024)),
         "the open micrograph stays"
     );
+
+    // O opens the file dialog in the background. Without a session bus (CI) there is no
+    // portal: it returns at once with no file, and the app says how else to open one. (With
+    // a desktop session a real dialog would open, so the check is skipped there.)
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        h.key_press(Key::O);
+        h.step();
+        assert!(
+            h.state().is_choosing_file(),
+            "O did not open the file dialog"
+        );
+        wait_for(
+            &mut h,
+            "the file dialog to return",
+            Duration::from_secs(60),
+            |a| !a.is_choosing_file(),
+        );
+        assert!(
+            h.state()
+                .info()
+                .is_some_and(|i| i.contains("No file chosen"))
+        );
+        assert_eq!(h.state().image_size(), Some((1024, 1024)));
+    }
 }
 
 #[test]
@@ -441,4 +468,36 @@ fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
         both.save(out.join(format!("{prefix}raw_denoised.png")))
             .unwrap();
     }
+}
+
+/// The "Install Topaz models" button installs into an empty models folder (pip download of
+/// the topaz-em wheel: needs the network, so ignored by default), then denoising starts.
+#[test]
+#[ignore]
+fn install_button_installs_then_denoises() {
+    let _guard = setup();
+    let empty = tempfile::tempdir().unwrap();
+    // SAFETY: serialised by SERIAL; no other thread reads the environment now.
+    unsafe { std::env::set_var("CRYOLENS_MODELS_DIR", empty.path()) };
+    let mut h = harness(Source::Sample, None, Vec2::new(1000.0, 700.0));
+    wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
+        a.image_size().is_some()
+    });
+    h.key_press(Key::Num2);
+    h.run_steps(2);
+    h.get_all_by_label("Install Topaz models")
+        .next()
+        .unwrap()
+        .click();
+    h.run_steps(2);
+    wait_for(&mut h, "the install", Duration::from_secs(300), |a| {
+        a.selected_model().is_some() || a.error().is_some()
+    });
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    assert_eq!(h.state().selected_model(), Some("unet"));
+    wait_for(&mut h, "denoising", Duration::from_secs(300), |a| {
+        a.has_view(View::Denoised)
+    });
+    drop(h);
+    unsafe { std::env::remove_var("CRYOLENS_MODELS_DIR") };
 }

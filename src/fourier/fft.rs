@@ -269,3 +269,44 @@ impl TilePower {
         }
     }
 }
+
+/// 2D forward DFT (unnormalised) of a real row-major `width × height` image, as the
+/// non-redundant half spectrum: real FFT along each row (kx = 0..=width/2), then complex FFT
+/// along each of the `width/2 + 1` columns. Returned column-major in kx: the coefficient of
+/// (kx, ky) is at `[kx * height + ky]`, ky = 0..height (ky ≥ height/2 are negative
+/// frequencies ky − height). The omitted kx < 0 half is the conjugate mirror
+/// F(−kx, −ky) = F(kx, ky)*. Rows and columns run in parallel. `data.len()` must be
+/// `width * height` (else an empty vector is returned).
+pub(crate) fn rfft2(data: &[f32], width: usize, height: usize) -> Vec<Complex<f32>> {
+    if width == 0 || height == 0 || data.len() != width * height {
+        return Vec::new();
+    }
+    let hw = width / 2 + 1;
+    let mut half = vec![Complex::new(0.0f32, 0.0); height * hw];
+    half.par_chunks_mut(hw)
+        .zip(data.par_chunks(width))
+        .with_min_len(8)
+        .for_each_init(
+            || {
+                let plan = r2c(width);
+                (plan.make_input_vec(), plan.make_scratch_vec(), plan)
+            },
+            |(input, scratch, plan), (out, row)| {
+                input.copy_from_slice(row);
+                // Lengths are right by construction, so the transform cannot fail.
+                let _ = plan.process_with_scratch(input, out, scratch);
+            },
+        );
+    let mut cols = transpose(&half, height, hw);
+    cols.par_chunks_mut(height).with_min_len(8).for_each_init(
+        || {
+            let plan = forward(height);
+            (
+                vec![Complex::new(0.0f32, 0.0); plan.get_inplace_scratch_len()],
+                plan,
+            )
+        },
+        |(scratch, plan), col| plan.process_with_scratch(col, scratch),
+    );
+    cols
+}

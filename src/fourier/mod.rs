@@ -14,6 +14,8 @@
 
 mod fft;
 
+pub(crate) use fft::rfft2;
+
 use rayon::prelude::*;
 
 use crate::image::Image;

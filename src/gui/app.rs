@@ -3,8 +3,8 @@
 //!
 //! The UI thread never computes science: reading files, denoising, low-pass filtering, the
 //! model install and the file dialog all run as [`Job`]s, polled once per frame; while any
-//! runs the app asks for a repaint every 100 ms (never an immediate one, so headless tests
-//! settle).
+//! runs the app asks for a repaint every 100 ms (400 ms on a software rasteriser), never an
+//! immediate one, so headless tests settle.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -129,6 +129,9 @@ pub struct CryolensApp {
     hover: Option<(usize, usize, f32)>,
     viewer_rect: Option<Rect>,
     show_help: bool,
+    /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
+    /// 10 Hz on a software rasteriser (lavapipe), so it is slower there.
+    poll_interval: Duration,
 }
 
 impl CryolensApp {
@@ -148,6 +151,10 @@ impl CryolensApp {
             .wgpu_render_state
             .as_ref()
             .map(|rs| viewer::install(rs, tile_cap));
+        let software = cc.wgpu_render_state.as_ref().is_none_or(|rs| {
+            rs.adapter.get_info().device_type == eframe::egui_wgpu::wgpu::DeviceType::Cpu
+        });
+        let poll_interval = Duration::from_millis(if software { 400 } else { 100 });
         let device_job = Job::spawn("device", |p| {
             p.set_message("detecting compute device");
             Ok(ComputeDevice::select(DeviceChoice::Auto)?)
@@ -173,6 +180,7 @@ impl CryolensApp {
             hover: None,
             viewer_rect: None,
             show_help: false,
+            poll_interval,
         };
         app.open(source);
         app
@@ -237,6 +245,16 @@ impl CryolensApp {
     /// True while the micrograph is being read.
     pub fn is_loading(&self) -> bool {
         self.load_job.is_some()
+    }
+
+    /// True while the file dialog is open.
+    pub fn is_choosing_file(&self) -> bool {
+        self.dialog_job.is_some()
+    }
+
+    /// The informational message shown in the banner, if any.
+    pub fn info(&self) -> Option<&str> {
+        self.info.as_deref()
     }
 
     /// True while a denoising job runs.
@@ -343,7 +361,14 @@ impl CryolensApp {
             self.load_job = None;
             match result {
                 Ok(loaded) => self.set_document(loaded),
-                Err(e) => self.error = Some(format!("Could not open {name}: {e:#}")),
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    self.error = Some(if e.contains(&name) {
+                        format!("Could not open {e}")
+                    } else {
+                        format!("Could not open {name}: {e}")
+                    });
+                }
             }
         }
         if let Some(k) = &mut self.denoise_job
@@ -893,7 +918,7 @@ impl eframe::App for CryolensApp {
         }
         // Poll running jobs without an immediate repaint (headless tests must settle).
         if self.is_busy() {
-            ctx.request_repaint_after(Duration::from_millis(100));
+            ctx.request_repaint_after(self.poll_interval);
         }
     }
 }

@@ -9,7 +9,9 @@
 //! `tifffile` give it in numpy: x (columns) fastest, then y (rows), then z (sections/pages). MRC
 //! axis-mapping fields (`mapc/mapr/maps`) are not applied, as in `mrcfile`.
 
+pub mod coords;
 pub mod mrc;
+pub mod star;
 pub mod tiff;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,747 @@
+//! STAR files and particle coordinates on the real files in `../shared/data/coords/` and the
+//! ucsf-1142 autopick STAR: every file read, written and read back with identical values;
+//! conventions (EMAN corner ↔ centre, RELION figure of merit, Topaz score) and exact RELION
+//! output pinned; malformed input gives errors with line numbers.
+
+use std::path::{Path, PathBuf};
+
+use cryolens::io::coords::{self, CoordFormat, CoordinateFileEntry, MicrographPicks, Pick};
+use cryolens::io::star::{self, StarError, WriteOptions};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel)
+}
+
+/// Every file under `dir` (recursively) whose extension is one of `exts`, sorted.
+fn files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("LICENSE")
+                && p.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| exts.contains(&x))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The one real STAR file whose rows have fewer values than labels.
+const SHORT_ROWS: &str = "cryolobm/star_data/star_example.star";
+
+fn coords_dir() -> PathBuf {
+    data("coords")
+}
+
+fn ucsf_star() -> PathBuf {
+    data("micrographs/ucsf-1142/Ucsf_stack_1142_DW_autopick.star")
+}
+
+/// |a − b| within 1e-9 px (the corner ↔ centre arithmetic of box formats may move the last bit).
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(1.0)
+}
+
+/// Asserts equal picks, x and y within [`close`]; returns how many x/y were not bit-identical.
+fn assert_picks_close(a: &[Pick], b: &[Pick], what: &str) -> usize {
+    assert_eq!(a.len(), b.len(), "{what}: pick counts");
+    let mut inexact = 0;
+    for (i, (p, q)) in a.iter().zip(b).enumerate() {
+        inexact += usize::from(p.x != q.x) + usize::from(p.y != q.y);
+        assert!(
+            close(p.x, q.x) && close(p.y, q.y),
+            "{what}: pick {i}: {p:?} vs {q:?}"
+        );
+        assert_eq!(
+            (p.z, p.score, p.size),
+            (q.z, q.score, q.size),
+            "{what}: pick {i}"
+        );
+    }
+    inexact
+}
+
+#[test]
+fn every_star_file_reads_and_round_trips() {
+    let mut paths = files(&coords_dir(), &["star", "cbox"]);
+    paths.push(ucsf_star());
+    assert!(paths.len() >= 30, "found only {} files", paths.len());
+    for path in &paths {
+        if std::fs::metadata(path).unwrap().len() == 0 {
+            continue; // empty .cbox: no blocks
+        }
+        let file = match star::read(path) {
+            Ok(f) => f,
+            Err(e) => {
+                // One real file (crYOLO's example) has rows one value short: strict reading
+                // refuses it with the line, lenient reading pads and warns.
+                let msg = e.to_string();
+                assert!(path.ends_with(SHORT_ROWS), "{msg}");
+                assert!(
+                    msg.contains(
+                        "line 14: row has 9 values but the loop of block `data_` has 10 labels"
+                    ),
+                    "{msg}"
+                );
+                let text = std::fs::read_to_string(path).unwrap();
+                let (f, warnings) = star::parse_lenient(&text).unwrap();
+                assert_eq!(warnings.len(), 6, "{warnings:?}");
+                assert!(warnings[0].starts_with("line 14: "), "{warnings:?}");
+                f
+            }
+        };
+        assert!(!file.blocks.is_empty(), "{}: no blocks", path.display());
+        for opts in [WriteOptions::default(), WriteOptions::relion()] {
+            let text = star::to_string(&file, &opts).unwrap();
+            let again = star::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(again, file, "{}: round trip differs", path.display());
+        }
+    }
+}
+
+#[test]
+fn starfile_syntax_edge_cases() {
+    let dir = coords_dir().join("starfile");
+    let read = |n: &str| star::read(&dir.join(n)).unwrap();
+
+    for n in ["basic_single_quote.star", "basic_double_quote.star"] {
+        let f = read(n);
+        assert_eq!(f.blocks.len(), 1);
+        let b = &f.blocks[0];
+        assert_eq!(b.name, "");
+        assert_eq!(b.value("no_quote_string"), Some("noquote"));
+        assert_eq!(b.value("quote_string"), Some("quote string"));
+        assert_eq!(b.value("whitespace_string"), Some(" "));
+        assert_eq!(b.value("empty_string"), Some(""));
+    }
+    for n in ["loop_single_quote.star", "loop_double_quote.star"] {
+        let f = read(n);
+        let t = f.blocks[0].table.as_ref().unwrap();
+        assert_eq!(t.columns().len(), 8);
+        assert_eq!(
+            t.rows()[0],
+            ["noquote", "quote string", " ", "", "4.0", "5.0", "6.0", ""]
+        );
+        assert_eq!(
+            t.rows()[1],
+            [
+                "noquote",
+                "quote string",
+                " ",
+                "",
+                "noquote",
+                "",
+                "7.0",
+                "test"
+            ]
+        );
+        assert_eq!(f.blocks[0].f64("number", 1).unwrap(), 7.0);
+    }
+
+    let f = read("empty_loop.star");
+    let t = f.blocks[0].table.as_ref().unwrap();
+    assert_eq!(t.columns(), ["rlnCoordinateX"]);
+    assert!(t.is_empty());
+
+    let f = read("two_basic_blocks.star");
+    assert_eq!(f.blocks.len(), 2);
+    assert_eq!(f.block("block_0").unwrap().pair_f64("val3").unwrap(), 3.0);
+    assert_eq!(f.block("block_1").unwrap().value("col2"), Some("B"));
+
+    let f = read("two_single_line_loop_blocks.star");
+    assert_eq!(f.blocks.len(), 2);
+    assert_eq!(f.blocks[0].f64_column("val2").unwrap(), [2.0]);
+    assert_eq!(f.blocks[1].get("col3", 0).unwrap(), "C");
+
+    for (n, rows) in [
+        ("single_line_middle_of_multiblock.star", [1, 1]),
+        ("single_line_end_of_multiblock.star", [2, 1]),
+    ] {
+        let f = read(n);
+        assert_eq!(f.blocks.iter().map(|b| b.len()).collect::<Vec<_>>(), rows);
+        assert_eq!(f.blocks[1].f64("rlnCoordinateZ", 0).unwrap(), -51.5227);
+    }
+
+    let f = read("rln3.1_data_style.star");
+    assert_eq!(f.blocks.len(), 3);
+    assert_eq!(f.blocks[0].i64("rlnImageSize", 0).unwrap(), 400);
+
+    let f = read("postprocess.star");
+    let g = f.require("general").unwrap();
+    assert_eq!(g.pair_f64("rlnFinalResolution").unwrap(), 16.363636);
+    assert_eq!(g.value("rlnMaskName"), Some("mask.mrc"));
+    assert!(f.require("fsc").unwrap().len() > 10);
+
+    let f = read("default_pipeline.star");
+    assert_eq!(
+        f.block("pipeline_general")
+            .unwrap()
+            .value("rlnPipeLineJobCounter"),
+        Some("32")
+    );
+    assert!(f.block("pipeline_processes").unwrap().len() > 20);
+
+    let f = read("one_loop.star");
+    assert_eq!(f.blocks[0].table.as_ref().unwrap().columns().len(), 12);
+
+    for n in [
+        "relion_tutorial/run_it025_optimiser_2D.star",
+        "relion_tutorial/run_it025_optimiser_3D.star",
+        "relion_tutorial/run_it025_sampling_2D.star",
+        "relion_tutorial/run_it025_sampling_3D.star",
+    ] {
+        assert!(!read(n).blocks.is_empty(), "{n}");
+    }
+}
+
+#[test]
+fn star_writer_layout_and_quoting() {
+    let f =
+        star::parse("data_x\n_a 'b c'\n_long_key ''\n\ndata_t\nloop_\n_u\n_v\n1 'p q'\n22.5 r\n")
+            .unwrap();
+    let text = star::to_string(&f, &WriteOptions::relion()).unwrap();
+    assert_eq!(
+        text,
+        "\n# version 30001\n\ndata_x\n\n_a         \"b c\"\n_long_key  \"\"\n\n\
+         \n# version 30001\n\ndata_t\n\nloop_\n_u #1\n_v #2\n   1  \"p q\"\n22.5      r\n\n"
+    );
+    assert_eq!(star::parse(&text).unwrap(), f);
+}
+
+#[test]
+fn malformed_star_errors_have_line_numbers() {
+    let cases = [
+        (
+            "data_\nloop_\n_a #1\n_b #2\n1 2\n_c #3\n3 4 5\n",
+            6,
+            "after the data rows",
+        ),
+        (
+            "data_\nloop_\n_a #1\n_b #2\n1 2\n3\n",
+            6,
+            "row has 1 values",
+        ),
+        (
+            "data_\nloop_\n_a\n_b\n1 'unterminated 2\n",
+            5,
+            "unterminated single quote",
+        ),
+        ("data_\n_key \"open\n", 2, "unterminated double quote"),
+        ("\n_a 1\n", 2, "before the first `data_`"),
+        ("data_\n_a\n", 2, "has no value"),
+        ("data_\n_a 1 2\n", 2, "has 2 values"),
+        ("data_\nloop_\n1 2\n", 3, "no labels"),
+        ("data_\n;text\n", 2, "multi-line"),
+    ];
+    for (text, line, words) in cases {
+        match star::parse(text) {
+            Err(StarError::Syntax { line: l, message }) => {
+                assert_eq!(l, line, "{text:?}: {message}");
+                assert!(message.contains(words), "{text:?}: {message}");
+            }
+            other => panic!("{text:?}: expected a syntax error, got {other:?}"),
+        }
+    }
+    // Typed accessors name block, column, row and line.
+    let f = star::parse("data_particles\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 x4\n")
+        .unwrap();
+    let e = coords::parse_relion(
+        "data_particles\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 2\n3 x4\n",
+        "m",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "block `data_particles`, column `_rlnCoordinateY`, row 2 (line 6): `x4` is not a number"
+    );
+    assert!(f.blocks[0].f64("rlnCoordinateY", 1).is_err());
+    // A file path is named.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.star");
+    std::fs::write(&bad, "data_\nloop_\n_a\n1 2\n").unwrap();
+    let e = star::read(&bad).unwrap_err().to_string();
+    assert!(e.contains("bad.star") && e.contains("line 4"), "{e}");
+}
+
+/// Which STAR files under coords/ are coordinate files (the rest must say why not).
+fn relion_round_trip(path: &Path) -> Option<usize> {
+    let groups = match coords::read_relion(path) {
+        Ok(g) => g,
+        Err(_) if path.ends_with(SHORT_ROWS) => {
+            let (g, warnings) = coords::read_relion_lenient(path).unwrap();
+            assert!(!warnings.is_empty());
+            g
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("no loop with `_rlnCoordinateX` and `_rlnCoordinateY`"),
+                "{msg}"
+            );
+            return None;
+        }
+    };
+    // Several micrographs in one particle-style file.
+    let text = coords::format_relion_particles(&groups).unwrap();
+    let back = coords::parse_relion(&text, "unused").unwrap();
+    assert_eq!(back, groups, "{}: particles round trip", path.display());
+    // One coordinate file per micrograph.
+    for g in &groups {
+        let text = coords::format_relion(&g.picks).unwrap();
+        let back = coords::parse_relion(&text, &g.micrograph).unwrap();
+        assert_eq!(
+            back,
+            vec![g.clone()],
+            "{}: per-micrograph round trip",
+            path.display()
+        );
+    }
+    Some(groups.iter().map(|g| g.picks.len()).sum())
+}
+
+#[test]
+fn every_real_coordinate_file_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut counts = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+    let mut inexact = 0;
+    let mut stars = files(&coords_dir(), &["star"]);
+    stars.push(ucsf_star());
+    for path in &stars {
+        let entry = counts.entry("star").or_default();
+        if let Some(n) = relion_round_trip(path) {
+            entry.0 += 1;
+            entry.1 += n;
+        }
+    }
+    // Through files too, with the generic reader.
+    let ucsf = coords::read(&ucsf_star()).unwrap();
+    let out = dir.path().join("Ucsf_stack_1142_DW_manualpick.star");
+    coords::write_relion(&out, &ucsf[0].picks).unwrap();
+    assert_eq!(coords::read(&out).unwrap(), ucsf);
+
+    for path in files(&coords_dir(), &["txt"]) {
+        let groups = coords::read_topaz(&path).unwrap();
+        let out = dir.path().join("particles.txt");
+        coords::write_topaz(&out, &groups).unwrap();
+        assert_eq!(
+            coords::read_topaz(&out).unwrap(),
+            groups,
+            "{}",
+            path.display()
+        );
+        let e = counts.entry("txt").or_default();
+        e.0 += 1;
+        e.1 += groups.iter().map(|g| g.picks.len()).sum::<usize>();
+    }
+    for path in files(&coords_dir(), &["box"]) {
+        let picks = coords::read_eman_box(&path).unwrap();
+        let out = dir.path().join("a.box");
+        coords::write_eman_box(&out, &picks, None).unwrap();
+        inexact += assert_picks_close(
+            &coords::read_eman_box(&out).unwrap(),
+            &picks,
+            &path.display().to_string(),
+        );
+        let e = counts.entry("box").or_default();
+        e.0 += 1;
+        e.1 += picks.len();
+    }
+    for path in files(&coords_dir(), &["cbox"]) {
+        let picks = coords::read_cbox(&path).unwrap();
+        let out = dir.path().join("a.cbox");
+        coords::write_cbox(&out, &picks, None).unwrap();
+        let back = coords::read_cbox(&out).unwrap();
+        inexact += assert_picks_close(&back, &picks, &path.display().to_string());
+        let f: Vec<_> = back.iter().map(|p| p.filament).collect();
+        assert_eq!(f, picks.iter().map(|p| p.filament).collect::<Vec<_>>());
+        let e = counts.entry("cbox").or_default();
+        e.0 += 1;
+        e.1 += picks.len();
+    }
+    for path in files(&coords_dir(), &["coords"]) {
+        let picks = coords::read_cryolo_coords(&path).unwrap();
+        let out = dir.path().join("a.coords");
+        coords::write_cryolo_coords(&out, &picks).unwrap();
+        assert_eq!(
+            coords::read_cryolo_coords(&out).unwrap(),
+            picks,
+            "{}",
+            path.display()
+        );
+        // And through RELION (centre-based, so exact).
+        let text = coords::format_relion(&picks).unwrap();
+        assert_eq!(
+            coords::parse_relion(&text, "m")
+                .unwrap()
+                .first()
+                .map_or(&[][..], |g| &g.picks[..]),
+            &picks[..]
+        );
+        let e = counts.entry("coords").or_default();
+        e.0 += 1;
+        e.1 += picks.len();
+    }
+    eprintln!(
+        "coordinate files round-tripped (files, picks): {counts:?}; corner-based x/y not bit-identical: {inexact}"
+    );
+    assert_eq!(inexact, 0, "corner ↔ centre changed some values");
+    assert_eq!(counts["txt"], (1, 1500));
+    assert_eq!(counts["box"].0, 1);
+    assert_eq!(counts["cbox"].0, 12);
+    assert_eq!(counts["coords"].0, 8);
+    assert!(counts["star"].0 >= 14, "{counts:?}");
+}
+
+#[test]
+fn ucsf_autopick_has_45_picks_with_figure_of_merit_inside_the_micrograph() {
+    let groups = coords::read_relion(&ucsf_star()).unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].micrograph, "Ucsf_stack_1142_DW");
+    let picks = &groups[0].picks;
+    assert_eq!(picks.len(), 45);
+    let (w, h) = (959.0, 927.0);
+    for p in picks {
+        assert!((0.0..w).contains(&p.x) && (0.0..h).contains(&p.y), "{p:?}");
+        let s = p.score.expect("figure of merit");
+        assert!(s.is_finite() && s > 0.0 && s < 1.0, "{p:?}");
+        assert_eq!(p.z, None);
+    }
+    assert_eq!(picks[0].x, 839.125024);
+    assert_eq!(picks[0].y, 19.979167);
+    assert_eq!(picks[0].score, Some(0.624705));
+    // The micrograph is 4× binned: full-size coordinates are 4× larger, and back.
+    let mut full = groups[0].clone();
+    full.scale(4.0);
+    assert_eq!(full.picks[0].x, 4.0 * 839.125024);
+    full.scale(0.25);
+    assert_eq!(full.picks[0].x, 839.125024);
+    // The picks lie inside the real micrograph.
+    let mic = cryolens::io::read_micrograph(&data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc"))
+        .unwrap();
+    assert_eq!((mic.width, mic.height), (959, 927));
+}
+
+#[test]
+fn relion_export_is_exact() {
+    let picks = [
+        Pick {
+            score: Some(0.9),
+            ..Pick::new(100.5, 200.25)
+        },
+        Pick::new(1024.0, 7.125),
+    ];
+    assert_eq!(
+        coords::format_relion(&picks).unwrap(),
+        "\n# version 30001\n\ndata_\n\nloop_\n\
+         _rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnAutopickFigureOfMerit #3\n \
+         100.500000  200.250000     0.900000\n\
+         1024.000000    7.125000  -999.000000\n\n"
+    );
+    // Without scores: two columns. RELION's -999 reads back as "no score".
+    let plain = [Pick::new(1.0, 2.0), Pick::new(30.0, 4.5)];
+    assert_eq!(
+        coords::format_relion(&plain).unwrap(),
+        "\n# version 30001\n\ndata_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n \
+         1.000000  2.000000\n30.000000  4.500000\n\n"
+    );
+    let back = coords::parse_relion(&coords::format_relion(&picks).unwrap(), "m").unwrap();
+    assert_eq!(back[0].picks, picks);
+
+    // The index RELION ≥ 3.2 reads.
+    let entries = [CoordinateFileEntry {
+        micrograph: "MotionCorr/job002/mic1.mrc".into(),
+        coordinates: "ManualPick/job004/mic1_manualpick.star".into(),
+    }];
+    let text = coords::format_relion_index(&entries).unwrap();
+    assert_eq!(
+        text,
+        "\n# version 30001\n\ndata_coordinate_files\n\nloop_\n\
+         _rlnMicrographName #1\n_rlnMicrographCoordinates #2\n\
+         MotionCorr/job002/mic1.mrc  ManualPick/job004/mic1_manualpick.star\n\n"
+    );
+    assert_eq!(coords::parse_relion_index(&text).unwrap(), entries);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("manualpick.star");
+    coords::write_relion_index(&path, &entries).unwrap();
+    assert_eq!(coords::read_relion_index(&path).unwrap(), entries);
+
+    // A whole project through the index.
+    assert_eq!(
+        coords::relion_coordinate_file_name("MotionCorr/job002/mic1.mrc", "manualpick"),
+        "mic1_manualpick.star"
+    );
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("ManualPick/job004")).unwrap();
+    coords::write_relion(&project.join(&entries[0].coordinates), &picks).unwrap();
+    let all = coords::read_relion_project(&path, project).unwrap();
+    assert_eq!(
+        all,
+        vec![MicrographPicks {
+            micrograph: "MotionCorr/job002/mic1.mrc".into(),
+            picks: picks.to_vec()
+        }]
+    );
+}
+
+#[test]
+fn relion_31_and_5_particle_files_group_by_micrograph() {
+    let g =
+        coords::read_relion(&coords_dir().join("cryodrgn/relion31.6opticsgroups.star")).unwrap();
+    assert!(!g.is_empty());
+    let g5 = coords::read_relion(&coords_dir().join("cryodrgn/relion5.star")).unwrap();
+    assert!(g5.iter().all(|m| m.micrograph.ends_with(".mrc")));
+    assert_eq!(g5[0].picks[0].x, 1736.0);
+    assert_eq!(g5[0].picks[0].score, Some(16.459581));
+    let t =
+        coords::read_relion(&coords_dir().join("topaz_empiar10025_coords/particles.star")).unwrap();
+    let topaz =
+        coords::read_topaz(&coords_dir().join("topaz_empiar10025_coords/particles.txt")).unwrap();
+    assert_eq!(t.len(), topaz.len());
+    assert_eq!(t.iter().map(|m| m.picks.len()).sum::<usize>(), 1500);
+    // The RELION particles carry the same centres as Topaz's list (names differ by ".mrc").
+    assert_eq!(t[0].picks[0].x, 6924.0);
+    assert_eq!(topaz[0].picks[0].x, 6924.0);
+    assert_eq!(format!("{}.mrc", topaz[0].micrograph), t[0].micrograph);
+    // 3D: rlnCoordinateZ and helical tube ids.
+    let (s, warnings) = coords::read_relion_lenient(&coords_dir().join(SHORT_ROWS)).unwrap();
+    assert_eq!(s[0].picks.len(), 6);
+    assert_eq!(
+        (s[0].picks[0].x, s[0].picks[0].y, s[0].picks[0].z),
+        (408.432686, 283.668316, Some(28.962962))
+    );
+    // 6 short rows, and 6 non-integral helical tube ids read as missing.
+    assert_eq!(warnings.len(), 12, "{warnings:?}");
+    assert!(s[0].picks.iter().all(|p| p.filament.is_none()));
+    let p =
+        coords::read_relion(&coords_dir().join("cryolobm/test_priors2star_data/particles.star"))
+            .unwrap();
+    assert_eq!(p[0].picks[0].filament, Some(1));
+    assert_eq!(p[0].picks[0].z, Some(14.481481));
+}
+
+#[test]
+fn eman_box_corner_and_centre() {
+    // A 100-px box whose lower-left corner is (10, 20) is centred at (60, 70).
+    let picks = coords::parse_eman_box("10\t20\t100\t100\n0 0 50 40\n").unwrap();
+    assert_eq!(
+        (picks[0].x, picks[0].y, picks[0].size),
+        (60.0, 70.0, Some((100.0, 100.0)))
+    );
+    assert_eq!((picks[1].x, picks[1].y), (25.0, 20.0));
+    assert_eq!(
+        coords::format_eman_box(&picks, None).unwrap(),
+        "10\t20\t100\t100\n0\t0\t50\t40\n"
+    );
+    // Without a size in the pick, the given box size is used.
+    assert_eq!(
+        coords::format_eman_box(&[Pick::new(64.0, 32.5)], Some(64.0)).unwrap(),
+        "32\t0.5\t64\t64\n"
+    );
+    assert!(coords::format_eman_box(&[Pick::new(1.0, 1.0)], None).is_err());
+    // The e2helixboxer file: 2-column centres, one filament per #helix.
+    let seg = coords::read_eman_box(
+        &coords_dir().join("cryolobm/segmented_fila_data/segmented_filament.box"),
+    )
+    .unwrap();
+    assert_eq!(seg[0].x, 29.4025);
+    assert_eq!(seg[0].size, Some((26.0, 26.0)));
+    assert_eq!(seg[0].filament, Some(0));
+    assert_eq!(seg.last().unwrap().filament, Some(2));
+    // crYOLO .cbox is corner-based like EMAN.
+    let c = coords::parse_cbox(
+        &std::fs::read_to_string(
+            coords_dir().join("napari_boxmanager/particle_cbox_2d/TcdA1-0018_frames_sum.cbox"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(c[0].x, 3700.3671875 + 110.0);
+    assert_eq!(c[0].score, Some(0.6578449010848999));
+    assert_eq!(c[0].z, None);
+}
+
+#[test]
+fn topaz_with_and_without_score() {
+    let with = "image_name\tx_coord\ty_coord\tscore\nmic1\t10\t20\t1.5\nmic2\t30\t40\t-0.25\nmic1\t5\t6\t0\n";
+    let g = coords::parse_topaz(with).unwrap();
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0].micrograph, "mic1");
+    assert_eq!(g[0].picks.len(), 2);
+    assert_eq!(g[1].picks[0].score, Some(-0.25));
+    let text = coords::format_topaz(&g).unwrap();
+    assert_eq!(
+        text,
+        "image_name\tx_coord\ty_coord\tscore\nmic1\t10\t20\t1.5\nmic1\t5\t6\t0\nmic2\t30\t40\t-0.25\n"
+    );
+    let without = "image_name\tx_coord\ty_coord\nm\t1\t2\n";
+    let g = coords::parse_topaz(without).unwrap();
+    assert_eq!(
+        g,
+        vec![MicrographPicks {
+            micrograph: "m".into(),
+            picks: vec![Pick::new(1.0, 2.0)]
+        }]
+    );
+    assert_eq!(coords::format_topaz(&g).unwrap(), without);
+    let real =
+        coords::read_topaz(&coords_dir().join("topaz_empiar10025_coords/particles.txt")).unwrap();
+    assert_eq!(real.len(), 30);
+    assert!(
+        real.iter()
+            .flat_map(|m| &m.picks)
+            .all(|p| p.score.is_none())
+    );
+}
+
+#[test]
+fn flip_y_and_scale_are_explicit() {
+    let mut m = MicrographPicks {
+        micrograph: "m".into(),
+        picks: vec![Pick::new(3.0, 0.0), Pick::new(4.0, 926.0)],
+    };
+    m.flip_y(927);
+    assert_eq!((m.picks[0].y, m.picks[1].y), (926.0, 0.0));
+    m.flip_y(927);
+    assert_eq!((m.picks[0].y, m.picks[1].y), (0.0, 926.0));
+    m.scale(2.0);
+    assert_eq!(m.picks[1], Pick::new(8.0, 1852.0));
+}
+
+#[test]
+fn malformed_coordinates_give_line_numbers() {
+    let cases: Vec<(Result<(), coords::CoordsError>, usize, &str)> = vec![
+        (
+            coords::parse_topaz("image_name\tx_coord\ty_coord\nm\t1\t2\nm\tx\t3\n").map(drop),
+            3,
+            "x_coord `x`",
+        ),
+        (
+            coords::parse_topaz("image_name\tx_coord\ty_coord\nm\t1\n").map(drop),
+            2,
+            "2 fields",
+        ),
+        (
+            coords::parse_topaz("name\tx\ty\n").map(drop),
+            1,
+            "must name",
+        ),
+        (
+            coords::parse_eman_box("1 2 3 4\n1 2 3\n").map(drop),
+            2,
+            "3 values",
+        ),
+        (
+            coords::parse_eman_box("1 2 3 4\n\n1 2 nan 4\n").map(drop),
+            3,
+            "width `nan`",
+        ),
+        (
+            coords::parse_cryolo_coords("1 2\n1 2 3 4 5\n").map(drop),
+            2,
+            "5 values",
+        ),
+        (
+            coords::parse_cryolo_coords("1 2 3 1.5\n").map(drop),
+            1,
+            "not an integer",
+        ),
+        (
+            coords::parse_cbox(
+                "data_cryolo\nloop_\n_CoordinateX\n_CoordinateY\n_Width\n_Height\n1 2 3\n",
+            )
+            .map(drop),
+            7,
+            "row has 3 values",
+        ),
+        (
+            coords::parse_relion(
+                "data_\nloop_\n_rlnCoordinateX\n_rlnCoordinateY\n1 '2\n",
+                "m",
+            )
+            .map(drop),
+            5,
+            "unterminated",
+        ),
+    ];
+    for (r, line, words) in cases {
+        let e = r.expect_err(words);
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.to_string().contains(words), "{e}");
+        assert!(e.to_string().starts_with(&format!("line {line}: ")), "{e}");
+    }
+    // Values errors inside STAR loops name the line in the message.
+    let e = coords::parse_cbox(
+        "data_cryolo\nloop_\n_CoordinateX\n_CoordinateY\n_Width\n_Height\n1 2 3 4\n1 2 <NA> 4\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("row 2 (line 8)"), "{e}");
+    let e = coords::parse_relion("data_optics\nloop_\n_rlnOpticsGroup\n1\n", "m").unwrap_err();
+    assert!(e.to_string().contains("blocks: data_optics"), "{e}");
+    // Non-finite values are refused on export.
+    assert!(coords::format_relion(&[Pick::new(f64::NAN, 1.0)]).is_err());
+    // Unknown extensions are refused by the generic reader.
+    assert!(coords::read(Path::new("x.unknown")).is_err());
+    assert_eq!(
+        CoordFormat::from_path(Path::new("a/B.CBOX")),
+        Some(CoordFormat::Cbox)
+    );
+}
+
+/// Truncated and corrupted real files give errors or picks, never a panic.
+#[test]
+fn damaged_inputs_never_panic() {
+    let mut paths = files(&coords_dir(), &["star", "cbox", "box", "coords", "txt"]);
+    paths.push(ucsf_star());
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut inputs = 0;
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap();
+        let bytes = &bytes[..bytes.len().min(20_000)];
+        for _ in 0..20 {
+            let mut b = bytes.to_vec();
+            if !b.is_empty() {
+                b.truncate((next() as usize) % (b.len() + 1));
+                for _ in 0..3 {
+                    if b.is_empty() {
+                        break;
+                    }
+                    let i = (next() as usize) % b.len();
+                    b[i] = b" \t\n'\"#_0.-x;<>"[(next() as usize) % 14];
+                }
+            }
+            let text = String::from_utf8_lossy(&b);
+            let _ = star::parse(&text);
+            let _ = star::parse_lenient(&text);
+            let _ = coords::parse_relion(&text, "m");
+            let _ = coords::parse_relion_lenient(&text, "m");
+            let _ = coords::parse_relion_index(&text);
+            let _ = coords::parse_topaz(&text);
+            let _ = coords::parse_eman_box(&text);
+            let _ = coords::parse_cbox(&text);
+            let _ = coords::parse_cryolo_coords(&text);
+            inputs += 1;
+        }
+    }
+    assert!(inputs > 500);
+}
