@@ -117,3 +117,60 @@ fn a_file_that_is_not_a_state_dict_is_rejected() {
     assert!(stderr.contains("cannot load"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn coords_convert_relion_autopick_to_all_formats_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let autopick = common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW_autopick.star");
+    let original = cryolens::io::coords::read(&autopick).unwrap();
+    assert_eq!(original[0].picks.len(), 45);
+    for (to, file) in [
+        ("relion", "Ucsf_stack_1142_DW_manualpick.star"),
+        ("topaz", "particles.txt"),
+        ("eman", "Ucsf_stack_1142_DW.box"),
+        ("cryolo", "Ucsf_stack_1142_DW.cbox"),
+    ] {
+        let out = dir.path().join(to);
+        let run = cryolens()
+            .args([
+                "coords",
+                "convert",
+                "--to",
+                to,
+                "--box-size",
+                "64",
+                "--scale",
+                "4",
+                "--output",
+            ])
+            .arg(&out)
+            .arg(&autopick)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{to}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let back = cryolens::io::coords::read(&out.join(file)).unwrap();
+        let picks = &back
+            .iter()
+            .find(|g| g.micrograph.contains("Ucsf_stack_1142_DW"))
+            .unwrap()
+            .picks;
+        assert_eq!(picks.len(), 45, "{to}");
+        for (a, b) in picks.iter().zip(&original[0].picks) {
+            // centres scaled by 4 (binned → full size), within float text precision
+            assert!(
+                (a.x - 4.0 * b.x).abs() < 1e-3 && (a.y - 4.0 * b.y).abs() < 1e-3,
+                "{to}: {a:?} vs {b:?}"
+            );
+        }
+    }
+    let index = std::fs::read_to_string(dir.path().join("relion/manualpick.star")).unwrap();
+    assert!(
+        index.contains("data_coordinate_files")
+            && index.contains("Ucsf_stack_1142_DW_manualpick.star"),
+        "{index}"
+    );
+}

@@ -4,6 +4,7 @@
 //! `cryolens bench …` are batch tools that print which device ran and show progress bars.
 
 pub mod bench;
+pub mod coords;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +48,12 @@ pub enum Command {
     },
     /// Time denoising per model and backend and compare with Topaz; prints a table.
     Bench(bench::BenchArgs),
+    /// Coordinate files: convert between RELION, Topaz, EMAN and crYOLO.
+    Coords {
+        /// What to do.
+        #[command(subcommand)]
+        action: CoordsAction,
+    },
     /// List the compute devices (wgpu adapters) and say which `--device auto` picks.
     Devices,
 }
@@ -73,6 +80,13 @@ pub struct DenoiseArgs {
     /// than Topaz's 500; any value at least that large gives the same result).
     #[arg(long)]
     pub padding: Option<usize>,
+}
+
+/// `cryolens coords` actions.
+#[derive(Subcommand, Debug)]
+pub enum CoordsAction {
+    /// Convert coordinate files (any of the four formats in, one out).
+    Convert(coords::ConvertArgs),
 }
 
 /// `cryolens models` actions.
@@ -142,6 +156,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Coords {
+            action: CoordsAction::Convert(args),
+        }) => coords::convert(&args),
         Some(Command::Devices) => {
             let adapters = crate::device::wgpu_adapters();
             if adapters.is_empty() {
@@ -223,7 +240,12 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
         match result {
             // `suspend` prints even when the bar is hidden (output not a terminal).
             Ok(out) => bar.suspend(|| {
-                println!("{} -> {} ({:.1} s)", input.display(), out.display(), started.elapsed().as_secs_f64())
+                println!(
+                    "{} -> {} ({:.1} s)",
+                    input.display(),
+                    out.display(),
+                    started.elapsed().as_secs_f64()
+                )
             }),
             Err(e) => {
                 failures += 1;

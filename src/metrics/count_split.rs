@@ -17,8 +17,12 @@ use crate::synthetic::Rng;
 pub enum GainSource {
     /// The given gain (finite, > 0).
     Given(f64),
-    /// Estimated from the image by [`estimate_gain`].
+    /// Estimated from the image by [`estimate_gain`] (noise variance from neighbour
+    /// differences over the mean, snapped to the value lattice when there is one).
     Estimate,
+    /// The plain variance / mean of all pixels ([`GainEstimate::variance_over_mean`]),
+    /// which signal variation inflates by g · var(λ)/mean(λ).
+    VarianceOverMean,
 }
 
 /// Result of [`estimate_gain`].
@@ -250,6 +254,10 @@ pub fn split_counts(
         GainSource::Estimate => {
             let e = estimate_gain(image)?;
             (e.gain, Some(e))
+        }
+        GainSource::VarianceOverMean => {
+            let e = estimate_gain(image)?;
+            (e.variance_over_mean, Some(e))
         }
     };
     let (negative, non_integer, max_dev, max_count) = image
