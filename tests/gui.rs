@@ -501,3 +501,35 @@ fn install_button_installs_then_denoises() {
     drop(h);
     unsafe { std::env::remove_var("CRYOLENS_MODELS_DIR") };
 }
+
+/// `gui::run`'s options ask the device for the adapter's own texture limit (egui-wgpu asks
+/// for 8192).
+#[test]
+fn native_options_request_the_adapters_texture_limit() {
+    let _guard = setup();
+    let options = gui::native_options();
+    assert_eq!(options.renderer, eframe::Renderer::Wgpu);
+    let eframe::egui_wgpu::WgpuSetup::CreateNew(create) = options.wgpu_options.wgpu_setup else {
+        panic!("expected a CreateNew wgpu setup");
+    };
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    assert!(
+        !adapters.is_empty(),
+        "no wgpu adapter (install mesa-vulkan-drivers)"
+    );
+    for adapter in &adapters {
+        let desc = (create.device_descriptor)(adapter);
+        let offered = adapter.limits().max_texture_dimension_2d;
+        assert_eq!(desc.required_limits.max_texture_dimension_2d, offered);
+        // The device really can be created with it.
+        let device = pollster::block_on(adapter.request_device(&desc));
+        assert!(
+            device.is_ok(),
+            "{:?}: {:?}",
+            adapter.get_info().name,
+            device.err()
+        );
+    }
+}

@@ -25,7 +25,9 @@ pub struct StatusInfo {
 
 /// Formats a value for the status bar with 4 significant digits.
 pub fn format_value(v: f32) -> String {
-    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
+    if v == 0.0 {
+        "0".into()
+    } else if (1e-3..1e5).contains(&v.abs()) {
         let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
         format!("{v:.digits$}")
     } else {
@@ -90,7 +92,9 @@ mod tests {
 
     #[test]
     fn values_are_short() {
-        assert_eq!(format_value(0.0), "0.000");
+        assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(2803.0), "2803");
+        assert_eq!(format_value(f32::NAN), "NaN");
         assert_eq!(format_value(12.3456), "12.35");
         assert_eq!(format_value(-0.5), "-0.5000");
         assert_eq!(format_value(1.0e7), "1.000e7");

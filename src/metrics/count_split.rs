@@ -76,8 +76,8 @@ fn lattice_deviation(values: &[f32], q: f64) -> f64 {
 /// far from 1 (a gain-normalised sum stored as integers) therefore get the estimate, not 1.
 ///
 /// # Errors
-/// [`MetricsError::BadImage`]; [`MetricsError::GainEstimation`] if the mean is ≤ 0 or the
-/// image is constant.
+/// [`MetricsError::BadImage`]; [`MetricsError::GainEstimation`] if the mean is ≤ 0, the
+/// image is constant or neighbouring pixels never differ.
 pub fn estimate_gain(image: &Image) -> Result<GainEstimate, MetricsError> {
     check_image("image", image)?;
     let (mean, var) = mean_var(&image.data);
@@ -93,6 +93,12 @@ pub fn estimate_gain(image: &Image) -> Result<GainEstimate, MetricsError> {
     }
     let vm = var / mean;
     let dvm = difference_variance(image) / mean;
+    if !(dvm.is_finite() && dvm > 0.0) {
+        return Err(MetricsError::GainEstimation {
+            reason: "neighbouring pixels do not differ, so there is no shot noise to measure"
+                .into(),
+        });
+    }
     let quantum = find_quantum(&image.data, dvm);
     Ok(GainEstimate {
         gain: quantum.unwrap_or(dvm),

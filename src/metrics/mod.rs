@@ -15,10 +15,10 @@
 //! * No function panics on its inputs: shape and pixel-size mismatches, empty or non-finite
 //!   images, boxes outside the image and non-count data come back as [`MetricsError`].
 //!
-//! Sources (in `shared/seeds/`): Palovcak, Asarnow, Campbell, Yu & Cheng, IUCrJ 7 (2020),
-//! main text Fig. 2e and supplement section S3 (eq. 8–24); Bepler et al., Nat. Commun. 11
-//! (2020) 5208, Methods "Signal-to-noise quantification" and Suppl. Table 2; Li et al.,
-//! Bioinformatics 38 (2022), NT2C, eq. 5.
+//! Sources (in `shared/seeds/`): Palovcak, Asarnow, Campbell, Yu & Cheng, IUCrJ (2020),
+//! doi:10.1107/S2052252520013184, main text Fig. 2e and supplement section S3 (eq. 8–24);
+//! Bepler et al., Nat. Commun. 11 (2020) 5208, Methods "Signal-to-noise quantification" and
+//! Suppl. Table 2; Li et al., Bioinformatics (2022), NT2C, section 3 and eq. 5.
 
 mod count_split;
 mod frc;
