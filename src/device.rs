@@ -1,7 +1,9 @@
 //! The one place that decides where neural networks run, and says so.
 //!
 //! `auto` takes a real GPU (discrete, integrated or virtual wgpu adapter) when one exists and
-//! burn's Flex CPU backend otherwise; a software adapter such as lavapipe/llvmpipe is never
+//! the CPU otherwise, where networks run on Cryolens' native kernels (`models::native`: 2.9×
+//! faster than burn's Flex backend on Topaz's unet, measured by `cryolens bench`; Flex stays
+//! selectable as `--device flex`); a software adapter such as lavapipe/llvmpipe is never
 //! chosen by `auto` (it is ~45× slower than Flex, see `NOTES-measured.md`) but can be forced
 //! with `gpu`, which is how CI tests the wgpu path. Nothing falls back silently: the
 //! [`ComputeDevice::describe`] string is shown in the status bar and printed by the CLI.
@@ -14,8 +16,10 @@ pub enum DeviceChoice {
     /// A hardware GPU if there is one, the CPU otherwise.
     #[default]
     Auto,
-    /// burn's Flex CPU backend.
+    /// The CPU, with Cryolens' native kernels (`models::native`, fastest measured).
     Cpu,
+    /// The CPU through burn's Flex backend (slower; for comparison and as a reference).
+    Flex,
     /// burn's wgpu backend on the best adapter (software adapters included).
     Gpu,
 }
@@ -65,6 +69,8 @@ pub struct ComputeDevice {
     pub adapter: Option<AdapterSummary>,
     /// Why this device was chosen (shown with the device name).
     pub reason: String,
+    /// On the CPU: run networks with the native kernels (true) or burn Flex (false).
+    pub native_cpu: bool,
 }
 
 impl std::fmt::Debug for ComputeDevice {
@@ -84,12 +90,21 @@ pub enum DeviceError {
 }
 
 impl ComputeDevice {
-    /// burn's Flex CPU backend.
+    /// The CPU with the native kernels (weights are still loaded through burn's Flex device).
     pub fn cpu(reason: impl Into<String>) -> Self {
         Self {
             burn: Device::flex(),
             adapter: None,
             reason: reason.into(),
+            native_cpu: true,
+        }
+    }
+
+    /// The CPU through burn's Flex backend.
+    pub fn flex(reason: impl Into<String>) -> Self {
+        Self {
+            native_cpu: false,
+            ..Self::cpu(reason)
         }
     }
 
@@ -100,6 +115,7 @@ impl ComputeDevice {
     pub fn select(choice: DeviceChoice) -> Result<Self, DeviceError> {
         match choice {
             DeviceChoice::Cpu => Ok(Self::cpu("CPU requested")),
+            DeviceChoice::Flex => Ok(Self::flex("burn Flex requested")),
             DeviceChoice::Gpu => {
                 let adapter = wgpu_adapters()
                     .into_iter()
@@ -128,6 +144,7 @@ impl ComputeDevice {
             burn: Device::wgpu(burn::prelude::DeviceKind::DefaultDevice),
             adapter: Some(adapter),
             reason: reason.to_string(),
+            native_cpu: false,
         }
     }
 

@@ -149,8 +149,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for n in &names {
         let choice = match n.as_str() {
             "cpu" => DeviceChoice::Cpu,
+            "flex" => DeviceChoice::Flex,
             "gpu" => DeviceChoice::Gpu,
-            other => bail!("unknown device '{other}' (cpu or gpu)"),
+            other => bail!("unknown device '{other}' (cpu, flex or gpu)"),
         };
         devices.push(ComputeDevice::select(choice)?);
     }
@@ -203,9 +204,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 let row = BenchRow {
                     model: model.clone(),
                     backend: if device.is_gpu() {
-                        "wgpu".into()
+                        "burn wgpu".into()
+                    } else if device.native_cpu {
+                        "native (CPU)".into()
                     } else {
-                        "flex (CPU)".into()
+                        "burn flex (CPU)".into()
                     },
                     input: label.clone(),
                     seconds: best,

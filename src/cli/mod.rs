@@ -3,6 +3,7 @@
 //! `cryolens [FILE]` opens the GUI; `cryolens denoise …`, `cryolens models …` and
 //! `cryolens bench …` are batch tools that print which device ran and show progress bars.
 
+pub mod analyze;
 pub mod bench;
 pub mod coords;
 
@@ -48,6 +49,9 @@ pub enum Command {
     },
     /// Time denoising per model and backend and compare with Topaz; prints a table.
     Bench(bench::BenchArgs),
+    /// Signal, noise and bias from even/odd halves or a count-split exposure (SNR, SNBR, SBR,
+    /// FRC and per-ring curves), optionally after denoising.
+    Analyze(analyze::AnalyzeArgs),
     /// Coordinate files: convert between RELION, Topaz, EMAN and crYOLO.
     Coords {
         /// What to do.
@@ -156,6 +160,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),

@@ -16,6 +16,7 @@ use burn::prelude::*;
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::jobs::Progress;
+use crate::models::native::NativeModel;
 use crate::models::{self, ModelSpec, TopazConfig, TopazModel};
 
 pub use tiling::{Tile, TileConfig, plan_tiles};
@@ -23,6 +24,8 @@ pub use tiling::{Tile, TileConfig, plan_tiles};
 /// A loaded Topaz 2D denoiser on a compute device.
 pub struct TopazDenoiser {
     model: TopazModel,
+    /// Host-side copy of the weights for the native CPU kernels (CPU devices only).
+    native: Option<NativeModel>,
     config: TopazConfig,
     device: ComputeDevice,
     label: String,
@@ -36,8 +39,11 @@ impl TopazDenoiser {
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
         let path = spec.weights_path()?;
         let (model, config) = models::load_topaz(&path, &device.burn)?;
+        let native =
+            (!device.is_gpu() && device.native_cpu).then(|| NativeModel::from_burn(&model));
         Ok(Self {
             model,
+            native,
             config,
             device: device.clone(),
             label: spec.label(),
@@ -105,27 +111,35 @@ impl TopazDenoiser {
                 bail!("denoising cancelled");
             }
             let input = tile.extract(&normalised, image.width);
-            let x = Tensor::<4>::from_data(
-                TensorData::new(input, [1, 1, tile.in_h, tile.in_w]),
-                &self.device.burn,
-            );
-            let y = self.model.forward(x);
-            let data = y.try_into_data().map_err(|e| {
-                anyhow::anyhow!(
-                    "the {} backend failed on a {}×{} tile: {e:?}",
-                    self.device.describe(),
-                    tile.in_w,
-                    tile.in_h
-                )
-            })?;
-            let values = data
-                .as_slice::<f32>()
-                .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))?;
-            tile.insert(values, &mut out.data, image.width, |v| {
+            let values = self.forward_tile(input, tile)?;
+            tile.insert(&values, &mut out.data, image.width, |v| {
                 (v as f64 * std + mean) as f32
             });
             progress.step();
         }
         Ok(out)
+    }
+
+    /// Runs the network on one tile window (normalised units, row-major).
+    fn forward_tile(&self, input: Vec<f32>, tile: &Tile) -> Result<Vec<f32>> {
+        if let Some(native) = &self.native {
+            return Ok(native.forward(&input, tile.in_h, tile.in_w));
+        }
+        let x = Tensor::<4>::from_data(
+            TensorData::new(input, [1, 1, tile.in_h, tile.in_w]),
+            &self.device.burn,
+        );
+        let data = self.model.forward(x).try_into_data().map_err(|e| {
+            anyhow::anyhow!(
+                "the {} backend failed on a {}×{} tile: {e:?}",
+                self.device.describe(),
+                tile.in_w,
+                tile.in_h
+            )
+        })?;
+        let values = data
+            .as_slice::<f32>()
+            .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))?;
+        Ok(values.to_vec())
     }
 }

@@ -21,7 +21,7 @@ use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 
 /// Slope of Topaz's leaky ReLUs (`nn.LeakyReLU(0.1)`).
-const LEAK: f64 = 0.1;
+pub(crate) const LEAK: f64 = 0.1;
 
 /// A convolution with `cin` inputs, `cout` outputs, a `k`×`k` kernel and "same" padding `k/2`.
 fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv2d {

@@ -1,0 +1,225 @@
+//! `cryolens analyze`: how much signal, noise and bias a micrograph (and a denoiser) has.
+//!
+//! From two independent halves of one exposure (even/odd frame sums, or halves made by
+//! count splitting a single counting-mode sum), prints and saves: the Frank & Al-Ali SNR of
+//! the raw halves; with `--model`, Palovcak et al.'s signal/noise/bias variances and the SNR,
+//! SNBR and SBR after denoising (supplement eq. 15–20, 23) and Topaz's even/odd SNR in dB; and
+//! per Fourier ring (eq. 24) the FRC, SSNR and the variance components, with the frequency in
+//! 1/Å when the pixel size is known.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::device::{ComputeDevice, DeviceChoice};
+use crate::image::Image;
+use crate::jobs::Progress;
+use crate::metrics::{self, CountSplitOptions, FrequencyUnit, GainSource};
+use crate::models::ModelSpec;
+use crate::models::install::write_atomically;
+
+/// `cryolens analyze` options.
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Even half (frame sum of even frames).
+    #[arg(long, requires = "odd", conflicts_with = "split_counts")]
+    pub even: Option<PathBuf>,
+    /// Odd half.
+    #[arg(long, requires = "even")]
+    pub odd: Option<PathBuf>,
+    /// A single counting-mode exposure to split into two halves (binomial count splitting).
+    #[arg(long, value_name = "MIC")]
+    pub split_counts: Option<PathBuf>,
+    /// Gain (image units per detected electron) for count splitting; estimated when omitted.
+    #[arg(long)]
+    pub gain: Option<f64>,
+    /// Split even if the values are not integer counts × gain (rounds them).
+    #[arg(long)]
+    pub force: bool,
+    /// Seed of the count split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Denoiser for the signal/noise/bias analysis (unet, unet-small, fcnn, affine or PATH).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Compute device for the denoiser.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Ring width in Fourier pixels for the per-ring curves.
+    #[arg(long, default_value_t = 4.0)]
+    pub ring_width: f32,
+    /// Write the numbers as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the per-ring curves as CSV here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+/// Runs the analysis, prints a summary and writes the JSON/CSV files.
+///
+/// # Errors
+/// Missing or unreadable inputs, halves of different shapes or pixel sizes, data that are
+/// not counts (without `--force`), a model that cannot be loaded.
+pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    let (m1, m2, mut summary) = halves(args)?;
+    let raw = metrics::frank_al_ali_snr(&m1, &m2)?;
+    println!(
+        "raw halves: cc = {:.5}, SNR = {:.5} ({})",
+        raw.cc,
+        raw.snr,
+        db(raw.snr_db)
+    );
+    summary["cc"] = json!(raw.cc);
+    summary["snr"] = json!(raw.snr);
+    summary["snr_db"] = json!(raw.snr_db);
+    let frc = metrics::frc(&m1, &m2, args.ring_width)?;
+    let mut rings = None;
+    if let Some(model) = &args.model {
+        let spec = ModelSpec::parse(model)?;
+        let device = ComputeDevice::select(args.device)?;
+        println!("device: {}", device.describe());
+        let denoiser = TopazDenoiser::load(&spec, &device)?;
+        let tiles = TileConfig::default();
+        let d1 = denoiser
+            .denoise(&m1, &tiles, &Progress::new())
+            .context("denoising half 1")?;
+        let d2 = denoiser
+            .denoise(&m2, &tiles, &Progress::new())
+            .context("denoising half 2")?;
+        let v = metrics::variance_estimate(&m1, &m2, &d1, &d2)?;
+        let eo = metrics::topaz_even_odd_snr(&m1, &m2, |half: &Image| {
+            if std::ptr::eq(half, &m1) {
+                Ok(d1.clone())
+            } else {
+                Ok(d2.clone())
+            }
+        })?;
+        println!(
+            "with {}: SNR denoised = {:.5} ({}), SNBR = {:.5}, SBR = {:.3}; Topaz even/odd SNR = {}",
+            denoiser.label(),
+            v.snr_denoised,
+            db(metrics::to_db(v.snr_denoised)),
+            v.snbr,
+            v.sbr,
+            db(eo.snr_db)
+        );
+        summary["model"] = json!(denoiser.describe());
+        summary["snr_denoised"] = json!(v.snr_denoised);
+        summary["snr_denoised_db"] = json!(metrics::to_db(v.snr_denoised));
+        summary["snbr"] = json!(v.snbr);
+        summary["sbr"] = json!(v.sbr);
+        summary["variance"] = json!({
+            "signal": v.signal, "noise_noisy": v.noise_noisy,
+            "noise_denoised": v.noise_denoised, "bias": v.bias,
+        });
+        summary["topaz_even_odd_snr_db"] = json!(eo.snr_db);
+        rings = Some(metrics::variance_estimate_rings(
+            &m1,
+            &m2,
+            &d1,
+            &d2,
+            args.ring_width,
+        )?);
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&summary)?;
+        write_atomically(path, text.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.csv {
+        let unit = match frc.unit {
+            FrequencyUnit::PerAngstrom => "frequency_per_angstrom,resolution_angstrom",
+            FrequencyUnit::PerPixel => "frequency_per_pixel,resolution_pixels",
+        };
+        let mut csv = format!("{unit},components,frc,ssnr_half,ssnr_full");
+        if rings.is_some() {
+            csv.push_str(",signal,noise_noisy,noise_denoised,bias,snr_noisy,snr_denoised");
+        }
+        csv.push('\n');
+        for (i, r) in frc.rings.iter().enumerate() {
+            let _ = write!(
+                csv,
+                "{},{},{},{},{},{}",
+                r.frequency,
+                1.0 / r.frequency,
+                r.components,
+                r.value.frc,
+                r.value.ssnr_half,
+                r.value.ssnr_full
+            );
+            if let Some(v) = rings.as_ref().and_then(|c| c.rings.get(i)).map(|r| r.value) {
+                let _ = write!(
+                    csv,
+                    ",{},{},{},{},{},{}",
+                    v.signal, v.noise_noisy, v.noise_denoised, v.bias, v.snr_noisy, v.snr_denoised
+                );
+            }
+            csv.push('\n');
+        }
+        write_atomically(path, csv.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn db(v: Option<f64>) -> String {
+    v.map(|d| format!("{d:.2} dB"))
+        .unwrap_or_else(|| "n/a dB".into())
+}
+
+/// The two halves, and what was done to get them (for the JSON).
+fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
+    if let (Some(even), Some(odd)) = (&args.even, &args.odd) {
+        let a = crate::io::read_micrograph(even)?;
+        let b = crate::io::read_micrograph(odd)?;
+        if (a.width, a.height) != (b.width, b.height) {
+            bail!(
+                "even and odd halves differ in shape: {} is {}×{}, {} is {}×{}",
+                even.display(),
+                a.width,
+                a.height,
+                odd.display(),
+                b.width,
+                b.height
+            );
+        }
+        let info = json!({"even": even, "odd": odd, "pixel_size_angstrom": a.pixel_size_angstrom});
+        return Ok((a, b, info));
+    }
+    let Some(mic) = &args.split_counts else {
+        bail!("give --even and --odd, or --split-counts MIC");
+    };
+    let image = crate::io::read_micrograph(mic)?;
+    let options = CountSplitOptions {
+        gain: args
+            .gain
+            .map(GainSource::Given)
+            .unwrap_or(GainSource::Estimate),
+        seed: args.seed,
+        force: args.force,
+        ..CountSplitOptions::default()
+    };
+    let split = metrics::split_counts(&image, &options)?;
+    println!(
+        "count split of {}: gain {:.3} per electron{}",
+        mic.display(),
+        split.gain,
+        if split.non_integer_pixels > 0 {
+            format!(
+                " ({} pixels were not integer counts and were rounded)",
+                split.non_integer_pixels
+            )
+        } else {
+            String::new()
+        }
+    );
+    let info = json!({
+        "split_counts": mic, "gain": split.gain, "seed": args.seed, "forced": args.force,
+        "pixel_size_angstrom": image.pixel_size_angstrom,
+    });
+    Ok((split.half1, split.half2, info))
+}
