@@ -154,7 +154,7 @@ impl ComputeDevice {
     }
 
     /// One line for the status bar and the CLI, e.g. "GPU: NVIDIA H100 (Vulkan, burn wgpu)" or
-    /// "CPU: burn Flex, 2 threads (no GPU found)".
+    /// "CPU: native kernels, 2 threads (no GPU found)".
     pub fn describe(&self) -> String {
         match &self.adapter {
             Some(a) => format!(
@@ -162,7 +162,12 @@ impl ComputeDevice {
                 a.name, a.backend, self.reason
             ),
             None => format!(
-                "CPU: burn Flex, {} threads ({})",
+                "CPU: {}, {} threads ({})",
+                if self.native_cpu {
+                    "native kernels"
+                } else {
+                    "burn Flex"
+                },
                 rayon::current_num_threads(),
                 self.reason
             ),

@@ -25,7 +25,7 @@ fn denoise_writes_mrc_and_states_the_device() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     assert!(
-        stdout.contains("device: CPU: burn Flex"),
+        stdout.contains("device: CPU: native kernels"),
         "device not stated: {stdout}"
     );
     let written = out.path().join("Ucsf_stack_1142_DW.mrc");

@@ -19,24 +19,11 @@ fn denoise(arch: TopazArch, image: &Image, tiles: TileConfig) -> Image {
     d.denoise(image, &tiles, &Progress::new()).expect("denoise")
 }
 
-/// Max |a − b| / σ(b).
-fn max_rel_diff(a: &Image, b: &Image) -> f64 {
-    assert_eq!((a.width, a.height), (b.width, b.height));
-    let sigma = b.stats().std;
-    let max = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| (x - y).abs() as f64)
-        .fold(0.0, f64::max);
-    max / sigma
-}
-
 fn parity(arch: TopazArch, input: &str, reference: &str) {
     let image = cryolens::io::read_micrograph(&common::golden_or_data(input)).expect("read input");
     let expected = cryolens::io::read_micrograph(&common::golden(reference)).expect("read golden");
     let ours = denoise(arch, &image, TileConfig::default());
-    let rel = max_rel_diff(&ours, &expected);
+    let rel = common::max_rel_diff(&ours, &expected);
     println!(
         "PARITY {:<11} {:<28} max|diff| = {:.3e} σ",
         arch.name(),
@@ -90,7 +77,7 @@ fn tiled_equals_untiled_unet() {
             padding: None,
         },
     );
-    let rel = max_rel_diff(&tiled, &untiled);
+    let rel = common::max_rel_diff(&tiled, &untiled);
     println!("TILING unet 512² in 256² tiles, padding 224: max|diff| = {rel:.3e} σ");
     assert!(rel <= 1e-4, "tiled differs from untiled by {rel:.3e} σ");
     // and a padding that does not cover the receptive field does show seams: the test can fail.
@@ -103,7 +90,7 @@ fn tiled_equals_untiled_unet() {
         },
     );
     assert!(
-        max_rel_diff(&short, &untiled) > 1e-3,
+        common::max_rel_diff(&short, &untiled) > 1e-3,
         "too little padding should change the result"
     );
 }
@@ -132,12 +119,13 @@ fn tiled_equals_untiled_unet_small() {
             padding: None,
         },
     );
-    let rel = max_rel_diff(&tiled, &untiled);
+    let rel = common::max_rel_diff(&tiled, &untiled);
     println!("TILING unet-small 512² in 128² tiles: max|diff| = {rel:.3e} σ");
     assert!(rel <= 1e-4, "tiled differs from untiled by {rel:.3e} σ");
 }
 
-/// The native CPU kernels compute what burn computes (Flex backend), for every architecture,
+/// The native CPU kernels compute what burn computes (Flex backend), for every architecture
+/// they run (affine always runs on Flex),
 /// on an odd-sized real crop (exercising floor pooling and non-even nearest up-sampling).
 #[test]
 fn native_cpu_kernels_match_burn_flex() {
@@ -155,15 +143,15 @@ fn native_cpu_kernels_match_burn_flex() {
         TopazArch::UNet,
         TopazArch::UNetSmall,
         TopazArch::Fcnn,
-        TopazArch::Affine,
         TopazArch::UNetV021,
     ] {
         let spec = ModelSpec::Topaz(arch);
         let native = TopazDenoiser::load(&spec, &ComputeDevice::cpu("test")).unwrap();
+        assert_eq!(native.backend_name(), "native (CPU)");
         let flex = TopazDenoiser::load(&spec, &ComputeDevice::flex("test")).unwrap();
         let a = native.denoise(&image, &tiles, &Progress::new()).unwrap();
         let b = flex.denoise(&image, &tiles, &Progress::new()).unwrap();
-        let rel = max_rel_diff(&a, &b);
+        let rel = common::max_rel_diff(&a, &b);
         let sigma = b.stats().std;
         let off = a
             .data

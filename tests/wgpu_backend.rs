@@ -35,23 +35,13 @@ fn wgpu_matches_cpu_on_a_real_crop() {
             .unwrap()
             .denoise(&image, &tiles, &Progress::new())
             .unwrap();
-        let sigma = b.stats().std;
-        let max = a
-            .data
-            .iter()
-            .zip(&b.data)
-            .map(|(x, y)| (x - y).abs() as f64)
-            .fold(0.0, f64::max);
-        println!(
-            "WGPU {} max|gpu − cpu| = {:.2e} σ",
-            arch.name(),
-            max / sigma
-        );
+        let rel = common::max_rel_diff(&a, &b);
+        println!("WGPU {} max|gpu − cpu| = {:.2e} σ", arch.name(), rel);
         assert!(
-            max <= 1e-4 * sigma,
+            rel <= 1e-4,
             "{}: wgpu differs from CPU by {:.2e} σ",
             arch.name(),
-            max / sigma
+            rel
         );
     }
 }

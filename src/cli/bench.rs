@@ -203,13 +203,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 }
                 let row = BenchRow {
                     model: model.clone(),
-                    backend: if device.is_gpu() {
-                        "burn wgpu".into()
-                    } else if device.native_cpu {
-                        "native (CPU)".into()
-                    } else {
-                        "burn flex (CPU)".into()
-                    },
+                    backend: denoiser.backend_name().into(),
                     input: label.clone(),
                     seconds: best,
                     peak_mib: peak_rss_mib(),

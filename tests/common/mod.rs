@@ -51,3 +51,16 @@ pub fn golden_or_data(spec: &str) -> PathBuf {
         None => data(spec),
     }
 }
+
+/// Max |a − b| / σ(b): the largest difference in units of the reference's standard deviation.
+pub fn max_rel_diff(a: &cryolens::image::Image, b: &cryolens::image::Image) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    let sigma = b.stats().std;
+    let max = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, f64::max);
+    max / sigma
+}
