@@ -405,9 +405,10 @@ fn screenshots() {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
     std::fs::create_dir_all(&out).unwrap();
     shoot(Source::Sample, &out, "", true);
-    let fei = Path::new("/work/shared/data/micrographs/fei-extended/fei-extended.mrc");
+    let fei = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/micrographs/fei-extended/fei-extended.mrc");
     if fei.is_file() && std::env::var_os("CRYOLENS_SKIP_FEI").is_none() {
-        shoot(Source::File(fei.into()), &out, "fei-", false);
+        shoot(Source::File(fei), &out, "fei-", false);
     }
 }
 
