@@ -292,27 +292,10 @@ impl Default for SyntheticConfig {
 }
 
 /// The true variances of the components (population variances over all pixels, computed
-/// from the noise-free components of the realisation), and the ratios of Palovcak et al.
-/// 2020 (supplement eq. 19, 20, 23, and SNBR of the main text).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Truth {
-    /// var(S).
-    pub signal: f64,
-    /// var(Nn), the noise of the noisy halves (mean of the two halves).
-    pub noise_noisy: f64,
-    /// var(Nd), the noise left in the denoised halves (mean of the two halves).
-    pub noise_denoised: f64,
-    /// var(B), B = D(S) − S.
-    pub bias: f64,
-    /// var(S)/var(Nn).
-    pub snr_noisy: f64,
-    /// var(S)/var(Nd).
-    pub snr_denoised: f64,
-    /// var(S)/(var(Nd) + var(B)).
-    pub snbr: f64,
-    /// var(S)/var(B).
-    pub sbr: f64,
-}
+/// from the noise-free components of the realisation: var(Nn) and var(Nd) are means over the
+/// two halves, B = D(S) − S), with the ratios of Palovcak et al. 2020 (supplement eq. 19, 20,
+/// 23, and SNBR of the main text): the same quantities the estimators return.
+pub type Truth = crate::metrics::VarianceEstimate;
 
 /// A realisation of the model: signal, two noisy halves, their denoised versions, and the
 /// noise-free components of each. All images have the configured shape and pixel size.
@@ -393,16 +376,7 @@ pub fn generate(config: &SyntheticConfig) -> SyntheticSet {
     let var_nn = 0.5 * (variance(&noise[0]) + variance(&noise[1]));
     let var_nd = 0.5 * (variance(&denoised_noise[0]) + variance(&denoised_noise[1]));
     let var_b = variance(&bias);
-    let truth = Truth {
-        signal: var_s,
-        noise_noisy: var_nn,
-        noise_denoised: var_nd,
-        bias: var_b,
-        snr_noisy: var_s / var_nn,
-        snr_denoised: var_s / var_nd,
-        snbr: var_s / (var_nd + var_b),
-        sbr: var_s / var_b,
-    };
+    let truth = Truth::from_variances(var_s, var_nn, var_nd, var_b);
     SyntheticSet {
         signal,
         noise,

@@ -53,6 +53,12 @@ impl VarianceEstimate {
         let noise_noisy = (m11 * m22).max(0.0).sqrt() - m12;
         let noise_denoised = (d11 * d22).max(0.0).sqrt() - d12;
         let bias = d12 + m12 - (m1d2 + m2d1);
+        Self::from_variances(signal, noise_noisy, noise_denoised, bias)
+    }
+
+    /// From the four variances, with the ratios of eq. 19, 20, 23 and the SNBR of the main
+    /// text (IEEE division: a zero denominator gives ±∞).
+    pub fn from_variances(signal: f64, noise_noisy: f64, noise_denoised: f64, bias: f64) -> Self {
         Self {
             signal,
             noise_noisy,
