@@ -15,4 +15,5 @@ pub mod io;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod picking;
 pub mod synthetic;

@@ -1,0 +1,304 @@
+//! Import and export of a session's picks as coordinate files (RELION, Topaz, EMAN, crYOLO),
+//! and reading the micrograph list of a RELION micrographs STAR.
+//!
+//! RELION export writes what RELION ≥ 3.2 (4, 5) reads as a manual-picking job's output:
+//! one `<micrograph stem>_manualpick.star` per micrograph (`data_` block with
+//! `_rlnCoordinateX/Y`, plus `_rlnAutopickFigureOfMerit` when some pick has a score, and
+//! `_rlnParticleSelectionType` = 2 for manual picks) and the index `manualpick.star`
+//! (`data_coordinate_files`: `_rlnMicrographName`, `_rlnMicrographCoordinates`). Every file is
+//! written atomically.
+
+use std::path::{Path, PathBuf};
+
+use crate::io::coords::{self, CoordinateFileEntry, MicrographPicks, Pick};
+use crate::io::star;
+
+use super::{PickSession, PickingError, SessionPick};
+
+/// The micrograph paths of a RELION micrographs STAR (`data_micrographs`, or the first block
+/// with `_rlnMicrographName`; RELION 3.0 files without optics groups too). Relative names
+/// are resolved against whichever of the STAR's folder, its parent and its grandparent holds
+/// most of them (RELION stores names relative to the project folder, and STAR files live in
+/// `Job/jobNNN/`); a missing micrograph is reported when it is opened.
+///
+/// # Errors
+/// The STAR's syntax errors, or no `_rlnMicrographName` column.
+pub fn micrographs_from_star(path: &Path) -> Result<Vec<PathBuf>, PickingError> {
+    let file = star::read(path)?;
+    let block = file
+        .block("micrographs")
+        .filter(|b| b.has_column("rlnMicrographName"))
+        .or_else(|| {
+            file.blocks
+                .iter()
+                .find(|b| b.has_column("rlnMicrographName"))
+        })
+        .ok_or_else(|| {
+            PickingError::Other(format!(
+                "{}: no _rlnMicrographName column: not a micrographs STAR",
+                path.display()
+            ))
+        })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let names = (0..block.len())
+        .map(|row| {
+            block
+                .get("rlnMicrographName", row)
+                .map(PathBuf::from)
+                .map_err(|e| PickingError::Other(format!("{}: {e}", path.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The folder most relative names exist under (ties: the nearest).
+    let root = base
+        .ancestors()
+        .take(3)
+        .max_by_key(|d| {
+            let found = names.iter().filter(|n| d.join(n).exists()).count();
+            (found, std::cmp::Reverse(d.components().count()))
+        })
+        .unwrap_or(base);
+    let out = names
+        .into_iter()
+        .map(|n| if n.is_absolute() { n } else { root.join(n) })
+        .collect();
+    Ok(out)
+}
+
+/// The formats a session exports to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// RELION per-micrograph `_manualpick.star` files plus the `manualpick.star` index.
+    Relion,
+    /// One Topaz particle list `particles.txt` for all micrographs.
+    Topaz,
+    /// EMAN `.box` files, one per micrograph (needs the box size).
+    Eman,
+    /// crYOLO `.cbox` files, one per micrograph (needs the box size).
+    Cryolo,
+}
+
+impl ExportFormat {
+    /// All formats, in menu order.
+    pub const ALL: [ExportFormat; 4] = [
+        ExportFormat::Relion,
+        ExportFormat::Topaz,
+        ExportFormat::Eman,
+        ExportFormat::Cryolo,
+    ];
+
+    /// Menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ExportFormat::Relion => "RELION STAR",
+            ExportFormat::Topaz => "Topaz txt",
+            ExportFormat::Eman => "EMAN box",
+            ExportFormat::Cryolo => "crYOLO cbox",
+        }
+    }
+}
+
+/// The picks of micrograph `index` kept at the session's threshold, as coordinate-file picks.
+fn kept_picks(session: &PickSession, index: usize) -> Vec<Pick> {
+    let t = session.settings.autopick_threshold;
+    session
+        .picks(index)
+        .iter()
+        .filter(|p| p.passes(t))
+        .map(|p| p.to_pick())
+        .collect()
+}
+
+/// Writes the session's picks (those kept at the autopick threshold; micrographs without
+/// picks are skipped) into folder `out_dir` in `format`; returns the files written.
+///
+/// RELION's index names each micrograph by its path as the session holds it, and each
+/// coordinate file by its path relative to the folder holding `out_dir` (RELION's project
+/// folder when `out_dir` is `ManualPick/jobNNN`), as RELION does.
+///
+/// # Errors
+/// A failed write (naming the file), or a value a format cannot hold.
+pub fn export(
+    session: &PickSession,
+    format: ExportFormat,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, PickingError> {
+    std::fs::create_dir_all(out_dir).map_err(|source| PickingError::Io {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    let picked: Vec<(usize, Vec<Pick>)> = (0..session.micrographs.len())
+        .map(|i| (i, kept_picks(session, i)))
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let name_of = |i: usize| session.micrographs[i].path.to_string_lossy().into_owned();
+    let box_size = Some(session.settings.box_size_px);
+    match format {
+        ExportFormat::Relion => {
+            let mut index = Vec::new();
+            for (i, picks) in &picked {
+                let name = name_of(*i);
+                let file = coords::relion_coordinate_file_name(&name, "manualpick");
+                let path = out_dir.join(&file);
+                coords::write_relion(&path, picks)?;
+                index.push(CoordinateFileEntry {
+                    micrograph: name,
+                    coordinates: relion_relative(out_dir, &file),
+                });
+                written.push(path);
+            }
+            let path = out_dir.join("manualpick.star");
+            coords::write_relion_index(&path, &index)?;
+            written.push(path);
+        }
+        ExportFormat::Topaz => {
+            let groups: Vec<MicrographPicks> = picked
+                .iter()
+                .map(|(i, picks)| MicrographPicks {
+                    micrograph: stem(&session.micrographs[*i].path),
+                    picks: picks.clone(),
+                })
+                .collect();
+            let path = out_dir.join("particles.txt");
+            coords::write_topaz(&path, &groups)?;
+            written.push(path);
+        }
+        ExportFormat::Eman | ExportFormat::Cryolo => {
+            for (i, picks) in &picked {
+                let s = stem(&session.micrographs[*i].path);
+                let path = if format == ExportFormat::Eman {
+                    let p = out_dir.join(format!("{s}.box"));
+                    coords::write_eman_box(&p, picks, box_size)?;
+                    p
+                } else {
+                    let p = out_dir.join(format!("{s}.cbox"));
+                    coords::write_cbox(&p, picks, box_size)?;
+                    p
+                };
+                written.push(path);
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// RELION names coordinate files relative to the project folder, which holds the job folder:
+/// for `out_dir` = `…/ManualPick/job004` and file `a_manualpick.star` that is
+/// `ManualPick/job004/a_manualpick.star`. For a folder that is not a RELION job folder (its
+/// name does not start with `job`), the file's absolute path, which RELION also accepts.
+fn relion_relative(out_dir: &Path, file: &str) -> String {
+    let name = |p: Option<&Path>| {
+        p.and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    match (name(Some(out_dir)), name(out_dir.parent())) {
+        (Some(job), Some(kind)) if job.starts_with("job") => format!("{kind}/{job}/{file}"),
+        _ => std::path::absolute(out_dir.join(file))
+            .unwrap_or_else(|_| out_dir.join(file))
+            .to_string_lossy()
+            .into_owned(),
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// How imported coordinates map onto the micrograph.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImportOptions {
+    /// Multiply coordinates by this (4 for picks made on images binned by 4).
+    pub scale: f64,
+    /// Flip y (y → rows − 1 − y, after scaling) for picks made on TIFF/PNG renderings.
+    pub flip_y_rows: Option<usize>,
+    /// Replace the micrograph's picks (true) or add to them (false).
+    pub replace: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            scale: 1.0,
+            flip_y_rows: None,
+            replace: false,
+        }
+    }
+}
+
+/// Imports the coordinate file `path` (any format of `crate::io::coords`, RELION 3.0/3.1+
+/// coordinate and autopick files with their figures of merit included) into micrograph
+/// `micrograph` as one undoable edit. A file listing several micrographs (a Topaz list, a
+/// RELION particles STAR) contributes the group whose name matches the micrograph's file
+/// stem. Returns the number of picks imported.
+///
+/// # Errors
+/// The file's errors; no group for this micrograph in a multi-micrograph file.
+pub fn import(
+    session: &mut PickSession,
+    micrograph: usize,
+    path: &Path,
+    options: ImportOptions,
+) -> Result<usize, PickingError> {
+    let Some(m) = session.micrographs.get(micrograph) else {
+        return Err(PickingError::Other(format!(
+            "no micrograph {micrograph} in the session"
+        )));
+    };
+    let mic_stem = stem(&m.path);
+    let groups = coords::read(path)?;
+    let group = if groups.len() == 1 {
+        groups.into_iter().next()
+    } else {
+        groups
+            .into_iter()
+            .find(|g| stem(Path::new(&g.micrograph)) == mic_stem)
+    }
+    .ok_or_else(|| {
+        PickingError::Other(format!(
+            "{}: no picks for micrograph {mic_stem}",
+            path.display()
+        ))
+    })?;
+    let mut imported: Vec<SessionPick> = group
+        .picks
+        .iter()
+        .map(|p| {
+            let mut p = p.scale(options.scale);
+            if let Some(rows) = options.flip_y_rows {
+                p = p.flip_y(rows);
+            }
+            SessionPick::from_pick(&p)
+        })
+        .filter(|p| p.x.is_finite() && p.y.is_finite())
+        .collect();
+    let n = imported.len();
+    let after = if options.replace {
+        imported
+    } else {
+        let mut all = session.picks(micrograph).to_vec();
+        all.append(&mut imported);
+        all
+    };
+    session.replace(micrograph, after);
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relion_paths_are_relative_to_the_project() {
+        assert_eq!(
+            relion_relative(
+                Path::new("/p/ManualPick/job004"),
+                "a_manualpick.star"
+            ),
+            "ManualPick/job004/a_manualpick.star"
+        );
+        let abs = relion_relative(Path::new("out"), "a_manualpick.star");
+        assert!(Path::new(&abs).is_absolute() && abs.ends_with("out/a_manualpick.star"));
+    }
+}
