@@ -29,8 +29,10 @@ use crate::models::{self, ModelSpec, install};
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
-    /// Micrograph to open in the GUI (MRC or TIFF); the bundled sample when omitted.
-    pub file: Option<PathBuf>,
+    /// What to open in the GUI for viewing and picking: micrographs (MRC or TIFF), folders,
+    /// glob patterns (`'Micrographs/*.mrc'`) or a RELION micrographs STAR; the bundled sample
+    /// when omitted. Picks are autosaved to `cryolens_session.json` beside the micrographs.
+    pub inputs: Vec<String>,
     /// Batch tools.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -130,7 +132,7 @@ pub fn main() -> ExitCode {
 /// Whatever the command reports (bad input file, missing model, I/O failure).
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => crate::gui::run(cli.file),
+        None => crate::gui::run(&cli.inputs),
         Some(Command::Denoise(args)) => denoise(&args),
         Some(Command::Models {
             action: ModelsAction::Install {

@@ -7,7 +7,7 @@
 //! immediate one, so headless tests settle.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,22 +21,52 @@ use crate::image::Volume;
 use crate::io::{self, ContentKind};
 use crate::jobs::{Job, Progress};
 use crate::models::{ModelSpec, TopazArch, install, topaz_dir};
+use crate::picking::exchange::{self, ExportFormat};
+use crate::picking::{PickSession, default_session_path, sessions_dir};
 
 use super::contrast::{self, ColourMap, Contrast};
+use super::micrograph_list;
 use super::models_panel::{self, ModelsAction, ModelsState};
+use super::picking::{PickAction, PickTool};
 use super::status::{self, StatusInfo};
 use super::viewer::{self, ViewImage, ViewTransform};
 
 /// The real micrograph bundled with Cryolens (1024×1024 crop, 0.8538 Å/px).
 static SAMPLE_MRC: &[u8] = include_bytes!("../../assets/sample.mrc");
 
+/// The name the bundled sample has in a picking session.
+pub const SAMPLE_NAME: &str = "sample.mrc (bundled)";
+
 /// What to open at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The bundled sample micrograph.
     Sample,
-    /// A file on disk.
+    /// A file on disk (with the other micrographs of its folder's session, if one exists).
     File(PathBuf),
+    /// A picking session over these micrographs (from a folder, a glob or a micrographs STAR:
+    /// see [`crate::picking::expand_input`]).
+    Micrographs(Vec<PathBuf>),
+}
+
+/// Where the picking session is saved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SessionFile {
+    /// `cryolens_session.json` beside the micrographs (see
+    /// [`crate::picking::default_session_path`]); the sample's in the user's data folder.
+    #[default]
+    Default,
+    /// This file.
+    At(PathBuf),
+}
+
+/// Options of [`CryolensApp::with_options`].
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Split textures into tiles of at most this many pixels a side (tests of tiling).
+    pub tile_cap: Option<u32>,
+    /// Where the picking session is saved.
+    pub session_file: SessionFile,
 }
 
 /// The three ways of looking at a micrograph.
@@ -74,6 +104,8 @@ impl View {
 
 /// A micrograph that was read, before it becomes the open document.
 struct Loaded {
+    /// Its index in the picking session.
+    index: usize,
     name: String,
     note: Option<String>,
     raw: ViewImage,
@@ -81,6 +113,8 @@ struct Loaded {
 
 /// The open micrograph and every view computed from it.
 struct Document {
+    /// Its index in the picking session.
+    index: usize,
     name: String,
     note: Option<String>,
     raw: Arc<ViewImage>,
@@ -107,6 +141,10 @@ struct Keyed<K, T> {
     job: Job<T>,
 }
 
+/// How many micrographs besides the open one keep their views in memory (the previous and
+/// the prefetched next one, plus one).
+const CACHE_DOCS: usize = 3;
+
 /// The Cryolens desktop application.
 pub struct CryolensApp {
     doc: Option<Document>,
@@ -119,8 +157,10 @@ pub struct CryolensApp {
     device: Option<ComputeDevice>,
     device_job: Option<Job<ComputeDevice>>,
     load_job: Option<Keyed<String, Loaded>>,
-    denoise_job: Option<Keyed<&'static str, ViewImage>>,
-    lowpass_job: Option<Keyed<u32, ViewImage>>,
+    /// Denoising (micrograph index, model) of the open micrograph.
+    denoise_job: Option<Keyed<(usize, &'static str), ViewImage>>,
+    /// Low-pass (micrograph index, bin factor key) of the open micrograph.
+    lowpass_job: Option<Keyed<(usize, u32), ViewImage>>,
     install_job: Option<Job<Vec<PathBuf>>>,
     dialog_job: Option<Keyed<Instant, Option<PathBuf>>>,
     error: Option<String>,
@@ -129,6 +169,24 @@ pub struct CryolensApp {
     hover: Option<(usize, usize, f32)>,
     viewer_rect: Option<Rect>,
     show_help: bool,
+    /// The picking session and tool.
+    picks: PickTool,
+    /// Documents of recently shown or prefetched micrographs (at most [`CACHE_DOCS`]).
+    cache: Vec<Document>,
+    /// Reading and denoising the next micrograph before the user gets there.
+    prefetch_job: Option<Keyed<usize, (Loaded, Option<(&'static str, ViewImage)>)>>,
+    /// Micrograph list thumbnails by session index.
+    thumbnails: HashMap<usize, egui::TextureHandle>,
+    /// Micrographs whose thumbnail could not be made.
+    thumbnail_failed: std::collections::HashSet<usize>,
+    thumbnail_job: Option<Keyed<usize, egui::ColorImage>>,
+    /// Bring the current micrograph into view in the list (after N / P).
+    scroll_list: bool,
+    import_job: Option<Job<Option<PathBuf>>>,
+    export_job: Option<Keyed<(Instant, ExportFormat), Option<PathBuf>>>,
+    session_choice: SessionFile,
+    /// The session being opened, installed once its first micrograph is read.
+    pending_open: Option<PickTool>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
     /// 10 Hz on a software rasteriser (lavapipe), so it is slower there.
     poll_interval: Duration,
@@ -147,6 +205,23 @@ impl CryolensApp {
         source: Source,
         tile_cap: Option<u32>,
     ) -> Self {
+        Self::with_options(
+            cc,
+            source,
+            AppOptions {
+                tile_cap,
+                ..AppOptions::default()
+            },
+        )
+    }
+
+    /// As [`CryolensApp::new`], with [`AppOptions`].
+    pub fn with_options(
+        cc: &eframe::CreationContext<'_>,
+        source: Source,
+        options: AppOptions,
+    ) -> Self {
+        let tile_cap = options.tile_cap;
         let max_texture_side = cc
             .wgpu_render_state
             .as_ref()
@@ -180,46 +255,213 @@ impl CryolensApp {
             hover: None,
             viewer_rect: None,
             show_help: false,
+            picks: PickTool::new(PickSession::default(), None),
+            cache: Vec::new(),
+            prefetch_job: None,
+            thumbnails: HashMap::new(),
+            thumbnail_failed: Default::default(),
+            thumbnail_job: None,
+            scroll_list: false,
+            import_job: None,
+            export_job: None,
+            session_choice: options.session_file,
+            pending_open: None,
             poll_interval,
         };
         app.open(source);
         app
     }
 
-    /// Starts reading `source` in the background; the current document stays until it loads.
+    /// Opens `source` as a picking session (restoring its saved picks) and starts reading its
+    /// current micrograph in the background; the current document stays until it loads.
     pub fn open(&mut self, source: Source) {
-        let name = match &source {
-            Source::Sample => "bundled sample".to_string(),
-            Source::File(p) => p.display().to_string(),
+        let paths: Vec<PathBuf> = match source {
+            Source::Sample => vec![PathBuf::from(SAMPLE_NAME)],
+            Source::File(p) => vec![absolute(&p)],
+            Source::Micrographs(ps) => ps.iter().map(|p| absolute(p)).collect(),
         };
-        let job = Job::spawn("load", move |p| {
-            p.set_message("reading");
-            let (label, result) = match &source {
-                Source::Sample => (
-                    "sample.mrc (bundled)".to_string(),
-                    io::mrc::read_bytes(SAMPLE_MRC),
-                ),
-                Source::File(path) => (
-                    path.file_name().map_or_else(
-                        || path.display().to_string(),
-                        |n| n.to_string_lossy().into_owned(),
-                    ),
-                    io::read(path),
-                ),
-            };
-            let (kind, volume) = result?;
-            let (image, note) = pick_section(kind, &volume)?;
-            image
-                .check_finite()
-                .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-            p.set_message("computing statistics");
-            Ok(Loaded {
-                name: label,
-                note,
-                raw: ViewImage::new(image),
-            })
+        if paths.is_empty() {
+            self.error = Some("Nothing to open: no micrographs were given".into());
+            return;
+        }
+        let file = match &self.session_choice {
+            SessionFile::At(p) => p.clone(),
+            SessionFile::Default if paths[0] == Path::new(SAMPLE_NAME) => {
+                let dir = sessions_dir();
+                let _ = std::fs::create_dir_all(&dir);
+                dir.join("sample.json")
+            }
+            SessionFile::Default => default_session_path(&paths),
+        };
+        let mut note = None;
+        let mut session = if file.exists() {
+            match PickSession::load(&file) {
+                Ok(mut s) => {
+                    s.merge_paths(&paths);
+                    s
+                }
+                Err(e) => {
+                    // Never overwrite a session we cannot read: keep it, save beside it.
+                    let aside = file.with_extension(format!(
+                        "unreadable-{}.json",
+                        std::process::id()
+                    ));
+                    let _ = std::fs::rename(&file, &aside);
+                    note = Some(format!("{e}; it was kept as {}", aside.display()));
+                    PickSession::new(paths.clone())
+                }
+            }
+        } else {
+            PickSession::new(paths.clone())
+        };
+        if let Some(i) = session
+            .micrographs
+            .iter()
+            .position(|m| m.path == paths[0])
+        {
+            session.current = i;
+        }
+        if let Some(n) = note {
+            self.error = Some(format!("The picking session could not be read: {n}"));
+        }
+        // The open session and micrograph stay until the new one's micrograph is read.
+        let index = session.current;
+        let path = session.micrographs[index].path.clone();
+        self.pending_open = Some(PickTool::new(session, Some(&file)));
+        self.load_job = Some(Keyed {
+            key: path.display().to_string(),
+            job: Job::spawn("load", move |p| load_micrograph(index, &path, p)),
         });
-        self.load_job = Some(Keyed { key: name, job });
+    }
+
+    /// Replaces the session by the one being opened, dropping everything of the old one.
+    fn install_pending_session(&mut self) {
+        let Some(tool) = self.pending_open.take() else {
+            return;
+        };
+        let _ = self.picks.flush();
+        self.picks = tool;
+        self.cache.clear();
+        self.doc = None;
+        if let Some(k) = self.prefetch_job.take() {
+            k.job.progress.cancel();
+        }
+        if let Some(k) = self.denoise_job.take() {
+            k.job.progress.cancel();
+        }
+        self.lowpass_job = None;
+        self.thumbnails.clear();
+        self.thumbnail_failed.clear();
+        self.thumbnail_job = None;
+        self.scroll_list = true;
+    }
+
+    /// Shows micrograph `index` of the session: at once when it is cached (prefetched or
+    /// recently shown), else after reading it in the background. The view, zoom policy and
+    /// contrast stay.
+    pub fn go_to(&mut self, index: usize) {
+        let Some(m) = self.picks.session.micrographs.get(index) else {
+            return;
+        };
+        let path = m.path.clone();
+        let _ = self.picks.flush();
+        self.picks.session.current = index;
+        self.scroll_list = true;
+        if let Some(doc) = self.doc.take() {
+            if doc.index == index {
+                self.doc = Some(doc);
+                return;
+            }
+            self.cache.push(doc);
+        }
+        if let Some(pos) = self.cache.iter().position(|d| d.index == index) {
+            let doc = self.cache.remove(pos);
+            self.doc = Some(doc);
+            self.transform = ViewTransform::default();
+            self.load_job = None;
+        } else if self.prefetch_job.as_ref().is_some_and(|k| k.key == index) {
+            // Being read (and denoised) already: shown when the prefetch finishes.
+            self.load_job = None;
+        } else {
+            self.load_job = Some(Keyed {
+                key: path.display().to_string(),
+                job: Job::spawn("load", move |p| load_micrograph(index, &path, p)),
+            });
+        }
+        while self.cache.len() > CACHE_DOCS {
+            // Keep the neighbours of the current micrograph; drop the farthest.
+            let far = (0..self.cache.len())
+                .max_by_key(|&i| self.cache[i].index.abs_diff(index))
+                .unwrap_or(0);
+            self.cache.remove(far);
+        }
+    }
+
+    /// The picking session (micrographs, picks, settings).
+    pub fn session(&self) -> &PickSession {
+        &self.picks.session
+    }
+
+    /// The session file picks are autosaved into, if any.
+    pub fn session_file(&self) -> Option<&Path> {
+        self.picks.session_file()
+    }
+
+    /// Writes all pending picks to the session file and waits (tests, exit).
+    ///
+    /// # Errors
+    /// The last write's error.
+    pub fn flush_picks(&mut self) -> Result<(), String> {
+        self.picks.flush()
+    }
+
+    /// Undoes the last pick edit (switching to its micrograph).
+    pub fn undo(&mut self) {
+        if let Some(m) = self.picks.session.undo()
+            && m != self.picks.session.current
+        {
+            self.go_to(m);
+        }
+    }
+
+    /// Redoes the last undone pick edit (switching to its micrograph).
+    pub fn redo(&mut self) {
+        if let Some(m) = self.picks.session.redo()
+            && m != self.picks.session.current
+        {
+            self.go_to(m);
+        }
+    }
+
+    /// Exports all picks into `dir` in `format`; the files written.
+    ///
+    /// # Errors
+    /// A failed write.
+    pub fn export_picks(&mut self, dir: &Path, format: ExportFormat) -> anyhow::Result<Vec<PathBuf>> {
+        let files = exchange::export(&self.picks.session, format, dir)?;
+        self.picks.last_export = Some(dir.to_path_buf());
+        self.info = Some(format!(
+            "Exported {} ({} files) into {}",
+            format.label(),
+            files.len(),
+            dir.display()
+        ));
+        Ok(files)
+    }
+
+    /// Imports a coordinate file into the open micrograph with the panel's scale/flip.
+    ///
+    /// # Errors
+    /// The file's errors.
+    pub fn import_picks(&mut self, path: &Path) -> anyhow::Result<usize> {
+        let mut options = self.picks.import_options;
+        if options.flip_y_rows.is_some() {
+            options.flip_y_rows = self.image_size().map(|(_, h)| h);
+        }
+        let m = self.picks.session.current;
+        let n = exchange::import(&mut self.picks.session, m, path, options)?;
+        self.info = Some(format!("Imported {n} picks from {}", path.display()));
+        Ok(n)
     }
 
     /// The view being shown.
@@ -240,11 +482,20 @@ impl CryolensApp {
             || self.lowpass_job.is_some()
             || self.install_job.is_some()
             || self.dialog_job.is_some()
+            || self.prefetch_job.is_some()
+            || self.thumbnail_job.is_some()
+            || self.import_job.is_some()
+            || self.export_job.is_some()
     }
 
     /// True while the micrograph is being read.
     pub fn is_loading(&self) -> bool {
-        self.load_job.is_some()
+        self.load_job.is_some() || (self.doc.is_none() && self.prefetch_job.is_some())
+    }
+
+    /// True while the next micrograph is read and denoised ahead of time.
+    pub fn is_prefetching(&self) -> bool {
+        self.prefetch_job.is_some()
     }
 
     /// True while the file dialog is open.
@@ -359,7 +610,16 @@ impl CryolensApp {
         {
             let name = std::mem::take(&mut k.key);
             self.load_job = None;
+            if self.pending_open.as_ref().is_some_and(|t| {
+                result.is_ok() || t.session.micrographs.len() > 1
+            }) {
+                self.install_pending_session();
+            }
+            self.pending_open = None;
             match result {
+                Ok(loaded) if loaded.index != self.picks.session.current => {
+                    self.cache.push(document(loaded, None));
+                }
                 Ok(loaded) => self.set_document(loaded),
                 Err(e) => {
                     let e = format!("{e:#}");
@@ -374,9 +634,9 @@ impl CryolensApp {
         if let Some(k) = &mut self.denoise_job
             && let Some(result) = k.job.try_take()
         {
-            let model = k.key;
+            let (index, model) = k.key;
             self.denoise_job = None;
-            if let Some(doc) = &mut self.doc {
+            if let Some(doc) = self.doc_mut(index) {
                 match result {
                     Ok(img) => {
                         doc.denoised.insert(model, Arc::new(img));
@@ -390,11 +650,11 @@ impl CryolensApp {
         if let Some(k) = &mut self.lowpass_job
             && let Some(result) = k.job.try_take()
         {
-            let key = k.key;
+            let (index, key) = k.key;
             self.lowpass_job = None;
             match result {
                 Ok(img) => {
-                    if let Some(doc) = &mut self.doc {
+                    if let Some(doc) = self.doc_mut(index) {
                         doc.lowpass.insert(key, Arc::new(img));
                     }
                 }
@@ -442,21 +702,221 @@ impl CryolensApp {
     }
 
     fn set_document(&mut self, loaded: Loaded) {
-        // Jobs for the previous document are abandoned.
-        if let Some(k) = self.denoise_job.take() {
-            k.job.progress.cancel();
-        }
-        self.lowpass_job = None;
-        self.doc = Some(Document {
-            name: loaded.name,
-            note: loaded.note,
-            raw: Arc::new(loaded.raw),
-            denoised: HashMap::new(),
-            lowpass: HashMap::new(),
-            denoise_failed: HashMap::new(),
-        });
+        self.doc = Some(document(loaded, None));
         self.transform = ViewTransform::default();
         self.error = None;
+    }
+
+    /// The open or a cached document of micrograph `index`.
+    fn doc_mut(&mut self, index: usize) -> Option<&mut Document> {
+        if self.doc.as_ref().is_some_and(|d| d.index == index) {
+            return self.doc.as_mut();
+        }
+        self.cache.iter_mut().find(|d| d.index == index)
+    }
+
+    /// Polls the picking jobs: prefetch, thumbnails, import and export dialogs.
+    fn poll_picking_jobs(&mut self, ctx: &egui::Context) {
+        if let Some(k) = &mut self.prefetch_job
+            && let Some(result) = k.job.try_take()
+        {
+            self.prefetch_job = None;
+            if let Ok((loaded, denoised)) = result {
+                let index = loaded.index;
+                if self.doc.is_none() && index == self.picks.session.current {
+                    self.set_document(loaded);
+                    if let (Some(doc), Some((model, img))) = (&mut self.doc, denoised) {
+                        doc.denoised.insert(model, Arc::new(img));
+                    }
+                } else if self.doc.as_ref().is_some_and(|d| d.index == index) {
+                    // The user got there first: keep the denoised view.
+                    if let (Some(doc), Some((model, img))) = (&mut self.doc, denoised) {
+                        doc.denoised.entry(model).or_insert_with(|| Arc::new(img));
+                    }
+                } else if !self.cache.iter().any(|d| d.index == index) {
+                    self.make_thumbnail(ctx, index, &loaded.raw.image);
+                    self.cache.push(document(loaded, denoised));
+                }
+            }
+        }
+        if let Some(k) = &mut self.thumbnail_job
+            && let Some(result) = k.job.try_take()
+        {
+            let index = k.key;
+            self.thumbnail_job = None;
+            match result {
+                Ok(img) => {
+                    let tex = ctx.load_texture(
+                        format!("thumbnail {index}"),
+                        img,
+                        egui::TextureOptions::LINEAR,
+                    );
+                    self.thumbnails.insert(index, tex);
+                }
+                Err(_) => {
+                    self.thumbnail_failed.insert(index);
+                }
+            }
+        }
+        if let Some(doc) = &self.doc
+            && !self.thumbnails.contains_key(&doc.index)
+        {
+            let (index, raw) = (doc.index, Arc::clone(&doc.raw));
+            self.make_thumbnail(ctx, index, &raw.image);
+        }
+        if let Some(job) = &mut self.import_job
+            && let Some(result) = job.try_take()
+        {
+            self.import_job = None;
+            match result {
+                Ok(Some(path)) => {
+                    if let Err(e) = self.import_picks(&path) {
+                        self.error = Some(format!("Import failed: {e:#}"));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("File dialog failed: {e:#}")),
+            }
+        }
+        if let Some(k) = &mut self.export_job
+            && let Some(result) = k.job.try_take()
+        {
+            let (started, format) = k.key;
+            self.export_job = None;
+            let dir = match result {
+                Ok(Some(dir)) => Some(dir),
+                // No portal answered: export beside the session file.
+                Ok(None) if started.elapsed() < Duration::from_millis(1500) => {
+                    Some(self.default_export_dir())
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    self.error = Some(format!("Folder dialog failed: {e:#}"));
+                    None
+                }
+            };
+            if let Some(dir) = dir
+                && let Err(e) = self.export_picks(&dir, format)
+            {
+                self.error = Some(format!("Export failed: {e:#}"));
+            }
+        }
+    }
+
+    /// Where picks are exported when no folder is chosen: `cryolens_picks/` beside the
+    /// session file.
+    fn default_export_dir(&self) -> PathBuf {
+        self.picks
+            .session_file()
+            .and_then(Path::parent)
+            .map_or_else(|| PathBuf::from("cryolens_picks"), |d| d.join("cryolens_picks"))
+    }
+
+    fn make_thumbnail(&mut self, ctx: &egui::Context, index: usize, image: &crate::image::Image) {
+        if self.thumbnails.contains_key(&index) {
+            return;
+        }
+        let img = micrograph_list::thumbnail(image, micrograph_list::THUMBNAIL_SIDE);
+        let tex = ctx.load_texture(format!("thumbnail {index}"), img, egui::TextureOptions::LINEAR);
+        self.thumbnails.insert(index, tex);
+    }
+
+    /// Background work for picking when nothing else runs: prefetch (read and denoise) the
+    /// next micrograph, then thumbnails of the others, one at a time.
+    fn start_picking_jobs(&mut self) {
+        let foreground_busy = self.load_job.is_some()
+            || self.denoise_job.is_some()
+            || self.lowpass_job.is_some()
+            || self.install_job.is_some();
+        if foreground_busy || self.prefetch_job.is_some() || self.thumbnail_job.is_some() {
+            return;
+        }
+        let session = &self.picks.session;
+        let next = session.current + 1;
+        if next < session.micrographs.len()
+            && !self.cache.iter().any(|d| d.index == next)
+            && self.doc.is_some()
+        {
+            let path = session.micrographs[next].path.clone();
+            let model = self.models.selected.zip(self.device.clone());
+            let job = Job::spawn("prefetch", move |p| {
+                let loaded = load_micrograph(next, &path, p)?;
+                let denoised = match model {
+                    Some((arch, device)) if !p.is_cancelled() => {
+                        denoise_job(arch, &device, &loaded.raw, p)
+                            .ok()
+                            .map(|img| (arch.name(), img))
+                    }
+                    _ => None,
+                };
+                Ok((loaded, denoised))
+            });
+            self.prefetch_job = Some(Keyed { key: next, job });
+            return;
+        }
+        let missing = (0..session.micrographs.len()).find(|i| {
+            !self.thumbnails.contains_key(i)
+                && !self.thumbnail_failed.contains(i)
+                && self.doc.as_ref().is_none_or(|d| d.index != *i)
+        });
+        if let Some(index) = missing {
+            let path = session.micrographs[index].path.clone();
+            let job = Job::spawn("thumbnail", move |p| {
+                let loaded = load_micrograph(index, &path, p)?;
+                Ok(micrograph_list::thumbnail(
+                    &loaded.raw.image,
+                    micrograph_list::THUMBNAIL_SIDE,
+                ))
+            });
+            self.thumbnail_job = Some(Keyed { key: index, job });
+        }
+    }
+
+    fn start_import(&mut self) {
+        if self.import_job.is_some() {
+            return;
+        }
+        self.import_job = Some(Job::spawn("import dialog", |_| {
+            let dialog = rfd::AsyncFileDialog::new()
+                .set_title("Import picks into this micrograph")
+                .add_filter(
+                    "Coordinates (RELION, Topaz, EMAN, crYOLO)",
+                    &["star", "txt", "box", "cbox", "coords"],
+                )
+                .add_filter("All files", &["*"]);
+            Ok(pollster::block_on(dialog.pick_file()).map(|f| f.path().to_path_buf()))
+        }));
+    }
+
+    fn start_export(&mut self, format: ExportFormat) {
+        if self.export_job.is_some() {
+            return;
+        }
+        let start = self.default_export_dir();
+        let job = Job::spawn("export dialog", move |_| {
+            let dialog = rfd::AsyncFileDialog::new()
+                .set_title("Export picks into folder")
+                .set_directory(start.parent().unwrap_or(Path::new(".")));
+            Ok(pollster::block_on(dialog.pick_folder()).map(|f| f.path().to_path_buf()))
+        });
+        self.export_job = Some(Keyed {
+            key: (Instant::now(), format),
+            job,
+        });
+    }
+
+    fn handle_pick_action(&mut self, action: PickAction) {
+        match action {
+            PickAction::None => {}
+            PickAction::Undo => self.undo(),
+            PickAction::Redo => self.redo(),
+            PickAction::Import => self.start_import(),
+            PickAction::Export(f) => self.start_export(f),
+            PickAction::Clear => {
+                let m = self.picks.session.current;
+                self.picks.session.replace(m, Vec::new());
+            }
+        }
     }
 
     /// Starts denoising with the selected model and low-pass at the current factor when
@@ -467,7 +927,7 @@ impl CryolensApp {
         if let (Some(arch), Some(device)) = (self.models.selected, &self.device) {
             let name = arch.name();
             if let Some(k) = &self.denoise_job
-                && k.key != name
+                && k.key != (doc.index, name)
             {
                 k.job.progress.cancel();
                 self.denoise_job = None;
@@ -480,11 +940,21 @@ impl CryolensApp {
                 let raw = Arc::clone(&doc.raw);
                 let device = device.clone();
                 let job = Job::spawn("denoise", move |p| denoise_job(arch, &device, &raw, p));
-                self.denoise_job = Some(Keyed { key: name, job });
+                self.denoise_job = Some(Keyed {
+                    key: (doc.index, name),
+                    job,
+                });
             }
         }
         // Low-pass at the current factor (one job at a time; the newest factor follows).
         let key = self.lowpass_key();
+        if self
+            .lowpass_job
+            .as_ref()
+            .is_some_and(|k| k.key.0 != doc.index)
+        {
+            self.lowpass_job = None;
+        }
         if self.lowpass_job.is_none() && !doc.lowpass.contains_key(&key) {
             let raw = Arc::clone(&doc.raw);
             let factor = self.lowpass_factor;
@@ -492,7 +962,10 @@ impl CryolensApp {
                 p.set_message(format!("binning by {factor}×"));
                 Ok(ViewImage::new(fourier::bin_lowpass(&raw.image, factor)))
             });
-            self.lowpass_job = Some(Keyed { key, job });
+            self.lowpass_job = Some(Keyed {
+                key: (doc.index, key),
+                job,
+            });
         }
     }
 
@@ -539,7 +1012,7 @@ impl CryolensApp {
                     k.job.progress.cancel();
                     if let Some(doc) = &mut self.doc {
                         doc.denoise_failed
-                            .insert(k.key, "denoising cancelled".into());
+                            .insert(k.key.1, "denoising cancelled".into());
                     }
                 }
             }
@@ -584,6 +1057,64 @@ impl CryolensApp {
         if help {
             self.show_help = !self.show_help;
         }
+        self.picking_shortcuts(ctx);
+    }
+
+    /// Picking keys: undo/redo, next/previous micrograph, overlay, delete under the cursor.
+    fn picking_shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::Modifiers;
+        let keys = ctx.input_mut(|i| {
+            let redo = i.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z)
+                || i.consume_key(Modifiers::COMMAND, Key::Y);
+            let undo = i.consume_key(Modifiers::COMMAND, Key::Z);
+            let plain = !i.modifiers.command && !i.modifiers.alt;
+            [
+                undo,
+                redo,
+                plain && (i.key_pressed(Key::N) || i.key_pressed(Key::PageDown)),
+                plain && (i.key_pressed(Key::P) || i.key_pressed(Key::PageUp)),
+                plain && i.key_pressed(Key::B),
+                plain && i.key_pressed(Key::H),
+                plain && (i.key_pressed(Key::Delete) || i.key_pressed(Key::Backspace)),
+            ]
+        });
+        let [undo, redo, next, previous, boxes, hide, delete] = keys;
+        if undo {
+            self.undo();
+        }
+        if redo {
+            self.redo();
+        }
+        let current = self.picks.session.current;
+        if next && current + 1 < self.picks.session.micrographs.len() {
+            self.go_to(current + 1);
+        }
+        if previous && current > 0 {
+            self.go_to(current - 1);
+        }
+        if boxes {
+            self.picks.session.settings.circles = !self.picks.session.settings.circles;
+            self.picks.session.touch();
+        }
+        if hide {
+            self.picks.show_picks = !self.picks.show_picks;
+        }
+        if delete
+            && let (Some(rect), Some(pos)) = (self.viewer_rect, ctx.pointer_hover_pos())
+            && rect.contains(pos)
+        {
+            let radius = self.pick_radius_px();
+            self.picks.remove_at(&self.transform, rect, pos, radius);
+        }
+    }
+
+    /// The particle radius in pixels of the open micrograph.
+    fn pick_radius_px(&self) -> f64 {
+        let pixel = self
+            .doc
+            .as_ref()
+            .and_then(|d| d.raw.image.pixel_size_angstrom);
+        self.picks.session.settings.radius_px(pixel)
     }
 
     fn zoom_step(&mut self, factor: f32) {
@@ -643,6 +1174,14 @@ impl CryolensApp {
     }
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Picking");
+        let pixel = self
+            .doc
+            .as_ref()
+            .and_then(|d| d.raw.image.pixel_size_angstrom);
+        let action = self.picks.panel(ui, pixel);
+        self.handle_pick_action(action);
+        ui.separator();
         ui.heading("Contrast");
         let histogram = self.view_image(self.view).map(|v| v.histogram.clone());
         let idx = self.view.index();
@@ -719,7 +1258,7 @@ impl CryolensApp {
                         action = models_panel::install_button(ui, self.install_job.as_ref().map(|j| &*j.progress));
                     } else if let Some(k) = &self.denoise_job {
                         ui.spinner();
-                        ui.label(format!("Denoising with {}…", k.key));
+                        ui.label(format!("Denoising with {}…", k.key.1));
                         ui.add(egui::ProgressBar::new(k.job.progress.fraction()).desired_width(300.0).show_percentage());
                         if ui.button("Cancel denoising").clicked() {
                             action = Some(ModelsAction::Cancel);
@@ -765,9 +1304,18 @@ impl CryolensApp {
                             ("F", "fit the micrograph to the window"),
                             ("+ / −", "zoom in / out"),
                             ("wheel", "zoom around the cursor"),
-                            ("drag", "pan"),
-                            ("double-click", "fit"),
+                            ("drag (off a pick)", "pan"),
                             ("O, Ctrl+O", "open a file"),
+                            ("click", "add a pick"),
+                            ("right click, Shift+click", "remove the nearest pick"),
+                            ("drag a pick", "move it"),
+                            ("Delete", "remove the pick under the cursor"),
+                            ("Ctrl+Z", "undo (all edits, all micrographs)"),
+                            ("Ctrl+Shift+Z, Ctrl+Y", "redo"),
+                            ("N / P, PgDn / PgUp", "next / previous micrograph"),
+                            ("B", "circles / boxes"),
+                            ("H", "hide / show picks"),
+                            ("middle drag", "pan"),
                             ("? or F1", "this help"),
                         ] {
                             ui.monospace(k);
@@ -786,6 +1334,9 @@ impl CryolensApp {
         }
         if let Some(k) = &self.denoise_job {
             jobs.push(("denoising", Arc::clone(&k.job.progress)));
+        }
+        if let Some(k) = &self.prefetch_job {
+            jobs.push(("preparing next", Arc::clone(&k.job.progress)));
         }
         if let Some(k) = &self.lowpass_job {
             jobs.push(("low-pass", Arc::clone(&k.job.progress)));
@@ -806,6 +1357,61 @@ impl CryolensApp {
             jobs,
         }
     }
+}
+
+/// `path` made absolute (relative to the working folder), so that sessions match micrographs
+/// however they were named on the command line.
+fn absolute(path: &Path) -> PathBuf {
+    if path == Path::new(SAMPLE_NAME) {
+        return path.to_path_buf();
+    }
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Reads micrograph `index` of the session (the bundled sample for [`SAMPLE_NAME`]) and
+/// computes its statistics.
+fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Loaded> {
+    p.set_message("reading");
+    let (label, result) = if path == Path::new(SAMPLE_NAME) {
+        (SAMPLE_NAME.to_string(), io::mrc::read_bytes(SAMPLE_MRC))
+    } else {
+        (
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            io::read(path),
+        )
+    };
+    let (kind, volume) = result?;
+    let (image, note) = pick_section(kind, &volume)?;
+    image
+        .check_finite()
+        .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    p.set_message("computing statistics");
+    Ok(Loaded {
+        index,
+        name: label,
+        note,
+        raw: ViewImage::new(image),
+    })
+}
+
+/// A document from a read micrograph and, when prefetched, its denoised view.
+fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Document {
+    let mut doc = Document {
+        index: loaded.index,
+        name: loaded.name,
+        note: loaded.note,
+        raw: Arc::new(loaded.raw),
+        denoised: HashMap::new(),
+        lowpass: HashMap::new(),
+        denoise_failed: HashMap::new(),
+    };
+    if let Some((model, img)) = denoised {
+        doc.denoised.insert(model, Arc::new(img));
+    }
+    doc
 }
 
 /// The 2D image to show for a file's contents: the image itself, or the middle section of a
@@ -856,6 +1462,8 @@ impl eframe::App for CryolensApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.poll_jobs();
+        self.poll_picking_jobs(&ctx);
+        self.start_picking_jobs();
         self.shortcuts(&ctx);
         if let Some(path) =
             ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()))
@@ -888,7 +1496,22 @@ impl eframe::App for CryolensApp {
         egui::Panel::right("controls")
             .resizable(false)
             .default_size(270.0)
-            .show(ui, |ui| self.side_panel(ui));
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.side_panel(ui));
+            });
+        if self.picks.session.micrographs.len() > 1 {
+            let scroll = std::mem::take(&mut self.scroll_list);
+            let chosen = egui::Panel::left("micrographs")
+                .resizable(true)
+                .default_size(220.0)
+                .show(ui, |ui| {
+                    micrograph_list::show(ui, &self.picks.session, &self.thumbnails, scroll)
+                })
+                .inner;
+            if let Some(i) = chosen {
+                self.go_to(i);
+            }
+        }
 
         self.hover = None;
         egui::CentralPanel::default()
@@ -898,6 +1521,10 @@ impl eframe::App for CryolensApp {
                 match (view, &self.doc) {
                     (Some(view), Some(doc)) => {
                         let keep = doc.keep_ids();
+                        let size = (view.image.width, view.image.height);
+                        let radius = self.pick_radius_px();
+                        self.picks
+                            .begin_drag(&ctx, self.viewer_rect, &self.transform, radius);
                         let out = viewer::show(
                             ui,
                             &mut self.transform,
@@ -906,9 +1533,26 @@ impl eframe::App for CryolensApp {
                             self.colour_map,
                             keep,
                             self.max_texture_side.is_some(),
+                            self.picks.interaction(),
                         );
                         self.hover = out.hover;
                         self.viewer_rect = out.rect;
+                        if let (Some(rect), Some(response)) = (out.rect, &out.response) {
+                            self.picks.handle(
+                                &ctx,
+                                response,
+                                rect,
+                                &self.transform,
+                                size,
+                                radius,
+                            );
+                            self.picks.draw(
+                                &ui.painter_at(rect),
+                                rect,
+                                &self.transform,
+                                radius,
+                            );
+                        }
                     }
                     _ => self.placeholder(ui),
                 }
@@ -916,9 +1560,17 @@ impl eframe::App for CryolensApp {
         if self.show_help {
             self.help_window(&ctx);
         }
+        self.picks.autosave();
         // Poll running jobs without an immediate repaint (headless tests must settle).
         if self.is_busy() {
             ctx.request_repaint_after(self.poll_interval);
         }
+    }
+}
+
+impl Drop for CryolensApp {
+    /// Saves pending picks before the app goes away (window closed, test harness dropped).
+    fn drop(&mut self) {
+        let _ = self.picks.flush();
     }
 }

@@ -6,30 +6,52 @@
 
 pub mod app;
 pub mod contrast;
+pub mod micrograph_list;
 pub mod models_panel;
+pub mod picking;
 pub mod status;
 pub mod viewer;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui_wgpu::{self, wgpu};
 
-pub use app::{CryolensApp, Source, View};
+pub use app::{AppOptions, CryolensApp, SessionFile, Source, View};
 
-/// Starts the GUI on `file`, or on the bundled sample when `None`. Blocks until the window
-/// closes.
+/// Starts the GUI on `inputs` (micrograph files, folders, globs or a RELION micrographs
+/// STAR, see [`crate::picking::expand_input`]), or on the bundled sample when empty. Blocks
+/// until the window closes; pending picks are saved first.
 ///
 /// # Errors
-/// The window or the wgpu renderer could not be created (no display, no GPU driver at all).
-pub fn run(file: Option<PathBuf>) -> anyhow::Result<()> {
-    let source = file.map_or(Source::Sample, Source::File);
+/// An input naming nothing; the window or the wgpu renderer could not be created (no display,
+/// no GPU driver at all).
+pub fn run(inputs: &[String]) -> anyhow::Result<()> {
+    let source = source_of(inputs)?;
     eframe::run_native(
         "Cryolens",
         native_options(),
         Box::new(move |cc| Ok(Box::new(CryolensApp::new(cc, source)))),
     )
     .map_err(|e| anyhow::anyhow!("could not start the GUI: {e}"))
+}
+
+/// The [`Source`] for command-line inputs.
+///
+/// # Errors
+/// An input naming no micrograph.
+pub fn source_of(inputs: &[String]) -> anyhow::Result<Source> {
+    if inputs.is_empty() {
+        return Ok(Source::Sample);
+    }
+    let mut paths = Vec::new();
+    for input in inputs {
+        paths.extend(crate::picking::expand_input(input)?);
+    }
+    Ok(if paths.len() == 1 {
+        Source::File(paths.remove(0))
+    } else {
+        Source::Micrographs(paths)
+    })
 }
 
 /// eframe's options for Cryolens: the wgpu renderer, with the device asked for the adapter's

@@ -107,6 +107,11 @@ impl ViewTransform {
         (screen - viewport.center()) / self.zoom + self.center
     }
 
+    /// Image coordinates (pixels, continuous) → screen position.
+    pub fn to_screen(&self, viewport: Rect, image: Vec2) -> Pos2 {
+        viewport.center() + (image - self.center) * self.zoom
+    }
+
     /// Multiplies the zoom by `factor`, keeping the image point under `anchor` fixed.
     pub fn zoom_around(&mut self, viewport: Rect, size: Vec2, anchor: Pos2, factor: f32) {
         let min = Self::fit_zoom(viewport, size) / 8.0;
@@ -125,12 +130,32 @@ impl ViewTransform {
 }
 
 /// What the viewer reports back to the app after a frame.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ViewerOutput {
     /// Pixel under the cursor and its value.
     pub hover: Option<(usize, usize, f32)>,
     /// The viewer's rectangle on screen (points).
     pub rect: Option<Rect>,
+    /// The viewer's response (clicks, drags), for tools drawn over it (picking).
+    pub response: Option<egui::Response>,
+}
+
+/// How the viewer reacts to the pointer this frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interaction {
+    /// A primary drag pans (false while a tool owns the drag, e.g. moving a pick).
+    pub pan: bool,
+    /// A double click refits the image (off while picking, where clicks add picks).
+    pub double_click_fit: bool,
+}
+
+impl Default for Interaction {
+    fn default() -> Self {
+        Self {
+            pan: true,
+            double_click_fit: true,
+        }
+    }
 }
 
 /// Draws `view` in the remaining space of `ui`, handles pan (drag), zoom (wheel, around the
@@ -144,6 +169,7 @@ pub fn show(
     colour_map: ColourMap,
     keep: Vec<u64>,
     gpu_ready: bool,
+    interaction: Interaction,
 ) -> ViewerOutput {
     let size = Vec2::new(view.image.width as f32, view.image.height as f32);
     let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
@@ -151,10 +177,12 @@ pub fn show(
     if transform.fit {
         transform.fit_to(rect, size);
     }
-    if response.dragged() {
+    if interaction.pan && response.dragged_by(egui::PointerButton::Primary)
+        || response.dragged_by(egui::PointerButton::Middle)
+    {
         transform.pan(response.drag_delta());
     }
-    if response.double_clicked() {
+    if interaction.double_click_fit && response.double_clicked() {
         transform.fit = true;
     }
     if let Some(pointer) = response.hover_pos() {
@@ -203,6 +231,7 @@ pub fn show(
     ViewerOutput {
         hover,
         rect: Some(rect),
+        response: Some(response),
     }
 }
 
