@@ -490,6 +490,45 @@ fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
     }
 }
 
+/// `screenshots/picking-ucsf-denoised.png`: a session over both real micrographs, picking on
+/// ucsf-1142 denoised by unet with its RELION autopick STAR imported (threshold 0.1) and two
+/// manual picks added by clicks.
+#[test]
+#[ignore]
+fn picking_screenshot() {
+    let _guard = setup();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/micrographs");
+    let ucsf = data.join("ucsf-1142/Ucsf_stack_1142_DW.mrc");
+    let fei = data.join("fei-extended/fei-extended.mrc");
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Micrographs(vec![ucsf, fei]),
+        &dir.path().join("session.json"),
+        Vec2::new(1500.0, 950.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "ucsf-1142 to load", Duration::from_secs(120), |a| {
+        a.image_size().is_some()
+    });
+    h.state_mut()
+        .import_picks(&data.join("ucsf-1142/Ucsf_stack_1142_DW_autopick.star"))
+        .unwrap();
+    h.key_press(Key::Num2);
+    wait_for(&mut h, "denoising with unet", Duration::from_secs(600), |a| {
+        a.has_view(View::Denoised)
+    });
+    render_viewer(&mut h);
+    for (x, y) in [(250.0, 620.0), (660.0, 560.0)] {
+        let pos = screen_of(&h, x, y);
+        click(&mut h, pos, egui::PointerButton::Primary);
+    }
+    h.remove_cursor();
+    h.step();
+    let frame = h.render().unwrap();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    frame.save(out.join("picking-ucsf-denoised.png")).unwrap();
+}
+
 /// The "Install Topaz models" button installs into an empty models folder (pip download of
 /// the topaz-em wheel: needs the network, so ignored by default), then denoising starts.
 #[test]

@@ -1,4 +1,5 @@
-//! Contrast in units of the image's σ, colour maps, and the small histogram that shows them.
+//! Contrast in units of the image's σ around its centre (the viewer uses robust statistics:
+//! median and 1.4826 × MAD, see `viewer::robust_stats`), colour maps, and the small histogram.
 
 use eframe::egui;
 use egui::{Color32, Stroke, Vec2};
