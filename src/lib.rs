@@ -5,6 +5,7 @@
 //! networks of [`models`] on the [`device`] chosen once, [`fourier`] filters and spectra); the
 //! [`gui`] and the [`cli`] only submit jobs and show their results.
 
+pub mod analysis;
 pub mod cli;
 pub mod denoise;
 pub mod device;

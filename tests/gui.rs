@@ -741,3 +741,112 @@ fn picking_clicks_undo_redo_export_and_restore() {
     });
     assert_eq!(picks_of(&h), vec![(100.0, 200.0), (500.0, 600.0)]);
 }
+
+#[test]
+fn analysis_panel_refuses_non_counts_then_measures_forced_split() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let session_file = dir.path().join("session.json");
+    let mut h = harness_with_session(Source::Sample, &session_file, Vec2::new(1300.0, 900.0));
+    wait_for(&mut h, "the sample to show", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw) && a.viewer_rect().is_some()
+    });
+    h.key_press(Key::A);
+    h.step();
+    h.get_by_label("denoise halves").click();
+    h.step();
+    h.get_by_label("Analyse").click();
+    h.step();
+    wait_for(&mut h, "the analysis", Duration::from_secs(120), |a| {
+        !a.is_analysing()
+    });
+    // The sample's values are not on one gain lattice: count splitting is refused, clearly.
+    assert!(h.state().analysis().is_none());
+    let err = h.state().analysis_error().expect("refusal shown").to_string();
+    assert!(err.contains("force"), "the refusal says how to force it: {err}");
+    h.get_by_label("force count split").click();
+    h.step();
+    h.get_by_label("Analyse").click();
+    h.step();
+    wait_for(&mut h, "the forced analysis", Duration::from_secs(120), |a| {
+        !a.is_analysing()
+    });
+    let a = h.state().analysis().expect("analysis done").clone();
+    assert!(a.raw_snr.snr > 0.0 && a.raw_snr.snr < 1.0, "{:?}", a.raw_snr);
+    assert!(a.pixel_size_angstrom.is_some());
+    assert!(a.raw_frc.rings.len() > 100);
+    // Raw halves of a counting exposure: FRC high at low frequency, ≈ 0 near Nyquist.
+    let n = a.raw_frc.rings.len();
+    let low: f64 = a.raw_frc.rings[..5].iter().map(|r| r.value.frc).sum::<f64>() / 5.0;
+    let high: f64 = a.raw_frc.rings[n - 20..].iter().map(|r| r.value.frc).sum::<f64>() / 20.0;
+    assert!(low > 0.2 && high.abs() < 0.05, "FRC low {low}, high {high}");
+    assert!(a.spectra[0].as_ref().is_some_and(|s| s.len() > 100));
+    // Every plot tab draws.
+    for tab in ["Power spectra", "SSNR", "Signal / noise / bias", "FRC"] {
+        h.get_by_label(tab).click();
+        h.step();
+    }
+    let csv = h.state_mut().export_analysis_csv().unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("frequency_per_angstrom,resolution_angstrom,frc_raw"));
+    assert_eq!(text.lines().count(), n + 1);
+
+    // Region labelling: R, a click (signal) and a right click (background) make one pair.
+    h.key_press(Key::R);
+    h.step();
+    let picks_before = h.state().session().picks(0).len();
+    let (s, b) = (screen_of(&h, 300.0, 300.0), screen_of(&h, 700.0, 700.0));
+    click(&mut h, s, egui::PointerButton::Primary);
+    click(&mut h, b, egui::PointerButton::Secondary);
+    assert!(h.query_by_label_contains("1 pairs").is_some());
+    assert!(h.query_by_label("Topaz SNR (dB)").is_some());
+    assert_eq!(
+        h.state().session().picks(0).len(),
+        picks_before,
+        "labelling does not pick"
+    );
+}
+
+/// `screenshots/analysis-*.png`: the analysis panel on the bundled sample (a 1024² crop of
+/// fei-extended), count-split halves denoised by unet: signal / noise / bias and SSNR.
+#[test]
+#[ignore]
+fn analysis_screenshot() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1500.0, 1000.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    h.key_press(Key::Num2);
+    wait_for(&mut h, "denoising", Duration::from_secs(600), |a| {
+        a.has_view(View::Denoised)
+    });
+    h.key_press(Key::A);
+    h.step();
+    h.get_by_label("force count split").click();
+    h.step();
+    h.get_by_label("Analyse").click();
+    h.step();
+    wait_for(&mut h, "the analysis", Duration::from_secs(600), |a| {
+        !a.is_analysing()
+    });
+    assert!(h.state().analysis().is_some_and(|a| a.denoised.is_some()));
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    for (tab, name) in [
+        ("Signal / noise / bias", "analysis-signal-noise-bias"),
+        ("SSNR", "analysis-ssnr"),
+        ("Power spectra", "analysis-spectra"),
+    ] {
+        h.get_by_label(tab).click();
+        h.remove_cursor();
+        h.step();
+        h.step();
+        h.render().unwrap().save(out.join(format!("{name}.png"))).unwrap();
+    }
+}

@@ -25,6 +25,7 @@ use crate::picking::exchange::{self, ExportFormat};
 use crate::picking::{PickSession, default_session_path, sessions_dir};
 
 use super::contrast::{self, ColourMap, Contrast};
+use super::analysis_panel::{AnalysisAction, AnalysisPanel};
 use super::micrograph_list;
 use super::models_panel::{self, ModelsAction, ModelsState};
 use super::picking::{PickAction, PickTool};
@@ -187,6 +188,12 @@ pub struct CryolensApp {
     session_choice: SessionFile,
     /// The session being opened, installed once its first micrograph is read.
     pending_open: Option<PickTool>,
+    /// The analysis panel (key A).
+    analysis: AnalysisPanel,
+    /// The analysis of micrograph (index).
+    analysis_job: Option<Keyed<usize, crate::analysis::Analysis>>,
+    /// Result of the last plot PNG export (set by the screenshot callback).
+    png_message: Arc<std::sync::Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
     /// 10 Hz on a software rasteriser (lavapipe), so it is slower there.
     poll_interval: Duration,
@@ -266,6 +273,9 @@ impl CryolensApp {
             export_job: None,
             session_choice: options.session_file,
             pending_open: None,
+            analysis: AnalysisPanel::default(),
+            analysis_job: None,
+            png_message: Arc::default(),
             poll_interval,
         };
         app.open(source);
@@ -486,6 +496,7 @@ impl CryolensApp {
             || self.thumbnail_job.is_some()
             || self.import_job.is_some()
             || self.export_job.is_some()
+            || self.analysis_job.is_some()
     }
 
     /// True while the micrograph is being read.
@@ -905,6 +916,217 @@ impl CryolensApp {
         });
     }
 
+    /// Starts the analysis of the open micrograph (halves from an even/odd pair beside it, else
+    /// count splitting; denoised with the selected model when asked).
+    pub fn start_analysis(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        if let Some(k) = self.analysis_job.take() {
+            k.job.progress.cancel();
+        }
+        let index = doc.index;
+        let raw = Arc::clone(&doc.raw);
+        let denoised_view = self
+            .models
+            .selected
+            .and_then(|a| doc.denoised.get(a.name()))
+            .cloned();
+        let path = self
+            .picks
+            .session
+            .micrographs
+            .get(index)
+            .map(|m| m.path.clone())
+            .filter(|p| p != Path::new(SAMPLE_NAME));
+        let model = if self.analysis.with_denoiser {
+            self.models.selected.zip(self.device.clone())
+        } else {
+            None
+        };
+        let split = crate::metrics::CountSplitOptions {
+            force: self.analysis.force_split,
+            ..Default::default()
+        };
+        let lowpass_factor = self.lowpass_factor;
+        let ring_width = self.analysis.ring_width;
+        self.analysis.error = None;
+        let job = Job::spawn("analysis", move |p| {
+            p.set_message("finding halves");
+            let (m1, m2, source) =
+                crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
+            let denoiser = match model {
+                Some((arch, device)) => {
+                    p.set_message(format!("loading {}", arch.name()));
+                    Some(TopazDenoiser::load(&ModelSpec::Topaz(arch), &device)?)
+                }
+                None => None,
+            };
+            let input = crate::analysis::AnalysisInput {
+                raw: &raw.image,
+                denoised_view: denoised_view.as_ref().map(|v| &v.image),
+                lowpass_factor,
+                denoiser: denoiser.as_ref(),
+                ring_width,
+            };
+            crate::analysis::analyze(&m1, &m2, source, &input, p)
+        });
+        self.analysis_job = Some(Keyed { key: index, job });
+    }
+
+    /// The analysis of the open micrograph, once computed.
+    pub fn analysis(&self) -> Option<&crate::analysis::Analysis> {
+        self.analysis
+            .current(self.doc.as_ref().map(|d| d.index))
+            .map(|a| a.as_ref())
+    }
+
+    /// Why the last analysis failed, if it did.
+    pub fn analysis_error(&self) -> Option<&str> {
+        self.analysis.error.as_deref()
+    }
+
+    /// True while an analysis runs.
+    pub fn is_analysing(&self) -> bool {
+        self.analysis_job.is_some()
+    }
+
+    /// Opens or closes the analysis panel.
+    pub fn show_analysis(&mut self, open: bool) {
+        self.analysis.open = open;
+    }
+
+    fn poll_analysis(&mut self) {
+        if let Some(k) = &mut self.analysis_job
+            && let Some(result) = k.job.try_take()
+        {
+            let index = k.key;
+            self.analysis_job = None;
+            match result {
+                Ok(a) => self.analysis.result = Some((index, Arc::new(a))),
+                Err(e) => self.analysis.error = Some(format!("Analysis failed: {e:#}")),
+            }
+        }
+        if let Some(msg) = self
+            .png_message
+            .lock()
+            .ok()
+            .and_then(|mut m| m.take())
+        {
+            match msg {
+                Ok(m) => self.info = Some(m),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    /// Where analysis exports go: `cryolens_analysis/` beside the session file.
+    fn analysis_dir(&self) -> PathBuf {
+        self.default_export_dir()
+            .with_file_name("cryolens_analysis")
+    }
+
+    fn analysis_stem(&self) -> String {
+        self.doc.as_ref().map_or_else(
+            || "micrograph".into(),
+            |d| {
+                Path::new(&d.name)
+                    .file_stem()
+                    .map_or_else(|| d.name.clone(), |s| s.to_string_lossy().into_owned())
+                    .replace(' ', "_")
+            },
+        )
+    }
+
+    /// Writes the open micrograph's curves as CSV into `cryolens_analysis/`; returns the file.
+    ///
+    /// # Errors
+    /// No analysis yet, or a failed write.
+    pub fn export_analysis_csv(&mut self) -> anyhow::Result<PathBuf> {
+        let csv = self
+            .analysis()
+            .ok_or_else(|| anyhow::anyhow!("no analysis of this micrograph yet"))?
+            .curves_csv();
+        let dir = self.analysis_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}_curves.csv", self.analysis_stem()));
+        install::write_atomically(&path, csv.as_bytes())?;
+        self.info = Some(format!("Saved the curves to {}", path.display()));
+        Ok(path)
+    }
+
+    fn export_plot_png(&mut self, ctx: &egui::Context, rect: Rect) {
+        let dir = self.analysis_dir();
+        let path = dir.join(format!(
+            "{}_{:?}.png",
+            self.analysis_stem(),
+            self.analysis.tab
+        ));
+        let message = Arc::clone(&self.png_message);
+        let ppp = ctx.pixels_per_point();
+        ctx.request_screenshot(move |shot| {
+            let result = (|| -> anyhow::Result<String> {
+                let [w, h] = shot.size;
+                let x0 = ((rect.min.x * ppp).max(0.0) as usize).min(w);
+                let y0 = ((rect.min.y * ppp).max(0.0) as usize).min(h);
+                let x1 = ((rect.max.x * ppp) as usize).clamp(x0, w);
+                let y1 = ((rect.max.y * ppp) as usize).clamp(y0, h);
+                let mut img = image::RgbaImage::new((x1 - x0) as u32, (y1 - y0) as u32);
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        let c = shot.pixels[y * w + x];
+                        img.put_pixel(
+                            (x - x0) as u32,
+                            (y - y0) as u32,
+                            image::Rgba([c.r(), c.g(), c.b(), 255]),
+                        );
+                    }
+                }
+                std::fs::create_dir_all(&dir)?;
+                let mut bytes = Vec::new();
+                img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+                install::write_atomically(&path, &bytes)?;
+                Ok(format!("Saved the plot to {}", path.display()))
+            })();
+            if let Ok(mut m) = message.lock() {
+                *m = Some(result.map_err(|e| format!("Saving the plot failed: {e:#}")));
+            }
+        });
+        ctx.request_repaint();
+    }
+
+    fn analysis_ui(&mut self, ui: &mut egui::Ui) {
+        let index = self.doc.as_ref().map(|d| d.index);
+        let running = self.analysis_job.as_ref().map(|k| {
+            (k.job.progress.fraction(), k.job.progress.message())
+        });
+        let doc = self.doc.as_ref();
+        let raw = doc.map(|d| Arc::clone(&d.raw));
+        let den = self.view_image(View::Denoised).cloned();
+        let low = self.view_image(View::Lowpass).cloned();
+        let views = [
+            raw.as_ref().map(|v| &v.image),
+            den.as_ref().map(|v| &v.image),
+            low.as_ref().map(|v| &v.image),
+        ];
+        match self.analysis.show(ui, index, running, views) {
+            AnalysisAction::None => {}
+            AnalysisAction::Run => self.start_analysis(),
+            AnalysisAction::Cancel => {
+                if let Some(k) = self.analysis_job.take() {
+                    k.job.progress.cancel();
+                }
+            }
+            AnalysisAction::ExportCsv => {
+                if let Err(e) = self.export_analysis_csv() {
+                    self.error = Some(format!("Saving the curves failed: {e:#}"));
+                }
+            }
+            AnalysisAction::ExportPng(rect) => {
+                let ctx = ui.ctx().clone();
+                self.export_plot_png(&ctx, rect);
+            }
+        }
+    }
+
     fn handle_pick_action(&mut self, action: PickAction) {
         match action {
             PickAction::None => {}
@@ -1079,6 +1301,20 @@ impl CryolensApp {
             ]
         });
         let [undo, redo, next, previous, boxes, hide, delete] = keys;
+        let (analysis, regions) = ctx.input(|i| {
+            let plain = !i.modifiers.command && !i.modifiers.alt;
+            (plain && i.key_pressed(Key::A), plain && i.key_pressed(Key::R))
+        });
+        if analysis {
+            self.analysis.open = !self.analysis.open;
+        }
+        if regions {
+            self.analysis.labelling = !self.analysis.labelling;
+            if self.analysis.labelling {
+                self.analysis.open = true;
+                self.analysis.tab = super::analysis_panel::Tab::Regions;
+            }
+        }
         if undo {
             self.undo();
         }
@@ -1316,6 +1552,9 @@ impl CryolensApp {
                             ("B", "circles / boxes"),
                             ("H", "hide / show picks"),
                             ("middle drag", "pan"),
+                            ("A", "analysis panel (spectra, SSNR, signal/noise/bias)"),
+                            ("R", "label regions for region SNR (click signal, right click background)"),
+                            ("Ctrl+P (analysis)", "save the plot as PNG"),
                             ("? or F1", "this help"),
                         ] {
                             ui.monospace(k);
@@ -1463,6 +1702,7 @@ impl eframe::App for CryolensApp {
         let ctx = ui.ctx().clone();
         self.poll_jobs();
         self.poll_picking_jobs(&ctx);
+        self.poll_analysis();
         self.start_picking_jobs();
         self.shortcuts(&ctx);
         if let Some(path) =
@@ -1473,6 +1713,12 @@ impl eframe::App for CryolensApp {
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         egui::Panel::bottom("status").show(ui, |ui| status::show(ui, &self.status_info()));
+        if self.analysis.open {
+            egui::Panel::bottom("analysis")
+                .resizable(true)
+                .default_size(330.0)
+                .show(ui, |ui| self.analysis_ui(ui));
+        }
         if self.error.is_some() || self.info.is_some() {
             egui::Panel::top("messages").show(ui, |ui| {
                 if let Some(err) = self.error.clone() {
@@ -1523,8 +1769,11 @@ impl eframe::App for CryolensApp {
                         let keep = doc.keep_ids();
                         let size = (view.image.width, view.image.height);
                         let radius = self.pick_radius_px();
-                        self.picks
-                            .begin_drag(&ctx, self.viewer_rect, &self.transform, radius);
+                        let labelling = self.analysis.labelling;
+                        if !labelling {
+                            self.picks
+                                .begin_drag(&ctx, self.viewer_rect, &self.transform, radius);
+                        }
                         let out = viewer::show(
                             ui,
                             &mut self.transform,
@@ -1537,7 +1786,33 @@ impl eframe::App for CryolensApp {
                         );
                         self.hover = out.hover;
                         self.viewer_rect = out.rect;
-                        if let (Some(rect), Some(response)) = (out.rect, &out.response) {
+                        if let (Some(rect), Some(response)) = (out.rect, &out.response)
+                            && labelling
+                        {
+                            if let Some(pos) = response.interact_pointer_pos()
+                                && (response.clicked() || response.secondary_clicked())
+                            {
+                                let (x, y) =
+                                    super::picking::screen_to_pick(&self.transform, rect, pos);
+                                self.analysis.label_at(
+                                    x,
+                                    y,
+                                    response.secondary_clicked(),
+                                    size,
+                                );
+                            }
+                            self.analysis
+                                .draw_regions(&ui.painter_at(rect), rect, &self.transform);
+                        } else if let (Some(rect), Some(response)) = (out.rect, &out.response) {
+                            if self.analysis.open
+                                && self.analysis.tab == super::analysis_panel::Tab::Regions
+                            {
+                                self.analysis.draw_regions(
+                                    &ui.painter_at(rect),
+                                    rect,
+                                    &self.transform,
+                                );
+                            }
                             self.picks.handle(
                                 &ctx,
                                 response,

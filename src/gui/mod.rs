@@ -4,6 +4,7 @@
 //! the paint callback running `shaders/micrograph.wgsl`), [`contrast`] (σ window, colour
 //! maps, histogram), [`status`] (status bar), [`models_panel`] (model choice and install).
 
+pub mod analysis_panel;
 pub mod app;
 pub mod contrast;
 pub mod micrograph_list;

@@ -1,0 +1,491 @@
+//! The analysis panel (key A): rotational power spectra of the raw / denoised / low-pass
+//! views, SSNR and FRC of their halves, signal / noise / bias power per frequency (Palovcak
+//! et al. 2020 Fig. 3b), the SNR table, and region-based SNR from boxes labelled on the
+//! micrograph. Curves export to CSV, the plot to PNG (a screenshot of its rectangle).
+//!
+//! Frequencies are in 1/Å when the pixel size is known (cycles/px otherwise); hovering a
+//! curve shows the resolution in Å. egui_plot has no log axis: log-scaled plots draw log10 of
+//! the value and label the axis with powers of ten.
+
+use std::sync::Arc;
+
+use eframe::egui;
+use egui::{Color32, Rect, Stroke, Vec2};
+use egui_plot::{GridMark, HLine, Legend, Line, Plot, PlotPoints};
+
+use crate::analysis::Analysis;
+use crate::image::Image;
+use crate::metrics::{self, Region, RegionPair};
+
+use super::viewer::ViewTransform;
+
+/// Which plot the panel shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    /// Rotational power spectra.
+    Spectra,
+    /// Spectral SNR of the halves.
+    Ssnr,
+    /// Signal, noise and bias power per ring.
+    SignalNoiseBias,
+    /// Fourier ring correlation of the halves.
+    Frc,
+    /// Region-based SNR.
+    Regions,
+}
+
+impl Tab {
+    const ALL: [Tab; 5] = [
+        Tab::Spectra,
+        Tab::Ssnr,
+        Tab::SignalNoiseBias,
+        Tab::Frc,
+        Tab::Regions,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Spectra => "Power spectra",
+            Tab::Ssnr => "SSNR",
+            Tab::SignalNoiseBias => "Signal / noise / bias",
+            Tab::Frc => "FRC",
+            Tab::Regions => "Regions",
+        }
+    }
+}
+
+/// What the panel asks the app to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AnalysisAction {
+    /// Nothing.
+    None,
+    /// Start (or restart) the analysis of the open micrograph.
+    Run,
+    /// Cancel the running analysis.
+    Cancel,
+    /// Save the curves as CSV.
+    ExportCsv,
+    /// Save the plot (this screen rectangle) as PNG.
+    ExportPng(Rect),
+}
+
+/// Labelled boxes for region-based SNR, in micrograph pixels.
+#[derive(Clone, Debug, Default)]
+pub struct RegionLabels {
+    /// Signal boxes in the order labelled.
+    pub signal: Vec<Region>,
+    /// Background boxes in the order labelled (paired with signal boxes by order).
+    pub background: Vec<Region>,
+}
+
+impl RegionLabels {
+    /// Pairs (signal i, background i).
+    pub fn pairs(&self) -> Vec<RegionPair> {
+        self.signal
+            .iter()
+            .zip(&self.background)
+            .map(|(s, b)| RegionPair {
+                signal: *s,
+                background: *b,
+            })
+            .collect()
+    }
+}
+
+/// State of the analysis panel.
+pub struct AnalysisPanel {
+    /// Whether the panel is shown (key A).
+    pub open: bool,
+    /// The plot shown.
+    pub tab: Tab,
+    /// Split counts even when the data are not integer counts × gain.
+    pub force_split: bool,
+    /// Denoise the halves with the selected model (signal/noise/bias, Topaz SNR).
+    pub with_denoiser: bool,
+    /// Ring width in Fourier pixels.
+    pub ring_width: f32,
+    /// The last analysis and the micrograph index it belongs to.
+    pub result: Option<(usize, Arc<Analysis>)>,
+    /// Why the last analysis failed.
+    pub error: Option<String>,
+    /// Clicks on the micrograph label regions instead of picking.
+    pub labelling: bool,
+    /// Side of labelled boxes, pixels.
+    pub region_side_px: usize,
+    /// The labelled regions of the open micrograph.
+    pub regions: RegionLabels,
+}
+
+impl Default for AnalysisPanel {
+    fn default() -> Self {
+        Self {
+            open: false,
+            tab: Tab::Spectra,
+            force_split: false,
+            with_denoiser: true,
+            ring_width: 4.0,
+            result: None,
+            error: None,
+            labelling: false,
+            region_side_px: 64,
+            regions: RegionLabels::default(),
+        }
+    }
+}
+
+const COLOURS: [Color32; 4] = [
+    Color32::from_rgb(200, 200, 200),
+    Color32::from_rgb(80, 200, 255),
+    Color32::from_rgb(255, 170, 60),
+    Color32::from_rgb(230, 80, 200),
+];
+
+/// Formats log10-scaled axis marks as powers of ten.
+fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    let v = mark.value;
+    if (v - v.round()).abs() < 1e-9 {
+        format!("1e{}", v.round() as i64)
+    } else {
+        format!("{:.2e}", 10f64.powf(v))
+    }
+}
+
+fn log10_points(points: impl Iterator<Item = (f64, f64)>) -> Vec<[f64; 2]> {
+    points
+        .filter(|&(x, y)| x > 0.0 && y > 0.0 && y.is_finite())
+        .map(|(x, y)| [x, y.log10()])
+        .collect()
+}
+
+impl AnalysisPanel {
+    /// Draws the panel; `running` is the analysis job's progress (fraction, message), `views`
+    /// the raw / denoised / low-pass images for region SNR.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        index: Option<usize>,
+        running: Option<(f32, String)>,
+        views: [Option<&Image>; 3],
+    ) -> AnalysisAction {
+        let mut action = AnalysisAction::None;
+        ui.horizontal(|ui| {
+            ui.heading("Analysis");
+            if let Some((f, msg)) = &running {
+                ui.add(
+                    egui::ProgressBar::new(*f)
+                        .desired_width(220.0)
+                        .text(msg.clone()),
+                );
+                if ui.button("Cancel analysis").clicked() {
+                    action = AnalysisAction::Cancel;
+                }
+            } else if ui
+                .button("Analyse")
+                .on_hover_text("Halves: an even/odd pair beside the micrograph (_EVN/_ODD, _even/_odd), else binomial count splitting")
+                .clicked()
+            {
+                action = AnalysisAction::Run;
+            }
+            ui.checkbox(&mut self.with_denoiser, "denoise halves")
+                .on_hover_text("Signal, noise and bias after denoising with the selected model (Palovcak eq. 15-24) and Topaz's even/odd SNR");
+            ui.checkbox(&mut self.force_split, "force count split")
+                .on_hover_text("Split data that are not integer counts × gain (rounded): the noise of the halves is then only approximately independent");
+            ui.add(
+                egui::DragValue::new(&mut self.ring_width)
+                    .range(1.0..=32.0)
+                    .speed(0.1)
+                    .prefix("ring width ")
+                    .suffix(" px"),
+            );
+            ui.separator();
+            for t in Tab::ALL {
+                ui.selectable_value(&mut self.tab, t, t.label());
+            }
+            ui.separator();
+            let have = self.current(index).is_some();
+            if ui
+                .add_enabled(have, egui::Button::new("Export CSV…"))
+                .clicked()
+            {
+                action = AnalysisAction::ExportCsv;
+            }
+        });
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        let result = self.current(index).cloned();
+        ui.horizontal_top(|ui| {
+            let table_width = 300.0;
+            ui.vertical(|ui| {
+                ui.set_width(table_width);
+                match &result {
+                    Some(a) => snr_table(ui, a),
+                    None if running.is_none() => {
+                        ui.label("Press Analyse to measure the SNR of this micrograph.");
+                    }
+                    None => {}
+                }
+            });
+            ui.separator();
+            let plot_rect = ui.available_rect_before_wrap();
+            if self.tab == Tab::Regions {
+                self.regions_ui(ui, views);
+            } else if let Some(a) = &result {
+                self.plot(ui, a);
+                if ui
+                    .ctx()
+                    .input(|i| i.modifiers.command && i.key_pressed(egui::Key::P))
+                {
+                    action = AnalysisAction::ExportPng(plot_rect);
+                }
+            }
+        });
+        action
+    }
+
+    /// The analysis of micrograph `index`, if it is the last one computed.
+    pub fn current(&self, index: Option<usize>) -> Option<&Arc<Analysis>> {
+        self.result
+            .as_ref()
+            .filter(|(i, _)| Some(*i) == index)
+            .map(|(_, a)| a)
+    }
+
+    fn plot(&self, ui: &mut egui::Ui, a: &Analysis) {
+        let unit = if a.pixel_size_angstrom.is_some() {
+            "1/Å"
+        } else {
+            "1/px"
+        };
+        let res_unit = if a.pixel_size_angstrom.is_some() {
+            "Å"
+        } else {
+            "px"
+        };
+        let log_y = !matches!(self.tab, Tab::Frc);
+        let tab = self.tab;
+        let mut plot = Plot::new(("analysis plot", tab as u8))
+            .legend(Legend::default())
+            .x_axis_label(format!("spatial frequency ({unit})"))
+            .y_axis_label(match tab {
+                Tab::Spectra => "power (log)",
+                Tab::Ssnr => "SSNR (log)",
+                Tab::SignalNoiseBias => "power per ring (log)",
+                _ => "FRC",
+            })
+            .label_formatter(move |hover| {
+                let p = match hover {
+                    egui_plot::HoverPosition::NearDataPoint { position, .. } => *position,
+                    egui_plot::HoverPosition::Elsewhere { position } => *position,
+                };
+                let y = if log_y { 10f64.powf(p.y) } else { p.y };
+                Some(format!(
+                    "{:.4} {unit} ({:.1} {res_unit})\n{y:.4e}",
+                    p.x,
+                    1.0 / p.x.max(1e-9)
+                ))
+            })
+            .height(ui.available_height().max(150.0));
+        if log_y {
+            plot = plot.y_axis_formatter(log_axis);
+        }
+        plot.show(ui, |pui| match tab {
+            Tab::Spectra => {
+                for (i, name) in ["raw", "denoised", "low-pass"].iter().enumerate() {
+                    if let Some(s) = &a.spectra[i] {
+                        let pts = log10_points(
+                            s.iter().skip(1).map(|&(f, p)| (f64::from(f), f64::from(p))),
+                        );
+                        pui.line(Line::new(*name, PlotPoints::from(pts)).color(COLOURS[i]));
+                    }
+                }
+            }
+            Tab::Ssnr => {
+                let curve = |c: &metrics::RingCurve<metrics::FrcValue>| {
+                    log10_points(c.rings.iter().map(|r| (r.frequency, r.value.ssnr_half)))
+                };
+                pui.line(Line::new("raw", PlotPoints::from(curve(&a.raw_frc))).color(COLOURS[0]));
+                if let Some(d) = &a.denoised {
+                    pui.line(
+                        Line::new(format!("denoised ({})", d.model), PlotPoints::from(curve(&d.frc)))
+                            .color(COLOURS[1]),
+                    );
+                }
+                pui.line(
+                    Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc))).color(COLOURS[2]),
+                );
+            }
+            Tab::SignalNoiseBias => {
+                if let Some(d) = &a.denoised {
+                    let comps: [(&str, fn(&metrics::VarianceEstimate) -> f64); 4] = [
+                        ("signal", |v| v.signal),
+                        ("noise (raw)", |v| v.noise_noisy),
+                        ("noise (denoised)", |v| v.noise_denoised),
+                        ("bias", |v| v.bias),
+                    ];
+                    for (i, (name, get)) in comps.iter().enumerate() {
+                        let pts = log10_points(
+                            d.rings.rings.iter().map(|r| (r.frequency, get(&r.value))),
+                        );
+                        pui.line(Line::new(*name, PlotPoints::from(pts)).color(COLOURS[i]));
+                    }
+                }
+            }
+            Tab::Frc => {
+                let curve = |c: &metrics::RingCurve<metrics::FrcValue>| -> Vec<[f64; 2]> {
+                    c.rings.iter().map(|r| [r.frequency, r.value.frc]).collect()
+                };
+                pui.line(Line::new("raw", PlotPoints::from(curve(&a.raw_frc))).color(COLOURS[0]));
+                if let Some(d) = &a.denoised {
+                    pui.line(Line::new("denoised", PlotPoints::from(curve(&d.frc))).color(COLOURS[1]));
+                }
+                pui.line(
+                    Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc))).color(COLOURS[2]),
+                );
+                pui.hline(HLine::new("0", 0.0).color(Color32::GRAY));
+            }
+            Tab::Regions => {}
+        });
+        if tab == Tab::SignalNoiseBias && a.denoised.is_none() {
+            ui.label("Run the analysis with “denoise halves” for these curves.");
+        }
+    }
+
+    fn regions_ui(&mut self, ui: &mut egui::Ui, views: [Option<&Image>; 3]) {
+        ui.vertical(|ui| {
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut self.labelling, "Label regions")
+                    .on_hover_text("While on, a click on the micrograph places a signal box, a right click a background box (R)");
+                ui.add(
+                    egui::DragValue::new(&mut self.region_side_px)
+                        .range(4..=1024)
+                        .prefix("box ")
+                        .suffix(" px"),
+                );
+                if ui.button("Clear regions").clicked() {
+                    self.regions = RegionLabels::default();
+                }
+            });
+            let pairs = self.regions.pairs();
+            ui.label(format!(
+                "{} signal, {} background boxes: {} pairs (paired in labelling order)",
+                self.regions.signal.len(),
+                self.regions.background.len(),
+                pairs.len()
+            ));
+            if pairs.is_empty() {
+                return;
+            }
+            egui::Grid::new("region snr").striped(true).show(ui, |ui| {
+                ui.strong("view");
+                ui.strong("Topaz SNR (dB)");
+                ui.strong("NT2C SNR (dB)");
+                ui.end_row();
+                for (name, view) in ["raw", "denoised", "low-pass"].iter().zip(views) {
+                    let Some(img) = view else { continue };
+                    ui.label(*name);
+                    for r in [
+                        metrics::region_snr_topaz(img, &pairs),
+                        metrics::region_snr_nt2c(img, &pairs),
+                    ] {
+                        ui.label(match r {
+                            Ok(s) => format!("{:.2}", s.snr_db),
+                            Err(e) => format!("{e}"),
+                        });
+                    }
+                    ui.end_row();
+                }
+            });
+        });
+    }
+
+    /// Adds a region at a clicked micrograph pixel: signal (primary) or background.
+    pub fn label_at(&mut self, x: f64, y: f64, background: bool, size: (usize, usize)) {
+        let side = self.region_side_px.min(size.0).min(size.1).max(1);
+        let clamp = |c: f64, n: usize| {
+            ((c - side as f64 / 2.0).round().max(0.0) as usize).min(n.saturating_sub(side))
+        };
+        let r = Region {
+            x: clamp(x, size.0),
+            y: clamp(y, size.1),
+            width: side,
+            height: side,
+        };
+        if background {
+            self.regions.background.push(r);
+        } else {
+            self.regions.signal.push(r);
+        }
+    }
+
+    /// Draws the labelled regions over the viewer.
+    pub fn draw_regions(&self, painter: &egui::Painter, viewport: Rect, transform: &ViewTransform) {
+        let draw = |r: &Region, colour: Color32, label: String| {
+            let min = transform.to_screen(viewport, Vec2::new(r.x as f32, r.y as f32));
+            let max = transform.to_screen(
+                viewport,
+                Vec2::new((r.x + r.width) as f32, (r.y + r.height) as f32),
+            );
+            painter.rect_stroke(
+                Rect::from_min_max(min, max),
+                0.0,
+                Stroke::new(1.5, colour),
+                egui::StrokeKind::Middle,
+            );
+            painter.text(
+                min,
+                egui::Align2::LEFT_BOTTOM,
+                label,
+                egui::FontId::proportional(12.0),
+                colour,
+            );
+        };
+        for (i, r) in self.regions.signal.iter().enumerate() {
+            draw(r, Color32::from_rgb(80, 220, 120), format!("S{}", i + 1));
+        }
+        for (i, r) in self.regions.background.iter().enumerate() {
+            draw(r, Color32::from_rgb(255, 90, 90), format!("B{}", i + 1));
+        }
+    }
+}
+
+fn db(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |d| format!("{d:.2} dB"))
+}
+
+/// The SNR table: raw SNR (Frank & Al-Ali), and with a denoiser SNR after, SNBR, SBR (eq.
+/// 19, 20, 23) and Topaz's even/odd SNR.
+fn snr_table(ui: &mut egui::Ui, a: &Analysis) {
+    ui.label(egui::RichText::new(a.source.describe()).weak());
+    egui::Grid::new("snr table").striped(true).show(ui, |ui| {
+        ui.strong("measure");
+        ui.strong("linear");
+        ui.strong("dB");
+        ui.end_row();
+        ui.label("SNR raw (cc/(1-cc))");
+        ui.label(format!("{:.4}", a.raw_snr.snr));
+        ui.label(db(a.raw_snr.snr_db));
+        ui.end_row();
+        if let Some(d) = &a.denoised {
+            let v = &d.variance;
+            ui.label("SNR denoised (eq. 20)");
+            ui.label(format!("{:.4}", v.snr_denoised));
+            ui.label(db(metrics::to_db(v.snr_denoised)));
+            ui.end_row();
+            ui.label("SNBR (eq. 23)");
+            ui.label(format!("{:.4}", v.snbr));
+            ui.label(db(metrics::to_db(v.snbr)));
+            ui.end_row();
+            ui.label("SBR (eq. 23)");
+            ui.label(format!("{:.4}", v.sbr));
+            ui.label(db(metrics::to_db(v.sbr)));
+            ui.end_row();
+            ui.label("Topaz even/odd SNR");
+            ui.label("");
+            ui.label(db(d.topaz_snr_db));
+            ui.end_row();
+            ui.label(egui::RichText::new(format!("denoiser: {}", d.model)).weak());
+            ui.end_row();
+        }
+    });
+}
