@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod ctf;
 pub mod denoise;
 pub mod device;
 pub mod fourier;
@@ -16,5 +17,6 @@ pub mod io;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod restore;
 pub mod picking;
 pub mod synthetic;

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod coords;
+pub mod merge;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Signal, noise and bias from even/odd halves or a count-split exposure (SNR, SNBR, SBR,
     /// FRC and per-ring curves), optionally after denoising.
     Analyze(analyze::AnalyzeArgs),
+    /// Merge a denoised image's low frequencies with the raw image's high frequencies
+    /// (restore, Palovcak et al. 2020 S2.4).
+    Merge(merge::MergeArgs),
     /// Coordinate files: convert between RELION, Topaz, EMAN and crYOLO.
     Coords {
         /// What to do.
@@ -163,6 +167,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Analyze(args)) => analyze::run(&args),
+        Some(Command::Merge(args)) => merge::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),

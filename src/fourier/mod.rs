@@ -13,6 +13,7 @@
 //! error as documented.
 
 mod fft;
+pub mod merge;
 
 pub(crate) use fft::rfft2;
 

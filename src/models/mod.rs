@@ -7,6 +7,7 @@
 pub mod install;
 pub mod native;
 pub mod topaz;
+pub mod wdsr;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
