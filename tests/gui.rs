@@ -465,6 +465,11 @@ fn shoot(source: Source, out: &Path, prefix: &str, side_by_side: bool) {
         |a| a.has_view(View::Denoised),
     );
     let den = save(&mut h, "denoised");
+    h.key_press(Key::Num4);
+    wait_for(&mut h, "the merge", Duration::from_secs(300), |a| {
+        a.merged_is_current()
+    });
+    save(&mut h, "merged");
     if side_by_side {
         let crop = |(f, r): &(RgbaImage, Rect)| {
             image::imageops::crop_imm(
@@ -849,4 +854,44 @@ fn analysis_screenshot() {
         h.step();
         h.render().unwrap().save(out.join(format!("{name}.png"))).unwrap();
     }
+}
+
+#[test]
+fn merged_view_follows_the_sliders() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1000.0, 760.0),
+    );
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    let (raw, rect) = render_viewer(&mut h);
+    let raw = luminance(&raw, rect);
+    h.key_press(Key::Num2);
+    wait_for(&mut h, "denoising", Duration::from_secs(600), |a| {
+        a.has_view(View::Denoised)
+    });
+    let (den, rect) = render_viewer(&mut h);
+    let den = luminance(&den, rect);
+    h.key_press(Key::Num4);
+    wait_for(&mut h, "the merge", Duration::from_secs(120), |a| {
+        a.view() == View::Merged && a.merged_is_current()
+    });
+    let (m8, rect) = render_viewer(&mut h);
+    let m8 = luminance(&m8, rect);
+    // Raw high frequencies come back: rougher than denoised, smoother than raw.
+    let (r_raw, r_den, r_m8) = (roughness(&raw), roughness(&den), roughness(&m8));
+    assert!(r_den < r_m8 && r_m8 <= r_raw * 1.05, "raw {r_raw}, denoised {r_den}, merged {r_m8}");
+    // A coarser cutoff keeps more raw: the merge follows.
+    h.state_mut().set_merge(30.0, 10.0);
+    wait_for(&mut h, "the new merge", Duration::from_secs(120), |a| {
+        a.merged_is_current()
+    });
+    let (m30, rect) = render_viewer(&mut h);
+    let m30 = luminance(&m30, rect);
+    assert!(mean_abs_diff(&m30, &m8) > 1.0);
+    assert!(mean_abs_diff(&m30, &raw) < mean_abs_diff(&m8, &raw), "30 Å cutoff is closer to raw");
 }

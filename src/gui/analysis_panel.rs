@@ -159,13 +159,13 @@ fn log10_points(points: impl Iterator<Item = (f64, f64)>) -> Vec<[f64; 2]> {
 
 impl AnalysisPanel {
     /// Draws the panel; `running` is the analysis job's progress (fraction, message), `views`
-    /// the raw / denoised / low-pass images for region SNR.
+    /// the raw / denoised / low-pass / merged images for region SNR.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         index: Option<usize>,
         running: Option<(f32, String)>,
-        views: [Option<&Image>; 3],
+        views: [Option<&Image>; 4],
     ) -> AnalysisAction {
         let mut action = AnalysisAction::None;
         ui.horizontal(|ui| {
@@ -351,7 +351,7 @@ impl AnalysisPanel {
         }
     }
 
-    fn regions_ui(&mut self, ui: &mut egui::Ui, views: [Option<&Image>; 3]) {
+    fn regions_ui(&mut self, ui: &mut egui::Ui, views: [Option<&Image>; 4]) {
         ui.vertical(|ui| {
             ui.horizontal(|ui| {
                 ui.checkbox(&mut self.labelling, "Label regions")
@@ -381,7 +381,7 @@ impl AnalysisPanel {
                 ui.strong("Topaz SNR (dB)");
                 ui.strong("NT2C SNR (dB)");
                 ui.end_row();
-                for (name, view) in ["raw", "denoised", "low-pass"].iter().zip(views) {
+                for (name, view) in ["raw", "denoised", "low-pass", "merged"].iter().zip(views) {
                     let Some(img) = view else { continue };
                     ui.label(*name);
                     for r in [

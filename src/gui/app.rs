@@ -20,6 +20,7 @@ use crate::fourier;
 use crate::image::Volume;
 use crate::io::{self, ContentKind};
 use crate::jobs::{Job, Progress};
+use crate::fourier::merge::Merger;
 use crate::models::{ModelSpec, TopazArch, install, topaz_dir};
 use crate::picking::exchange::{self, ExportFormat};
 use crate::picking::{PickSession, default_session_path, sessions_dir};
@@ -79,11 +80,14 @@ pub enum View {
     Denoised,
     /// Low-passed by Fourier binning.
     Lowpass,
+    /// Denoised low frequencies merged with raw high frequencies (restore, Palovcak et al.
+    /// 2020 S2.4), cutoff and edge width in Å from the side panel.
+    Merged,
 }
 
 impl View {
     /// All views, in toolbar order (keys 1, 2, 3).
-    pub const ALL: [View; 3] = [View::Raw, View::Denoised, View::Lowpass];
+    pub const ALL: [View; 4] = [View::Raw, View::Denoised, View::Lowpass, View::Merged];
 
     /// Toolbar label (also the accessible name of its button).
     pub fn name(self) -> &'static str {
@@ -91,6 +95,7 @@ impl View {
             View::Raw => "Raw",
             View::Denoised => "Denoised",
             View::Lowpass => "Low-pass",
+            View::Merged => "Merged",
         }
     }
 
@@ -99,6 +104,7 @@ impl View {
             View::Raw => 0,
             View::Denoised => 1,
             View::Lowpass => 2,
+            View::Merged => 3,
         }
     }
 }
@@ -125,13 +131,23 @@ struct Document {
     lowpass: HashMap<u32, Arc<ViewImage>>,
     /// Models whose denoising failed on this document (not retried automatically).
     denoise_failed: HashMap<&'static str, String>,
+    /// The raw and denoised spectra of the merge, by model (transformed once per model).
+    merger: HashMap<&'static str, Arc<Merger>>,
+    /// The merged view and the (model, cutoff, width) it was made with.
+    merged: Option<(MergeKey, Arc<ViewImage>)>,
+    /// Why merging failed (e.g. no pixel size), by key.
+    merge_failed: Option<(MergeKey, String)>,
 }
+
+/// What a merged view was made from: model, cutoff and edge width in hundredths of Å.
+type MergeKey = (&'static str, u32, u32);
 
 impl Document {
     fn keep_ids(&self) -> Vec<u64> {
         std::iter::once(self.raw.id)
             .chain(self.denoised.values().map(|v| v.id))
             .chain(self.lowpass.values().map(|v| v.id))
+            .chain(self.merged.iter().map(|(_, v)| v.id))
             .collect()
     }
 }
@@ -151,9 +167,14 @@ pub struct CryolensApp {
     doc: Option<Document>,
     view: View,
     transform: ViewTransform,
-    contrast: [Contrast; 3],
+    contrast: [Contrast; 4],
     colour_map: ColourMap,
     lowpass_factor: f32,
+    /// Merge cutoff (Å): denoised below this resolution, raw above.
+    merge_cutoff_angstrom: f32,
+    /// Width of the merge's soft edge (Å).
+    merge_width_angstrom: f32,
+    merge_job: Option<Keyed<(usize, MergeKey), (Arc<Merger>, ViewImage)>>,
     models: ModelsState,
     device: Option<ComputeDevice>,
     device_job: Option<Job<ComputeDevice>>,
@@ -245,9 +266,12 @@ impl CryolensApp {
             doc: None,
             view: View::Raw,
             transform: ViewTransform::default(),
-            contrast: [Contrast::default(); 3],
+            contrast: [Contrast::default(); 4],
             colour_map: ColourMap::default(),
             lowpass_factor: 4.0,
+            merge_cutoff_angstrom: 8.0,
+            merge_width_angstrom: 4.0,
+            merge_job: None,
             models: ModelsState::scan(),
             device: None,
             device_job: Some(device_job),
@@ -497,6 +521,7 @@ impl CryolensApp {
             || self.import_job.is_some()
             || self.export_job.is_some()
             || self.analysis_job.is_some()
+            || self.merge_job.is_some()
     }
 
     /// True while the micrograph is being read.
@@ -592,6 +617,35 @@ impl CryolensApp {
         self.lowpass_factor
     }
 
+    /// The key of the merged view for the current model and sliders.
+    fn merge_key(&self) -> Option<MergeKey> {
+        let model = self.models.selected?.name();
+        Some((
+            model,
+            (self.merge_cutoff_angstrom * 100.0).round() as u32,
+            (self.merge_width_angstrom * 100.0).round() as u32,
+        ))
+    }
+
+    /// Whether the merged view matches the current model and slider values.
+    pub fn merged_is_current(&self) -> bool {
+        self.doc
+            .as_ref()
+            .and_then(|d| d.merged.as_ref())
+            .is_some_and(|(k, _)| Some(*k) == self.merge_key())
+    }
+
+    /// Merge cutoff and edge width in Å.
+    pub fn merge_settings(&self) -> (f32, f32) {
+        (self.merge_cutoff_angstrom, self.merge_width_angstrom)
+    }
+
+    /// Sets the merge cutoff and edge width (Å); the merged view follows in the background.
+    pub fn set_merge(&mut self, cutoff_angstrom: f32, width_angstrom: f32) {
+        self.merge_cutoff_angstrom = cutoff_angstrom;
+        self.merge_width_angstrom = width_angstrom;
+    }
+
     fn lowpass_key(&self) -> u32 {
         (self.lowpass_factor * 100.0).round() as u32
     }
@@ -602,6 +656,12 @@ impl CryolensApp {
             View::Raw => Some(&doc.raw),
             View::Denoised => doc.denoised.get(self.models.selected?.name()),
             View::Lowpass => doc.lowpass.get(&self.lowpass_key()),
+            // While sliders move, the last merge of the same model stays on screen.
+            View::Merged => doc
+                .merged
+                .as_ref()
+                .filter(|(k, _)| Some(k.0) == self.merge_key().map(|m| m.0))
+                .map(|(_, v)| v),
         }
     }
 
@@ -1102,10 +1162,12 @@ impl CryolensApp {
         let raw = doc.map(|d| Arc::clone(&d.raw));
         let den = self.view_image(View::Denoised).cloned();
         let low = self.view_image(View::Lowpass).cloned();
+        let merged = self.view_image(View::Merged).cloned();
         let views = [
             raw.as_ref().map(|v| &v.image),
             den.as_ref().map(|v| &v.image),
             low.as_ref().map(|v| &v.image),
+            merged.as_ref().map(|v| &v.image),
         ];
         match self.analysis.show(ui, index, running, views) {
             AnalysisAction::None => {}
@@ -1189,6 +1251,64 @@ impl CryolensApp {
                 job,
             });
         }
+        self.start_merge_job();
+    }
+
+    /// Merges when the merged view is shown (or asked for) and out of date: one job at a
+    /// time, the newest slider values follow; the raw/denoised transforms are kept per model
+    /// so a slider move costs one inverse FFT.
+    fn start_merge_job(&mut self) {
+        if self.view != View::Merged || self.merge_job.is_some() {
+            return;
+        }
+        let (Some(doc), Some(key)) = (&self.doc, self.merge_key()) else {
+            return;
+        };
+        if doc.merged.as_ref().is_some_and(|(k, _)| *k == key)
+            || doc.merge_failed.as_ref().is_some_and(|(k, _)| *k == key)
+        {
+            return;
+        }
+        let Some(denoised) = doc.denoised.get(key.0).cloned() else {
+            return;
+        };
+        let raw = Arc::clone(&doc.raw);
+        let merger = doc.merger.get(key.0).cloned();
+        let (cutoff, width) = (self.merge_cutoff_angstrom, self.merge_width_angstrom);
+        let job = Job::spawn("merge", move |p| {
+            let merger = match merger {
+                Some(m) => m,
+                None => {
+                    p.set_message("transforming raw and denoised");
+                    Arc::new(Merger::new(&raw.image, &denoised.image)?)
+                }
+            };
+            p.set_message(format!("merging at {cutoff} Å"));
+            let (img, _) = merger.merge(cutoff, width)?;
+            Ok((merger, ViewImage::new(img)))
+        });
+        self.merge_job = Some(Keyed {
+            key: (doc.index, key),
+            job,
+        });
+    }
+
+    fn poll_merge(&mut self) {
+        if let Some(k) = &mut self.merge_job
+            && let Some(result) = k.job.try_take()
+        {
+            let (index, key) = k.key;
+            self.merge_job = None;
+            if let Some(doc) = self.doc_mut(index) {
+                match result {
+                    Ok((merger, img)) => {
+                        doc.merger.insert(key.0, merger);
+                        doc.merged = Some((key, Arc::new(img)));
+                    }
+                    Err(e) => doc.merge_failed = Some((key, format!("{e:#}"))),
+                }
+            }
+        }
     }
 
     fn open_dialog(&mut self) {
@@ -1248,7 +1368,7 @@ impl CryolensApp {
             return;
         }
         let (views, fit, open, zoom_in, zoom_out, help) = ctx.input_mut(|i| {
-            let views = [Key::Num1, Key::Num2, Key::Num3].map(|k| i.key_pressed(k));
+            let views = [Key::Num1, Key::Num2, Key::Num3, Key::Num4].map(|k| i.key_pressed(k));
             let open = i.consume_key(egui::Modifiers::COMMAND, Key::O) || i.key_pressed(Key::O);
             (
                 views,
@@ -1451,6 +1571,29 @@ impl CryolensApp {
         });
         ui.separator();
 
+        ui.heading("Merge");
+        ui.add(
+            egui::Slider::new(&mut self.merge_cutoff_angstrom, 2.0..=60.0)
+                .step_by(0.5)
+                .text("Cutoff (Å)"),
+        )
+        .on_hover_text("Merged view (4): denoised below this resolution, raw above");
+        ui.add(
+            egui::Slider::new(&mut self.merge_width_angstrom, 0.5..=30.0)
+                .step_by(0.5)
+                .text("Edge (Å)"),
+        )
+        .on_hover_text("Width of the soft edge between the denoised and raw bands");
+        ui.label(
+            egui::RichText::new(format!(
+                "band {:.1}–{:.1} Å; denoised amplitudes rescaled to the raw's in the band",
+                self.merge_cutoff_angstrom + self.merge_width_angstrom,
+                self.merge_cutoff_angstrom
+            ))
+            .weak(),
+        );
+        ui.separator();
+
         ui.heading("Denoising");
         let failed = self
             .doc
@@ -1513,6 +1656,20 @@ impl CryolensApp {
                         ui.spinner();
                     }
                 }
+                View::Merged => {
+                    let failed = self
+                        .merge_key()
+                        .and_then(|k| doc.merge_failed.as_ref().filter(|(f, _)| *f == k));
+                    if let Some((_, e)) = failed {
+                        ui.colored_label(ui.visuals().error_fg_color, format!("Merging failed: {e}"));
+                    } else if self.models.selected.is_some_and(|a| !doc.denoised.contains_key(a.name())) {
+                        ui.spinner();
+                        ui.label("Waiting for the denoised view to merge it…");
+                    } else {
+                        ui.spinner();
+                        ui.label(format!("Merging at {} Å…", self.merge_cutoff_angstrom));
+                    }
+                }
                 View::Lowpass => {
                     ui.spinner();
                     ui.label(format!("Low-passing (bin {}×)…", self.lowpass_factor));
@@ -1536,7 +1693,7 @@ impl CryolensApp {
                     .striped(true)
                     .show(ui, |ui| {
                         for (k, what) in [
-                            ("1 / 2 / 3", "raw / denoised / low-pass view"),
+                            ("1 / 2 / 3 / 4", "raw / denoised / low-pass / merged view"),
                             ("F", "fit the micrograph to the window"),
                             ("+ / −", "zoom in / out"),
                             ("wheel", "zoom around the cursor"),
@@ -1646,6 +1803,9 @@ fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Docu
         denoised: HashMap::new(),
         lowpass: HashMap::new(),
         denoise_failed: HashMap::new(),
+        merger: HashMap::new(),
+        merged: None,
+        merge_failed: None,
     };
     if let Some((model, img)) = denoised {
         doc.denoised.insert(model, Arc::new(img));
@@ -1703,6 +1863,7 @@ impl eframe::App for CryolensApp {
         self.poll_jobs();
         self.poll_picking_jobs(&ctx);
         self.poll_analysis();
+        self.poll_merge();
         self.start_picking_jobs();
         self.shortcuts(&ctx);
         if let Some(path) =
