@@ -796,6 +796,22 @@ fn analysis_panel_refuses_non_counts_then_measures_forced_split() {
     assert!(text.starts_with("frequency_per_angstrom,resolution_angstrom,frc_raw"));
     assert_eq!(text.lines().count(), n + 1);
 
+    // The 2D spectrum with CTF rings from a RELION STAR.
+    h.get_by_label("2D spectrum + CTF").click();
+    wait_for(&mut h, "the 2D spectrum", Duration::from_secs(60), |a| a.has_spectrum());
+    let star = dir.path().join("micrographs_ctf.star");
+    std::fs::write(
+        &star,
+        "data_optics\nloop_\n_rlnOpticsGroup #1\n_rlnVoltage #2\n_rlnSphericalAberration #3\n\
+         _rlnAmplitudeContrast #4\n_rlnMicrographPixelSize #5\n1 300 2.7 0.1 0.8538\n\n\
+         data_micrographs\nloop_\n_rlnMicrographName #1\n_rlnOpticsGroup #2\n_rlnDefocusU #3\n\
+         _rlnDefocusV #4\n_rlnDefocusAngle #5\nother.mrc 1 20000 20000 0\nsample.mrc 1 10550 10400 30\n",
+    )
+    .unwrap();
+    assert_eq!(h.state_mut().import_ctf(&star).unwrap(), "sample.mrc");
+    assert_eq!(h.state().ctf().defocus_u_angstrom, 10550.0);
+    h.step();
+
     // Region labelling: R, a click (signal) and a right click (background) make one pair.
     h.key_press(Key::R);
     h.step();
@@ -854,6 +870,22 @@ fn analysis_screenshot() {
         h.step();
         h.render().unwrap().save(out.join(format!("{name}.png"))).unwrap();
     }
+    // Thon rings of the sample with the defocus found by a 1D search on fei-extended.
+    h.get_by_label("2D spectrum + CTF").click();
+    wait_for(&mut h, "the 2D spectrum", Duration::from_secs(60), |a| a.has_spectrum());
+    let star = dir.path().join("ctf.star");
+    std::fs::write(
+        &star,
+        "data_micrographs\nloop_\n_rlnMicrographName #1\n_rlnVoltage #2\n_rlnSphericalAberration #3\n\
+         _rlnAmplitudeContrast #4\n_rlnDefocusU #5\n_rlnDefocusV #6\n_rlnDefocusAngle #7\n\
+         sample.mrc 300 2.7 0.1 10550 10550 0\n",
+    )
+    .unwrap();
+    h.state_mut().import_ctf(&star).unwrap();
+    h.remove_cursor();
+    h.step();
+    h.step();
+    h.render().unwrap().save(out.join("analysis-spectrum-ctf.png")).unwrap();
 }
 
 #[test]

@@ -14,6 +14,7 @@ use egui::{Color32, Rect, Stroke, Vec2};
 use egui_plot::{GridMark, HLine, Legend, Line, Plot, PlotPoints};
 
 use crate::analysis::Analysis;
+use crate::ctf::Ctf;
 use crate::image::Image;
 use crate::metrics::{self, Region, RegionPair};
 
@@ -32,10 +33,13 @@ pub enum Tab {
     Frc,
     /// Region-based SNR.
     Regions,
+    /// The 2D power spectrum with CTF zero rings.
+    Spectrum2d,
 }
 
 impl Tab {
-    const ALL: [Tab; 5] = [
+    const ALL: [Tab; 6] = [
+        Tab::Spectrum2d,
         Tab::Spectra,
         Tab::Ssnr,
         Tab::SignalNoiseBias,
@@ -50,6 +54,7 @@ impl Tab {
             Tab::SignalNoiseBias => "Signal / noise / bias",
             Tab::Frc => "FRC",
             Tab::Regions => "Regions",
+            Tab::Spectrum2d => "2D spectrum + CTF",
         }
     }
 }
@@ -67,6 +72,8 @@ pub enum AnalysisAction {
     ExportCsv,
     /// Save the plot (this screen rectangle) as PNG.
     ExportPng(Rect),
+    /// Choose a RELION/CTFFIND file to read this micrograph's CTF from.
+    ImportCtf,
 }
 
 /// Labelled boxes for region-based SNR, in micrograph pixels.
@@ -114,6 +121,16 @@ pub struct AnalysisPanel {
     pub region_side_px: usize,
     /// The labelled regions of the open micrograph.
     pub regions: RegionLabels,
+    /// The CTF whose zeros are drawn over the 2D spectrum (typed in or read from a STAR).
+    pub ctf: Ctf,
+    /// Draw the CTF rings.
+    pub show_ctf: bool,
+    /// Number of zero rings drawn.
+    pub ctf_rings: usize,
+    /// Magnification of the 2D spectrum (1: the edge is Nyquist).
+    pub spectrum_zoom: f32,
+    /// The 2D spectrum texture and the micrograph index and pixel size it belongs to.
+    pub spectrum: Option<(usize, Option<f32>, egui::TextureHandle)>,
 }
 
 impl Default for AnalysisPanel {
@@ -129,6 +146,19 @@ impl Default for AnalysisPanel {
             labelling: false,
             region_side_px: 64,
             regions: RegionLabels::default(),
+            ctf: Ctf {
+                defocus_u_angstrom: 15000.0,
+                defocus_v_angstrom: 15000.0,
+                defocus_angle_degrees: 0.0,
+                voltage_kv: 300.0,
+                spherical_aberration_mm: 2.7,
+                amplitude_contrast: 0.1,
+                phase_shift_degrees: 0.0,
+            },
+            show_ctf: true,
+            ctf_rings: 8,
+            spectrum_zoom: 2.0,
+            spectrum: None,
         }
     }
 }
@@ -230,6 +260,10 @@ impl AnalysisPanel {
             let plot_rect = ui.available_rect_before_wrap();
             if self.tab == Tab::Regions {
                 self.regions_ui(ui, views);
+            } else if self.tab == Tab::Spectrum2d {
+                if self.spectrum_ui(ui, index) {
+                    action = AnalysisAction::ImportCtf;
+                }
             } else if let Some(a) = &result {
                 self.plot(ui, a);
                 if ui
@@ -344,11 +378,115 @@ impl AnalysisPanel {
                 );
                 pui.hline(HLine::new("0", 0.0).color(Color32::GRAY));
             }
-            Tab::Regions => {}
+            Tab::Regions | Tab::Spectrum2d => {}
         });
         if tab == Tab::SignalNoiseBias && a.denoised.is_none() {
             ui.label("Run the analysis with “denoise halves” for these curves.");
         }
+    }
+
+    /// The 2D spectrum with CTF rings and the CTF fields; true when “From file…” is pressed.
+    fn spectrum_ui(&mut self, ui: &mut egui::Ui, index: Option<usize>) -> bool {
+        let mut import = false;
+        ui.vertical(|ui| {
+            ui.set_width(250.0);
+            ui.checkbox(&mut self.show_ctf, "CTF zero rings");
+            let c = &mut self.ctf;
+            egui::Grid::new("ctf fields").num_columns(2).show(ui, |ui| {
+                let row = |ui: &mut egui::Ui, name: &str, v: &mut f64, speed: f64, suffix: &str| {
+                    ui.label(name);
+                    ui.add(egui::DragValue::new(v).speed(speed).suffix(suffix));
+                    ui.end_row();
+                };
+                row(ui, "Defocus U", &mut c.defocus_u_angstrom, 50.0, " Å");
+                row(ui, "Defocus V", &mut c.defocus_v_angstrom, 50.0, " Å");
+                row(ui, "Astig. angle", &mut c.defocus_angle_degrees, 1.0, "°");
+                row(ui, "Voltage", &mut c.voltage_kv, 1.0, " kV");
+                row(ui, "Cs", &mut c.spherical_aberration_mm, 0.01, " mm");
+                row(ui, "Amp. contrast", &mut c.amplitude_contrast, 0.01, "");
+                row(ui, "Phase shift", &mut c.phase_shift_degrees, 1.0, "°");
+            });
+            ui.add(egui::Slider::new(&mut self.ctf_rings, 1..=30).text("rings"));
+            ui.add(egui::Slider::new(&mut self.spectrum_zoom, 1.0..=4.0).text("zoom"));
+            if ui
+                .button("From file…")
+                .on_hover_text("Read this micrograph's CTF from a RELION micrographs_ctf.star or a CTFFIND4 output")
+                .clicked()
+            {
+                import = true;
+            }
+            if let Err(e) = self.ctf.validate() {
+                ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+            }
+        });
+        ui.separator();
+        let Some((_, pixel, tex)) = self.spectrum.as_ref().filter(|(i, _, _)| Some(*i) == index)
+        else {
+            ui.spinner();
+            ui.label("Computing the power spectrum…");
+            return import;
+        };
+        let side = ui.available_height().min(ui.available_width()).max(64.0);
+        let (rect, _) = ui.allocate_exact_size(Vec2::splat(side), egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        let zoom = self.spectrum_zoom.max(1.0);
+        let (u0, u1) = (0.5 - 0.5 / zoom, 0.5 + 0.5 / zoom);
+        painter.image(
+            tex.id(),
+            rect,
+            Rect::from_min_max(egui::pos2(u0, u0), egui::pos2(u1, u1)),
+            Color32::WHITE,
+        );
+        let Some(p) = pixel.map(f64::from) else {
+            painter.text(
+                rect.left_top() + Vec2::splat(6.0),
+                egui::Align2::LEFT_TOP,
+                "pixel size unknown: no CTF rings",
+                egui::FontId::proportional(13.0),
+                Color32::LIGHT_RED,
+            );
+            return import;
+        };
+        painter.text(
+            rect.left_top() + Vec2::splat(6.0),
+            egui::Align2::LEFT_TOP,
+            format!("edge: {:.2} Å", 2.0 * p * f64::from(zoom)),
+            egui::FontId::proportional(13.0),
+            Color32::LIGHT_GRAY,
+        );
+        if self.show_ctf && self.ctf.validate().is_ok() {
+            // Frequency f (1/Å) at angle θ lies f·p·side·zoom from the centre (Nyquist at
+            // side·zoom/2).
+            let centre = rect.center();
+            let steps = 120;
+            let zeros: Vec<Vec<f64>> = (0..=steps)
+                .map(|i| {
+                    let theta = i as f64 / steps as f64 * std::f64::consts::TAU;
+                    self.ctf.zeros_along(theta, self.ctf_rings)
+                })
+                .collect();
+            for k in 0..self.ctf_rings {
+                let points: Vec<egui::Pos2> = zeros
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, z)| {
+                        let f = *z.get(k)?;
+                        let theta = i as f64 / steps as f64 * std::f64::consts::TAU;
+                        let r = f * p * f64::from(side) * f64::from(zoom);
+                        (r <= f64::from(side) * 0.75).then(|| {
+                            centre + Vec2::new((r * theta.cos()) as f32, (r * theta.sin()) as f32)
+                        })
+                    })
+                    .collect();
+                if points.len() > 2 {
+                    painter.add(egui::Shape::line(
+                        points,
+                        Stroke::new(1.0, Color32::from_rgba_unmultiplied(80, 220, 255, 170)),
+                    ));
+                }
+            }
+        }
+        import
     }
 
     fn regions_ui(&mut self, ui: &mut egui::Ui, views: [Option<&Image>; 4]) {

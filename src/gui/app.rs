@@ -211,8 +211,14 @@ pub struct CryolensApp {
     pending_open: Option<PickTool>,
     /// The analysis panel (key A).
     analysis: AnalysisPanel,
+    /// The egui context (for textures made when jobs finish).
+    egui_ctx: egui::Context,
     /// The analysis of micrograph (index).
     analysis_job: Option<Keyed<usize, crate::analysis::Analysis>>,
+    /// The 2D power spectrum of micrograph (index) for the analysis panel.
+    spectrum_job: Option<Keyed<usize, (Option<f32>, egui::ColorImage)>>,
+    /// The CTF file dialog.
+    ctf_job: Option<Job<Option<PathBuf>>>,
     /// Result of the last plot PNG export (set by the screenshot callback).
     png_message: Arc<std::sync::Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -298,7 +304,10 @@ impl CryolensApp {
             session_choice: options.session_file,
             pending_open: None,
             analysis: AnalysisPanel::default(),
+            egui_ctx: cc.egui_ctx.clone(),
             analysis_job: None,
+            spectrum_job: None,
+            ctf_job: None,
             png_message: Arc::default(),
             poll_interval,
         };
@@ -522,6 +531,8 @@ impl CryolensApp {
             || self.export_job.is_some()
             || self.analysis_job.is_some()
             || self.merge_job.is_some()
+            || self.spectrum_job.is_some()
+            || self.ctf_job.is_some()
     }
 
     /// True while the micrograph is being read.
@@ -1039,6 +1050,20 @@ impl CryolensApp {
             .map(|a| a.as_ref())
     }
 
+    /// The CTF drawn over the 2D spectrum.
+    pub fn ctf(&self) -> crate::ctf::Ctf {
+        self.analysis.ctf
+    }
+
+    /// Whether the 2D power spectrum of the open micrograph is ready.
+    pub fn has_spectrum(&self) -> bool {
+        let index = self.doc.as_ref().map(|d| d.index);
+        self.analysis
+            .spectrum
+            .as_ref()
+            .is_some_and(|(i, _, _)| Some(*i) == index)
+    }
+
     /// Why the last analysis failed, if it did.
     pub fn analysis_error(&self) -> Option<&str> {
         self.analysis.error.as_deref()
@@ -1054,7 +1079,115 @@ impl CryolensApp {
         self.analysis.open = open;
     }
 
+    /// Starts the 2D spectrum of the open micrograph when the panel shows it.
+    fn start_spectrum_job(&mut self) {
+        use super::analysis_panel::Tab;
+        if !self.analysis.open || self.analysis.tab != Tab::Spectrum2d || self.spectrum_job.is_some() {
+            return;
+        }
+        let Some(doc) = &self.doc else { return };
+        if self
+            .analysis
+            .spectrum
+            .as_ref()
+            .is_some_and(|(i, _, _)| *i == doc.index)
+        {
+            return;
+        }
+        let raw = Arc::clone(&doc.raw);
+        let job = Job::spawn("spectrum", move |p| {
+            p.set_message("power spectrum");
+            let tile = crate::analysis::SPECTRUM_TILE.min(raw.image.width.min(raw.image.height));
+            let spectrum = fourier::power_spectrum(&raw.image, tile);
+            Ok((
+                raw.image.pixel_size_angstrom,
+                micrograph_list::thumbnail(&spectrum, tile),
+            ))
+        });
+        self.spectrum_job = Some(Keyed {
+            key: doc.index,
+            job,
+        });
+    }
+
+    fn start_ctf_import(&mut self) {
+        if self.ctf_job.is_some() {
+            return;
+        }
+        self.ctf_job = Some(Job::spawn("CTF dialog", |_| {
+            let dialog = rfd::AsyncFileDialog::new()
+                .set_title("Read the CTF (RELION STAR or CTFFIND4 output)")
+                .add_filter("CTF parameters", &["star", "txt"])
+                .add_filter("All files", &["*"]);
+            Ok(pollster::block_on(dialog.pick_file()).map(|f| f.path().to_path_buf()))
+        }));
+    }
+
+    /// Reads the open micrograph's CTF from a RELION STAR or CTFFIND4 file into the analysis
+    /// panel (the entry whose micrograph name has the same stem, else the first); returns the
+    /// micrograph name used.
+    ///
+    /// # Errors
+    /// The file's errors; no entries.
+    pub fn import_ctf(&mut self, path: &Path) -> anyhow::Result<String> {
+        let entries = if path.extension().is_some_and(|e| e == "star") {
+            crate::ctf::read_ctf_star(path)?
+        } else {
+            crate::ctf::read_ctffind(path)?
+        };
+        let stem = self.analysis_stem();
+        let entry = entries
+            .iter()
+            .find(|e| {
+                Path::new(&e.micrograph_name)
+                    .file_stem()
+                    .is_some_and(|s| s.to_string_lossy() == stem)
+            })
+            .or(entries.first())
+            .ok_or_else(|| anyhow::anyhow!("{}: no CTF entries", path.display()))?;
+        self.analysis.ctf = entry.ctf;
+        self.analysis.show_ctf = true;
+        self.info = Some(format!(
+            "CTF of {} from {}",
+            entry.micrograph_name,
+            path.display()
+        ));
+        Ok(entry.micrograph_name.clone())
+    }
+
     fn poll_analysis(&mut self) {
+        if let Some(k) = &mut self.spectrum_job
+            && let Some(result) = k.job.try_take()
+        {
+            let index = k.key;
+            self.spectrum_job = None;
+            match result {
+                Ok((pixel, img)) => {
+                    let tex = self.egui_ctx.load_texture(
+                        "power spectrum",
+                        img,
+                        egui::TextureOptions::LINEAR,
+                    );
+                    self.analysis.spectrum = Some((index, pixel, tex));
+                }
+                Err(e) => self.analysis.error = Some(format!("Power spectrum failed: {e:#}")),
+            }
+        }
+        if let Some(job) = &mut self.ctf_job
+            && let Some(result) = job.try_take()
+        {
+            self.ctf_job = None;
+            match result {
+                Ok(Some(path)) => {
+                    if let Err(e) = self.import_ctf(&path) {
+                        self.error = Some(format!("Reading the CTF failed: {e:#}"));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("File dialog failed: {e:#}")),
+            }
+        }
+        self.start_spectrum_job();
         if let Some(k) = &mut self.analysis_job
             && let Some(result) = k.job.try_take()
         {
@@ -1182,6 +1315,7 @@ impl CryolensApp {
                     self.error = Some(format!("Saving the curves failed: {e:#}"));
                 }
             }
+            AnalysisAction::ImportCtf => self.start_ctf_import(),
             AnalysisAction::ExportPng(rect) => {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
