@@ -174,3 +174,135 @@ fn coords_convert_relion_autopick_to_all_formats_and_back() {
         "{index}"
     );
 }
+
+fn sample_mrc() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample.mrc")
+}
+
+#[test]
+fn bench_spectra_prints_the_table_and_agrees_with_numpy() {
+    // numpy is optional (CI may lack it): the table is printed either way; where numpy runs,
+    // its spectrum and analysis must match Cryolens's to float precision.
+    let venv = std::path::Path::new("/opt/topaz-venv/bin/python");
+    let python = if venv.is_file() {
+        venv.to_string_lossy().into_owned()
+    } else {
+        "python3".to_string()
+    };
+    let run = cryolens()
+        .args(["bench", "--what", "spectra", "--repeats", "1", "--python"])
+        .arg(&python)
+        .arg("--input")
+        .arg(sample_mrc())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("| operation | Cryolens (s) | numpy (s) | ratio (numpy / Cryolens) |"),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| power spectrum") || l.starts_with("| analysis"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in &rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let seconds: f64 = cells[2].parse().unwrap_or_else(|_| panic!("{row}"));
+        assert!(seconds.is_finite() && seconds >= 0.0, "{row}");
+        assert!(row.contains("1024×1024"), "{row}");
+    }
+    if let Some(line) = stdout
+        .lines()
+        .find(|l| l.starts_with("agreement with numpy"))
+    {
+        let diffs: Vec<f64> = line
+            .split(['(', ')', ',', ' '])
+            .filter_map(|w| w.parse::<f64>().ok())
+            .collect();
+        assert_eq!(diffs.len(), 2, "{line}");
+        assert!(diffs.iter().all(|d| *d < 1e-4), "numpy disagrees: {line}");
+    } else {
+        assert!(stdout.contains("numpy: n/a"), "{stdout}");
+    }
+}
+
+#[test]
+fn analyze_split_counts_writes_json_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, csv) = (dir.path().join("a.json"), dir.path().join("a.csv"));
+    let run = cryolens()
+        .args(["analyze", "--force", "--split-counts"])
+        .arg(sample_mrc())
+        .arg("--json")
+        .arg(&json)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("count split of") && stdout.contains("raw halves: cc ="));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in [
+        "cc",
+        "snr",
+        "snr_db",
+        "gain",
+        "seed",
+        "forced",
+        "split_counts",
+    ] {
+        assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+    let (cc, snr) = (v["cc"].as_f64().unwrap(), v["snr"].as_f64().unwrap());
+    assert!((snr - cc / (1.0 - cc)).abs() < 1e-12, "{v}");
+    assert_eq!(v["forced"], serde_json::json!(true));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "frequency_per_angstrom,resolution_angstrom,components,frc,ssnr_half,ssnr_full"
+    );
+    // 1024² with ring width 4: rings 0..=128.
+    assert_eq!(lines.count(), 129);
+
+    // The sample is not a plain counting sum: without --force the split is refused.
+    let run = cryolens()
+        .args(["analyze", "--split-counts"])
+        .arg(sample_mrc())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("force"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn analyze_rejects_halves_of_different_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = cryolens::io::read_micrograph(&sample_mrc()).unwrap();
+    let even = dir.path().join("mic_EVN.mrc");
+    let odd = dir.path().join("mic_ODD.mrc");
+    cryolens::io::mrc::write_image(&even, &a).unwrap();
+    cryolens::io::mrc::write_image(&odd, &a.crop(0, 0, 512, 1024)).unwrap();
+    let run = cryolens()
+        .args(["analyze", "--even"])
+        .arg(&even)
+        .arg("--odd")
+        .arg(&odd)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("differ in shape"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

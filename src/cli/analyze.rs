@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
+use crate::analysis::{HalvesSource, halves_for, read_half_pair};
 use crate::denoise::{TileConfig, TopazDenoiser};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::image::Image;
@@ -171,22 +172,13 @@ fn db(v: Option<f64>) -> String {
         .unwrap_or_else(|| "n/a dB".into())
 }
 
-/// The two halves, and what was done to get them (for the JSON).
+/// The two halves, and what was done to get them (for the JSON): an explicit even/odd pair
+/// ([`read_half_pair`], which checks shapes and pixel sizes), or count splitting of
+/// `--split-counts` through [`halves_for`] (no pair is looked up beside it: the user asked
+/// for a split).
 fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
     if let (Some(even), Some(odd)) = (&args.even, &args.odd) {
-        let a = crate::io::read_micrograph(even)?;
-        let b = crate::io::read_micrograph(odd)?;
-        if (a.width, a.height) != (b.width, b.height) {
-            bail!(
-                "even and odd halves differ in shape: {} is {}×{}, {} is {}×{}",
-                even.display(),
-                a.width,
-                a.height,
-                odd.display(),
-                b.width,
-                b.height
-            );
-        }
+        let (a, b) = read_half_pair(even, odd)?;
         let info = json!({"even": even, "odd": odd, "pixel_size_angstrom": a.pixel_size_angstrom});
         return Ok((a, b, info));
     }
@@ -203,23 +195,31 @@ fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
         force: args.force,
         ..CountSplitOptions::default()
     };
-    let split = metrics::split_counts(&image, &options)?;
+    let (half1, half2, source) = halves_for(&image, None, &options)?;
+    let HalvesSource::CountSplit {
+        gain,
+        non_integer_pixels,
+        ..
+    } = source
+    else {
+        bail!(
+            "internal error: a count split was asked for, got {}",
+            source.describe()
+        );
+    };
     println!(
         "count split of {}: gain {:.3} per electron{}",
         mic.display(),
-        split.gain,
-        if split.non_integer_pixels > 0 {
-            format!(
-                " ({} pixels were not integer counts and were rounded)",
-                split.non_integer_pixels
-            )
+        gain,
+        if non_integer_pixels > 0 {
+            format!(" ({non_integer_pixels} pixels were not integer counts and were rounded)")
         } else {
             String::new()
         }
     );
     let info = json!({
-        "split_counts": mic, "gain": split.gain, "seed": args.seed, "forced": args.force,
+        "split_counts": mic, "gain": gain, "seed": args.seed, "forced": args.force,
         "pixel_size_angstrom": image.pixel_size_angstrom,
     });
-    Ok((split.half1, split.half2, info))
+    Ok((half1, half2, info))
 }

@@ -170,6 +170,9 @@ const COLOURS: [Color32; 4] = [
     Color32::from_rgb(230, 80, 200),
 ];
 
+/// A per-ring variance component: its name and how to read it.
+type Component = (&'static str, fn(&metrics::VarianceEstimate) -> f64);
+
 /// Formats log10-scaled axis marks as powers of ten.
 fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
     let v = mark.value;
@@ -351,7 +354,7 @@ impl AnalysisPanel {
             }
             Tab::SignalNoiseBias => {
                 if let Some(d) = &a.denoised {
-                    let comps: [(&str, fn(&metrics::VarianceEstimate) -> f64); 4] = [
+                    let comps: [Component; 4] = [
                         ("signal", |v| v.signal),
                         ("noise (raw)", |v| v.noise_noisy),
                         ("noise (denoised)", |v| v.noise_denoised),

@@ -139,6 +139,12 @@ struct Document {
     merge_failed: Option<(MergeKey, String)>,
 }
 
+/// A merge job's result: the cached transforms and the merged view.
+type MergeResult = (Arc<Merger>, ViewImage);
+
+/// A prefetched micrograph and, when a model was selected, its denoised view.
+type Prefetched = (Loaded, Option<(&'static str, ViewImage)>);
+
 /// What a merged view was made from: model, cutoff and edge width in hundredths of Å.
 type MergeKey = (&'static str, u32, u32);
 
@@ -174,7 +180,7 @@ pub struct CryolensApp {
     merge_cutoff_angstrom: f32,
     /// Width of the merge's soft edge (Å).
     merge_width_angstrom: f32,
-    merge_job: Option<Keyed<(usize, MergeKey), (Arc<Merger>, ViewImage)>>,
+    merge_job: Option<Keyed<(usize, MergeKey), MergeResult>>,
     models: ModelsState,
     device: Option<ComputeDevice>,
     device_job: Option<Job<ComputeDevice>>,
@@ -196,7 +202,7 @@ pub struct CryolensApp {
     /// Documents of recently shown or prefetched micrographs (at most [`CACHE_DOCS`]).
     cache: Vec<Document>,
     /// Reading and denoising the next micrograph before the user gets there.
-    prefetch_job: Option<Keyed<usize, (Loaded, Option<(&'static str, ViewImage)>)>>,
+    prefetch_job: Option<Keyed<usize, Prefetched>>,
     /// Micrograph list thumbnails by session index.
     thumbnails: HashMap<usize, egui::TextureHandle>,
     /// Micrographs whose thumbnail could not be made.
@@ -2073,10 +2079,12 @@ impl eframe::App for CryolensApp {
                             ui,
                             &mut self.transform,
                             &view,
-                            self.contrast[self.view.index()],
-                            self.colour_map,
-                            keep,
-                            self.max_texture_side.is_some(),
+                            viewer::Look {
+                                contrast: self.contrast[self.view.index()],
+                                colour_map: self.colour_map,
+                                keep,
+                                gpu_ready: self.max_texture_side.is_some(),
+                            },
                             self.picks.interaction(),
                         );
                         self.hover = out.hover;

@@ -193,19 +193,34 @@ impl Default for Interaction {
     }
 }
 
-/// Draws `view` in the remaining space of `ui`, handles pan (drag), zoom (wheel, around the
-/// cursor) and keeps `transform` up to date. `keep` lists the ids of every image the app
-/// still caches (their textures stay on the GPU).
+/// How the viewer draws an image.
+#[derive(Clone, Debug)]
+pub struct Look {
+    /// Contrast window.
+    pub contrast: Contrast,
+    /// Colour map.
+    pub colour_map: ColourMap,
+    /// Ids of every image the app still caches (their textures stay on the GPU).
+    pub keep: Vec<u64>,
+    /// Whether the wgpu renderer is there to draw with.
+    pub gpu_ready: bool,
+}
+
+/// Draws `view` in the remaining space of `ui` as `look` says, handles pan (drag), zoom
+/// (wheel, around the cursor) and keeps `transform` up to date.
 pub fn show(
     ui: &mut egui::Ui,
     transform: &mut ViewTransform,
     view: &Arc<ViewImage>,
-    contrast: Contrast,
-    colour_map: ColourMap,
-    keep: Vec<u64>,
-    gpu_ready: bool,
+    look: Look,
     interaction: Interaction,
 ) -> ViewerOutput {
+    let Look {
+        contrast,
+        colour_map,
+        keep,
+        gpu_ready,
+    } = look;
     let size = Vec2::new(view.image.width as f32, view.image.height as f32);
     let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Micrograph view"));

@@ -550,7 +550,7 @@ pub const MICROGRAPH_EXTENSIONS: [&str; 6] = ["mrc", "mrcs", "tif", "tiff", "map
 pub fn expand_input(input: &str) -> Result<Vec<PathBuf>, PickingError> {
     let path = Path::new(input);
     let mut out = if path.is_dir() {
-        sorted(list_dir(path, |name| has_micrograph_extension(name))?)
+        sorted(list_dir(path, has_micrograph_extension)?)
     } else if input.contains('*') || input.contains('?') {
         let dir = path
             .parent()
