@@ -230,6 +230,75 @@ impl Volume {
             pixel_size_angstrom: self.pixel_size_angstrom,
         }
     }
+
+    /// A section perpendicular to `axis` at `index`, averaged over a slab of `thickness`
+    /// sections centred on it (clipped at the volume's faces; thickness 0 is taken as 1):
+    /// `Axis::Z` gives an XY image (width × height), `Axis::Y` an XZ image (width × depth, rows
+    /// = z), `Axis::X` a YZ image (depth × height: columns = z, rows = y, so that it sits beside
+    /// the XY view with rows aligned). `index` is clamped into the volume.
+    pub fn slab(&self, axis: Axis, index: usize, thickness: usize) -> Image {
+        let (w, h, d) = (self.width, self.height, self.depth);
+        let len = match axis {
+            Axis::Z => d,
+            Axis::Y => h,
+            Axis::X => w,
+        };
+        if len == 0 || w * h * d != self.data.len() {
+            return Image::zeros(0, 0);
+        }
+        let index = index.min(len - 1);
+        let t = thickness.max(1);
+        let first = index.saturating_sub((t - 1) / 2);
+        let last = (index + t / 2 + 1).min(len);
+        let n = (last - first) as f32;
+        let at = |x: usize, y: usize, z: usize| self.data[(z * h + y) * w + x];
+        let (ow, oh) = match axis {
+            Axis::Z => (w, h),
+            Axis::Y => (w, d),
+            Axis::X => (d, h),
+        };
+        let mut out = vec![0.0f32; ow * oh];
+        for k in first..last {
+            match axis {
+                Axis::Z => {
+                    let sec = &self.data[k * w * h..(k + 1) * w * h];
+                    out.iter_mut().zip(sec).for_each(|(o, v)| *o += v);
+                }
+                Axis::Y => {
+                    for z in 0..d {
+                        for x in 0..w {
+                            out[z * w + x] += at(x, k, z);
+                        }
+                    }
+                }
+                Axis::X => {
+                    for y in 0..h {
+                        for z in 0..d {
+                            out[y * d + z] += at(k, y, z);
+                        }
+                    }
+                }
+            }
+        }
+        out.iter_mut().for_each(|v| *v /= n);
+        Image {
+            width: ow,
+            height: oh,
+            data: out,
+            pixel_size_angstrom: self.pixel_size_angstrom,
+        }
+    }
+}
+
+/// A volume axis (storage order z, y, x).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Axis {
+    /// Columns.
+    X,
+    /// Rows.
+    Y,
+    /// Sections.
+    Z,
 }
 
 #[cfg(test)]
@@ -255,6 +324,37 @@ mod tests {
             Image::new(0, 2, vec![]),
             Err(ImageError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn slabs_average_the_right_voxels() {
+        // value = 100 z + 10 y + x on a 4 × 3 × 5 volume.
+        let (w, h, d) = (4, 3, 5);
+        let data = (0..w * h * d)
+            .map(|i| {
+                let (x, y, z) = (i % w, (i / w) % h, i / (w * h));
+                (100 * z + 10 * y + x) as f32
+            })
+            .collect();
+        let v = Volume {
+            width: w,
+            height: h,
+            depth: d,
+            data,
+            pixel_size_angstrom: None,
+        };
+        let xy = v.slab(Axis::Z, 2, 3);
+        assert_eq!((xy.width, xy.height), (4, 3));
+        assert_eq!(xy.get(1, 2), 221.0); // mean over z = 1, 2, 3
+        let xz = v.slab(Axis::Y, 1, 1);
+        assert_eq!((xz.width, xz.height), (4, 5));
+        assert_eq!(xz.get(3, 4), 413.0);
+        let yz = v.slab(Axis::X, 0, 2);
+        assert_eq!((yz.width, yz.height), (5, 3));
+        assert_eq!(yz.get(4, 2), 420.5); // x = 0, 1
+        // Clipped at the faces, index clamped.
+        assert_eq!(v.slab(Axis::Z, 0, 3).get(0, 0), 50.0);
+        assert_eq!(v.slab(Axis::Z, 99, 1).get(0, 0), 400.0);
     }
 
     #[test]

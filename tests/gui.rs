@@ -927,3 +927,66 @@ fn merged_view_follows_the_sliders() {
     assert!(mean_abs_diff(&m30, &m8) > 1.0);
     assert!(mean_abs_diff(&m30, &raw) < mean_abs_diff(&m8, &raw), "30 Å cutoff is closer to raw");
 }
+
+#[test]
+fn tomogram_sections_orthoviews_and_picks_with_z() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let tomo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/tomograms/particleannotation/3d_test_data.tif");
+    let mut h = harness_with_session(
+        Source::File(tomo),
+        &dir.path().join("session.json"),
+        Vec2::new(1100.0, 800.0),
+    );
+    wait_for(&mut h, "the tomogram", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw) && a.viewer_rect().is_some()
+    });
+    let (depth, z) = h.state().section().expect("a volume");
+    assert_eq!((depth, z), (202, 101));
+    assert_eq!(h.state().image_size(), Some((112, 115)));
+    h.key_press(Key::ArrowUp);
+    wait_for(&mut h, "section 102", Duration::from_secs(30), |a| {
+        a.section() == Some((202, 102))
+    });
+    h.key_press_modifiers(egui::Modifiers::SHIFT, Key::ArrowDown);
+    wait_for(&mut h, "section 92", Duration::from_secs(30), |a| {
+        a.section() == Some((202, 92))
+    });
+    wait_for(&mut h, "orthoviews", Duration::from_secs(30), |a| {
+        a.has_orthoviews()
+    });
+    // A pick on a section carries its z.
+    render_viewer(&mut h);
+    let pos = screen_of(&h, 50.0, 60.0);
+    click(&mut h, pos, egui::PointerButton::Primary);
+    let s = h.state().session();
+    let p = s.picks(0)[0];
+    assert!((p.x - 50.0).abs() <= 1.0 && (p.y - 60.0).abs() <= 1.0);
+    assert_eq!(p.z, Some(92.0));
+    // Slab averaging smooths the section.
+    let (thin, rect) = render_viewer(&mut h);
+    let thin = roughness(&luminance(&thin, rect));
+    h.state_mut().set_slab_thickness(9);
+    wait_for(&mut h, "the slab", Duration::from_secs(30), |a| !a.is_busy());
+    let (thick, rect) = render_viewer(&mut h);
+    let thick = roughness(&luminance(&thick, rect));
+    assert!(thick < thin, "slab of 9: roughness {thick} vs {thin}");
+    let out = dir.path().join("export");
+    let files = h
+        .state_mut()
+        .export_picks(&out, cryolens::picking::exchange::ExportFormat::Relion)
+        .unwrap();
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("_rlnCoordinateZ"), "{text}");
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        h.key_press(Key::Num2);
+        wait_for(&mut h, "the denoised section", Duration::from_secs(120), |a| {
+            a.has_view(View::Denoised)
+        });
+        h.remove_cursor();
+        h.step();
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render().unwrap().save(shots.join("tomogram-orthoviews.png")).unwrap();
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use egui::{Key, Rect};
+use egui::{Key, Rect, Vec2};
 
 use crate::denoise::{TileConfig, TopazDenoiser};
 use crate::device::{ComputeDevice, DeviceChoice};
@@ -116,6 +116,8 @@ struct Loaded {
     name: String,
     note: Option<String>,
     raw: ViewImage,
+    /// The whole volume when the file is a tomogram, map or stack.
+    volume: Option<Arc<Volume>>,
 }
 
 /// The open micrograph and every view computed from it.
@@ -137,7 +139,12 @@ struct Document {
     merged: Option<(MergeKey, Arc<ViewImage>)>,
     /// Why merging failed (e.g. no pixel size), by key.
     merge_failed: Option<(MergeKey, String)>,
+    /// The volume of a tomogram/map/stack, and the XY section shown (z).
+    volume: Option<(Arc<Volume>, usize)>,
 }
+
+/// What an orthoview pair shows: (doc index, x, y, z, slab thickness).
+type OrthoKey = (usize, usize, usize, usize, usize);
 
 /// A merge job's result: the cached transforms and the merged view.
 type MergeResult = (Arc<Merger>, ViewImage);
@@ -219,6 +226,15 @@ pub struct CryolensApp {
     analysis: AnalysisPanel,
     /// The egui context (for textures made when jobs finish).
     egui_ctx: egui::Context,
+    /// Slab thickness (sections averaged) of volume views.
+    slab_thickness: usize,
+    /// Computing another XY section of the open volume: (doc index, z, thickness).
+    slice_job: Option<Keyed<(usize, usize, usize), ViewImage>>,
+    /// XZ and YZ orthoviews through the shared cursor: key (doc index, x, y, z, thickness).
+    ortho: Option<(OrthoKey, [egui::TextureHandle; 2])>,
+    ortho_job: Option<Keyed<OrthoKey, [egui::ColorImage; 2]>>,
+    /// The shared cursor of the orthoviews (x, y), set by hovering the XY view.
+    ortho_cursor: Option<(usize, usize)>,
     /// The analysis of micrograph (index).
     analysis_job: Option<Keyed<usize, crate::analysis::Analysis>>,
     /// The 2D power spectrum of micrograph (index) for the analysis panel.
@@ -311,6 +327,11 @@ impl CryolensApp {
             pending_open: None,
             analysis: AnalysisPanel::default(),
             egui_ctx: cc.egui_ctx.clone(),
+            slab_thickness: 1,
+            slice_job: None,
+            ortho: None,
+            ortho_job: None,
+            ortho_cursor: None,
             analysis_job: None,
             spectrum_job: None,
             ctf_job: None,
@@ -539,6 +560,8 @@ impl CryolensApp {
             || self.merge_job.is_some()
             || self.spectrum_job.is_some()
             || self.ctf_job.is_some()
+            || self.slice_job.is_some()
+            || self.ortho_job.is_some()
     }
 
     /// True while the micrograph is being read.
@@ -1056,6 +1079,173 @@ impl CryolensApp {
             .map(|a| a.as_ref())
     }
 
+    /// The open volume's depth and shown section z, when a volume is open.
+    pub fn section(&self) -> Option<(usize, usize)> {
+        self.doc
+            .as_ref()
+            .and_then(|d| d.volume.as_ref())
+            .map(|(v, z)| (v.depth, *z))
+    }
+
+    /// Shows section `z` (clamped) of the open volume, averaged over the slab thickness; the
+    /// derived views follow in the background.
+    pub fn set_section(&mut self, z: usize) {
+        let thickness = self.slab_thickness;
+        let Some(doc) = &self.doc else { return };
+        let Some((volume, _)) = &doc.volume else {
+            return;
+        };
+        let z = z.min(volume.depth - 1);
+        let (index, volume) = (doc.index, Arc::clone(volume));
+        let job = Job::spawn("section", move |p| {
+            p.set_message(format!("section {z}"));
+            Ok(ViewImage::new(volume.slab(crate::image::Axis::Z, z, thickness)))
+        });
+        self.slice_job = Some(Keyed {
+            key: (index, z, thickness),
+            job,
+        });
+    }
+
+    /// Sets the slab thickness (sections averaged) and redraws the section.
+    pub fn set_slab_thickness(&mut self, thickness: usize) {
+        self.slab_thickness = thickness.max(1);
+        if let Some((_, z)) = self.section() {
+            self.set_section(z);
+        }
+    }
+
+    /// Whether the XZ/YZ orthoviews are drawn.
+    pub fn has_orthoviews(&self) -> bool {
+        self.ortho.is_some()
+    }
+
+    fn poll_volume(&mut self) {
+        if let Some(k) = &mut self.slice_job
+            && let Some(result) = k.job.try_take()
+        {
+            let (index, z, _) = k.key;
+            self.slice_job = None;
+            match result {
+                Ok(img) => {
+                    // Views derived from the old section are dropped with their jobs.
+                    self.denoise_job = None;
+                    self.lowpass_job = None;
+                    self.merge_job = None;
+                    if let Some(doc) = self.doc.as_mut().filter(|d| d.index == index) {
+                        doc.raw = Arc::new(img);
+                        doc.denoised.clear();
+                        doc.lowpass.clear();
+                        doc.merger.clear();
+                        doc.merged = None;
+                        doc.merge_failed = None;
+                        doc.denoise_failed.clear();
+                        if let Some((_, dz)) = &mut doc.volume {
+                            *dz = z;
+                        }
+                    }
+                }
+                Err(e) => self.error = Some(format!("Reading the section failed: {e:#}")),
+            }
+        }
+        if let Some(k) = &mut self.ortho_job
+            && let Some(result) = k.job.try_take()
+        {
+            let key = k.key;
+            self.ortho_job = None;
+            if let Ok([xz, yz]) = result {
+                let tex = |name: &str, img| {
+                    self.egui_ctx
+                        .load_texture(name, img, egui::TextureOptions::NEAREST)
+                };
+                self.ortho = Some((key, [tex("xz view", xz), tex("yz view", yz)]));
+            }
+        }
+        // Orthoviews through the shared cursor (the centre until the XY view is hovered).
+        let Some(doc) = &self.doc else { return };
+        let Some((volume, z)) = &doc.volume else {
+            self.ortho = None;
+            return;
+        };
+        let (x, y) = self
+            .ortho_cursor
+            .unwrap_or((volume.width / 2, volume.height / 2));
+        let key = (doc.index, x, y, *z, self.slab_thickness);
+        if self.ortho_job.is_none() && self.ortho.as_ref().is_none_or(|(k, _)| *k != key) {
+            let volume = Arc::clone(volume);
+            let t = self.slab_thickness;
+            let job = Job::spawn("orthoviews", move |_| {
+                use crate::image::Axis;
+                let xz = volume.slab(Axis::Y, y, t);
+                let yz = volume.slab(Axis::X, x, t);
+                let side = xz.width.max(xz.height).max(yz.width).max(yz.height);
+                Ok([
+                    micrograph_list::thumbnail(&xz, side),
+                    micrograph_list::thumbnail(&yz, side),
+                ])
+            });
+            self.ortho_job = Some(Keyed { key, job });
+        }
+    }
+
+    /// The XZ and YZ orthoviews under the XY view, with the section and cursor marked.
+    fn orthoviews(&mut self, ui: &mut egui::Ui) {
+        let Some((key, [xz, yz])) = &self.ortho else {
+            ui.spinner();
+            return;
+        };
+        let (_, x, y, z, _) = *key;
+        let Some((volume, _)) = self.doc.as_ref().and_then(|d| d.volume.as_ref()) else {
+            return;
+        };
+        let (w, h, d) = (volume.width as f32, volume.height as f32, volume.depth as f32);
+        let height = ui.available_height().max(180.0);
+        ui.horizontal(|ui| {
+            for (tex, label, across, cursor) in [
+                (xz, format!("XZ at y = {y}"), w, x as f32),
+                (yz, format!("YZ at x = {x}"), h, y as f32),
+            ] {
+                // XZ: columns x, rows z; YZ stored as columns z, rows y: shown transposed so
+                // that both have the section axis vertical.
+                let scale = (height / d).min(ui.available_width() / 2.0 / across);
+                let size = Vec2::new(across * scale, d * scale);
+                let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+                let painter = ui.painter_at(rect);
+                if label.starts_with("XZ") {
+                    painter.image(
+                        tex.id(),
+                        rect,
+                        Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                        egui::Color32::WHITE,
+                    );
+                } else {
+                    // Transpose by drawing a mesh with swapped UVs.
+                    let mut mesh = egui::Mesh::with_texture(tex.id());
+                    let c = egui::Color32::WHITE;
+                    let idx = mesh.vertices.len() as u32;
+                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.left_top(), uv: egui::pos2(0.0, 0.0), color: c });
+                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.right_top(), uv: egui::pos2(0.0, 1.0), color: c });
+                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.right_bottom(), uv: egui::pos2(1.0, 1.0), color: c });
+                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.left_bottom(), uv: egui::pos2(1.0, 0.0), color: c });
+                    mesh.indices.extend([idx, idx + 1, idx + 2, idx, idx + 2, idx + 3]);
+                    painter.add(egui::Shape::mesh(mesh));
+                }
+                let line = egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 40));
+                let zy = rect.top() + (z as f32 + 0.5) * scale;
+                painter.hline(rect.x_range(), zy, line);
+                let cx = rect.left() + (cursor + 0.5) * scale;
+                painter.vline(cx, rect.y_range(), egui::Stroke::new(1.0, egui::Color32::from_rgb(80, 200, 255)));
+                painter.text(
+                    rect.left_top() + Vec2::splat(3.0),
+                    egui::Align2::LEFT_TOP,
+                    label,
+                    egui::FontId::proportional(12.0),
+                    egui::Color32::LIGHT_GRAY,
+                );
+            }
+        });
+    }
+
     /// The CTF drawn over the 2D spectrum.
     pub fn ctf(&self) -> crate::ctf::Ctf {
         self.analysis.ctf
@@ -1561,6 +1751,22 @@ impl CryolensApp {
             ]
         });
         let [undo, redo, next, previous, boxes, hide, delete] = keys;
+        let step = ctx.input(|i| {
+            let n = if i.modifiers.shift { 10 } else { 1 };
+            if i.key_pressed(Key::ArrowUp) {
+                n
+            } else if i.key_pressed(Key::ArrowDown) {
+                -n
+            } else {
+                0
+            }
+        });
+        if step != 0
+            && let Some((depth, z)) = self.section()
+        {
+            let target = (z as i64 + step).clamp(0, depth as i64 - 1) as usize;
+            self.set_section(target);
+        }
         let (analysis, regions) = ctx.input(|i| {
             let plain = !i.modifiers.command && !i.modifiers.alt;
             (plain && i.key_pressed(Key::A), plain && i.key_pressed(Key::R))
@@ -1670,6 +1876,26 @@ impl CryolensApp {
     }
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
+        if let Some((depth, z)) = self.section() {
+            ui.heading("Volume");
+            let mut zz = z;
+            if ui
+                .add(egui::Slider::new(&mut zz, 0..=depth - 1).text("Section z"))
+                .on_hover_text("Up / Down arrows (Shift: 10 sections)")
+                .changed()
+            {
+                self.set_section(zz);
+            }
+            let mut t = self.slab_thickness;
+            if ui
+                .add(egui::Slider::new(&mut t, 1..=depth.clamp(1, 64)).text("Slab (sections)"))
+                .on_hover_text("Average this many sections around z (all three views)")
+                .changed()
+            {
+                self.set_slab_thickness(t);
+            }
+            ui.separator();
+        }
         ui.heading("Picking");
         let pixel = self
             .doc
@@ -1847,6 +2073,7 @@ impl CryolensApp {
                             ("Ctrl+Shift+Z, Ctrl+Y", "redo"),
                             ("N / P, PgDn / PgUp", "next / previous micrograph"),
                             ("B", "circles / boxes"),
+                            ("Up / Down (Shift: ×10)", "section of a volume"),
                             ("H", "hide / show picks"),
                             ("middle drag", "pan"),
                             ("A", "analysis panel (spectra, SSNR, signal/noise/bias)"),
@@ -1921,6 +2148,7 @@ fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Lo
     };
     let (kind, volume) = result?;
     let (image, note) = pick_section(kind, &volume)?;
+    let volume = (volume.depth > 1).then(|| Arc::new(volume));
     image
         .check_finite()
         .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
@@ -1930,6 +2158,7 @@ fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Lo
         name: label,
         note,
         raw: ViewImage::new(image),
+        volume,
     })
 }
 
@@ -1946,6 +2175,10 @@ fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Docu
         merger: HashMap::new(),
         merged: None,
         merge_failed: None,
+        volume: loaded.volume.map(|v| {
+            let z = v.depth / 2;
+            (v, z)
+        }),
     };
     if let Some((model, img)) = denoised {
         doc.denoised.insert(model, Arc::new(img));
@@ -1970,15 +2203,14 @@ fn pick_section(
     if volume.depth == 1 {
         return Ok((volume.section(0), None));
     }
-    let z = volume.depth / 2;
     let what = match kind {
         ContentKind::Stack => "stack",
         _ => "volume",
     };
     Ok((
-        volume.section(z),
+        volume.section(volume.depth / 2),
         Some(format!(
-            "{what} of {} sections: showing section {z} (volume viewing comes in a later version)",
+            "{what} of {} sections: section slider and Up/Down keys in the side panel",
             volume.depth
         )),
     ))
@@ -2004,6 +2236,7 @@ impl eframe::App for CryolensApp {
         self.poll_picking_jobs(&ctx);
         self.poll_analysis();
         self.poll_merge();
+        self.poll_volume();
         self.start_picking_jobs();
         self.shortcuts(&ctx);
         if let Some(path) =
@@ -2061,6 +2294,15 @@ impl eframe::App for CryolensApp {
         }
 
         self.hover = None;
+        if self.section().is_some() {
+            egui::Panel::bottom("orthoviews")
+                .resizable(true)
+                .default_size(200.0)
+                .min_size(120.0)
+                .show(ui, |ui| self.orthoviews(ui));
+        }
+        let radius = self.pick_radius_px();
+        self.picks.section = self.section().map(|(_, z)| (z as f64, radius));
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| {
@@ -2089,6 +2331,11 @@ impl eframe::App for CryolensApp {
                         );
                         self.hover = out.hover;
                         self.viewer_rect = out.rect;
+                        if let Some((x, y, _)) = out.hover
+                            && self.section().is_some()
+                        {
+                            self.ortho_cursor = Some((x, y));
+                        }
                         if let (Some(rect), Some(response)) = (out.rect, &out.response)
                             && labelling
                         {

@@ -143,7 +143,9 @@ mod tests {
         let img = Image::new(w, h, data).unwrap();
         let t = thumbnail(&img, 64);
         assert_eq!(t.size, [64, 32]);
-        // A horizontal ramp: dark on the left, bright on the right.
-        assert!(t.pixels[0].r() < 40 && t.pixels[63].r() > 215);
+        // A horizontal ramp: dark on the left, bright on the right, increasing (±3σ window).
+        let row: Vec<u8> = t.pixels[..64].iter().map(|p| p.r()).collect();
+        assert!(row[0] < 70 && row[63] > 185, "{row:?}");
+        assert!(row.windows(2).all(|w| w[0] <= w[1]), "{row:?}");
     }
 }

@@ -73,6 +73,9 @@ pub struct PickTool {
     pub show_picks: bool,
     /// The folder of the last export.
     pub last_export: Option<PathBuf>,
+    /// On a tomogram: the section shown (z, voxels) and the half-thickness within which picks
+    /// of other sections are drawn; new picks get this z.
+    pub section: Option<(f64, f64)>,
 }
 
 impl PickTool {
@@ -88,6 +91,7 @@ impl PickTool {
             export_format: ExportFormat::Relion,
             show_picks: true,
             last_export: None,
+            section: None,
         }
     }
 
@@ -226,7 +230,8 @@ impl PickTool {
         {
             let xy = screen_to_pick(transform, viewport, pos);
             if inside(xy) {
-                self.session.add(m, xy.0, xy.1);
+                self.session
+                    .add_at(m, xy.0, xy.1, self.section.map(|(z, _)| z));
             }
         }
     }
@@ -264,6 +269,11 @@ impl PickTool {
         let clip = viewport.expand(half_box.max(r) + 2.0);
         for (i, p) in self.session.picks(m).iter().enumerate() {
             if !p.passes(t) {
+                continue;
+            }
+            if let (Some((z, half)), Some(pz)) = (self.section, p.z)
+                && (pz - z).abs() > half
+            {
                 continue;
             }
             let c = pick_to_screen(transform, viewport, p);

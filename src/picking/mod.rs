@@ -59,12 +59,20 @@ pub struct SessionPick {
     /// `None` for manual picks, which are always kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+    /// Section (z, voxels) for picks in a tomogram; `None` on micrographs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
 }
 
 impl SessionPick {
     /// A manual pick at `(x, y)` (full-size pixels).
     pub fn manual(x: f64, y: f64) -> Self {
-        Self { x, y, score: None }
+        Self {
+            x,
+            y,
+            score: None,
+            z: None,
+        }
     }
 
     /// Whether the pick is kept at the autopick threshold `threshold` (manual picks always).
@@ -76,6 +84,7 @@ impl SessionPick {
     pub fn to_pick(self) -> Pick {
         let mut p = Pick::new(self.x, self.y);
         p.score = self.score;
+        p.z = self.z;
         p
     }
 
@@ -85,6 +94,7 @@ impl SessionPick {
             x: p.x,
             y: p.y,
             score: p.score,
+            z: p.z,
         }
     }
 }
@@ -325,14 +335,19 @@ impl PickSession {
     /// Adds a manual pick at `(x, y)` to `micrograph`; returns its index, or `None` when the
     /// micrograph does not exist or a coordinate is not finite.
     pub fn add(&mut self, micrograph: usize, x: f64, y: f64) -> Option<usize> {
-        if !(x.is_finite() && y.is_finite()) {
+        self.add_at(micrograph, x, y, None)
+    }
+
+    /// As [`Self::add`], with the section `z` (voxels) for a pick in a tomogram.
+    pub fn add_at(&mut self, micrograph: usize, x: f64, y: f64, z: Option<f64>) -> Option<usize> {
+        if !(x.is_finite() && y.is_finite() && z.is_none_or(f64::is_finite)) {
             return None;
         }
         let index = self.micrographs.get(micrograph)?.picks.len();
         self.apply_new(Edit::Add {
             micrograph,
             index,
-            pick: SessionPick::manual(x, y),
+            pick: SessionPick { z, ..SessionPick::manual(x, y) },
         });
         Some(index)
     }
@@ -738,6 +753,7 @@ mod tests {
                     x: 110.0,
                     y: 100.0,
                     score: Some(-2.0),
+                    z: None,
                 },
             ],
         );
