@@ -13,9 +13,7 @@ use crate::denoise::{TileConfig, TopazDenoiser};
 use crate::fourier::{self, Window};
 use crate::image::Image;
 use crate::jobs::Progress;
-use crate::metrics::{
-    self, CountSplitOptions, FrcValue, RingCurve, SnrEstimate, VarianceEstimate,
-};
+use crate::metrics::{self, CountSplitOptions, FrcValue, RingCurve, SnrEstimate, VarianceEstimate};
 
 /// The suffix pairs that name even/odd frame sums, in the order they are tried: MotionCor2's
 /// `_EVN`/`_ODD`, and `_even`/`_odd` (RELION, cryoCARE, Warp-style names).
@@ -220,7 +218,11 @@ pub fn analyze(
     let lowpass_frc = metrics::frc(&l1, &l2, input.ring_width)?;
     progress.set_message("power spectra");
     let spectrum = |im: &Image| {
-        let lin = fourier::power_spectrum_linear(im, SPECTRUM_TILE.min(im.width.min(im.height)), Window::Hann);
+        let lin = fourier::power_spectrum_linear(
+            im,
+            SPECTRUM_TILE.min(im.width.min(im.height)),
+            Window::Hann,
+        );
         fourier::rotational_average(&lin, im.pixel_size_angstrom)
     };
     let lowpass_full = fourier::bin_lowpass(input.raw, input.lowpass_factor);
@@ -237,9 +239,13 @@ pub fn analyze(
             }
             let tiles = TileConfig::default();
             progress.set_message("denoising half 1");
-            let d1 = d.denoise(m1, &tiles, progress).context("denoising half 1")?;
+            let d1 = d
+                .denoise(m1, &tiles, progress)
+                .context("denoising half 1")?;
             progress.set_message("denoising half 2");
-            let d2 = d.denoise(m2, &tiles, progress).context("denoising half 2")?;
+            let d2 = d
+                .denoise(m2, &tiles, progress)
+                .context("denoising half 2")?;
             progress.set_message("signal, noise and bias");
             let variance = metrics::variance_estimate(m1, m2, &d1, &d2)?;
             let rings = metrics::variance_estimate_rings(m1, m2, &d1, &d2, input.ring_width)?;
@@ -278,9 +284,7 @@ impl Analysis {
     pub fn curves_csv(&self) -> String {
         use std::fmt::Write as _;
         let unit = match self.raw_frc.unit {
-            metrics::FrequencyUnit::PerAngstrom => {
-                "frequency_per_angstrom,resolution_angstrom"
-            }
+            metrics::FrequencyUnit::PerAngstrom => "frequency_per_angstrom,resolution_angstrom",
             metrics::FrequencyUnit::PerPixel => "frequency_per_pixel,resolution_pixels",
         };
         let mut csv = format!("{unit},frc_raw,ssnr_raw,frc_lowpass,ssnr_lowpass");

@@ -292,7 +292,7 @@ fn sample_views_render_and_switch() {
     h.get_by_label("?").click();
     h.run_steps(3);
     assert!(
-        h.query_by_label_contains("raw / denoised / low-pass view")
+        h.query_by_label_contains("raw / denoised / low-pass / merged view")
             .is_some()
     );
     eprintln!(
@@ -399,16 +399,30 @@ fn no_model_installed_offers_the_install_button() {
     wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
         a.image_size().is_some()
     });
-    h.key_press(Key::Num2);
-    h.step();
-    h.step();
-    assert_eq!(h.state().view(), View::Denoised);
-    assert!(!h.state().is_denoising());
-    assert!(h.query_by_label("No Topaz model is installed").is_some());
+    // Without Topaz's models the bundled model denoises, and the install button is offered.
+    assert_eq!(h.state().selected_model(), Some("cryolens-unet-small"));
     assert!(
         !h.get_all_by_label("Install Topaz models")
             .collect::<Vec<_>>()
             .is_empty()
+    );
+    h.key_press(Key::Num2);
+    wait_for(
+        &mut h,
+        "denoising with the bundled model",
+        Duration::from_secs(300),
+        |a| a.has_view(View::Denoised),
+    );
+    let (den, rect) = render_viewer(&mut h);
+    let den = luminance(&den, rect);
+    h.key_press(Key::Num1);
+    let (raw, rect) = render_viewer(&mut h);
+    let raw = luminance(&raw, rect);
+    assert!(
+        roughness(&den) < 0.85 * roughness(&raw),
+        "denoised {} vs raw {}",
+        roughness(&den),
+        roughness(&raw)
     );
     drop(h);
     unsafe { std::env::remove_var("CRYOLENS_MODELS_DIR") };
@@ -519,9 +533,12 @@ fn picking_screenshot() {
         .import_picks(&data.join("ucsf-1142/Ucsf_stack_1142_DW_autopick.star"))
         .unwrap();
     h.key_press(Key::Num2);
-    wait_for(&mut h, "denoising with unet", Duration::from_secs(600), |a| {
-        a.has_view(View::Denoised)
-    });
+    wait_for(
+        &mut h,
+        "denoising with unet",
+        Duration::from_secs(600),
+        |a| a.has_view(View::Denoised),
+    );
     render_viewer(&mut h);
     for (x, y) in [(250.0, 620.0), (660.0, 560.0)] {
         let pos = screen_of(&h, x, y);
@@ -730,7 +747,10 @@ fn picking_clicks_undo_redo_export_and_restore() {
         .unwrap();
     assert_eq!(
         files,
-        vec![out.join("sample_manualpick.star"), out.join("manualpick.star")]
+        vec![
+            out.join("sample_manualpick.star"),
+            out.join("manualpick.star")
+        ]
     );
     assert_eq!(
         std::fs::read_to_string(out.join("sample_manualpick.star")).unwrap(),
@@ -741,9 +761,12 @@ fn picking_clicks_undo_redo_export_and_restore() {
     // Quit (dropping the app saves) and reopen: the picks are back.
     drop(h);
     let mut h = harness_with_session(Source::Sample, &session_file, Vec2::new(1000.0, 760.0));
-    wait_for(&mut h, "the sample to show again", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
+    wait_for(
+        &mut h,
+        "the sample to show again",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Raw),
+    );
     assert_eq!(picks_of(&h), vec![(100.0, 200.0), (500.0, 600.0)]);
 }
 
@@ -767,23 +790,45 @@ fn analysis_panel_refuses_non_counts_then_measures_forced_split() {
     });
     // The sample's values are not on one gain lattice: count splitting is refused, clearly.
     assert!(h.state().analysis().is_none());
-    let err = h.state().analysis_error().expect("refusal shown").to_string();
-    assert!(err.contains("force"), "the refusal says how to force it: {err}");
+    let err = h
+        .state()
+        .analysis_error()
+        .expect("refusal shown")
+        .to_string();
+    assert!(
+        err.contains("force"),
+        "the refusal says how to force it: {err}"
+    );
     h.get_by_label("force count split").click();
     h.step();
     h.get_by_label("Analyse").click();
     h.step();
-    wait_for(&mut h, "the forced analysis", Duration::from_secs(120), |a| {
-        !a.is_analysing()
-    });
+    wait_for(
+        &mut h,
+        "the forced analysis",
+        Duration::from_secs(120),
+        |a| !a.is_analysing(),
+    );
     let a = h.state().analysis().expect("analysis done").clone();
-    assert!(a.raw_snr.snr > 0.0 && a.raw_snr.snr < 1.0, "{:?}", a.raw_snr);
+    assert!(
+        a.raw_snr.snr > 0.0 && a.raw_snr.snr < 1.0,
+        "{:?}",
+        a.raw_snr
+    );
     assert!(a.pixel_size_angstrom.is_some());
     assert!(a.raw_frc.rings.len() > 100);
     // Raw halves of a counting exposure: FRC high at low frequency, ≈ 0 near Nyquist.
     let n = a.raw_frc.rings.len();
-    let low: f64 = a.raw_frc.rings[..5].iter().map(|r| r.value.frc).sum::<f64>() / 5.0;
-    let high: f64 = a.raw_frc.rings[n - 20..].iter().map(|r| r.value.frc).sum::<f64>() / 20.0;
+    let low: f64 = a.raw_frc.rings[..5]
+        .iter()
+        .map(|r| r.value.frc)
+        .sum::<f64>()
+        / 5.0;
+    let high: f64 = a.raw_frc.rings[n - 20..]
+        .iter()
+        .map(|r| r.value.frc)
+        .sum::<f64>()
+        / 20.0;
     assert!(low > 0.2 && high.abs() < 0.05, "FRC low {low}, high {high}");
     assert!(a.spectra[0].as_ref().is_some_and(|s| s.len() > 100));
     // Every plot tab draws.
@@ -798,7 +843,9 @@ fn analysis_panel_refuses_non_counts_then_measures_forced_split() {
 
     // The 2D spectrum with CTF rings from a RELION STAR.
     h.get_by_label("2D spectrum + CTF").click();
-    wait_for(&mut h, "the 2D spectrum", Duration::from_secs(60), |a| a.has_spectrum());
+    wait_for(&mut h, "the 2D spectrum", Duration::from_secs(60), |a| {
+        a.has_spectrum()
+    });
     let star = dir.path().join("micrographs_ctf.star");
     std::fs::write(
         &star,
@@ -868,11 +915,16 @@ fn analysis_screenshot() {
         h.remove_cursor();
         h.step();
         h.step();
-        h.render().unwrap().save(out.join(format!("{name}.png"))).unwrap();
+        h.render()
+            .unwrap()
+            .save(out.join(format!("{name}.png")))
+            .unwrap();
     }
     // Thon rings of the sample with the defocus found by a 1D search on fei-extended.
     h.get_by_label("2D spectrum + CTF").click();
-    wait_for(&mut h, "the 2D spectrum", Duration::from_secs(60), |a| a.has_spectrum());
+    wait_for(&mut h, "the 2D spectrum", Duration::from_secs(60), |a| {
+        a.has_spectrum()
+    });
     let star = dir.path().join("ctf.star");
     std::fs::write(
         &star,
@@ -885,7 +937,10 @@ fn analysis_screenshot() {
     h.remove_cursor();
     h.step();
     h.step();
-    h.render().unwrap().save(out.join("analysis-spectrum-ctf.png")).unwrap();
+    h.render()
+        .unwrap()
+        .save(out.join("analysis-spectrum-ctf.png"))
+        .unwrap();
 }
 
 #[test]
@@ -916,7 +971,10 @@ fn merged_view_follows_the_sliders() {
     let m8 = luminance(&m8, rect);
     // Raw high frequencies come back: rougher than denoised, smoother than raw.
     let (r_raw, r_den, r_m8) = (roughness(&raw), roughness(&den), roughness(&m8));
-    assert!(r_den < r_m8 && r_m8 <= r_raw * 1.05, "raw {r_raw}, denoised {r_den}, merged {r_m8}");
+    assert!(
+        r_den < r_m8 && r_m8 <= r_raw * 1.05,
+        "raw {r_raw}, denoised {r_den}, merged {r_m8}"
+    );
     // A coarser cutoff keeps more raw: the merge follows.
     h.state_mut().set_merge(30.0, 10.0);
     wait_for(&mut h, "the new merge", Duration::from_secs(120), |a| {
@@ -925,7 +983,10 @@ fn merged_view_follows_the_sliders() {
     let (m30, rect) = render_viewer(&mut h);
     let m30 = luminance(&m30, rect);
     assert!(mean_abs_diff(&m30, &m8) > 1.0);
-    assert!(mean_abs_diff(&m30, &raw) < mean_abs_diff(&m8, &raw), "30 Å cutoff is closer to raw");
+    assert!(
+        mean_abs_diff(&m30, &raw) < mean_abs_diff(&m8, &raw),
+        "30 Å cutoff is closer to raw"
+    );
 }
 
 #[test]
@@ -968,7 +1029,9 @@ fn tomogram_sections_orthoviews_and_picks_with_z() {
     let (thin, rect) = render_viewer(&mut h);
     let thin = roughness(&luminance(&thin, rect));
     h.state_mut().set_slab_thickness(9);
-    wait_for(&mut h, "the slab", Duration::from_secs(30), |a| !a.is_busy());
+    wait_for(&mut h, "the slab", Duration::from_secs(30), |a| {
+        !a.is_busy()
+    });
     let (thick, rect) = render_viewer(&mut h);
     let thick = roughness(&luminance(&thick, rect));
     assert!(thick < thin, "slab of 9: roughness {thick} vs {thin}");
@@ -981,12 +1044,18 @@ fn tomogram_sections_orthoviews_and_picks_with_z() {
     assert!(text.contains("_rlnCoordinateZ"), "{text}");
     if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
         h.key_press(Key::Num2);
-        wait_for(&mut h, "the denoised section", Duration::from_secs(120), |a| {
-            a.has_view(View::Denoised)
-        });
+        wait_for(
+            &mut h,
+            "the denoised section",
+            Duration::from_secs(120),
+            |a| a.has_view(View::Denoised),
+        );
         h.remove_cursor();
         h.step();
         let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render().unwrap().save(shots.join("tomogram-orthoviews.png")).unwrap();
+        h.render()
+            .unwrap()
+            .save(shots.join("tomogram-orthoviews.png"))
+            .unwrap();
     }
 }

@@ -157,8 +157,7 @@ fn relion_export_has_exact_contents_and_reads_back() {
          MotionCorr/job002/mic3.mrc  ManualPick/job004/mic3_manualpick.star\n\n"
     );
     // RELION reads the project through the index.
-    let back =
-        cryolens::io::coords::read_relion_project(&files[2], project.path()).unwrap();
+    let back = cryolens::io::coords::read_relion_project(&files[2], project.path()).unwrap();
     assert_eq!(back.len(), 2);
     assert_eq!(back[0].picks.len(), 2);
     assert_eq!((back[1].picks[0].x, back[1].picks[0].y), (5.0, 6.0));
@@ -184,8 +183,14 @@ fn relion_export_has_exact_contents_and_reads_back() {
 fn disc_mean(image: &cryolens::image::Image, x: f64, y: f64, r: f64) -> f64 {
     let (mut sum, mut n) = (0.0, 0usize);
     let r2 = r * r;
-    let (x0, x1) = ((x - r).max(0.0) as usize, ((x + r) as usize).min(image.width - 1));
-    let (y0, y1) = ((y - r).max(0.0) as usize, ((y + r) as usize).min(image.height - 1));
+    let (x0, x1) = (
+        (x - r).max(0.0) as usize,
+        ((x + r) as usize).min(image.width - 1),
+    );
+    let (y0, y1) = (
+        (y - r).max(0.0) as usize,
+        ((y + r) as usize).min(image.height - 1),
+    );
     for yy in y0..=y1 {
         for xx in x0..=x1 {
             if (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2) <= r2 {
@@ -257,7 +262,11 @@ fn damaged_session_files_are_refused_not_lost() {
     let err = PickSession::load(&path).unwrap_err().to_string();
     assert!(err.contains("s.json"), "{err}");
     // The damaged file is untouched by a failed load.
-    assert!(std::fs::read_to_string(&path).unwrap().starts_with("{\"format\""));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("{\"format\"")
+    );
     let err = PickSession::load(&dir.path().join("none.json")).unwrap_err();
     assert!(err.to_string().contains("none.json"));
 }

@@ -6,7 +6,9 @@
 pub mod analyze;
 pub mod bench;
 pub mod coords;
+pub mod fsc;
 pub mod merge;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,6 +68,12 @@ pub enum Command {
     },
     /// List the compute devices (wgpu adapters) and say which `--device auto` picks.
     Devices,
+    /// Fourier shell correlation of two half-maps: 0.143 and 0.5 crossings in Å, per-shell
+    /// FSC and C_ref as CSV.
+    Fsc(fsc::FscArgs),
+    /// Train a noise2noise denoiser (Topaz architectures) on even/odd pairs or count-split
+    /// exposures; the model is then usable as `--model NAME`.
+    Train(train::TrainArgs),
 }
 
 /// `cryolens denoise` options.
@@ -90,6 +98,10 @@ pub struct DenoiseArgs {
     /// than Topaz's 500; any value at least that large gives the same result).
     #[arg(long)]
     pub padding: Option<usize>,
+    /// Volumes with a 3D model (unet-3d-10a, unet-3d-20a): re-normalise each padded 96³ patch
+    /// by its own mean and σ exactly as Topaz does (seams included), instead of once globally.
+    #[arg(long)]
+    pub topaz_normalisation: bool,
 }
 
 /// `cryolens coords` actions.
@@ -167,7 +179,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Analyze(args)) => analyze::run(&args),
+        Some(Command::Fsc(args)) => fsc::run(&args),
         Some(Command::Merge(args)) => merge::run(&args),
+        Some(Command::Train(args)) => train::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),
@@ -222,6 +236,9 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     let spec = ModelSpec::parse(&args.model)?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
+    if matches!(spec, ModelSpec::Topaz3d(_)) {
+        return denoise_volumes(args, &spec, &device);
+    }
     let denoiser = TopazDenoiser::load(&spec, &device)?;
     println!("model: {}", denoiser.describe());
     std::fs::create_dir_all(&args.output)
@@ -269,6 +286,80 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     bar.finish_and_clear();
     if failures > 0 {
         anyhow::bail!("{failures} of {} micrographs failed", args.files.len());
+    }
+    Ok(())
+}
+
+/// `cryolens denoise` with a 3D model: each input must be a volume (MRC volume or TIFF stack),
+/// denoised in Topaz's 96³ patches with 48 voxels of padding (`crate::denoise::volume`).
+fn denoise_volumes(args: &DenoiseArgs, spec: &ModelSpec, device: &ComputeDevice) -> Result<()> {
+    use crate::denoise::volume::{Topaz3dDenoiser, VolumeTileConfig};
+    let denoiser = Topaz3dDenoiser::load(spec, device)?;
+    println!("model: {}", denoiser.describe());
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    // Topaz's 96³ cores and 48 voxels of padding; `--patch-size 0` runs the whole volume at
+    // once (no tiling), `--padding` overrides the 48.
+    let mut cfg = if args.topaz_normalisation {
+        VolumeTileConfig::topaz()
+    } else {
+        VolumeTileConfig::default()
+    };
+    if args.patch_size == 0 {
+        cfg.patch_size = 0;
+    }
+    if let Some(p) = args.padding {
+        cfg.padding = p;
+    }
+    let mut failures = 0usize;
+    for input in &args.files {
+        let started = Instant::now();
+        let result = (|| -> Result<PathBuf> {
+            let (kind, volume) = crate::io::read(input)?;
+            if kind == crate::io::ContentKind::Image || volume.depth < 2 {
+                anyhow::bail!(
+                    "a 2D image ({}×{}): 3D models denoise volumes; use a 2D model (unet, …)",
+                    volume.width,
+                    volume.height
+                );
+            }
+            let progress = Progress::new();
+            let finished = std::sync::atomic::AtomicBool::new(false);
+            // The bar polls the job's progress from a second thread while this one computes.
+            let denoised = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let bar = progress_bar(0, "patches");
+                    while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (done, total) = progress.counts();
+                        bar.set_length(total);
+                        bar.set_position(done);
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                    bar.finish_and_clear();
+                });
+                let result = denoiser.denoise(&volume, &cfg, &progress);
+                finished.store(true, std::sync::atomic::Ordering::Relaxed);
+                result
+            })?;
+            let out = output_path(&args.output, input);
+            crate::io::mrc::write_volume(&out, &denoised)?;
+            Ok(out)
+        })();
+        match result {
+            Ok(out) => println!(
+                "{} -> {} ({:.1} s)",
+                input.display(),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failures += 1;
+                eprintln!("error: {}: {e:#}", input.display());
+            }
+        }
+    }
+    if failures > 0 {
+        anyhow::bail!("{failures} of {} volumes failed", args.files.len());
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! aligned to the model's pooling grid, which [`plan_tiles`] guarantees.
 
 pub mod tiling;
+pub mod volume;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;

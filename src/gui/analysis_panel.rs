@@ -344,12 +344,16 @@ impl AnalysisPanel {
                 pui.line(Line::new("raw", PlotPoints::from(curve(&a.raw_frc))).color(COLOURS[0]));
                 if let Some(d) = &a.denoised {
                     pui.line(
-                        Line::new(format!("denoised ({})", d.model), PlotPoints::from(curve(&d.frc)))
-                            .color(COLOURS[1]),
+                        Line::new(
+                            format!("denoised ({})", d.model),
+                            PlotPoints::from(curve(&d.frc)),
+                        )
+                        .color(COLOURS[1]),
                     );
                 }
                 pui.line(
-                    Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc))).color(COLOURS[2]),
+                    Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc)))
+                        .color(COLOURS[2]),
                 );
             }
             Tab::SignalNoiseBias => {
@@ -374,10 +378,13 @@ impl AnalysisPanel {
                 };
                 pui.line(Line::new("raw", PlotPoints::from(curve(&a.raw_frc))).color(COLOURS[0]));
                 if let Some(d) = &a.denoised {
-                    pui.line(Line::new("denoised", PlotPoints::from(curve(&d.frc))).color(COLOURS[1]));
+                    pui.line(
+                        Line::new("denoised", PlotPoints::from(curve(&d.frc))).color(COLOURS[1]),
+                    );
                 }
                 pui.line(
-                    Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc))).color(COLOURS[2]),
+                    Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc)))
+                        .color(COLOURS[2]),
                 );
                 pui.hline(HLine::new("0", 0.0).color(Color32::GRAY));
             }

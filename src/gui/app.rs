@@ -17,18 +17,18 @@ use egui::{Key, Rect, Vec2};
 use crate::denoise::{TileConfig, TopazDenoiser};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::fourier;
+use crate::fourier::merge::Merger;
 use crate::image::Volume;
 use crate::io::{self, ContentKind};
 use crate::jobs::{Job, Progress};
-use crate::fourier::merge::Merger;
-use crate::models::{ModelSpec, TopazArch, install, topaz_dir};
+use crate::models::{install, topaz_dir};
 use crate::picking::exchange::{self, ExportFormat};
 use crate::picking::{PickSession, default_session_path, sessions_dir};
 
-use super::contrast::{self, ColourMap, Contrast};
 use super::analysis_panel::{AnalysisAction, AnalysisPanel};
+use super::contrast::{self, ColourMap, Contrast};
 use super::micrograph_list;
-use super::models_panel::{self, ModelsAction, ModelsState};
+use super::models_panel::{self, DenoiserChoice, ModelsAction, ModelsState};
 use super::picking::{PickAction, PickTool};
 use super::status::{self, StatusInfo};
 use super::viewer::{self, ViewImage, ViewTransform};
@@ -372,10 +372,8 @@ impl CryolensApp {
                 }
                 Err(e) => {
                     // Never overwrite a session we cannot read: keep it, save beside it.
-                    let aside = file.with_extension(format!(
-                        "unreadable-{}.json",
-                        std::process::id()
-                    ));
+                    let aside =
+                        file.with_extension(format!("unreadable-{}.json", std::process::id()));
                     let _ = std::fs::rename(&file, &aside);
                     note = Some(format!("{e}; it was kept as {}", aside.display()));
                     PickSession::new(paths.clone())
@@ -384,11 +382,7 @@ impl CryolensApp {
         } else {
             PickSession::new(paths.clone())
         };
-        if let Some(i) = session
-            .micrographs
-            .iter()
-            .position(|m| m.path == paths[0])
-        {
+        if let Some(i) = session.micrographs.iter().position(|m| m.path == paths[0]) {
             session.current = i;
         }
         if let Some(n) = note {
@@ -507,7 +501,11 @@ impl CryolensApp {
     ///
     /// # Errors
     /// A failed write.
-    pub fn export_picks(&mut self, dir: &Path, format: ExportFormat) -> anyhow::Result<Vec<PathBuf>> {
+    pub fn export_picks(
+        &mut self,
+        dir: &Path,
+        format: ExportFormat,
+    ) -> anyhow::Result<Vec<PathBuf>> {
         let files = exchange::export(&self.picks.session, format, dir)?;
         self.picks.last_export = Some(dir.to_path_buf());
         self.info = Some(format!(
@@ -721,9 +719,11 @@ impl CryolensApp {
         {
             let name = std::mem::take(&mut k.key);
             self.load_job = None;
-            if self.pending_open.as_ref().is_some_and(|t| {
-                result.is_ok() || t.session.micrographs.len() > 1
-            }) {
+            if self
+                .pending_open
+                .as_ref()
+                .is_some_and(|t| result.is_ok() || t.session.micrographs.len() > 1)
+            {
                 self.install_pending_session();
             }
             self.pending_open = None;
@@ -920,7 +920,10 @@ impl CryolensApp {
         self.picks
             .session_file()
             .and_then(Path::parent)
-            .map_or_else(|| PathBuf::from("cryolens_picks"), |d| d.join("cryolens_picks"))
+            .map_or_else(
+                || PathBuf::from("cryolens_picks"),
+                |d| d.join("cryolens_picks"),
+            )
     }
 
     fn make_thumbnail(&mut self, ctx: &egui::Context, index: usize, image: &crate::image::Image) {
@@ -928,7 +931,11 @@ impl CryolensApp {
             return;
         }
         let img = micrograph_list::thumbnail(image, micrograph_list::THUMBNAIL_SIDE);
-        let tex = ctx.load_texture(format!("thumbnail {index}"), img, egui::TextureOptions::LINEAR);
+        let tex = ctx.load_texture(
+            format!("thumbnail {index}"),
+            img,
+            egui::TextureOptions::LINEAR,
+        );
         self.thumbnails.insert(index, tex);
     }
 
@@ -1056,7 +1063,7 @@ impl CryolensApp {
             let denoiser = match model {
                 Some((arch, device)) => {
                     p.set_message(format!("loading {}", arch.name()));
-                    Some(TopazDenoiser::load(&ModelSpec::Topaz(arch), &device)?)
+                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
                 }
                 None => None,
             };
@@ -1099,7 +1106,11 @@ impl CryolensApp {
         let (index, volume) = (doc.index, Arc::clone(volume));
         let job = Job::spawn("section", move |p| {
             p.set_message(format!("section {z}"));
-            Ok(ViewImage::new(volume.slab(crate::image::Axis::Z, z, thickness)))
+            Ok(ViewImage::new(volume.slab(
+                crate::image::Axis::Z,
+                z,
+                thickness,
+            )))
         });
         self.slice_job = Some(Keyed {
             key: (index, z, thickness),
@@ -1198,7 +1209,11 @@ impl CryolensApp {
         let Some((volume, _)) = self.doc.as_ref().and_then(|d| d.volume.as_ref()) else {
             return;
         };
-        let (w, h, d) = (volume.width as f32, volume.height as f32, volume.depth as f32);
+        let (w, h, d) = (
+            volume.width as f32,
+            volume.height as f32,
+            volume.depth as f32,
+        );
         let height = ui.available_height().max(180.0);
         ui.horizontal(|ui| {
             for (tex, label, across, cursor) in [
@@ -1223,18 +1238,39 @@ impl CryolensApp {
                     let mut mesh = egui::Mesh::with_texture(tex.id());
                     let c = egui::Color32::WHITE;
                     let idx = mesh.vertices.len() as u32;
-                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.left_top(), uv: egui::pos2(0.0, 0.0), color: c });
-                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.right_top(), uv: egui::pos2(0.0, 1.0), color: c });
-                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.right_bottom(), uv: egui::pos2(1.0, 1.0), color: c });
-                    mesh.vertices.push(egui::epaint::Vertex { pos: rect.left_bottom(), uv: egui::pos2(1.0, 0.0), color: c });
-                    mesh.indices.extend([idx, idx + 1, idx + 2, idx, idx + 2, idx + 3]);
+                    mesh.vertices.push(egui::epaint::Vertex {
+                        pos: rect.left_top(),
+                        uv: egui::pos2(0.0, 0.0),
+                        color: c,
+                    });
+                    mesh.vertices.push(egui::epaint::Vertex {
+                        pos: rect.right_top(),
+                        uv: egui::pos2(0.0, 1.0),
+                        color: c,
+                    });
+                    mesh.vertices.push(egui::epaint::Vertex {
+                        pos: rect.right_bottom(),
+                        uv: egui::pos2(1.0, 1.0),
+                        color: c,
+                    });
+                    mesh.vertices.push(egui::epaint::Vertex {
+                        pos: rect.left_bottom(),
+                        uv: egui::pos2(1.0, 0.0),
+                        color: c,
+                    });
+                    mesh.indices
+                        .extend([idx, idx + 1, idx + 2, idx, idx + 2, idx + 3]);
                     painter.add(egui::Shape::mesh(mesh));
                 }
                 let line = egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 40));
                 let zy = rect.top() + (z as f32 + 0.5) * scale;
                 painter.hline(rect.x_range(), zy, line);
                 let cx = rect.left() + (cursor + 0.5) * scale;
-                painter.vline(cx, rect.y_range(), egui::Stroke::new(1.0, egui::Color32::from_rgb(80, 200, 255)));
+                painter.vline(
+                    cx,
+                    rect.y_range(),
+                    egui::Stroke::new(1.0, egui::Color32::from_rgb(80, 200, 255)),
+                );
                 painter.text(
                     rect.left_top() + Vec2::splat(3.0),
                     egui::Align2::LEFT_TOP,
@@ -1278,7 +1314,10 @@ impl CryolensApp {
     /// Starts the 2D spectrum of the open micrograph when the panel shows it.
     fn start_spectrum_job(&mut self) {
         use super::analysis_panel::Tab;
-        if !self.analysis.open || self.analysis.tab != Tab::Spectrum2d || self.spectrum_job.is_some() {
+        if !self.analysis.open
+            || self.analysis.tab != Tab::Spectrum2d
+            || self.spectrum_job.is_some()
+        {
             return;
         }
         let Some(doc) = &self.doc else { return };
@@ -1394,12 +1433,7 @@ impl CryolensApp {
                 Err(e) => self.analysis.error = Some(format!("Analysis failed: {e:#}")),
             }
         }
-        if let Some(msg) = self
-            .png_message
-            .lock()
-            .ok()
-            .and_then(|mut m| m.take())
-        {
+        if let Some(msg) = self.png_message.lock().ok().and_then(|mut m| m.take()) {
             match msg {
                 Ok(m) => self.info = Some(m),
                 Err(e) => self.error = Some(e),
@@ -1471,7 +1505,10 @@ impl CryolensApp {
                 }
                 std::fs::create_dir_all(&dir)?;
                 let mut bytes = Vec::new();
-                img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+                img.write_to(
+                    &mut std::io::Cursor::new(&mut bytes),
+                    image::ImageFormat::Png,
+                )?;
                 install::write_atomically(&path, &bytes)?;
                 Ok(format!("Saved the plot to {}", path.display()))
             })();
@@ -1484,9 +1521,10 @@ impl CryolensApp {
 
     fn analysis_ui(&mut self, ui: &mut egui::Ui) {
         let index = self.doc.as_ref().map(|d| d.index);
-        let running = self.analysis_job.as_ref().map(|k| {
-            (k.job.progress.fraction(), k.job.progress.message())
-        });
+        let running = self
+            .analysis_job
+            .as_ref()
+            .map(|k| (k.job.progress.fraction(), k.job.progress.message()));
         let doc = self.doc.as_ref();
         let raw = doc.map(|d| Arc::clone(&d.raw));
         let den = self.view_image(View::Denoised).cloned();
@@ -1769,7 +1807,10 @@ impl CryolensApp {
         }
         let (analysis, regions) = ctx.input(|i| {
             let plain = !i.modifiers.command && !i.modifiers.alt;
-            (plain && i.key_pressed(Key::A), plain && i.key_pressed(Key::R))
+            (
+                plain && i.key_pressed(Key::A),
+                plain && i.key_pressed(Key::R),
+            )
         });
         if analysis {
             self.analysis.open = !self.analysis.open;
@@ -2217,13 +2258,13 @@ fn pick_section(
 }
 
 fn denoise_job(
-    arch: TopazArch,
+    arch: DenoiserChoice,
     device: &ComputeDevice,
     raw: &ViewImage,
     p: &Progress,
 ) -> anyhow::Result<ViewImage> {
     p.set_message(format!("loading {}", arch.name()));
-    let denoiser = TopazDenoiser::load(&ModelSpec::Topaz(arch), device)?;
+    let denoiser = TopazDenoiser::load(&arch.spec()?, device)?;
     let out = denoiser.denoise(&raw.image, &TileConfig::default(), p)?;
     p.set_message("computing statistics");
     Ok(ViewImage::new(out))
@@ -2344,12 +2385,8 @@ impl eframe::App for CryolensApp {
                             {
                                 let (x, y) =
                                     super::picking::screen_to_pick(&self.transform, rect, pos);
-                                self.analysis.label_at(
-                                    x,
-                                    y,
-                                    response.secondary_clicked(),
-                                    size,
-                                );
+                                self.analysis
+                                    .label_at(x, y, response.secondary_clicked(), size);
                             }
                             self.analysis
                                 .draw_regions(&ui.painter_at(rect), rect, &self.transform);
@@ -2363,20 +2400,10 @@ impl eframe::App for CryolensApp {
                                     &self.transform,
                                 );
                             }
-                            self.picks.handle(
-                                &ctx,
-                                response,
-                                rect,
-                                &self.transform,
-                                size,
-                                radius,
-                            );
-                            self.picks.draw(
-                                &ui.painter_at(rect),
-                                rect,
-                                &self.transform,
-                                radius,
-                            );
+                            self.picks
+                                .handle(&ctx, response, rect, &self.transform, size, radius);
+                            self.picks
+                                .draw(&ui.painter_at(rect), rect, &self.transform, radius);
                         }
                     }
                     _ => self.placeholder(ui),

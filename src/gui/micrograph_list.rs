@@ -91,44 +91,40 @@ pub fn show(
         area = area.vertical_scroll_offset((top - 2.0 * row_height).max(0.0));
     }
     area.show_rows(ui, row_height, n, |ui, range| {
-            for i in range {
-                let m = &session.micrographs[i];
-                let selected = i == session.current;
-                let response = ui
-                    .horizontal(|ui| {
-                        ui.set_min_height(row_height - 4.0);
-                        match thumbnails.get(&i) {
-                            Some(t) => {
-                                let size = t.size_vec2();
-                                let s = THUMBNAIL_SIDE as f32 / size.x.max(size.y);
-                                ui.add(egui::Image::new((t.id(), size * s)));
-                            }
-                            None => {
-                                ui.add_sized(
-                                    [THUMBNAIL_SIDE as f32, THUMBNAIL_SIDE as f32],
-                                    egui::Spinner::new(),
-                                );
-                            }
+        for i in range {
+            let m = &session.micrographs[i];
+            let selected = i == session.current;
+            let response = ui
+                .horizontal(|ui| {
+                    ui.set_min_height(row_height - 4.0);
+                    match thumbnails.get(&i) {
+                        Some(t) => {
+                            let size = t.size_vec2();
+                            let s = THUMBNAIL_SIDE as f32 / size.x.max(size.y);
+                            ui.add(egui::Image::new((t.id(), size * s)));
                         }
-                        ui.vertical(|ui| {
-                            let label = ui.selectable_label(selected, m.name());
-                            ui.label(
-                                egui::RichText::new(format!(
-                                    "{} picks",
-                                    session.kept_count(i)
-                                ))
-                                .weak(),
+                        None => {
+                            ui.add_sized(
+                                [THUMBNAIL_SIDE as f32, THUMBNAIL_SIDE as f32],
+                                egui::Spinner::new(),
                             );
-                            label
-                        })
-                        .inner
+                        }
+                    }
+                    ui.vertical(|ui| {
+                        let label = ui.selectable_label(selected, m.name());
+                        ui.label(
+                            egui::RichText::new(format!("{} picks", session.kept_count(i))).weak(),
+                        );
+                        label
                     })
-                    .inner;
-                if response.clicked() && !selected {
-                    chosen = Some(i);
-                }
+                    .inner
+                })
+                .inner;
+            if response.clicked() && !selected {
+                chosen = Some(i);
             }
-        });
+        }
+    });
     chosen
 }
 

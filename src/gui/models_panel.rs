@@ -3,15 +3,49 @@
 use eframe::egui;
 
 use crate::jobs::Progress;
-use crate::models::{TopazArch, installed_topaz_models};
+use crate::models::{ModelError, ModelSpec, TopazArch, installed_topaz_models};
 
 /// Installed models and the user's choice.
+/// A denoiser the GUI can run: one of Topaz's pretrained 2D models, or Cryolens' bundled
+/// default (`assets/models/cryolens-unet-small`, trained by count splitting on fei-extended;
+/// usable with no download).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DenoiserChoice {
+    /// A Topaz pretrained model (installed with `cryolens models install topaz`).
+    Topaz(TopazArch),
+    /// The model shipped with Cryolens.
+    Bundled,
+}
+
+impl DenoiserChoice {
+    /// The name shown and used as the cache key of denoised views.
+    pub fn name(self) -> &'static str {
+        match self {
+            DenoiserChoice::Topaz(a) => a.name(),
+            DenoiserChoice::Bundled => crate::train::checkpoint::BUNDLED_DEFAULT_MODEL,
+        }
+    }
+
+    /// The model to load.
+    ///
+    /// # Errors
+    /// The bundled model's files are missing.
+    pub fn spec(self) -> Result<ModelSpec, ModelError> {
+        match self {
+            DenoiserChoice::Topaz(a) => Ok(ModelSpec::Topaz(a)),
+            DenoiserChoice::Bundled => {
+                ModelSpec::parse(crate::train::checkpoint::BUNDLED_DEFAULT_MODEL)
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelsState {
     /// Pretrained models found on disk (refreshed at start and after an install).
-    pub installed: Vec<TopazArch>,
+    pub installed: Vec<DenoiserChoice>,
     /// The model to denoise with (`None` when none is installed).
-    pub selected: Option<TopazArch>,
+    pub selected: Option<DenoiserChoice>,
 }
 
 impl ModelsState {
@@ -25,24 +59,41 @@ impl ModelsState {
     /// Re-reads the installed models, keeping the selection when still installed, else
     /// preferring `unet` (Topaz's default), else the first installed.
     pub fn refresh(&mut self) {
-        self.installed = installed_topaz_models();
+        self.installed = installed_topaz_models()
+            .into_iter()
+            .map(DenoiserChoice::Topaz)
+            .collect();
+        if crate::train::checkpoint::find_trained_model(
+            crate::train::checkpoint::BUNDLED_DEFAULT_MODEL,
+        )
+        .is_some()
+        {
+            self.installed.push(DenoiserChoice::Bundled);
+        }
         if self.selected.is_none_or(|s| !self.installed.contains(&s)) {
-            self.selected = if self.installed.contains(&TopazArch::UNet) {
-                Some(TopazArch::UNet)
+            let unet = DenoiserChoice::Topaz(TopazArch::UNet);
+            self.selected = if self.installed.contains(&unet) {
+                Some(unet)
             } else {
                 self.installed.first().copied()
             };
         }
     }
+
+    /// Whether any Topaz pretrained model is installed.
+    pub fn has_topaz(&self) -> bool {
+        self.installed
+            .iter()
+            .any(|c| matches!(c, DenoiserChoice::Topaz(_)))
+    }
 }
 
-/// What the user asked for in the panel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelsAction {
     /// Nothing.
     None,
     /// Use another model (denoises with it unless cached).
-    Select(TopazArch),
+    Select(DenoiserChoice),
     /// Run denoising again with the selected model (after a failure).
     Retry,
     /// Stop the running denoising job.
@@ -62,7 +113,7 @@ pub fn show(
 ) -> ModelsAction {
     let mut action = ModelsAction::None;
     if state.installed.is_empty() {
-        ui.label("No Topaz model is installed.");
+        ui.label("No denoising model is installed.");
         action = install_button(ui, installing).unwrap_or(action);
         return action;
     }
@@ -72,19 +123,28 @@ pub fn show(
         egui::ComboBox::from_id_salt("denoising model")
             .selected_text(state.selected.map_or("none", |a| a.name()))
             .show_ui(ui, |ui| {
-                for &arch in &state.installed {
-                    ui.selectable_value(&mut chosen, Some(arch), arch.name());
+                for &choice in &state.installed {
+                    ui.selectable_value(&mut chosen, Some(choice), choice.name());
                 }
             })
             .response
             .labelled_by(label.id)
-            .on_hover_text("Denoising model (Topaz pretrained); unet is Topaz's default");
+            .on_hover_text("Denoising model: Topaz pretrained (unet is Topaz's default), or Cryolens' bundled cryolens-unet-small");
         if let Some(a) = chosen
             && chosen != state.selected
         {
             action = ModelsAction::Select(a);
         }
     });
+    if !state.has_topaz() {
+        ui.label(
+            egui::RichText::new("Topaz's pretrained models are not installed (GPL-3.0, via pip):")
+                .weak(),
+        );
+        if let Some(a) = install_button(ui, installing) {
+            action = a;
+        }
+    }
     if let Some(p) = denoising {
         ui.horizontal(|ui| {
             ui.add(

@@ -237,7 +237,13 @@ impl PickTool {
     }
 
     /// Removes the pick under the cursor (Delete key).
-    pub fn remove_at(&mut self, transform: &ViewTransform, viewport: Rect, pos: Pos2, radius_px: f64) {
+    pub fn remove_at(
+        &mut self,
+        transform: &ViewTransform,
+        viewport: Rect,
+        pos: Pos2,
+        radius_px: f64,
+    ) {
         let (x, y) = screen_to_pick(transform, viewport, pos);
         let m = self.session.current;
         if let Some(i) = self
@@ -356,7 +362,9 @@ impl PickTool {
             let mut t = s.settings.autopick_threshold.clamp(lo, hi);
             if ui
                 .add(egui::Slider::new(&mut t, lo..=hi).text("Autopick threshold"))
-                .on_hover_text("Autopicks with a figure of merit below this are hidden and not exported")
+                .on_hover_text(
+                    "Autopicks with a figure of merit below this are hidden and not exported",
+                )
                 .changed()
             {
                 s.settings.autopick_threshold = t;
@@ -468,8 +476,5 @@ pub fn screen_to_pick(transform: &ViewTransform, viewport: Rect, pos: Pos2) -> (
 
 /// Pick → screen position (inverse of [`screen_to_pick`]).
 pub fn pick_to_screen(transform: &ViewTransform, viewport: Rect, p: &SessionPick) -> Pos2 {
-    transform.to_screen(
-        viewport,
-        Vec2::new((p.x + 0.5) as f32, (p.y + 0.5) as f32),
-    )
+    transform.to_screen(viewport, Vec2::new((p.x + 0.5) as f32, (p.y + 0.5) as f32))
 }

@@ -122,30 +122,49 @@ impl RingGrid {
     }
 
     /// Builds the curve from per-ring values (non-empty rings only).
-    fn curve<T>(&self, mut value: impl FnMut(usize) -> T) -> RingCurve<T> {
-        let n = self.width.min(self.height) as f64;
-        let (unit, scale) = match self.pixel_size {
-            Some(p) => (FrequencyUnit::PerAngstrom, 1.0 / (n * p as f64)),
-            None => (FrequencyUnit::PerPixel, 1.0 / n),
-        };
-        let rings = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0.0)
-            .map(|(r, c)| Ring {
-                index: r,
-                frequency: r as f64 * self.ring_width as f64 * scale,
-                components: *c as usize,
-                value: value(r),
-            })
-            .collect();
-        RingCurve {
-            unit,
-            pixel_size_angstrom: self.pixel_size,
-            ring_width: self.ring_width,
-            rings,
-        }
+    fn curve<T>(&self, value: impl FnMut(usize) -> T) -> RingCurve<T> {
+        build_curve(
+            &self.counts,
+            self.width.min(self.height),
+            self.ring_width,
+            self.pixel_size,
+            value,
+        )
+    }
+}
+
+/// A [`RingCurve`] from per-ring (or per-shell) component counts: ring r has centre
+/// frequency r · `ring_width` / `n` cycles/px (÷ pixel size for Å⁻¹); rings with no
+/// components are left out. Shared by the 2D rings here and the 3D shells of
+/// [`super::fsc`].
+pub(crate) fn build_curve<T>(
+    counts: &[f64],
+    n: usize,
+    ring_width: f32,
+    pixel_size: Option<f32>,
+    mut value: impl FnMut(usize) -> T,
+) -> RingCurve<T> {
+    let n = n as f64;
+    let (unit, scale) = match pixel_size {
+        Some(p) => (FrequencyUnit::PerAngstrom, 1.0 / (n * p as f64)),
+        None => (FrequencyUnit::PerPixel, 1.0 / n),
+    };
+    let rings = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0.0)
+        .map(|(r, c)| Ring {
+            index: r,
+            frequency: r as f64 * ring_width as f64 * scale,
+            components: *c as usize,
+            value: value(r),
+        })
+        .collect();
+    RingCurve {
+        unit,
+        pixel_size_angstrom: pixel_size,
+        ring_width,
+        rings,
     }
 }
 

@@ -22,6 +22,7 @@
 
 mod count_split;
 mod frc;
+pub mod fsc;
 mod region;
 mod variance;
 

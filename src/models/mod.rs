@@ -4,9 +4,11 @@
 //! Topaz's pretrained models are GPL-3.0 and never shipped with Cryolens: `cryolens models
 //! install topaz` unpacks them from the `topaz-em` wheel into [`models_dir`].
 
+pub mod cref;
 pub mod install;
 pub mod native;
 pub mod topaz;
+pub mod topaz3d;
 pub mod wdsr;
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use burn::prelude::Device;
 use burn::store::{ModuleSnapshot, PytorchStore};
 
 pub use topaz::{TopazArch, TopazConfig, TopazModel};
+pub use topaz3d::Topaz3dArch;
 
 /// Errors finding or loading a model.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +36,7 @@ pub enum ModelError {
     },
     /// `--model` named neither a known model nor an existing file.
     #[error(
-        "unknown model '{0}': expected one of unet, unet-small, fcnn, affine, unet-v0.2.1, or a path to a Topaz state dict"
+        "unknown model '{0}': expected one of unet, unet-small, fcnn, affine, unet-v0.2.1, unet-3d-10a, unet-3d-20a, or a path to a Topaz state dict"
     )]
     Unknown(String),
     /// The file could not be read as a PyTorch state dict of a Topaz 2D architecture.
@@ -68,18 +71,27 @@ pub fn topaz_dir() -> PathBuf {
 pub enum ModelSpec {
     /// One of Topaz's pretrained models, by name.
     Topaz(TopazArch),
+    /// One of Topaz's pretrained 3D (tomogram) models, by name.
+    Topaz3d(Topaz3dArch),
     /// A PyTorch state dict (or whole pickled module) of a Topaz 2D architecture.
     File(PathBuf),
 }
 
 impl ModelSpec {
-    /// Parses `unet|unet-small|fcnn|affine|unet-v0.2.1|PATH`.
+    /// Parses `unet|unet-small|fcnn|affine|unet-v0.2.1|unet-3d-10a|unet-3d-20a|PATH`.
     ///
     /// # Errors
     /// [`ModelError::Unknown`] if it is neither a model name nor an existing file.
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         if let Some(a) = TopazArch::from_name(s) {
             return Ok(ModelSpec::Topaz(a));
+        }
+        if let Some(a) = Topaz3dArch::from_name(s) {
+            return Ok(ModelSpec::Topaz3d(a));
+        }
+        // A Cryolens-trained model by name (`NAME.safetensors` + `NAME.json`).
+        if let Some(p) = crate::train::checkpoint::find_trained_model(s) {
+            return Ok(ModelSpec::File(p));
         }
         let p = PathBuf::from(s);
         if p.is_file() {
@@ -93,6 +105,7 @@ impl ModelSpec {
     pub fn label(&self) -> String {
         match self {
             ModelSpec::Topaz(a) => a.name().to_string(),
+            ModelSpec::Topaz3d(a) => a.name().to_string(),
             ModelSpec::File(p) => p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -105,19 +118,19 @@ impl ModelSpec {
     /// # Errors
     /// [`ModelError::NotInstalled`] when a pretrained model's file is absent.
     pub fn weights_path(&self) -> Result<PathBuf, ModelError> {
-        match self {
-            ModelSpec::File(p) => Ok(p.clone()),
-            ModelSpec::Topaz(a) => {
-                let path = topaz_dir().join(a.weights_file());
-                if path.is_file() {
-                    Ok(path)
-                } else {
-                    Err(ModelError::NotInstalled {
-                        name: a.name().into(),
-                        path,
-                    })
-                }
-            }
+        let (name, file) = match self {
+            ModelSpec::File(p) => return Ok(p.clone()),
+            ModelSpec::Topaz(a) => (a.name(), a.weights_file()),
+            ModelSpec::Topaz3d(a) => (a.name(), a.weights_file()),
+        };
+        let path = topaz_dir().join(file);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ModelError::NotInstalled {
+                name: name.into(),
+                path,
+            })
         }
     }
 }
@@ -156,6 +169,12 @@ pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConf
         path: path.into(),
         reason,
     };
+    // Cryolens' own format (`cryolens train`): safetensors weights + JSON sidecar.
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        return crate::train::checkpoint::load_model(path, device)
+            .map(|(model, config, _)| (model, config))
+            .map_err(|e| bad(format!("{e:#}")));
+    }
     let shapes = state_dict_shapes(path)?;
     let config = TopazConfig::infer(&shapes).map_err(bad)?;
     let mut model = TopazModel::init(config, device);

@@ -84,11 +84,7 @@ impl Autosaver {
     pub fn flush(&self) -> Result<(), String> {
         let mut st = lock(&self.shared);
         while self.thread.is_some() && st.written < st.submitted && st.error.is_none() {
-            st = self
-                .shared
-                .wake
-                .wait(st)
-                .unwrap_or_else(|e| e.into_inner());
+            st = self.shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         st.error.clone().map_or(Ok(()), Err)
     }
@@ -171,6 +167,11 @@ mod tests {
         let saver = Autosaver::new(Path::new("/nonexistent-folder-cryolens/s.json"));
         saver.submit("x".into());
         assert!(saver.flush().is_err());
-        assert!(saver.error().unwrap().contains("nonexistent-folder-cryolens"));
+        assert!(
+            saver
+                .error()
+                .unwrap()
+                .contains("nonexistent-folder-cryolens")
+        );
     }
 }

@@ -292,10 +292,7 @@ mod tests {
     #[test]
     fn relion_paths_are_relative_to_the_project() {
         assert_eq!(
-            relion_relative(
-                Path::new("/p/ManualPick/job004"),
-                "a_manualpick.star"
-            ),
+            relion_relative(Path::new("/p/ManualPick/job004"), "a_manualpick.star"),
             "ManualPick/job004/a_manualpick.star"
         );
         let abs = relion_relative(Path::new("out"), "a_manualpick.star");

@@ -315,7 +315,10 @@ impl PickSession {
     /// Number of picks of `micrograph` kept at the current autopick threshold.
     pub fn kept_count(&self, micrograph: usize) -> usize {
         let t = self.settings.autopick_threshold;
-        self.picks(micrograph).iter().filter(|p| p.passes(t)).count()
+        self.picks(micrograph)
+            .iter()
+            .filter(|p| p.passes(t))
+            .count()
     }
 
     /// Index of the pick of `micrograph` nearest to `(x, y)` within `radius` pixels, among the
@@ -347,7 +350,10 @@ impl PickSession {
         self.apply_new(Edit::Add {
             micrograph,
             index,
-            pick: SessionPick { z, ..SessionPick::manual(x, y) },
+            pick: SessionPick {
+                z,
+                ..SessionPick::manual(x, y)
+            },
         });
         Some(index)
     }
@@ -375,8 +381,7 @@ impl PickSession {
         from: (f64, f64),
         to: (f64, f64),
     ) -> bool {
-        if self.picks(micrograph).get(index).is_none() || !(to.0.is_finite() && to.1.is_finite())
-        {
+        if self.picks(micrograph).get(index).is_none() || !(to.0.is_finite() && to.1.is_finite()) {
             return false;
         }
         if from == to {

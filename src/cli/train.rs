@@ -1,0 +1,241 @@
+//! `cryolens train`: noise2noise training of a Topaz 2D architecture from even/odd pairs or
+//! count-split exposures, with an indicatif progress bar (loss, crops/s, ETA); see
+//! [`crate::train`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::device::{ComputeDevice, DeviceChoice};
+use crate::train::{
+    self, DataOptions, LossKind, OptimizerKind, TrainConfig, TrainEnd, TrainPhase, TrainRun,
+    checkpoint,
+};
+
+/// `cryolens train` options.
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Even halves (frame sums of even frames), paired in order with `--odd`.
+    #[arg(long, num_args = 1.., requires = "odd", conflicts_with_all = ["pairs_dir", "split_counts"])]
+    pub even: Vec<PathBuf>,
+    /// Odd halves.
+    #[arg(long, num_args = 1.., requires = "even")]
+    pub odd: Vec<PathBuf>,
+    /// A folder of pairs named X_EVN/X_ODD or X_even/X_odd (.mrc, .tif).
+    #[arg(long, conflicts_with = "split_counts")]
+    pub pairs_dir: Option<PathBuf>,
+    /// Counting-mode exposures, each split into two halves by binomial count splitting.
+    #[arg(long, num_args = 1..)]
+    pub split_counts: Vec<PathBuf>,
+    /// Count-split data that are not integer counts × gain (values rounded to counts).
+    #[arg(long)]
+    pub force: bool,
+    /// Architecture: unet | unet-small | fcnn | affine | unet-v0.2.1.
+    #[arg(long, default_value = "unet-small")]
+    pub arch: String,
+    /// Loss (L0 anneals γ from 2 to 0).
+    #[arg(long, value_enum, default_value_t = LossKind::L2)]
+    pub loss: LossKind,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adagrad)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Crop side in px.
+    #[arg(long, default_value_t = 800)]
+    pub crop: usize,
+    /// Crop pairs per step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u64,
+    /// Steps per epoch (default: one crop per training pair, ⌈pairs / batch⌉).
+    #[arg(long)]
+    pub steps_per_epoch: Option<u64>,
+    /// Fraction held out for validation (whole pairs, or the bottom rows when there are too
+    /// few pairs).
+    #[arg(long, default_value_t = 0.1)]
+    pub holdout: f64,
+    /// Fixed validation crops.
+    #[arg(long, default_value_t = 8)]
+    pub validation_crops: usize,
+    /// Train A → B only (default: both directions).
+    #[arg(long)]
+    pub one_direction: bool,
+    /// No random rotations/mirrors.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Start from this model (Topaz name, Topaz state dict or Cryolens model).
+    #[arg(long)]
+    pub from_pretrained: Option<String>,
+    /// Output: a NAME (saved in the models folder, then usable as `--model NAME`), a
+    /// `.safetensors` path, or a folder.
+    #[arg(long, short)]
+    pub output: String,
+    /// Continue from the output's checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Seed of crops, transforms, order, count splits and initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Checkpoint every N steps (0: every epoch).
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: u64,
+    /// Validate every N steps (0: every epoch).
+    #[arg(long, default_value_t = 0)]
+    pub validate_every: u64,
+    /// Pairs kept in memory.
+    #[arg(long, default_value_t = 4)]
+    pub cache: usize,
+    /// Note recorded in the model's JSON.
+    #[arg(long, default_value = "")]
+    pub notes: String,
+    /// Compute device (`gpu`: wgpu; any CPU choice trains on burn Flex).
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+/// Builds the run from the options.
+///
+/// # Errors
+/// No data given, unreadable pair folder, mismatched lists.
+pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
+    let sources = if !args.even.is_empty() {
+        train::pairs_from_lists(&args.even, &args.odd)?
+    } else if let Some(dir) = &args.pairs_dir {
+        train::pairs_from_dir(dir)?
+    } else if !args.split_counts.is_empty() {
+        train::count_split_sources(&args.split_counts, args.force)
+    } else {
+        bail!("no training data: give --even/--odd, --pairs-dir or --split-counts");
+    };
+    let config = TrainConfig {
+        architecture: args.arch.clone(),
+        from_pretrained: args.from_pretrained.clone(),
+        loss: args.loss,
+        optimizer: args.optimizer,
+        learning_rate: args.lr,
+        epochs: args.epochs,
+        steps_per_epoch: args.steps_per_epoch,
+        both_directions: !args.one_direction,
+        data: DataOptions {
+            crop_px: args.crop,
+            batch: args.batch,
+            holdout_fraction: args.holdout,
+            augment: !args.no_augment,
+            seed: args.seed,
+            cache_pairs: args.cache,
+            validation_crops: args.validation_crops,
+        },
+        validate_every_steps: args.validate_every,
+        checkpoint_every_steps: args.checkpoint_every,
+        ..TrainConfig::default()
+    };
+    if config.from_pretrained.is_none() {
+        train::architecture_config(&config.architecture)?;
+    }
+    Ok(TrainRun {
+        config,
+        sources,
+        output: checkpoint::resolve_output(&args.output),
+        resume: args.resume,
+        command_line: std::iter::once("cryolens".to_string())
+            .chain(std::env::args().skip(1))
+            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+            .collect::<Vec<_>>()
+            .join(" "),
+        notes: args.notes.clone(),
+    })
+}
+
+/// Runs `cryolens train`.
+///
+/// # Errors
+/// Bad options or data, training failures.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let run = build_run(args)?;
+    let device = ComputeDevice::select(args.device)?;
+    let output = run.output.clone();
+    println!("output: {}", output.display());
+    let handle = train::start(run, device);
+    let bar = super::progress_bar(0, "training");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:60} [{bar:25}] {pos}/{len} {elapsed_precise} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut printed = 0usize;
+    let mut handle = handle;
+    let result = loop {
+        if let Some(r) = handle.try_result() {
+            break r;
+        }
+        let st = handle.status();
+        bar.set_length(st.total_steps);
+        bar.set_position(st.step);
+        let phase = match st.phase {
+            TrainPhase::Loading => "loading",
+            TrainPhase::Validating => "validating",
+            TrainPhase::Previewing => "preview",
+            TrainPhase::Saving => "saving",
+            _ => "training",
+        };
+        bar.set_message(format!(
+            "{phase} ep {:.2} loss {} val {} {:.2} crops/s",
+            st.epoch,
+            st.train_loss.map_or("-".into(), |v| format!("{v:.4}")),
+            st.validation_loss.map_or("-".into(), |v| format!("{v:.4}")),
+            st.crops_per_second
+        ));
+        for p in handle.shared().history_since(printed) {
+            printed += 1;
+            bar.suspend(|| {
+                println!(
+                    "step {:>6} epoch {:>7.2}  train {}  validation {}",
+                    p.step,
+                    p.epoch,
+                    p.train_loss.map_or("-".into(), |v| format!("{v:.5}")),
+                    p.validation_loss.map_or("-".into(), |v| format!("{v:.5}"))
+                )
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    bar.finish_and_clear();
+    for p in handle.shared().history_since(printed) {
+        println!(
+            "step {:>6} epoch {:>7.2}  train {}  validation {}",
+            p.step,
+            p.epoch,
+            p.train_loss.map_or("-".into(), |v| format!("{v:.5}")),
+            p.validation_loss.map_or("-".into(), |v| format!("{v:.5}"))
+        );
+    }
+    let outcome = result?;
+    println!("device: {}", handle.status().device);
+    println!(
+        "{} steps, {:.3} crops/s (each direction of a crop pair counts as one crop)",
+        outcome.steps, outcome.crops_per_second
+    );
+    match outcome.end {
+        TrainEnd::Cancelled => println!(
+            "cancelled; checkpoint in {} (continue with --resume)",
+            outcome.checkpoint_dir.display()
+        ),
+        _ => {
+            if let Some(p) = &outcome.model_path {
+                println!(
+                    "model: {} (+ {})",
+                    p.display(),
+                    checkpoint::meta_path(p).display()
+                );
+            }
+        }
+    }
+    Ok(())
+}

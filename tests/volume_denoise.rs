@@ -1,0 +1,103 @@
+//! Topaz's 3D U-net (`unet-3d-10a`) against the published Topaz-Denoise on a real tomogram
+//! crop (`../shared/golden/particleannotation_3d*.mrc`, made by `topaz-em` 0.3.20's
+//! `Denoise3D(...).denoise(vol, patch_size=96, padding=48)`; see the golden README).
+//!
+//! Criterion (issue 7, item 2): max |ours − Topaz| ≤ 1e-3 × σ(Topaz output) in the
+//! Topaz-compatible mode. Topaz needed 14 min for the whole 202×115×112 volume on 2 cores, so
+//! the CI test reproduces the output in one block only, computing exactly the padded 192³
+//! windows Topaz used for the two patches involved: the block straddles the border between
+//! the first two patches along z, where Topaz's per-patch normalisation makes values jump. The whole volume is the `#[ignore]`d
+//! test (`cargo test --release --test volume_denoise -- --ignored`).
+
+mod common;
+
+use std::time::Instant;
+
+use cryolens::denoise::volume::{Topaz3dDenoiser, VolumeTileConfig};
+use cryolens::device::ComputeDevice;
+use cryolens::image::Volume;
+use cryolens::jobs::Progress;
+use cryolens::models::topaz3d::VoxelBox;
+use cryolens::models::{ModelSpec, Topaz3dArch};
+
+fn load() -> Topaz3dDenoiser {
+    common::ensure_topaz_weights();
+    let device = ComputeDevice::cpu("test");
+    Topaz3dDenoiser::load(&ModelSpec::Topaz3d(Topaz3dArch::UNet3d10A), &device)
+        .expect("load unet-3d-10a")
+}
+
+fn read(name: &str) -> Volume {
+    let (_, v) = cryolens::io::read(&common::golden(name)).expect("read golden volume");
+    assert_eq!((v.depth, v.height, v.width), (202, 115, 112));
+    v
+}
+
+/// `region` of `v`, `[z][y][x]` order.
+fn extract(v: &Volume, region: &VoxelBox) -> Vec<f32> {
+    let mut out = Vec::new();
+    for z in region[0].clone() {
+        for y in region[1].clone() {
+            let row = (z * v.height + y) * v.width;
+            out.extend_from_slice(&v.data[row + region[2].start..row + region[2].end]);
+        }
+    }
+    out
+}
+
+fn max_diff_sigma(ours: &[f32], topaz: &[f32], sigma: f64) -> f64 {
+    assert_eq!(ours.len(), topaz.len());
+    ours.iter()
+        .zip(topaz)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .fold(0.0, f64::max)
+        / sigma
+}
+
+#[test]
+fn topaz_mode_matches_topaz_across_a_patch_border() {
+    let input = read("particleannotation_3d.mrc");
+    let golden = read("particleannotation_3d.unet-3d-10a.mrc");
+    let sigma = cryolens::image::stats_of(&golden.data).std;
+    let denoiser = load();
+    let cfg = VolumeTileConfig::topaz();
+    // Straddles the z = 96 border between patches (0,0,0) and (1,0,0): two 192³ windows,
+    // one reaching past the near faces of the volume (z, y, x < 0), one past the far face in
+    // z (≥ 202) and near faces in y and x, both zero-filled as Topaz does.
+    let regions: [VoxelBox; 1] = [[88..104, 40..56, 40..56]];
+    for region in &regions {
+        let started = Instant::now();
+        let ours = denoiser
+            .denoise_region(&input, &cfg, region, &Progress::new())
+            .expect("denoise region");
+        let topaz = extract(&golden, region);
+        let rel = max_diff_sigma(&ours, &topaz, sigma);
+        println!(
+            "PARITY unet-3d-10a region {region:?}: max|diff| = {rel:.3e} σ ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        assert!(
+            rel <= 1e-3,
+            "region {region:?}: max diff {rel:.3e} σ exceeds 1e-3 σ"
+        );
+    }
+}
+
+/// The whole volume in Topaz's mode, against Topaz's whole output, timed (Topaz: 14 min 15 s on
+/// 2 cores). Several minutes: run with `--ignored`.
+#[test]
+#[ignore]
+fn topaz_mode_matches_topaz_on_the_whole_volume() {
+    let input = read("particleannotation_3d.mrc");
+    let golden = read("particleannotation_3d.unet-3d-10a.mrc");
+    let sigma = cryolens::image::stats_of(&golden.data).std;
+    let denoiser = load();
+    let started = Instant::now();
+    let ours = denoiser
+        .denoise(&input, &VolumeTileConfig::topaz(), &Progress::new())
+        .expect("denoise");
+    let secs = started.elapsed().as_secs_f64();
+    let rel = max_diff_sigma(&ours.data, &golden.data, sigma);
+    println!("PARITY unet-3d-10a whole volume: max|diff| = {rel:.3e} σ, {secs:.1} s");
+    assert!(rel <= 1e-3, "max diff {rel:.3e} σ exceeds 1e-3 σ");
+}
