@@ -1059,3 +1059,101 @@ fn tomogram_sections_orthoviews_and_picks_with_z() {
             .unwrap();
     }
 }
+
+/// The training panel drives a tiny run on the sample: start, pause, continue, cancel (a
+/// checkpoint is kept), resume, finish; the model file is written and the curves filled.
+#[test]
+fn training_panel_start_pause_cancel_resume_finish() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1200.0, 900.0),
+    );
+    wait_for(
+        &mut h,
+        "the sample and device",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Raw) && a.device_description().is_some(),
+    );
+    h.key_press(Key::T);
+    h.step();
+    let model = dir.path().join("gui-tiny.safetensors");
+    {
+        let t = h.state_mut().training_panel();
+        t.config.architecture = "affine".into();
+        t.config.data.crop_px = 64;
+        t.config.data.batch = 2;
+        t.config.epochs = 2;
+        t.config.steps_per_epoch = Some(300);
+        t.config.validate_every_steps = 50;
+        t.config.preview_every_steps = 50;
+        t.config.checkpoint_every_steps = 50;
+        t.config.preview_size_px = 64;
+        t.force_split = true;
+        t.name = model.display().to_string();
+    }
+    h.step();
+    h.get_by_label("Start training").click();
+    h.step();
+    h.step();
+    assert!(
+        h.state().training_outcome().is_none(),
+        "{:?}",
+        h.state().training_outcome()
+    );
+    h.get_by_label("Pause").click();
+    h.step();
+    h.step();
+    let steps = |h: &Harness<'_, CryolensApp>| h.state().training_status().map(|s| s.0);
+    std::thread::sleep(Duration::from_millis(500));
+    h.step();
+    let paused_at = steps(&h);
+    std::thread::sleep(Duration::from_millis(800));
+    h.step();
+    assert_eq!(steps(&h), paused_at, "paused: no steps");
+    h.get_by_label("Continue").click();
+    h.step();
+    wait_for(&mut h, "a few steps", Duration::from_secs(120), |a| {
+        !h_history_empty(a)
+    });
+    h.get_by_label("Cancel training").click();
+    wait_for(&mut h, "the cancel", Duration::from_secs(120), |a| {
+        outcome(a).is_some()
+    });
+    let msg = outcome(h.state()).unwrap();
+    assert!(
+        msg.contains("Cancelled") || msg.contains("Model written"),
+        "{msg}"
+    );
+    if msg.contains("Cancelled") {
+        assert!(!model.exists());
+        h.get_by_label("Resume").click();
+        h.step();
+        wait_for(&mut h, "the resumed run", Duration::from_secs(300), |a| {
+            outcome(a).is_some()
+        });
+        let msg = outcome(h.state()).unwrap();
+        assert!(msg.contains("Model written"), "{msg}");
+    }
+    assert!(model.is_file(), "model written");
+    assert!(model.with_extension("json").is_file());
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        h.remove_cursor();
+        h.step();
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render()
+            .unwrap()
+            .save(shots.join("training-panel.png"))
+            .unwrap();
+    }
+}
+
+fn h_history_empty(a: &CryolensApp) -> bool {
+    a.training_status().is_none_or(|(step, _)| step == 0)
+}
+
+fn outcome(a: &CryolensApp) -> Option<String> {
+    a.training_outcome()
+}

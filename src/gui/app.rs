@@ -31,6 +31,7 @@ use super::micrograph_list;
 use super::models_panel::{self, DenoiserChoice, ModelsAction, ModelsState};
 use super::picking::{PickAction, PickTool};
 use super::status::{self, StatusInfo};
+use super::training_panel::{TrainingAction, TrainingPanel};
 use super::viewer::{self, ViewImage, ViewTransform};
 
 /// The real micrograph bundled with Cryolens (1024×1024 crop, 0.8538 Å/px).
@@ -226,6 +227,8 @@ pub struct CryolensApp {
     analysis: AnalysisPanel,
     /// The egui context (for textures made when jobs finish).
     egui_ctx: egui::Context,
+    /// The training panel (key T).
+    training: TrainingPanel,
     /// Slab thickness (sections averaged) of volume views.
     slab_thickness: usize,
     /// Computing another XY section of the open volume: (doc index, z, thickness).
@@ -327,6 +330,7 @@ impl CryolensApp {
             pending_open: None,
             analysis: AnalysisPanel::default(),
             egui_ctx: cc.egui_ctx.clone(),
+            training: TrainingPanel::default(),
             slab_thickness: 1,
             slice_job: None,
             ortho: None,
@@ -560,6 +564,7 @@ impl CryolensApp {
             || self.ctf_job.is_some()
             || self.slice_job.is_some()
             || self.ortho_job.is_some()
+            || self.training.is_running()
     }
 
     /// True while the micrograph is being read.
@@ -1282,6 +1287,88 @@ impl CryolensApp {
         });
     }
 
+    /// Steps done and total of the current training run.
+    pub fn training_status(&self) -> Option<(u64, u64)> {
+        let s = self.training.handle.as_ref()?.status();
+        Some((s.step, s.total_steps))
+    }
+
+    /// How the last training run ended (message), once it has.
+    pub fn training_outcome(&self) -> Option<String> {
+        self.training.outcome.as_ref().map(|r| match r {
+            Ok(m) | Err(m) => m.clone(),
+        })
+    }
+
+    /// The training panel (tests drive it).
+    pub fn training_panel(&mut self) -> &mut TrainingPanel {
+        &mut self.training
+    }
+
+    /// Starts training on the session's micrographs: even/odd pairs beside them when found,
+    /// else count-split halves (the bundled sample is split in memory).
+    ///
+    /// # Errors
+    /// No device yet; the sample cannot be split.
+    pub fn start_training(&mut self, resume: bool) -> anyhow::Result<()> {
+        use crate::train::data::PairSource;
+        let device = self
+            .device
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the compute device is still being detected"))?;
+        let force = self.training.force_split;
+        let mut sources = Vec::new();
+        for m in &self.picks.session.micrographs {
+            if m.path == Path::new(SAMPLE_NAME) {
+                let (_, v) = io::mrc::read_bytes(SAMPLE_MRC)?;
+                let split = crate::metrics::split_counts(
+                    &v.section(0),
+                    &crate::metrics::CountSplitOptions {
+                        force,
+                        ..Default::default()
+                    },
+                )?;
+                sources.push(PairSource::InMemory {
+                    name: SAMPLE_NAME.into(),
+                    even: Arc::new(split.half1),
+                    odd: Arc::new(split.half2),
+                });
+            } else if let Some((even, odd)) = crate::analysis::find_half_pair(&m.path) {
+                sources.push(PairSource::Files { even, odd });
+            } else {
+                sources.push(PairSource::CountSplit {
+                    path: m.path.clone(),
+                    force,
+                });
+            }
+        }
+        let run = crate::train::TrainRun {
+            config: self.training.config.clone(),
+            sources,
+            output: self.training.output(),
+            resume,
+            command_line: "cryolens GUI training panel".into(),
+            notes: String::new(),
+        };
+        self.training.history.clear();
+        self.training.outcome = None;
+        self.training.handle = Some(crate::train::start(run, device));
+        Ok(())
+    }
+
+    fn training_ui(&mut self, ui: &mut egui::Ui) {
+        let n = self.picks.session.micrographs.len();
+        let note = format!(
+            "on the {n} micrograph(s) of this session: even/odd pairs beside them, else count-split halves; model saved to {}",
+            self.training.output().display()
+        );
+        if let TrainingAction::Start { resume } = self.training.show(ui, &note)
+            && let Err(e) = self.start_training(resume)
+        {
+            self.training.outcome = Some(Err(format!("Training could not start: {e:#}")));
+        }
+    }
+
     /// The CTF drawn over the 2D spectrum.
     pub fn ctf(&self) -> crate::ctf::Ctf {
         self.analysis.ctf
@@ -1815,6 +1902,9 @@ impl CryolensApp {
         if analysis {
             self.analysis.open = !self.analysis.open;
         }
+        if ctx.input(|i| !i.modifiers.command && i.key_pressed(Key::T)) {
+            self.training.open = !self.training.open;
+        }
         if regions {
             self.analysis.labelling = !self.analysis.labelling;
             if self.analysis.labelling {
@@ -2118,6 +2208,7 @@ impl CryolensApp {
                             ("H", "hide / show picks"),
                             ("middle drag", "pan"),
                             ("A", "analysis panel (spectra, SSNR, signal/noise/bias)"),
+                            ("T", "training panel (noise2noise on this session)"),
                             ("R", "label regions for region SNR (click signal, right click background)"),
                             ("Ctrl+P (analysis)", "save the plot as PNG"),
                             ("? or F1", "this help"),
@@ -2278,6 +2369,9 @@ impl eframe::App for CryolensApp {
         self.poll_analysis();
         self.poll_merge();
         self.poll_volume();
+        if self.training.poll(&ctx).is_some() {
+            self.models.refresh();
+        }
         self.start_picking_jobs();
         self.shortcuts(&ctx);
         if let Some(path) =
@@ -2288,6 +2382,12 @@ impl eframe::App for CryolensApp {
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         egui::Panel::bottom("status").show(ui, |ui| status::show(ui, &self.status_info()));
+        if self.training.open {
+            egui::Panel::bottom("training")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| self.training_ui(ui));
+        }
         if self.analysis.open {
             egui::Panel::bottom("analysis")
                 .resizable(true)

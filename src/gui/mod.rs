@@ -11,6 +11,7 @@ pub mod micrograph_list;
 pub mod models_panel;
 pub mod picking;
 pub mod status;
+pub mod training_panel;
 pub mod viewer;
 
 use std::sync::Arc;

@@ -15,6 +15,8 @@ pub enum DenoiserChoice {
     Topaz(TopazArch),
     /// The model shipped with Cryolens.
     Bundled,
+    /// A model trained with Cryolens (`cryolens train` or the training panel), by name.
+    Trained(&'static str),
 }
 
 impl DenoiserChoice {
@@ -23,6 +25,7 @@ impl DenoiserChoice {
         match self {
             DenoiserChoice::Topaz(a) => a.name(),
             DenoiserChoice::Bundled => crate::train::checkpoint::BUNDLED_DEFAULT_MODEL,
+            DenoiserChoice::Trained(name) => name,
         }
     }
 
@@ -36,6 +39,7 @@ impl DenoiserChoice {
             DenoiserChoice::Bundled => {
                 ModelSpec::parse(crate::train::checkpoint::BUNDLED_DEFAULT_MODEL)
             }
+            DenoiserChoice::Trained(name) => ModelSpec::parse(name),
         }
     }
 }
@@ -69,6 +73,20 @@ impl ModelsState {
         .is_some()
         {
             self.installed.push(DenoiserChoice::Bundled);
+        }
+        for (name, _) in crate::train::checkpoint::list_trained_models() {
+            if name == crate::train::checkpoint::BUNDLED_DEFAULT_MODEL {
+                continue;
+            }
+            // Names live for the whole session (a handful of models): leaked once each.
+            let known = self
+                .installed
+                .iter()
+                .any(|c| matches!(c, DenoiserChoice::Trained(n) if *n == name));
+            if !known {
+                self.installed
+                    .push(DenoiserChoice::Trained(Box::leak(name.into_boxed_str())));
+            }
         }
         if self.selected.is_none_or(|s| !self.installed.contains(&s)) {
             let unet = DenoiserChoice::Topaz(TopazArch::UNet);
