@@ -1157,3 +1157,102 @@ fn h_history_empty(a: &CryolensApp) -> bool {
 fn outcome(a: &CryolensApp) -> Option<String> {
     a.training_outcome()
 }
+
+/// The four-pane comparison on the sample (raw, low-pass, unet, merged) with region SNR from
+/// boxes on the darkest (particles) and brightest (ice) spots of the low-passed sample.
+#[test]
+fn comparison_panes_with_region_snr() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1400.0, 950.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    for (key, view) in [
+        (Key::Num2, View::Denoised),
+        (Key::Num4, View::Merged),
+        (Key::Num3, View::Lowpass),
+    ] {
+        h.key_press(key);
+        wait_for(&mut h, view.name(), Duration::from_secs(600), |a| {
+            a.has_view(view) && (view != View::Merged || a.merged_is_current())
+        });
+    }
+    // Particles are dark: signal boxes on the 4 darkest, background on the 4 brightest spots
+    // (64 px boxes, at least 128 px apart) of the low-passed sample.
+    let (_, v) = cryolens::io::mrc::read(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/sample.mrc"
+    )))
+    .unwrap();
+    let smooth = cryolens::fourier::gaussian_lowpass(&v.section(0), 12.0);
+    let spots = |dark: bool| {
+        let mut cand: Vec<(f32, usize, usize)> = (64..960)
+            .step_by(16)
+            .flat_map(|y| (64..960).step_by(16).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let v = smooth.get(x, y);
+                (if dark { v } else { -v }, x, y)
+            })
+            .collect();
+        cand.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut chosen: Vec<(usize, usize)> = Vec::new();
+        for (_, x, y) in cand {
+            if chosen
+                .iter()
+                .all(|&(a, b)| a.abs_diff(x).max(b.abs_diff(y)) >= 128)
+            {
+                chosen.push((x, y));
+            }
+            if chosen.len() == 4 {
+                break;
+            }
+        }
+        chosen
+    };
+    for ((sx, sy), (bx, by)) in spots(true).into_iter().zip(spots(false)) {
+        h.state_mut().add_region(sx as f64, sy as f64, false);
+        h.state_mut().add_region(bx as f64, by as f64, true);
+    }
+    h.state_mut().set_compare(
+        true,
+        &[View::Raw, View::Lowpass, View::Denoised, View::Merged],
+        false,
+    );
+    h.step();
+    h.step();
+    let labels = h.state().compare_labels().to_vec();
+    assert_eq!(labels.len(), 4, "{labels:?}");
+    let db = |l: &str| -> f64 {
+        let t = l.split("region SNR ").nth(1).expect(l);
+        t.trim_end_matches(" dB").parse().unwrap()
+    };
+    let (raw, low, den) = (db(&labels[0]), db(&labels[1]), db(&labels[2]));
+    assert!(den > raw + 3.0 && low > raw, "{labels:?}");
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render()
+            .unwrap()
+            .save(shots.join("compare-four-panes.png"))
+            .unwrap();
+        eprintln!("{labels:?}");
+    }
+    // Swipe between raw and denoised.
+    h.state_mut()
+        .set_compare(true, &[View::Raw, View::Denoised], true);
+    h.step();
+    h.step();
+    assert_eq!(h.state().compare_labels().len(), 2);
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render()
+            .unwrap()
+            .save(shots.join("compare-swipe.png"))
+            .unwrap();
+    }
+}

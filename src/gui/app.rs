@@ -26,6 +26,7 @@ use crate::picking::exchange::{self, ExportFormat};
 use crate::picking::{PickSession, default_session_path, sessions_dir};
 
 use super::analysis_panel::{AnalysisAction, AnalysisPanel};
+use super::compare::CompareState;
 use super::contrast::{self, ColourMap, Contrast};
 use super::micrograph_list;
 use super::models_panel::{self, DenoiserChoice, ModelsAction, ModelsState};
@@ -229,6 +230,11 @@ pub struct CryolensApp {
     egui_ctx: egui::Context,
     /// The training panel (key T).
     training: TrainingPanel,
+    /// Where the comparison was drawn in the last frame, and its pane labels.
+    compare_rect: Option<Rect>,
+    compare_labels: Vec<String>,
+    /// Side-by-side comparison (key C).
+    compare: CompareState,
     /// Slab thickness (sections averaged) of volume views.
     slab_thickness: usize,
     /// Computing another XY section of the open volume: (doc index, z, thickness).
@@ -331,6 +337,9 @@ impl CryolensApp {
             analysis: AnalysisPanel::default(),
             egui_ctx: cc.egui_ctx.clone(),
             training: TrainingPanel::default(),
+            compare_rect: None,
+            compare_labels: Vec::new(),
+            compare: CompareState::default(),
             slab_thickness: 1,
             slice_job: None,
             ortho: None,
@@ -1131,6 +1140,154 @@ impl CryolensApp {
         }
     }
 
+    /// Opens or closes the side-by-side comparison, with these pane views.
+    pub fn set_compare(&mut self, open: bool, panes: &[View], swipe: bool) {
+        self.compare.open = open;
+        if !panes.is_empty() {
+            self.compare.panes = panes.to_vec();
+        }
+        self.compare.swipe = swipe;
+    }
+
+    /// Labels a region for region SNR at micrograph pixel `(x, y)`: a signal box, or a
+    /// background box (boxes of the analysis panel's size, paired in order).
+    pub fn add_region(&mut self, x: f64, y: f64, background: bool) {
+        if let Some((w, h)) = self.image_size() {
+            self.analysis.label_at(x, y, background, (w, h));
+        }
+    }
+
+    /// The label of each comparison pane shown in the last frame.
+    pub fn compare_labels(&self) -> &[String] {
+        &self.compare_labels
+    }
+
+    /// The SNR shown under a comparison pane: region SNR (Topaz's formula) when regions are
+    /// labelled, else the analysis' even/odd figures for raw and denoised.
+    fn pane_snr(&self, view: View, image: &crate::image::Image) -> String {
+        let pairs = self.analysis.regions.pairs();
+        if !pairs.is_empty() {
+            return match crate::metrics::region_snr_topaz(image, &pairs) {
+                Ok(s) => format!("region SNR {:.2} dB", s.snr_db),
+                Err(_) => "region SNR n/a".into(),
+            };
+        }
+        match (view, self.analysis()) {
+            (View::Raw, Some(a)) => a
+                .raw_snr
+                .snr_db
+                .map_or_else(|| "SNR n/a".into(), |d| format!("even/odd SNR {d:.2} dB")),
+            (View::Denoised, Some(a)) => a
+                .denoised
+                .as_ref()
+                .and_then(|d| d.topaz_snr_db)
+                .map_or_else(String::new, |d| format!("Topaz even/odd SNR {d:.2} dB")),
+            _ => String::new(),
+        }
+    }
+
+    /// The comparison panes in the central area.
+    fn compare_view(&mut self, ui: &mut egui::Ui) {
+        let area = ui.available_rect_before_wrap();
+        self.compare_rect = Some(area);
+        let rects = self.compare.layout(area);
+        let pixel = self
+            .doc
+            .as_ref()
+            .and_then(|d| d.raw.image.pixel_size_angstrom);
+        let keep = self
+            .doc
+            .as_ref()
+            .map(Document::keep_ids)
+            .unwrap_or_default();
+        let model = self.models.selected.map_or("", |m| m.name());
+        let mut labels = Vec::new();
+        let swipe_x = area.left() + self.compare.split * area.width();
+        let panes: Vec<(usize, View, Rect)> = if self.compare.swipe {
+            self.compare
+                .panes
+                .iter()
+                .take(2)
+                .enumerate()
+                .map(|(i, v)| (i, *v, area))
+                .collect()
+        } else {
+            self.compare
+                .panes
+                .iter()
+                .zip(rects)
+                .enumerate()
+                .map(|(i, (v, r))| (i, *v, r))
+                .collect()
+        };
+        for (i, view, rect) in panes {
+            let name = if view == View::Denoised {
+                format!("{} ({model})", view.name())
+            } else {
+                view.name().to_string()
+            };
+            let Some(img) = self.view_image(view).cloned() else {
+                ui.painter().text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    format!("{name}: not computed yet"),
+                    egui::FontId::proportional(15.0),
+                    egui::Color32::LIGHT_GRAY,
+                );
+                labels.push(format!("{name}: not computed yet"));
+                continue;
+            };
+            let mut clip = rect;
+            if self.compare.swipe && i == 1 {
+                clip.min.x = swipe_x;
+            }
+            let mut child =
+                ui.new_child(egui::UiBuilder::new().max_rect(rect).id_salt(("pane", i)));
+            child.set_clip_rect(clip.intersect(ui.clip_rect()));
+            let out = viewer::show(
+                &mut child,
+                &mut self.transform,
+                &img,
+                viewer::Look {
+                    contrast: self.contrast[view.index()],
+                    colour_map: self.colour_map,
+                    keep: keep.clone(),
+                    gpu_ready: self.max_texture_side.is_some(),
+                },
+                viewer::Interaction {
+                    pan: !(self.compare.swipe && i == 1),
+                    zoom: !(self.compare.swipe && i == 1),
+                    double_click_fit: true,
+                },
+            );
+            if i == 0 {
+                self.viewer_rect = out.rect;
+            }
+            let snr = self.pane_snr(view, &img.image);
+            let label = if snr.is_empty() {
+                name
+            } else {
+                format!("{name}  {snr}")
+            };
+            let painter = ui.painter_at(clip);
+            let corner = if self.compare.swipe && i == 1 {
+                Rect::from_min_max(egui::pos2(swipe_x, rect.top()), rect.max)
+            } else {
+                rect
+            };
+            super::compare::decorate(&painter, corner, &label, self.transform.zoom, pixel);
+            labels.push(label);
+        }
+        if self.compare.swipe {
+            ui.painter().vline(
+                swipe_x,
+                area.y_range(),
+                egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 200, 40)),
+            );
+        }
+        self.compare_labels = labels;
+    }
+
     /// Whether the XZ/YZ orthoviews are drawn.
     pub fn has_orthoviews(&self) -> bool {
         self.ortho.is_some()
@@ -1564,12 +1721,14 @@ impl CryolensApp {
     }
 
     fn export_plot_png(&mut self, ctx: &egui::Context, rect: Rect) {
+        let what = format!("{:?}", self.analysis.tab);
+        self.export_png(ctx, rect, &what);
+    }
+
+    /// Saves screen rectangle `rect` of the next frame as `cryolens_analysis/<mic>_<what>.png`.
+    fn export_png(&mut self, ctx: &egui::Context, rect: Rect, what: &str) {
         let dir = self.analysis_dir();
-        let path = dir.join(format!(
-            "{}_{:?}.png",
-            self.analysis_stem(),
-            self.analysis.tab
-        ));
+        let path = dir.join(format!("{}_{what}.png", self.analysis_stem()));
         let message = Arc::clone(&self.png_message);
         let ppp = ctx.pixels_per_point();
         ctx.request_screenshot(move |shot| {
@@ -1905,6 +2064,9 @@ impl CryolensApp {
         if ctx.input(|i| !i.modifiers.command && i.key_pressed(Key::T)) {
             self.training.open = !self.training.open;
         }
+        if ctx.input(|i| !i.modifiers.command && i.key_pressed(Key::C)) {
+            self.compare.open = !self.compare.open;
+        }
         if regions {
             self.analysis.labelling = !self.analysis.labelling;
             if self.analysis.labelling {
@@ -2027,6 +2189,26 @@ impl CryolensApp {
             }
             ui.separator();
         }
+        ui.horizontal(|ui| {
+            ui.heading("Compare");
+            ui.checkbox(&mut self.compare.open, "side by side")
+                .on_hover_text("C: 2 to 4 panes with linked pan, zoom and contrast, or a swipe");
+        });
+        if self.compare.open {
+            self.compare.controls(ui);
+            if ui
+                .button("Export comparison PNG")
+                .on_hover_text(
+                    "The panes with their labels and scale bars, into cryolens_analysis/",
+                )
+                .clicked()
+                && let Some(rect) = self.compare_rect
+            {
+                let ctx = ui.ctx().clone();
+                self.export_png(&ctx, rect, "comparison");
+            }
+        }
+        ui.separator();
         ui.heading("Picking");
         let pixel = self
             .doc
@@ -2209,6 +2391,7 @@ impl CryolensApp {
                             ("middle drag", "pan"),
                             ("A", "analysis panel (spectra, SSNR, signal/noise/bias)"),
                             ("T", "training panel (noise2noise on this session)"),
+                            ("C", "compare views side by side (linked pan and zoom)"),
                             ("R", "label regions for region SNR (click signal, right click background)"),
                             ("Ctrl+P (analysis)", "save the plot as PNG"),
                             ("? or F1", "this help"),
@@ -2447,6 +2630,11 @@ impl eframe::App for CryolensApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| {
+                if self.compare.open && self.doc.is_some() {
+                    self.compare_view(ui);
+                    return;
+                }
+                self.compare_rect = None;
                 let view = self.view_image(self.view).cloned();
                 match (view, &self.doc) {
                     (Some(view), Some(doc)) => {

@@ -6,6 +6,7 @@
 
 pub mod analysis_panel;
 pub mod app;
+pub mod compare;
 pub mod contrast;
 pub mod micrograph_list;
 pub mod models_panel;

@@ -141,6 +141,7 @@ impl PickTool {
         Interaction {
             pan: self.drag.is_none(),
             double_click_fit: false,
+            zoom: true,
         }
     }
 

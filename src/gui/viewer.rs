@@ -182,6 +182,8 @@ pub struct Interaction {
     pub pan: bool,
     /// A double click refits the image (off while picking, where clicks add picks).
     pub double_click_fit: bool,
+    /// The wheel zooms (off for a second view stacked on the same area, e.g. a swipe).
+    pub zoom: bool,
 }
 
 impl Default for Interaction {
@@ -189,6 +191,7 @@ impl Default for Interaction {
         Self {
             pan: true,
             double_click_fit: true,
+            zoom: true,
         }
     }
 }
@@ -235,7 +238,7 @@ pub fn show(
     if interaction.double_click_fit && response.double_clicked() {
         transform.fit = true;
     }
-    if let Some(pointer) = response.hover_pos() {
+    if let Some(pointer) = response.hover_pos().filter(|_| interaction.zoom) {
         let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta().y, i.zoom_delta()));
         let factor = (scroll * 0.0025).exp() * zoom;
         if (factor - 1.0).abs() > 1e-4 {

@@ -1,0 +1,169 @@
+//! Side-by-side comparison (key C): 2 to 4 panes, each showing any view (raw, a denoiser,
+//! low-pass, merged), with linked pan, zoom and contrast (in σ of each view), or a swipe
+//! between two views; each pane is labelled with its SNR and carries a scale bar.
+
+use eframe::egui;
+use egui::{Color32, Pos2, Rect, Stroke, Vec2};
+
+use super::app::View;
+
+/// State of the comparison.
+#[derive(Clone, Debug)]
+pub struct CompareState {
+    /// Whether the central area shows the comparison instead of one view.
+    pub open: bool,
+    /// The view of each pane (2 to 4).
+    pub panes: Vec<View>,
+    /// Two views split by a vertical line that moves with the slider (uses the first two panes).
+    pub swipe: bool,
+    /// Position of the swipe line, as a fraction of the width.
+    pub split: f32,
+}
+
+impl Default for CompareState {
+    fn default() -> Self {
+        Self {
+            open: false,
+            panes: vec![View::Raw, View::Lowpass, View::Denoised, View::Merged],
+            swipe: false,
+            split: 0.5,
+        }
+    }
+}
+
+impl CompareState {
+    /// The panes' rectangles in `area`: side by side for 2, a 2 × 2 grid for 3 or 4.
+    pub fn layout(&self, area: Rect) -> Vec<Rect> {
+        let n = self.panes.len().clamp(1, 4);
+        if self.swipe || n == 1 {
+            return vec![area];
+        }
+        let gap = 4.0;
+        if n == 2 {
+            let w = (area.width() - gap) / 2.0;
+            return (0..2)
+                .map(|i| {
+                    Rect::from_min_size(
+                        area.min + Vec2::new(i as f32 * (w + gap), 0.0),
+                        Vec2::new(w, area.height()),
+                    )
+                })
+                .collect();
+        }
+        let w = (area.width() - gap) / 2.0;
+        let h = (area.height() - gap) / 2.0;
+        (0..n)
+            .map(|i| {
+                let (c, r) = (i % 2, i / 2);
+                Rect::from_min_size(
+                    area.min + Vec2::new(c as f32 * (w + gap), r as f32 * (h + gap)),
+                    Vec2::new(w, h),
+                )
+            })
+            .collect()
+    }
+
+    /// The side-panel controls: number of panes, each pane's view, swipe.
+    pub fn controls(&mut self, ui: &mut egui::Ui) {
+        let mut n = self.panes.len();
+        ui.add(egui::Slider::new(&mut n, 2..=4).text("panes"));
+        while self.panes.len() < n {
+            let next = View::ALL[self.panes.len() % View::ALL.len()];
+            self.panes.push(next);
+        }
+        self.panes.truncate(n);
+        for (i, v) in self.panes.iter_mut().enumerate() {
+            egui::ComboBox::from_label(format!("pane {}", i + 1))
+                .selected_text(v.name())
+                .show_ui(ui, |ui| {
+                    for w in View::ALL {
+                        ui.selectable_value(v, w, w.name());
+                    }
+                });
+        }
+        ui.checkbox(&mut self.swipe, "Swipe (panes 1 | 2)");
+        if self.swipe {
+            ui.add(egui::Slider::new(&mut self.split, 0.0..=1.0).text("split"));
+        }
+    }
+}
+
+/// A "nice" scale-bar length in Å for a pane showing `width_px` screen points at `zoom`
+/// points per pixel of `pixel_size_angstrom`: 1, 2 or 5 × 10ⁿ Å, about a fifth of the pane.
+pub fn scale_bar_angstrom(width_px: f32, zoom: f32, pixel_size_angstrom: f32) -> f32 {
+    let target = 0.2 * width_px / zoom * pixel_size_angstrom;
+    let e = target.log10().floor();
+    let base = 10f32.powf(e);
+    [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * base)
+        .find(|&l| l <= target)
+        .unwrap_or(base)
+}
+
+/// Draws a pane's label (top left) and, with a pixel size, a scale bar (bottom left).
+pub fn decorate(
+    painter: &egui::Painter,
+    rect: Rect,
+    label: &str,
+    zoom: f32,
+    pixel_size_angstrom: Option<f32>,
+) {
+    let font = egui::FontId::proportional(14.0);
+    let galley = painter.layout_no_wrap(label.to_string(), font.clone(), Color32::WHITE);
+    let bg = Rect::from_min_size(
+        rect.min + Vec2::splat(4.0),
+        galley.size() + Vec2::splat(6.0),
+    );
+    painter.rect_filled(bg, 3.0, Color32::from_black_alpha(170));
+    painter.galley(bg.min + Vec2::splat(3.0), galley, Color32::WHITE);
+    if let Some(p) = pixel_size_angstrom.filter(|p| *p > 0.0) {
+        let len_a = scale_bar_angstrom(rect.width(), zoom, p);
+        let len_pts = len_a / p * zoom;
+        let y = rect.bottom() - 12.0;
+        let x0 = rect.left() + 12.0;
+        painter.line_segment(
+            [Pos2::new(x0, y), Pos2::new(x0 + len_pts, y)],
+            Stroke::new(4.0, Color32::WHITE),
+        );
+        let text = if len_a >= 10.0 {
+            format!("{:.0} nm", len_a / 10.0)
+        } else {
+            format!("{len_a:.0} Å")
+        };
+        painter.text(
+            Pos2::new(x0, y - 6.0),
+            egui::Align2::LEFT_BOTTOM,
+            text,
+            egui::FontId::proportional(13.0),
+            Color32::WHITE,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_bars_are_round_and_fit() {
+        // 800 pts wide at 0.25 pts/px of 0.85 Å: a fifth is 544 Å → 500 Å.
+        assert_eq!(scale_bar_angstrom(800.0, 0.25, 0.85), 500.0);
+        assert_eq!(scale_bar_angstrom(400.0, 1.0, 1.0), 50.0);
+        assert_eq!(scale_bar_angstrom(100.0, 1.0, 1.0), 20.0);
+    }
+
+    #[test]
+    fn layouts_tile_the_area() {
+        let area = Rect::from_min_size(Pos2::ZERO, Vec2::new(804.0, 604.0));
+        let mut s = CompareState::default();
+        assert_eq!(s.layout(area).len(), 4);
+        s.panes.truncate(2);
+        let r = s.layout(area);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].width(), 400.0);
+        assert_eq!(r[1].left(), 404.0);
+        s.swipe = true;
+        assert_eq!(s.layout(area), vec![area]);
+    }
+}
