@@ -1118,6 +1118,24 @@ fn training_panel_start_pause_cancel_resume_finish() {
     wait_for(&mut h, "a few steps", Duration::from_secs(120), |a| {
         !h_history_empty(a)
     });
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        // Mid-run: after two previews.
+        wait_for(&mut h, "two previews", Duration::from_secs(120), |a| {
+            a.training_status().is_some_and(|(s, _)| s >= 120)
+        });
+        h.get_by_label("Pause").click();
+        h.step();
+        h.remove_cursor();
+        h.step();
+        h.step();
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render()
+            .unwrap()
+            .save(shots.join("training-panel.png"))
+            .unwrap();
+        h.get_by_label("Continue").click();
+        h.step();
+    }
     h.get_by_label("Cancel training").click();
     wait_for(&mut h, "the cancel", Duration::from_secs(120), |a| {
         outcome(a).is_some()
@@ -1139,15 +1157,6 @@ fn training_panel_start_pause_cancel_resume_finish() {
     }
     assert!(model.is_file(), "model written");
     assert!(model.with_extension("json").is_file());
-    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
-        h.remove_cursor();
-        h.step();
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("training-panel.png"))
-            .unwrap();
-    }
 }
 
 fn h_history_empty(a: &CryolensApp) -> bool {
