@@ -1265,3 +1265,61 @@ fn comparison_panes_with_region_snr() {
             .unwrap();
     }
 }
+
+/// A tomogram denoised whole by Topaz's unet-3d-10a from the GUI: the denoised view then
+/// shows the denoised volume's sections (cylindra's 14-protofilament microtubule crop).
+#[test]
+fn tomogram_denoised_by_the_3d_unet() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let tomo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tomograms/cylindra/14pf_MT.tif");
+    let mut h = harness_with_session(
+        Source::File(tomo),
+        &dir.path().join("session.json"),
+        Vec2::new(1100.0, 800.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(
+        &mut h,
+        "the tomogram and device",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Raw) && a.device_description().is_some(),
+    );
+    let (raw, rect) = render_viewer(&mut h);
+    let raw = luminance(&raw, rect);
+    h.get_by_label("Denoise volume (unet-3d-10a)").click();
+    h.step();
+    wait_for(&mut h, "the 3D denoising", Duration::from_secs(600), |a| {
+        a.has_denoised_volume() && !a.is_busy()
+    });
+    h.key_press(Key::Num2);
+    wait_for(
+        &mut h,
+        "the denoised section",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Denoised),
+    );
+    let (den, rect) = render_viewer(&mut h);
+    let den = luminance(&den, rect);
+    assert!(
+        roughness(&den) < 0.8 * roughness(&raw),
+        "denoised {} vs raw {}",
+        roughness(&den),
+        roughness(&raw)
+    );
+    // Moving through sections keeps the 3D-denoised view.
+    h.key_press(Key::ArrowUp);
+    wait_for(&mut h, "the next section", Duration::from_secs(60), |a| {
+        a.has_view(View::Denoised) && !a.is_busy()
+    });
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        h.remove_cursor();
+        h.step();
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render()
+            .unwrap()
+            .save(shots.join("tomogram-unet-3d.png"))
+            .unwrap();
+    }
+}

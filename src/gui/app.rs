@@ -143,6 +143,10 @@ struct Document {
     merge_failed: Option<(MergeKey, String)>,
     /// The volume of a tomogram/map/stack, and the XY section shown (z).
     volume: Option<(Arc<Volume>, usize)>,
+    /// The volume denoised by a 3D model (its name), once computed.
+    denoised_volume: Option<(&'static str, Arc<Volume>)>,
+    /// The section of the denoised volume matching the raw section shown.
+    denoised_section: Option<Arc<ViewImage>>,
 }
 
 /// What an orthoview pair shows: (doc index, x, y, z, slab thickness).
@@ -237,8 +241,11 @@ pub struct CryolensApp {
     compare: CompareState,
     /// Slab thickness (sections averaged) of volume views.
     slab_thickness: usize,
-    /// Computing another XY section of the open volume: (doc index, z, thickness).
-    slice_job: Option<Keyed<(usize, usize, usize), ViewImage>>,
+    /// Computing another XY section of the open volume (and of its denoised volume):
+    /// (doc index, z, thickness).
+    slice_job: Option<Keyed<(usize, usize, usize), (ViewImage, Option<ViewImage>)>>,
+    /// Denoising the open volume with a 3D model.
+    volume_denoise_job: Option<Keyed<(usize, &'static str), Volume>>,
     /// XZ and YZ orthoviews through the shared cursor: key (doc index, x, y, z, thickness).
     ortho: Option<(OrthoKey, [egui::TextureHandle; 2])>,
     ortho_job: Option<Keyed<OrthoKey, [egui::ColorImage; 2]>>,
@@ -342,6 +349,7 @@ impl CryolensApp {
             compare: CompareState::default(),
             slab_thickness: 1,
             slice_job: None,
+            volume_denoise_job: None,
             ortho: None,
             ortho_job: None,
             ortho_cursor: None,
@@ -573,6 +581,7 @@ impl CryolensApp {
             || self.ctf_job.is_some()
             || self.slice_job.is_some()
             || self.ortho_job.is_some()
+            || self.volume_denoise_job.is_some()
             || self.training.is_running()
     }
 
@@ -706,7 +715,10 @@ impl CryolensApp {
         let doc = self.doc.as_ref()?;
         match view {
             View::Raw => Some(&doc.raw),
-            View::Denoised => doc.denoised.get(self.models.selected?.name()),
+            View::Denoised => doc
+                .denoised_section
+                .as_ref()
+                .or_else(|| doc.denoised.get(self.models.selected?.name())),
             View::Lowpass => doc.lowpass.get(&self.lowpass_key()),
             // While sliders move, the last merge of the same model stays on screen.
             View::Merged => doc
@@ -1118,13 +1130,14 @@ impl CryolensApp {
         };
         let z = z.min(volume.depth - 1);
         let (index, volume) = (doc.index, Arc::clone(volume));
+        let denoised = doc.denoised_volume.as_ref().map(|(_, v)| Arc::clone(v));
         let job = Job::spawn("section", move |p| {
+            use crate::image::Axis;
             p.set_message(format!("section {z}"));
-            Ok(ViewImage::new(volume.slab(
-                crate::image::Axis::Z,
-                z,
-                thickness,
-            )))
+            Ok((
+                ViewImage::new(volume.slab(Axis::Z, z, thickness)),
+                denoised.map(|d| ViewImage::new(d.slab(Axis::Z, z, thickness))),
+            ))
         });
         self.slice_job = Some(Keyed {
             key: (index, z, thickness),
@@ -1288,6 +1301,57 @@ impl CryolensApp {
         self.compare_labels = labels;
     }
 
+    /// Denoises the open volume with Topaz's `unet-3d-10a` (96³ patches, 48 voxels padding,
+    /// global normalisation) in the background; the denoised view then shows its sections.
+    pub fn denoise_volume(&mut self) {
+        let (Some(doc), Some(device)) = (&self.doc, &self.device) else {
+            return;
+        };
+        let Some((volume, _)) = &doc.volume else {
+            return;
+        };
+        let arch = crate::models::Topaz3dArch::UNet3d10A;
+        let (volume, device) = (Arc::clone(volume), device.clone());
+        let job = Job::spawn("denoise volume", move |p| {
+            use crate::denoise::volume::{Topaz3dDenoiser, VolumeTileConfig};
+            p.set_message(format!("loading {}", arch.name()));
+            let d = Topaz3dDenoiser::load(&crate::models::ModelSpec::Topaz3d(arch), &device)?;
+            p.set_message(format!("{} on 96³ patches", arch.name()));
+            d.denoise(&volume, &VolumeTileConfig::default(), p)
+        });
+        self.volume_denoise_job = Some(Keyed {
+            key: (doc.index, arch.name()),
+            job,
+        });
+    }
+
+    /// Whether the open volume has been denoised by a 3D model.
+    pub fn has_denoised_volume(&self) -> bool {
+        self.doc
+            .as_ref()
+            .is_some_and(|d| d.denoised_volume.is_some())
+    }
+
+    fn poll_volume_denoise(&mut self) {
+        if let Some(k) = &mut self.volume_denoise_job
+            && let Some(result) = k.job.try_take()
+        {
+            let (index, name) = k.key;
+            self.volume_denoise_job = None;
+            match result {
+                Ok(v) => {
+                    if let Some(doc) = self.doc.as_mut().filter(|d| d.index == index) {
+                        doc.denoised_volume = Some((name, Arc::new(v)));
+                    }
+                    if let Some((_, z)) = self.section() {
+                        self.set_section(z);
+                    }
+                }
+                Err(e) => self.error = Some(format!("Denoising the volume failed: {e:#}")),
+            }
+        }
+    }
+
     /// Whether the XZ/YZ orthoviews are drawn.
     pub fn has_orthoviews(&self) -> bool {
         self.ortho.is_some()
@@ -1300,7 +1364,7 @@ impl CryolensApp {
             let (index, z, _) = k.key;
             self.slice_job = None;
             match result {
-                Ok(img) => {
+                Ok((img, denoised_section)) => {
                     // Views derived from the old section are dropped with their jobs.
                     self.denoise_job = None;
                     self.lowpass_job = None;
@@ -1313,6 +1377,7 @@ impl CryolensApp {
                         doc.merged = None;
                         doc.merge_failed = None;
                         doc.denoise_failed.clear();
+                        doc.denoised_section = denoised_section.map(Arc::new);
                         if let Some((_, dz)) = &mut doc.volume {
                             *dz = z;
                         }
@@ -1832,6 +1897,7 @@ impl CryolensApp {
             }
             if self.denoise_job.is_none()
                 && self.install_job.is_none()
+                && doc.denoised_section.is_none()
                 && !doc.denoised.contains_key(name)
                 && !doc.denoise_failed.contains_key(name)
             {
@@ -2187,6 +2253,27 @@ impl CryolensApp {
             {
                 self.set_slab_thickness(t);
             }
+            match (&self.volume_denoise_job, self.has_denoised_volume()) {
+                (Some(k), _) => {
+                    ui.add(
+                        egui::ProgressBar::new(k.job.progress.fraction())
+                            .text(k.job.progress.message())
+                            .desired_width(240.0),
+                    );
+                }
+                (None, true) => {
+                    ui.label("Denoised view: unet-3d-10a (whole volume)");
+                }
+                (None, false) => {
+                    if ui
+                        .button("Denoise volume (unet-3d-10a)")
+                        .on_hover_text("Topaz's 3D U-net on 96³ patches with 48 voxels of padding; until then the denoised view runs the 2D model on each section")
+                        .clicked()
+                    {
+                        self.denoise_volume();
+                    }
+                }
+            }
             ui.separator();
         }
         ui.horizontal(|ui| {
@@ -2494,6 +2581,8 @@ fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Docu
             let z = v.depth / 2;
             (v, z)
         }),
+        denoised_volume: None,
+        denoised_section: None,
     };
     if let Some((model, img)) = denoised {
         doc.denoised.insert(model, Arc::new(img));
@@ -2552,6 +2641,7 @@ impl eframe::App for CryolensApp {
         self.poll_analysis();
         self.poll_merge();
         self.poll_volume();
+        self.poll_volume_denoise();
         if self.training.poll(&ctx).is_some() {
             self.models.refresh();
         }
