@@ -1323,3 +1323,47 @@ fn tomogram_denoised_by_the_3d_unet() {
             .unwrap();
     }
 }
+
+/// Half-map FSC in the analysis panel: synthetic half-maps of the ribosome map whose FSC
+/// crosses 0.5 at 8.66 Å / (0.2·√ln 20) = 25.02 Å by construction.
+#[test]
+fn half_map_fsc_in_the_analysis_panel() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let map = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/maps/zarr_particle_tools/ribo80s_emd_3883_866_64_resized.mrc");
+    let (_, truth) = cryolens::io::read(&map).unwrap();
+    let snr = |f: f64| 20.0 * (-(f / 0.2).powi(2)).exp();
+    let halves = cryolens::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
+    let (a, b) = (dir.path().join("half1.mrc"), dir.path().join("half2.mrc"));
+    cryolens::io::mrc::write_volume(&a, &halves.halves.half1).unwrap();
+    cryolens::io::mrc::write_volume(&b, &halves.halves.half2).unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1200.0, 900.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    h.state_mut().open_half_maps(&a, &b).unwrap();
+    h.step();
+    h.step();
+    let (r0143, r05) = h.state().half_map_resolutions().unwrap();
+    let expected_05 = 8.66 / (0.2 * 20f64.ln().sqrt());
+    let r05 = r05.expect("FSC crosses 0.5");
+    assert!(
+        (r05 - expected_05).abs() / expected_05 < 0.05,
+        "{r05} vs {expected_05}"
+    );
+    assert!(r0143.expect("crosses 0.143") < r05);
+    assert!(h.query_by_label_contains("FSC = 0.5 at").is_some());
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+        h.render()
+            .unwrap()
+            .save(shots.join("analysis-half-map-fsc.png"))
+            .unwrap();
+    }
+}

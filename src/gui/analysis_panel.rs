@@ -35,16 +35,19 @@ pub enum Tab {
     Regions,
     /// The 2D power spectrum with CTF zero rings.
     Spectrum2d,
+    /// FSC and C_ref of two half-maps.
+    HalfMaps,
 }
 
 impl Tab {
-    const ALL: [Tab; 6] = [
+    const ALL: [Tab; 7] = [
         Tab::Spectrum2d,
         Tab::Spectra,
         Tab::Ssnr,
         Tab::SignalNoiseBias,
         Tab::Frc,
         Tab::Regions,
+        Tab::HalfMaps,
     ];
 
     fn label(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Tab {
             Tab::Frc => "FRC",
             Tab::Regions => "Regions",
             Tab::Spectrum2d => "2D spectrum + CTF",
+            Tab::HalfMaps => "Half-map FSC",
         }
     }
 }
@@ -74,6 +78,8 @@ pub enum AnalysisAction {
     ExportPng(Rect),
     /// Choose a RELION/CTFFIND file to read this micrograph's CTF from.
     ImportCtf,
+    /// Choose two half-maps to compare.
+    OpenHalfMaps,
 }
 
 /// Labelled boxes for region-based SNR, in micrograph pixels.
@@ -129,6 +135,8 @@ pub struct AnalysisPanel {
     pub ctf_rings: usize,
     /// Magnification of the 2D spectrum (1: the edge is Nyquist).
     pub spectrum_zoom: f32,
+    /// The FSC of two half-maps (their names), once computed.
+    pub half_maps: Option<(String, Arc<crate::halfmap::FscReport>)>,
     /// The 2D spectrum texture and the micrograph index and pixel size it belongs to.
     pub spectrum: Option<(usize, Option<f32>, egui::TextureHandle)>,
 }
@@ -158,6 +166,7 @@ impl Default for AnalysisPanel {
             show_ctf: true,
             ctf_rings: 8,
             spectrum_zoom: 2.0,
+            half_maps: None,
             spectrum: None,
         }
     }
@@ -261,7 +270,11 @@ impl AnalysisPanel {
             });
             ui.separator();
             let plot_rect = ui.available_rect_before_wrap();
-            if self.tab == Tab::Regions {
+            if self.tab == Tab::HalfMaps {
+                if self.half_maps_ui(ui) {
+                    action = AnalysisAction::OpenHalfMaps;
+                }
+            } else if self.tab == Tab::Regions {
                 self.regions_ui(ui, views);
             } else if self.tab == Tab::Spectrum2d {
                 if self.spectrum_ui(ui, index) {
@@ -388,7 +401,7 @@ impl AnalysisPanel {
                 );
                 pui.hline(HLine::new("0", 0.0).color(Color32::GRAY));
             }
-            Tab::Regions | Tab::Spectrum2d => {}
+            Tab::Regions | Tab::Spectrum2d | Tab::HalfMaps => {}
         });
         if tab == Tab::SignalNoiseBias && a.denoised.is_none() {
             ui.label("Run the analysis with “denoise halves” for these curves.");
@@ -497,6 +510,66 @@ impl AnalysisPanel {
             }
         }
         import
+    }
+
+    /// FSC and C_ref of two half-maps with the 0.143 and 0.5 crossings; true when “Open
+    /// half-maps…” is pressed.
+    fn half_maps_ui(&mut self, ui: &mut egui::Ui) -> bool {
+        let mut open = false;
+        ui.vertical(|ui| {
+            if ui
+                .button("Open half-maps…")
+                .on_hover_text(
+                    "Two half-maps (MRC) of one reconstruction: FSC, C_ref = sqrt(2 FSC/(1+FSC))",
+                )
+                .clicked()
+            {
+                open = true;
+            }
+            let Some((names, report)) = &self.half_maps else {
+                ui.label("No half-maps open.");
+                return;
+            };
+            let unit = match report.curve.unit {
+                metrics::FrequencyUnit::PerAngstrom => "Å",
+                metrics::FrequencyUnit::PerPixel => "voxels",
+            };
+            let crossing = |c: &Option<crate::metrics::fsc::FscCrossing>| {
+                c.as_ref().map_or_else(
+                    || "not crossed".into(),
+                    |c| format!("{:.2} {unit}", c.resolution),
+                )
+            };
+            ui.label(format!(
+                "{names}: FSC = 0.143 at {}, FSC = 0.5 at {}",
+                crossing(&report.at_0143),
+                crossing(&report.at_05)
+            ));
+            let fsc: Vec<[f64; 2]> = report
+                .curve
+                .rings
+                .iter()
+                .map(|r| [r.frequency, r.value.fsc])
+                .collect();
+            let cref: Vec<[f64; 2]> = report
+                .curve
+                .rings
+                .iter()
+                .map(|r| [r.frequency, r.value.c_ref])
+                .collect();
+            Plot::new("half-map fsc")
+                .legend(Legend::default())
+                .x_axis_label(format!("spatial frequency (1/{unit})"))
+                .y_axis_label("correlation")
+                .height(ui.available_height().max(150.0))
+                .show(ui, |pui| {
+                    pui.line(Line::new("FSC", PlotPoints::from(fsc)).color(COLOURS[1]));
+                    pui.line(Line::new("C_ref", PlotPoints::from(cref)).color(COLOURS[2]));
+                    pui.hline(HLine::new("0.143", 0.143).color(Color32::GRAY));
+                    pui.hline(HLine::new("0.5", 0.5).color(Color32::DARK_GRAY));
+                });
+        });
+        open
     }
 
     fn regions_ui(&mut self, ui: &mut egui::Ui, views: [Option<&Image>; 4]) {

@@ -257,6 +257,8 @@ pub struct CryolensApp {
     spectrum_job: Option<Keyed<usize, (Option<f32>, egui::ColorImage)>>,
     /// The CTF file dialog.
     ctf_job: Option<Job<Option<PathBuf>>>,
+    /// Choosing two half-maps and computing their FSC.
+    half_map_job: Option<Job<Option<(String, crate::halfmap::FscReport)>>>,
     /// Result of the last plot PNG export (set by the screenshot callback).
     png_message: Arc<std::sync::Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -356,6 +358,7 @@ impl CryolensApp {
             analysis_job: None,
             spectrum_job: None,
             ctf_job: None,
+            half_map_job: None,
             png_message: Arc::default(),
             poll_interval,
         };
@@ -579,6 +582,7 @@ impl CryolensApp {
             || self.merge_job.is_some()
             || self.spectrum_job.is_some()
             || self.ctf_job.is_some()
+            || self.half_map_job.is_some()
             || self.slice_job.is_some()
             || self.ortho_job.is_some()
             || self.volume_denoise_job.is_some()
@@ -1699,7 +1703,40 @@ impl CryolensApp {
         Ok(entry.micrograph_name.clone())
     }
 
+    /// Computes the FSC of two half-maps for the analysis panel (and shows its tab).
+    ///
+    /// # Errors
+    /// Unreadable or mismatched maps.
+    pub fn open_half_maps(&mut self, a: &Path, b: &Path) -> anyhow::Result<()> {
+        let (names, report) = half_map_fsc(a, b, &Progress::new())?;
+        self.analysis.half_maps = Some((names, Arc::new(report)));
+        self.analysis.open = true;
+        self.analysis.tab = super::analysis_panel::Tab::HalfMaps;
+        Ok(())
+    }
+
+    /// The FSC-0.143 and FSC-0.5 resolutions of the open half-maps.
+    pub fn half_map_resolutions(&self) -> Option<(Option<f64>, Option<f64>)> {
+        let (_, r) = self.analysis.half_maps.as_ref()?;
+        Some((
+            r.at_0143.as_ref().map(|c| c.resolution),
+            r.at_05.as_ref().map(|c| c.resolution),
+        ))
+    }
+
     fn poll_analysis(&mut self) {
+        if let Some(job) = &mut self.half_map_job
+            && let Some(result) = job.try_take()
+        {
+            self.half_map_job = None;
+            match result {
+                Ok(Some((names, report))) => {
+                    self.analysis.half_maps = Some((names, Arc::new(report)));
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("Half-map FSC failed: {e:#}")),
+            }
+        }
         if let Some(k) = &mut self.spectrum_job
             && let Some(result) = k.job.try_take()
         {
@@ -1861,6 +1898,19 @@ impl CryolensApp {
                 }
             }
             AnalysisAction::ImportCtf => self.start_ctf_import(),
+            AnalysisAction::OpenHalfMaps => {
+                self.half_map_job = Some(Job::spawn("half-maps", |p| {
+                    let dialog = rfd::AsyncFileDialog::new()
+                        .set_title("Choose the two half-maps")
+                        .add_filter("Maps (MRC)", &["mrc", "map", "rec"]);
+                    let files = pollster::block_on(dialog.pick_files()).unwrap_or_default();
+                    match files.as_slice() {
+                        [a, b] => half_map_fsc(a.path(), b.path(), p).map(Some),
+                        [] => Ok(None),
+                        _ => anyhow::bail!("choose exactly two half-maps"),
+                    }
+                }));
+            }
             AnalysisAction::ExportPng(rect) => {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
@@ -2562,6 +2612,25 @@ fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Lo
         raw: ViewImage::new(image),
         volume,
     })
+}
+
+/// Reads two half-maps and computes their FSC (one-voxel shells); the names for display.
+fn half_map_fsc(
+    a: &Path,
+    b: &Path,
+    p: &Progress,
+) -> anyhow::Result<(String, crate::halfmap::FscReport)> {
+    p.set_message("reading half-maps");
+    let maps = crate::halfmap::HalfMaps::read(a, b, None)?;
+    p.set_message("FSC");
+    let report = maps.fsc(1.0)?;
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    Ok((format!("{} vs {}", name(a), name(b)), report))
 }
 
 /// A document from a read micrograph and, when prefetched, its denoised view.
