@@ -149,6 +149,9 @@ struct Document {
     denoised_section: Option<Arc<ViewImage>>,
 }
 
+/// A section of a volume and, when it was denoised by a 3D model, the same section of that.
+type Sections = (ViewImage, Option<ViewImage>);
+
 /// What an orthoview pair shows: (doc index, x, y, z, slab thickness).
 type OrthoKey = (usize, usize, usize, usize, usize);
 
@@ -243,7 +246,7 @@ pub struct CryolensApp {
     slab_thickness: usize,
     /// Computing another XY section of the open volume (and of its denoised volume):
     /// (doc index, z, thickness).
-    slice_job: Option<Keyed<(usize, usize, usize), (ViewImage, Option<ViewImage>)>>,
+    slice_job: Option<Keyed<(usize, usize, usize), Sections>>,
     /// Denoising the open volume with a 3D model.
     volume_denoise_job: Option<Keyed<(usize, &'static str), Volume>>,
     /// XZ and YZ orthoviews through the shared cursor: key (doc index, x, y, z, thickness).
