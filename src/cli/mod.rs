@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod coords;
+pub mod cref;
 pub mod fsc;
 pub mod merge;
 pub mod train;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Train a noise2noise denoiser (Topaz architectures) on even/odd pairs or count-split
     /// exposures; the model is then usable as `--model NAME`.
     Train(train::TrainArgs),
+    /// Train a crefDenoiser on a pair of half-maps with the C_ref loss and denoise their
+    /// average; prints RMSE(FSC_FD², C_ref²) and the FSC-0.5 change (Agarwal et al. 2024).
+    Cref(cref::CrefArgs),
 }
 
 /// `cryolens denoise` options.
@@ -182,6 +186,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Fsc(args)) => fsc::run(&args),
         Some(Command::Merge(args)) => merge::run(&args),
         Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Cref(args)) => cref::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),

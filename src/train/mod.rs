@@ -17,6 +17,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod cref;
 pub mod data;
 pub mod loss;
 
