@@ -615,6 +615,12 @@ fn native_options_request_the_adapters_texture_limit() {
     }
 }
 
+/// Renders the whole window into `screenshots/NAME`.
+fn save_screenshot(h: &mut Harness<'_, CryolensApp>, name: &str) {
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    h.render().unwrap().save(shots.join(name)).unwrap();
+}
+
 /// Screen position of the centre of micrograph pixel `(x, y)` in the last frame.
 fn screen_of(h: &Harness<'_, CryolensApp>, x: f64, y: f64) -> egui::Pos2 {
     let r = h.state().image_rect().expect("image shown");
@@ -1052,11 +1058,7 @@ fn tomogram_sections_orthoviews_and_picks_with_z() {
         );
         h.remove_cursor();
         h.step();
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("tomogram-orthoviews.png"))
-            .unwrap();
+        save_screenshot(&mut h, "tomogram-orthoviews.png");
     }
 }
 
@@ -1128,11 +1130,7 @@ fn training_panel_start_pause_cancel_resume_finish() {
         h.remove_cursor();
         h.step();
         h.step();
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("training-panel.png"))
-            .unwrap();
+        save_screenshot(&mut h, "training-panel.png");
         h.get_by_label("Continue").click();
         h.step();
     }
@@ -1244,11 +1242,7 @@ fn comparison_panes_with_region_snr() {
     let (raw, low, den) = (db(&labels[0]), db(&labels[1]), db(&labels[2]));
     assert!(den > raw + 3.0 && low > raw, "{labels:?}");
     if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("compare-four-panes.png"))
-            .unwrap();
+        save_screenshot(&mut h, "compare-four-panes.png");
         eprintln!("{labels:?}");
     }
     // Swipe between raw and denoised.
@@ -1258,11 +1252,7 @@ fn comparison_panes_with_region_snr() {
     h.step();
     assert_eq!(h.state().compare_labels().len(), 2);
     if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("compare-swipe.png"))
-            .unwrap();
+        save_screenshot(&mut h, "compare-swipe.png");
     }
 }
 
@@ -1316,11 +1306,7 @@ fn tomogram_denoised_by_the_3d_unet() {
     if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
         h.remove_cursor();
         h.step();
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("tomogram-unet-3d.png"))
-            .unwrap();
+        save_screenshot(&mut h, "tomogram-unet-3d.png");
     }
 }
 
@@ -1360,10 +1346,6 @@ fn half_map_fsc_in_the_analysis_panel() {
     assert!(r0143.expect("crosses 0.143") < r05);
     assert!(h.query_by_label_contains("FSC = 0.5 at").is_some());
     if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
-        h.render()
-            .unwrap()
-            .save(shots.join("analysis-half-map-fsc.png"))
-            .unwrap();
+        save_screenshot(&mut h, "analysis-half-map-fsc.png");
     }
 }
