@@ -178,6 +178,25 @@ pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConf
     let shapes = state_dict_shapes(path)?;
     let config = TopazConfig::infer(&shapes).map_err(bad)?;
     let mut model = TopazModel::init(config, device);
+    load_state_dict(&mut model, path, &config.describe())?;
+    Ok((model, config))
+}
+
+/// Loads the PyTorch state dict at `path` into `model` (Topaz's `nn.Sequential` indices
+/// renumbered contiguously), requiring an exact fit; `what` names the architecture in errors.
+///
+/// # Errors
+/// [`ModelError::BadWeights`] if the file is unreadable or any tensor is missing, unexpected
+/// or of the wrong shape.
+pub(crate) fn load_state_dict<M: ModuleSnapshot>(
+    model: &mut M,
+    path: &Path,
+    what: &str,
+) -> Result<(), ModelError> {
+    let bad = |reason: String| ModelError::BadWeights {
+        path: path.into(),
+        reason,
+    };
     let mut store = PytorchStore::from_file(path)
         .map_indices_contiguous(true)
         .skip_enum_variants(true);
@@ -186,12 +205,11 @@ pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConf
         .map_err(|e| bad(e.to_string()))?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(bad(format!(
-            "state dict does not fit {}: missing {:?}, unexpected {:?}, errors {:?}",
-            config.describe(),
+            "state dict does not fit {what}: missing {:?}, unexpected {:?}, errors {:?}",
             result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
             result.unused,
             result.errors
         )));
     }
-    Ok((model, config))
+    Ok(())
 }

@@ -30,7 +30,6 @@ use std::path::Path;
 use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, PytorchStore};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
@@ -518,26 +517,12 @@ impl UNet3d {
 /// [`ModelError::BadWeights`] if the file is unreadable or any tensor is missing, unexpected or
 /// of the wrong shape.
 pub fn load_topaz3d(path: &Path, device: &Device) -> Result<UNet3d, ModelError> {
-    let bad = |reason: String| ModelError::BadWeights {
-        path: path.into(),
-        reason,
-    };
     let mut model = UNet3d::pretrained(device);
-    let mut store = PytorchStore::from_file(path)
-        .map_indices_contiguous(true)
-        .skip_enum_variants(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| bad(e.to_string()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        return Err(bad(format!(
-            "state dict does not fit Topaz's 3D U-net (48 filters, widths 7/3): missing {:?}, \
-             unexpected {:?}, errors {:?}",
-            result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
-            result.unused,
-            result.errors
-        )));
-    }
+    super::load_state_dict(
+        &mut model,
+        path,
+        "Topaz's 3D U-net (48 filters, widths 7/3)",
+    )?;
     Ok(model)
 }
 
