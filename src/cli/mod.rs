@@ -271,20 +271,9 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
             crate::io::mrc::write_image(&out, &denoised)?;
             Ok(out)
         })();
-        match result {
-            // `suspend` prints even when the bar is hidden (output not a terminal).
-            Ok(out) => bar.suspend(|| {
-                println!(
-                    "{} -> {} ({:.1} s)",
-                    input.display(),
-                    out.display(),
-                    started.elapsed().as_secs_f64()
-                )
-            }),
-            Err(e) => {
-                failures += 1;
-                bar.suspend(|| eprintln!("error: {}: {e:#}", input.display()));
-            }
+        // `suspend` prints even when the bar is hidden (output not a terminal).
+        if !bar.suspend(|| report(input, &result, started)) {
+            failures += 1;
         }
         bar.inc(1);
     }
@@ -350,21 +339,31 @@ fn denoise_volumes(args: &DenoiseArgs, spec: &ModelSpec, device: &ComputeDevice)
             crate::io::mrc::write_volume(&out, &denoised)?;
             Ok(out)
         })();
-        match result {
-            Ok(out) => println!(
-                "{} -> {} ({:.1} s)",
-                input.display(),
-                out.display(),
-                started.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                failures += 1;
-                eprintln!("error: {}: {e:#}", input.display());
-            }
+        if !report(input, &result, started) {
+            failures += 1;
         }
     }
     if failures > 0 {
         anyhow::bail!("{failures} of {} volumes failed", args.files.len());
     }
     Ok(())
+}
+
+/// Prints one batch item's outcome (`input -> output (time)` or the error); true on success.
+fn report(input: &Path, result: &Result<PathBuf>, started: Instant) -> bool {
+    match result {
+        Ok(out) => {
+            println!(
+                "{} -> {} ({:.1} s)",
+                input.display(),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e:#}", input.display());
+            false
+        }
+    }
 }

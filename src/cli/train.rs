@@ -194,27 +194,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         ));
         for p in handle.shared().history_since(printed) {
             printed += 1;
-            bar.suspend(|| {
-                println!(
-                    "step {:>6} epoch {:>7.2}  train {}  validation {}",
-                    p.step,
-                    p.epoch,
-                    p.train_loss.map_or("-".into(), |v| format!("{v:.5}")),
-                    p.validation_loss.map_or("-".into(), |v| format!("{v:.5}"))
-                )
-            });
+            bar.suspend(|| println!("{}", metric_line(&p)));
         }
         std::thread::sleep(Duration::from_millis(200));
     };
     bar.finish_and_clear();
     for p in handle.shared().history_since(printed) {
-        println!(
-            "step {:>6} epoch {:>7.2}  train {}  validation {}",
-            p.step,
-            p.epoch,
-            p.train_loss.map_or("-".into(), |v| format!("{v:.5}")),
-            p.validation_loss.map_or("-".into(), |v| format!("{v:.5}"))
-        );
+        println!("{}", metric_line(&p));
     }
     let outcome = result?;
     println!("device: {}", handle.status().device);
@@ -238,4 +224,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One printed line of the loss history.
+fn metric_line(p: &crate::train::MetricPoint) -> String {
+    let loss = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.5}"));
+    format!(
+        "step {:>6} epoch {:>7.2}  train {}  validation {}",
+        p.step,
+        p.epoch,
+        loss(p.train_loss),
+        loss(p.validation_loss)
+    )
 }

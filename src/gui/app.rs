@@ -120,6 +120,8 @@ struct Loaded {
     raw: ViewImage,
     /// The whole volume when the file is a tomogram, map or stack.
     volume: Option<Arc<Volume>>,
+    /// The micrograph list's thumbnail, made on the worker.
+    thumbnail: egui::ColorImage,
 }
 
 /// The open micrograph and every view computed from it.
@@ -762,6 +764,7 @@ impl CryolensApp {
             self.pending_open = None;
             match result {
                 Ok(loaded) if loaded.index != self.picks.session.current => {
+                    self.store_thumbnail(loaded.index, &loaded.thumbnail);
                     self.cache.push(document(loaded, None));
                 }
                 Ok(loaded) => self.set_document(loaded),
@@ -846,6 +849,7 @@ impl CryolensApp {
     }
 
     fn set_document(&mut self, loaded: Loaded) {
+        self.store_thumbnail(loaded.index, &loaded.thumbnail);
         self.doc = Some(document(loaded, None));
         self.transform = ViewTransform::default();
         self.error = None;
@@ -878,7 +882,7 @@ impl CryolensApp {
                         doc.denoised.entry(model).or_insert_with(|| Arc::new(img));
                     }
                 } else if !self.cache.iter().any(|d| d.index == index) {
-                    self.make_thumbnail(ctx, index, &loaded.raw.image);
+                    self.store_thumbnail(index, &loaded.thumbnail);
                     self.cache.push(document(loaded, denoised));
                 }
             }
@@ -901,12 +905,6 @@ impl CryolensApp {
                     self.thumbnail_failed.insert(index);
                 }
             }
-        }
-        if let Some(doc) = &self.doc
-            && !self.thumbnails.contains_key(&doc.index)
-        {
-            let (index, raw) = (doc.index, Arc::clone(&doc.raw));
-            self.make_thumbnail(ctx, index, &raw.image);
         }
         if let Some(job) = &mut self.import_job
             && let Some(result) = job.try_take()
@@ -959,14 +957,14 @@ impl CryolensApp {
             )
     }
 
-    fn make_thumbnail(&mut self, ctx: &egui::Context, index: usize, image: &crate::image::Image) {
+    /// Uploads a thumbnail made on a worker (no image work on the UI thread).
+    fn store_thumbnail(&mut self, index: usize, img: &egui::ColorImage) {
         if self.thumbnails.contains_key(&index) {
             return;
         }
-        let img = micrograph_list::thumbnail(image, micrograph_list::THUMBNAIL_SIDE);
-        let tex = ctx.load_texture(
+        let tex = self.egui_ctx.load_texture(
             format!("thumbnail {index}"),
-            img,
+            img.clone(),
             egui::TextureOptions::LINEAR,
         );
         self.thumbnails.insert(index, tex);
@@ -2608,12 +2606,14 @@ fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Lo
         .check_finite()
         .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
     p.set_message("computing statistics");
+    let thumbnail = micrograph_list::thumbnail(&image, micrograph_list::THUMBNAIL_SIDE);
     Ok(Loaded {
         index,
         name: label,
         note,
         raw: ViewImage::new(image),
         volume,
+        thumbnail,
     })
 }
 
