@@ -132,6 +132,15 @@ pub enum ModelsAction {
     },
     /// List installed models and where they live.
     List,
+    /// Export a 2D model (Topaz's, fine-tuned or trained here) as a PyTorch state dict with
+    /// Topaz's parameter names, and print the Python that makes a `topaz denoise` model of it.
+    Export {
+        /// Model name or path, as for `cryolens denoise --model`.
+        model: String,
+        /// Output file (PyTorch zip format, e.g. `mymodel.pt`).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 /// Parses the command line and runs it; errors are printed as one clear message.
@@ -181,6 +190,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Command::Models {
+            action: ModelsAction::Export { model, output },
+        }) => export_model(&model, &output),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Fsc(args)) => fsc::run(&args),
@@ -366,4 +378,23 @@ fn report(input: &Path, result: &Result<PathBuf>, started: Instant) -> bool {
             false
         }
     }
+}
+
+/// `cryolens models export MODEL --output OUT.pt`.
+fn export_model(name: &str, output: &Path) -> Result<()> {
+    let spec = ModelSpec::parse(name)?;
+    if let ModelSpec::Topaz3d(_) = spec {
+        anyhow::bail!(
+            "{name} is a 3D model: Topaz's own .sav file already is its state dict ({})",
+            spec.weights_path()?.display()
+        );
+    }
+    let path = spec.weights_path()?;
+    let device = burn::prelude::Device::flex();
+    let (model, config) = models::load_topaz(&path, &device)?;
+    models::export::export_topaz(&model, output)?;
+    println!("wrote {} ({})", output.display(), config.describe());
+    println!("To use it with Topaz, in Topaz's Python:");
+    println!("{}", models::export::topaz_loading_snippet(config, output));
+    Ok(())
 }

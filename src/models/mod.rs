@@ -5,6 +5,7 @@
 //! install topaz` unpacks them from the `topaz-em` wheel into [`models_dir`].
 
 pub mod cref;
+pub mod export;
 pub mod install;
 pub mod native;
 pub mod topaz;
