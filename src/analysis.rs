@@ -277,6 +277,111 @@ pub fn analyze(
     })
 }
 
+/// What a comparison pane does to each half before its curves are measured (the pane's view).
+#[derive(Clone, Copy)]
+pub enum PaneFilter<'a> {
+    /// The raw halves.
+    Raw,
+    /// Topaz's binning low-pass by `factor` ([`fourier::bin_lowpass`]).
+    Lowpass {
+        /// Bin factor.
+        factor: f32,
+    },
+    /// Each half denoised by this denoiser.
+    Denoised(&'a TopazDenoiser),
+    /// Each half merged with its denoised self (Palovcak et al. 2020 S2.4,
+    /// [`fourier::merge::merge`]): denoised below `cutoff_angstrom` resolution, raw above.
+    Merged {
+        /// The denoiser of the low frequencies.
+        denoiser: &'a TopazDenoiser,
+        /// Merge cutoff (Å).
+        cutoff_angstrom: f32,
+        /// Width of the soft edge (Å).
+        width_angstrom: f32,
+    },
+}
+
+/// One comparison pane's curves, measured on its filtered halves.
+#[derive(Clone, Debug)]
+pub struct PaneCurves {
+    /// The pane's label (view, and model for denoised views).
+    pub label: String,
+    /// FRC and half-map SSNR between the pane's two filtered halves (as
+    /// [`Analysis::raw_frc`]).
+    pub frc: RingCurve<FrcValue>,
+    /// Signal, noise and bias power per ring with the pane's filter as the "denoiser"
+    /// (Palovcak et al. 2020 supplement eq. 24; for the raw pane bias is 0 and noise after
+    /// equals noise before).
+    pub rings: RingCurve<VarianceEstimate>,
+}
+
+/// The SSNR and signal / noise / bias curves of each comparison pane (`label`, filter), on
+/// the even/odd halves `m1`, `m2` filtered by the pane's view, with the estimators of
+/// [`analyze`] (`metrics::frc`, `metrics::variance_estimate_rings`); rings `ring_width`
+/// Fourier pixels wide. The denoised halves are computed once per denoiser and shared by
+/// denoised and merged panes. Progress: one message per pane plus the denoiser's own.
+///
+/// # Errors
+/// Mismatched halves, non-finite values, a failing denoiser or merge (e.g. no pixel size for
+/// a merged pane), cancellation.
+pub fn pane_curves(
+    m1: &Image,
+    m2: &Image,
+    panes: &[(String, PaneFilter<'_>)],
+    ring_width: f32,
+    progress: &Progress,
+) -> Result<Vec<PaneCurves>> {
+    let mut denoised: Vec<(*const TopazDenoiser, Image, Image)> = Vec::new();
+    let mut out = Vec::with_capacity(panes.len());
+    for (label, filter) in panes {
+        if progress.is_cancelled() {
+            bail!("pane curves cancelled");
+        }
+        progress.set_message(format!("curves of {label}"));
+        let mut denoise = |d: &TopazDenoiser| -> Result<(Image, Image)> {
+            let key = d as *const TopazDenoiser;
+            if let Some((_, a, b)) = denoised.iter().find(|(k, _, _)| *k == key) {
+                return Ok((a.clone(), b.clone()));
+            }
+            let tiles = TileConfig::default();
+            let a = d
+                .denoise(m1, &tiles, progress)
+                .context("denoising half 1")?;
+            let b = d
+                .denoise(m2, &tiles, progress)
+                .context("denoising half 2")?;
+            denoised.push((key, a.clone(), b.clone()));
+            Ok((a, b))
+        };
+        let (f1, f2) = match *filter {
+            PaneFilter::Raw => (m1.clone(), m2.clone()),
+            PaneFilter::Lowpass { factor } => (
+                fourier::bin_lowpass(m1, factor),
+                fourier::bin_lowpass(m2, factor),
+            ),
+            PaneFilter::Denoised(d) => denoise(d)?,
+            PaneFilter::Merged {
+                denoiser,
+                cutoff_angstrom,
+                width_angstrom,
+            } => {
+                let (d1, d2) = denoise(denoiser)?;
+                let merge = |m: &Image, d: &Image| {
+                    fourier::merge::merge(m, d, cutoff_angstrom, width_angstrom)
+                        .with_context(|| format!("merging the halves of {label}"))
+                };
+                (merge(m1, &d1)?, merge(m2, &d2)?)
+            }
+        };
+        out.push(PaneCurves {
+            label: label.clone(),
+            frc: metrics::frc(&f1, &f2, ring_width)?,
+            rings: metrics::variance_estimate_rings(m1, m2, &f1, &f2, ring_width)?,
+        });
+    }
+    Ok(out)
+}
+
 impl Analysis {
     /// The per-ring curves as CSV: frequency (1/Å or 1/px) and resolution, FRC and half-map
     /// SSNR of raw / low-passed / denoised halves, and with a denoiser the signal, noise

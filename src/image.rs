@@ -238,55 +238,98 @@ impl Volume {
     /// the XY view with rows aligned). `index` is clamped into the volume.
     pub fn slab(&self, axis: Axis, index: usize, thickness: usize) -> Image {
         let (w, h, d) = (self.width, self.height, self.depth);
-        let len = match axis {
-            Axis::Z => d,
-            Axis::Y => h,
-            Axis::X => w,
-        };
-        if len == 0 || w * h * d != self.data.len() {
+        if w * h * d != self.data.len() {
             return Image::zeros(0, 0);
         }
-        let index = index.min(len - 1);
-        let t = thickness.max(1);
-        let first = index.saturating_sub((t - 1) / 2);
-        let last = (index + t / 2 + 1).min(len);
-        let n = (last - first) as f32;
-        let at = |x: usize, y: usize, z: usize| self.data[(z * h + y) * w + x];
-        let (ow, oh) = match axis {
-            Axis::Z => (w, h),
-            Axis::Y => (w, d),
-            Axis::X => (d, h),
-        };
-        let mut out = vec![0.0f32; ow * oh];
-        for k in first..last {
-            match axis {
-                Axis::Z => {
-                    let sec = &self.data[k * w * h..(k + 1) * w * h];
-                    out.iter_mut().zip(sec).for_each(|(o, v)| *o += v);
-                }
-                Axis::Y => {
-                    for z in 0..d {
-                        for x in 0..w {
-                            out[z * w + x] += at(x, k, z);
-                        }
-                    }
-                }
-                Axis::X => {
-                    for y in 0..h {
-                        for z in 0..d {
-                            out[y * d + z] += at(k, y, z);
-                        }
-                    }
+        slab_from_rows(
+            (w, h, d),
+            self.pixel_size_angstrom,
+            axis,
+            index,
+            thickness,
+            |z, y, x0, out| {
+                let row = (z * h + y) * w + x0;
+                out.copy_from_slice(&self.data[row..row + out.len()]);
+            },
+        )
+    }
+}
+
+/// The slab of [`Volume::slab`] for any voxel store that can fill a run of one row:
+/// `read_row(z, y, x0, out)` must write the voxels (x0..x0 + out.len(), y, z) into `out`.
+///
+/// `shape` is (width, height, depth). Every output pixel is the sum of its sections taken in
+/// increasing section order, divided by their count, so stores holding the same values give
+/// bit-identical images (a memory-mapped file and the loaded [`Volume`] agree exactly). Reads
+/// only what the slab needs: `thickness` × height rows for `Axis::Z`, `thickness` × depth rows
+/// for `Axis::Y`, and depth × height runs of `thickness` voxels for `Axis::X`. An empty shape
+/// gives a 0 × 0 image.
+pub fn slab_from_rows(
+    shape: (usize, usize, usize),
+    pixel_size_angstrom: Option<f32>,
+    axis: Axis,
+    index: usize,
+    thickness: usize,
+    mut read_row: impl FnMut(usize, usize, usize, &mut [f32]),
+) -> Image {
+    let (w, h, d) = shape;
+    let len = match axis {
+        Axis::Z => d,
+        Axis::Y => h,
+        Axis::X => w,
+    };
+    if len == 0 || w == 0 || h == 0 || d == 0 {
+        return Image::zeros(0, 0);
+    }
+    let index = index.min(len - 1);
+    let t = thickness.max(1);
+    let first = index.saturating_sub((t - 1) / 2);
+    let last = (index + t / 2 + 1).min(len);
+    let n = (last - first) as f32;
+    let (ow, oh) = match axis {
+        Axis::Z => (w, h),
+        Axis::Y => (w, d),
+        Axis::X => (d, h),
+    };
+    let mut out = vec![0.0f32; ow * oh];
+    let mut buf = vec![0.0f32; w];
+    match axis {
+        Axis::Z => {
+            for k in first..last {
+                for y in 0..h {
+                    read_row(k, y, 0, &mut buf);
+                    let o = &mut out[y * w..(y + 1) * w];
+                    o.iter_mut().zip(&buf).for_each(|(o, v)| *o += v);
                 }
             }
         }
-        out.iter_mut().for_each(|v| *v /= n);
-        Image {
-            width: ow,
-            height: oh,
-            data: out,
-            pixel_size_angstrom: self.pixel_size_angstrom,
+        Axis::Y => {
+            for k in first..last {
+                for z in 0..d {
+                    read_row(z, k, 0, &mut buf);
+                    let o = &mut out[z * w..(z + 1) * w];
+                    o.iter_mut().zip(&buf).for_each(|(o, v)| *o += v);
+                }
+            }
         }
+        Axis::X => {
+            let run = &mut buf[..last - first];
+            // Section by section, so that a file is read in storage order.
+            for z in 0..d {
+                for y in 0..h {
+                    read_row(z, y, first, run);
+                    // Summed in increasing x, as the other axes sum in increasing section.
+                    out[y * d + z] = run.iter().fold(0.0f32, |s, v| s + v);
+                }
+            }
+        }
+    }
+    out.iter_mut().for_each(|v| *v /= n);
+    Image {
+        width: ow,
+        height: oh,
+        data: out,
+        pixel_size_angstrom,
     }
 }
 

@@ -1349,3 +1349,307 @@ fn half_map_fsc_in_the_analysis_panel() {
         save_screenshot(&mut h, "analysis-half-map-fsc.png");
     }
 }
+
+/// The Half-maps tab's "Train crefDenoiser" button: a one-epoch run on a 32³ crop of
+/// synthetic half-maps of the 80S ribosome (known truth) shows progress, then the curves and
+/// the evaluation numbers, and "Open denoised map" opens the result in the volume viewer.
+#[test]
+fn cref_training_in_the_half_maps_tab() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let map = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/maps/zarr_particle_tools/ribo80s_emd_3883_866_64_resized.mrc");
+    let (_, full) = cryolens::io::read(&map).unwrap();
+    // Central 32³ crop: a tiny map keeps the run short.
+    let mut data = Vec::with_capacity(32 * 32 * 32);
+    for z in 16..48 {
+        for y in 16..48 {
+            let row = (z * 64 + y) * 64;
+            data.extend_from_slice(&full.data[row + 16..row + 48]);
+        }
+    }
+    let truth = cryolens::image::Volume {
+        width: 32,
+        height: 32,
+        depth: 32,
+        data,
+        pixel_size_angstrom: full.pixel_size_angstrom,
+    };
+    let snr = |f: f64| 20.0 * (-(f / 0.2).powi(2)).exp();
+    let halves = cryolens::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
+    let (a, b, t) = (
+        dir.path().join("half1.mrc"),
+        dir.path().join("half2.mrc"),
+        dir.path().join("truth.mrc"),
+    );
+    cryolens::io::mrc::write_volume(&a, &halves.halves.half1).unwrap();
+    cryolens::io::mrc::write_volume(&b, &halves.halves.half2).unwrap();
+    cryolens::io::mrc::write_volume(&t, &truth).unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1400.0, 950.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    h.state_mut().open_half_maps(&a, &b).unwrap();
+    h.state_mut().set_cref_truth(&t).unwrap();
+    {
+        let p = h.state_mut().cref_panel_mut();
+        p.epochs = 1;
+        p.patch_px = 32;
+        p.patches_per_epoch = 2;
+    }
+    h.step();
+    h.get_by_label("Train crefDenoiser").click();
+    h.step();
+    assert!(h.state().is_cref_training());
+    h.step();
+    assert!(h.query_by_label("Cancel training").is_some());
+    wait_for(
+        &mut h,
+        "crefDenoiser training",
+        Duration::from_secs(300),
+        |a| !a.is_cref_training(),
+    );
+    let r = h
+        .state()
+        .cref_result()
+        .cloned()
+        .expect("a crefDenoiser result");
+    assert_eq!(r.epochs_run, 1);
+    let e = &r.evaluation;
+    assert!(e.rmse_identity.is_finite() && e.rmse_denoised.is_finite());
+    assert!(e.denoised_vs_truth_curve.is_some() && !e.fsc_fd_curve.rings.is_empty());
+    assert!(e.mean_fsc_denoised_vs_truth.is_some_and(|v| v.is_finite()));
+    assert_eq!(
+        (r.denoised.width, r.denoised.height, r.denoised.depth),
+        (32, 32, 32)
+    );
+    assert!(
+        h.query_by_label_contains("RMSE(FSC_FD^2, C_ref^2)")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("against the truth: FSC-0.5")
+            .is_some()
+    );
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        save_screenshot(&mut h, "cref-halfmaps.png");
+    }
+    h.get_by_label("Open denoised map").click();
+    wait_for(&mut h, "the denoised map", Duration::from_secs(60), |a| {
+        a.section().is_some_and(|(depth, _)| depth == 32)
+    });
+}
+
+/// The luminance of the XZ and YZ orthoviews drawn in the last frame (1 px border trimmed).
+fn orthoview_luminance(h: &mut Harness<'_, CryolensApp>) -> Vec<Vec<Vec<f32>>> {
+    h.step();
+    let frame = h.render().expect("render");
+    let rects = h.state().orthoview_rects().to_vec();
+    assert_eq!(rects.len(), 2, "two orthoviews drawn");
+    // Skip the label in the top left corner: the lower 3/4 of each view.
+    rects
+        .iter()
+        .map(|r| {
+            let r = r.shrink(1.0);
+            let top = r.top() + r.height() / 4.0;
+            luminance(&frame, Rect::from_min_max(egui::pos2(r.left(), top), r.max))
+        })
+        .collect()
+}
+
+/// A tomogram above the mapping threshold (forced to 0 bytes by `CRYOLENS_MMAP_MIN_BYTES`) is
+/// memory-mapped, and its XZ/YZ orthoviews show what the XY view shows: raw, low-pass, and
+/// after Topaz's unet-3d-10a has run, the denoised volume (cylindra's 14-protofilament
+/// microtubule crop, written as MRC).
+#[test]
+fn mapped_tomogram_orthoviews_follow_the_denoised_view() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let tif =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tomograms/cylindra/14pf_MT.tif");
+    let (_, volume) = cryolens::io::read(&tif).unwrap();
+    let mrc = dir.path().join("14pf_MT.mrc");
+    cryolens::io::mrc::write_volume(&mrc, &volume).unwrap();
+    // SAFETY: tests hold SERIAL; the variable is read only by the loader started below.
+    unsafe { std::env::set_var(cryolens::io::mapped::MMAP_MIN_BYTES_ENV, "0") };
+    let mut h = harness_with_session(
+        Source::File(mrc),
+        &dir.path().join("session.json"),
+        Vec2::new(1100.0, 800.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(
+        &mut h,
+        "the tomogram and device",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Raw) && a.device_description().is_some(),
+    );
+    // SAFETY: as above; the loader has finished.
+    unsafe { std::env::remove_var(cryolens::io::mapped::MMAP_MIN_BYTES_ENV) };
+    assert_eq!(h.state().volume_is_mapped(), Some(true));
+    assert_eq!(h.state().section(), Some((volume.depth, volume.depth / 2)));
+    wait_for(&mut h, "raw orthoviews", Duration::from_secs(30), |a| {
+        a.orthoview_shows() == Some(View::Raw)
+    });
+    let raw = orthoview_luminance(&mut h);
+    // Low-pass: the orthosections are low-passed too.
+    h.key_press(Key::Num3);
+    wait_for(
+        &mut h,
+        "low-pass orthoviews",
+        Duration::from_secs(60),
+        |a| a.orthoview_shows() == Some(View::Lowpass),
+    );
+    let low = orthoview_luminance(&mut h);
+    // Without a denoised volume the denoised view's orthoviews stay raw.
+    h.key_press(Key::Num2);
+    wait_for(
+        &mut h,
+        "raw orthoviews again",
+        Duration::from_secs(30),
+        |a| a.orthoview_shows() == Some(View::Raw),
+    );
+    h.get_by_label("Denoise volume (unet-3d-10a)").click();
+    h.step();
+    wait_for(&mut h, "the 3D denoising", Duration::from_secs(600), |a| {
+        a.has_denoised_volume() && !a.is_busy()
+    });
+    wait_for(
+        &mut h,
+        "denoised orthoviews",
+        Duration::from_secs(60),
+        |a| a.orthoview_shows() == Some(View::Denoised) && !a.is_busy(),
+    );
+    let den = orthoview_luminance(&mut h);
+    for (i, name) in ["XZ", "YZ"].iter().enumerate() {
+        let (r, l, d) = (roughness(&raw[i]), roughness(&low[i]), roughness(&den[i]));
+        assert!(l < 0.8 * r, "{name}: low-pass roughness {l} vs raw {r}");
+        assert!(d < 0.8 * r, "{name}: denoised roughness {d} vs raw {r}");
+        assert!(
+            mean_abs_diff(&den[i], &low[i]) > 1.0,
+            "{name}: denoised differs from low-pass"
+        );
+    }
+    // Back to raw: the raw orthosections again.
+    h.key_press(Key::Num1);
+    wait_for(&mut h, "raw orthoviews", Duration::from_secs(30), |a| {
+        a.orthoview_shows() == Some(View::Raw)
+    });
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        h.key_press(Key::Num2);
+        wait_for(
+            &mut h,
+            "denoised orthoviews",
+            Duration::from_secs(60),
+            |a| a.orthoview_shows() == Some(View::Denoised) && !a.is_busy(),
+        );
+        h.remove_cursor();
+        h.step();
+        save_screenshot(&mut h, "tomogram-orthoviews-denoised.png");
+    }
+}
+
+/// With the comparison open (raw, low-pass, unet, merged), the analysis panel's SSNR and
+/// signal / noise / bias plots carry one curve per pane, measured on the sample's count-split
+/// halves filtered as each pane shows them.
+#[test]
+fn analysis_overlays_the_curves_of_all_comparison_panes() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1400.0, 1000.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(
+        &mut h,
+        "the sample and device",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Raw) && a.device_description().is_some(),
+    );
+    h.key_press(Key::A);
+    h.step();
+    h.get_by_label("force count split").click();
+    h.step();
+    h.get_by_label("Analyse").click();
+    h.step();
+    wait_for(&mut h, "the analysis", Duration::from_secs(600), |a| {
+        !a.is_analysing()
+    });
+    let raw_ssnr: Vec<f64> = {
+        let a = h.state().analysis().expect("an analysis");
+        a.raw_frc.rings.iter().map(|r| r.value.ssnr_half).collect()
+    };
+    h.get_by_label("SSNR").click();
+    let panes = [View::Raw, View::Lowpass, View::Denoised, View::Merged];
+    h.state_mut().set_compare(true, &panes, false);
+    wait_for(&mut h, "the pane curves", Duration::from_secs(600), |a| {
+        a.pane_curves().is_some() && !a.is_busy()
+    });
+    let curves = h.state().pane_curves().unwrap().to_vec();
+    let labels: Vec<&str> = curves.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels.len(), 4, "{labels:?}");
+    assert_eq!(labels[0], "Raw");
+    assert_eq!(labels[1], "Low-pass");
+    assert!(labels[2].starts_with("Denoised (") && labels[3].starts_with("Merged ("));
+    // One labelled curve per pane in the panel.
+    let shown = h.query_all_by_label_contains("pane curve ").count();
+    assert_eq!(shown, 4, "pane curve labels in the panel");
+    // The raw pane is the analysis' raw SSNR (same halves, same estimator), with no bias and
+    // unchanged noise.
+    let ssnr = |i: usize| -> Vec<f64> {
+        curves[i]
+            .frc
+            .rings
+            .iter()
+            .map(|r| r.value.ssnr_half)
+            .collect()
+    };
+    assert_eq!(ssnr(0), raw_ssnr);
+    for r in &curves[0].rings.rings {
+        let tolerance = 1e-6 * r.value.noise_noisy.abs();
+        assert!(r.value.bias.abs() <= tolerance, "raw bias {:?}", r.value);
+        assert!((r.value.noise_denoised - r.value.noise_noisy).abs() <= tolerance);
+    }
+    // Low-pass and denoised panes remove noise above their cutoff: less noise power in the
+    // outer half of the rings than raw, and the low-pass and unet curves differ.
+    let outer_noise = |i: usize| -> f64 {
+        let rings = &curves[i].rings.rings;
+        rings[rings.len() / 2..]
+            .iter()
+            .map(|r| r.value.noise_denoised)
+            .sum()
+    };
+    assert!(outer_noise(1) < 0.5 * outer_noise(0), "low-pass noise");
+    assert!(outer_noise(2) < 0.5 * outer_noise(0), "denoised noise");
+    assert_ne!(ssnr(1), ssnr(2));
+    // Merged keeps the raw high frequencies: more outer noise than denoised.
+    assert!(outer_noise(3) > outer_noise(2), "merged noise");
+    h.get_by_label("Signal / noise / bias").click();
+    h.step();
+    h.step();
+    assert_eq!(h.query_all_by_label_contains("pane curve ").count(), 4);
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        h.get_by_label("SSNR").click();
+        h.remove_cursor();
+        h.step();
+        h.step();
+        save_screenshot(&mut h, "analysis-compare.png");
+        h.get_by_label("Signal / noise / bias").click();
+        h.step();
+        h.step();
+        save_screenshot(&mut h, "analysis-compare-signal-noise-bias.png");
+    }
+    // Closing the comparison restores the panel's own curves.
+    h.state_mut().set_compare(false, &[], false);
+    h.step();
+    h.step();
+    assert!(h.state().pane_curves().is_none());
+    assert_eq!(h.query_all_by_label_contains("pane curve ").count(), 0);
+}

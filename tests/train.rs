@@ -354,3 +354,61 @@ fn bundled_default_model_loads_by_name_and_beats_raw_on_held_out_rows() {
         "denoised {den_db} dB vs raw {raw_db} dB"
     );
 }
+
+/// The step decay of the learning rate, the `wdsr`/`restore` architecture names, and JSONs
+/// written before these options existed (the bundled model's) still load.
+#[test]
+fn step_decay_wdsr_names_and_old_jsons() {
+    let d = train::StepDecay {
+        factor: 0.25,
+        every_epochs: 25,
+    };
+    assert_eq!(d.rate(1e-4, 0), 1e-4);
+    assert_eq!(d.rate(1e-4, 24), 1e-4);
+    assert_eq!(d.rate(1e-4, 25), 0.25e-4);
+    assert_eq!(d.rate(1e-4, 99), 1e-4 * 0.25f64.powi(3));
+    assert!(train::is_wdsr_architecture("wdsr") && train::is_wdsr_architecture("restore"));
+    let restore = TrainConfig {
+        architecture: "restore".into(),
+        ..TrainConfig::restore()
+    };
+    assert!(matches!(
+        train::resolve_architecture(&restore).unwrap(),
+        train::ArchJson::Wdsr(c) if c == cryolens::models::wdsr::WdsrConfig::paper()
+    ));
+    assert!(matches!(
+        train::resolve_architecture(&TrainConfig::default()).unwrap(),
+        train::ArchJson::UnetSmall { .. }
+    ));
+    // A bad decay is refused before any work.
+    let bad = TrainConfig {
+        lr_decay: Some(train::StepDecay {
+            factor: 0.0,
+            every_epochs: 5,
+        }),
+        ..tiny_config(1)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (sources, _) = synthetic_pairs(3, 64);
+    let err = train::train(
+        &run_in(dir.path(), "bad", bad, sources),
+        &ComputeDevice::flex("test"),
+        &Progress::new(),
+        &TrainShared::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("decay"), "{err}");
+
+    // The bundled model's JSON predates lr_decay, wdsr and restore preprocessing.
+    let bundled = checkpoint::find_trained_model(checkpoint::BUNDLED_DEFAULT_MODEL).unwrap();
+    let text = std::fs::read_to_string(checkpoint::meta_path(&bundled)).unwrap();
+    assert!(!text.contains("lr_decay") && !text.contains("\"restore\""));
+    let meta = checkpoint::read_meta(&bundled).unwrap();
+    assert_eq!(meta.training.lr_decay, None);
+    assert_eq!(meta.training.wdsr, None);
+    assert_eq!(meta.training.data.restore, None);
+    assert_eq!(
+        meta.training.learning_rate_at(100),
+        meta.training.learning_rate
+    );
+}

@@ -10,6 +10,7 @@ pub mod cref;
 pub mod fsc;
 pub mod merge;
 pub mod train;
+pub mod train3d;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,6 +76,10 @@ pub enum Command {
     /// Train a noise2noise denoiser (Topaz architectures) on even/odd pairs or count-split
     /// exposures; the model is then usable as `--model NAME`.
     Train(train::TrainArgs),
+    /// Train a 3D noise2noise denoiser on an even/odd tomogram pair (from scratch or
+    /// fine-tuning unet-3d-10a/20a); the model is then usable as `denoise --model NAME`.
+    #[command(name = "train-3d")]
+    Train3d(train3d::Train3dArgs),
     /// Train a crefDenoiser on a pair of half-maps with the C_ref loss and denoise their
     /// average; prints RMSE(FSC_FD², C_ref²) and the FSC-0.5 change (Agarwal et al. 2024).
     Cref(cref::CrefArgs),
@@ -198,6 +203,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Fsc(args)) => fsc::run(&args),
         Some(Command::Merge(args)) => merge::run(&args),
         Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Train3d(args)) => train3d::run(&args),
         Some(Command::Cref(args)) => cref::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
@@ -253,7 +259,7 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     let spec = ModelSpec::parse(&args.model)?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
-    if matches!(spec, ModelSpec::Topaz3d(_)) {
+    if spec.is_volume_model() {
         return denoise_volumes(args, &spec, &device);
     }
     let denoiser = TopazDenoiser::load(&spec, &device)?;

@@ -1,4 +1,5 @@
-//! `cryolens train`: noise2noise training of a Topaz 2D architecture from even/odd pairs or
+//! `cryolens train`: noise2noise training of a Topaz 2D architecture or of restore's WDSR
+//! U-net (`--arch wdsr`, with restore's preprocessing and defaults) from even/odd pairs or
 //! count-split exposures, with an indicatif progress bar (loss, crops/s, ETA); see
 //! [`crate::train`].
 
@@ -9,8 +10,8 @@ use anyhow::{Result, bail};
 
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::train::{
-    self, DataOptions, LossKind, OptimizerKind, TrainConfig, TrainEnd, TrainPhase, TrainRun,
-    checkpoint,
+    self, DataOptions, LossKind, OptimizerKind, RestorePreprocessing, StepDecay, TrainConfig,
+    TrainEnd, TrainPhase, TrainRun, checkpoint,
 };
 
 /// `cryolens train` options.
@@ -31,30 +32,52 @@ pub struct TrainArgs {
     /// Count-split data that are not integer counts × gain (values rounded to counts).
     #[arg(long)]
     pub force: bool,
-    /// Architecture: unet | unet-small | fcnn | affine | unet-v0.2.1.
+    /// Architecture: unet | unet-small | fcnn | affine | unet-v0.2.1 | wdsr (alias restore:
+    /// restore's WDSR U-net; its data are Fourier cropped to --max-resolution, band-passed
+    /// and optionally phase flipped, and the defaults below become restore's).
     #[arg(long, default_value = "unet-small")]
     pub arch: String,
     /// Loss (L0 anneals γ from 2 to 0).
     #[arg(long, value_enum, default_value_t = LossKind::L2)]
     pub loss: LossKind,
-    /// Optimiser.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Adagrad)]
-    pub optimizer: OptimizerKind,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// Crop side in px.
-    #[arg(long, default_value_t = 800)]
-    pub crop: usize,
-    /// Crop pairs per step.
-    #[arg(long, default_value_t = 4)]
-    pub batch: usize,
-    /// Epochs.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: u64,
-    /// Steps per epoch (default: one crop per training pair, ⌈pairs / batch⌉).
+    /// Optimiser [default: adagrad; wdsr: adam].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 0.001; wdsr: 0.0001].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Multiply the learning rate by this every --lr-decay-every epochs [default: none;
+    /// wdsr: 0.25].
+    #[arg(long)]
+    pub lr_decay: Option<f64>,
+    /// Epochs between learning-rate decays [default with --lr-decay: 25; wdsr: 25].
+    #[arg(long)]
+    pub lr_decay_every: Option<u64>,
+    /// Crop side in px [default: 800; wdsr: 192].
+    #[arg(long)]
+    pub crop: Option<usize>,
+    /// Crop pairs per step [default: 4; wdsr: 10].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Epochs [default: 10; wdsr: 100].
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Steps per epoch [default: one crop per training pair, ⌈pairs / batch⌉; wdsr: 500].
     #[arg(long)]
     pub steps_per_epoch: Option<u64>,
+    /// wdsr: highest resolution kept in Å; micrographs are Fourier cropped to half of it per
+    /// pixel.
+    #[arg(long, default_value_t = 4.5)]
+    pub max_resolution: f64,
+    /// wdsr: frequencies below 1/this Å⁻¹ are removed.
+    #[arg(long, default_value_t = 200.0)]
+    pub highpass: f64,
+    /// wdsr: phase flip the training data with the CTFs of this RELION STAR file.
+    #[arg(long)]
+    pub ctf_star: Option<PathBuf>,
+    /// wdsr: feature maps of the WDSR U-net (the paper's 32).
+    #[arg(long)]
+    pub wdsr_filters: Option<usize>,
     /// Fraction held out for validation (whole pairs, or the bottom rows when there are too
     /// few pairs).
     #[arg(long, default_value_t = 0.1)]
@@ -112,30 +135,53 @@ pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
     } else {
         bail!("no training data: give --even/--odd, --pairs-dir or --split-counts");
     };
+    let wdsr = train::is_wdsr_architecture(&args.arch);
+    let base = if wdsr {
+        TrainConfig::restore()
+    } else {
+        TrainConfig::default()
+    };
+    let lr_decay = match (args.lr_decay, args.lr_decay_every) {
+        (None, None) => base.lr_decay,
+        (factor, every) => Some(StepDecay {
+            factor: factor.unwrap_or(0.25),
+            every_epochs: every.unwrap_or(25),
+        }),
+    };
     let config = TrainConfig {
         architecture: args.arch.clone(),
+        wdsr: base.wdsr.map(|w| crate::models::wdsr::WdsrConfig {
+            filters: args.wdsr_filters.unwrap_or(w.filters),
+            ..w
+        }),
         from_pretrained: args.from_pretrained.clone(),
         loss: args.loss,
-        optimizer: args.optimizer,
-        learning_rate: args.lr,
-        epochs: args.epochs,
-        steps_per_epoch: args.steps_per_epoch,
+        optimizer: args.optimizer.unwrap_or(base.optimizer),
+        learning_rate: args.lr.unwrap_or(base.learning_rate),
+        lr_decay,
+        epochs: args.epochs.unwrap_or(base.epochs),
+        steps_per_epoch: args.steps_per_epoch.or(base.steps_per_epoch),
         both_directions: !args.one_direction,
         data: DataOptions {
-            crop_px: args.crop,
-            batch: args.batch,
+            crop_px: args.crop.unwrap_or(base.data.crop_px),
+            batch: args.batch.unwrap_or(base.data.batch),
             holdout_fraction: args.holdout,
             augment: !args.no_augment,
             seed: args.seed,
             cache_pairs: args.cache,
             validation_crops: args.validation_crops,
+            restore: wdsr.then(|| RestorePreprocessing {
+                max_resolution_angstrom: args.max_resolution,
+                highpass_angstrom: args.highpass,
+                ctf_star: args.ctf_star.clone(),
+            }),
         },
         validate_every_steps: args.validate_every,
         checkpoint_every_steps: args.checkpoint_every,
-        ..TrainConfig::default()
+        ..base
     };
     if config.from_pretrained.is_none() {
-        train::architecture_config(&config.architecture)?;
+        train::resolve_architecture(&config)?;
     }
     Ok(TrainRun {
         config,

@@ -7,7 +7,13 @@
 //! once, globally, and crops each tile's padding away, so a tiled result equals the untiled one
 //! (to float rounding) whenever the padding covers the model's receptive field and tiles are
 //! aligned to the model's pooling grid, which [`plan_tiles`] guarantees.
+//!
+//! [`TopazDenoiser`] also runs Cryolens' restore models (the WDSR U-net of Palovcak et al.
+//! 2020, trained with `cryolens train --arch wdsr`) through [`restore::RestoreDenoiser`], so
+//! every caller that loads a model by name (`cryolens denoise`, `analyze`, the GUI) takes
+//! either family.
 
+pub mod restore;
 pub mod tiling;
 pub mod volume;
 
@@ -20,9 +26,11 @@ use crate::jobs::Progress;
 use crate::models::native::NativeModel;
 use crate::models::{self, ModelSpec, TopazConfig, TopazModel};
 
+pub use restore::RestoreDenoiser;
 pub use tiling::{Tile, TileConfig, plan_tiles};
 
-/// A loaded Topaz 2D denoiser on a compute device.
+/// A loaded 2D denoiser on a compute device: a Topaz architecture, or a restore model (WDSR
+/// U-net) run through [`RestoreDenoiser`] (see the module documentation).
 pub struct TopazDenoiser {
     model: TopazModel,
     /// Host-side copy of the weights for the native CPU kernels (CPU devices only).
@@ -30,15 +38,29 @@ pub struct TopazDenoiser {
     config: TopazConfig,
     device: ComputeDevice,
     label: String,
+    /// Set for a restore model: every call goes to it (`model` is then an unused 1×1 affine).
+    restore: Option<Box<RestoreDenoiser>>,
 }
 
 impl TopazDenoiser {
-    /// Loads `spec`'s weights onto `device`.
+    /// Loads `spec`'s weights onto `device` (a restore model when its JSON names the WDSR
+    /// U-net).
     ///
     /// # Errors
     /// Model not installed, unreadable weights, or weights of an unknown architecture.
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
         let path = spec.weights_path()?;
+        if restore::is_restore_model(&path) {
+            let config = TopazConfig::Affine { size: 1 };
+            return Ok(Self {
+                model: TopazModel::init(config, &device.burn),
+                native: None,
+                config,
+                device: device.clone(),
+                label: spec.label(),
+                restore: Some(Box::new(RestoreDenoiser::load(spec, device)?)),
+            });
+        }
         let (model, config) = models::load_topaz(&path, &device.burn)?;
         // The one-channel affine filter runs faster on Flex's direct convolution than through
         // im2col (measured: 0.10 s against 3.7 s for 1024²), so it stays on burn.
@@ -51,17 +73,26 @@ impl TopazDenoiser {
             config,
             device: device.clone(),
             label: spec.label(),
+            restore: None,
         })
     }
 
-    /// The architecture's dimensions.
-    pub fn config(&self) -> TopazConfig {
-        self.config
+    /// The Topaz architecture's dimensions (`None` for a restore model, see
+    /// [`TopazDenoiser::restore`]).
+    pub fn config(&self) -> Option<TopazConfig> {
+        self.restore.is_none().then_some(self.config)
+    }
+
+    /// The restore denoiser, when this is a restore (WDSR) model.
+    pub fn restore(&self) -> Option<&RestoreDenoiser> {
+        self.restore.as_deref()
     }
 
     /// Which kernels run the network: "native (CPU)", "burn flex (CPU)" or "burn wgpu".
     pub fn backend_name(&self) -> &'static str {
-        if self.device.is_gpu() {
+        if let Some(r) = &self.restore {
+            r.backend_name()
+        } else if self.device.is_gpu() {
             "burn wgpu"
         } else if self.native.is_some() {
             "native (CPU)"
@@ -75,9 +106,13 @@ impl TopazDenoiser {
         &self.device
     }
 
-    /// e.g. "unet: unet (48 filters, widths 11/5)".
+    /// e.g. "unet: unet (48 filters, widths 11/5)", or for a restore model
+    /// "NAME: restore (WDSR U-net, 32 filters, max resolution 4.5 Å, …)".
     pub fn describe(&self) -> String {
-        format!("{}: {}", self.label, self.config.describe())
+        match &self.restore {
+            Some(r) => r.describe(),
+            None => format!("{}: {}", self.label, self.config.describe()),
+        }
     }
 
     /// Short model label ("unet", or a file stem).
@@ -93,6 +128,9 @@ impl TopazDenoiser {
     /// Non-finite input values, a constant image (σ = 0), cancellation, or a backend failure
     /// (e.g. a tile too large for the GPU).
     pub fn denoise(&self, image: &Image, tiles: &TileConfig, progress: &Progress) -> Result<Image> {
+        if let Some(r) = &self.restore {
+            return r.denoise(image, tiles, progress);
+        }
         image.check_finite().context("cannot denoise")?;
         let stats = image.stats();
         if stats.std <= 0.0 || !stats.std.is_finite() {

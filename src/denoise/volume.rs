@@ -37,8 +37,8 @@ use burn::prelude::*;
 use crate::device::ComputeDevice;
 use crate::image::{Volume, stats_of};
 use crate::jobs::Progress;
-use crate::models::topaz3d::{Kernels3d, POOLS, RECEPTIVE_RADIUS, UNet3d, VoxelBox, load_topaz3d};
-use crate::models::{ModelSpec, Topaz3dArch};
+use crate::models::ModelSpec;
+use crate::models::topaz3d::{Kernels3d, POOLS, RECEPTIVE_RADIUS, UNet3d, UNet3dConfig, VoxelBox};
 
 /// Largest decoder block (voxels per axis) computed at once inside a window's core.
 pub const DECODER_BLOCK: usize = 64;
@@ -185,30 +185,25 @@ fn box_len(b: &VoxelBox) -> usize {
     b.iter().map(|r| r.len()).product()
 }
 
-/// A loaded Topaz 3D denoiser (`unet-3d-10a`, `unet-3d-20a`, or a 3D state dict) on a device.
+/// A loaded 3D denoiser (`unet-3d-10a`, `unet-3d-20a`, a 3D state dict, or a model trained
+/// with `cryolens train-3d`) on a device.
 pub struct Topaz3dDenoiser {
     model: UNet3d,
+    config: UNet3dConfig,
     kernels: Kernels3d,
     device: ComputeDevice,
     label: String,
 }
 
 impl Topaz3dDenoiser {
-    /// Loads `spec` (a [`ModelSpec::Topaz3d`] name, or a file holding a `UDenoiseNet3D` state
-    /// dict) onto `device`. Runs on burn (Flex on the CPU, wgpu on a GPU).
+    /// Loads `spec` (a [`ModelSpec::Topaz3d`] name, a file holding a `UDenoiseNet3D` state
+    /// dict, or a Cryolens 3D model `NAME.safetensors` + `NAME.json` from `cryolens train-3d`)
+    /// onto `device`. Runs on burn (wgpu on a GPU) or our native CPU kernels.
     ///
     /// # Errors
-    /// A 2D model, weights not installed, or a file that is not a 3D U-net state dict.
+    /// A 2D model, weights not installed, or a file that is not a 3D U-net.
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
-        if let ModelSpec::Topaz(a) = spec {
-            bail!(
-                "'{}' is a 2D model; volumes need a 3D model ({})",
-                a.name(),
-                Topaz3dArch::ALL.map(|a| a.name()).join(", ")
-            );
-        }
-        let path = spec.weights_path()?;
-        let model = load_topaz3d(&path, &device.burn)?;
+        let (model, config) = crate::train::volume::load_any_3d(spec, &device.burn)?;
         let kernels = if !device.is_gpu() && device.native_cpu {
             Kernels3d::NativeCpu
         } else {
@@ -216,6 +211,7 @@ impl Topaz3dDenoiser {
         };
         Ok(Self {
             model,
+            config,
             kernels,
             device: device.clone(),
             label: spec.label(),
@@ -227,14 +223,26 @@ impl Topaz3dDenoiser {
         &self.label
     }
 
-    /// e.g. "unet-3d-10a: 3D U-net (48 filters, widths 7/3, …) on CPU …, native kernels".
+    /// e.g. "unet-3d-10a: 3D U-net (48 filters, widths 7/3, output 64/32) on CPU …, native
+    /// (CPU)"; Topaz's layout adds its receptive radius.
     pub fn describe(&self) -> String {
+        let radius = if self.config == UNet3dConfig::PRETRAINED {
+            format!(", receptive radius {RECEPTIVE_RADIUS} voxels")
+        } else {
+            String::new()
+        };
         format!(
-            "{}: 3D U-net (48 filters, widths 7/3, receptive radius {RECEPTIVE_RADIUS} voxels) on {}, {}",
+            "{}: {}{radius} on {}, {}",
             self.label,
+            self.config.describe(),
             self.device.describe(),
             self.backend_name()
         )
+    }
+
+    /// The network's dimensions.
+    pub fn config(&self) -> UNet3dConfig {
+        self.config
     }
 
     /// Which kernels run the network: "native (CPU)", "burn flex (CPU)" or "burn wgpu".

@@ -80,6 +80,14 @@ pub enum AnalysisAction {
     ImportCtf,
     /// Choose two half-maps to compare.
     OpenHalfMaps,
+    /// Train a crefDenoiser on the open half-maps (Half-maps tab).
+    TrainCref,
+    /// Cancel the running crefDenoiser training.
+    CancelCref,
+    /// Choose the true map for the crefDenoiser evaluation (synthetic half-maps).
+    ChooseCrefTruth,
+    /// Open the crefDenoiser's denoised average in the volume viewer.
+    OpenCrefDenoised,
 }
 
 /// Labelled boxes for region-based SNR, in micrograph pixels.
@@ -137,8 +145,15 @@ pub struct AnalysisPanel {
     pub spectrum_zoom: f32,
     /// The FSC of two half-maps (their names), once computed.
     pub half_maps: Option<(String, Arc<crate::halfmap::FscReport>)>,
+    /// crefDenoiser training on the open half-maps (Half-maps tab).
+    pub cref: CrefPanel,
     /// The 2D spectrum texture and the micrograph index and pixel size it belongs to.
     pub spectrum: Option<(usize, Option<f32>, egui::TextureHandle)>,
+    /// With the comparison open: each pane's SSNR and signal / noise / bias curves, drawn
+    /// over each other on the SSNR and signal / noise / bias tabs (set by the app).
+    pub pane_curves: Option<Arc<Vec<crate::analysis::PaneCurves>>>,
+    /// Progress (fraction, message) of the job computing [`AnalysisPanel::pane_curves`].
+    pub pane_curves_progress: Option<(f32, String)>,
 }
 
 impl Default for AnalysisPanel {
@@ -167,10 +182,23 @@ impl Default for AnalysisPanel {
             ctf_rings: 8,
             spectrum_zoom: 2.0,
             half_maps: None,
+            cref: CrefPanel::default(),
             spectrum: None,
+            pane_curves: None,
+            pane_curves_progress: None,
         }
     }
 }
+
+/// Colours of the comparison panes' curves, in pane order.
+const PANE_COLOURS: [Color32; 6] = [
+    Color32::from_rgb(210, 210, 210),
+    Color32::from_rgb(255, 170, 60),
+    Color32::from_rgb(80, 200, 255),
+    Color32::from_rgb(230, 80, 200),
+    Color32::from_rgb(120, 220, 110),
+    Color32::from_rgb(250, 230, 90),
+];
 
 const COLOURS: [Color32; 4] = [
     Color32::from_rgb(200, 200, 200),
@@ -271,8 +299,9 @@ impl AnalysisPanel {
             ui.separator();
             let plot_rect = ui.available_rect_before_wrap();
             if self.tab == Tab::HalfMaps {
-                if self.half_maps_ui(ui) {
-                    action = AnalysisAction::OpenHalfMaps;
+                let a = self.half_maps_ui(ui);
+                if a != AnalysisAction::None {
+                    action = a;
                 }
             } else if self.tab == Tab::Regions {
                 self.regions_ui(ui, views);
@@ -338,6 +367,15 @@ impl AnalysisPanel {
             .height(ui.available_height().max(150.0));
         if log_y {
             plot = plot.y_axis_formatter(log_axis);
+        }
+        // With the comparison open, SSNR and signal / noise / bias show every pane's curves.
+        let panes = match tab {
+            Tab::Ssnr | Tab::SignalNoiseBias => self.pane_curves_row(ui),
+            _ => None,
+        };
+        if let Some(panes) = panes {
+            plot.show(ui, |pui| pane_lines(pui, tab, &panes));
+            return;
         }
         plot.show(ui, |pui| match tab {
             Tab::Spectra => {
@@ -406,6 +444,29 @@ impl AnalysisPanel {
         if tab == Tab::SignalNoiseBias && a.denoised.is_none() {
             ui.label("Run the analysis with “denoise halves” for these curves.");
         }
+    }
+
+    /// The row above an overlay plot: the pane curves' progress, or one label per pane in its
+    /// colour ("pane curve N: label"). The curves to draw, when computed.
+    fn pane_curves_row(&self, ui: &mut egui::Ui) -> Option<Arc<Vec<crate::analysis::PaneCurves>>> {
+        if let Some((f, msg)) = &self.pane_curves_progress {
+            ui.add(
+                egui::ProgressBar::new(*f)
+                    .desired_width(320.0)
+                    .text(format!("comparison panes: {msg}")),
+            );
+        }
+        let panes = self.pane_curves.clone()?;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("comparison panes:");
+            for (i, p) in panes.iter().enumerate() {
+                ui.colored_label(
+                    PANE_COLOURS[i % PANE_COLOURS.len()],
+                    format!("pane curve {}: {}", i + 1, p.label),
+                );
+            }
+        });
+        Some(panes)
     }
 
     /// The 2D spectrum with CTF rings and the CTF fields; true when “From file…” is pressed.
@@ -512,10 +573,10 @@ impl AnalysisPanel {
         import
     }
 
-    /// FSC and C_ref of two half-maps with the 0.143 and 0.5 crossings; true when “Open
-    /// half-maps…” is pressed.
-    fn half_maps_ui(&mut self, ui: &mut egui::Ui) -> bool {
-        let mut open = false;
+    /// FSC and C_ref of two half-maps with the 0.143 and 0.5 crossings, and the
+    /// crefDenoiser controls and curves; the action a button asked for.
+    fn half_maps_ui(&mut self, ui: &mut egui::Ui) -> AnalysisAction {
+        let mut action = AnalysisAction::None;
         ui.vertical(|ui| {
             if ui
                 .button("Open half-maps…")
@@ -524,7 +585,7 @@ impl AnalysisPanel {
                 )
                 .clicked()
             {
-                open = true;
+                action = AnalysisAction::OpenHalfMaps;
             }
             let Some((names, report)) = &self.half_maps else {
                 ui.label("No half-maps open.");
@@ -545,31 +606,99 @@ impl AnalysisPanel {
                 crossing(&report.at_0143),
                 crossing(&report.at_05)
             ));
-            let fsc: Vec<[f64; 2]> = report
-                .curve
-                .rings
-                .iter()
-                .map(|r| [r.frequency, r.value.fsc])
-                .collect();
-            let cref: Vec<[f64; 2]> = report
-                .curve
-                .rings
-                .iter()
-                .map(|r| [r.frequency, r.value.c_ref])
-                .collect();
-            Plot::new("half-map fsc")
-                .legend(Legend::default())
-                .x_axis_label(format!("spatial frequency (1/{unit})"))
-                .y_axis_label("correlation")
-                .height(ui.available_height().max(150.0))
-                .show(ui, |pui| {
-                    pui.line(Line::new("FSC", PlotPoints::from(fsc)).color(COLOURS[1]));
-                    pui.line(Line::new("C_ref", PlotPoints::from(cref)).color(COLOURS[2]));
-                    pui.hline(HLine::new("0.143", 0.143).color(Color32::GRAY));
-                    pui.hline(HLine::new("0.5", 0.5).color(Color32::DARK_GRAY));
-                });
+            let a = self.cref.controls_ui(ui, unit);
+            if a != AnalysisAction::None {
+                action = a;
+            }
+            let points = |c: &crate::metrics::RingCurve<crate::metrics::fsc::FscShell>,
+                          v: fn(&crate::metrics::fsc::FscShell) -> f64|
+             -> Vec<[f64; 2]> {
+                c.rings.iter().map(|r| [r.frequency, v(&r.value)]).collect()
+            };
+            let fsc = points(&report.curve, |v| v.fsc);
+            let cref = points(&report.curve, |v| v.c_ref);
+            let result = self.cref.result.clone();
+            let height = ui.available_height().max(150.0);
+            let has_loss = !self.cref.live_epochs.is_empty();
+            ui.horizontal_top(|ui| {
+                let plot_width = if has_loss {
+                    ui.available_width() * 0.68
+                } else {
+                    ui.available_width()
+                };
+                Plot::new("half-map fsc")
+                    .legend(Legend::default())
+                    .x_axis_label(format!("spatial frequency (1/{unit})"))
+                    .y_axis_label("correlation")
+                    .height(height)
+                    .width(plot_width)
+                    .show(ui, |pui| {
+                        pui.line(
+                            Line::new("FSC(half 1, half 2)", PlotPoints::from(fsc))
+                                .color(COLOURS[1]),
+                        );
+                        pui.line(Line::new("C_ref", PlotPoints::from(cref)).color(COLOURS[2]));
+                        if let Some(r) = &result {
+                            let e = &r.evaluation;
+                            pui.line(
+                                Line::new(
+                                    "FSC_FD (input vs output)",
+                                    PlotPoints::from(points(&e.fsc_fd_curve, |v| v.fsc)),
+                                )
+                                .color(COLOURS[3]),
+                            );
+                            if let Some(c) = &e.average_vs_truth_curve {
+                                pui.line(
+                                    Line::new(
+                                        "FSC(average, truth)",
+                                        PlotPoints::from(points(c, |v| v.fsc)),
+                                    )
+                                    .color(COLOURS[0]),
+                                );
+                            }
+                            if let Some(c) = &e.denoised_vs_truth_curve {
+                                pui.line(
+                                    Line::new(
+                                        "FSC(denoised, truth)",
+                                        PlotPoints::from(points(c, |v| v.fsc)),
+                                    )
+                                    .color(Color32::from_rgb(120, 230, 120)),
+                                );
+                            }
+                        }
+                        pui.hline(HLine::new("0.143", 0.143).color(Color32::GRAY));
+                        pui.hline(HLine::new("0.5", 0.5).color(Color32::DARK_GRAY));
+                    });
+                if has_loss {
+                    let loss: Vec<[f64; 2]> = self
+                        .cref
+                        .live_epochs
+                        .iter()
+                        .map(|e| [e.epoch as f64, e.loss])
+                        .collect();
+                    let check: Vec<[f64; 2]> = self
+                        .cref
+                        .live_epochs
+                        .iter()
+                        .map(|e| [e.epoch as f64, e.validation])
+                        .collect();
+                    let identity = self.cref.live_epochs[0].validation_identity;
+                    Plot::new("cref loss")
+                        .legend(Legend::default())
+                        .x_axis_label("epoch")
+                        .height(height)
+                        .show(ui, |pui| {
+                            pui.line(Line::new("L_C", PlotPoints::from(loss)).color(COLOURS[2]));
+                            pui.line(
+                                Line::new("independent-noise FSC", PlotPoints::from(check))
+                                    .color(COLOURS[1]),
+                            );
+                            pui.hline(HLine::new("input's FSC", identity).color(Color32::GRAY));
+                        });
+                }
+            });
         });
-        open
+        action
     }
 
     fn regions_ui(&mut self, ui: &mut egui::Ui, views: [Option<&Image>; 4]) {
@@ -670,6 +799,68 @@ impl AnalysisPanel {
     }
 }
 
+/// Every comparison pane's curves on one plot: SSNR of its halves, or its noise (dashed) and
+/// bias (solid) power per ring over the common signal and raw noise.
+fn pane_lines(pui: &mut egui_plot::PlotUi<'_>, tab: Tab, panes: &[crate::analysis::PaneCurves]) {
+    let colour = |i: usize| PANE_COLOURS[i % PANE_COLOURS.len()];
+    match tab {
+        Tab::Ssnr => {
+            for (i, p) in panes.iter().enumerate() {
+                let pts =
+                    log10_points(p.frc.rings.iter().map(|r| (r.frequency, r.value.ssnr_half)));
+                pui.line(Line::new(p.label.clone(), PlotPoints::from(pts)).color(colour(i)));
+            }
+        }
+        Tab::SignalNoiseBias => {
+            // Signal and raw noise come from the raw halves alone: the same for every pane.
+            if let Some(first) = panes.first() {
+                let common: [Component; 2] =
+                    [("signal", |v| v.signal), ("noise (raw)", |v| v.noise_noisy)];
+                for (k, (name, get)) in common.iter().enumerate() {
+                    let pts = log10_points(
+                        first
+                            .rings
+                            .rings
+                            .iter()
+                            .map(|r| (r.frequency, get(&r.value))),
+                    );
+                    pui.line(
+                        Line::new(*name, PlotPoints::from(pts))
+                            .color(Color32::WHITE)
+                            .width(if k == 0 { 2.5 } else { 1.0 })
+                            .style(if k == 0 {
+                                egui_plot::LineStyle::Solid
+                            } else {
+                                egui_plot::LineStyle::dashed_dense()
+                            }),
+                    );
+                }
+            }
+            for (i, p) in panes.iter().enumerate() {
+                let pts = |get: fn(&metrics::VarianceEstimate) -> f64| {
+                    log10_points(p.rings.rings.iter().map(|r| (r.frequency, get(&r.value))))
+                };
+                pui.line(
+                    Line::new(
+                        format!("bias: {}", p.label),
+                        PlotPoints::from(pts(|v| v.bias)),
+                    )
+                    .color(colour(i)),
+                );
+                pui.line(
+                    Line::new(
+                        format!("noise: {}", p.label),
+                        PlotPoints::from(pts(|v| v.noise_denoised)),
+                    )
+                    .color(colour(i))
+                    .style(egui_plot::LineStyle::dashed_loose()),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 fn db(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), |d| format!("{d:.2} dB"))
 }
@@ -709,4 +900,155 @@ fn snr_table(ui: &mut egui::Ui, a: &Analysis) {
             ui.end_row();
         }
     });
+}
+
+/// The crefDenoiser part of the Half-maps tab: options, live progress and the result.
+pub struct CrefPanel {
+    /// The open half-maps (set with the FSC).
+    pub maps: Option<Arc<crate::halfmap::HalfMaps>>,
+    /// A true map for the evaluation (synthetic half-maps), and its file name.
+    pub truth: Option<(String, Arc<crate::image::Volume>)>,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Patch edge (voxels, a multiple of 32).
+    pub patch_px: usize,
+    /// Random patches per epoch.
+    pub patches_per_epoch: usize,
+    /// Initial learning rate.
+    pub learning_rate: f64,
+    /// While training: fraction done and the progress message.
+    pub running: Option<(f32, String)>,
+    /// Epochs finished so far (live curves; kept after the run).
+    pub live_epochs: Vec<crate::train::cref::CrefEpoch>,
+    /// The last finished run.
+    pub result: Option<Arc<CrefResult>>,
+    /// Why the last run failed.
+    pub error: Option<String>,
+}
+
+/// A finished crefDenoiser run as the Half-maps tab shows it.
+pub struct CrefResult {
+    /// The denoised half-map average, `[z][y][x]`.
+    pub denoised: Arc<crate::image::Volume>,
+    /// The paper's evaluation with the curves.
+    pub evaluation: crate::train::cref::CrefEvaluation,
+    /// Epoch kept, epochs run.
+    pub best_epoch: usize,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// L_C on the monitor patches: untrained, kept network.
+    pub loss: (f64, f64),
+}
+
+impl Default for CrefPanel {
+    fn default() -> Self {
+        Self {
+            maps: None,
+            truth: None,
+            epochs: 10,
+            patch_px: 32,
+            patches_per_epoch: 16,
+            learning_rate: 1e-3,
+            running: None,
+            live_epochs: Vec::new(),
+            result: None,
+            error: None,
+        }
+    }
+}
+
+impl CrefPanel {
+    /// Options, the Train / Cancel / Open buttons, progress and the evaluation numbers.
+    fn controls_ui(&mut self, ui: &mut egui::Ui, unit: &str) -> AnalysisAction {
+        let mut action = AnalysisAction::None;
+        ui.horizontal_wrapped(|ui| {
+            ui.strong("crefDenoiser");
+            ui.add(
+                egui::DragValue::new(&mut self.epochs)
+                    .range(1..=500)
+                    .prefix("epochs "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.patch_px)
+                    .range(32..=256)
+                    .speed(32.0)
+                    .prefix("patch ")
+                    .suffix(" vx"),
+            )
+            .on_hover_text("Patch edge in voxels, a multiple of 32 (the paper: 96)");
+            self.patch_px = (self.patch_px / 32).max(1) * 32;
+            ui.add(
+                egui::DragValue::new(&mut self.patches_per_epoch)
+                    .range(1..=10_000)
+                    .prefix("patches/epoch "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.learning_rate)
+                    .range(1e-6..=1e-1)
+                    .speed(1e-4)
+                    .prefix("lr "),
+            );
+            if ui
+                .button(match &self.truth {
+                    Some((n, _)) => format!("Truth: {n}"),
+                    None => "Truth map…".into(),
+                })
+                .on_hover_text("Optional true map (synthetic half-maps): FSC against it")
+                .clicked()
+            {
+                action = AnalysisAction::ChooseCrefTruth;
+            }
+            if self.running.is_some() {
+                if ui.button("Cancel training").clicked() {
+                    action = AnalysisAction::CancelCref;
+                }
+            } else if ui
+                .add_enabled(self.maps.is_some(), egui::Button::new("Train crefDenoiser"))
+                .on_hover_text(
+                    "Self-supervised training on these half-maps with the C_ref loss (Agarwal et al. 2024)",
+                )
+                .clicked()
+            {
+                action = AnalysisAction::TrainCref;
+            }
+            if ui
+                .add_enabled(self.result.is_some(), egui::Button::new("Open denoised map"))
+                .clicked()
+            {
+                action = AnalysisAction::OpenCrefDenoised;
+            }
+        });
+        if let Some((fraction, message)) = &self.running {
+            ui.add(
+                egui::ProgressBar::new(*fraction)
+                    .show_percentage()
+                    .text(message.clone()),
+            );
+        }
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        if let Some(r) = &self.result {
+            let e = &r.evaluation;
+            let res = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.2} {unit}"));
+            ui.label(format!(
+                "kept epoch {} of {}; L_C {:.4} -> {:.4}; RMSE(FSC_FD^2, C_ref^2) {:.4} (input) -> {:.4} (denoised)",
+                r.best_epoch, r.epochs_run, r.loss.0, r.loss.1, e.rmse_identity, e.rmse_denoised
+            ));
+            ui.label(format!(
+                "FSC-0.5: {} (M1, M2) -> {} (D2, M1)",
+                res(e.fsc05_halves),
+                res(e.fsc05_denoised_half)
+            ));
+            if let (Some(a), Some(d)) = (e.mean_fsc_average_vs_truth, e.mean_fsc_denoised_vs_truth)
+            {
+                ui.label(format!(
+                    "against the truth: FSC-0.5 {} -> {}, mean FSC {a:.4} -> {d:.4}",
+                    res(e.fsc05_average_vs_truth),
+                    res(e.fsc05_denoised_vs_truth)
+                ));
+            }
+        }
+        action
+    }
 }

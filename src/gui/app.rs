@@ -19,6 +19,7 @@ use crate::device::{ComputeDevice, DeviceChoice};
 use crate::fourier;
 use crate::fourier::merge::Merger;
 use crate::image::Volume;
+use crate::io::mapped::VolumeSource;
 use crate::io::{self, ContentKind};
 use crate::jobs::{Job, Progress};
 use crate::models::{install, topaz_dir};
@@ -118,8 +119,8 @@ struct Loaded {
     name: String,
     note: Option<String>,
     raw: ViewImage,
-    /// The whole volume when the file is a tomogram, map or stack.
-    volume: Option<Arc<Volume>>,
+    /// The whole volume when the file is a tomogram, map or stack (memory-mapped when large).
+    volume: Option<Arc<dyn VolumeSource>>,
     /// The micrograph list's thumbnail, made on the worker.
     thumbnail: egui::ColorImage,
 }
@@ -144,7 +145,7 @@ struct Document {
     /// Why merging failed (e.g. no pixel size), by key.
     merge_failed: Option<(MergeKey, String)>,
     /// The volume of a tomogram/map/stack, and the XY section shown (z).
-    volume: Option<(Arc<Volume>, usize)>,
+    volume: Option<(Arc<dyn VolumeSource>, usize)>,
     /// The volume denoised by a 3D model (its name), once computed.
     denoised_volume: Option<(&'static str, Arc<Volume>)>,
     /// The section of the denoised volume matching the raw section shown.
@@ -154,8 +155,21 @@ struct Document {
 /// A section of a volume and, when it was denoised by a 3D model, the same section of that.
 type Sections = (ViewImage, Option<ViewImage>);
 
-/// What an orthoview pair shows: (doc index, x, y, z, slab thickness).
-type OrthoKey = (usize, usize, usize, usize, usize);
+/// What an orthoview pair shows: (doc index, x, y, z, slab thickness, view, low-pass factor
+/// in hundredths); the view is raw, denoised (when a denoised volume exists) or low-pass.
+type OrthoKey = (usize, usize, usize, usize, usize, View, u32);
+
+/// What the comparison panes' curves were computed for: micrograph index, the panes' views,
+/// the model, and the low-pass factor, merge cutoff, merge width and ring width in
+/// hundredths, and the forced count split.
+#[derive(Clone, Debug, PartialEq)]
+struct PaneCurvesKey {
+    index: usize,
+    panes: Vec<View>,
+    model: Option<&'static str>,
+    settings: [u32; 4],
+    force_split: bool,
+}
 
 /// A merge job's result: the cached transforms and the merged view.
 type MergeResult = (Arc<Merger>, ViewImage);
@@ -256,6 +270,12 @@ pub struct CryolensApp {
     ortho_job: Option<Keyed<OrthoKey, [egui::ColorImage; 2]>>,
     /// The shared cursor of the orthoviews (x, y), set by hovering the XY view.
     ortho_cursor: Option<(usize, usize)>,
+    /// Where the XZ and YZ orthoviews were drawn in the last frame.
+    ortho_rects: Vec<Rect>,
+    /// Computing each comparison pane's SSNR and signal/noise/bias curves.
+    pane_curves_job: Option<Keyed<PaneCurvesKey, Vec<crate::analysis::PaneCurves>>>,
+    /// The last pane curves computed (or tried: `None` after a failure), and for what.
+    pane_curves: Option<(PaneCurvesKey, Option<Arc<Vec<crate::analysis::PaneCurves>>>)>,
     /// The analysis of micrograph (index).
     analysis_job: Option<Keyed<usize, crate::analysis::Analysis>>,
     /// The 2D power spectrum of micrograph (index) for the analysis panel.
@@ -263,7 +283,11 @@ pub struct CryolensApp {
     /// The CTF file dialog.
     ctf_job: Option<Job<Option<PathBuf>>>,
     /// Choosing two half-maps and computing their FSC.
-    half_map_job: Option<Job<Option<(String, crate::halfmap::FscReport)>>>,
+    half_map_job: Option<Job<Option<HalfMapFsc>>>,
+    /// Training a crefDenoiser on the open half-maps, and its epochs so far.
+    cref_job: Option<(Job<super::analysis_panel::CrefResult>, CrefEpochs)>,
+    /// Choosing and reading the true map for the crefDenoiser evaluation.
+    cref_truth_job: Option<Job<Option<(String, Volume)>>>,
     /// Result of the last plot PNG export (set by the screenshot callback).
     png_message: Arc<std::sync::Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -360,10 +384,15 @@ impl CryolensApp {
             ortho: None,
             ortho_job: None,
             ortho_cursor: None,
+            ortho_rects: Vec::new(),
+            pane_curves_job: None,
+            pane_curves: None,
             analysis_job: None,
             spectrum_job: None,
             ctf_job: None,
             half_map_job: None,
+            cref_job: None,
+            cref_truth_job: None,
             png_message: Arc::default(),
             poll_interval,
         };
@@ -588,9 +617,12 @@ impl CryolensApp {
             || self.spectrum_job.is_some()
             || self.ctf_job.is_some()
             || self.half_map_job.is_some()
+            || self.cref_job.is_some()
+            || self.cref_truth_job.is_some()
             || self.slice_job.is_some()
             || self.ortho_job.is_some()
             || self.volume_denoise_job.is_some()
+            || self.pane_curves_job.is_some()
             || self.training.is_running()
     }
 
@@ -1110,6 +1142,140 @@ impl CryolensApp {
         self.analysis_job = Some(Keyed { key: index, job });
     }
 
+    /// With the comparison and the analysis panel open and the analysis done, computes each
+    /// pane's SSNR and signal/noise/bias curves on the halves (in the background; again when
+    /// the panes, model or settings change) and hands them to the analysis panel.
+    fn update_pane_curves(&mut self) {
+        if let Some(k) = &mut self.pane_curves_job
+            && let Some(result) = k.job.try_take()
+        {
+            let key = k.key.clone();
+            self.pane_curves_job = None;
+            let curves = match result {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    self.analysis.error = Some(format!("Curves of the comparison panes: {e:#}"));
+                    None
+                }
+            };
+            self.pane_curves = Some((key, curves));
+        }
+        self.analysis.pane_curves_progress = self
+            .pane_curves_job
+            .as_ref()
+            .map(|k| (k.job.progress.fraction(), k.job.progress.message()));
+        let wanted = self.compare.open && self.analysis.open && self.analysis().is_some();
+        let Some(doc) = self.doc.as_ref().filter(|_| wanted) else {
+            self.analysis.pane_curves = None;
+            return;
+        };
+        let model = self.models.selected.filter(|_| self.device.is_some());
+        let hundredths = |v: f32| (v * 100.0).round() as u32;
+        let panes: Vec<View> = if self.compare.swipe {
+            self.compare.panes.iter().take(2).copied().collect()
+        } else {
+            self.compare.panes.clone()
+        };
+        let key = PaneCurvesKey {
+            index: doc.index,
+            panes,
+            model: model.map(|m| m.name()),
+            settings: [
+                self.lowpass_key(),
+                hundredths(self.merge_cutoff_angstrom),
+                hundredths(self.merge_width_angstrom),
+                hundredths(self.analysis.ring_width),
+            ],
+            force_split: self.analysis.force_split,
+        };
+        self.analysis.pane_curves = self
+            .pane_curves
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, c)| c.clone());
+        let current = self.pane_curves.as_ref().is_some_and(|(k, _)| *k == key);
+        let running = self.pane_curves_job.as_ref().is_some_and(|k| k.key == key);
+        if current || running {
+            return;
+        }
+        if let Some(k) = self.pane_curves_job.take() {
+            k.job.progress.cancel();
+        }
+        let raw = Arc::clone(&doc.raw);
+        let path = self
+            .picks
+            .session
+            .micrographs
+            .get(doc.index)
+            .map(|m| m.path.clone())
+            .filter(|p| p != Path::new(SAMPLE_NAME));
+        let split = crate::metrics::CountSplitOptions {
+            force: key.force_split,
+            ..Default::default()
+        };
+        let device = self.device.clone();
+        let (lowpass_factor, cutoff, width, ring_width) = (
+            self.lowpass_factor,
+            self.merge_cutoff_angstrom,
+            self.merge_width_angstrom,
+            self.analysis.ring_width,
+        );
+        let job_key = key.clone();
+        let job = Job::spawn("pane curves", move |p| {
+            use crate::analysis::PaneFilter;
+            p.set_message("finding halves");
+            // The same halves as the analysis (same pair, or the same seeded count split).
+            let (m1, m2, _) = crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
+            let denoiser = match (model, device) {
+                (Some(arch), Some(device))
+                    if key.panes.contains(&View::Denoised) || key.panes.contains(&View::Merged) =>
+                {
+                    p.set_message(format!("loading {}", arch.name()));
+                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
+                }
+                _ => None,
+            };
+            let mut panes = Vec::new();
+            for &view in &key.panes {
+                let filter = if view == View::Raw {
+                    PaneFilter::Raw
+                } else if view == View::Lowpass {
+                    PaneFilter::Lowpass {
+                        factor: lowpass_factor,
+                    }
+                } else if let (View::Denoised, Some(d)) = (view, &denoiser) {
+                    PaneFilter::Denoised(d)
+                } else if let (View::Merged, Some(d), Some(_)) =
+                    (view, &denoiser, m1.pixel_size_angstrom)
+                {
+                    PaneFilter::Merged {
+                        denoiser: d,
+                        cutoff_angstrom: cutoff,
+                        width_angstrom: width,
+                    }
+                } else {
+                    // No model (or, to merge, no pixel size): this pane has no curves.
+                    continue;
+                };
+                let label = match (view, &denoiser) {
+                    (View::Denoised | View::Merged, Some(d)) => {
+                        format!("{} ({})", view.name(), d.label())
+                    }
+                    _ => view.name().to_string(),
+                };
+                panes.push((label, filter));
+            }
+            crate::analysis::pane_curves(&m1, &m2, &panes, ring_width, p)
+        });
+        self.pane_curves_job = Some(Keyed { key: job_key, job });
+    }
+
+    /// The curves of the comparison panes that the analysis panel overlays (one per pane with
+    /// curves, in pane order), once computed for the current panes and settings.
+    pub fn pane_curves(&self) -> Option<&[crate::analysis::PaneCurves]> {
+        self.analysis.pane_curves.as_deref().map(Vec::as_slice)
+    }
+
     /// The analysis of the open micrograph, once computed.
     pub fn analysis(&self) -> Option<&crate::analysis::Analysis> {
         self.analysis
@@ -1122,7 +1288,7 @@ impl CryolensApp {
         self.doc
             .as_ref()
             .and_then(|d| d.volume.as_ref())
-            .map(|(v, z)| (v.depth, *z))
+            .map(|(v, z)| (v.shape().2, *z))
     }
 
     /// Shows section `z` (clamped) of the open volume, averaged over the slab thickness; the
@@ -1133,14 +1299,14 @@ impl CryolensApp {
         let Some((volume, _)) = &doc.volume else {
             return;
         };
-        let z = z.min(volume.depth - 1);
+        let z = z.min(volume.shape().2 - 1);
         let (index, volume) = (doc.index, Arc::clone(volume));
         let denoised = doc.denoised_volume.as_ref().map(|(_, v)| Arc::clone(v));
         let job = Job::spawn("section", move |p| {
             use crate::image::Axis;
             p.set_message(format!("section {z}"));
             Ok((
-                ViewImage::new(volume.slab(Axis::Z, z, thickness)),
+                section_view(&*volume, volume.slab(Axis::Z, z, thickness)),
                 denoised.map(|d| ViewImage::new(d.slab(Axis::Z, z, thickness))),
             ))
         });
@@ -1321,6 +1487,8 @@ impl CryolensApp {
             use crate::denoise::volume::{Topaz3dDenoiser, VolumeTileConfig};
             p.set_message(format!("loading {}", arch.name()));
             let d = Topaz3dDenoiser::load(&crate::models::ModelSpec::Topaz3d(arch), &device)?;
+            p.set_message("reading the volume");
+            let volume = volume.to_volume()?;
             p.set_message(format!("{} on 96³ patches", arch.name()));
             d.denoise(&volume, &VolumeTileConfig::default(), p)
         });
@@ -1360,6 +1528,26 @@ impl CryolensApp {
     /// Whether the XZ/YZ orthoviews are drawn.
     pub fn has_orthoviews(&self) -> bool {
         self.ortho.is_some()
+    }
+
+    /// The view the drawn XZ/YZ orthoviews show (raw, denoised or low-pass; they follow the XY
+    /// view, denoised once a 3D model has denoised the volume), when drawn.
+    pub fn orthoview_shows(&self) -> Option<View> {
+        self.ortho.as_ref().map(|(k, _)| k.5)
+    }
+
+    /// Where the XZ and YZ orthoviews were drawn in the last frame (screen points).
+    pub fn orthoview_rects(&self) -> &[Rect] {
+        &self.ortho_rects
+    }
+
+    /// Whether the open volume is memory-mapped (read on demand; see
+    /// [`crate::io::mapped::open_volume`]), `None` when no volume is open.
+    pub fn volume_is_mapped(&self) -> Option<bool> {
+        self.doc
+            .as_ref()
+            .and_then(|d| d.volume.as_ref())
+            .map(|(v, _)| v.is_mapped())
     }
 
     fn poll_volume(&mut self) {
@@ -1410,17 +1598,35 @@ impl CryolensApp {
             self.ortho = None;
             return;
         };
-        let (x, y) = self
-            .ortho_cursor
-            .unwrap_or((volume.width / 2, volume.height / 2));
-        let key = (doc.index, x, y, *z, self.slab_thickness);
+        let (vw, vh, _) = volume.shape();
+        let (x, y) = self.ortho_cursor.unwrap_or((vw / 2, vh / 2));
+        // The orthoviews show what the XY view shows: the denoised volume (once a 3D model
+        // made it), the low-passed sections, or raw (also for the merged view).
+        let denoised = doc.denoised_volume.as_ref().map(|(_, v)| Arc::clone(v));
+        let (shows, lowpass) = match self.view {
+            View::Denoised if denoised.is_some() => (View::Denoised, 0),
+            View::Lowpass => (View::Lowpass, self.lowpass_key()),
+            _ => (View::Raw, 0),
+        };
+        let key = (doc.index, x, y, *z, self.slab_thickness, shows, lowpass);
         if self.ortho_job.is_none() && self.ortho.as_ref().is_none_or(|(k, _)| *k != key) {
             let volume = Arc::clone(volume);
             let t = self.slab_thickness;
+            let factor = self.lowpass_factor;
             let job = Job::spawn("orthoviews", move |_| {
                 use crate::image::Axis;
-                let xz = volume.slab(Axis::Y, y, t);
-                let yz = volume.slab(Axis::X, x, t);
+                let (xz, yz) = match (shows, denoised) {
+                    (View::Denoised, Some(d)) => (d.slab(Axis::Y, y, t), d.slab(Axis::X, x, t)),
+                    _ => (volume.slab(Axis::Y, y, t), volume.slab(Axis::X, x, t)),
+                };
+                let (xz, yz) = if shows == View::Lowpass {
+                    (
+                        fourier::bin_lowpass(&xz, factor),
+                        fourier::bin_lowpass(&yz, factor),
+                    )
+                } else {
+                    (xz, yz)
+                };
                 let side = xz.width.max(xz.height).max(yz.width).max(yz.height);
                 Ok([
                     micrograph_list::thumbnail(&xz, side),
@@ -1437,26 +1643,26 @@ impl CryolensApp {
             ui.spinner();
             return;
         };
-        let (_, x, y, z, _) = *key;
+        let (_, x, y, z, _, shows, _) = *key;
         let Some((volume, _)) = self.doc.as_ref().and_then(|d| d.volume.as_ref()) else {
             return;
         };
-        let (w, h, d) = (
-            volume.width as f32,
-            volume.height as f32,
-            volume.depth as f32,
-        );
+        let (w, h, d) = volume.shape();
+        let (w, h, d) = (w as f32, h as f32, d as f32);
+        let shows = shows.name().to_lowercase();
         let height = ui.available_height().max(180.0);
+        let mut rects = Vec::new();
         ui.horizontal(|ui| {
             for (tex, label, across, cursor) in [
-                (xz, format!("XZ at y = {y}"), w, x as f32),
-                (yz, format!("YZ at x = {x}"), h, y as f32),
+                (xz, format!("XZ at y = {y} ({shows})"), w, x as f32),
+                (yz, format!("YZ at x = {x} ({shows})"), h, y as f32),
             ] {
                 // XZ: columns x, rows z; YZ stored as columns z, rows y: shown transposed so
                 // that both have the section axis vertical.
                 let scale = (height / d).min(ui.available_width() / 2.0 / across);
                 let size = Vec2::new(across * scale, d * scale);
                 let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+                rects.push(rect);
                 let painter = ui.painter_at(rect);
                 if label.starts_with("XZ") {
                     painter.image(
@@ -1512,6 +1718,7 @@ impl CryolensApp {
                 );
             }
         });
+        self.ortho_rects = rects;
     }
 
     /// Steps done and total of the current training run.
@@ -1709,8 +1916,9 @@ impl CryolensApp {
     /// # Errors
     /// Unreadable or mismatched maps.
     pub fn open_half_maps(&mut self, a: &Path, b: &Path) -> anyhow::Result<()> {
-        let (names, report) = half_map_fsc(a, b, &Progress::new())?;
+        let (names, report, maps) = half_map_fsc(a, b, &Progress::new())?;
         self.analysis.half_maps = Some((names, Arc::new(report)));
+        self.analysis.cref.maps = Some(Arc::new(maps));
         self.analysis.open = true;
         self.analysis.tab = super::analysis_panel::Tab::HalfMaps;
         Ok(())
@@ -1725,19 +1933,154 @@ impl CryolensApp {
         ))
     }
 
+    /// Sets the true map of the crefDenoiser evaluation (synthetic half-maps).
+    ///
+    /// # Errors
+    /// An unreadable map.
+    pub fn set_cref_truth(&mut self, path: &Path) -> anyhow::Result<()> {
+        let (name, v) = read_truth_map(path)?;
+        self.analysis.cref.truth = Some((name, Arc::new(v)));
+        Ok(())
+    }
+
+    /// Starts training a crefDenoiser on the open half-maps with the Half-maps tab's options
+    /// (a background job; the tab shows progress, live loss and, at the end, the curves).
+    pub fn start_cref_training(&mut self) {
+        let panel = &mut self.analysis.cref;
+        let Some(maps) = panel.maps.clone() else {
+            panel.error = Some("Open two half-maps first".into());
+            return;
+        };
+        if self.cref_job.is_some() {
+            return;
+        }
+        let cfg = crate::train::cref::CrefTrainConfig {
+            epochs: panel.epochs,
+            patch_px: panel.patch_px,
+            patches_per_epoch: panel.patches_per_epoch,
+            learning_rate: panel.learning_rate,
+            device: self
+                .device
+                .clone()
+                .unwrap_or_else(|| ComputeDevice::flex("crefDenoiser training")),
+            ..Default::default()
+        };
+        let truth = panel.truth.as_ref().map(|(_, v)| Arc::clone(v));
+        panel.error = None;
+        panel.live_epochs.clear();
+        panel.running = Some((0.0, "crefDenoiser: starting".into()));
+        let epochs: CrefEpochs = Arc::default();
+        let shared = Arc::clone(&epochs);
+        let job = Job::spawn("crefDenoiser", move |p| {
+            use crate::train::cref::{evaluate_cref, train_cref_observed};
+            let out = train_cref_observed(
+                &maps.half1,
+                &maps.half2,
+                maps.mask.as_ref(),
+                &cfg,
+                p,
+                &mut |e| {
+                    if let Ok(mut v) = shared.lock() {
+                        v.push(*e);
+                    }
+                },
+            )?;
+            let evaluation = evaluate_cref(
+                &maps,
+                &out.denoised,
+                &out.denoised_half2,
+                truth.as_deref(),
+                cfg.shell_width,
+            )?;
+            Ok(super::analysis_panel::CrefResult {
+                denoised: Arc::new(out.denoised),
+                evaluation,
+                best_epoch: out.best_epoch,
+                epochs_run: out.loss_history.len(),
+                loss: (out.initial_loss, out.final_loss),
+            })
+        });
+        self.cref_job = Some((job, epochs));
+    }
+
+    /// The crefDenoiser options and state of the Half-maps tab (for scripting and tests).
+    pub fn cref_panel_mut(&mut self) -> &mut super::analysis_panel::CrefPanel {
+        &mut self.analysis.cref
+    }
+
+    /// Whether a crefDenoiser training runs.
+    pub fn is_cref_training(&self) -> bool {
+        self.cref_job.is_some()
+    }
+
+    /// The last crefDenoiser result shown in the Half-maps tab.
+    pub fn cref_result(&self) -> Option<&Arc<super::analysis_panel::CrefResult>> {
+        self.analysis.cref.result.as_ref()
+    }
+
+    /// Opens the crefDenoiser's denoised average in the volume viewer (written to an MRC in
+    /// the temporary folder first, then opened like any map).
+    ///
+    /// # Errors
+    /// No result yet, an unwritable temporary file.
+    pub fn open_cref_denoised(&mut self) -> anyhow::Result<()> {
+        let Some(r) = self.analysis.cref.result.clone() else {
+            anyhow::bail!("train the crefDenoiser first");
+        };
+        let dir = std::env::temp_dir().join(format!("cryolens-cref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("cref-denoised.mrc");
+        crate::io::mrc::write_volume(&path, &r.denoised)?;
+        self.open(Source::File(path));
+        Ok(())
+    }
+
+    fn poll_cref(&mut self) {
+        if let Some(job) = &mut self.cref_truth_job
+            && let Some(result) = job.try_take()
+        {
+            self.cref_truth_job = None;
+            match result {
+                Ok(Some((name, v))) => self.analysis.cref.truth = Some((name, Arc::new(v))),
+                Ok(None) => {}
+                Err(e) => {
+                    self.analysis.cref.error = Some(format!("Reading the truth failed: {e:#}"))
+                }
+            }
+        }
+        let Some((job, epochs)) = &mut self.cref_job else {
+            return;
+        };
+        let panel = &mut self.analysis.cref;
+        if let Ok(v) = epochs.lock() {
+            panel.live_epochs.clone_from(&v);
+        }
+        panel.running = Some((job.progress.fraction(), job.progress.message()));
+        if let Some(result) = job.try_take() {
+            panel.running = None;
+            match result {
+                Ok(r) => panel.result = Some(Arc::new(r)),
+                Err(e) => panel.error = Some(format!("crefDenoiser training failed: {e:#}")),
+            }
+            self.cref_job = None;
+        }
+    }
+
     fn poll_analysis(&mut self) {
         if let Some(job) = &mut self.half_map_job
             && let Some(result) = job.try_take()
         {
             self.half_map_job = None;
             match result {
-                Ok(Some((names, report))) => {
+                Ok(Some((names, report, maps))) => {
                     self.analysis.half_maps = Some((names, Arc::new(report)));
+                    self.analysis.cref.maps = Some(Arc::new(maps));
                 }
                 Ok(None) => {}
                 Err(e) => self.error = Some(format!("Half-map FSC failed: {e:#}")),
             }
         }
+        self.poll_cref();
         if let Some(k) = &mut self.spectrum_job
             && let Some(result) = k.job.try_take()
         {
@@ -1915,6 +2258,28 @@ impl CryolensApp {
             AnalysisAction::ExportPng(rect) => {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
+            }
+            AnalysisAction::TrainCref => self.start_cref_training(),
+            AnalysisAction::CancelCref => {
+                if let Some((job, _)) = &self.cref_job {
+                    job.progress.cancel();
+                }
+            }
+            AnalysisAction::ChooseCrefTruth => {
+                self.cref_truth_job = Some(Job::spawn("truth map", |_| {
+                    let dialog = rfd::AsyncFileDialog::new()
+                        .set_title("Choose the true map")
+                        .add_filter("Maps (MRC)", &["mrc", "map", "rec"]);
+                    match pollster::block_on(dialog.pick_file()) {
+                        Some(f) => read_truth_map(f.path()).map(Some),
+                        None => Ok(None),
+                    }
+                }));
+            }
+            AnalysisAction::OpenCrefDenoised => {
+                if let Err(e) = self.open_cref_denoised() {
+                    self.error = Some(format!("Opening the denoised map failed: {e:#}"));
+                }
             }
         }
     }
@@ -2589,19 +2954,22 @@ fn absolute(path: &Path) -> PathBuf {
 fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Loaded> {
     p.set_message("reading");
     let (label, result) = if path == Path::new(SAMPLE_NAME) {
-        (SAMPLE_NAME.to_string(), io::mrc::read_bytes(SAMPLE_MRC))
+        let read = io::mrc::read_bytes(SAMPLE_MRC);
+        let read = read.map(|(k, v)| (k, Arc::new(v) as Arc<dyn VolumeSource>));
+        (SAMPLE_NAME.to_string(), read)
     } else {
         (
             path.file_name().map_or_else(
                 || path.display().to_string(),
                 |n| n.to_string_lossy().into_owned(),
             ),
-            io::read(path),
+            // Large MRC files are mapped, not read: only the sections shown are decoded.
+            io::mapped::open_volume(path),
         )
     };
     let (kind, volume) = result?;
-    let (image, note) = pick_section(kind, &volume)?;
-    let volume = (volume.depth > 1).then(|| Arc::new(volume));
+    let (image, note) = pick_section(kind, &*volume)?;
+    let volume = (volume.shape().2 > 1).then_some(volume);
     image
         .check_finite()
         .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
@@ -2611,29 +2979,45 @@ fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Lo
         index,
         name: label,
         note,
-        raw: ViewImage::new(image),
+        raw: match &volume {
+            Some(v) => section_view(&**v, image),
+            None => ViewImage::new(image),
+        },
         volume,
         thumbnail,
     })
 }
 
+/// Names for display, FSC and the maps of a pair of half-maps.
+type HalfMapFsc = (String, crate::halfmap::FscReport, crate::halfmap::HalfMaps);
+
+/// Epochs a running crefDenoiser training has finished (shared with its job).
+type CrefEpochs = Arc<std::sync::Mutex<Vec<crate::train::cref::CrefEpoch>>>;
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Reads two half-maps and computes their FSC (one-voxel shells); the names for display.
-fn half_map_fsc(
-    a: &Path,
-    b: &Path,
-    p: &Progress,
-) -> anyhow::Result<(String, crate::halfmap::FscReport)> {
+fn half_map_fsc(a: &Path, b: &Path, p: &Progress) -> anyhow::Result<HalfMapFsc> {
     p.set_message("reading half-maps");
     let maps = crate::halfmap::HalfMaps::read(a, b, None)?;
     p.set_message("FSC");
     let report = maps.fsc(1.0)?;
-    let name = |p: &Path| {
-        p.file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
-    };
-    Ok((format!("{} vs {}", name(a), name(b)), report))
+    Ok((
+        format!("{} vs {}", file_name(a), file_name(b)),
+        report,
+        maps,
+    ))
+}
+
+/// Reads a true map for the crefDenoiser evaluation (its file name for display).
+fn read_truth_map(path: &Path) -> anyhow::Result<(String, Volume)> {
+    let (_, v) = crate::io::read(path)?;
+    Ok((file_name(path), v))
 }
 
 /// A document from a read micrograph and, when prefetched, its denoised view.
@@ -2650,7 +3034,7 @@ fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Docu
         merged: None,
         merge_failed: None,
         volume: loaded.volume.map(|v| {
-            let z = v.depth / 2;
+            let z = v.shape().2 / 2;
             (v, z)
         }),
         denoised_volume: None,
@@ -2666,30 +3050,47 @@ fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Docu
 /// stack or volume (with a note saying so).
 fn pick_section(
     kind: ContentKind,
-    volume: &Volume,
+    volume: &dyn VolumeSource,
 ) -> anyhow::Result<(crate::image::Image, Option<String>)> {
-    if volume.width == 0 || volume.height == 0 || volume.depth == 0 {
-        anyhow::bail!(
-            "the file holds no pixels ({}×{}×{})",
-            volume.width,
-            volume.height,
-            volume.depth
-        );
+    let (width, height, depth) = volume.shape();
+    if width == 0 || height == 0 || depth == 0 {
+        anyhow::bail!("the file holds no pixels ({width}×{height}×{depth})");
     }
-    if volume.depth == 1 {
+    if depth == 1 {
         return Ok((volume.section(0), None));
     }
     let what = match kind {
         ContentKind::Stack => "stack",
         _ => "volume",
     };
+    let mapped = if volume.is_mapped() {
+        " (memory-mapped: sections are read as shown)"
+    } else {
+        ""
+    };
     Ok((
-        volume.section(volume.depth / 2),
+        volume.section(depth / 2),
         Some(format!(
-            "{what} of {} sections: section slider and Up/Down keys in the side panel",
-            volume.depth
+            "{what} of {depth} sections{mapped}: section slider and Up/Down keys in the side panel"
         )),
     ))
+}
+
+/// A section of `volume` ready to show. For a memory-mapped volume the contrast statistics
+/// (median, robust σ) come from a sample of sections across the volume (see
+/// [`VolumeSource::contrast_stats`]), so that the contrast holds from section to section
+/// without reading the whole file; otherwise they are the section's own.
+fn section_view(volume: &dyn VolumeSource, image: crate::image::Image) -> ViewImage {
+    let mut view = ViewImage::new(image);
+    if let Some((median, sigma)) = volume.contrast_stats()
+        && sigma > 0.0
+        && sigma.is_finite()
+    {
+        view.stats.mean = f64::from(median);
+        view.stats.std = f64::from(sigma);
+        view.histogram = super::contrast::Histogram::of(&view.image.data, &view.stats);
+    }
+    view
 }
 
 fn denoise_job(
@@ -2711,6 +3112,7 @@ impl eframe::App for CryolensApp {
         self.poll_jobs();
         self.poll_picking_jobs(&ctx);
         self.poll_analysis();
+        self.update_pane_curves();
         self.poll_merge();
         self.poll_volume();
         self.poll_volume_denoise();

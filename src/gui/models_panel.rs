@@ -50,6 +50,39 @@ pub struct ModelsState {
     pub installed: Vec<DenoiserChoice>,
     /// The model to denoise with (`None` when none is installed).
     pub selected: Option<DenoiserChoice>,
+    /// A line about each trained model (its architecture; for restore models the max
+    /// resolution), read from its JSON at refresh, shown as the model's tooltip.
+    pub notes: Vec<(DenoiserChoice, String)>,
+}
+
+/// What a trained model's JSON says about it, for tooltips: "restore (WDSR U-net) model, max
+/// resolution 4.5 Å: …" or "unet-small (…), trained by Cryolens".
+pub fn trained_model_note(name: &str) -> Option<String> {
+    let path = crate::train::checkpoint::find_trained_model(name)?;
+    let meta = crate::train::checkpoint::read_meta(&path).ok()?;
+    Some(match meta.architecture {
+        crate::train::ArchJson::Wdsr(_) => {
+            let r = meta.training.data.restore.clone().unwrap_or_default();
+            format!(
+                "restore (WDSR U-net) model, max resolution {} Å, band-pass from {} Å{}: \
+                 denoises a Fourier-cropped copy and returns it at full size (no detail finer \
+                 than {} Å); {} steps",
+                r.max_resolution_angstrom,
+                r.highpass_angstrom,
+                if r.phase_flip() {
+                    ", trained on phase-flipped data"
+                } else {
+                    ""
+                },
+                r.max_resolution_angstrom,
+                meta.steps
+            )
+        }
+        _ => format!(
+            "{} trained by Cryolens, {} steps",
+            meta.architecture_name, meta.steps
+        ),
+    })
 }
 
 impl ModelsState {
@@ -88,6 +121,14 @@ impl ModelsState {
                     .push(DenoiserChoice::Trained(Box::leak(name.into_boxed_str())));
             }
         }
+        self.notes = self
+            .installed
+            .iter()
+            .filter_map(|&c| match c {
+                DenoiserChoice::Topaz(_) => None,
+                _ => trained_model_note(c.name()).map(|n| (c, n)),
+            })
+            .collect();
         if self.selected.is_none_or(|s| !self.installed.contains(&s)) {
             let unet = DenoiserChoice::Topaz(TopazArch::UNet);
             self.selected = if self.installed.contains(&unet) {
@@ -96,6 +137,14 @@ impl ModelsState {
                 self.installed.first().copied()
             };
         }
+    }
+
+    /// The tooltip line of `choice` (trained models only).
+    pub fn note(&self, choice: DenoiserChoice) -> Option<&str> {
+        self.notes
+            .iter()
+            .find(|(c, _)| *c == choice)
+            .map(|(_, n)| n.as_str())
     }
 
     /// Whether any Topaz pretrained model is installed.
@@ -142,12 +191,21 @@ pub fn show(
             .selected_text(state.selected.map_or("none", |a| a.name()))
             .show_ui(ui, |ui| {
                 for &choice in &state.installed {
-                    ui.selectable_value(&mut chosen, Some(choice), choice.name());
+                    let item = ui.selectable_value(&mut chosen, Some(choice), choice.name());
+                    if let Some(note) = state.note(choice) {
+                        item.on_hover_text(note);
+                    }
                 }
             })
             .response
             .labelled_by(label.id)
-            .on_hover_text("Denoising model: Topaz pretrained (unet is Topaz's default), or Cryolens' bundled cryolens-unet-small");
+            .on_hover_text(match state.selected.and_then(|s| state.note(s)) {
+                Some(note) => note.to_string(),
+                None => "Denoising model: Topaz pretrained (unet is Topaz's default), Cryolens' \
+                         bundled cryolens-unet-small, or a model trained with Cryolens (restore \
+                         WDSR models included)"
+                    .to_string(),
+            });
         if let Some(a) = chosen
             && chosen != state.selected
         {

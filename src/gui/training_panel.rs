@@ -1,4 +1,5 @@
-//! The training panel (key T): noise2noise training of a Topaz architecture on the session's
+//! The training panel (key T): noise2noise training of a Topaz architecture or of restore's
+//! WDSR U-net (`wdsr`, with restore's preprocessing and defaults) on the session's
 //! micrographs (even/odd pairs found beside them, else count-split halves), started, paused,
 //! cancelled, resumed and finished from the GUI, with live loss curves, a preview of a held-out
 //! region denoised by the current weights, throughput and ETA. The finished model joins the
@@ -68,6 +69,39 @@ impl Default for TrainingPanel {
             outcome: None,
         }
     }
+}
+
+/// Switches `c` between a Topaz architecture and restore's WDSR U-net (`c.architecture` is
+/// the new name, `before` the old one): entering `wdsr` takes restore's optimiser, learning
+/// rate and decay, crops, batch, epochs and preprocessing ([`TrainConfig::restore`]); leaving
+/// it goes back to the Topaz settings of the panel. Intervals and preview stay.
+fn switch_family(c: &mut TrainConfig, before: &str) {
+    let (was, is) = (
+        crate::train::is_wdsr_architecture(before),
+        crate::train::is_wdsr_architecture(&c.architecture),
+    );
+    if was == is {
+        return;
+    }
+    let base = if is {
+        TrainConfig::restore()
+    } else {
+        TrainingPanel::default().config
+    };
+    *c = TrainConfig {
+        architecture: c.architecture.clone(),
+        from_pretrained: None,
+        data: crate::train::DataOptions {
+            seed: c.data.seed,
+            holdout_fraction: c.data.holdout_fraction,
+            ..base.data.clone()
+        },
+        validate_every_steps: c.validate_every_steps,
+        checkpoint_every_steps: c.checkpoint_every_steps,
+        preview_every_steps: c.preview_every_steps,
+        preview_size_px: c.preview_size_px,
+        ..base
+    };
 }
 
 impl TrainingPanel {
@@ -154,13 +188,23 @@ impl TrainingPanel {
         ui.add_enabled_ui(!running, |ui| {
             ui.horizontal_wrapped(|ui| {
                 let c = &mut self.config;
+                let before = c.architecture.clone();
                 egui::ComboBox::from_label("Architecture")
                     .selected_text(c.architecture.clone())
                     .show_ui(ui, |ui| {
-                        for a in ["affine", "fcnn", "unet-small", "unet"] {
+                        for a in ["affine", "fcnn", "unet-small", "unet", "wdsr"] {
                             ui.selectable_value(&mut c.architecture, a.to_string(), a);
                         }
-                    });
+                    })
+                    .response
+                    .on_hover_text(
+                        "wdsr: restore's WDSR U-net (Palovcak et al. 2020): micrographs are \
+                         Fourier cropped to the max resolution, band-passed, and trained with \
+                         Adam lr 1e-4 × 0.25 every 25 epochs, crops 192, batch 10",
+                    );
+                if c.architecture != before {
+                    switch_family(c, &before);
+                }
                 egui::ComboBox::from_label("Loss")
                     .selected_text(c.loss.name())
                     .show_ui(ui, |ui| {
@@ -211,11 +255,24 @@ impl TrainingPanel {
                 {
                     c.steps_per_epoch = (steps > 0).then_some(steps);
                 }
+                if let Some(r) = c.data.restore.as_mut() {
+                    ui.add(
+                        egui::DragValue::new(&mut r.max_resolution_angstrom)
+                            .range(1.0..=50.0)
+                            .speed(0.1)
+                            .prefix("max resolution ")
+                            .suffix(" Å"),
+                    )
+                    .on_hover_text(
+                        "restore: micrographs are Fourier cropped to half this pixel size (Å/px)",
+                    );
+                }
                 let mut fine_tune = c.from_pretrained.is_some();
-                if ui
-                    .checkbox(&mut fine_tune, "from Topaz weights")
-                    .on_hover_text("Fine-tune Topaz's pretrained model of this architecture")
-                    .changed()
+                if !c.is_wdsr()
+                    && ui
+                        .checkbox(&mut fine_tune, "from Topaz weights")
+                        .on_hover_text("Fine-tune Topaz's pretrained model of this architecture")
+                        .changed()
                 {
                     c.from_pretrained = fine_tune.then(|| c.architecture.clone());
                 }

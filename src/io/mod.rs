@@ -10,6 +10,7 @@
 //! axis-mapping fields (`mapc/mapr/maps`) are not applied, as in `mrcfile`.
 
 pub mod coords;
+pub mod mapped;
 pub mod mrc;
 pub mod star;
 pub mod tiff;
@@ -186,6 +187,24 @@ fn sniff(path: &Path, head: &[u8]) -> Format {
 /// [`IoError`] describing why the file cannot be read: missing, not MRC/TIFF, truncated, bad
 /// dimensions, unsupported mode or pixel format, too large.
 pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
+    let (head, n) = first_bytes(path)?;
+    match sniff(path, &head[..n]) {
+        Format::Tiff => tiff::read(path),
+        Format::Mrc => mrc::read(path),
+    }
+}
+
+/// Whether [`read`] would read `path` as MRC (not TIFF by magic bytes or extension).
+///
+/// # Errors
+/// [`IoError::Os`] when the file cannot be opened or read.
+pub(crate) fn sniff_is_mrc(path: &Path) -> Result<bool, IoError> {
+    let (head, n) = first_bytes(path)?;
+    Ok(sniff(path, &head[..n]) == Format::Mrc)
+}
+
+/// The first (up to) 4 bytes of a file and how many there are.
+fn first_bytes(path: &Path) -> Result<([u8; 4], usize), IoError> {
     use std::io::Read;
     let mut head = [0u8; 4];
     let n = {
@@ -206,10 +225,7 @@ pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
         }
         got
     };
-    match sniff(path, &head[..n]) {
-        Format::Tiff => tiff::read(path),
-        Format::Mrc => mrc::read(path),
-    }
+    Ok((head, n))
 }
 
 /// Reads a single 2D image (micrograph) from any supported file (see [`read`]).

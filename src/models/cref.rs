@@ -1,16 +1,36 @@
 //! crefDenoiser (Agarwal et al. 2024, `shared/seeds/003_*`): its 3D U-net (section 2.3) and
 //! the C_ref loss L_C (section 2.1) as a differentiable burn function.
 //!
-//! Architecture as the paper describes it (section 2.3): five contracting blocks, each one
-//! 3³ convolution with 16 filters, a leaky ReLU and 2×2×2 max pooling; a bottleneck
-//! convolution (16 filters) with a leaky ReLU; five expanding blocks, each ×2 nearest
-//! up-sampling, concatenation with the contracting block's features at that scale (before
-//! pooling), and two 3³ convolutions with 16 filters and leaky ReLUs; a 3³ output convolution
-//! with one filter. This has 139,361 parameters, not the 322,881 the paper states: the text
-//! does not pin down the difference (kernel sizes, widths), and no variant of kernel sizes
-//! 3/5/7 per block, one or two convolutions per contracting block, bottleneck width 16–128 or
-//! expanding width 16–64 gives 322,881 exactly (searched; see the report of issue 7). The
-//! leaky ReLU slope is not given either: [`CrefConfig::leak`] defaults to 0.1 (Topaz's).
+//! Architecture as the paper describes it (section 2.3), read literally: five contracting
+//! blocks, each one 3³ convolution with 16 filters, a leaky ReLU and 2×2×2 max pooling; a
+//! bottleneck convolution (16 filters) with a leaky ReLU; five expanding blocks, each ×2
+//! nearest up-sampling (no parameters, Keras `UpSampling3D`), concatenation with the
+//! contracting block's features at that scale (before pooling), and two 3³ convolutions with
+//! 16 filters and leaky ReLUs; a 3³ output convolution with one filter. Every convolution has
+//! a bias. Parameter count (k = 3, k³ = 27, weights c_in·c_out·27 + c_out biases):
+//!
+//! | part | layers | parameters |
+//! |---|---|---|
+//! | contracting | 1→16, then 4 × 16→16 | 448 + 4·6,928 = 28,160 |
+//! | bottleneck | 16→16 | 6,928 |
+//! | expanding | 5 × (32→16, 16→16) | 5·(13,840 + 6,928) = 103,840 |
+//! | output | 16→1 | 433 |
+//! | total | | **139,361** |
+//!
+//! The paper states 322,881. The text does not determine the difference: 322,881 − 1 (the
+//! output bias) is 322,880 = 16·20,180, so an all-16-filter network would need
+//! Σ(c_in·k³ + 1) + k_out³ = 20,180 over its 16-filter convolutions; with 3³ kernels that
+//! means 27·Σc_in + n = 20,153 (3³ output) or 20,179 (1³ output), i.e. n ≡ 11 or 10 (mod 27)
+//! convolutions, which no arrangement of 5 + 1 + 10 convolutions satisfies. Exhaustive
+//! searches over the readings the text leaves open (kernel 1–5 per part, one or two
+//! convolutions per contracting block and bottleneck, bottleneck width 8–512, expanding widths
+//! 8–256 per convolution and per level, doubling contracting widths, learned 2³/3³
+//! up-convolutions, 1³ or 3³ output) find only incoherent coincidences (e.g. 1³ contracting
+//! kernels with 2³ expanding ones), no regular architecture. We therefore keep the literal
+//! reading, whose count 139,361 a unit test asserts; the 2.3× gap is most likely a
+//! wider expanding path or larger kernels in the authors' code that the text does not
+//! mention. The leaky ReLU slope is not given either: [`CrefConfig::leak`] defaults to 0.1
+//! (Topaz's).
 //!
 //! Inputs are `[batch, 1, z, y, x]` with every axis a multiple of 32 (five poolings), e.g.
 //! the paper's 96³ training patches.
@@ -23,7 +43,7 @@ use super::topaz3d::{conv, pool3};
 use crate::metrics::fsc::{FscError, ShellGrid};
 
 /// Dimensions of the crefDenoiser U-net.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CrefConfig {
     /// Filters of every convolution but the output (16 in the paper).
     pub filters: usize,

@@ -114,6 +114,23 @@ impl ModelSpec {
         }
     }
 
+    /// Whether this is a 3D (tomogram) model: Topaz's `unet-3d-*`, a Cryolens model trained
+    /// with `train-3d` (its JSON names the 3D format), or a state dict whose first
+    /// convolution is 3D (5-dimensional `enc1.0.weight`).
+    pub fn is_volume_model(&self) -> bool {
+        match self {
+            ModelSpec::Topaz(_) => false,
+            ModelSpec::Topaz3d(_) => true,
+            ModelSpec::File(p) if p.extension().is_some_and(|e| e == "safetensors") => {
+                crate::train::volume::is_model_3d(p)
+            }
+            ModelSpec::File(p) => state_dict_shapes(p)
+                .ok()
+                .and_then(|s| s.get("enc1.0.weight").map(|d| d.len() == 5))
+                .unwrap_or(false),
+        }
+    }
+
     /// The weights file this spec refers to.
     ///
     /// # Errors

@@ -32,16 +32,16 @@ pub struct Hwc {
 
 /// One convolution with "same" padding k/2, weights packed as `[tap][cin][cout]`
 /// (tap = ky·k + kx), i.e. a `(k·k·cin) × cout` row-major matrix.
-struct NativeConv {
-    k: usize,
-    cin: usize,
-    cout: usize,
-    weights: Vec<f32>,
-    bias: Vec<f32>,
+pub(crate) struct NativeConv {
+    pub(crate) k: usize,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) weights: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
 }
 
 impl NativeConv {
-    fn from_burn(conv: &Conv2d) -> Self {
+    pub(crate) fn from_burn(conv: &Conv2d) -> Self {
         let w = conv.weight.val();
         let [cout, cin, kh, kw] = w.dims();
         assert_eq!(kh, kw, "square kernels only");
@@ -81,63 +81,19 @@ impl NativeConv {
     fn forward(&self, x: &Hwc, leaky: bool) -> Hwc {
         assert_eq!(x.channels, self.cin);
         let (h, w, cin, cout, k) = (x.height, x.width, self.cin, self.cout, self.k);
-        let p = k / 2;
         let kdim = k * k * cin;
         let mut out = vec![0.0f32; h * w * cout];
         // Bands of output pixels (row-major order), processed independently.
-        const BAND: usize = 256;
-        out.par_chunks_mut(BAND * cout)
+        out.par_chunks_mut(BAND_PX * cout)
             .enumerate()
             .for_each(|(b, out_band)| {
-                let start = b * BAND;
+                let start = b * BAND_PX;
                 let m = out_band.len() / cout;
                 let mut col = vec![0.0f32; m * kdim];
-                for (r, col_row) in col.chunks_mut(kdim).enumerate() {
-                    let (oy, ox) = ((start + r) / w, (start + r) % w);
-                    for ky in 0..k {
-                        let iy = oy as isize + ky as isize - p as isize;
-                        for kx in 0..k {
-                            let ix = ox as isize + kx as isize - p as isize;
-                            let dst = &mut col_row[(ky * k + kx) * cin..(ky * k + kx + 1) * cin];
-                            if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
-                                let src = (iy as usize * w + ix as usize) * cin;
-                                dst.copy_from_slice(&x.data[src..src + cin]);
-                            }
-                        }
-                    }
-                }
+                im2col(&x.data, h, w, cin, k, start, m, &mut col);
                 // out_band[m × cout] = col[m × kdim] · weights[kdim × cout]
-                // SAFETY: the three matrices are distinct, fully allocated buffers of exactly the
-                // dimensions and row strides given (row-major, column stride 1).
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        cout,
-                        kdim,
-                        out_band.as_mut_ptr(),
-                        1,
-                        cout as isize,
-                        false,
-                        col.as_ptr(),
-                        1,
-                        kdim as isize,
-                        self.weights.as_ptr(),
-                        1,
-                        cout as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                for px in out_band.chunks_mut(cout) {
-                    for (v, b) in px.iter_mut().zip(&self.bias) {
-                        let y = *v + b;
-                        *v = if leaky && y < 0.0 { y * LEAK as f32 } else { y };
-                    }
-                }
+                matmul(m, cout, kdim, out_band, &col, &self.weights);
+                bias_act(out_band, &self.bias, leaky);
             });
         Hwc {
             height: h,
@@ -148,8 +104,165 @@ impl NativeConv {
     }
 }
 
+/// Output pixels per im2col band.
+pub(crate) const BAND_PX: usize = 256;
+
+/// Fills `col` (`m × k·k·cin`, row-major, at least that long) with the im2col rows of output
+/// pixels `start..start + m` (row-major pixel order) of a "same" (padding k/2) `k`×`k`
+/// convolution over the channels-last image `x` (`h × w × cin`); taps outside the image are 0.
+/// Row `r`, column `(ky·k + kx)·cin + i` holds `x[oy + ky − k/2, ox + kx − k/2, i]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn im2col(
+    x: &[f32],
+    h: usize,
+    w: usize,
+    cin: usize,
+    k: usize,
+    start: usize,
+    m: usize,
+    col: &mut [f32],
+) {
+    let p = k / 2;
+    let kdim = k * k * cin;
+    let row_len = k * cin;
+    for (r, col_row) in col[..m * kdim].chunks_exact_mut(kdim).enumerate() {
+        let (oy, ox) = ((start + r) / w, (start + r) % w);
+        // Columns kx in kx0..kx1 fall inside the image.
+        let kx0 = p.saturating_sub(ox);
+        let kx1 = k.min(w + p - ox);
+        for (ky, dst) in col_row.chunks_exact_mut(row_len).enumerate() {
+            let iy = oy + ky;
+            if iy < p || iy - p >= h || kx0 >= kx1 {
+                dst.fill(0.0);
+                continue;
+            }
+            let iy = iy - p;
+            dst[..kx0 * cin].fill(0.0);
+            dst[kx1 * cin..].fill(0.0);
+            let src = (iy * w + ox + kx0 - p) * cin;
+            dst[kx0 * cin..kx1 * cin].copy_from_slice(&x[src..src + (kx1 - kx0) * cin]);
+        }
+    }
+}
+
+/// `dst[m × n] (+)= lhs · rhs` with row-major `rhs` (`k × n`); `lhs` is row-major `m × k`, or,
+/// when `lhs_transposed`, the transpose of a row-major `k × m` matrix. Accumulates into `dst`
+/// when `accumulate`. `par`: gemm's own threading (`None` inside rayon tasks).
+///
+/// # Panics
+/// When a slice is shorter than its matrix (checked before the unsafe call).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_ext(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    lhs: &[f32],
+    lhs_transposed: bool,
+    rhs: &[f32],
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    let (lhs_rs, lhs_cs) = if lhs_transposed { (1, m) } else { (k, 1) };
+    gemm_strided(
+        m, n, k, dst, n, lhs, lhs_rs, lhs_cs, rhs, n, accumulate, par,
+    );
+}
+
+/// `dst (+)= lhs · rhs` for an `m × k` by `k × n` product with explicit row strides (`dst`
+/// and `rhs` have column stride 1; `lhs` has row stride `lhs_rs` and column stride `lhs_cs`,
+/// rows may overlap). Accumulates into `dst` when `accumulate`. `par`: gemm's own threading.
+///
+/// # Panics
+/// When a slice is shorter than the last element its matrix addresses (checked before the
+/// unsafe call).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    assert!(
+        dst.len() >= (m - 1) * dst_rs + n
+            && lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs
+            && rhs.len() >= (k - 1) * rhs_rs + n,
+        "matrix slices too short"
+    );
+    // SAFETY: the last element each matrix addresses is inside its slice (checked above), all
+    // strides are non-negative, and `dst` is an exclusive borrow distinct from the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// `dst[m × n] = lhs[m × k] · rhs[k × n]`, all row-major, single-threaded.
+fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], rhs: &[f32]) {
+    matmul_ext(
+        m,
+        n,
+        k,
+        dst,
+        lhs,
+        false,
+        rhs,
+        false,
+        gemm::Parallelism::None,
+    );
+}
+
+/// Adds `bias` to every pixel of a channels-last band and applies the leaky ReLU when `leaky`.
+pub(crate) fn bias_act(band: &mut [f32], bias: &[f32], leaky: bool) {
+    let c = bias.len();
+    for px in band.chunks_exact_mut(c) {
+        for (v, b) in px.iter_mut().zip(bias) {
+            let y = *v + b;
+            *v = if leaky && y < 0.0 { y * LEAK as f32 } else { y };
+        }
+    }
+}
+
 /// 2×2 max pooling, stride 2, floor mode.
-fn pool(x: &Hwc) -> Hwc {
+pub(crate) fn pool(x: &Hwc) -> Hwc {
     let (h, w, c) = (x.height / 2, x.width / 2, x.channels);
     let mut data = vec![0.0f32; h * w * c];
     data.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| {
@@ -171,7 +284,7 @@ fn pool(x: &Hwc) -> Hwc {
 
 /// Nearest up-sampling of `x` to `skip`'s size (PyTorch's `nearest`: source index
 /// ⌊dst · in/out⌋ in f32), then channel concatenation `[x, skip]`.
-fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
+pub(crate) fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
     let (h, w) = (skip.height, skip.width);
     let (c1, c2) = (x.channels, skip.channels);
     let c = c1 + c2;

@@ -78,6 +78,70 @@ impl Topaz3dArch {
     }
 }
 
+/// The dimensions of a [`UNet3d`]: Topaz's `UDenoiseNet3D` layout with its widths as
+/// parameters. Topaz's pretrained models are [`UNet3dConfig::PRETRAINED`]; smaller ones are for
+/// training from scratch on small data or quick tests (`cryolens train-3d --arch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct UNet3dConfig {
+    /// Filters of the encoder (the decoder has 2·`nf`); Topaz: 48.
+    pub nf: usize,
+    /// Edge of the first convolution (voxels); Topaz: 7.
+    pub base_width: usize,
+    /// Edge of the three output convolutions (voxels); Topaz: 3.
+    pub top_width: usize,
+    /// Channels of the first two output convolutions; Topaz: 64, 32.
+    pub top_channels: [usize; 2],
+}
+
+impl UNet3dConfig {
+    /// Topaz's `unet-3d-10a` / `unet-3d-20a`: 48 filters, widths 7/3, output 64/32 channels.
+    pub const PRETRAINED: UNet3dConfig = UNet3dConfig {
+        nf: 48,
+        base_width: 7,
+        top_width: 3,
+        top_channels: [64, 32],
+    };
+
+    /// A small 3D U-net (12 filters, widths 5/3, output 24/12 channels; 193,285 parameters),
+    /// `unet-3d-small`.
+    pub const SMALL: UNet3dConfig = UNet3dConfig {
+        nf: 12,
+        base_width: 5,
+        top_width: 3,
+        top_channels: [24, 12],
+    };
+
+    /// A tiny 3D U-net (6 filters, widths 3/3, output 12/6 channels; 48,427 parameters),
+    /// `unet-3d-tiny`: for tests and quick experiments.
+    pub const TINY: UNet3dConfig = UNet3dConfig {
+        nf: 6,
+        base_width: 3,
+        top_width: 3,
+        top_channels: [12, 6],
+    };
+
+    /// Architecture names for `--arch`: `unet-3d`, `unet-3d-10a`, `unet-3d-20a` (all Topaz's
+    /// layout), `unet-3d-small`, `unet-3d-tiny`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        if Topaz3dArch::from_name(name).is_some() {
+            return Some(Self::PRETRAINED);
+        }
+        match name {
+            "unet-3d-small" => Some(Self::SMALL),
+            "unet-3d-tiny" => Some(Self::TINY),
+            _ => None,
+        }
+    }
+
+    /// e.g. "3D U-net (48 filters, widths 7/3, output 64/32)".
+    pub fn describe(&self) -> String {
+        format!(
+            "3D U-net ({} filters, widths {}/{}, output {}/{})",
+            self.nf, self.base_width, self.top_width, self.top_channels[0], self.top_channels[1]
+        )
+    }
+}
+
 /// Number of 2× poolings: inputs need at least `2^POOLS` = 32 voxels per axis.
 pub const POOLS: usize = 5;
 
@@ -379,9 +443,29 @@ fn spatial(t: &Tensor<5>) -> [usize; 3] {
 }
 
 impl UNet3d {
-    /// Randomly initialised 3D U-net; Topaz's pretrained weights need `(48, 7, 3)`.
+    /// Randomly initialised 3D U-net with Topaz's output channels (64, 32); Topaz's pretrained
+    /// weights need `(48, 7, 3)`.
     pub fn new(nf: usize, base_width: usize, top_width: usize, device: &Device) -> Self {
+        Self::with_config(
+            &UNet3dConfig {
+                nf,
+                base_width,
+                top_width,
+                top_channels: [64, 32],
+            },
+            device,
+        )
+    }
+
+    /// Randomly initialised (burn's default initialisation) 3D U-net of dimensions `config`.
+    pub fn with_config(config: &UNet3dConfig, device: &Device) -> Self {
         let d = device;
+        let UNet3dConfig {
+            nf,
+            base_width,
+            top_width,
+            top_channels: [t1, t2],
+        } = *config;
         Self {
             enc1: vec![conv(1, nf, base_width, d)],
             enc2: vec![conv(nf, nf, 3, d)],
@@ -394,9 +478,9 @@ impl UNet3d {
             dec3: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
             dec2: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
             dec1: vec![
-                conv(2 * nf + 1, 64, top_width, d),
-                conv(64, 32, top_width, d),
-                conv(32, 1, top_width, d),
+                conv(2 * nf + 1, t1, top_width, d),
+                conv(t1, t2, top_width, d),
+                conv(t2, 1, top_width, d),
             ],
         }
     }
@@ -535,6 +619,24 @@ mod tests {
         // Sum of the tensor sizes in unet-3d-10a-v0.2.4.sav.
         let m = UNet3d::pretrained(&Device::flex());
         assert_eq!(m.num_parameters(), 2_916_337);
+    }
+
+    #[test]
+    fn configs_have_the_documented_sizes() {
+        let d = Device::flex();
+        let n = |c: &UNet3dConfig| UNet3d::with_config(c, &d).num_parameters();
+        assert_eq!(n(&UNet3dConfig::PRETRAINED), 2_916_337);
+        assert_eq!(n(&UNet3dConfig::SMALL), 193_285);
+        assert_eq!(n(&UNet3dConfig::TINY), 48_427);
+        assert_eq!(
+            UNet3dConfig::from_name("unet-3d-20a"),
+            Some(UNet3dConfig::PRETRAINED)
+        );
+        assert_eq!(
+            UNet3dConfig::from_name("unet-3d-tiny"),
+            Some(UNet3dConfig::TINY)
+        );
+        assert_eq!(UNet3dConfig::from_name("unet"), None);
     }
 
     #[test]

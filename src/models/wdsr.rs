@@ -43,8 +43,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 
-/// Sizes of a WDSR U-net.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Sizes of a WDSR U-net (serialised in a trained model's JSON).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WdsrConfig {
     /// Feature maps between blocks (32).
     pub filters: usize,
@@ -92,6 +92,41 @@ impl WdsrConfig {
     /// Height and width must be multiples of this: 2^levels.
     pub fn alignment(&self) -> usize {
         1 << self.levels
+    }
+
+    /// Receptive-field radius in px (how far, per side, an output pixel can see): a k×k
+    /// convolution at scale s adds s·⌈(k−1)/2⌉ (the larger side of Keras' "same" padding).
+    /// Encoder level l (scale 2^l): blocks_per_level layers of k×k plus the stride-2 3×3,
+    /// (blocks + 1)·2^l; decoder at input scale 2^(l+1): the merged branch's
+    /// (blocks − 1) decoder layers and its up-sampling unit's one, the shortcut's unit in
+    /// parallel, blocks · ⌈(dk−1)/2⌉ · 2^(l+1); plus the head. 148 px for the paper's network.
+    pub fn receptive_radius(&self) -> usize {
+        let r = |k: usize| k.saturating_sub(1).div_ceil(2);
+        let b = self.blocks_per_level.max(1);
+        let mut total = r(self.kernel_size);
+        for l in 0..self.levels {
+            total += (b * r(self.kernel_size) + 1) << l;
+            total += (b * r(self.decoder_kernel_size)) << (l + 1);
+        }
+        total
+    }
+
+    /// Most channels of any intermediate tensor per pixel of the input (the up-sampling
+    /// units' expansion 4c·e at half resolution, i.e. c·e per input pixel, or 2c at the skip
+    /// concatenation), bounding a tile's size on devices with a buffer limit.
+    pub fn max_channels(&self) -> usize {
+        (self.filters * self.expansion).max(2 * self.filters)
+    }
+
+    /// A short human name, e.g. "WDSR U-net (32 filters, 3 levels × 4, 2,383,826 weights)".
+    pub fn describe(&self) -> String {
+        format!(
+            "WDSR U-net ({} filters, {} levels × {}, {} weights)",
+            self.filters,
+            self.levels,
+            self.blocks_per_level,
+            self.weight_count()
+        )
     }
 
     fn reduced(&self, c: usize) -> usize {

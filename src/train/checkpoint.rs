@@ -1,9 +1,11 @@
 //! Checkpoints of a training run, and Cryolens' own model format.
 //!
 //! **Model format**: `NAME.safetensors` (the weights, tensor names as in Topaz's state dicts
-//! with every `nn.Sequential` renumbered contiguously: `enc1.0.weight`, `dec1.2.bias`, …) and
+//! with every `nn.Sequential` renumbered contiguously: `enc1.0.weight`, `dec1.2.bias`, …; for
+//! restore's WDSR U-net the module's field paths, `down.0.layers.1.expand.v`, …) and
 //! beside it `NAME.json` ([`ModelMeta`]: architecture, loss, optimiser, data summary, pixel
-//! size, date, command line). Both are written atomically (temporary file, fsync, rename).
+//! size, restore's preprocessing, date, command line). Both are written atomically
+//! (temporary file, fsync, rename).
 //!
 //! **Checkpoints** live in a folder (`NAME.checkpoints/` beside the model): for step s,
 //! `step-s.model.bpk` (burnpack weights, with burn's parameter ids) and `step-s.optim.bpk`
@@ -23,6 +25,7 @@ use burn::store::{ModuleRecord, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::models::install::write_atomically;
+use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 use crate::models::{TopazConfig, TopazModel};
 
 use super::{MetricPoint, TrainConfig};
@@ -32,10 +35,12 @@ pub const MODEL_FORMAT: &str = "cryolens-denoiser";
 /// Version of the model format.
 pub const MODEL_FORMAT_VERSION: u32 = 1;
 
-/// A Topaz architecture with its dimensions, as stored in JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A trainable architecture with its dimensions, as stored in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "kebab-case")]
 pub enum ArchJson {
+    /// restore's WDSR U-net (Palovcak et al. 2020, supplement S2.2).
+    Wdsr(WdsrConfig),
     /// Topaz `affine`.
     Affine {
         /// Filter width (px).
@@ -95,9 +100,17 @@ impl From<TopazConfig> for ArchJson {
     }
 }
 
-impl From<ArchJson> for TopazConfig {
-    fn from(c: ArchJson) -> Self {
-        match c {
+impl From<WdsrConfig> for ArchJson {
+    fn from(c: WdsrConfig) -> Self {
+        ArchJson::Wdsr(c)
+    }
+}
+
+impl ArchJson {
+    /// The Topaz dimensions, `None` for a WDSR U-net.
+    pub fn topaz(self) -> Option<TopazConfig> {
+        Some(match self {
+            ArchJson::Wdsr(_) => return None,
             ArchJson::Affine { size } => TopazConfig::Affine { size },
             ArchJson::Fcnn { nf, width } => TopazConfig::Fcnn { nf, width },
             ArchJson::UnetSmall {
@@ -118,6 +131,14 @@ impl From<ArchJson> for TopazConfig {
                 base_width,
                 top_width,
             },
+        })
+    }
+
+    /// The WDSR U-net's dimensions, `None` for a Topaz architecture.
+    pub fn wdsr(self) -> Option<WdsrConfig> {
+        match self {
+            ArchJson::Wdsr(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -179,11 +200,16 @@ pub fn meta_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
-/// Writes `model` as `weights` (safetensors) and its `meta` beside it, both atomically.
+/// Writes `model` (a Topaz model, a WDSR U-net, or [`super::TrainableModel`]) as `weights`
+/// (safetensors) and its `meta` beside it, both atomically.
 ///
 /// # Errors
 /// Serialisation or I/O failures.
-pub fn save_model(model: &TopazModel, meta: &ModelMeta, weights: &Path) -> Result<()> {
+pub fn save_model<M: Module + ModuleSnapshot>(
+    model: &M,
+    meta: &ModelMeta,
+    weights: &Path,
+) -> Result<()> {
     if let Some(dir) = weights.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -237,29 +263,65 @@ pub fn read_meta(weights: &Path) -> Result<ModelMeta> {
     Ok(meta)
 }
 
-/// Loads a Cryolens model (`NAME.safetensors` + `NAME.json`) onto `device`.
-///
-/// # Errors
-/// Unreadable files, a JSON that is not a Cryolens model, weights that do not fit the
-/// architecture the JSON names (missing, unexpected or mis-shaped tensors).
-pub fn load_model(weights: &Path, device: &Device) -> Result<(TopazModel, TopazConfig, ModelMeta)> {
-    let meta = read_meta(weights)?;
-    let config: TopazConfig = meta.architecture.into();
-    let mut model = TopazModel::init(config, device);
+/// Loads safetensors `weights` into `model`, requiring an exact fit (`what` names the
+/// architecture in errors).
+fn load_weights_into<M: ModuleSnapshot>(model: &mut M, weights: &Path, what: &str) -> Result<()> {
     let mut store = SafetensorsStore::from_file(weights).skip_enum_variants(true);
     let result = model
         .load_from(&mut store)
         .map_err(|e| anyhow!("loading {}: {e}", weights.display()))?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         bail!(
-            "{} does not fit {}: missing {:?}, unexpected {:?}, errors {:?}",
+            "{} does not fit {what}: missing {:?}, unexpected {:?}, errors {:?}",
             weights.display(),
-            config.describe(),
             result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
             result.unused,
             result.errors
         );
     }
+    Ok(())
+}
+
+/// Loads a Cryolens model of a Topaz architecture (`NAME.safetensors` + `NAME.json`) onto
+/// `device`.
+///
+/// # Errors
+/// Unreadable files, a JSON that is not a Cryolens model, a restore (WDSR) model (load it
+/// with [`load_wdsr_model`] or `crate::denoise::RestoreDenoiser`), weights that do not fit
+/// the architecture the JSON names (missing, unexpected or mis-shaped tensors).
+pub fn load_model(weights: &Path, device: &Device) -> Result<(TopazModel, TopazConfig, ModelMeta)> {
+    let meta = read_meta(weights)?;
+    let Some(config) = meta.architecture.topaz() else {
+        bail!(
+            "{} is a restore (WDSR U-net) model, not a Topaz architecture",
+            weights.display()
+        );
+    };
+    let mut model = TopazModel::init(config, device);
+    load_weights_into(&mut model, weights, &config.describe())?;
+    Ok((model, config, meta))
+}
+
+/// Loads a Cryolens restore model (WDSR U-net, `NAME.safetensors` + `NAME.json`) onto
+/// `device`.
+///
+/// # Errors
+/// Unreadable files, a JSON that is not a Cryolens model or names a Topaz architecture,
+/// weights that do not fit the WDSR dimensions the JSON names.
+pub fn load_wdsr_model(
+    weights: &Path,
+    device: &Device,
+) -> Result<(WdsrUNet, WdsrConfig, ModelMeta)> {
+    let meta = read_meta(weights)?;
+    let Some(config) = meta.architecture.wdsr() else {
+        bail!(
+            "{} is a Topaz-architecture model ({}), not a restore (WDSR) model",
+            weights.display(),
+            meta.architecture_name
+        );
+    };
+    let mut model = config.init(device);
+    load_weights_into(&mut model, weights, &config.describe())?;
     Ok((model, config, meta))
 }
 
@@ -312,9 +374,9 @@ fn write_file_atomically(
 ///
 /// # Errors
 /// I/O or serialisation failures (the previous checkpoint stays valid).
-pub fn save_checkpoint(
+pub fn save_checkpoint<M: Module>(
     dir: &Path,
-    model: &TopazModel,
+    model: &M,
     optimizer: &ModuleOptimizer,
     state: &mut CheckpointState,
 ) -> Result<()> {
@@ -370,12 +432,12 @@ pub fn read_checkpoint(dir: &Path) -> Result<Option<CheckpointState>> {
 ///
 /// # Errors
 /// Missing or corrupt files, weights of another architecture.
-pub fn restore_checkpoint(
+pub fn restore_checkpoint<M: Module>(
     dir: &Path,
     state: &CheckpointState,
-    model: TopazModel,
+    model: M,
     optimizer: ModuleOptimizer,
-) -> Result<(TopazModel, ModuleOptimizer)> {
+) -> Result<(M, ModuleOptimizer)> {
     let record = ModuleRecord::load(dir.join(&state.model_file))
         .map_err(|e| anyhow!("reading checkpoint weights {}: {e:?}", state.model_file))?;
     let model = model

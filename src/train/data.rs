@@ -8,6 +8,11 @@
 //! held out for validation. Single exposures are split into two halves by binomial count
 //! splitting ([`crate::metrics::split_counts`], Poisson thinning).
 //!
+//! For restore's WDSR U-net (Palovcak et al. 2020, supplement S2.1) both halves of every pair
+//! are first Fourier cropped to a pixel size of max_resolution/2, band-passed and optionally
+//! phase flipped ([`RestorePreprocessing`], [`crate::restore::preprocess`]), then normalised
+//! and cropped like any pair.
+//!
 //! Everything random is a function of `(seed, step)` only (one [`Rng::stream`] per crop), so
 //! a run resumed from a checkpoint sees exactly the batches an uninterrupted run would.
 
@@ -18,8 +23,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::ctf::{Ctf, MicrographCtf};
 use crate::image::Image;
 use crate::metrics::{CountSplitOptions, GainSource, split_counts};
+use crate::restore::PreprocessConfig;
 use crate::synthetic::Rng;
 
 /// Where one training pair comes from.
@@ -206,6 +213,136 @@ fn normalise(image: &Image, what: &str) -> Result<(Vec<f32>, (f64, f64))> {
     Ok((data, (s.mean, s.std)))
 }
 
+/// restore's preprocessing of training data (Palovcak et al. 2020, supplement S2.1), recorded
+/// in checkpoints and in the model's JSON so inference repeats it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestorePreprocessing {
+    /// Highest resolution kept, Å: micrographs are Fourier cropped to a pixel size of half of
+    /// it (restore's `--max_resolution`, 4.5 Å).
+    pub max_resolution_angstrom: f64,
+    /// Frequencies below 1/this (Å⁻¹) are removed (200 Å).
+    pub highpass_angstrom: f64,
+    /// A RELION STAR file with each micrograph's CTF: when given, the halves are phase
+    /// flipped (their spectra multiplied by the sign of the CTF).
+    pub ctf_star: Option<PathBuf>,
+}
+
+impl Default for RestorePreprocessing {
+    /// Max resolution 4.5 Å, band-pass from 200 Å, no phase flip.
+    fn default() -> Self {
+        let c = PreprocessConfig::default();
+        Self {
+            max_resolution_angstrom: c.max_resolution_angstrom,
+            highpass_angstrom: c.highpass_angstrom,
+            ctf_star: None,
+        }
+    }
+}
+
+impl RestorePreprocessing {
+    /// The preprocessing parameters.
+    pub fn config(&self) -> PreprocessConfig {
+        PreprocessConfig {
+            max_resolution_angstrom: self.max_resolution_angstrom,
+            highpass_angstrom: self.highpass_angstrom,
+        }
+    }
+
+    /// Whether the training data are phase flipped.
+    pub fn phase_flip(&self) -> bool {
+        self.ctf_star.is_some()
+    }
+}
+
+/// [`RestorePreprocessing`] with its CTF table read.
+#[derive(Clone, Debug)]
+pub struct Preprocessor {
+    config: PreprocessConfig,
+    ctfs: Option<Vec<MicrographCtf>>,
+}
+
+/// A file stem without restore's/MotionCor2's half and dose-weighting suffixes (`_EVN`,
+/// `_ODD`, `_even`, `_odd`, `_DW`), for matching a half to its micrograph's CTF.
+fn micrograph_key(path_or_name: &str) -> String {
+    let stem = Path::new(path_or_name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut key = stem.as_str();
+    for suffix in ["_EVN", "_ODD", "_even", "_odd", "_DW"] {
+        if let Some(k) = key.strip_suffix(suffix) {
+            key = k;
+            break;
+        }
+    }
+    key.to_string()
+}
+
+impl Preprocessor {
+    /// Reads the CTF table, if any.
+    ///
+    /// # Errors
+    /// An unreadable or malformed CTF STAR file; parameters out of range.
+    pub fn new(options: &RestorePreprocessing) -> Result<Self> {
+        let c = options.config();
+        for (what, v) in [
+            ("max resolution (Å)", c.max_resolution_angstrom),
+            ("high-pass resolution (Å)", c.highpass_angstrom),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("restore preprocessing: {what} must be a finite number > 0 (got {v})");
+            }
+        }
+        let ctfs = match &options.ctf_star {
+            Some(p) => Some(
+                crate::ctf::read_ctf_star(p)
+                    .with_context(|| format!("reading CTF parameters from {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Self { config: c, ctfs })
+    }
+
+    /// The CTF of `source`'s micrograph (matched by file stem without half suffixes), when
+    /// phase flipping.
+    ///
+    /// # Errors
+    /// No entry in the CTF table for this micrograph.
+    pub fn ctf_for(&self, source: &PairSource) -> Result<Option<Ctf>> {
+        let Some(table) = &self.ctfs else {
+            return Ok(None);
+        };
+        let names: Vec<String> = match source {
+            PairSource::Files { even, odd } => vec![
+                micrograph_key(&even.to_string_lossy()),
+                micrograph_key(&odd.to_string_lossy()),
+            ],
+            PairSource::CountSplit { path, .. } => vec![micrograph_key(&path.to_string_lossy())],
+            PairSource::InMemory { name, .. } => vec![micrograph_key(name)],
+        };
+        table
+            .iter()
+            .find(|m| names.contains(&micrograph_key(&m.micrograph_name)))
+            .map(|m| Some(m.ctf))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no CTF for {} in the CTF STAR file (micrographs are matched by file name                      without _EVN/_ODD/_DW)",
+                    source.name()
+                )
+            })
+    }
+
+    /// Preprocesses one half (Fourier crop, band-pass, optional phase flip).
+    ///
+    /// # Errors
+    /// No pixel size; non-finite values; an invalid CTF.
+    pub fn apply(&self, image: &Image, ctf: Option<&Ctf>, what: &str) -> Result<Image> {
+        crate::restore::preprocess(image, &self.config, ctf)
+            .map(|p| p.image)
+            .map_err(|e| anyhow!("{what}: restore preprocessing: {e}"))
+    }
+}
+
 /// Loads and normalises one pair. `seed` seeds the count split (pair `index` gets its own
 /// stream, so the halves are the same on every load).
 ///
@@ -213,6 +350,22 @@ fn normalise(image: &Image, what: &str) -> Result<(Vec<f32>, (f64, f64))> {
 /// Unreadable files, halves of different shapes, non-finite or constant images, data refused
 /// by count splitting (non-count data without `force`).
 pub fn load_pair(source: &PairSource, index: usize, seed: u64) -> Result<LoadedPair> {
+    load_pair_with(source, index, seed, None)
+}
+
+/// [`load_pair`], with both halves preprocessed for restore (after count splitting, before
+/// normalising) when `preprocess` is given; the pair's shape and pixel size are then the
+/// binned ones.
+///
+/// # Errors
+/// As [`load_pair`]; a micrograph without pixel size or without a CTF entry when phase
+/// flipping.
+pub fn load_pair_with(
+    source: &PairSource,
+    index: usize,
+    seed: u64,
+    preprocess: Option<&Preprocessor>,
+) -> Result<LoadedPair> {
     let (a, b) = match source {
         PairSource::Files { even, odd } => {
             let a = crate::io::read_micrograph(even)
@@ -240,6 +393,16 @@ pub fn load_pair(source: &PairSource, index: usize, seed: u64) -> Result<LoadedP
         }
         PairSource::InMemory { even, odd, .. } => ((**even).clone(), (**odd).clone()),
     };
+    let (a, b) = match preprocess {
+        Some(p) => {
+            let ctf = p.ctf_for(source)?;
+            (
+                p.apply(&a, ctf.as_ref(), &format!("{} half A", source.name()))?,
+                p.apply(&b, ctf.as_ref(), &format!("{} half B", source.name()))?,
+            )
+        }
+        None => (a, b),
+    };
     if (a.width, a.height) != (b.width, b.height) {
         bail!(
             "pair {}: halves have different shapes ({}×{} and {}×{} px)",
@@ -266,6 +429,7 @@ pub fn load_pair(source: &PairSource, index: usize, seed: u64) -> Result<LoadedP
 pub struct PairStore {
     sources: Vec<PairSource>,
     seed: u64,
+    preprocess: Option<Preprocessor>,
     capacity: usize,
     cache: Mutex<VecDeque<(usize, Arc<LoadedPair>)>>,
 }
@@ -276,9 +440,16 @@ impl PairStore {
         Self {
             sources,
             seed,
+            preprocess: None,
             capacity: capacity.max(1),
             cache: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Preprocesses every pair for restore when loading it ([`load_pair_with`]).
+    pub fn with_preprocessing(mut self, preprocess: Option<Preprocessor>) -> Self {
+        self.preprocess = preprocess;
+        self
     }
 
     /// The sources, in index order.
@@ -303,7 +474,12 @@ impl PairStore {
             cache.push_back(entry);
             return Ok(pair);
         }
-        let pair = Arc::new(load_pair(source, index, self.seed)?);
+        let pair = Arc::new(load_pair_with(
+            source,
+            index,
+            self.seed,
+            self.preprocess.as_ref(),
+        )?);
         if let Ok(mut cache) = self.cache.lock() {
             while cache.len() >= self.capacity {
                 cache.pop_front();
@@ -337,6 +513,9 @@ pub struct DataOptions {
     pub cache_pairs: usize,
     /// Fixed validation crops (from the held-out data, no augmentation).
     pub validation_crops: usize,
+    /// restore's preprocessing of both halves before cropping (`None`: the halves as read).
+    #[serde(default)]
+    pub restore: Option<RestorePreprocessing>,
 }
 
 impl Default for DataOptions {
@@ -351,6 +530,7 @@ impl Default for DataOptions {
             seed: 0,
             cache_pairs: 4,
             validation_crops: 8,
+            restore: None,
         }
     }
 }
@@ -429,7 +609,13 @@ impl TrainingData {
                 options.holdout_fraction
             );
         }
-        let store = PairStore::new(sources, options.seed, options.cache_pairs);
+        let preprocess = options
+            .restore
+            .as_ref()
+            .map(Preprocessor::new)
+            .transpose()?;
+        let store = PairStore::new(sources, options.seed, options.cache_pairs)
+            .with_preprocessing(preprocess);
         let n = store.sources().len();
         let mut shapes = Vec::with_capacity(n);
         let mut pixel_size = None;
@@ -519,7 +705,8 @@ impl TrainingData {
         self.store.sources()
     }
 
-    /// Pixel size of the first pair (Å/px), if its header has one.
+    /// Pixel size of the first pair (Å/px, after restore's binning when preprocessing), if
+    /// its header has one.
     pub fn pixel_size_angstrom(&self) -> Option<f32> {
         self.pixel_size_angstrom
     }

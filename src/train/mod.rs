@@ -1,6 +1,6 @@
-//! Noise2noise training of Topaz's 2D denoisers, interactive: start it on a background
-//! thread, poll its metrics and a live preview each frame, pause, resume, cancel, resume after
-//! a crash.
+//! Noise2noise training of 2D denoisers (Topaz's architectures and restore's WDSR U-net),
+//! interactive: start it on a background thread, poll its metrics and a live preview each
+//! frame, pause, resume, cancel, resume after a crash.
 //!
 //! Source: Lehtinen et al. 2018 (Noise2Noise: a network trained to map one noisy observation
 //! to another independent one learns the clean signal, eq. 2–3) as applied to cryo-EM by
@@ -8,8 +8,15 @@
 //! Adagrad lr 10⁻³, 800 px crops, batch 4, rotations and mirrors) and by Palovcak et al. 2020.
 //! Both directions are used: each crop pair (A, B) gives f(A) → B and f(B) → A.
 //!
-//! Gradients come from burn's autodiff over the Flex CPU backend (or wgpu on a GPU): the
-//! native CPU kernels of `models::native` are inference-only.
+//! restore (Palovcak et al. 2020, supplement S2.1–S2.3) trains its WDSR U-net
+//! ([`crate::models::wdsr`], architecture `wdsr` or `restore`) on micrographs Fourier cropped
+//! to max_resolution/2 Å/px, band-passed and optionally phase flipped
+//! ([`data::RestorePreprocessing`]), 192 px crops in batches of 10, Adam lr 10⁻⁴ × 0.25 every
+//! 25 epochs of 500 steps, 100 epochs ([`TrainConfig::restore`]).
+//!
+//! Gradients of Topaz's architectures on a CPU come from our native kernels ([`native`]:
+//! hand-written backward passes, equal to autodiff's to f32 rounding); the WDSR U-net on a CPU
+//! and every model on a GPU use burn's autodiff (Flex, or wgpu). See [`GradientEngine`].
 //!
 //! ```text
 //! GUI / CLI ──start(TrainRun, device)──▶ TrainHandle ──status()/history()/preview()──▶ drawn each frame
@@ -20,6 +27,8 @@ pub mod checkpoint;
 pub mod cref;
 pub mod data;
 pub mod loss;
+pub mod native;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,13 +44,14 @@ use serde::{Deserialize, Serialize};
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::jobs::{Job, Progress};
+use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 use crate::models::{ModelSpec, TopazArch, TopazConfig, TopazModel};
 use crate::synthetic::Rng;
 
 pub use checkpoint::{ArchJson, DataSummary, ModelMeta};
 pub use data::{
-    Batch, DataOptions, Holdout, PairSource, TrainingData, count_split_sources, pairs_from_dir,
-    pairs_from_lists,
+    Batch, DataOptions, Holdout, PairSource, RestorePreprocessing, TrainingData,
+    count_split_sources, pairs_from_dir, pairs_from_lists,
 };
 pub use loss::LossKind;
 
@@ -55,12 +65,42 @@ pub enum OptimizerKind {
     Adam,
 }
 
+/// A step decay of the learning rate: lr · factor^⌊epoch / every_epochs⌋ (restore: × 0.25
+/// every 25 epochs, Palovcak et al. 2020, supplement S2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepDecay {
+    /// Factor applied at each decay (0 < factor ≤ 1).
+    pub factor: f64,
+    /// Epochs between decays (≥ 1).
+    pub every_epochs: u64,
+}
+
+impl StepDecay {
+    /// The learning rate at (0-based) `epoch` starting from `lr`.
+    pub fn rate(&self, lr: f64, epoch: u64) -> f64 {
+        lr * self.factor.powi((epoch / self.every_epochs.max(1)) as i32)
+    }
+}
+
+/// Names accepted for restore's WDSR U-net.
+pub const WDSR_NAMES: [&str; 2] = ["wdsr", "restore"];
+
+/// Whether `name` selects restore's WDSR U-net (`wdsr` or `restore`).
+pub fn is_wdsr_architecture(name: &str) -> bool {
+    WDSR_NAMES.contains(&name)
+}
+
 /// Everything that shapes a training run (saved in checkpoints and in the model's JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Architecture name: `unet`, `unet-small`, `fcnn`, `affine` or `unet-v0.2.1` (ignored when
-    /// `from_pretrained` is set: the pretrained model's architecture is used).
+    /// Architecture name: `unet`, `unet-small`, `fcnn`, `affine`, `unet-v0.2.1`, or `wdsr`
+    /// (alias `restore`: restore's WDSR U-net) (ignored when `from_pretrained` is set: the
+    /// pretrained model's architecture is used).
     pub architecture: String,
+    /// Dimensions of the WDSR U-net when `architecture` is `wdsr` (`None`: the paper's,
+    /// [`WdsrConfig::paper`]).
+    #[serde(default)]
+    pub wdsr: Option<WdsrConfig>,
     /// Start from these weights (a `--model` value: Topaz name, Topaz state dict, or a Cryolens
     /// model) instead of a random initialisation.
     pub from_pretrained: Option<String>,
@@ -70,6 +110,9 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// Learning rate (Topaz: 10⁻³).
     pub learning_rate: f64,
+    /// Step decay of the learning rate (`None`: constant).
+    #[serde(default)]
+    pub lr_decay: Option<StepDecay>,
     /// Epochs.
     pub epochs: u64,
     /// Steps per epoch; `None`: one crop per training pair per epoch, as Topaz
@@ -95,10 +138,12 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             architecture: "unet-small".into(),
+            wdsr: None,
             from_pretrained: None,
             loss: LossKind::L2,
             optimizer: OptimizerKind::Adagrad,
             learning_rate: 1e-3,
+            lr_decay: None,
             epochs: 10,
             steps_per_epoch: None,
             both_directions: true,
@@ -112,6 +157,46 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// restore's training defaults (Palovcak et al. 2020, supplement S2.1 and S2.3): the
+    /// paper's WDSR U-net, L2, Adam lr 10⁻⁴ × 0.25 every 25 epochs, 100 epochs of 500 steps,
+    /// 192 px crops in batches of 10, data preprocessed with [`RestorePreprocessing::default`]
+    /// (max resolution 4.5 Å, band-pass from 200 Å, no phase flip).
+    pub fn restore() -> Self {
+        let base = Self::default();
+        Self {
+            architecture: "wdsr".into(),
+            wdsr: Some(WdsrConfig::paper()),
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 1e-4,
+            lr_decay: Some(StepDecay {
+                factor: 0.25,
+                every_epochs: 25,
+            }),
+            epochs: 100,
+            steps_per_epoch: Some(500),
+            data: DataOptions {
+                crop_px: 192,
+                batch: 10,
+                restore: Some(RestorePreprocessing::default()),
+                ..base.data.clone()
+            },
+            ..base
+        }
+    }
+
+    /// Whether this run trains restore's WDSR U-net.
+    pub fn is_wdsr(&self) -> bool {
+        is_wdsr_architecture(&self.architecture)
+    }
+
+    /// The learning rate of (0-based) `epoch`.
+    pub fn learning_rate_at(&self, epoch: u64) -> f64 {
+        match &self.lr_decay {
+            Some(d) => d.rate(self.learning_rate, epoch),
+            None => self.learning_rate,
+        }
+    }
+
     /// The fields a resumed run must share with its checkpoint (all but epochs and the
     /// validation/checkpoint/preview intervals).
     fn same_run_as(&self, other: &TrainConfig) -> bool {
@@ -449,19 +534,108 @@ pub fn architecture_config(name: &str) -> Result<TopazConfig> {
     TopazArch::from_name(name)
         .map(|a| a.config())
         .ok_or_else(|| {
-            anyhow!("unknown architecture '{name}': expected unet, unet-small, fcnn, affine or unet-v0.2.1")
+            anyhow!(
+                "unknown architecture '{name}': expected unet, unet-small, fcnn, affine, unet-v0.2.1 or wdsr (restore)"
+            )
         })
+}
+
+/// The architecture a run from scratch builds: restore's WDSR U-net for `wdsr`/`restore`
+/// (dimensions from `cfg.wdsr`, else the paper's), else a Topaz architecture.
+///
+/// # Errors
+/// An unknown name; WDSR dimensions that cannot work (0 filters, levels, blocks or kernel).
+pub fn resolve_architecture(cfg: &TrainConfig) -> Result<ArchJson> {
+    if cfg.is_wdsr() {
+        let w = cfg.wdsr.unwrap_or_else(WdsrConfig::paper);
+        if w.filters == 0
+            || w.expansion == 0
+            || w.levels == 0
+            || w.blocks_per_level == 0
+            || w.kernel_size == 0
+            || w.decoder_kernel_size == 0
+            || !(w.reduction > 0.0 && w.reduction.is_finite())
+        {
+            bail!("invalid WDSR dimensions {w:?}: every size must be at least 1");
+        }
+        return Ok(ArchJson::Wdsr(w));
+    }
+    Ok(architecture_config(&cfg.architecture)?.into())
+}
+
+/// A network the training loop can train: one of Topaz's 2D architectures or restore's WDSR
+/// U-net. Both map `[batch, 1, y, x]` to the same shape in normalised units.
+///
+/// On a CPU, Topaz models take the native training step, the WDSR U-net burn's autodiff
+/// ([`gradient_engine`]).
+// One value per training run: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum TrainableModel {
+    /// A Topaz architecture.
+    Topaz(TopazModel),
+    /// restore's WDSR U-net.
+    Wdsr(WdsrUNet),
+}
+
+/// A 2D denoising network: `[batch, 1, y, x]` → same shape, normalised units.
+pub trait Net2d: Module {
+    /// The forward pass (any y, x: the WDSR U-net pads to its alignment).
+    fn forward_net(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl Net2d for TopazModel {
+    fn forward_net(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+}
+
+impl Net2d for WdsrUNet {
+    fn forward_net(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_padded(x)
+    }
+}
+
+impl Net2d for TrainableModel {
+    fn forward_net(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            TrainableModel::Topaz(m) => m.forward(x),
+            TrainableModel::Wdsr(m) => m.forward_padded(x),
+        }
+    }
+}
+
+impl TrainableModel {
+    /// A randomly initialised model of `arch` on `device`, every parameter drawn from `seed`.
+    pub fn init_seeded(arch: ArchJson, seed: u64, device: &Device) -> Self {
+        let mut rng = Rng::stream(seed, 0x1417);
+        match arch.topaz() {
+            Some(config) => {
+                TrainableModel::Topaz(TopazModel::init(config, device).map(&mut SeededInit {
+                    rng: &mut rng,
+                    fan_in: 1,
+                }))
+            }
+            None => {
+                let w = arch.wdsr().unwrap_or_else(WdsrConfig::paper);
+                TrainableModel::Wdsr(w.init(device).map(&mut SeededWeightNormInit {
+                    rng: &mut rng,
+                    norms: None,
+                }))
+            }
+        }
+    }
 }
 
 /// Re-draws every parameter from our seeded generator with PyTorch's default convolution
 /// initialisation (weights and biases uniform in ±1/√fan_in, fan_in = inputs × kernel area),
 /// so a run is reproducible from its seed alone.
-struct SeededInit {
-    rng: Rng,
+struct SeededInit<'a> {
+    rng: &'a mut Rng,
     fan_in: usize,
 }
 
-impl ModuleMapper for SeededInit {
+impl ModuleMapper for SeededInit<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         param.map(|t| {
             let dims = t.dims();
@@ -478,25 +652,136 @@ impl ModuleMapper for SeededInit {
     }
 }
 
+/// Seeded initialisation of weight-normalised convolutions (parameters visited as v, g, bias):
+/// v Kaiming-uniform in ±1/√fan_in (burn's and PyTorch's default), g = ‖v‖ per output
+/// channel (so w = v at the start, Salimans & Kingma 2016), bias 0.
+struct SeededWeightNormInit<'a> {
+    rng: &'a mut Rng,
+    /// ‖v‖ per output channel of the last direction drawn, consumed by the next 1-D
+    /// parameter (its gain); the 1-D parameter after that is the bias.
+    norms: Option<Vec<f32>>,
+}
+
+impl ModuleMapper for SeededWeightNormInit<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            let dims = t.dims();
+            let n: usize = dims.iter().product();
+            let values: Vec<f32> = if D == 4 {
+                let fan_in = (dims[1] * dims[2] * dims[3]).max(1);
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let v: Vec<f32> = (0..n)
+                    .map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32)
+                    .collect();
+                let per = n / dims[0].max(1);
+                self.norms = Some(
+                    v.chunks(per.max(1))
+                        .map(|c| c.iter().map(|x| x * x).sum::<f32>().sqrt())
+                        .collect(),
+                );
+                v
+            } else {
+                match self.norms.take() {
+                    Some(g) if g.len() == n => g,
+                    _ => vec![0.0; n],
+                }
+            };
+            Tensor::from_data(TensorData::new(values, dims), &t.device())
+        })
+    }
+}
+
 /// The model at step 0: random (seeded) or pretrained, with gradients enabled, on `device`.
-fn initial_model(cfg: &TrainConfig, device: &Device) -> Result<(TopazModel, TopazConfig)> {
-    let (model, config) = match &cfg.from_pretrained {
+fn initial_model(cfg: &TrainConfig, device: &Device) -> Result<(TrainableModel, ArchJson)> {
+    let (model, arch) = match &cfg.from_pretrained {
         Some(name) => {
             let spec = ModelSpec::parse(name)?;
             let path = spec.weights_path()?;
-            crate::models::load_topaz(&path, device)
-                .with_context(|| format!("loading pretrained model {name}"))?
+            let is_wdsr = path.extension().is_some_and(|e| e == "safetensors")
+                && checkpoint::read_meta(&path)
+                    .is_ok_and(|m| matches!(m.architecture, ArchJson::Wdsr(_)));
+            if is_wdsr {
+                let (m, c, _) = checkpoint::load_wdsr_model(&path, device)
+                    .with_context(|| format!("loading pretrained model {name}"))?;
+                (TrainableModel::Wdsr(m), ArchJson::Wdsr(c))
+            } else {
+                let (m, c) = crate::models::load_topaz(&path, device)
+                    .with_context(|| format!("loading pretrained model {name}"))?;
+                (TrainableModel::Topaz(m), c.into())
+            }
         }
         None => {
-            let config = architecture_config(&cfg.architecture)?;
-            let model = TopazModel::init(config, device).map(&mut SeededInit {
-                rng: Rng::stream(cfg.data.seed, 0x1417),
-                fan_in: 1,
-            });
-            (model, config)
+            let arch = resolve_architecture(cfg)?;
+            (
+                TrainableModel::init_seeded(arch, cfg.data.seed, device),
+                arch,
+            )
         }
     };
-    Ok((model.set_require_grad(true), config))
+    Ok((model.set_require_grad(true), arch))
+}
+
+/// Describes an architecture ("unet-small (48 filters, widths 11/5)", "WDSR U-net (…)").
+pub fn describe_architecture(arch: ArchJson) -> String {
+    match (arch.topaz(), arch.wdsr()) {
+        (Some(t), _) => t.describe(),
+        (_, Some(w)) => w.describe(),
+        _ => String::new(),
+    }
+}
+
+/// How gradients are computed: our native CPU kernels ([`native`], Topaz architectures on a
+/// CPU device) or burn's autodiff (wgpu on a GPU, Flex on the CPU for the WDSR U-net).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradientEngine {
+    /// [`native::native_step`]: hand-written forward and backward passes.
+    Native,
+    /// burn's autodiff over the training device.
+    Autodiff,
+}
+
+/// The engine a run uses: native for a Topaz architecture on a CPU device (the same
+/// gradients as autodiff to f32 rounding, `tests/train_native.rs`, several times faster),
+/// autodiff otherwise.
+pub fn gradient_engine(model: &TrainableModel, device: &ComputeDevice) -> GradientEngine {
+    match model {
+        TrainableModel::Topaz(_) if !device.is_gpu() => GradientEngine::Native,
+        _ => GradientEngine::Autodiff,
+    }
+}
+
+/// One optimisation step on `batch`: the loss of `model` and its gradients (native kernels or
+/// burn's autodiff, see [`GradientEngine`]) applied by `optim` at learning rate `lr`. Returns
+/// the updated model and the loss before the step.
+///
+/// # Errors
+/// A backend failure reading the loss; a batch the native step refuses.
+#[allow(clippy::too_many_arguments)]
+fn train_step(
+    model: TrainableModel,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    engine: GradientEngine,
+    cfg: &TrainConfig,
+    gamma: f64,
+    lr: f64,
+    device: &Device,
+) -> Result<(TrainableModel, f64)> {
+    if let (GradientEngine::Native, TrainableModel::Topaz(m)) = (engine, &model) {
+        let (value, grads) = native::native_step(m, batch, cfg.both_directions, cfg.loss, gamma)?;
+        if !value.is_finite() {
+            return Ok((model, value));
+        }
+        return Ok((optim.step(lr, model, grads), value));
+    }
+    let (x, y, _) = batch_tensors(batch, cfg.both_directions, device);
+    let l = loss::loss(cfg.loss, model.forward_net(x), y, gamma);
+    let value = scalar(l.clone())?;
+    if !value.is_finite() {
+        return Ok((model, value));
+    }
+    let grads = GradientsParams::from_grads(l.backward(), &model);
+    Ok((optim.step(lr, model, grads), value))
 }
 
 fn make_optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
@@ -545,7 +830,7 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 
 /// Mean validation loss of `model` over `batches` (both directions when configured).
 fn validate(
-    model: &TopazModel,
+    model: &TrainableModel,
     batches: &[Batch],
     cfg: &TrainConfig,
     gamma: f64,
@@ -556,18 +841,19 @@ fn validate(
     let (mut sum, mut count) = (0.0, 0usize);
     for b in batches {
         let (x, y, n) = batch_tensors(b, cfg.both_directions, &plain);
-        let l = scalar(loss::loss(cfg.loss, eval.forward(x), y, gamma))?;
+        let l = scalar(loss::loss(cfg.loss, eval.forward_net(x), y, gamma))?;
         sum += l * n as f64;
         count += n;
     }
     Ok(sum / count.max(1) as f64)
 }
 
-/// Runs `model` (inference, no gradients) on one normalised image.
+/// Runs `model` (a [`TopazModel`], [`WdsrUNet`] or [`TrainableModel`]; inference, no
+/// gradients) on one normalised image of any size.
 ///
 /// # Errors
 /// A backend failure.
-pub fn denoise_normalised(model: &TopazModel, image: &Image, device: &Device) -> Result<Image> {
+pub fn denoise_normalised<M: Net2d>(model: &M, image: &Image, device: &Device) -> Result<Image> {
     let plain = device.clone().without_autodiff();
     let x = Tensor::<4>::from_data(
         TensorData::new(image.data.clone(), [1, 1, image.height, image.width]),
@@ -575,7 +861,7 @@ pub fn denoise_normalised(model: &TopazModel, image: &Image, device: &Device) ->
     );
     let out = model
         .valid()
-        .forward(x)
+        .forward_net(x)
         .try_into_data()
         .map_err(|e| anyhow!("backend failure: {e:?}"))?;
     let values = out
@@ -587,7 +873,7 @@ pub fn denoise_normalised(model: &TopazModel, image: &Image, device: &Device) ->
 }
 
 fn make_preview(
-    model: &TopazModel,
+    model: &TrainableModel,
     region: &(Image, Image),
     step: u64,
     device: &Device,
@@ -634,22 +920,40 @@ pub fn train(
     if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
         bail!("learning rate must be > 0, got {}", cfg.learning_rate);
     }
-    let device_name = if device.is_gpu() {
-        device.describe()
-    } else {
-        format!(
-            "CPU: burn Flex with autodiff, {} threads",
-            rayon::current_num_threads()
-        )
-    };
+    if let Some(d) = &cfg.lr_decay
+        && !(d.factor > 0.0 && d.factor <= 1.0 && d.every_epochs >= 1)
+    {
+        bail!(
+            "learning-rate decay needs 0 < factor ≤ 1 and every ≥ 1 epoch, got factor {} every {} epochs",
+            d.factor,
+            d.every_epochs
+        );
+    }
     shared.update(|s| {
         s.phase = TrainPhase::Loading;
-        s.device = device_name.clone();
+        s.device = if device.is_gpu() {
+            device.describe()
+        } else {
+            "CPU".into()
+        };
     });
     progress.set_message("loading training data");
     let data = TrainingData::new(run.sources.clone(), cfg.data.clone())?;
     let ad = training_device(device);
-    let (mut model, config) = initial_model(cfg, &ad)?;
+    let (mut model, arch) = initial_model(cfg, &ad)?;
+    let engine = gradient_engine(&model, device);
+    let threads = rayon::current_num_threads();
+    let device_name = match (device.is_gpu(), engine) {
+        (true, _) => format!("{} (burn autodiff)", device.describe()),
+        (false, GradientEngine::Native) => {
+            format!("CPU: native kernels, forward and backward, {threads} threads")
+        }
+        (false, GradientEngine::Autodiff) => {
+            format!("CPU: burn Flex with autodiff, {threads} threads")
+        }
+    };
+    shared.update(|s| s.device = device_name.clone());
+    let arch_text = describe_architecture(arch);
     let mut optim = make_optimizer(cfg);
     let spe = cfg
         .steps_per_epoch
@@ -692,13 +996,13 @@ pub fn train(
         *h = state.history.clone();
     }
     let arch_name = match &cfg.from_pretrained {
-        Some(p) => format!("{} (fine-tuned from {p})", config.describe()),
-        None => config.describe(),
+        Some(p) => format!("{arch_text} (fine-tuned from {p})"),
+        None => arch_text.clone(),
     };
     let val_batches = data.validation_batches()?;
     let preview_region = data.preview_region(cfg.preview_size_px)?;
     let crops_per_step = if cfg.both_directions { 2 } else { 1 } * cfg.data.batch;
-    progress.start(total, format!("training {}", config.describe()));
+    progress.start(total, format!("training {arch_text}"));
     for _ in 0..state.step.min(total) {
         progress.step();
     }
@@ -717,11 +1021,11 @@ pub fn train(
         s.elapsed_seconds = state.elapsed_seconds;
     });
 
-    let do_validate = |model: &TopazModel, step: u64, shared: &TrainShared| -> Result<f64> {
+    let do_validate = |model: &TrainableModel, step: u64, shared: &TrainShared| -> Result<f64> {
         shared.update(|s| s.phase = TrainPhase::Validating);
         validate(model, &val_batches, cfg, gamma_at(step), &ad)
     };
-    let do_preview = |model: &TopazModel, step: u64, shared: &TrainShared| -> Result<()> {
+    let do_preview = |model: &TrainableModel, step: u64, shared: &TrainShared| -> Result<()> {
         shared.update(|s| s.phase = TrainPhase::Previewing);
         shared.set_preview(make_preview(model, &preview_region, step, &ad)?);
         Ok(())
@@ -754,7 +1058,7 @@ pub fn train(
     let (mut since_sum, mut since_n) = (0.0f64, 0u64);
     let (mut epoch_sum, mut epoch_n) = (0.0f64, 0u64);
     let mut end = TrainEnd::Completed;
-    let save_ckpt = |model: &TopazModel,
+    let save_ckpt = |model: &TrainableModel,
                      optim: &ModuleOptimizer,
                      state: &mut checkpoint::CheckpointState,
                      shared: &TrainShared|
@@ -785,16 +1089,23 @@ pub fn train(
         let t0 = Instant::now();
         let step = state.step;
         let batch = data.train_batch(step)?;
-        let (x, y, _) = batch_tensors(&batch, cfg.both_directions, &ad);
-        let l = loss::loss(cfg.loss, model.forward(x), y, gamma_at(step));
-        let value = scalar(l.clone())?;
+        let lr = cfg.learning_rate_at(step / spe);
+        let value;
+        (model, value) = train_step(
+            model,
+            &mut optim,
+            &batch,
+            engine,
+            cfg,
+            gamma_at(step),
+            lr,
+            &ad,
+        )?;
         if !value.is_finite() {
             bail!(
                 "the training loss became {value} at step {step}: lower the learning rate (--lr)"
             );
         }
-        let grads = GradientsParams::from_grads(l.backward(), &model);
-        model = optim.step(cfg.learning_rate, model, grads);
         state.step += 1;
         progress.step();
         let dt = t0.elapsed().as_secs_f64();
@@ -877,8 +1188,8 @@ pub fn train(
         let meta = ModelMeta {
             format: checkpoint::MODEL_FORMAT.into(),
             version: checkpoint::MODEL_FORMAT_VERSION,
-            architecture: config.into(),
-            architecture_name: config.describe(),
+            architecture: arch,
+            architecture_name: arch_text.clone(),
             training: cfg.clone(),
             data: DataSummary {
                 sources: source_names.clone(),
