@@ -1167,31 +1167,10 @@ fn outcome(a: &CryolensApp) -> Option<String> {
 
 /// The four-pane comparison on the sample (raw, low-pass, unet, merged) with region SNR from
 /// boxes on the darkest (particles) and brightest (ice) spots of the low-passed sample.
-#[test]
-fn comparison_panes_with_region_snr() {
-    let _guard = setup();
-    let dir = tempfile::tempdir().unwrap();
-    let mut h = harness_with_session(
-        Source::Sample,
-        &dir.path().join("session.json"),
-        Vec2::new(1400.0, 950.0),
-    );
-    h.set_render_cursor(false);
-    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
-    for (key, view) in [
-        (Key::Num2, View::Denoised),
-        (Key::Num4, View::Merged),
-        (Key::Num3, View::Lowpass),
-    ] {
-        h.key_press(key);
-        wait_for(&mut h, view.name(), Duration::from_secs(600), |a| {
-            a.has_view(view) && (view != View::Merged || a.merged_is_current())
-        });
-    }
-    // Particles are dark: signal boxes on the 4 darkest, background on the 4 brightest spots
-    // (64 px boxes, at least 128 px apart) of the low-passed sample.
+/// Labels region-SNR boxes on the bundled sample. Particles are dark: signal boxes on the 4
+/// darkest, background on the 4 brightest spots (64 px boxes, at least 128 px apart) of the
+/// low-passed sample.
+fn label_sample_regions(h: &mut Harness<'_, CryolensApp>) {
     let (_, v) = cryolens::io::mrc::read(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/assets/sample.mrc"
@@ -1226,6 +1205,38 @@ fn comparison_panes_with_region_snr() {
         h.state_mut().add_region(sx as f64, sy as f64, false);
         h.state_mut().add_region(bx as f64, by as f64, true);
     }
+}
+
+/// The region SNR (dB) in a comparison pane's label ("… region SNR −3.2 dB").
+fn pane_db(label: &str) -> f64 {
+    let t = label.split("region SNR ").nth(1).expect(label);
+    t.trim_end_matches(" dB").parse().unwrap()
+}
+
+#[test]
+fn comparison_panes_with_region_snr() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1400.0, 950.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    for (key, view) in [
+        (Key::Num2, View::Denoised),
+        (Key::Num4, View::Merged),
+        (Key::Num3, View::Lowpass),
+    ] {
+        h.key_press(key);
+        wait_for(&mut h, view.name(), Duration::from_secs(600), |a| {
+            a.has_view(view) && (view != View::Merged || a.merged_is_current())
+        });
+    }
+    label_sample_regions(&mut h);
     h.state_mut().set_compare(
         true,
         &[View::Raw, View::Lowpass, View::Denoised, View::Merged],
@@ -1235,11 +1246,11 @@ fn comparison_panes_with_region_snr() {
     h.step();
     let labels = h.state().compare_labels().to_vec();
     assert_eq!(labels.len(), 4, "{labels:?}");
-    let db = |l: &str| -> f64 {
-        let t = l.split("region SNR ").nth(1).expect(l);
-        t.trim_end_matches(" dB").parse().unwrap()
-    };
-    let (raw, low, den) = (db(&labels[0]), db(&labels[1]), db(&labels[2]));
+    let (raw, low, den) = (
+        pane_db(&labels[0]),
+        pane_db(&labels[1]),
+        pane_db(&labels[2]),
+    );
     assert!(den > raw + 3.0 && low > raw, "{labels:?}");
     if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
         save_screenshot(&mut h, "compare-four-panes.png");
@@ -1652,4 +1663,87 @@ fn analysis_overlays_the_curves_of_all_comparison_panes() {
     h.step();
     assert!(h.state().pane_curves().is_none());
     assert_eq!(h.query_all_by_label_contains("pane curve ").count(), 0);
+}
+
+/// restore in the GUI: the bundled restore model (`assets/models/cryolens-restore-small`, the
+/// WDSR U-net trained by count splitting fei-extended) is listed, denoises the sample (Fourier
+/// crop to 2.25 Å/px, WDSR U-net, unbinning) smoother than raw, merges, and compares: four
+/// panes raw | low-pass | Topaz unet | restore (a pane with its own model), where both
+/// denoisers gain region SNR over raw.
+#[test]
+fn restore_model_denoises_and_compares() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1400.0, 950.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    const RESTORE: &str = "cryolens-restore-small";
+    assert!(
+        h.state_mut().select_model(RESTORE),
+        "the bundled restore model is listed"
+    );
+    for (key, view) in [
+        (Key::Num2, View::Denoised),
+        (Key::Num4, View::Merged),
+        (Key::Num3, View::Lowpass),
+    ] {
+        h.key_press(key);
+        wait_for(&mut h, view.name(), Duration::from_secs(600), |a| {
+            a.has_view(view) && (view != View::Merged || a.merged_is_current())
+        });
+    }
+    h.key_press(Key::Num2);
+    let (den, rect) = render_viewer(&mut h);
+    let den = luminance(&den, rect);
+    h.key_press(Key::Num1);
+    let (raw, rect) = render_viewer(&mut h);
+    let raw = luminance(&raw, rect);
+    assert!(
+        roughness(&den) < 0.8 * roughness(&raw),
+        "restore {} vs raw {}",
+        roughness(&den),
+        roughness(&raw)
+    );
+    label_sample_regions(&mut h);
+    // Topaz's unet as the selected model when installed (the test suite installs it), restore
+    // in a pane of its own; else restore and its merge.
+    let unet = h.state_mut().select_model("unet");
+    let panes = if unet {
+        [View::Raw, View::Lowpass, View::Denoised, View::Denoised]
+    } else {
+        [View::Raw, View::Lowpass, View::Denoised, View::Merged]
+    };
+    h.state_mut().set_compare(true, &panes, false);
+    if unet {
+        assert!(h.state_mut().set_pane_model(3, Some(RESTORE)));
+    }
+    wait_for(&mut h, "every pane", Duration::from_secs(600), |a| {
+        a.has_view(View::Denoised)
+            && !a
+                .compare_labels()
+                .iter()
+                .any(|l| l.contains("not computed"))
+            && a.compare_labels().len() == 4
+    });
+    h.step();
+    let labels = h.state().compare_labels().to_vec();
+    eprintln!("{labels:?}");
+    let restore_pane = if unet { 3 } else { 2 };
+    assert!(labels[restore_pane].contains(RESTORE), "{labels:?}");
+    if unet {
+        assert!(labels[2].contains("(unet)"), "{labels:?}");
+    }
+    let raw = pane_db(&labels[0]);
+    for pane in [2, 3] {
+        assert!(pane_db(&labels[pane]) > raw + 3.0, "{labels:?}");
+    }
+    if std::env::var_os("CRYOLENS_SCREENSHOTS").is_some() {
+        save_screenshot(&mut h, "compare-restore.png");
+    }
 }

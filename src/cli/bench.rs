@@ -599,7 +599,7 @@ fn train_bench_crops(image: &Image, n: usize, crop: usize) -> Result<crate::trai
 /// L2 loss, Adagrad lr 10⁻³ (Topaz's defaults), for:
 ///
 /// 1. Cryolens's native CPU kernels ([`crate::train::native::native_step`] + burn's optimiser);
-/// 2. burn Flex with autodiff (the same step as `cryolens train` on a CPU), unless
+/// 2. burn Flex with autodiff (what `cryolens train` uses for the WDSR U-net), unless
 ///    `--burn false`;
 /// 3. Topaz's own model class trained by plain PyTorch (`assets/bench/topaz_train_peer.py`,
 ///    run by `--python`, e.g. `/opt/topaz-venv/bin/python`) with the same number of threads;

@@ -167,6 +167,8 @@ struct PaneCurvesKey {
     index: usize,
     panes: Vec<View>,
     model: Option<&'static str>,
+    /// The model of each pane (its own for a denoised pane that has one, else the selected).
+    pane_models: Vec<Option<&'static str>>,
     settings: [u32; 4],
     force_split: bool,
 }
@@ -666,6 +668,17 @@ impl CryolensApp {
     /// The selected denoising model's name.
     pub fn selected_model(&self) -> Option<&'static str> {
         self.models.selected.map(|a| a.name())
+    }
+
+    /// Selects the installed model listed as `name` (as the side panel's model box does; the
+    /// list is re-read first). Returns whether such a model is installed.
+    pub fn select_model(&mut self, name: &str) -> bool {
+        self.models.refresh();
+        let found = self.models.installed.iter().find(|c| c.name() == name);
+        if let Some(&choice) = found {
+            self.models.selected = Some(choice);
+        }
+        found.is_some()
     }
 
     /// The error shown in the banner, if any.
@@ -1176,8 +1189,16 @@ impl CryolensApp {
         } else {
             self.compare.panes.clone()
         };
+        let choices: Vec<Option<DenoiserChoice>> = (0..panes.len())
+            .map(|i| {
+                self.compare
+                    .pane_model(i, model)
+                    .filter(|_| self.device.is_some())
+            })
+            .collect();
         let key = PaneCurvesKey {
             index: doc.index,
+            pane_models: choices.iter().map(|c| c.map(|m| m.name())).collect(),
             panes,
             model: model.map(|m| m.name()),
             settings: [
@@ -1226,27 +1247,35 @@ impl CryolensApp {
             p.set_message("finding halves");
             // The same halves as the analysis (same pair, or the same seeded count split).
             let (m1, m2, _) = crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
-            let denoiser = match (model, device) {
-                (Some(arch), Some(device))
-                    if key.panes.contains(&View::Denoised) || key.panes.contains(&View::Merged) =>
-                {
-                    p.set_message(format!("loading {}", arch.name()));
-                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
+            // One denoiser per model that a denoised or merged pane needs.
+            let mut denoisers: Vec<(&'static str, TopazDenoiser)> = Vec::new();
+            if let Some(device) = &device {
+                for (view, choice) in key.panes.iter().zip(&choices) {
+                    if let (View::Denoised | View::Merged, Some(arch)) = (view, choice)
+                        && !denoisers.iter().any(|(n, _)| *n == arch.name())
+                    {
+                        p.set_message(format!("loading {}", arch.name()));
+                        denoisers.push((arch.name(), TopazDenoiser::load(&arch.spec()?, device)?));
+                    }
                 }
-                _ => None,
+            }
+            let find = |c: &Option<DenoiserChoice>| {
+                c.and_then(|arch| denoisers.iter().find(|(n, _)| *n == arch.name()))
+                    .map(|(_, d)| d)
             };
             let mut panes = Vec::new();
-            for &view in &key.panes {
+            for (&view, choice) in key.panes.iter().zip(&choices) {
+                let denoiser = find(choice);
                 let filter = if view == View::Raw {
                     PaneFilter::Raw
                 } else if view == View::Lowpass {
                     PaneFilter::Lowpass {
                         factor: lowpass_factor,
                     }
-                } else if let (View::Denoised, Some(d)) = (view, &denoiser) {
+                } else if let (View::Denoised, Some(d)) = (view, denoiser) {
                     PaneFilter::Denoised(d)
                 } else if let (View::Merged, Some(d), Some(_)) =
-                    (view, &denoiser, m1.pixel_size_angstrom)
+                    (view, denoiser, m1.pixel_size_angstrom)
                 {
                     PaneFilter::Merged {
                         denoiser: d,
@@ -1257,7 +1286,7 @@ impl CryolensApp {
                     // No model (or, to merge, no pixel size): this pane has no curves.
                     continue;
                 };
-                let label = match (view, &denoiser) {
+                let label = match (view, denoiser) {
                     (View::Denoised | View::Merged, Some(d)) => {
                         format!("{} ({})", view.name(), d.label())
                     }
@@ -1330,7 +1359,38 @@ impl CryolensApp {
         if !panes.is_empty() {
             self.compare.panes = panes.to_vec();
         }
+        self.compare.models.resize(self.compare.panes.len(), None);
         self.compare.swipe = swipe;
+    }
+
+    /// Makes comparison pane `pane` (0-based) denoise with the installed model listed as
+    /// `name` (`None`: the selected model). Returns whether the pane and model exist.
+    pub fn set_pane_model(&mut self, pane: usize, name: Option<&str>) -> bool {
+        self.models.refresh();
+        let choice = match name {
+            None => None,
+            Some(n) => match self.models.installed.iter().find(|c| c.name() == n) {
+                Some(&c) => Some(c),
+                None => return false,
+            },
+        };
+        self.compare.models.resize(self.compare.panes.len(), None);
+        match self.compare.models.get_mut(pane) {
+            Some(m) => {
+                *m = choice;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The denoised image of `model` for the open document, once computed (the denoised
+    /// volume's section when a 3D model has run and `model` is the selected one).
+    fn denoised_by(&self, model: DenoiserChoice) -> Option<&Arc<ViewImage>> {
+        if Some(model) == self.models.selected {
+            return self.view_image(View::Denoised);
+        }
+        self.doc.as_ref()?.denoised.get(model.name())
     }
 
     /// Labels a region for region SNR at micrograph pixel `(x, y)`: a signal box, or a
@@ -1347,8 +1407,9 @@ impl CryolensApp {
     }
 
     /// The SNR shown under a comparison pane: region SNR (Topaz's formula) when regions are
-    /// labelled, else the analysis' even/odd figures for raw and denoised.
-    fn pane_snr(&self, view: View, image: &crate::image::Image) -> String {
+    /// labelled, else the analysis' even/odd figures for raw and denoised (when `even_odd`:
+    /// they are the selected model's).
+    fn pane_snr(&self, view: View, image: &crate::image::Image, even_odd: bool) -> String {
         let pairs = self.analysis.regions.pairs();
         if !pairs.is_empty() {
             return match crate::metrics::region_snr_topaz(image, &pairs) {
@@ -1356,7 +1417,7 @@ impl CryolensApp {
                 Err(_) => "region SNR n/a".into(),
             };
         }
-        match (view, self.analysis()) {
+        match (view, self.analysis().filter(|_| even_odd)) {
             (View::Raw, Some(a)) => a
                 .raw_snr
                 .snr_db
@@ -1405,12 +1466,20 @@ impl CryolensApp {
                 .collect()
         };
         for (i, view, rect) in panes {
-            let name = if view == View::Denoised {
-                format!("{} ({model})", view.name())
-            } else {
-                view.name().to_string()
+            let own = self
+                .compare
+                .pane_model(i, self.models.selected)
+                .filter(|m| view == View::Denoised && Some(*m) != self.models.selected);
+            let name = match (view, own) {
+                (View::Denoised, Some(m)) => format!("{} ({})", view.name(), m.name()),
+                (View::Denoised, None) => format!("{} ({model})", view.name()),
+                _ => view.name().to_string(),
             };
-            let Some(img) = self.view_image(view).cloned() else {
+            let img = match own {
+                Some(m) => self.denoised_by(m).cloned(),
+                None => self.view_image(view).cloned(),
+            };
+            let Some(img) = img else {
                 ui.painter().text(
                     rect.center(),
                     egui::Align2::CENTER_CENTER,
@@ -1447,7 +1516,9 @@ impl CryolensApp {
             if i == 0 {
                 self.viewer_rect = out.rect;
             }
-            let snr = self.pane_snr(view, &img.image);
+            // The analysis's even/odd SNR is the selected model's: another model's pane
+            // shows region SNR only.
+            let snr = self.pane_snr(view, &img.image, own.is_none());
             let label = if snr.is_empty() {
                 name
             } else {
@@ -2302,26 +2373,43 @@ impl CryolensApp {
     /// they are not computed yet.
     fn start_jobs(&mut self) {
         let Some(doc) = &self.doc else { return };
-        // Denoising: the selected model, once the device is known.
-        if let (Some(arch), Some(device)) = (self.models.selected, &self.device) {
-            let name = arch.name();
+        // Denoising, once the device is known: the selected model first, then the models of
+        // the comparison's denoised panes; one job at a time.
+        if let Some(device) = &self.device {
+            let mut wanted: Vec<DenoiserChoice> = self.models.selected.into_iter().collect();
+            if self.compare.open {
+                for i in 0..self.compare.panes.len() {
+                    if let Some(m) = self.compare.pane_model(i, self.models.selected)
+                        && !wanted.contains(&m)
+                    {
+                        wanted.push(m);
+                    }
+                }
+            }
+            let wanted_names: Vec<&'static str> = wanted.iter().map(|m| m.name()).collect();
             if let Some(k) = &self.denoise_job
-                && k.key != (doc.index, name)
+                && (k.key.0 != doc.index || !wanted_names.contains(&k.key.1))
             {
                 k.job.progress.cancel();
                 self.denoise_job = None;
             }
-            if self.denoise_job.is_none()
+            let next = wanted.into_iter().find(|m| {
+                let name = m.name();
+                let shown_as_section =
+                    Some(*m) == self.models.selected && doc.denoised_section.is_some();
+                !shown_as_section
+                    && !doc.denoised.contains_key(name)
+                    && !doc.denoise_failed.contains_key(name)
+            });
+            if let Some(arch) = next
+                && self.denoise_job.is_none()
                 && self.install_job.is_none()
-                && doc.denoised_section.is_none()
-                && !doc.denoised.contains_key(name)
-                && !doc.denoise_failed.contains_key(name)
             {
                 let raw = Arc::clone(&doc.raw);
                 let device = device.clone();
                 let job = Job::spawn("denoise", move |p| denoise_job(arch, &device, &raw, p));
                 self.denoise_job = Some(Keyed {
-                    key: (doc.index, name),
+                    key: (doc.index, arch.name()),
                     job,
                 });
             }
@@ -2698,7 +2786,8 @@ impl CryolensApp {
                 .on_hover_text("C: 2 to 4 panes with linked pan, zoom and contrast, or a swipe");
         });
         if self.compare.open {
-            self.compare.controls(ui);
+            let installed = self.models.installed.clone();
+            self.compare.controls(ui, &installed);
             if ui
                 .button("Export comparison PNG")
                 .on_hover_text(

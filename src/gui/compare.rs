@@ -1,11 +1,13 @@
 //! Side-by-side comparison (key C): 2 to 4 panes, each showing any view (raw, a denoiser,
 //! low-pass, merged), with linked pan, zoom and contrast (in σ of each view), or a swipe
-//! between two views; each pane is labelled with its SNR and carries a scale bar.
+//! between two views; each pane is labelled with its SNR and carries a scale bar. A denoised
+//! pane may show another model than the selected one (Topaz's unet beside a restore model).
 
 use eframe::egui;
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 
 use super::app::View;
+use super::models_panel::DenoiserChoice;
 
 /// State of the comparison.
 #[derive(Clone, Debug)]
@@ -14,6 +16,8 @@ pub struct CompareState {
     pub open: bool,
     /// The view of each pane (2 to 4).
     pub panes: Vec<View>,
+    /// The model of each denoised pane (`None`: the selected model), same length as `panes`.
+    pub models: Vec<Option<DenoiserChoice>>,
     /// Two views split by a vertical line that moves with the slider (uses the first two panes).
     pub swipe: bool,
     /// Position of the swipe line, as a fraction of the width.
@@ -25,6 +29,7 @@ impl Default for CompareState {
         Self {
             open: false,
             panes: vec![View::Raw, View::Lowpass, View::Denoised, View::Merged],
+            models: vec![None; 4],
             swipe: false,
             split: 0.5,
         }
@@ -32,6 +37,15 @@ impl Default for CompareState {
 }
 
 impl CompareState {
+    /// The model pane `i` denoises with: its own for a denoised pane that has one, else
+    /// `selected`.
+    pub fn pane_model(&self, i: usize, selected: Option<DenoiserChoice>) -> Option<DenoiserChoice> {
+        match self.panes.get(i) {
+            Some(View::Denoised) => self.models.get(i).copied().flatten().or(selected),
+            _ => selected,
+        }
+    }
+
     /// The panes' rectangles in `area`: side by side for 2, a 2 × 2 grid for 3 or 4.
     pub fn layout(&self, area: Rect) -> Vec<Rect> {
         let n = self.panes.len().clamp(1, 4);
@@ -63,8 +77,9 @@ impl CompareState {
             .collect()
     }
 
-    /// The side-panel controls: number of panes, each pane's view, swipe.
-    pub fn controls(&mut self, ui: &mut egui::Ui) {
+    /// The side-panel controls: number of panes, each pane's view (and, for a denoised pane,
+    /// its model among `installed`), swipe.
+    pub fn controls(&mut self, ui: &mut egui::Ui, installed: &[DenoiserChoice]) {
         let mut n = self.panes.len();
         ui.add(egui::Slider::new(&mut n, 2..=4).text("panes"));
         while self.panes.len() < n {
@@ -72,7 +87,8 @@ impl CompareState {
             self.panes.push(next);
         }
         self.panes.truncate(n);
-        for (i, v) in self.panes.iter_mut().enumerate() {
+        self.models.resize(n, None);
+        for (i, (v, m)) in self.panes.iter_mut().zip(&mut self.models).enumerate() {
             egui::ComboBox::from_label(format!("pane {}", i + 1))
                 .selected_text(v.name())
                 .show_ui(ui, |ui| {
@@ -80,6 +96,16 @@ impl CompareState {
                         ui.selectable_value(v, w, w.name());
                     }
                 });
+            if *v == View::Denoised && !installed.is_empty() {
+                egui::ComboBox::from_label(format!("pane {} model", i + 1))
+                    .selected_text(m.map_or("selected model", |c| c.name()))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(m, None, "selected model");
+                        for &c in installed {
+                            ui.selectable_value(m, Some(c), c.name());
+                        }
+                    });
+            }
         }
         ui.checkbox(&mut self.swipe, "Swipe (panes 1 | 2)");
         if self.swipe {
