@@ -416,11 +416,21 @@ fn step_decay_wdsr_names_and_old_jsons() {
     .unwrap_err();
     assert!(err.to_string().contains("decay"), "{err}");
 
-    // The bundled model's JSON predates lr_decay, wdsr and restore preprocessing.
+    // A JSON written before lr_decay, wdsr and restore preprocessing existed: the bundled
+    // model's with those keys removed.
     let bundled = checkpoint::find_trained_model(checkpoint::BUNDLED_DEFAULT_MODEL).unwrap();
     let text = std::fs::read_to_string(checkpoint::meta_path(&bundled)).unwrap();
-    assert!(!text.contains("lr_decay") && !text.contains("\"restore\""));
-    let meta = checkpoint::read_meta(&bundled).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let training = json["training"].as_object_mut().unwrap();
+    training.remove("lr_decay");
+    training.remove("wdsr");
+    training["data"].as_object_mut().unwrap().remove("restore");
+    let old = dir.path().join("old.safetensors");
+    std::fs::copy(&bundled, &old).unwrap();
+    let old_text = serde_json::to_string_pretty(&json).unwrap();
+    assert!(!old_text.contains("lr_decay") && !old_text.contains("\"restore\""));
+    std::fs::write(checkpoint::meta_path(&old), old_text).unwrap();
+    let meta = checkpoint::read_meta(&old).unwrap();
     assert_eq!(meta.training.lr_decay, None);
     assert_eq!(meta.training.wdsr, None);
     assert_eq!(meta.training.data.restore, None);

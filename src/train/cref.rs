@@ -207,32 +207,20 @@ fn grid_starts(n: usize, patch: usize) -> Vec<usize> {
 }
 
 /// The `p`³ patch of `v` starting at `[z0, y0, x0]`, seen through cube symmetry `sym`
-/// (0…47: axis permutation `sym / 8`, flips of the output axes by the bits of `sym % 8`).
+/// (0…47, [`super::volume::CubeSymmetry`]; 0 is the identity).
 fn cut(v: &Volume, [z0, y0, x0]: [usize; 3], p: usize, sym: usize) -> Vec<f32> {
-    const PERMS: [[usize; 3]; 6] = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
-    let perm = PERMS[(sym / 8) % 6];
-    let flips = sym % 8;
     let mut out = Vec::with_capacity(p * p * p);
-    let mut o = [0usize; 3];
-    for a in 0..p {
-        for b in 0..p {
-            for c in 0..p {
-                for (axis, &i) in [a, b, c].iter().enumerate() {
-                    o[perm[axis]] = if flips >> axis & 1 == 1 { p - 1 - i } else { i };
-                }
-                let (z, y, x) = (z0 + o[0], y0 + o[1], x0 + o[2]);
-                out.push(v.data[(z * v.height + y) * v.width + x]);
-            }
+    for z in z0..z0 + p {
+        for y in y0..y0 + p {
+            let row = (z * v.height + y) * v.width;
+            out.extend_from_slice(&v.data[row + x0..row + x0 + p]);
         }
     }
-    out
+    if sym.is_multiple_of(48) {
+        out
+    } else {
+        super::volume::CubeSymmetry((sym % 48) as u8).apply(&out, p)
+    }
 }
 
 fn cube(data: Vec<f32>, p: usize, like: &Volume) -> Volume {

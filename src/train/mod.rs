@@ -817,7 +817,11 @@ fn batch_tensors(batch: &Batch, both: bool, device: &Device) -> (Tensor<4>, Tens
     }
 }
 
-fn scalar(t: Tensor<1>) -> Result<f64> {
+/// The value of a one-element loss tensor.
+///
+/// # Errors
+/// A backend failure, or an empty tensor.
+pub(crate) fn scalar(t: Tensor<1>) -> Result<f64> {
     let data = t
         .try_into_data()
         .map_err(|e| anyhow!("backend failure: {e:?}"))?;

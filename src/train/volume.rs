@@ -40,7 +40,7 @@ use super::checkpoint::{self, DataSummary};
 use super::loss::{self, LossKind};
 use super::{
     MetricPoint, OptimizerKind, Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase,
-    TrainShared, training_device,
+    TrainShared, scalar, training_device,
 };
 use crate::device::ComputeDevice;
 use crate::image::{Image, Volume, stats_of};
@@ -728,17 +728,6 @@ fn batch_tensors(b: &Batch3d, both: bool, device: &Device) -> (Tensor<5>, Tensor
             n,
         )
     }
-}
-
-fn scalar(t: Tensor<1>) -> Result<f64> {
-    let data = t
-        .try_into_data()
-        .map_err(|e| anyhow!("backend failure: {e:?}"))?;
-    let v = data
-        .iter::<f32>()
-        .next()
-        .ok_or_else(|| anyhow!("empty loss tensor"))?;
-    Ok(v as f64)
 }
 
 /// Runs `model` (inference, no gradients) on `[n, 1, c, c, c]` normalised crops.
