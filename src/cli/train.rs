@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::train::{
     self, DataOptions, LossKind, OptimizerKind, RestorePreprocessing, StepDecay, TrainConfig,
-    TrainEnd, TrainPhase, TrainRun, checkpoint,
+    TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainRun, TrainStatus, checkpoint,
 };
 
 /// `cryolens train` options.
@@ -206,48 +206,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let device = ComputeDevice::select(args.device)?;
     let output = run.output.clone();
     println!("output: {}", output.display());
-    let handle = train::start(run, device);
-    let bar = super::progress_bar(0, "training");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:60} [{bar:25}] {pos}/{len} {elapsed_precise} ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let mut printed = 0usize;
-    let mut handle = handle;
-    let result = loop {
-        if let Some(r) = handle.try_result() {
-            break r;
-        }
-        let st = handle.status();
-        bar.set_length(st.total_steps);
-        bar.set_position(st.step);
-        let phase = match st.phase {
-            TrainPhase::Loading => "loading",
-            TrainPhase::Validating => "validating",
-            TrainPhase::Previewing => "preview",
-            TrainPhase::Saving => "saving",
-            _ => "training",
-        };
-        bar.set_message(format!(
-            "{phase} ep {:.2} loss {} val {} {:.2} crops/s",
-            st.epoch,
-            st.train_loss.map_or("-".into(), |v| format!("{v:.4}")),
-            st.validation_loss.map_or("-".into(), |v| format!("{v:.4}")),
-            st.crops_per_second
-        ));
-        for p in handle.shared().history_since(printed) {
-            printed += 1;
-            bar.suspend(|| println!("{}", metric_line(&p)));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    bar.finish_and_clear();
-    for p in handle.shared().history_since(printed) {
-        println!("{}", metric_line(&p));
-    }
+    let mut handle = train::start(run, device);
+    let result = follow(&mut handle, |st| {
+        format!("{:.2} crops/s", st.crops_per_second)
+    });
     let outcome = result?;
     println!("device: {}", handle.status().device);
     println!(
@@ -270,6 +232,56 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Follows a training run on the terminal until it ends: a progress bar whose message gives
+/// the phase, epoch, training and validation losses and `rate(status)`, with the loss history
+/// printed above it as it grows. Returns the run's result.
+pub(super) fn follow(
+    handle: &mut TrainHandle,
+    rate: impl Fn(&TrainStatus) -> String,
+) -> Result<TrainOutcome> {
+    let bar = super::progress_bar(0, "training");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:60} [{bar:25}] {pos}/{len} {elapsed_precise} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut printed = 0usize;
+    let result = loop {
+        if let Some(r) = handle.try_result() {
+            break r;
+        }
+        let st = handle.status();
+        bar.set_length(st.total_steps);
+        bar.set_position(st.step);
+        let phase = match st.phase {
+            TrainPhase::Loading => "loading",
+            TrainPhase::Validating => "validating",
+            TrainPhase::Previewing => "preview",
+            TrainPhase::Saving => "saving",
+            _ => "training",
+        };
+        bar.set_message(format!(
+            "{phase} ep {:.2} loss {} val {} {}",
+            st.epoch,
+            st.train_loss.map_or("-".into(), |v| format!("{v:.4}")),
+            st.validation_loss.map_or("-".into(), |v| format!("{v:.4}")),
+            rate(&st)
+        ));
+        for p in handle.shared().history_since(printed) {
+            printed += 1;
+            bar.suspend(|| println!("{}", metric_line(&p)));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    bar.finish_and_clear();
+    for p in handle.shared().history_since(printed) {
+        println!("{}", metric_line(&p));
+    }
+    result
 }
 
 /// One printed line of the loss history.

@@ -3,13 +3,12 @@
 //! seconds per step, ETA); see [`crate::train::volume`].
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::train::volume::{self, Train3dConfig, Train3dRun};
-use crate::train::{LossKind, OptimizerKind, TrainEnd, TrainPhase, checkpoint};
+use crate::train::{LossKind, OptimizerKind, TrainEnd, checkpoint};
 
 /// Default learning rate when fine-tuning a pretrained model (`--from-pretrained`).
 pub const FINE_TUNE_LEARNING_RATE: f64 = 1e-5;
@@ -148,15 +147,6 @@ pub fn run(args: &Train3dArgs) -> Result<()> {
     println!("output: {}", run.output.display());
     let crops_per_step = args.batch * if args.one_direction { 1 } else { 2 };
     let mut handle = volume::start_3d(run, device);
-    let bar = super::progress_bar(0, "training");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:60} [{bar:25}] {pos}/{len} {elapsed_precise} ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let mut printed = 0usize;
     let s_per_step = |crops_per_second: f64| {
         if crops_per_second > 0.0 {
             crops_per_step as f64 / crops_per_second
@@ -164,37 +154,9 @@ pub fn run(args: &Train3dArgs) -> Result<()> {
             f64::NAN
         }
     };
-    let result = loop {
-        if let Some(r) = handle.try_result() {
-            break r;
-        }
-        let st = handle.status();
-        bar.set_length(st.total_steps);
-        bar.set_position(st.step);
-        let phase = match st.phase {
-            TrainPhase::Loading => "loading",
-            TrainPhase::Validating => "validating",
-            TrainPhase::Previewing => "preview",
-            TrainPhase::Saving => "saving",
-            _ => "training",
-        };
-        bar.set_message(format!(
-            "{phase} ep {:.2} loss {} val {} {:.1} s/step",
-            st.epoch,
-            st.train_loss.map_or("-".into(), |v| format!("{v:.4}")),
-            st.validation_loss.map_or("-".into(), |v| format!("{v:.4}")),
-            s_per_step(st.crops_per_second)
-        ));
-        for p in handle.shared().history_since(printed) {
-            printed += 1;
-            bar.suspend(|| println!("{}", metric_line(&p)));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    bar.finish_and_clear();
-    for p in handle.shared().history_since(printed) {
-        println!("{}", metric_line(&p));
-    }
+    let result = super::train::follow(&mut handle, |st| {
+        format!("{:.1} s/step", s_per_step(st.crops_per_second))
+    });
     let outcome = result?;
     let st = handle.status();
     println!("device: {}", st.device);
@@ -213,20 +175,8 @@ pub fn run(args: &Train3dArgs) -> Result<()> {
             "model: {} (+ {}); denoise with `cryolens denoise --model {} TOMO.mrc -o OUT`",
             p.display(),
             checkpoint::meta_path(p).display(),
-            args.output
+            p.display()
         ),
     }
     Ok(())
-}
-
-/// One printed line of the loss history.
-fn metric_line(p: &crate::train::MetricPoint) -> String {
-    let loss = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.5}"));
-    format!(
-        "step {:>6} epoch {:>7.2}  train {}  validation {}",
-        p.step,
-        p.epoch,
-        loss(p.train_loss),
-        loss(p.validation_loss)
-    )
 }
