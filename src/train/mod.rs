@@ -750,6 +750,38 @@ pub fn gradient_engine(model: &TrainableModel, device: &ComputeDevice) -> Gradie
     }
 }
 
+/// What a training loop does next ([`gate`]).
+pub(crate) enum Gate {
+    /// Take a step.
+    Step,
+    /// Paused: ask again.
+    Wait,
+    /// Stop: cancelled, or asked to finish now.
+    End(TrainEnd),
+}
+
+/// Checked before every training step (2D and 3D loops): cancel and "finish now" end the
+/// run; while paused, the phase says so and the call sleeps 50 ms; otherwise the phase is
+/// set to training.
+pub(crate) fn gate(progress: &Progress, shared: &TrainShared) -> Gate {
+    if progress.is_cancelled() {
+        return Gate::End(TrainEnd::Cancelled);
+    }
+    if shared.finish_now.load(Ordering::Relaxed) {
+        return Gate::End(TrainEnd::Stopped);
+    }
+    if shared.is_paused() {
+        shared.update(|s| {
+            s.phase = TrainPhase::Paused;
+            s.eta_seconds = None;
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        return Gate::Wait;
+    }
+    shared.update(|s| s.phase = TrainPhase::Training);
+    Gate::Step
+}
+
 /// One optimisation step on `batch`: the loss of `model` and its gradients (native kernels or
 /// burn's autodiff, see [`GradientEngine`]) applied by `optim` at learning rate `lr`. Returns
 /// the updated model and the loss before the step.
@@ -1073,23 +1105,14 @@ pub fn train(
     };
 
     while state.step < total {
-        if progress.is_cancelled() {
-            end = TrainEnd::Cancelled;
-            break;
+        match gate(progress, shared) {
+            Gate::End(e) => {
+                end = e;
+                break;
+            }
+            Gate::Wait => continue,
+            Gate::Step => {}
         }
-        if shared.finish_now.load(Ordering::Relaxed) {
-            end = TrainEnd::Stopped;
-            break;
-        }
-        if shared.is_paused() {
-            shared.update(|s| {
-                s.phase = TrainPhase::Paused;
-                s.eta_seconds = None;
-            });
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        shared.update(|s| s.phase = TrainPhase::Training);
         let t0 = Instant::now();
         let step = state.step;
         let batch = data.train_batch(step)?;

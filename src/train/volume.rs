@@ -26,8 +26,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, ModuleMapper, Param};
@@ -39,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, DataSummary};
 use super::loss::{self, LossKind};
 use super::{
-    MetricPoint, OptimizerKind, Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase,
-    TrainShared, scalar, training_device,
+    Gate, MetricPoint, OptimizerKind, Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase,
+    TrainShared, gate, scalar, training_device,
 };
 use crate::device::ComputeDevice;
 use crate::image::{Image, Volume, stats_of};
@@ -937,23 +936,14 @@ pub fn train_3d(
     let (mut epoch_sum, mut epoch_n) = (0.0f64, 0u64);
     let mut end = TrainEnd::Completed;
     while step < total {
-        if progress.is_cancelled() {
-            end = TrainEnd::Cancelled;
-            break;
+        match gate(progress, shared) {
+            Gate::End(e) => {
+                end = e;
+                break;
+            }
+            Gate::Wait => continue,
+            Gate::Step => {}
         }
-        if shared.finish_now.load(Ordering::Relaxed) {
-            end = TrainEnd::Stopped;
-            break;
-        }
-        if shared.is_paused() {
-            shared.update(|s| {
-                s.phase = TrainPhase::Paused;
-                s.eta_seconds = None;
-            });
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        shared.update(|s| s.phase = TrainPhase::Training);
         let t0 = Instant::now();
         let batch = data.train_batch(step);
         let (x, y, _) = batch_tensors(&batch, cfg.both_directions, &ad);
