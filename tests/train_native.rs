@@ -11,7 +11,7 @@ use burn::prelude::*;
 use cryolens::models::{TopazArch, TopazModel};
 use cryolens::synthetic::Rng;
 use cryolens::train::native::{NativeTrainNet, native_step};
-use cryolens::train::{Batch, LossKind, loss};
+use cryolens::train::{Batch, LossKind, TrainableModel, loss};
 
 /// `n` crop pairs of `size`² with independent N(0, 1) values.
 fn random_batch(n: usize, size: usize, seed: u64) -> Batch {
@@ -137,8 +137,18 @@ impl ModuleVisitor for Collect {
     }
 }
 
+/// A model of `arch` with PyTorch's default initialisation drawn from a fixed seed (so every
+/// run of the tests computes the same numbers).
 fn model(arch: TopazArch) -> TopazModel {
-    TopazModel::init(arch.config(), &Device::flex().autodiff()).set_require_grad(true)
+    seeded_model(arch, 42)
+}
+
+fn seeded_model(arch: TopazArch, seed: u64) -> TopazModel {
+    let device = Device::flex().autodiff();
+    match TrainableModel::init_seeded(arch.config().into(), seed, &device) {
+        TrainableModel::Topaz(m) => m.set_require_grad(true),
+        TrainableModel::Wdsr(_) => unreachable!("a Topaz architecture"),
+    }
 }
 
 /// Asserts native == autodiff for loss and every gradient; returns the worst gradient ratio.
@@ -170,7 +180,7 @@ fn check(model: &TopazModel, batch: &Batch, both: bool, kind: LossKind, gamma: f
     );
     assert_eq!(grads.len(), ref_grads.len());
     // 2·10⁻²: a near-tie (see `unet_agrees_to_rounding_on_most_seeds`) may route a few pixels'
-    // gradient differently; everything else agrees to ≈ 10⁻⁵.
+    // gradient differently; everything else agrees to ≈ 10⁻⁵. The cases below are seeded.
     assert!(
         cmp.worst <= 2e-2,
         "{kind:?}: gradient differs by {:.2e} of its largest value",
@@ -267,10 +277,12 @@ fn adam_step_from_native_gradients_matches_autodiff() {
     let (mut a, mut b) = (Collect(Vec::new()), Collect(Vec::new()));
     m_ref.visit(&mut a);
     m_nat.visit(&mut b);
-    let (mut worst, mut moved, mut total) = (0.0f64, 0usize, 0usize);
+    let (mut worst, mut moved, mut total, mut off) = (0.0f64, 0usize, 0usize, 0usize);
     for ((x, y), p) in a.0.iter().zip(&b.0).zip(&before) {
         for ((u, v), w) in x.iter().zip(y).zip(p) {
-            worst = worst.max((u - v).abs() as f64);
+            let d = (u - v).abs() as f64;
+            worst = worst.max(d);
+            off += (d > 1e-6 + 1e-2 * lr) as usize;
             moved += ((u - w).abs() as f64 > 0.5 * lr) as usize;
             total += 1;
         }
@@ -280,9 +292,11 @@ fn adam_step_from_native_gradients_matches_autodiff() {
         moved * 10 > total * 9,
         "only {moved} of {total} parameters moved"
     );
+    // Adam's first step is ≈ lr · g / (|g| + ε): for a gradient within rounding of 0 (a few
+    // of them) the two steps may differ by up to 2·lr; all others agree to 1 % of lr.
     assert!(
-        worst <= 1e-6 + 1e-2 * lr,
-        "parameters differ by {worst:e} after one step"
+        off * 1000 <= total && worst <= 2.0 * lr + 1e-6,
+        "{off} of {total} parameters differ by more than 1 % of lr after one step (worst {worst:e})"
     );
     // The native model keeps training: a second native step works on the updated model.
     assert!(NativeTrainNet::from_model(&m_nat).is_ok());
@@ -301,14 +315,15 @@ fn bad_batches_are_errors() {
 /// Without a near-tie, native and autodiff gradients agree to f32 rounding (≈ 5·10⁻⁶ of each
 /// parameter's largest gradient) on the deep unet; a tie (a pre-activation within rounding of
 /// 0, or two near-equal values in a pooling window) sends a few pixels' gradient another way
-/// and shows as 10⁻³–10⁻² (measured: seeds 10 and 13 of 10–15). A real error (a wrong border,
-/// a wrong index) would show on every seed, so most seeds must agree to 10⁻⁴.
+/// and shows as 10⁻³–10⁻² (seeded models and batches 10–15: 4.9e-6, 2.7e-2, 4.9e-6, 3.9e-6,
+/// 4.3e-6, 3.3e-6). A real error (a wrong border, a wrong index) would show on every seed, so
+/// most seeds must agree to 10⁻⁴. Everything is seeded: the outcome is the same every run.
 #[test]
 fn unet_agrees_to_rounding_on_most_seeds() {
     let mut exact = 0;
     let mut report = Vec::new();
     for seed in 10..16 {
-        let m = model(TopazArch::UNet);
+        let m = seeded_model(TopazArch::UNet, seed);
         let batch = random_batch(2, 64, seed);
         let (_, reference) = autodiff_step(&m, &batch, true, LossKind::L2, 2.0);
         let (_, grads) = native_step(&m, &batch, true, LossKind::L2, 2.0).unwrap();
@@ -323,5 +338,6 @@ fn unet_agrees_to_rounding_on_most_seeds() {
         exact += (cmp.worst <= 1e-4) as usize;
         report.push(format!("{seed}: {:.1e}", cmp.worst));
     }
+    println!("worst gradient ratio per seed: {report:?}");
     assert!(exact >= 4, "worst gradient ratio per seed: {report:?}");
 }
