@@ -1747,3 +1747,69 @@ fn restore_model_denoises_and_compares() {
         save_screenshot(&mut h, "compare-restore.png");
     }
 }
+
+/// The bundled models on a real micrograph the GUI opens from disk (ucsf-1142, which neither
+/// model was trained on). Its header has no pixel size, so the restore pane says why it
+/// cannot run instead of waiting; then the panes raw | low-pass | cryolens-unet-small | Topaz
+/// unet (when installed; else the bundled model alone), the denoised panes smoother than raw.
+/// Writes `screenshots/ucsf-bundled-models.png`; run with `--ignored` (reads the shared data).
+#[test]
+#[ignore]
+fn bundled_models_on_ucsf_screenshot() {
+    let _guard = setup();
+    let ucsf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Micrographs(vec![ucsf]),
+        &dir.path().join("session.json"),
+        Vec2::new(1400.0, 950.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "ucsf-1142 to load", Duration::from_secs(120), |a| {
+        a.has_view(View::Raw)
+    });
+    assert!(h.state_mut().select_model("cryolens-unet-small"));
+    h.state_mut().set_compare(
+        true,
+        &[View::Raw, View::Lowpass, View::Denoised, View::Denoised],
+        false,
+    );
+    assert!(
+        h.state_mut()
+            .set_pane_model(3, Some("cryolens-restore-small"))
+    );
+    h.key_press(Key::Num3);
+    wait_for(&mut h, "restore to refuse", Duration::from_secs(300), |a| {
+        a.compare_labels()
+            .get(3)
+            .is_some_and(|l| l.contains("failed") && l.contains("pixel size"))
+    });
+    let unet = h.state_mut().set_pane_model(3, Some("unet"));
+    if !unet {
+        h.state_mut()
+            .set_compare(true, &[View::Raw, View::Lowpass, View::Denoised], false);
+    }
+    wait_for(&mut h, "every pane", Duration::from_secs(600), |a| {
+        a.has_view(View::Lowpass)
+            && !a
+                .compare_labels()
+                .iter()
+                .any(|l| l.contains("not computed") || l.contains("failed"))
+    });
+    h.step();
+    eprintln!("{:?}", h.state().compare_labels());
+    let frame = h.render().unwrap();
+    let rects = h.state().compare_rects().to_vec();
+    let rough: Vec<f32> = rects
+        .iter()
+        .map(|r| roughness(&luminance(&frame, r.shrink(40.0))))
+        .collect();
+    eprintln!("roughness per pane: {rough:?}");
+    for pane in 2..rects.len() {
+        assert!(rough[pane] < 0.8 * rough[0], "{rough:?}");
+    }
+    frame
+        .save(Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots/ucsf-bundled-models.png"))
+        .unwrap();
+}

@@ -930,6 +930,9 @@ pub struct CrefPanel {
 pub struct CrefResult {
     /// The denoised half-map average, `[z][y][x]`.
     pub denoised: Arc<crate::image::Volume>,
+    /// The denoised map as an MRC in the temporary folder (written by the training job), or
+    /// why it could not be written.
+    pub denoised_file: Result<std::path::PathBuf, String>,
     /// The paper's evaluation with the curves.
     pub evaluation: crate::train::cref::CrefEvaluation,
     /// Epoch kept, epochs run.

@@ -258,6 +258,8 @@ pub struct CryolensApp {
     /// Where the comparison was drawn in the last frame, and its pane labels.
     compare_rect: Option<Rect>,
     compare_labels: Vec<String>,
+    /// The comparison panes' rectangles in the last frame.
+    compare_pane_rects: Vec<Rect>,
     /// Side-by-side comparison (key C).
     compare: CompareState,
     /// Slab thickness (sections averaged) of volume views.
@@ -379,6 +381,7 @@ impl CryolensApp {
             training: TrainingPanel::default(),
             compare_rect: None,
             compare_labels: Vec::new(),
+            compare_pane_rects: Vec::new(),
             compare: CompareState::default(),
             slab_thickness: 1,
             slice_job: None,
@@ -1401,6 +1404,11 @@ impl CryolensApp {
         }
     }
 
+    /// The rectangle of each comparison pane in the last frame (screen points).
+    pub fn compare_rects(&self) -> &[Rect] {
+        &self.compare_pane_rects
+    }
+
     /// The label of each comparison pane shown in the last frame.
     pub fn compare_labels(&self) -> &[String] {
         &self.compare_labels
@@ -1436,6 +1444,7 @@ impl CryolensApp {
         let area = ui.available_rect_before_wrap();
         self.compare_rect = Some(area);
         let rects = self.compare.layout(area);
+        self.compare_pane_rects = rects.clone();
         let pixel = self
             .doc
             .as_ref()
@@ -1480,14 +1489,28 @@ impl CryolensApp {
                 None => self.view_image(view).cloned(),
             };
             let Some(img) = img else {
-                ui.painter().text(
-                    rect.center(),
-                    egui::Align2::CENTER_CENTER,
-                    format!("{name}: not computed yet"),
+                // A denoiser that failed on this micrograph says why (e.g. restore without a
+                // pixel size), instead of waiting for a result that will not come.
+                let failed = match view {
+                    View::Denoised | View::Merged => self
+                        .compare
+                        .pane_model(i, self.models.selected)
+                        .and_then(|m| self.doc.as_ref()?.denoise_failed.get(m.name())),
+                    _ => None,
+                };
+                let text = match failed {
+                    Some(e) => format!("{name}: failed: {e}"),
+                    None => format!("{name}: not computed yet"),
+                };
+                let galley = ui.painter().layout(
+                    text.clone(),
                     egui::FontId::proportional(15.0),
                     egui::Color32::LIGHT_GRAY,
+                    (rect.width() - 24.0).max(40.0),
                 );
-                labels.push(format!("{name}: not computed yet"));
+                let at = rect.center() - galley.size() / 2.0;
+                ui.painter().galley(at, galley, egui::Color32::LIGHT_GRAY);
+                labels.push(text);
                 continue;
             };
             let mut clip = rect;
@@ -2063,8 +2086,19 @@ impl CryolensApp {
                 truth.as_deref(),
                 cfg.shell_width,
             )?;
+            // Written here, on the worker, so that opening it in the viewer later costs the UI
+            // thread nothing; a failure is kept for that moment, the result is not lost.
+            p.set_message("writing the denoised map");
+            let dir = std::env::temp_dir().join(format!("cryolens-cref-{}", std::process::id()));
+            let file = dir.join(format!("cref-denoised-{}.mrc", cref_run_number()));
+            let denoised_file = std::fs::create_dir_all(&dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(crate::io::mrc::write_volume(&file, &out.denoised)?))
+                .map(|()| file)
+                .map_err(|e| format!("{e:#}"));
             Ok(super::analysis_panel::CrefResult {
                 denoised: Arc::new(out.denoised),
+                denoised_file,
                 evaluation,
                 best_epoch: out.best_epoch,
                 epochs_run: out.loss_history.len(),
@@ -2089,8 +2123,8 @@ impl CryolensApp {
         self.analysis.cref.result.as_ref()
     }
 
-    /// Opens the crefDenoiser's denoised average in the volume viewer (written to an MRC in
-    /// the temporary folder first, then opened like any map).
+    /// Opens the crefDenoiser's denoised average in the volume viewer (the MRC the training job
+    /// wrote into the temporary folder, opened like any map).
     ///
     /// # Errors
     /// No result yet, an unwritable temporary file.
@@ -2098,12 +2132,13 @@ impl CryolensApp {
         let Some(r) = self.analysis.cref.result.clone() else {
             anyhow::bail!("train the crefDenoiser first");
         };
-        let dir = std::env::temp_dir().join(format!("cryolens-cref-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join("cref-denoised.mrc");
-        crate::io::mrc::write_volume(&path, &r.denoised)?;
-        self.open(Source::File(path));
-        Ok(())
+        match &r.denoised_file {
+            Ok(path) => {
+                self.open(Source::File(path.clone()));
+                Ok(())
+            }
+            Err(e) => anyhow::bail!("the denoised map could not be written: {e}"),
+        }
     }
 
     fn poll_cref(&mut self) {
@@ -3180,6 +3215,12 @@ fn section_view(volume: &dyn VolumeSource, image: crate::image::Image) -> ViewIm
         view.histogram = super::contrast::Histogram::of(&view.image.data, &view.stats);
     }
     view
+}
+
+/// A number per crefDenoiser run in this process, so each run's denoised map has its own file.
+fn cref_run_number() -> usize {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn denoise_job(

@@ -210,6 +210,29 @@ pub fn save_model<M: Module + ModuleSnapshot>(
     meta: &ModelMeta,
     weights: &Path,
 ) -> Result<()> {
+    write_model_files(
+        &model.valid(),
+        MODEL_FORMAT,
+        &meta.architecture_name,
+        meta,
+        weights,
+    )
+}
+
+/// Writes a model as Cryolens stores every model (2D, 3D, crefDenoiser): `weights`
+/// (safetensors, `format` and `architecture` in its metadata) and `meta` as JSON beside it
+/// ([`meta_path`]), each atomically (write, fsync, rename), readable by everyone. The folder
+/// is created when missing.
+///
+/// # Errors
+/// Serialisation or I/O failures.
+pub(crate) fn write_model_files<M: ModuleSnapshot, T: Serialize>(
+    model: &M,
+    format: &str,
+    architecture: &str,
+    meta: &T,
+    weights: &Path,
+) -> Result<()> {
     if let Some(dir) = weights.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -217,10 +240,9 @@ pub fn save_model<M: Module + ModuleSnapshot>(
     }
     let mut store = SafetensorsStore::from_bytes(None)
         .skip_enum_variants(true)
-        .metadata("format", MODEL_FORMAT)
-        .metadata("architecture", meta.architecture_name.clone());
+        .metadata("format", format)
+        .metadata("architecture", architecture);
     model
-        .valid()
         .save_into(&mut store)
         .map_err(|e| anyhow!("serialising weights: {e}"))?;
     let bytes = store
@@ -265,7 +287,11 @@ pub fn read_meta(weights: &Path) -> Result<ModelMeta> {
 
 /// Loads safetensors `weights` into `model`, requiring an exact fit (`what` names the
 /// architecture in errors).
-fn load_weights_into<M: ModuleSnapshot>(model: &mut M, weights: &Path, what: &str) -> Result<()> {
+pub(crate) fn load_weights_into<M: ModuleSnapshot>(
+    model: &mut M,
+    weights: &Path,
+    what: &str,
+) -> Result<()> {
     let mut store = SafetensorsStore::from_file(weights).skip_enum_variants(true);
     let result = model
         .load_from(&mut store)

@@ -763,33 +763,14 @@ pub fn save_cref_model(
     meta: &CrefModelMeta,
     weights: &std::path::Path,
 ) -> Result<()> {
-    use crate::models::install::write_atomically;
-    use anyhow::Context;
-    use burn::store::{ModuleSnapshot, SafetensorsStore};
-    if let Some(dir) = weights.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut store = SafetensorsStore::from_bytes(None)
-        .metadata("format", CREF_MODEL_FORMAT)
-        .metadata("architecture", "crefdenoiser-unet");
-    model
-        .valid()
-        .save_into(&mut store)
-        .map_err(|e| anyhow!("serialising weights: {e}"))?;
-    let bytes = store
-        .get_bytes()
-        .map_err(|e| anyhow!("serialising weights: {e}"))?;
-    write_atomically(weights, &bytes)?;
-    let meta_path = crate::train::checkpoint::meta_path(weights);
-    write_atomically(&meta_path, &serde_json::to_vec_pretty(meta)?)?;
-    #[cfg(unix)]
-    for p in [weights.to_path_buf(), meta_path] {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644));
-    }
-    Ok(())
+    use burn::module::Module;
+    crate::train::checkpoint::write_model_files(
+        &model.valid(),
+        CREF_MODEL_FORMAT,
+        "crefdenoiser-unet",
+        meta,
+        weights,
+    )
 }
 
 /// Loads a saved crefDenoiser: `name_or_path` is a `.safetensors` path or the bare name of a
@@ -800,7 +781,6 @@ pub fn save_cref_model(
 /// not fit the architecture the JSON names.
 pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet, CrefModelMeta)> {
     use anyhow::Context;
-    use burn::store::{ModuleSnapshot, SafetensorsStore};
     let path = std::path::PathBuf::from(name_or_path);
     let weights = if path.is_file() {
         path
@@ -830,18 +810,10 @@ pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet,
         );
     }
     let mut model = CrefUNet::new(meta.net, device);
-    let mut store = SafetensorsStore::from_file(&weights);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow!("loading {}: {e}", weights.display()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        bail!(
-            "{} does not fit a crefDenoiser U-net with {:?}: missing {:?}, unexpected {:?}",
-            weights.display(),
-            meta.net,
-            result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
-            result.unused
-        );
-    }
+    crate::train::checkpoint::load_weights_into(
+        &mut model,
+        &weights,
+        &format!("a crefDenoiser U-net with {:?}", meta.net),
+    )?;
     Ok((model, meta))
 }

@@ -750,6 +750,86 @@ pub fn gradient_engine(model: &TrainableModel, device: &ComputeDevice) -> Gradie
     }
 }
 
+/// Loss and throughput bookkeeping of a training loop (2D and 3D): a moving average of
+/// crops/s (each step weighs 0.2), the mean training loss since the last validation and over
+/// the current epoch, and the time spent in steps.
+pub(crate) struct StepMeter {
+    crops_per_step: usize,
+    rate_ema: Option<f64>,
+    since: (f64, u64),
+    epoch: (f64, u64),
+    train_seconds: f64,
+    train_steps: u64,
+}
+
+impl StepMeter {
+    pub(crate) fn new(crops_per_step: usize) -> Self {
+        Self {
+            crops_per_step,
+            rate_ema: None,
+            since: (0.0, 0),
+            epoch: (0.0, 0),
+            train_seconds: 0.0,
+            train_steps: 0,
+        }
+    }
+
+    /// Records one step's loss and duration (s); returns the smoothed crops/s.
+    pub(crate) fn record(&mut self, loss: f64, seconds: f64) -> f64 {
+        self.train_seconds += seconds;
+        self.train_steps += 1;
+        let rate = self.crops_per_step as f64 / seconds.max(1e-9);
+        let ema = self.rate_ema.map_or(rate, |r| 0.8 * r + 0.2 * rate);
+        self.rate_ema = Some(ema);
+        self.since = (self.since.0 + loss, self.since.1 + 1);
+        self.epoch = (self.epoch.0 + loss, self.epoch.1 + 1);
+        ema
+    }
+
+    /// Seconds that `steps` more steps take at the smoothed rate.
+    pub(crate) fn eta(&self, steps: u64) -> f64 {
+        let rate = self.rate_ema.unwrap_or(f64::NAN);
+        steps as f64 * self.crops_per_step as f64 / rate
+    }
+
+    /// Mean loss of the current epoch's steps (NaN before the first).
+    pub(crate) fn epoch_loss(&self) -> f64 {
+        self.epoch.0 / self.epoch.1 as f64
+    }
+
+    /// Mean loss since the previous call (`None` when no step was taken since), and restarts.
+    pub(crate) fn take_since(&mut self) -> Option<f64> {
+        let (sum, n) = std::mem::take(&mut self.since);
+        (n > 0).then(|| sum / n as f64)
+    }
+
+    /// Starts a new epoch's mean.
+    pub(crate) fn end_epoch(&mut self) {
+        self.epoch = (0.0, 0);
+    }
+
+    /// Crops per second over all steps recorded (0 before any).
+    pub(crate) fn mean_rate(&self) -> f64 {
+        if self.train_seconds > 0.0 {
+            (self.train_steps * self.crops_per_step as u64) as f64 / self.train_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Marks a run's end in the shared status: cancelled, or finished (completed or stopped).
+pub(crate) fn mark_ended(shared: &TrainShared, end: TrainEnd) {
+    shared.update(|s| {
+        s.phase = if end == TrainEnd::Cancelled {
+            TrainPhase::Cancelled
+        } else {
+            TrainPhase::Finished
+        };
+        s.eta_seconds = Some(0.0);
+    });
+}
+
 /// What a training loop does next ([`gate`]).
 pub(crate) enum Gate {
     /// Take a step.
@@ -1088,11 +1168,7 @@ pub fn train(
 
     let session_start = Instant::now();
     let elapsed_before = state.elapsed_seconds;
-    let mut train_seconds = 0.0f64;
-    let mut train_steps = 0u64;
-    let mut rate_ema: Option<f64> = None;
-    let (mut since_sum, mut since_n) = (0.0f64, 0u64);
-    let (mut epoch_sum, mut epoch_n) = (0.0f64, 0u64);
+    let mut meter = StepMeter::new(crops_per_step);
     let mut end = TrainEnd::Completed;
     let save_ckpt = |model: &TrainableModel,
                      optim: &ModuleOptimizer,
@@ -1135,33 +1211,21 @@ pub fn train(
         }
         state.step += 1;
         progress.step();
-        let dt = t0.elapsed().as_secs_f64();
-        train_seconds += dt;
-        train_steps += 1;
-        let rate = crops_per_step as f64 / dt.max(1e-9);
-        let ema = match rate_ema {
-            Some(r) => 0.8 * r + 0.2 * rate,
-            None => rate,
-        };
-        rate_ema = Some(ema);
-        since_sum += value;
-        since_n += 1;
-        epoch_sum += value;
-        epoch_n += 1;
+        let ema = meter.record(value, t0.elapsed().as_secs_f64());
         let s_now = state.step;
-        let remaining = (total - s_now) as f64 * crops_per_step as f64 / ema;
+        let remaining = meter.eta(total - s_now);
         shared.update(|s| {
             s.step = s_now;
             s.epoch = s_now as f64 / spe as f64;
             s.last_step_loss = Some(value);
-            s.train_loss = Some(epoch_sum / epoch_n as f64);
+            s.train_loss = Some(meter.epoch_loss());
             s.crops_per_second = ema;
             s.eta_seconds = Some(remaining);
             s.elapsed_seconds = elapsed_before + session_start.elapsed().as_secs_f64();
         });
         progress.set_message(format!(
             "loss {:.4}, {:.2} crops/s",
-            epoch_sum / epoch_n as f64,
+            meter.epoch_loss(),
             ema
         ));
 
@@ -1179,11 +1243,10 @@ pub fn train(
             let p = MetricPoint {
                 step: s_now,
                 epoch: s_now as f64 / spe as f64,
-                train_loss: (since_n > 0).then(|| since_sum / since_n as f64),
+                train_loss: meter.take_since(),
                 validation_loss: Some(v),
                 gamma: gamma_at(s_now),
             };
-            (since_sum, since_n) = (0.0, 0);
             state.history.push(p);
             shared.push_point(p);
             let best = state.best_validation_loss.map_or(v, |b| b.min(v));
@@ -1200,7 +1263,7 @@ pub fn train(
             do_preview(&model, s_now, shared)?;
         }
         if epoch_end {
-            (epoch_sum, epoch_n) = (0.0, 0);
+            meter.end_epoch();
         }
         if due(cfg.checkpoint_every_steps) && !last {
             save_ckpt(&model, &optim, &mut state, shared)?;
@@ -1241,19 +1304,7 @@ pub fn train(
         checkpoint::save_model(&model, &meta, &run.output)?;
         model_path = Some(run.output.clone());
     }
-    let rate = if train_seconds > 0.0 {
-        (train_steps * crops_per_step as u64) as f64 / train_seconds
-    } else {
-        0.0
-    };
-    shared.update(|s| {
-        s.phase = if end == TrainEnd::Cancelled {
-            TrainPhase::Cancelled
-        } else {
-            TrainPhase::Finished
-        };
-        s.eta_seconds = Some(0.0);
-    });
+    mark_ended(shared, end);
     Ok(TrainOutcome {
         end,
         steps: state.step,
@@ -1261,6 +1312,6 @@ pub fn train(
         checkpoint_dir: ckdir,
         history: state.history,
         final_validation_loss: final_val,
-        crops_per_second: rate,
+        crops_per_second: meter.mean_rate(),
     })
 }

@@ -32,19 +32,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{AdaGradConfig, AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, DataSummary};
 use super::loss::{self, LossKind};
 use super::{
-    Gate, MetricPoint, OptimizerKind, Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase,
-    TrainShared, gate, scalar, training_device,
+    Gate, MetricPoint, OptimizerKind, Preview, StepMeter, TrainEnd, TrainHandle, TrainOutcome,
+    TrainPhase, TrainShared, gate, mark_ended, scalar, training_device,
 };
 use crate::device::ComputeDevice;
 use crate::image::{Image, Volume, stats_of};
 use crate::jobs::{Job, Progress};
-use crate::models::install::write_atomically;
 use crate::models::topaz3d::{Kernels3d, POOLS, UNet3d, UNet3dConfig, VoxelBox, load_topaz3d};
 use crate::models::{ModelSpec, Topaz3dArch};
 use crate::synthetic::Rng;
@@ -539,30 +537,13 @@ pub struct Model3dMeta {
 /// # Errors
 /// Serialisation or I/O failures.
 pub fn save_model_3d(model: &UNet3d, meta: &Model3dMeta, weights: &Path) -> Result<()> {
-    if let Some(dir) = weights.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut store = SafetensorsStore::from_bytes(None)
-        .metadata("format", MODEL_FORMAT_3D)
-        .metadata("architecture", meta.architecture_name.clone());
-    model
-        .save_into(&mut store)
-        .map_err(|e| anyhow!("serialising weights: {e}"))?;
-    let bytes = store
-        .get_bytes()
-        .map_err(|e| anyhow!("serialising weights: {e}"))?;
-    write_atomically(weights, &bytes)?;
-    let json_path = checkpoint::meta_path(weights);
-    write_atomically(&json_path, &serde_json::to_vec_pretty(meta)?)?;
-    // Temporary files are created private (0600); a model is an ordinary shareable file.
-    #[cfg(unix)]
-    for p in [weights, json_path.as_path()] {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644));
-    }
-    Ok(())
+    checkpoint::write_model_files(
+        model,
+        MODEL_FORMAT_3D,
+        &meta.architecture_name,
+        meta,
+        weights,
+    )
 }
 
 /// Whether `weights` (`X.safetensors`) has a JSON sidecar naming the 3D model format.
@@ -615,20 +596,7 @@ pub fn read_meta_3d(weights: &Path) -> Result<Model3dMeta> {
 pub fn load_model_3d(weights: &Path, device: &Device) -> Result<(UNet3d, Model3dMeta)> {
     let meta = read_meta_3d(weights)?;
     let mut model = UNet3d::with_config(&meta.architecture, device);
-    let mut store = SafetensorsStore::from_file(weights);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow!("loading {}: {e}", weights.display()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        bail!(
-            "{} does not fit {}: missing {:?}, unexpected {:?}, errors {:?}",
-            weights.display(),
-            meta.architecture.describe(),
-            result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
-            result.unused,
-            result.errors
-        );
-    }
+    checkpoint::load_weights_into(&mut model, weights, &meta.architecture.describe())?;
     Ok((model, meta))
 }
 
@@ -929,11 +897,8 @@ pub fn train_3d(
     shared.set_preview(eval.preview(&model, 0)?);
 
     let started = Instant::now();
-    let mut train_seconds = 0.0f64;
     let mut step = 0u64;
-    let mut rate_ema: Option<f64> = None;
-    let (mut since_sum, mut since_n) = (0.0f64, 0u64);
-    let (mut epoch_sum, mut epoch_n) = (0.0f64, 0u64);
+    let mut meter = StepMeter::new(crops_per_step);
     let mut end = TrainEnd::Completed;
     while step < total {
         match gate(progress, shared) {
@@ -958,26 +923,20 @@ pub fn train_3d(
         model = optim.step(cfg.learning_rate, model, grads);
         step += 1;
         progress.step();
-        let dt = t0.elapsed().as_secs_f64();
-        train_seconds += dt;
-        let rate = crops_per_step as f64 / dt.max(1e-9);
-        let ema = rate_ema.map_or(rate, |r| 0.8 * r + 0.2 * rate);
-        rate_ema = Some(ema);
-        (since_sum, since_n) = (since_sum + value, since_n + 1);
-        (epoch_sum, epoch_n) = (epoch_sum + value, epoch_n + 1);
-        let remaining = (total - step) as f64 * crops_per_step as f64 / ema;
+        let ema = meter.record(value, t0.elapsed().as_secs_f64());
+        let remaining = meter.eta(total - step);
         shared.update(|s| {
             s.step = step;
             s.epoch = step as f64 / spe as f64;
             s.last_step_loss = Some(value);
-            s.train_loss = Some(epoch_sum / epoch_n as f64);
+            s.train_loss = Some(meter.epoch_loss());
             s.crops_per_second = ema;
             s.eta_seconds = Some(remaining);
             s.elapsed_seconds = started.elapsed().as_secs_f64();
         });
         progress.set_message(format!(
             "loss {:.4}, {:.1} s/step",
-            epoch_sum / epoch_n as f64,
+            meter.epoch_loss(),
             crops_per_step as f64 / ema
         ));
         let epoch_end = step.is_multiple_of(spe);
@@ -993,13 +952,12 @@ pub fn train_3d(
                 MetricPoint {
                     step,
                     epoch: step as f64 / spe as f64,
-                    train_loss: (since_n > 0).then(|| since_sum / since_n as f64),
+                    train_loss: meter.take_since(),
                     validation_loss: Some(v),
                     gamma: gamma_at(step),
                 },
                 &mut history,
             );
-            (since_sum, since_n) = (0.0, 0);
             let b = best.map_or(v, |b| b.min(v));
             best = Some(b);
             shared.update(|s| {
@@ -1010,7 +968,7 @@ pub fn train_3d(
             shared.set_preview(eval.preview(&model, step)?);
         }
         if epoch_end {
-            (epoch_sum, epoch_n) = (0.0, 0);
+            meter.end_epoch();
         }
     }
 
@@ -1046,19 +1004,7 @@ pub fn train_3d(
         save_model_3d(&model.valid(), &meta, &run.output)?;
         model_path = Some(run.output.clone());
     }
-    let rate = if train_seconds > 0.0 {
-        (step * crops_per_step as u64) as f64 / train_seconds
-    } else {
-        0.0
-    };
-    shared.update(|s| {
-        s.phase = if end == TrainEnd::Cancelled {
-            TrainPhase::Cancelled
-        } else {
-            TrainPhase::Finished
-        };
-        s.eta_seconds = Some(0.0);
-    });
+    mark_ended(shared, end);
     Ok(TrainOutcome {
         end,
         steps: step,
@@ -1066,7 +1012,7 @@ pub fn train_3d(
         checkpoint_dir: checkpoint::checkpoint_dir(&run.output),
         history,
         final_validation_loss: final_val,
-        crops_per_second: rate,
+        crops_per_second: meter.mean_rate(),
     })
 }
 
