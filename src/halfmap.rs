@@ -18,7 +18,7 @@ use crate::metrics::RingCurve;
 use crate::metrics::fsc::{
     FscCrossing, FscShell, ShellGrid, check_volumes, fft3, fsc, fsc_crossing, ifft3_real,
 };
-use crate::synthetic::Rng;
+use crate::rng::Rng;
 
 /// Two half-maps (`[z][y][x]`, same shape and voxel size) and an optional mask (same shape,
 /// values typically 0…1, applied by multiplication before any Fourier analysis).

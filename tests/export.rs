@@ -7,7 +7,8 @@ mod common;
 use burn::prelude::Device;
 use cryolens::models::export::{export_topaz, topaz_state_dict};
 use cryolens::models::{TopazArch, load_topaz};
-use cryolens::train::checkpoint::{BUNDLED_DEFAULT_MODEL, bundled_models_dir};
+use cryolens::paths::bundled_models_dir;
+use cryolens::train::checkpoint::BUNDLED_DEFAULT_MODEL;
 
 /// A 96×96 crop of the real micrograph, standardised.
 fn crop() -> cryolens::image::Image {
@@ -69,7 +70,7 @@ fn bundled_model_round_trips_through_a_topaz_state_dict() {
 fn topaz_pretrained_models_round_trip() {
     common::ensure_topaz_weights();
     for arch in [TopazArch::Affine, TopazArch::Fcnn, TopazArch::UNet] {
-        let path = cryolens::models::topaz_dir().join(arch.weights_file());
+        let path = cryolens::paths::topaz_dir().join(arch.weights_file());
         round_trip(&path);
     }
 }

@@ -13,7 +13,8 @@ use cryolens::metrics::{
     frank_al_ali_snr, frc, region_snr_nt2c, region_snr_topaz, spectral_covariance, split_counts,
     topaz_even_odd_snr, variance_estimate, variance_estimate_rings,
 };
-use cryolens::synthetic::{NoiseModel, Rng, SyntheticConfig, SyntheticSet, generate, smooth_field};
+use cryolens::rng::Rng;
+use cryolens::synthetic::{NoiseModel, SyntheticConfig, SyntheticSet, generate, smooth_field};
 
 /// Relative error |estimate/truth − 1|.
 fn rel(estimate: f64, truth: f64) -> f64 {

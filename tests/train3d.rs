@@ -20,7 +20,7 @@ use cryolens::image::{Image, Volume};
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
 use cryolens::models::topaz3d::{Kernels3d, VoxelBox};
-use cryolens::synthetic::Rng;
+use cryolens::rng::Rng;
 use cryolens::train::volume::{
     self, CubeSymmetry, Train3dConfig, Train3dRun, VolumePairData, check_pair,
 };

@@ -9,7 +9,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use cryolens::models::{TopazArch, TopazModel};
-use cryolens::synthetic::Rng;
+use cryolens::rng::Rng;
 use cryolens::train::native::{NativeTrainNet, native_step};
 use cryolens::train::{Batch, LossKind, TrainableModel, loss};
 

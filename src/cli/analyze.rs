@@ -20,7 +20,7 @@ use crate::image::Image;
 use crate::jobs::Progress;
 use crate::metrics::{self, CountSplitOptions, FrequencyUnit, GainSource};
 use crate::models::ModelSpec;
-use crate::models::install::write_atomically;
+use crate::io::atomic::write_atomically;
 
 /// `cryolens analyze` options.
 #[derive(clap::Args, Debug)]

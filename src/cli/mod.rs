@@ -175,7 +175,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => {
             let progress = Progress::new();
             let source = install::WheelSource { wheel, index_url };
-            let files = install::install_topaz(&source, &models::topaz_dir(), &progress)?;
+            let files = install::install_topaz(&source, &crate::paths::topaz_dir(), &progress)?;
             for f in &files {
                 println!("installed {}", f.display());
             }
@@ -185,7 +185,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Models {
             action: ModelsAction::List,
         }) => {
-            println!("models folder: {}", models::topaz_dir().display());
+            println!("models folder: {}", crate::paths::topaz_dir().display());
             let installed = models::installed_topaz_models();
             if installed.is_empty() {
                 println!("no Topaz models installed: run `cryolens models install topaz`");

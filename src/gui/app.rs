@@ -22,9 +22,10 @@ use crate::image::Volume;
 use crate::io::mapped::VolumeSource;
 use crate::io::{self, ContentKind};
 use crate::jobs::{Job, Progress};
-use crate::models::{install, topaz_dir};
+use crate::models::install;
+use crate::paths::{sessions_dir, topaz_dir};
 use crate::picking::exchange::{self, ExportFormat};
-use crate::picking::{PickSession, default_session_path, sessions_dir};
+use crate::picking::{PickSession, default_session_path};
 
 use super::analysis_panel::{AnalysisAction, AnalysisPanel};
 use super::compare::CompareState;
@@ -2267,7 +2268,7 @@ impl CryolensApp {
         let dir = self.analysis_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}_curves.csv", self.analysis_stem()));
-        install::write_atomically(&path, csv.as_bytes())?;
+        crate::io::atomic::write_atomically(&path, csv.as_bytes())?;
         self.info = Some(format!("Saved the curves to {}", path.display()));
         Ok(path)
     }
@@ -2307,7 +2308,7 @@ impl CryolensApp {
                     &mut std::io::Cursor::new(&mut bytes),
                     image::ImageFormat::Png,
                 )?;
-                install::write_atomically(&path, &bytes)?;
+                crate::io::atomic::write_atomically(&path, &bytes)?;
                 Ok(format!("Saved the plot to {}", path.display()))
             })();
             if let Ok(mut m) = message.lock() {

@@ -9,6 +9,7 @@
 //! `tifffile` give it in numpy: x (columns) fastest, then y (rows), then z (sections/pages). MRC
 //! axis-mapping fields (`mapc/mapr/maps`) are not applied, as in `mrcfile`.
 
+pub mod atomic;
 pub mod coords;
 pub mod mapped;
 pub mod mrc;

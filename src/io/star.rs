@@ -775,9 +775,9 @@ pub fn write(path: &Path, file: &StarFile, options: &WriteOptions) -> Result<(),
     write_text(path, &text)
 }
 
-/// Writes text atomically with [`crate::models::install::write_atomically`].
+/// Writes text atomically with [`crate::io::atomic::write_atomically`].
 pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), IoError> {
-    crate::models::install::write_atomically(path, text.as_bytes())
+    crate::io::atomic::write_atomically(path, text.as_bytes())
         .map_err(|e| IoError::invalid(path, format!("writing failed: {e:#}")))
 }
 

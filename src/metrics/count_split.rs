@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::{MetricsError, check_image};
 use crate::image::Image;
-use crate::synthetic::Rng;
+use crate::rng::Rng;
 
 /// Where the gain (image units per count) comes from.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -289,7 +289,7 @@ pub fn frc(x: &Image, y: &Image, ring_width: f32) -> Result<RingCurve<FrcValue>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::Rng;
+    use crate::rng::Rng;
 
     fn noise(w: usize, h: usize, seed: u64) -> Image {
         let mut r = Rng::new(seed);

@@ -498,7 +498,7 @@ pub fn variance_estimate_shells(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::Rng;
+    use crate::rng::Rng;
 
     fn noise(shape: [usize; 3], seed: u64) -> Volume {
         let mut r = Rng::new(seed);

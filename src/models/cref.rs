@@ -254,7 +254,7 @@ mod tests {
     use super::*;
     use crate::image::Volume;
     use crate::metrics::fsc::fsc;
-    use crate::synthetic::Rng;
+    use crate::rng::Rng;
 
     #[test]
     fn parameter_count_of_the_described_architecture() {

@@ -103,36 +103,31 @@ pub fn write_state_dict(tensors: &[NamedTensor], path: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the folder {}", dir.display()))?;
     }
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".part");
-    let tmp = std::path::PathBuf::from(tmp_name);
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    let stored = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(false);
-    zip.start_file("archive/data.pkl", stored)?;
-    zip.write_all(&state_dict_pickle(tensors))?;
-    zip.start_file("archive/byteorder", stored)?;
-    zip.write_all(b"little")?;
-    for (i, t) in tensors.iter().enumerate() {
-        // PyTorch aligns storages to 64 bytes so it can map them; it reads unaligned ones too.
-        zip.start_file(format!("archive/data/{i}"), stored.with_alignment(64))?;
-        let mut bytes = Vec::with_capacity(4 * t.values.len());
-        for v in &t.values {
-            bytes.extend_from_slice(&v.to_le_bytes());
+    crate::io::atomic::write_atomically_with(path, |tmp| {
+        let file = std::fs::File::create(tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut zip = zip::ZipWriter::new(file);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(false);
+        zip.start_file("archive/data.pkl", stored)?;
+        zip.write_all(&state_dict_pickle(tensors))?;
+        zip.start_file("archive/byteorder", stored)?;
+        zip.write_all(b"little")?;
+        for (i, t) in tensors.iter().enumerate() {
+            // PyTorch aligns storages to 64 bytes so it can map them; it reads unaligned ones too.
+            zip.start_file(format!("archive/data/{i}"), stored.with_alignment(64))?;
+            let mut bytes = Vec::with_capacity(4 * t.values.len());
+            for v in &t.values {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            zip.write_all(&bytes)?;
         }
-        zip.write_all(&bytes)?;
-    }
-    zip.start_file("archive/version", stored)?;
-    zip.write_all(b"3\n")?;
-    let file = zip.finish()?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+        zip.start_file("archive/version", stored)?;
+        zip.write_all(b"3\n")?;
+        zip.finish()?;
+        Ok(())
+    })
 }
 
 /// Exports `model` to `path` as a Topaz-loadable PyTorch state dict (see the module docs).

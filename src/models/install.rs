@@ -14,6 +14,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::io::atomic::write_atomically;
 use crate::jobs::Progress;
 
 /// The Topaz release whose weights we read.
@@ -32,7 +33,7 @@ pub struct WheelSource {
     pub index_url: Option<String>,
 }
 
-/// Installs Topaz's denoising weights into `dest` (normally [`super::topaz_dir`]) and returns
+/// Installs Topaz's denoising weights into `dest` (normally [`crate::paths::topaz_dir`]) and returns
 /// the files written. Existing files are replaced atomically.
 ///
 /// # Errors
@@ -237,25 +238,6 @@ pub fn extract_weights(wheel: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
     }
     written.sort();
     Ok(written)
-}
-
-/// Writes `bytes` to `path` via a temporary file in the same folder, fsync, then rename, so
-/// readers see either the old file or the complete new one.
-///
-/// # Errors
-/// Any I/O failure; the temporary file is removed and `path` is left as it was.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| anyhow!("renaming into {}: {}", path.display(), e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

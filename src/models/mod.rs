@@ -2,7 +2,7 @@
 //!
 //! One module per model family (`topaz` now; `restore`, `cref`, `nt2c` later). Weights of
 //! Topaz's pretrained models are GPL-3.0 and never shipped with Cryolens: `cryolens models
-//! install topaz` unpacks them from the `topaz-em` wheel into [`models_dir`].
+//! install topaz` unpacks them from the `topaz-em` wheel into [`crate::paths::models_dir`].
 
 pub mod cref;
 pub mod export;
@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
+
+use crate::paths::topaz_dir;
 use burn::store::{ModuleSnapshot, PytorchStore};
 
 pub use topaz::{TopazArch, TopazConfig, TopazModel};
@@ -48,23 +50,6 @@ pub enum ModelError {
         /// What went wrong.
         reason: String,
     },
-}
-
-/// Where models are installed: `$CRYOLENS_MODELS_DIR` if set, else the user's data directory
-/// (`~/.local/share/cryolens/models` on Linux).
-pub fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CRYOLENS_MODELS_DIR") {
-        return PathBuf::from(d);
-    }
-    dirs::data_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("cryolens")
-        .join("models")
-}
-
-/// Folder holding Topaz's `.sav` files.
-pub fn topaz_dir() -> PathBuf {
-    models_dir().join("topaz")
 }
 
 /// Which model a user asked for (`--model` value or GUI choice).

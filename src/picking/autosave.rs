@@ -67,7 +67,7 @@ impl Autosaver {
     /// a saver thread (it could not be started) the text is written here, synchronously.
     pub fn submit(&self, text: String) {
         if self.thread.is_none() {
-            let result = crate::models::install::write_atomically(&self.path, text.as_bytes());
+            let result = crate::io::atomic::write_atomically(&self.path, text.as_bytes());
             let mut st = lock(&self.shared);
             st.submitted += 1;
             st.written = st.submitted;
@@ -132,7 +132,7 @@ fn run(shared: &Shared, path: &Path) {
                 st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let result = crate::models::install::write_atomically(path, text.as_bytes());
+        let result = crate::io::atomic::write_atomically(path, text.as_bytes());
         let mut st = lock(shared);
         match result {
             Ok(()) => {

@@ -654,16 +654,6 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-/// The folder for session files that cannot live beside their micrographs (and the bundled
-/// sample's): `sessions/` in the user's Cryolens data folder (`~/.local/share/cryolens`, or
-/// beside `$CRYOLENS_MODELS_DIR`).
-pub fn sessions_dir() -> PathBuf {
-    crate::models::models_dir()
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        .join("sessions")
-}
-
 /// Where a session over `micrographs` is saved by default: `cryolens_session.json` in the
 /// folder of the first micrograph when that folder is writable, else a file named after a
 /// hash of that folder under the user's data folder (`~/.local/share/cryolens/sessions`).
@@ -685,7 +675,7 @@ pub fn default_session_path(micrographs: &[PathBuf]) -> PathBuf {
     }
     let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
     let digest = sha2_hex(abs.to_string_lossy().as_bytes());
-    sessions_dir().join(format!("{}.json", &digest[..16]))
+    crate::paths::sessions_dir().join(format!("{}.json", &digest[..16]))
 }
 
 fn is_writable_dir(dir: &Path) -> bool {

@@ -24,7 +24,8 @@ use burn::prelude::Device;
 use burn::store::{ModuleRecord, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
-use crate::models::install::write_atomically;
+use crate::io::atomic::{write_atomically, write_atomically_with};
+use crate::paths::{bundled_models_dir, trained_models_dir};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 use crate::models::{TopazConfig, TopazModel};
 
@@ -378,23 +379,6 @@ pub fn checkpoint_dir(weights: &Path) -> PathBuf {
     weights.with_extension("checkpoints")
 }
 
-/// Writes `src`'s output through `write` to a temporary file in `dir`, fsyncs and renames it
-/// to `dir/name`.
-fn write_file_atomically(
-    dir: &Path,
-    name: &str,
-    write: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    write(&tmp)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, dir.join(name))
-        .with_context(|| format!("renaming {} into place", tmp.display()))?;
-    Ok(())
-}
-
 /// Saves a checkpoint of `model` and `optimizer` after `state.step` steps into `dir`
 /// (created if needed), then removes the files of older checkpoints.
 ///
@@ -409,14 +393,14 @@ pub fn save_checkpoint<M: Module>(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let model_file = format!("step-{:09}.model.bpk", state.step);
     let optim_file = format!("step-{:09}.optim.bpk", state.step);
-    write_file_atomically(dir, &model_file, |p| {
+    write_atomically_with(&dir.join(&model_file), |p| {
         model
             .clone()
             .into_record()
             .save(p)
             .map_err(|e| anyhow!("writing weights: {e:?}"))
     })?;
-    write_file_atomically(dir, &optim_file, |p| {
+    write_atomically_with(&dir.join(&optim_file), |p| {
         optimizer
             .save(p)
             .map_err(|e| anyhow!("writing optimiser state: {e:?}"))
@@ -499,20 +483,8 @@ pub fn utc_now_iso8601() -> String {
     )
 }
 
-/// Folder of models trained with `cryolens train --output NAME`: `models_dir()/trained`.
-pub fn trained_models_dir() -> PathBuf {
-    crate::models::models_dir().join("trained")
-}
-
 /// Name of the default model shipped in `assets/models/` (usable as `--model` with no download).
 pub const BUNDLED_DEFAULT_MODEL: &str = "cryolens-unet-small";
-
-/// Folder of the models shipped with Cryolens (`assets/models` of the source tree).
-pub fn bundled_models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join("models")
-}
 
 /// Resolves a trained model's name to its weights: `NAME.safetensors` with its `NAME.json`
 /// in [`trained_models_dir`], then in [`bundled_models_dir`]. `None` when `name` contains a

@@ -55,7 +55,7 @@ use crate::jobs::Progress;
 use crate::metrics::RingCurve;
 use crate::metrics::fsc::{FscShell, fsc, fsc_crossing};
 use crate::models::cref::{CrefConfig, CrefUNet, FscLoss};
-use crate::synthetic::Rng;
+use crate::rng::Rng;
 
 /// Options of [`train_cref`].
 #[derive(Clone, Debug)]
@@ -788,7 +788,7 @@ pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet,
         crate::train::checkpoint::find_trained_model(name_or_path).ok_or_else(|| {
             anyhow!(
                 "no crefDenoiser model {name_or_path:?} (a .safetensors path, or a name in {})",
-                crate::train::checkpoint::trained_models_dir().display()
+                crate::paths::trained_models_dir().display()
             )
         })?
     };

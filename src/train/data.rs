@@ -27,7 +27,7 @@ use crate::ctf::{Ctf, MicrographCtf};
 use crate::image::Image;
 use crate::metrics::{CountSplitOptions, GainSource, split_counts};
 use crate::restore::PreprocessConfig;
-use crate::synthetic::Rng;
+use crate::rng::Rng;
 
 /// Where one training pair comes from.
 #[derive(Clone, Debug, PartialEq)]

@@ -46,7 +46,7 @@ use crate::image::Image;
 use crate::jobs::{Job, Progress};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 use crate::models::{ModelSpec, TopazArch, TopazConfig, TopazModel};
-use crate::synthetic::Rng;
+use crate::rng::Rng;
 
 pub use checkpoint::{ArchJson, DataSummary, ModelMeta};
 pub use data::{

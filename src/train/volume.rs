@@ -45,7 +45,7 @@ use crate::image::{Image, Volume, stats_of};
 use crate::jobs::{Job, Progress};
 use crate::models::topaz3d::{Kernels3d, POOLS, UNet3d, UNet3dConfig, VoxelBox, load_topaz3d};
 use crate::models::{ModelSpec, Topaz3dArch};
-use crate::synthetic::Rng;
+use crate::rng::Rng;
 
 /// File format name in [`Model3dMeta::format`] (2D models use `checkpoint::MODEL_FORMAT`).
 pub const MODEL_FORMAT_3D: &str = "cryolens-denoiser-3d";

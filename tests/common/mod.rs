@@ -36,7 +36,7 @@ pub fn ensure_topaz_weights() {
         let progress = Progress::new();
         if let Err(e) = install::install_topaz(
             &install::WheelSource::default(),
-            &models::topaz_dir(),
+            &cryolens::paths::topaz_dir(),
             &progress,
         ) {
             panic!("Topaz weights are needed for this test and could not be installed: {e:#}");
