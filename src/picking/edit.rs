@@ -1,6 +1,6 @@
 //! One undoable edit of a picking session ([`Edit`]) and its inverse, which undo applies.
 
-use super::SessionPick;
+use super::picks::SessionPick;
 
 /// One undoable edit.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,20 +9,22 @@
 //! the same pixel; coordinates imported from binned images are scaled explicitly.
 //!
 //! # Files
-//! `session` holds the picks, the settings and the session with its undo/redo history, `edit`
-//! the undoable edits, `session_file` the JSON file a session is saved in and where it goes by
-//! default, `inputs` the micrographs a folder, glob or STAR names; all re-exported here.
+//! `picks` holds the picks and the settings, `edit` the undoable edits, `session` the session
+//! with its undo/redo history, `session_file` the JSON file a session is saved in and where it
+//! goes by default, `inputs` the micrographs a folder, glob or STAR names; all re-exported here.
 
 pub mod autosave;
 mod edit;
 pub mod exchange;
 mod inputs;
+mod picks;
 mod session;
 mod session_file;
 
 pub use edit::Edit;
 pub use inputs::{MICROGRAPH_EXTENSIONS, expand_input, glob_match};
-pub use session::{PickSession, PickSettings, SessionMicrograph, SessionPick};
+pub use picks::{PickSettings, SessionMicrograph, SessionPick};
+pub use session::PickSession;
 pub use session_file::default_session_path;
 
 use std::path::PathBuf;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{PickSession, PickSettings, PickingError, SessionMicrograph};
+use super::picks::{PickSettings, SessionMicrograph};
+use super::{PickSession, PickingError};
 
 /// The session file's contents (JSON, `format` = `"cryolens-picks"`, `version` = 1).
 #[derive(Clone, Debug, Serialize, Deserialize)]
