@@ -1,6 +1,6 @@
 //! The estimators of `cryolens::metrics` against known truths: synthetic signal, noise and
-//! bias from `cryolens::metrics::synthetic` (every estimate within 5 % of the value computed from the
-//! noise-free components), count splitting on synthetic Poisson data and on the real
+//! bias from `cryolens::metrics::synthetic` (every estimate within 5 % of the value computed
+//! from the noise-free components), count splitting on synthetic Poisson data and on the real
 //! counting sum `../shared/data/micrographs/fei-extended/fei-extended.mrc`.
 //!
 //! Run with `cargo test --release --test metrics -- --nocapture` to see the measured errors.

@@ -2,7 +2,7 @@
 //!
 //! Reading goes through the `mrc` crate, guarded by our own checks of the 1024-byte header
 //! against the file length *before* anything is read, so that a truncated file, a header that
-//! lies, zero/negative dimensions or an unknown mode give an [`IoError`] and never a panic or
+//! lies, zero/negative dimensions or an unknown mode give an [`IoError`](super::IoError) and never a panic or
 //! an absurd allocation (the crate call is also wrapped in `catch_unwind` as a last resort).
 //!
 //! Modes read: 0 (int8; unsigned when an IMOD header says so), 1 (int16), 2 (float32),
@@ -50,8 +50,8 @@ pub struct MrcInfo {
     pub nsymbt: usize,
     /// Extended-header type (`EXTTYP`, e.g. `"FEI1"`), empty when unset.
     pub exttyp: String,
-    /// Pixel size in Å/pixel from the cell (`xlen / mx`), `None` when unknown (see [`read`]).
+    /// Pixel size in Å/pixel from the cell (`xlen / mx`), `None` when unknown (see [`read()`]).
     pub pixel_size_angstrom: Option<f32>,
-    /// Image, stack or volume (see [`read`]).
+    /// Image, stack or volume (see [`read()`]).
     pub kind: ContentKind,
 }

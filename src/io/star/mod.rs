@@ -28,8 +28,8 @@
 //!
 //! # Files
 //! This module holds the data model ([`StarFile`], [`Block`], [`Table`]) and its typed
-//! accessors; `read` parses text ([`parse`], [`parse_lenient`], [`read`]) and `write` writes it
-//! ([`to_string`], [`write`]). Both are re-exported here: everything is `crate::io::star::…`.
+//! accessors; `read` parses text ([`parse`], [`parse_lenient`], [`read()`]) and `write` writes it
+//! ([`to_string`], [`write()`]). Both are re-exported here: everything is `crate::io::star::…`.
 
 mod read;
 mod write;

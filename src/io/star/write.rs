@@ -1,6 +1,6 @@
 //! Writing STAR text the way RELION does: [`WriteOptions`] (the `# version` line), quoting of
 //! values that need it, aligned pairs and loop columns ([`to_string`]), and atomic file
-//! writes ([`write`]).
+//! writes ([`write()`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
