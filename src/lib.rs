@@ -22,5 +22,4 @@ pub mod paths;
 pub mod picking;
 pub mod restore;
 pub mod rng;
-pub mod synthetic;
 pub mod train;

@@ -1,6 +1,6 @@
 //! The estimators of `cryolens::metrics` against known truths: synthetic signal, noise and
-//! bias from `cryolens::synthetic` (every estimate within 5 % of the value computed from the
-//! noise-free components), count splitting on synthetic Poisson data and on the real
+//! bias from `cryolens::metrics::synthetic` (every estimate within 5 % of the value computed
+//! from the noise-free components), count splitting on synthetic Poisson data and on the real
 //! counting sum `../shared/data/micrographs/fei-extended/fei-extended.mrc`.
 //!
 //! Run with `cargo test --release --test metrics -- --nocapture` to see the measured errors.
@@ -8,13 +8,15 @@
 use std::path::PathBuf;
 
 use cryolens::image::Image;
+use cryolens::metrics::synthetic::{
+    NoiseModel, SyntheticConfig, SyntheticSet, generate, smooth_field,
+};
 use cryolens::metrics::{
     self, CountSplitOptions, GainSource, MetricsError, Region, RegionPair, covariance,
     frank_al_ali_snr, frc, region_snr_nt2c, region_snr_topaz, spectral_covariance, split_counts,
     topaz_even_odd_snr, variance_estimate, variance_estimate_rings,
 };
 use cryolens::rng::Rng;
-use cryolens::synthetic::{NoiseModel, SyntheticConfig, SyntheticSet, generate, smooth_field};
 
 /// Relative error |estimate/truth − 1|.
 fn rel(estimate: f64, truth: f64) -> f64 {

@@ -9,8 +9,8 @@ use cryolens::denoise::{TileConfig, TopazDenoiser};
 use cryolens::device::ComputeDevice;
 use cryolens::image::Image;
 use cryolens::jobs::Progress;
+use cryolens::metrics::synthetic::{NoiseModel, SyntheticConfig, generate};
 use cryolens::models::ModelSpec;
-use cryolens::synthetic::{NoiseModel, SyntheticConfig, generate};
 use cryolens::train::{
     self, DataOptions, LossKind, OptimizerKind, PairSource, TrainConfig, TrainEnd, TrainRun,
     TrainShared, TrainingData, checkpoint, loss,

@@ -2,7 +2,9 @@
 //! variances from even/odd halves (Palovcak et al. 2020), correlation SNR (Frank & Al-Ali
 //! 1975), Topaz-Denoise's even/odd and labelled-region SNRs (Bepler et al. 2020), NT2C's
 //! region SNR (Li et al. 2022), Fourier ring correlation and spectral SNR, and count
-//! splitting of counting-mode sums into two halves with independent noise.
+//! splitting of counting-mode sums into two halves with independent noise; [`synthetic`] makes
+//! images whose signal, noise and bias are known, the ground truth these estimators are tested
+//! against.
 //!
 //! Conventions.
 //! * Images are `height` rows (y) × `width` columns (x), row-major ([`crate::image`]).
@@ -24,6 +26,7 @@ mod count_split;
 mod frc;
 pub mod fsc;
 mod region;
+pub mod synthetic;
 mod variance;
 
 pub use count_split::{

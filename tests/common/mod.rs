@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod coord_files;
+
 use std::path::PathBuf;
 use std::sync::Once;
 

@@ -169,7 +169,7 @@ impl Default for SyntheticConfig {
 /// from the noise-free components of the realisation: var(Nn) and var(Nd) are means over the
 /// two halves, B = D(S) − S), with the ratios of Palovcak et al. 2020 (supplement eq. 19, 20,
 /// 23, and SNBR of the main text): the same quantities the estimators return.
-pub type Truth = crate::metrics::VarianceEstimate;
+pub type Truth = super::VarianceEstimate;
 
 /// A realisation of the model: signal, two noisy halves, their denoised versions, and the
 /// noise-free components of each. All images have the configured shape and pixel size.
@@ -265,6 +265,9 @@ pub fn generate(config: &SyntheticConfig) -> SyntheticSet {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{
+        VarianceEstimate, variance_estimate, variance_estimate_rings, variance_estimate_with,
+    };
     use super::*;
 
     #[test]
@@ -330,5 +333,50 @@ mod tests {
             }
         }
         assert!(set.truth.signal > 0.0 && set.truth.bias > 0.0);
+    }
+
+    #[test]
+    fn identity_denoiser_has_no_bias() {
+        let set = generate(&SyntheticConfig {
+            width: 128,
+            height: 128,
+            ..SyntheticConfig::default()
+        });
+        let [m1, m2] = &set.noisy;
+        let e = variance_estimate(m1, m2, m1, m2).unwrap();
+        assert!((e.noise_noisy - e.noise_denoised).abs() < 1e-9);
+        assert!(e.bias.abs() < 1e-9, "{}", e.bias);
+        let f = variance_estimate_with(m1, m2, |m| Ok(m.clone())).unwrap();
+        assert_eq!(e, f);
+    }
+
+    #[test]
+    fn rings_add_up_to_the_global_estimate() {
+        // Noise-free halves (M = S, D = D(S)) of band-limited images: the ring values
+        // weighted by their components add up to the global ones (Parseval), since nothing
+        // lies beyond Nyquist.
+        let set = generate(&SyntheticConfig {
+            width: 96,
+            height: 80,
+            ..SyntheticConfig::default()
+        });
+        let s = &set.signal;
+        let d = set.denoiser.apply(s);
+        let g = variance_estimate(s, s, &d, &d).unwrap();
+        let rings = variance_estimate_rings(s, s, &d, &d, 1.0).unwrap();
+        let sum = |f: &dyn Fn(&VarianceEstimate) -> f64| {
+            rings
+                .rings
+                .iter()
+                .map(|r| r.components as f64 * f(&r.value))
+                .sum::<f64>()
+                / (96.0 * 80.0)
+        };
+        let sig = sum(&|v| v.signal);
+        let bias = sum(&|v| v.bias);
+        assert!((sig / g.signal - 1.0).abs() < 1e-4, "{sig} vs {}", g.signal);
+        assert!((bias / g.bias - 1.0).abs() < 1e-4, "{bias} vs {}", g.bias);
+        assert!((bias / set.truth.bias - 1.0).abs() < 1e-4);
+        assert!(g.noise_noisy.abs() < 1e-6 && g.noise_denoised.abs() < 1e-6);
     }
 }

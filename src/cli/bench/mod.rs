@@ -1,0 +1,142 @@
+//! `cryolens bench`: denoising time per model, backend and input size, peak memory, and the
+//! ratio to the published Topaz-Denoise run on the same machine; with `--what spectra`, the
+//! time of the power spectrum and of the even/odd analysis against numpy (see
+//! [`run_spectra`]); with `--what train`, noise2noise training steps of our native kernels,
+//! of burn's autodiff and of Topaz's PyTorch model (see [`run_train`]).
+//!
+//! Topaz is timed by `assets/bench/topaz_peer.py` (its `denoise_image` with patch 1024,
+//! padding 500, which is `topaz denoise`'s default), with the same number of CPU threads.
+//! To make it available: `pip install topaz-em "setuptools<81" mrcfile` (PyTorch comes with
+//! it). Without it the table says "n/a" in Topaz's columns.
+//!
+//! # Files
+//! This file holds the options and what the benchmarks share (default input, peak memory,
+//! load average); `denoise`, `spectra` and `train` hold one benchmark each.
+
+mod denoise;
+mod spectra;
+mod train;
+
+pub use denoise::{BenchRow, print_table};
+pub use spectra::{
+    RING_WIDTH_PX, SPECTRUM_TILE_PX, STAND_IN_DENOISER_SIGMA_PX, SpectraBenchRow,
+    print_spectra_table, run_spectra,
+};
+pub use train::{TrainBenchRow, print_train_table, run_train};
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+/// What `cryolens bench` times.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BenchWhat {
+    /// Denoising per model, backend and size, against the published Topaz.
+    #[default]
+    Denoise,
+    /// Power spectrum + rotational average, and the even/odd analysis, against numpy.
+    Spectra,
+    /// Noise2noise training steps: native CPU kernels, burn Flex autodiff and Topaz (PyTorch).
+    Train,
+}
+
+/// `cryolens bench` options.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// What to time: `denoise` (models vs Topaz) or `spectra` (power spectrum and even/odd
+    /// analysis vs numpy, `assets/bench/spectra_peer.py`).
+    #[arg(long, value_enum, default_value_t = BenchWhat::Denoise)]
+    pub what: BenchWhat,
+    /// Micrograph to time on (default: the real 3710×3838 `fei-extended.mrc` of the shared data).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Models to time (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "unet,unet-small,fcnn,affine"
+    )]
+    pub models: Vec<String>,
+    /// Input sizes: `crop` (1024² from the centre region), `full` (the whole micrograph).
+    #[arg(long, value_delimiter = ',', default_value = "crop,full")]
+    pub sizes: Vec<String>,
+    /// Backends: `cpu`, `gpu` (default: cpu, plus gpu when a hardware GPU exists).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Run the published Topaz on the same inputs for the ratio (needs python3 with topaz-em).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub topaz: bool,
+    /// Python interpreter that has topaz-em installed (e.g. a venv's `bin/python`); for
+    /// `--what spectra`, one with numpy ≥ 2 and mrcfile.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Timed repetitions per case, the best is reported (default: 1 after a warm-up run for
+    /// `denoise`, 3 for `spectra`).
+    #[arg(long)]
+    pub repeats: Option<usize>,
+    /// `--what train`: the architecture (unet, unet-small, fcnn, affine, unet-v0.2.1).
+    #[arg(long, default_value = "unet-small")]
+    pub arch: String,
+    /// `--what train`: crop side in px.
+    #[arg(long, default_value_t = 256)]
+    pub crop: usize,
+    /// `--what train`: crop pairs per step (each pair trains both directions).
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// `--what train`: timed steps per trainer, after one warm-up step.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// `--what train`: also time burn Flex autodiff (slow: ≈ 90 s per unet-small step at the
+    /// defaults on 2 cores).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub burn: bool,
+}
+
+fn default_input() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/micrographs/fei-extended/fei-extended.mrc")
+}
+
+/// Resets the kernel's peak-RSS counter for this process (Linux `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`), 0 elsewhere.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// The 1-minute load average (Linux `/proc/loadavg`).
+fn load_average_1min() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Runs the benchmark and prints a table.
+///
+/// # Errors
+/// Unreadable input, an unknown model or size, a model that is not installed.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.what == BenchWhat::Spectra {
+        return run_spectra(args);
+    }
+    if args.what == BenchWhat::Train {
+        return run_train(args);
+    }
+    denoise::run(args)
+}
