@@ -1,6 +1,6 @@
 //! The crefDenoiser sidecar (Agarwal et al. 2024): [`CrefModelMeta`] with format
 //! [`CREF_MODEL_FORMAT`], the layout of every Cryolens model (`NAME.safetensors` +
-//! `NAME.json`, see [`super`]), its writer and loader. `crate::train::cref` trains the
+//! `NAME.json`, see [`super`]), its writer and loader. the crefDenoiser trainer (`train::cref`) trains the
 //! network and fills the sidecar.
 
 use std::path::{Path, PathBuf};

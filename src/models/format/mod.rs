@@ -17,7 +17,7 @@
 //! The 2D and 3D sidecars end with the same [`Provenance`] (steps, final losses, date,
 //! command line, device, version, notes), flattened into the JSON object. Their `training`
 //! field is the trainer's configuration, a type parameter here: the format does not know the
-//! trainers (`crate::train` reads and writes it with its own config types; inference reads
+//! trainers (each trainer reads and writes it with its own config type; inference reads
 //! only what it needs, e.g. [`InferenceSettings`]).
 //!
 //! Names: a bare model name resolves to `NAME.safetensors` + `NAME.json` in the user's

@@ -183,7 +183,7 @@ pub struct InferenceData {
 }
 
 /// The JSON sidecar of a trained 2D model (`NAME.json` beside `NAME.safetensors`). `T` is the
-/// training record: the trainer's configuration (`crate::train::TrainConfig`) or a view of
+/// training record: the trainer's configuration (the 2D trainer's `TrainConfig`) or a view of
 /// it such as [`InferenceSettings`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta<T> {
@@ -207,7 +207,7 @@ pub struct ModelMeta<T> {
     pub provenance: Provenance,
 }
 
-/// Writes `model` (a Topaz model, a WDSR U-net, or `crate::train::TrainableModel`) as
+/// Writes `model` (a Topaz model, a WDSR U-net, or the 2D trainer's `TrainableModel`) as
 /// `weights` (safetensors) and its `meta` beside it, both atomically.
 ///
 /// # Errors

@@ -18,7 +18,7 @@ pub const MODEL_FORMAT_3D: &str = "cryolens-denoiser-3d";
 pub const MODEL_FORMAT_3D_VERSION: u32 = 1;
 
 /// The JSON sidecar of a trained 3D model (`NAME.json` beside `NAME.safetensors`). `T` is the
-/// training record (`crate::train::Train3dConfig`, or `serde::de::IgnoredAny` to skip it).
+/// training record (the 3D trainer's `Train3dConfig`, or `serde::de::IgnoredAny` to skip it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Model3dMeta<T> {
     /// [`MODEL_FORMAT_3D`].
