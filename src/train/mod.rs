@@ -24,10 +24,12 @@
 //!   architecture names;
 //! - [`control`]: status, metrics, previews, the handle (pause, resume, cancel, finish now),
 //!   the step gate and meter, shared by both loops;
-//! - [`run`]: the 2D loop ([`train`], [`start`]); [`trainer2d`]: the 2D model, its
-//!   initialisation, step, validation and preview; [`data`]: 2D pairs and crops;
+//! - [`run`]: the one training loop, generic over a trainer (step, validate, preview,
+//!   checkpoint, save);
+//! - [`trainer2d`]: the 2D trainer ([`train`], [`start`]); [`model2d`]: the 2D model, its
+//!   seeded initialisation and gradient engine; [`data`]: 2D pairs and crops;
 //!   [`checkpoint`]: 2D checkpoints and resuming;
-//! - [`trainer3d`]: the 3D loop ([`train_3d`], [`start_3d`]); [`data3d`]: tomogram pairs;
+//! - [`trainer3d`]: the 3D trainer ([`train_3d`], [`start_3d`]); [`data3d`]: tomogram pairs;
 //! - [`loss`]: L0/L1/L2; [`cref`]: crefDenoiser.
 //!
 //! The trained model's files (`NAME.safetensors` + `NAME.json`) are
@@ -45,6 +47,7 @@ pub mod cref;
 pub mod data;
 pub mod data3d;
 pub mod loss;
+pub mod model2d;
 pub mod native;
 pub mod run;
 pub mod trainer2d;
@@ -63,9 +66,10 @@ pub use data::{
 };
 pub use data3d::{Batch3d, CubeSymmetry, VolumePairData, check_pair};
 pub use loss::LossKind;
-pub use run::{start, train, training_device};
-pub use trainer2d::{
+pub use model2d::{
     GradientEngine, Net2d, TrainableModel, denoise_normalised, describe_architecture,
     gradient_engine,
 };
+pub use run::training_device;
+pub use trainer2d::{start, train};
 pub use trainer3d::{Train3dRun, start_3d, train_3d};

@@ -1,36 +1,124 @@
-//! The 2D training loop ([`train`], started on a thread by [`start`]): validation at step 0,
-//! then steps gated by pause/cancel/finish ([`super::control::gate`]), validation, previews
-//! and checkpoints at their intervals, and the model written at the end (unless cancelled).
-//! A resumed run continues from its checkpoint exactly where an uninterrupted run would be.
+//! The one training loop, for 2D and 3D models alike ([`run_loop`], generic over a
+//! [`Trainer`]): validation and a preview at step 0 (or, resuming, a preview of where the run
+//! stands), then steps gated by pause/cancel/finish ([`super::control::gate`]), each followed
+//! by the status update; validation at its interval and at the last step, previews with every
+//! validation or at their own interval, checkpoints at theirs (trainers that keep them), and
+//! the model written at the end unless cancelled.
+//!
+//! The trainer ([`super::trainer2d`], [`super::trainer3d`]) owns the model, the optimiser and
+//! the data and says how to take a step, validate, preview, checkpoint and save; the loop owns
+//! the schedule, the metric history, the best validation loss and the step meter.
+//!
+//! The loss of step s uses L0's γ at s ([`super::loss::l0_gamma`] over the run's total
+//! steps; 2 for L1/L2), so every number depends on (seed, step) only.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, anyhow, bail};
-use burn::optim::ModuleOptimizer;
+use anyhow::{Result, bail};
 use burn::prelude::*;
 
 use super::checkpoint;
-use super::config::{TrainRun, make_optimizer};
 use super::control::{
-    Gate, MetricPoint, StepMeter, TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainShared,
-    gate, mark_ended, spawn,
+    Gate, MetricPoint, Preview, StepMeter, TrainEnd, TrainOutcome, TrainPhase, TrainShared, gate,
+    mark_ended,
 };
-use super::data::{PairSource, TrainingData};
 use super::loss::{self, LossKind};
-use super::trainer2d::{
-    GradientEngine, TrainableModel, describe_architecture, describe_holdout, gradient_engine,
-    initial_model, make_preview, train_step, validate,
-};
 use crate::device::ComputeDevice;
 use crate::jobs::Progress;
-use crate::models::format::{self, DataSummary, ModelMeta, Provenance};
 
-/// Starts `run` on a background thread on `device` (a GPU device trains on wgpu, any CPU
-/// device on burn Flex).
-pub fn start(run: TrainRun, device: ComputeDevice) -> TrainHandle {
-    spawn("train", move |progress, shared| {
-        train(&run, &device, progress, shared)
-    })
+/// A model kind's side of training: burn's `TrainStep` in effect (the model, its optimiser
+/// and data), with what the loop asks of it.
+pub(super) trait Trainer {
+    /// Takes optimisation step `step` (0-based) with L0's `gamma`; returns the loss before
+    /// the step. A non-finite loss leaves the model unchanged (the loop then fails).
+    ///
+    /// # Errors
+    /// Data, backend or native-kernel failures.
+    fn step(&mut self, step: u64, gamma: f64) -> Result<f64>;
+
+    /// The mean validation loss with L0's `gamma`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn validate(&self, gamma: f64) -> Result<f64>;
+
+    /// A preview made with the current weights after `step` steps.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn preview(&self, step: u64) -> Result<Preview>;
+
+    /// Writes a checkpoint of the run at `at` (the default keeps none).
+    ///
+    /// # Errors
+    /// I/O or serialisation failures.
+    fn checkpoint(&mut self, _at: &Position, _shared: &TrainShared) -> Result<()> {
+        Ok(())
+    }
+
+    /// Ends the run at `at`: writes the model unless `end` is [`TrainEnd::Cancelled`] and
+    /// returns its weights file (and, for trainers that keep them, a last checkpoint).
+    ///
+    /// # Errors
+    /// I/O or serialisation failures.
+    fn save(
+        &mut self,
+        end: TrainEnd,
+        at: &Position,
+        shared: &TrainShared,
+    ) -> Result<Option<PathBuf>>;
+
+    /// The progress bar's message after a step: the epoch's mean loss and the throughput
+    /// (`crops_per_second`, smoothed).
+    fn progress_message(&self, epoch_loss: f64, crops_per_second: f64) -> String;
+
+    /// The model's weights file (`X.safetensors`; checkpoints go to `X.checkpoints/`).
+    fn output(&self) -> &Path;
+}
+
+/// When the loop validates, previews and checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Schedule {
+    /// Steps in the run.
+    pub(super) total: u64,
+    /// Steps per epoch (≥ 1).
+    pub(super) steps_per_epoch: u64,
+    /// The loss (L0 anneals γ over `total`).
+    pub(super) loss: LossKind,
+    /// Validate every this many steps; 0: at the end of every epoch (and always at the last).
+    pub(super) validate_every: u64,
+    /// Preview every this many steps; 0: with every validation.
+    pub(super) preview_every: u64,
+    /// Checkpoint every this many steps (0: at the end of every epoch), `None`: never.
+    pub(super) checkpoint_every: Option<u64>,
+    /// Crops through the network per step (both directions count).
+    pub(super) crops_per_step: usize,
+    /// Whether the validation at step 0 counts towards the best validation loss.
+    pub(super) best_includes_step_0: bool,
+}
+
+/// Where a run stands (a checkpoint restores it).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Position {
+    /// Steps completed.
+    pub(super) step: u64,
+    /// Metric points so far.
+    pub(super) history: Vec<MetricPoint>,
+    /// Best validation loss so far.
+    pub(super) best_validation_loss: Option<f64>,
+    /// Training time in seconds (earlier sessions included).
+    pub(super) elapsed_seconds: f64,
+}
+
+impl Position {
+    /// The last validation loss and the last mean training loss in the history.
+    pub(super) fn final_losses(&self) -> (Option<f64>, Option<f64>) {
+        (
+            self.history.iter().rev().find_map(|p| p.validation_loss),
+            self.history.iter().rev().find_map(|p| p.train_loss),
+        )
+    }
 }
 
 /// The autodiff device training runs on: wgpu for a GPU device, burn Flex otherwise.
@@ -42,137 +130,29 @@ pub fn training_device(device: &ComputeDevice) -> Device {
     }
 }
 
-/// Runs a training run to its end on the calling thread, reporting through `progress`
-/// (one step per optimisation step; cancel flag) and `shared` (status, metrics, previews,
-/// pause). [`start`] runs this on a background thread.
+/// Runs `trainer` from `at` to the end of `schedule`, reporting through `progress` (one step
+/// per optimisation step; cancel flag) and `shared` (status, metrics, previews, pause,
+/// finish now); `progress` and the shared totals are set up by the caller.
 ///
 /// # Errors
-/// Bad data (see [`TrainingData::new`]), an unknown architecture or pretrained model, a
-/// checkpoint that does not match the configuration, I/O failures, backend failures.
-pub fn train(
-    run: &TrainRun,
-    device: &ComputeDevice,
+/// A non-finite training loss, the trainer's failures.
+pub(super) fn run_loop<T: Trainer>(
+    trainer: &mut T,
+    schedule: &Schedule,
+    mut at: Position,
     progress: &Progress,
     shared: &TrainShared,
 ) -> Result<TrainOutcome> {
-    let cfg = &run.config;
-    if cfg.epochs == 0 {
-        bail!("epochs must be at least 1");
-    }
-    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
-        bail!("learning rate must be > 0, got {}", cfg.learning_rate);
-    }
-    if let Some(d) = &cfg.lr_decay
-        && !(d.factor > 0.0 && d.factor <= 1.0 && d.every_epochs >= 1)
-    {
-        bail!(
-            "learning-rate decay needs 0 < factor ≤ 1 and every ≥ 1 epoch, got factor {} every {} epochs",
-            d.factor,
-            d.every_epochs
-        );
-    }
-    shared.update(|s| {
-        s.phase = TrainPhase::Loading;
-        s.device = if device.is_gpu() {
-            device.describe()
-        } else {
-            "CPU".into()
-        };
-    });
-    progress.set_message("loading training data");
-    let data = TrainingData::new(run.sources.clone(), cfg.data.clone())?;
-    let ad = training_device(device);
-    let (mut model, arch) = initial_model(cfg, &ad)?;
-    let engine = gradient_engine(&model, device);
-    let threads = rayon::current_num_threads();
-    let device_name = match (device.is_gpu(), engine) {
-        (true, _) => format!("{} (burn autodiff)", device.describe()),
-        (false, GradientEngine::Native) => {
-            format!("CPU: native kernels, forward and backward, {threads} threads")
-        }
-        (false, GradientEngine::Autodiff) => {
-            format!("CPU: burn Flex with autodiff, {threads} threads")
-        }
-    };
-    shared.update(|s| s.device = device_name.clone());
-    let arch_text = describe_architecture(arch);
-    let mut optim = make_optimizer(cfg.optimizer);
-    let spe = cfg
-        .steps_per_epoch
-        .unwrap_or_else(|| data.train_pairs().len().div_ceil(cfg.data.batch) as u64)
-        .max(1);
-    let total = spe * cfg.epochs;
-    let ckdir = checkpoint::checkpoint_dir(&run.output);
-    let source_names: Vec<String> = data.sources().iter().map(|s| s.name()).collect();
-    let mut state = checkpoint::CheckpointState {
-        step: 0,
-        config: cfg.clone(),
-        history: Vec::new(),
-        best_validation_loss: None,
-        model_file: String::new(),
-        optimizer_file: String::new(),
-        elapsed_seconds: 0.0,
-        sources: source_names.clone(),
-    };
-    if run.resume {
-        let saved = checkpoint::read_checkpoint(&ckdir)?.ok_or_else(|| {
-            anyhow!(
-                "nothing to resume: no checkpoint in {} (start without --resume)",
-                ckdir.display()
-            )
-        })?;
-        if !saved.config.same_run_as(cfg) || saved.sources != source_names {
-            bail!(
-                "the checkpoint in {} was made with other settings or data; start a new run \
-                 (another --output) or repeat the original options",
-                ckdir.display()
-            );
-        }
-        (model, optim) = checkpoint::restore_checkpoint(&ckdir, &saved, model, optim)?;
-        state.step = saved.step;
-        state.history = saved.history;
-        state.best_validation_loss = saved.best_validation_loss;
-        state.elapsed_seconds = saved.elapsed_seconds;
-    }
-    shared.set_history(state.history.clone());
-    let arch_name = match &cfg.from_pretrained {
-        Some(p) => format!("{arch_text} (fine-tuned from {p})"),
-        None => arch_text.clone(),
-    };
-    let val_batches = data.validation_batches()?;
-    let preview_region = data.preview_region(cfg.preview_size_px)?;
-    let crops_per_step = if cfg.both_directions { 2 } else { 1 } * cfg.data.batch;
-    progress.start(total, format!("training {arch_text}"));
-    for _ in 0..state.step.min(total) {
-        progress.step();
-    }
-    let gamma_at = |step: u64| match cfg.loss {
+    let (total, spe) = (schedule.total, schedule.steps_per_epoch);
+    let gamma_at = |step: u64| match schedule.loss {
         LossKind::L0 => loss::l0_gamma(step, total),
         _ => 2.0,
     };
-    shared.update(|s| {
-        s.total_steps = total;
-        s.steps_per_epoch = spe;
-        s.epochs = cfg.epochs;
-        s.step = state.step;
-        s.epoch = state.step as f64 / spe as f64;
-        s.architecture = arch_name.clone();
-        s.best_validation_loss = state.best_validation_loss;
-        s.elapsed_seconds = state.elapsed_seconds;
-    });
+    let preview_with_validation = schedule.preview_every == 0;
 
-    let do_validate = |model: &TrainableModel, step: u64, shared: &TrainShared| -> Result<f64> {
+    if at.step == 0 {
         shared.update(|s| s.phase = TrainPhase::Validating);
-        validate(model, &val_batches, cfg, gamma_at(step), &ad)
-    };
-    let do_preview = |model: &TrainableModel, step: u64, shared: &TrainShared| -> Result<()> {
-        shared.update(|s| s.phase = TrainPhase::Previewing);
-        shared.set_preview(make_preview(model, &preview_region, step, &ad)?);
-        Ok(())
-    };
-
-    if state.step == 0 {
-        let v = do_validate(&model, 0, shared)?;
+        let v = trainer.validate(gamma_at(0))?;
         let p = MetricPoint {
             step: 0,
             epoch: 0.0,
@@ -180,31 +160,35 @@ pub fn train(
             validation_loss: Some(v),
             gamma: gamma_at(0),
         };
-        state.history.push(p);
+        at.history.push(p);
         shared.push_point(p);
-        shared.update(|s| s.validation_loss = Some(v));
-        do_preview(&model, 0, shared)?;
-    } else if let Some(p) = state.history.last() {
+        if schedule.best_includes_step_0 {
+            at.best_validation_loss = Some(v);
+        }
+        let best = at.best_validation_loss;
+        shared.update(|s| {
+            s.validation_loss = Some(v);
+            if schedule.best_includes_step_0 {
+                s.best_validation_loss = best;
+            }
+            s.phase = TrainPhase::Previewing;
+        });
+        shared.set_preview(trainer.preview(0)?);
+    } else if let Some(p) = at.history.last() {
         let v = p.validation_loss;
-        shared.update(|s| s.validation_loss = v);
-        do_preview(&model, state.step, shared)?;
+        shared.update(|s| {
+            s.validation_loss = v;
+            s.phase = TrainPhase::Previewing;
+        });
+        shared.set_preview(trainer.preview(at.step)?);
     }
 
     let session_start = Instant::now();
-    let elapsed_before = state.elapsed_seconds;
-    let mut meter = StepMeter::new(crops_per_step);
+    let elapsed_before = at.elapsed_seconds;
+    let elapsed = || elapsed_before + session_start.elapsed().as_secs_f64();
+    let mut meter = StepMeter::new(schedule.crops_per_step);
     let mut end = TrainEnd::Completed;
-    let save_ckpt = |model: &TrainableModel,
-                     optim: &ModuleOptimizer,
-                     state: &mut checkpoint::CheckpointState,
-                     shared: &TrainShared|
-     -> Result<()> {
-        shared.update(|s| s.phase = TrainPhase::Saving);
-        state.elapsed_seconds = elapsed_before + session_start.elapsed().as_secs_f64();
-        checkpoint::save_checkpoint(&ckdir, model, optim, state)
-    };
-
-    while state.step < total {
+    while at.step < total {
         match gate(progress, shared) {
             Gate::End(e) => {
                 end = e;
@@ -214,29 +198,17 @@ pub fn train(
             Gate::Step => {}
         }
         let t0 = Instant::now();
-        let step = state.step;
-        let batch = data.train_batch(step)?;
-        let lr = cfg.learning_rate_at(step / spe);
-        let value;
-        (model, value) = train_step(
-            model,
-            &mut optim,
-            &batch,
-            engine,
-            cfg,
-            gamma_at(step),
-            lr,
-            &ad,
-        )?;
+        let step = at.step;
+        let value = trainer.step(step, gamma_at(step))?;
         if !value.is_finite() {
             bail!(
                 "the training loss became {value} at step {step}: lower the learning rate (--lr)"
             );
         }
-        state.step += 1;
+        at.step += 1;
         progress.step();
         let ema = meter.record(value, t0.elapsed().as_secs_f64());
-        let s_now = state.step;
+        let s_now = at.step;
         let remaining = meter.eta(total - s_now);
         shared.update(|s| {
             s.step = s_now;
@@ -245,13 +217,9 @@ pub fn train(
             s.train_loss = Some(meter.epoch_loss());
             s.crops_per_second = ema;
             s.eta_seconds = Some(remaining);
-            s.elapsed_seconds = elapsed_before + session_start.elapsed().as_secs_f64();
+            s.elapsed_seconds = elapsed();
         });
-        progress.set_message(format!(
-            "loss {:.4}, {:.2} crops/s",
-            meter.epoch_loss(),
-            ema
-        ));
+        progress.set_message(trainer.progress_message(meter.epoch_loss(), ema));
 
         let epoch_end = s_now.is_multiple_of(spe);
         let due = |every: u64| {
@@ -262,8 +230,9 @@ pub fn train(
             }
         };
         let last = s_now == total;
-        if due(cfg.validate_every_steps) || last {
-            let v = do_validate(&model, s_now, shared)?;
+        if due(schedule.validate_every) || last {
+            shared.update(|s| s.phase = TrainPhase::Validating);
+            let v = trainer.validate(gamma_at(s_now))?;
             let p = MetricPoint {
                 step: s_now,
                 epoch: s_now as f64 / spe as f64,
@@ -271,73 +240,48 @@ pub fn train(
                 validation_loss: Some(v),
                 gamma: gamma_at(s_now),
             };
-            state.history.push(p);
+            at.history.push(p);
             shared.push_point(p);
-            let best = state.best_validation_loss.map_or(v, |b| b.min(v));
-            state.best_validation_loss = Some(best);
+            let best = at.best_validation_loss.map_or(v, |b| b.min(v));
+            at.best_validation_loss = Some(best);
             shared.update(|s| {
                 s.validation_loss = Some(v);
                 s.best_validation_loss = Some(best);
+                if preview_with_validation {
+                    s.phase = TrainPhase::Previewing;
+                }
             });
-            if cfg.preview_every_steps == 0 {
-                do_preview(&model, s_now, shared)?;
+            if preview_with_validation {
+                shared.set_preview(trainer.preview(s_now)?);
             }
         }
-        if cfg.preview_every_steps > 0 && s_now.is_multiple_of(cfg.preview_every_steps) {
-            do_preview(&model, s_now, shared)?;
+        if !preview_with_validation && s_now.is_multiple_of(schedule.preview_every) {
+            shared.update(|s| s.phase = TrainPhase::Previewing);
+            shared.set_preview(trainer.preview(s_now)?);
         }
         if epoch_end {
             meter.end_epoch();
         }
-        if due(cfg.checkpoint_every_steps) && !last {
-            save_ckpt(&model, &optim, &mut state, shared)?;
+        if let Some(every) = schedule.checkpoint_every
+            && due(every)
+            && !last
+        {
+            at.elapsed_seconds = elapsed();
+            trainer.checkpoint(&at, shared)?;
         }
     }
 
-    save_ckpt(&model, &optim, &mut state, shared)?;
-    let final_val = state.history.iter().rev().find_map(|p| p.validation_loss);
-    let final_train = state.history.iter().rev().find_map(|p| p.train_loss);
-    let mut model_path = None;
-    if end != TrainEnd::Cancelled {
-        let meta = ModelMeta {
-            format: format::MODEL_FORMAT.into(),
-            version: format::MODEL_FORMAT_VERSION,
-            architecture: arch,
-            architecture_name: arch_text.clone(),
-            training: cfg.clone(),
-            data: DataSummary {
-                sources: source_names.clone(),
-                train_pairs: data.train_pairs().len(),
-                validation_pairs: data.val_pairs().len(),
-                holdout: describe_holdout(data.holdout()),
-                count_split: data
-                    .sources()
-                    .iter()
-                    .any(|s| matches!(s, PairSource::CountSplit { .. })),
-            },
-            pixel_size_angstrom: data.pixel_size_angstrom(),
-            provenance: Provenance {
-                steps: state.step,
-                final_validation_loss: final_val,
-                final_train_loss: final_train,
-                created_utc: format::utc_now_iso8601(),
-                command_line: run.command_line.clone(),
-                device: device_name.clone(),
-                cryolens_version: env!("CARGO_PKG_VERSION").into(),
-                notes: run.notes.clone(),
-            },
-        };
-        format::save_model(&model, &meta, &run.output)?;
-        model_path = Some(run.output.clone());
-    }
+    at.elapsed_seconds = elapsed();
+    let model_path = trainer.save(end, &at, shared)?;
     mark_ended(shared, end);
+    let (final_validation_loss, _) = at.final_losses();
     Ok(TrainOutcome {
         end,
-        steps: state.step,
+        steps: at.step,
         model_path,
-        checkpoint_dir: ckdir,
-        history: state.history,
-        final_validation_loss: final_val,
+        checkpoint_dir: checkpoint::checkpoint_dir(trainer.output()),
+        history: at.history,
+        final_validation_loss,
         crops_per_second: meter.mean_rate(),
     })
 }

@@ -1,219 +1,39 @@
-//! The 2D model under training: [`TrainableModel`] (one of Topaz's architectures or
-//! restore's WDSR U-net) with its seeded initialisation, how its gradients are computed
-//! ([`GradientEngine`]: our native CPU kernels for Topaz architectures on a CPU, burn's
-//! autodiff otherwise), one optimisation step, validation, inference on a normalised image
-//! and the live preview.
+//! The 2D trainer: Topaz's architectures and restore's WDSR U-net on pairs of micrographs
+//! ([`train`], started on a thread by [`start`]), run by the one loop ([`super::run`]).
 //!
-//! Initialisation is PyTorch's default for convolutions (uniform in ±1/√fan_in), drawn from
-//! [`Rng::stream`]`(seed, 0x1417)` so a run is reproducible from its seed alone; the WDSR
-//! U-net's weight-normalised convolutions start with g = ‖v‖ (Salimans & Kingma 2016).
+//! It prepares the run (data, model, optimiser, a checkpoint to resume from), then gives the
+//! loop its side of each step: a seeded batch ([`TrainingData::train_batch`]), the learning
+//! rate of the step's epoch ([`TrainConfig::learning_rate_at`]), the gradients (native
+//! kernels or autodiff, [`GradientEngine`]) applied by Adagrad or Adam; validation on the
+//! fixed held-out crops (both directions when configured); a preview of the held-out region
+//! with Topaz's SNR 10·log10(cc/(1−cc)) against the other half; checkpoints; and the model
+//! ([`crate::models::format::ModelMeta`]) at the end. A resumed run continues from its
+//! checkpoint exactly where an uninterrupted run would be.
 
-use anyhow::{Context, Result, anyhow};
-use burn::module::{Module, ModuleMapper, Param};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use super::config::{TrainConfig, resolve_architecture};
-use super::control::Preview;
-use super::data::{Batch, Holdout};
+use super::checkpoint::{self, CheckpointState};
+use super::config::{TrainConfig, TrainRun, make_optimizer};
+use super::control::{
+    Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainShared, spawn,
+};
+use super::data::{Batch, Holdout, PairSource, TrainingData};
 use super::loss::{self, scalar};
+use super::model2d::{
+    GradientEngine, Net2d, TrainableModel, denoise_normalised, describe_architecture,
+    gradient_engine, initial_model,
+};
 use super::native;
+use super::run::{Position, Schedule, Trainer, run_loop, training_device};
 use crate::device::ComputeDevice;
 use crate::image::Image;
-use crate::models::format::{self, ArchJson};
-use crate::models::wdsr::{WdsrConfig, WdsrUNet};
-use crate::models::{ModelSpec, TopazModel};
-use crate::rng::Rng;
-
-/// A network the training loop can train: one of Topaz's 2D architectures or restore's WDSR
-/// U-net. Both map `[batch, 1, y, x]` to the same shape in normalised units.
-///
-/// On a CPU, Topaz models take the native training step, the WDSR U-net burn's autodiff
-/// ([`gradient_engine`]).
-// One value per training run: the size difference of the variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum TrainableModel {
-    /// A Topaz architecture.
-    Topaz(TopazModel),
-    /// restore's WDSR U-net.
-    Wdsr(WdsrUNet),
-}
-
-/// A 2D denoising network: `[batch, 1, y, x]` → same shape, normalised units.
-pub trait Net2d: Module {
-    /// The forward pass (any y, x: the WDSR U-net pads to its alignment).
-    fn forward_net(&self, x: Tensor<4>) -> Tensor<4>;
-}
-
-impl Net2d for TopazModel {
-    fn forward_net(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward(x)
-    }
-}
-
-impl Net2d for WdsrUNet {
-    fn forward_net(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_padded(x)
-    }
-}
-
-impl Net2d for TrainableModel {
-    fn forward_net(&self, x: Tensor<4>) -> Tensor<4> {
-        match self {
-            TrainableModel::Topaz(m) => m.forward(x),
-            TrainableModel::Wdsr(m) => m.forward_padded(x),
-        }
-    }
-}
-
-impl TrainableModel {
-    /// A randomly initialised model of `arch` on `device`, every parameter drawn from `seed`.
-    pub fn init_seeded(arch: ArchJson, seed: u64, device: &Device) -> Self {
-        let mut rng = Rng::stream(seed, 0x1417);
-        match arch.topaz() {
-            Some(config) => {
-                TrainableModel::Topaz(TopazModel::init(config, device).map(&mut SeededInit {
-                    rng: &mut rng,
-                    fan_in: 1,
-                }))
-            }
-            None => {
-                let w = arch.wdsr().unwrap_or_else(WdsrConfig::paper);
-                TrainableModel::Wdsr(w.init(device).map(&mut SeededWeightNormInit {
-                    rng: &mut rng,
-                    norms: None,
-                }))
-            }
-        }
-    }
-}
-
-/// Re-draws every parameter from our seeded generator with PyTorch's default convolution
-/// initialisation (weights and biases uniform in ±1/√fan_in, fan_in = inputs × kernel area),
-/// so a run is reproducible from its seed alone.
-struct SeededInit<'a> {
-    rng: &'a mut Rng,
-    fan_in: usize,
-}
-
-impl ModuleMapper for SeededInit<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
-            let dims = t.dims();
-            if D == 4 {
-                self.fan_in = dims[1] * dims[2] * dims[3];
-            }
-            let bound = 1.0 / (self.fan_in.max(1) as f64).sqrt();
-            let n: usize = dims.iter().product();
-            let values: Vec<f32> = (0..n)
-                .map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32)
-                .collect();
-            Tensor::from_data(TensorData::new(values, dims), &t.device())
-        })
-    }
-}
-
-/// Seeded initialisation of weight-normalised convolutions (parameters visited as v, g, bias):
-/// v Kaiming-uniform in ±1/√fan_in (burn's and PyTorch's default), g = ‖v‖ per output
-/// channel (so w = v at the start, Salimans & Kingma 2016), bias 0.
-struct SeededWeightNormInit<'a> {
-    rng: &'a mut Rng,
-    /// ‖v‖ per output channel of the last direction drawn, consumed by the next 1-D
-    /// parameter (its gain); the 1-D parameter after that is the bias.
-    norms: Option<Vec<f32>>,
-}
-
-impl ModuleMapper for SeededWeightNormInit<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
-            let dims = t.dims();
-            let n: usize = dims.iter().product();
-            let values: Vec<f32> = if D == 4 {
-                let fan_in = (dims[1] * dims[2] * dims[3]).max(1);
-                let bound = 1.0 / (fan_in as f64).sqrt();
-                let v: Vec<f32> = (0..n)
-                    .map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32)
-                    .collect();
-                let per = n / dims[0].max(1);
-                self.norms = Some(
-                    v.chunks(per.max(1))
-                        .map(|c| c.iter().map(|x| x * x).sum::<f32>().sqrt())
-                        .collect(),
-                );
-                v
-            } else {
-                match self.norms.take() {
-                    Some(g) if g.len() == n => g,
-                    _ => vec![0.0; n],
-                }
-            };
-            Tensor::from_data(TensorData::new(values, dims), &t.device())
-        })
-    }
-}
-
-/// The model at step 0: random (seeded) or pretrained, with gradients enabled, on `device`.
-pub(super) fn initial_model(
-    cfg: &TrainConfig,
-    device: &Device,
-) -> Result<(TrainableModel, ArchJson)> {
-    let (model, arch) = match &cfg.from_pretrained {
-        Some(name) => {
-            let spec = ModelSpec::parse(name)?;
-            let path = spec.weights_path()?;
-            let is_wdsr = path.extension().is_some_and(|e| e == "safetensors")
-                && format::read_meta::<TrainConfig>(&path)
-                    .is_ok_and(|m| matches!(m.architecture, ArchJson::Wdsr(_)));
-            if is_wdsr {
-                let (m, c, _) = format::load_wdsr_model::<TrainConfig>(&path, device)
-                    .with_context(|| format!("loading pretrained model {name}"))?;
-                (TrainableModel::Wdsr(m), ArchJson::Wdsr(c))
-            } else {
-                let (m, c) = crate::models::load_topaz(&path, device)
-                    .with_context(|| format!("loading pretrained model {name}"))?;
-                (TrainableModel::Topaz(m), c.into())
-            }
-        }
-        None => {
-            let arch = resolve_architecture(cfg)?;
-            (
-                TrainableModel::init_seeded(arch, cfg.data.seed, device),
-                arch,
-            )
-        }
-    };
-    Ok((model.set_require_grad(true), arch))
-}
-
-/// Describes an architecture ("unet-small (48 filters, widths 11/5)", "WDSR U-net (…)").
-pub fn describe_architecture(arch: ArchJson) -> String {
-    match (arch.topaz(), arch.wdsr()) {
-        (Some(t), _) => t.describe(),
-        (_, Some(w)) => w.describe(),
-        _ => String::new(),
-    }
-}
-
-/// How gradients are computed: our native CPU kernels ([`native`], Topaz architectures on a
-/// CPU device) or burn's autodiff (wgpu on a GPU, Flex on the CPU for the WDSR U-net).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GradientEngine {
-    /// [`native::native_step`]: hand-written forward and backward passes.
-    Native,
-    /// burn's autodiff over the training device.
-    Autodiff,
-}
-
-/// The engine a run uses: native for a Topaz architecture on a CPU device (the same
-/// gradients as autodiff to f32 rounding, `tests/train_native.rs`, several times faster),
-/// autodiff otherwise.
-pub fn gradient_engine(model: &TrainableModel, device: &ComputeDevice) -> GradientEngine {
-    match model {
-        TrainableModel::Topaz(_) if !device.is_gpu() => GradientEngine::Native,
-        _ => GradientEngine::Autodiff,
-    }
-}
+use crate::jobs::Progress;
+use crate::models::format::{self, ArchJson, DataSummary, ModelMeta, Provenance};
 
 /// One optimisation step on `batch`: the loss of `model` and its gradients (native kernels or
 /// burn's autodiff, see [`GradientEngine`]) applied by `optim` at learning rate `lr`. Returns
@@ -222,7 +42,7 @@ pub fn gradient_engine(model: &TrainableModel, device: &ComputeDevice) -> Gradie
 /// # Errors
 /// A backend failure reading the loss; a batch the native step refuses.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn train_step(
+fn train_step(
     model: TrainableModel,
     optim: &mut ModuleOptimizer,
     batch: &Batch,
@@ -295,30 +115,6 @@ pub(super) fn validate(
     Ok(sum / count.max(1) as f64)
 }
 
-/// Runs `model` (a [`TopazModel`], [`WdsrUNet`] or [`TrainableModel`]; inference, no
-/// gradients) on one normalised image of any size.
-///
-/// # Errors
-/// A backend failure.
-pub fn denoise_normalised<M: Net2d>(model: &M, image: &Image, device: &Device) -> Result<Image> {
-    let plain = device.clone().without_autodiff();
-    let x = Tensor::<4>::from_data(
-        TensorData::new(image.data.clone(), [1, 1, image.height, image.width]),
-        &plain,
-    );
-    let out = model
-        .valid()
-        .forward_net(x)
-        .try_into_data()
-        .map_err(|e| anyhow!("backend failure: {e:?}"))?;
-    let values = out
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow!("unexpected output type: {e:?}"))?;
-    Image::new(image.width, image.height, values)
-        .map(|im| im.with_pixel_size(image.pixel_size_angstrom))
-        .map_err(|e| anyhow!("{e}"))
-}
-
 pub(super) fn make_preview(
     model: &TrainableModel,
     region: &(Image, Image),
@@ -337,7 +133,7 @@ pub(super) fn make_preview(
     })
 }
 
-pub(super) fn describe_holdout(h: &Holdout) -> String {
+fn describe_holdout(h: &Holdout) -> String {
     match h {
         Holdout::Pairs(v) => format!("{} whole pairs", v.len()),
         Holdout::BottomRows { fraction } => {
@@ -345,4 +141,296 @@ pub(super) fn describe_holdout(h: &Holdout) -> String {
         }
         Holdout::None => "none (validation on training pairs)".into(),
     }
+}
+
+/// The 2D trainer's state between steps.
+struct Trainer2d<'a> {
+    run: &'a TrainRun,
+    data: TrainingData,
+    /// Always present between steps (taken and put back by each step).
+    model: Option<TrainableModel>,
+    optim: ModuleOptimizer,
+    engine: GradientEngine,
+    /// The autodiff training device.
+    ad: Device,
+    val_batches: Vec<Batch>,
+    preview_region: (Image, Image),
+    steps_per_epoch: u64,
+    ckdir: PathBuf,
+    /// The checkpoint written next (configuration and data names fixed).
+    state: CheckpointState,
+    arch: ArchJson,
+    arch_text: String,
+    device_name: String,
+}
+
+impl Trainer2d<'_> {
+    fn model(&self) -> Result<&TrainableModel> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| anyhow!("the model was lost in a failed step"))
+    }
+}
+
+impl Trainer for Trainer2d<'_> {
+    fn step(&mut self, step: u64, gamma: f64) -> Result<f64> {
+        let cfg = &self.run.config;
+        let batch = self.data.train_batch(step)?;
+        let lr = cfg.learning_rate_at(step / self.steps_per_epoch);
+        let model = self
+            .model
+            .take()
+            .ok_or_else(|| anyhow!("the model was lost in a failed step"))?;
+        let (model, value) = train_step(
+            model,
+            &mut self.optim,
+            &batch,
+            self.engine,
+            cfg,
+            gamma,
+            lr,
+            &self.ad,
+        )?;
+        self.model = Some(model);
+        Ok(value)
+    }
+
+    fn validate(&self, gamma: f64) -> Result<f64> {
+        validate(
+            self.model()?,
+            &self.val_batches,
+            &self.run.config,
+            gamma,
+            &self.ad,
+        )
+    }
+
+    fn preview(&self, step: u64) -> Result<Preview> {
+        make_preview(self.model()?, &self.preview_region, step, &self.ad)
+    }
+
+    fn checkpoint(&mut self, at: &Position, shared: &TrainShared) -> Result<()> {
+        shared.update(|s| s.phase = TrainPhase::Saving);
+        self.state.step = at.step;
+        self.state.history = at.history.clone();
+        self.state.best_validation_loss = at.best_validation_loss;
+        self.state.elapsed_seconds = at.elapsed_seconds;
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| anyhow!("the model was lost in a failed step"))?;
+        checkpoint::save_checkpoint(&self.ckdir, model, &self.optim, &mut self.state)
+    }
+
+    /// A last checkpoint (so a cancelled run can resume), then the model unless cancelled.
+    fn save(
+        &mut self,
+        end: TrainEnd,
+        at: &Position,
+        shared: &TrainShared,
+    ) -> Result<Option<PathBuf>> {
+        self.checkpoint(at, shared)?;
+        if end == TrainEnd::Cancelled {
+            return Ok(None);
+        }
+        let run = self.run;
+        let data = &self.data;
+        let (final_validation_loss, final_train_loss) = at.final_losses();
+        let meta = ModelMeta {
+            format: format::MODEL_FORMAT.into(),
+            version: format::MODEL_FORMAT_VERSION,
+            architecture: self.arch,
+            architecture_name: self.arch_text.clone(),
+            training: run.config.clone(),
+            data: DataSummary {
+                sources: self.state.sources.clone(),
+                train_pairs: data.train_pairs().len(),
+                validation_pairs: data.val_pairs().len(),
+                holdout: describe_holdout(data.holdout()),
+                count_split: data
+                    .sources()
+                    .iter()
+                    .any(|s| matches!(s, PairSource::CountSplit { .. })),
+            },
+            pixel_size_angstrom: data.pixel_size_angstrom(),
+            provenance: Provenance {
+                steps: at.step,
+                final_validation_loss,
+                final_train_loss,
+                created_utc: format::utc_now_iso8601(),
+                command_line: run.command_line.clone(),
+                device: self.device_name.clone(),
+                cryolens_version: env!("CARGO_PKG_VERSION").into(),
+                notes: run.notes.clone(),
+            },
+        };
+        format::save_model(self.model()?, &meta, &run.output)?;
+        Ok(Some(run.output.clone()))
+    }
+
+    fn progress_message(&self, epoch_loss: f64, crops_per_second: f64) -> String {
+        format!("loss {epoch_loss:.4}, {crops_per_second:.2} crops/s")
+    }
+
+    fn output(&self) -> &Path {
+        &self.run.output
+    }
+}
+
+/// Starts `run` on a background thread on `device` (a GPU device trains on wgpu, any CPU
+/// device on burn Flex).
+pub fn start(run: TrainRun, device: ComputeDevice) -> TrainHandle {
+    spawn("train", move |progress, shared| {
+        train(&run, &device, progress, shared)
+    })
+}
+
+/// Runs a training run to its end on the calling thread, reporting through `progress`
+/// (one step per optimisation step; cancel flag) and `shared` (status, metrics, previews,
+/// pause). [`start`] runs this on a background thread.
+///
+/// # Errors
+/// Bad data (see [`TrainingData::new`]), an unknown architecture or pretrained model, a
+/// checkpoint that does not match the configuration, I/O failures, backend failures.
+pub fn train(
+    run: &TrainRun,
+    device: &ComputeDevice,
+    progress: &Progress,
+    shared: &TrainShared,
+) -> Result<TrainOutcome> {
+    let cfg = &run.config;
+    if cfg.epochs == 0 {
+        bail!("epochs must be at least 1");
+    }
+    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
+        bail!("learning rate must be > 0, got {}", cfg.learning_rate);
+    }
+    if let Some(d) = &cfg.lr_decay
+        && !(d.factor > 0.0 && d.factor <= 1.0 && d.every_epochs >= 1)
+    {
+        bail!(
+            "learning-rate decay needs 0 < factor ≤ 1 and every ≥ 1 epoch, got factor {} every {} epochs",
+            d.factor,
+            d.every_epochs
+        );
+    }
+    shared.update(|s| {
+        s.phase = TrainPhase::Loading;
+        s.device = if device.is_gpu() {
+            device.describe()
+        } else {
+            "CPU".into()
+        };
+    });
+    progress.set_message("loading training data");
+    let data = TrainingData::new(run.sources.clone(), cfg.data.clone())?;
+    let ad = training_device(device);
+    let (mut model, arch) = initial_model(cfg, &ad)?;
+    let engine = gradient_engine(&model, device);
+    let threads = rayon::current_num_threads();
+    let device_name = match (device.is_gpu(), engine) {
+        (true, _) => format!("{} (burn autodiff)", device.describe()),
+        (false, GradientEngine::Native) => {
+            format!("CPU: native kernels, forward and backward, {threads} threads")
+        }
+        (false, GradientEngine::Autodiff) => {
+            format!("CPU: burn Flex with autodiff, {threads} threads")
+        }
+    };
+    shared.update(|s| s.device = device_name.clone());
+    let arch_text = describe_architecture(arch);
+    let mut optim = make_optimizer(cfg.optimizer);
+    let spe = cfg
+        .steps_per_epoch
+        .unwrap_or_else(|| data.train_pairs().len().div_ceil(cfg.data.batch) as u64)
+        .max(1);
+    let total = spe * cfg.epochs;
+    let ckdir = checkpoint::checkpoint_dir(&run.output);
+    let source_names: Vec<String> = data.sources().iter().map(|s| s.name()).collect();
+    let mut state = checkpoint::CheckpointState {
+        step: 0,
+        config: cfg.clone(),
+        history: Vec::new(),
+        best_validation_loss: None,
+        model_file: String::new(),
+        optimizer_file: String::new(),
+        elapsed_seconds: 0.0,
+        sources: source_names.clone(),
+    };
+    if run.resume {
+        let saved = checkpoint::read_checkpoint(&ckdir)?.ok_or_else(|| {
+            anyhow!(
+                "nothing to resume: no checkpoint in {} (start without --resume)",
+                ckdir.display()
+            )
+        })?;
+        if !saved.config.same_run_as(cfg) || saved.sources != source_names {
+            bail!(
+                "the checkpoint in {} was made with other settings or data; start a new run \
+                 (another --output) or repeat the original options",
+                ckdir.display()
+            );
+        }
+        (model, optim) = checkpoint::restore_checkpoint(&ckdir, &saved, model, optim)?;
+        state.step = saved.step;
+        state.history = saved.history;
+        state.best_validation_loss = saved.best_validation_loss;
+        state.elapsed_seconds = saved.elapsed_seconds;
+    }
+    shared.set_history(state.history.clone());
+    let arch_name = match &cfg.from_pretrained {
+        Some(p) => format!("{arch_text} (fine-tuned from {p})"),
+        None => arch_text.clone(),
+    };
+    let val_batches = data.validation_batches()?;
+    let preview_region = data.preview_region(cfg.preview_size_px)?;
+    let crops_per_step = if cfg.both_directions { 2 } else { 1 } * cfg.data.batch;
+    progress.start(total, format!("training {arch_text}"));
+    for _ in 0..state.step.min(total) {
+        progress.step();
+    }
+    shared.update(|s| {
+        s.total_steps = total;
+        s.steps_per_epoch = spe;
+        s.epochs = cfg.epochs;
+        s.step = state.step;
+        s.epoch = state.step as f64 / spe as f64;
+        s.architecture = arch_name.clone();
+        s.best_validation_loss = state.best_validation_loss;
+        s.elapsed_seconds = state.elapsed_seconds;
+    });
+
+    let schedule = Schedule {
+        total,
+        steps_per_epoch: spe,
+        loss: cfg.loss,
+        validate_every: cfg.validate_every_steps,
+        preview_every: cfg.preview_every_steps,
+        checkpoint_every: Some(cfg.checkpoint_every_steps),
+        crops_per_step,
+        best_includes_step_0: false,
+    };
+    let at = Position {
+        step: state.step,
+        history: state.history.clone(),
+        best_validation_loss: state.best_validation_loss,
+        elapsed_seconds: state.elapsed_seconds,
+    };
+    let mut trainer = Trainer2d {
+        run,
+        data,
+        model: Some(model),
+        optim,
+        engine,
+        ad,
+        val_batches,
+        preview_region,
+        steps_per_epoch: spe,
+        ckdir,
+        state,
+        arch,
+        arch_text,
+        device_name,
+    };
+    run_loop(&mut trainer, &schedule, at, progress, shared)
 }

@@ -7,7 +7,10 @@
 //! Bepler et al. 2020 (Topaz-Denoise, Methods "3D denoising": even/odd-frame tomograms of the
 //! same tilt series, 96³ crops, each tomogram normalised by its own mean and σ, random mirrors
 //! and 90° rotations, L2 loss, Adagrad lr 10⁻³). The data are [`VolumePairData`]. With
-//! `both_directions` each crop pair (A, B) gives f(A) → B and f(B) → A.
+//! `both_directions` each crop pair (A, B) gives f(A) → B and f(B) → A. The loop is the one
+//! of [`super::run`]: the 3D trainer validates (and previews the middle z-section of the
+//! first validation crop) at step 0, at every validation interval and at the end, with a
+//! constant learning rate.
 //!
 //! Gradients come from burn's autodiff on Flex (CPU) or wgpu (GPU); validation and previews
 //! run without autodiff on our native CPU kernels when the device is a CPU.
@@ -18,22 +21,19 @@
 //! written: a cancelled 3D run leaves no model.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use super::checkpoint;
 use super::config::{Train3dConfig, make_optimizer};
 use super::control::{
-    Gate, MetricPoint, Preview, StepMeter, TrainEnd, TrainHandle, TrainOutcome, TrainPhase,
-    TrainShared, gate, mark_ended, spawn,
+    Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainShared, spawn,
 };
 use super::data3d::{Batch3d, CubeSymmetry, VolumePairData, check_pair};
-use super::loss::{self, LossKind, scalar};
-use super::run::training_device;
+use super::loss::{self, scalar};
+use super::run::{Position, Schedule, Trainer, run_loop, training_device};
 use crate::device::ComputeDevice;
 use crate::image::{Image, Volume};
 use crate::jobs::Progress;
@@ -195,18 +195,54 @@ fn infer(model: &UNet3d, x: Tensor<5>, kernels: Kernels3d) -> Tensor<5> {
         .remove(0)
 }
 
-/// What validation and previews need besides the model.
-struct Evaluator<'a> {
-    data: &'a VolumePairData,
-    cfg: &'a Train3dConfig,
+/// The 3D trainer's state between steps.
+struct Trainer3d<'a> {
+    run: &'a Train3dRun,
+    data: VolumePairData,
+    /// Always present between steps (taken and put back by each step).
+    model: Option<UNet3d>,
+    optim: ModuleOptimizer,
+    /// The autodiff training device.
+    ad: Device,
+    /// The same device without autodiff (validation, previews).
     plain: Device,
     kernels: Kernels3d,
+    arch: UNet3dConfig,
+    arch_name: String,
+    device_name: String,
+    crops_per_step: usize,
 }
 
-impl Evaluator<'_> {
+impl Trainer3d<'_> {
+    fn model(&self) -> Result<&UNet3d> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| anyhow!("the model was lost in a failed step"))
+    }
+}
+
+impl Trainer for Trainer3d<'_> {
+    fn step(&mut self, step: u64, gamma: f64) -> Result<f64> {
+        let cfg = &self.run.config;
+        let batch = self.data.train_batch(step);
+        let (x, y, _) = batch_tensors(&batch, cfg.both_directions, &self.ad);
+        let l = loss::loss(cfg.loss, self.model()?.forward(x), y, gamma);
+        let value = scalar(l.clone())?;
+        if !value.is_finite() {
+            return Ok(value);
+        }
+        let model = self
+            .model
+            .take()
+            .ok_or_else(|| anyhow!("the model was lost in a failed step"))?;
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        self.model = Some(self.optim.step(cfg.learning_rate, model, grads));
+        Ok(value)
+    }
+
     /// Mean validation loss over the fixed validation crops (both directions when configured).
-    fn validate(&self, model: &UNet3d, gamma: f64) -> Result<f64> {
-        let eval = model.valid();
+    fn validate(&self, gamma: f64) -> Result<f64> {
+        let eval = self.model()?.valid();
         let (mut sum, mut count) = (0.0, 0usize);
         for &o in self.data.validation_origins() {
             let (a, b) = self.data.crop_pair(o, CubeSymmetry(0));
@@ -216,9 +252,9 @@ impl Evaluator<'_> {
                 a,
                 b,
             };
-            let (x, y, n) = batch_tensors(&batch, self.cfg.both_directions, &self.plain);
+            let (x, y, n) = batch_tensors(&batch, self.run.config.both_directions, &self.plain);
             let l = scalar(loss::loss(
-                self.cfg.loss,
+                self.run.config.loss,
                 infer(&eval, x, self.kernels),
                 y,
                 gamma,
@@ -231,12 +267,12 @@ impl Evaluator<'_> {
 
     /// The middle z-section of the first validation crop: even half, its denoised version and
     /// Topaz's SNR against the odd half.
-    fn preview(&self, model: &UNet3d, step: u64) -> Result<Preview> {
+    fn preview(&self, step: u64) -> Result<Preview> {
         let c = self.data.crop;
         let o = self.data.validation_origins()[0];
         let (a, b) = self.data.crop_pair(o, CubeSymmetry(0));
         let x = to_tensor(a.clone(), 1, c, &self.plain);
-        let out = infer(&model.valid(), x, self.kernels)
+        let out = infer(&self.model()?.valid(), x, self.kernels)
             .try_into_data()
             .map_err(|e| anyhow!("backend failure: {e:?}"))?
             .try_to_vec::<f32>()
@@ -257,6 +293,61 @@ impl Evaluator<'_> {
             denoised,
             snr_db,
         })
+    }
+
+    /// Writes the model unless cancelled (no checkpoints: a cancelled run leaves nothing).
+    fn save(
+        &mut self,
+        end: TrainEnd,
+        at: &Position,
+        shared: &TrainShared,
+    ) -> Result<Option<PathBuf>> {
+        if end == TrainEnd::Cancelled {
+            return Ok(None);
+        }
+        shared.update(|s| s.phase = TrainPhase::Saving);
+        let run = self.run;
+        let data = &self.data;
+        let (final_validation_loss, final_train_loss) = at.final_losses();
+        let meta = Model3dMeta {
+            format: format::MODEL_FORMAT_3D.into(),
+            version: format::MODEL_FORMAT_3D_VERSION,
+            architecture: self.arch,
+            architecture_name: self.arch_name.clone(),
+            training: run.config.clone(),
+            data: DataSummary {
+                sources: run.names.to_vec(),
+                train_pairs: 1,
+                validation_pairs: usize::from(data.holdout_box().is_some()),
+                holdout: data.describe_holdout(),
+                count_split: false,
+            },
+            volume_shape: data.shape(),
+            voxel_size_angstrom: data.voxel_size_angstrom(),
+            provenance: Provenance {
+                steps: at.step,
+                final_validation_loss,
+                final_train_loss,
+                created_utc: format::utc_now_iso8601(),
+                command_line: run.command_line.clone(),
+                device: self.device_name.clone(),
+                cryolens_version: env!("CARGO_PKG_VERSION").into(),
+                notes: run.notes.clone(),
+            },
+        };
+        format::save_model_3d(&self.model()?.valid(), &meta, &run.output)?;
+        Ok(Some(run.output.clone()))
+    }
+
+    fn progress_message(&self, epoch_loss: f64, crops_per_second: f64) -> String {
+        format!(
+            "loss {epoch_loss:.4}, {:.1} s/step",
+            self.crops_per_step as f64 / crops_per_second
+        )
+    }
+
+    fn output(&self) -> &Path {
+        &self.run.output
     }
 }
 
@@ -304,27 +395,13 @@ pub fn train_3d(
     progress.set_message("preparing the tomograms");
     let data = VolumePairData::new(&run.even, &run.odd, &run.names, cfg)?;
     let ad = training_device(device);
-    let (mut model, arch) = initial_model(cfg, &ad)?;
-    let mut optim: ModuleOptimizer = make_optimizer(cfg.optimizer);
+    let (model, arch) = initial_model(cfg, &ad)?;
+    let optim = make_optimizer(cfg.optimizer);
     let spe = cfg.steps_per_epoch;
     let total = spe * cfg.epochs;
     let arch_name = match &cfg.from_pretrained {
         Some(p) => format!("{} (fine-tuned from {p})", arch.describe()),
         None => arch.describe(),
-    };
-    let eval = Evaluator {
-        data: &data,
-        cfg,
-        plain: ad.clone().without_autodiff(),
-        kernels: if device.is_gpu() {
-            Kernels3d::Burn
-        } else {
-            Kernels3d::NativeCpu
-        },
-    };
-    let gamma_at = |step: u64| match cfg.loss {
-        LossKind::L0 => loss::l0_gamma(step, total),
-        _ => 2.0,
     };
     let crops_per_step = if cfg.both_directions { 2 } else { 1 } * cfg.batch;
     progress.start(total, format!("training {arch_name}"));
@@ -334,150 +411,38 @@ pub fn train_3d(
         s.epochs = cfg.epochs;
         s.architecture = arch_name.clone();
     });
-    let mut history: Vec<MetricPoint> = Vec::new();
-    let record = |p: MetricPoint, history: &mut Vec<MetricPoint>| {
-        history.push(p);
-        shared.push_point(p);
+    let schedule = Schedule {
+        total,
+        steps_per_epoch: spe,
+        loss: cfg.loss,
+        validate_every: cfg.validate_every_steps,
+        preview_every: 0,
+        checkpoint_every: None,
+        crops_per_step,
+        best_includes_step_0: true,
     };
-
-    shared.update(|s| s.phase = TrainPhase::Validating);
-    let v0 = eval.validate(&model, gamma_at(0))?;
-    record(
-        MetricPoint {
-            step: 0,
-            epoch: 0.0,
-            train_loss: None,
-            validation_loss: Some(v0),
-            gamma: gamma_at(0),
-        },
-        &mut history,
-    );
-    shared.update(|s| {
-        s.validation_loss = Some(v0);
-        s.best_validation_loss = Some(v0);
-        s.phase = TrainPhase::Previewing;
-    });
-    let mut best = Some(v0);
-    shared.set_preview(eval.preview(&model, 0)?);
-
-    let started = Instant::now();
-    let mut step = 0u64;
-    let mut meter = StepMeter::new(crops_per_step);
-    let mut end = TrainEnd::Completed;
-    while step < total {
-        match gate(progress, shared) {
-            Gate::End(e) => {
-                end = e;
-                break;
-            }
-            Gate::Wait => continue,
-            Gate::Step => {}
-        }
-        let t0 = Instant::now();
-        let batch = data.train_batch(step);
-        let (x, y, _) = batch_tensors(&batch, cfg.both_directions, &ad);
-        let l = loss::loss(cfg.loss, model.forward(x), y, gamma_at(step));
-        let value = scalar(l.clone())?;
-        if !value.is_finite() {
-            bail!(
-                "the training loss became {value} at step {step}: lower the learning rate (--lr)"
-            );
-        }
-        let grads = GradientsParams::from_grads(l.backward(), &model);
-        model = optim.step(cfg.learning_rate, model, grads);
-        step += 1;
-        progress.step();
-        let ema = meter.record(value, t0.elapsed().as_secs_f64());
-        let remaining = meter.eta(total - step);
-        shared.update(|s| {
-            s.step = step;
-            s.epoch = step as f64 / spe as f64;
-            s.last_step_loss = Some(value);
-            s.train_loss = Some(meter.epoch_loss());
-            s.crops_per_second = ema;
-            s.eta_seconds = Some(remaining);
-            s.elapsed_seconds = started.elapsed().as_secs_f64();
-        });
-        progress.set_message(format!(
-            "loss {:.4}, {:.1} s/step",
-            meter.epoch_loss(),
-            crops_per_step as f64 / ema
-        ));
-        let epoch_end = step.is_multiple_of(spe);
-        let due = if cfg.validate_every_steps == 0 {
-            epoch_end
+    let mut trainer = Trainer3d {
+        run,
+        data,
+        model: Some(model),
+        optim,
+        plain: ad.clone().without_autodiff(),
+        ad,
+        kernels: if device.is_gpu() {
+            Kernels3d::Burn
         } else {
-            step.is_multiple_of(cfg.validate_every_steps)
-        };
-        if due || step == total {
-            shared.update(|s| s.phase = TrainPhase::Validating);
-            let v = eval.validate(&model, gamma_at(step))?;
-            record(
-                MetricPoint {
-                    step,
-                    epoch: step as f64 / spe as f64,
-                    train_loss: meter.take_since(),
-                    validation_loss: Some(v),
-                    gamma: gamma_at(step),
-                },
-                &mut history,
-            );
-            let b = best.map_or(v, |b| b.min(v));
-            best = Some(b);
-            shared.update(|s| {
-                s.validation_loss = Some(v);
-                s.best_validation_loss = Some(b);
-                s.phase = TrainPhase::Previewing;
-            });
-            shared.set_preview(eval.preview(&model, step)?);
-        }
-        if epoch_end {
-            meter.end_epoch();
-        }
-    }
-
-    let final_val = history.iter().rev().find_map(|p| p.validation_loss);
-    let final_train = history.iter().rev().find_map(|p| p.train_loss);
-    let mut model_path = None;
-    if end != TrainEnd::Cancelled {
-        shared.update(|s| s.phase = TrainPhase::Saving);
-        let meta = Model3dMeta {
-            format: format::MODEL_FORMAT_3D.into(),
-            version: format::MODEL_FORMAT_3D_VERSION,
-            architecture: arch,
-            architecture_name: arch_name.clone(),
-            training: cfg.clone(),
-            data: DataSummary {
-                sources: run.names.to_vec(),
-                train_pairs: 1,
-                validation_pairs: usize::from(data.holdout_box().is_some()),
-                holdout: data.describe_holdout(),
-                count_split: false,
-            },
-            volume_shape: data.shape(),
-            voxel_size_angstrom: data.voxel_size_angstrom(),
-            provenance: Provenance {
-                steps: step,
-                final_validation_loss: final_val,
-                final_train_loss: final_train,
-                created_utc: format::utc_now_iso8601(),
-                command_line: run.command_line.clone(),
-                device: device_name.clone(),
-                cryolens_version: env!("CARGO_PKG_VERSION").into(),
-                notes: run.notes.clone(),
-            },
-        };
-        format::save_model_3d(&model.valid(), &meta, &run.output)?;
-        model_path = Some(run.output.clone());
-    }
-    mark_ended(shared, end);
-    Ok(TrainOutcome {
-        end,
-        steps: step,
-        model_path,
-        checkpoint_dir: checkpoint::checkpoint_dir(&run.output),
-        history,
-        final_validation_loss: final_val,
-        crops_per_second: meter.mean_rate(),
-    })
+            Kernels3d::NativeCpu
+        },
+        arch,
+        arch_name,
+        device_name,
+        crops_per_step,
+    };
+    run_loop(
+        &mut trainer,
+        &schedule,
+        Position::default(),
+        progress,
+        shared,
+    )
 }
