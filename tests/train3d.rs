@@ -1,4 +1,4 @@
-//! 3D noise2noise training (`cryolens::train::volume`, issue 7) on even/odd tomograms with a
+//! 3D noise2noise training (`cryolens::train::trainer3d`, issue 7) on even/odd tomograms with a
 //! known truth. No real even/odd tomograms are available offline, so the truth S is the real
 //! tomogram crop `../shared/golden/particleannotation_3d.mrc` (202×115×112, z y x) low-passed
 //! by exp(−(f/0.08)²) (f in cycles/voxel; `halfmap::radial_filter`): the crop's own high

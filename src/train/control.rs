@@ -1,7 +1,7 @@
 //! Watching and steering a training run from another thread, shared by the 2D and 3D loops:
 //! the status and metric history ([`TrainShared`], [`TrainStatus`], [`MetricPoint`]), live
 //! previews ([`Preview`]), the handle the GUI and CLI poll ([`TrainHandle`]: pause, resume,
-//! cancel, finish now), the pause/cancel/finish gate checked before every step ([`gate`]),
+//! cancel, finish now), the pause/cancel/finish gate checked before every step (`gate`),
 //! the step meter (smoothed crops/s, ETA, mean losses) and the end marker.
 //!
 //! ```text

@@ -1,6 +1,6 @@
-//! The one training loop, for 2D and 3D models alike ([`run_loop`], generic over a
-//! [`Trainer`]): validation and a preview at step 0 (or, resuming, a preview of where the run
-//! stands), then steps gated by pause/cancel/finish ([`super::control::gate`]), each followed
+//! The one training loop, for 2D and 3D models alike (`run_loop`, generic over a
+//! `Trainer`): validation and a preview at step 0 (or, resuming, a preview of where the run
+//! stands), then steps gated by pause/cancel/finish (`control::gate`), each followed
 //! by the status update; validation at its interval and at the last step, previews with every
 //! validation or at their own interval, checkpoints at theirs (trainers that keep them), and
 //! the model written at the end unless cancelled.

@@ -40,7 +40,7 @@ impl TrainingData {
     /// that crops fit.
     ///
     /// # Errors
-    /// No sources; a bad pair (see [`load_pair`]); a crop larger than the training or
+    /// No sources; a bad pair (see [`load_pair`](super::load_pair)); a crop larger than the training or
     /// held-out area; batch 0; holdout outside [0, 1).
     pub fn new(sources: Vec<PairSource>, options: DataOptions) -> Result<Self> {
         if sources.is_empty() {
@@ -163,7 +163,7 @@ impl TrainingData {
     /// Pair `index`, normalised (through the cache).
     ///
     /// # Errors
-    /// As [`load_pair`].
+    /// As [`load_pair`](super::load_pair).
     pub fn pair(&self, index: usize) -> Result<Arc<LoadedPair>> {
         self.store.get(index)
     }

@@ -10,10 +10,10 @@
 //!
 //! For restore's WDSR U-net (Palovcak et al. 2020, supplement S2.1) both halves of every pair
 //! are first Fourier cropped to a pixel size of max_resolution/2, band-passed and optionally
-//! phase flipped ([`RestorePreprocessing`], [`crate::restore::preprocess`]), then normalised
+//! phase flipped ([`RestorePreprocessing`], [`crate::restore::preprocess()`]), then normalised
 //! and cropped like any pair.
 //!
-//! Everything random is a function of `(seed, step)` only (one [`Rng::stream`] per crop), so
+//! Everything random is a function of `(seed, step)` only (one [`crate::rng::Rng::stream`] per crop), so
 //! a run resumed from a checkpoint sees exactly the batches an uninterrupted run would.
 //!
 //! [`pairs`]: where pairs come from and how they are read, preprocessed, normalised and
