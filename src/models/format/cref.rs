@@ -10,7 +10,8 @@ use burn::module::Module;
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{find_trained_model, load_weights_into, meta_path, resolve_output, write_model_files};
+use super::names::{find_trained_model, resolve_output};
+use super::sidecar::{load_weights_into, meta_path, write_model_files};
 use crate::models::cref::{CrefConfig, CrefUNet};
 
 /// Format name in [`CrefModelMeta::format`].

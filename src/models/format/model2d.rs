@@ -12,7 +12,7 @@ use burn::store::ModuleSnapshot;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{DataSummary, Provenance, load_weights_into, meta_path, write_model_files};
+use super::sidecar::{DataSummary, Provenance, load_weights_into, meta_path, write_model_files};
 use crate::models::topaz::{TopazConfig, TopazModel};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 

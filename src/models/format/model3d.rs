@@ -9,7 +9,7 @@ use burn::prelude::Device;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{DataSummary, Provenance, load_weights_into, meta_path, write_model_files};
+use super::sidecar::{DataSummary, Provenance, load_weights_into, meta_path, write_model_files};
 use crate::models::topaz3d::{UNet3d, UNet3dConfig};
 
 /// File format name in [`Model3dMeta::format`].

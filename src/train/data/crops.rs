@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 
+use super::options::{Batch, DataOptions, Holdout};
 use super::pairs::{LoadedPair, PairSource, PairStore, Preprocessor};
-use super::{Batch, DataOptions, Holdout};
 use crate::image::Image;
 use crate::rng::Rng;
 
