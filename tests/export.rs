@@ -6,9 +6,9 @@ mod common;
 
 use burn::prelude::Device;
 use cryolens::models::export::{export_topaz, topaz_state_dict};
+use cryolens::models::format::BUNDLED_DEFAULT_MODEL;
 use cryolens::models::{TopazArch, load_topaz};
 use cryolens::paths::bundled_models_dir;
-use cryolens::train::checkpoint::BUNDLED_DEFAULT_MODEL;
 
 /// A 96×96 crop of the real micrograph, standardised.
 fn crop() -> cryolens::image::Image {

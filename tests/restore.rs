@@ -590,9 +590,10 @@ use cryolens::denoise::{RestoreDenoiser, TileConfig, TopazDenoiser};
 use cryolens::device::ComputeDevice;
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
+use cryolens::models::format::{self, ArchJson, Provenance, RestorePreprocessing};
 use cryolens::train::{
-    self, DataOptions, LossKind, OptimizerKind, PairSource, RestorePreprocessing, StepDecay,
-    TrainConfig, TrainEnd, TrainRun, TrainShared, checkpoint,
+    self, DataOptions, LossKind, OptimizerKind, PairSource, StepDecay, TrainConfig, TrainEnd,
+    TrainRun, TrainShared,
 };
 
 /// A WDSR U-net small enough to train in seconds (receptive radius 34 px).
@@ -688,8 +689,8 @@ fn wdsr_trains_on_count_split_fei_and_round_trips() {
     assert!(last < first, "validation loss {first} -> {last}");
 
     let weights = out.model_path.unwrap();
-    let meta = checkpoint::read_meta(&weights).unwrap();
-    assert_eq!(meta.architecture, train::ArchJson::Wdsr(tiny_wdsr()));
+    let meta = format::read_meta::<TrainConfig>(&weights).unwrap();
+    assert_eq!(meta.architecture, ArchJson::Wdsr(tiny_wdsr()));
     let r = meta.training.data.restore.clone().unwrap();
     assert_eq!(r.max_resolution_angstrom, 6.0);
     assert_eq!(r.highpass_angstrom, 200.0);
@@ -700,16 +701,16 @@ fn wdsr_trains_on_count_split_fei_and_round_trips() {
     assert!((p - 3.0).abs() < 0.02, "training pixel size {p}");
     assert!(meta.data.count_split);
     // A Topaz loader refuses it with a clear message.
-    let err = checkpoint::load_model(&weights, &Device::flex()).unwrap_err();
+    let err = format::load_model::<TrainConfig>(&weights, &Device::flex()).unwrap_err();
     assert!(err.to_string().contains("restore"), "{err}");
 
     // Save → load: the same output.
     let device = Device::flex();
-    let (model, cfg, meta) = checkpoint::load_wdsr_model(&weights, &device).unwrap();
+    let (model, cfg, meta) = format::load_wdsr_model::<TrainConfig>(&weights, &device).unwrap();
     assert_eq!(cfg, tiny_wdsr());
     let copy = dir.path().join("copy.safetensors");
-    checkpoint::save_model(&model, &meta, &copy).unwrap();
-    let (back, _, _) = checkpoint::load_wdsr_model(&copy, &device).unwrap();
+    format::save_model(&model, &meta, &copy).unwrap();
+    let (back, _, _) = format::load_wdsr_model::<TrainConfig>(&copy, &device).unwrap();
     let input = Image::new(
         40,
         24,
@@ -787,7 +788,7 @@ fn wdsr_trains_on_count_split_fei_and_round_trips() {
 /// any weights).
 fn untrained_restore(max_resolution_angstrom: f64) -> RestoreDenoiser {
     let device = ComputeDevice::flex("test");
-    let arch = train::ArchJson::Wdsr(tiny_wdsr());
+    let arch = ArchJson::Wdsr(tiny_wdsr());
     let train::TrainableModel::Wdsr(model) =
         train::TrainableModel::init_seeded(arch, 11, &device.burn)
     else {
@@ -799,26 +800,28 @@ fn untrained_restore(max_resolution_angstrom: f64) -> RestoreDenoiser {
         max_resolution_angstrom,
         ..RestorePreprocessing::default()
     });
-    let meta = checkpoint::ModelMeta {
-        format: checkpoint::MODEL_FORMAT.into(),
-        version: checkpoint::MODEL_FORMAT_VERSION,
+    let meta = format::ModelMeta {
+        format: format::MODEL_FORMAT.into(),
+        version: format::MODEL_FORMAT_VERSION,
         architecture: arch,
         architecture_name: tiny_wdsr().describe(),
         training: meta_config,
         data: Default::default(),
         pixel_size_angstrom: None,
-        steps: 0,
-        final_validation_loss: None,
-        final_train_loss: None,
-        created_utc: checkpoint::utc_now_iso8601(),
-        command_line: "test".into(),
-        device: "test".into(),
-        cryolens_version: "test".into(),
-        notes: String::new(),
+        provenance: Provenance {
+            steps: 0,
+            final_validation_loss: None,
+            final_train_loss: None,
+            created_utc: format::utc_now_iso8601(),
+            command_line: "test".into(),
+            device: "test".into(),
+            cryolens_version: "test".into(),
+            notes: String::new(),
+        },
     };
     // Through the file format, so the JSON's preprocessing is what the denoiser uses.
     let path = dir.path().join("r.safetensors");
-    checkpoint::save_model(&model, &meta, &path).unwrap();
+    format::save_model(&model, &meta, &path).unwrap();
     RestoreDenoiser::load(&ModelSpec::File(path), &device).unwrap()
 }
 
@@ -943,7 +946,7 @@ fn restore_denoiser_errors_are_clear() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("CTF"), "{e:#}");
     // A Topaz-architecture file is not a restore model.
-    let bundled = ModelSpec::parse(checkpoint::BUNDLED_DEFAULT_MODEL).unwrap();
+    let bundled = ModelSpec::parse(format::BUNDLED_DEFAULT_MODEL).unwrap();
     let e = RestoreDenoiser::load(&bundled, &ComputeDevice::flex("test"))
         .err()
         .unwrap();

@@ -11,9 +11,10 @@ use cryolens::image::Image;
 use cryolens::jobs::Progress;
 use cryolens::metrics::synthetic::{NoiseModel, SyntheticConfig, generate};
 use cryolens::models::ModelSpec;
+use cryolens::models::format;
 use cryolens::train::{
     self, DataOptions, LossKind, OptimizerKind, PairSource, TrainConfig, TrainEnd, TrainRun,
-    TrainShared, TrainingData, checkpoint, loss,
+    TrainShared, TrainingData, loss,
 };
 
 /// Synthetic pairs: smooth signal (σ 3 px, std 1) + independent Gaussian noise σ 1.5 per half.
@@ -80,8 +81,8 @@ fn run_in(dir: &Path, name: &str, config: TrainConfig, sources: Vec<PairSource>)
 
 /// Model output on a fixed input (compares two models' weights through what they compute).
 fn outputs(path: &Path, input: &Image) -> Vec<f32> {
-    let (model, _, _) =
-        checkpoint::load_model(path, &burn::prelude::Device::flex()).expect("load model");
+    let (model, _, _) = format::load_model::<TrainConfig>(path, &burn::prelude::Device::flex())
+        .expect("load model");
     train::denoise_normalised(&model, input, &burn::prelude::Device::flex())
         .expect("forward")
         .data
@@ -107,8 +108,8 @@ fn tiny_run_learns_and_saved_model_denoises() {
 
     // The model and its JSON are written; ModelSpec takes the path; TopazDenoiser runs it.
     let weights = out.model_path.unwrap();
-    let meta = checkpoint::read_meta(&weights).unwrap();
-    assert_eq!(meta.steps, 60);
+    let meta = format::read_meta::<TrainConfig>(&weights).unwrap();
+    assert_eq!(meta.provenance.steps, 60);
     assert_eq!(meta.training.loss, LossKind::L2);
     assert_eq!(meta.data.validation_pairs, 1);
     let spec = ModelSpec::parse(weights.to_str().unwrap()).unwrap();
@@ -323,10 +324,10 @@ fn batches_are_reproducible_and_pairs_share_transforms() {
 
 #[test]
 fn bundled_default_model_loads_by_name_and_beats_raw_and_low_pass_on_held_out_rows() {
-    let name = checkpoint::BUNDLED_DEFAULT_MODEL;
+    let name = format::BUNDLED_DEFAULT_MODEL;
     let spec = ModelSpec::parse(name).expect("bundled model found by name");
     let den = TopazDenoiser::load(&spec, &ComputeDevice::cpu("test")).unwrap();
-    let meta = checkpoint::read_meta(&spec.weights_path().unwrap()).unwrap();
+    let meta = format::read_meta::<TrainConfig>(&spec.weights_path().unwrap()).unwrap();
     assert_eq!(meta.data.holdout, "bottom 25 % of the rows of every pair");
     // Rows 3000.. of fei-extended were held out from training (bottom 25 % = rows 2878..).
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -391,11 +392,11 @@ fn step_decay_wdsr_names_and_old_jsons() {
     };
     assert!(matches!(
         train::resolve_architecture(&restore).unwrap(),
-        train::ArchJson::Wdsr(c) if c == cryolens::models::wdsr::WdsrConfig::paper()
+        format::ArchJson::Wdsr(c) if c == cryolens::models::wdsr::WdsrConfig::paper()
     ));
     assert!(matches!(
         train::resolve_architecture(&TrainConfig::default()).unwrap(),
-        train::ArchJson::UnetSmall { .. }
+        format::ArchJson::UnetSmall { .. }
     ));
     // A bad decay is refused before any work.
     let bad = TrainConfig {
@@ -418,8 +419,8 @@ fn step_decay_wdsr_names_and_old_jsons() {
 
     // A JSON written before lr_decay, wdsr and restore preprocessing existed: the bundled
     // model's with those keys removed.
-    let bundled = checkpoint::find_trained_model(checkpoint::BUNDLED_DEFAULT_MODEL).unwrap();
-    let text = std::fs::read_to_string(checkpoint::meta_path(&bundled)).unwrap();
+    let bundled = format::find_trained_model(format::BUNDLED_DEFAULT_MODEL).unwrap();
+    let text = std::fs::read_to_string(format::meta_path(&bundled)).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let training = json["training"].as_object_mut().unwrap();
     training.remove("lr_decay");
@@ -429,8 +430,8 @@ fn step_decay_wdsr_names_and_old_jsons() {
     std::fs::copy(&bundled, &old).unwrap();
     let old_text = serde_json::to_string_pretty(&json).unwrap();
     assert!(!old_text.contains("lr_decay") && !old_text.contains("\"restore\""));
-    std::fs::write(checkpoint::meta_path(&old), old_text).unwrap();
-    let meta = checkpoint::read_meta(&old).unwrap();
+    std::fs::write(format::meta_path(&old), old_text).unwrap();
+    let meta = format::read_meta::<TrainConfig>(&old).unwrap();
     assert_eq!(meta.training.lr_decay, None);
     assert_eq!(meta.training.wdsr, None);
     assert_eq!(meta.training.data.restore, None);

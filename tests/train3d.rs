@@ -1,4 +1,4 @@
-//! 3D noise2noise training (`cryolens::train::volume`, issue 7) on even/odd tomograms with a
+//! 3D noise2noise training (`cryolens::train::trainer3d`, issue 7) on even/odd tomograms with a
 //! known truth. No real even/odd tomograms are available offline, so the truth S is the real
 //! tomogram crop `../shared/golden/particleannotation_3d.mrc` (202×115×112, z y x) low-passed
 //! by exp(−(f/0.08)²) (f in cycles/voxel; `halfmap::radial_filter`): the crop's own high
@@ -20,11 +20,12 @@ use cryolens::image::{Image, Volume};
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
 use cryolens::models::topaz3d::{Kernels3d, VoxelBox};
+use cryolens::models::{format, load_any_3d};
 use cryolens::rng::Rng;
-use cryolens::train::volume::{
-    self, CubeSymmetry, Train3dConfig, Train3dRun, VolumePairData, check_pair,
+use cryolens::train::{
+    CubeSymmetry, LossKind, OptimizerKind, Train3dConfig, Train3dRun, TrainEnd, VolumePairData,
+    check_pair, start_3d,
 };
-use cryolens::train::{LossKind, OptimizerKind, TrainEnd};
 
 use burn::prelude::*;
 
@@ -106,7 +107,7 @@ fn training_lowers_validation_loss_denoises_towards_truth_and_round_trips() {
         command_line: "tests/train3d.rs".into(),
         notes: "low-passed particleannotation_3d + white noise 2 σ per half".into(),
     };
-    let handle = volume::start_3d(run, ComputeDevice::cpu("test"));
+    let handle = start_3d(run, ComputeDevice::cpu("test"));
     let shared = handle.shared().clone();
     let outcome = handle.wait().expect("training runs");
     assert_eq!(outcome.end, TrainEnd::Completed);
@@ -136,8 +137,8 @@ fn training_lowers_validation_loss_denoises_towards_truth_and_round_trips() {
         "{}",
         denoiser.describe()
     );
-    let meta = volume::read_meta_3d(&output).expect("meta");
-    assert_eq!(meta.steps, 30);
+    let meta = format::read_meta_3d::<Train3dConfig>(&output).expect("meta");
+    assert_eq!(meta.provenance.steps, 30);
     assert_eq!(meta.volume_shape, [202, 115, 112]);
     assert_eq!(meta.training, cfg);
 
@@ -166,7 +167,7 @@ fn training_lowers_validation_loss_denoises_towards_truth_and_round_trips() {
     // (middle section of the first validation crop); the saved model reproduces it.
     let preview = shared.preview().expect("preview");
     assert_eq!(preview.step, 30);
-    let (model, _) = volume::load_any_3d(&spec, &device.burn).expect("load the network itself");
+    let (model, _) = load_any_3d(&spec, &device.burn).expect("load the network itself");
     let (a, _) = data.crop_pair(data.validation_origins()[0], CubeSymmetry(0));
     let c = cfg.crop_voxels;
     let x = Tensor::<5>::from_data(TensorData::new(a, [1, 1, c, c, c]), &device.burn);
@@ -189,8 +190,8 @@ fn training_lowers_validation_loss_denoises_towards_truth_and_round_trips() {
 
     // Saving the loaded model again gives a file that loads to the same outputs.
     let again = dir.path().join("again.safetensors");
-    volume::save_model_3d(&model, &meta, &again).expect("save again");
-    let (model2, meta2) = volume::load_model_3d(&again, &device.burn).expect("load again");
+    format::save_model_3d(&model, &meta, &again).expect("save again");
+    let (model2, meta2) = format::load_model_3d(&again, &device.burn).expect("load again");
     assert_eq!(meta2, meta);
     let (a, _) = data.crop_pair(data.validation_origins()[0], CubeSymmetry(0));
     let x = Tensor::<5>::from_data(TensorData::new(a, [1, 1, c, c, c]), &device.burn);
@@ -244,8 +245,7 @@ fn mismatched_or_unusable_halves_are_refused_clearly() {
         );
     }
     // A 2D model cannot train or denoise volumes.
-    let Err(e) = volume::load_any_3d(&ModelSpec::parse("unet").expect("spec"), &Device::flex())
-    else {
+    let Err(e) = load_any_3d(&ModelSpec::parse("unet").expect("spec"), &Device::flex()) else {
         panic!("a 2D model was accepted as a 3D one");
     };
     assert!(format!("{e:#}").contains("2D model"), "{e:#}");

@@ -13,10 +13,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::halfmap::HalfMaps;
 use crate::jobs::Progress;
-use crate::train::cref::{
-    CrefModelMeta, CrefTrainConfig, apply_cref, cref_model_path, evaluate_cref, load_cref_model,
-    save_cref_model, train_cref,
-};
+use crate::models::format::{cref_model_path, load_cref_model, save_cref_model};
+use crate::train::cref::{CrefTrainConfig, apply_cref, evaluate_cref, model_meta, train_cref};
 
 /// `cryolens cref` options.
 #[derive(clap::Args, Debug)]
@@ -163,7 +161,7 @@ pub fn run(args: &CrefArgs) -> Result<()> {
                 args.half1.display().to_string(),
                 args.half2.display().to_string(),
             ];
-            let meta = CrefModelMeta::new(&outcome, &cfg, sources, maps.half1.pixel_size_angstrom);
+            let meta = model_meta(&outcome, &cfg, sources, maps.half1.pixel_size_angstrom);
             save_cref_model(&outcome.model, &meta, &path)?;
             println!("saved the crefDenoiser to {}", path.display());
         }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::device::{ComputeDevice, DeviceChoice};
+use crate::models::format::{self, RestorePreprocessing};
 use crate::train::{
-    self, DataOptions, LossKind, OptimizerKind, RestorePreprocessing, StepDecay, TrainConfig,
-    TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainRun, TrainStatus, checkpoint,
+    self, DataOptions, LossKind, OptimizerKind, StepDecay, TrainConfig, TrainEnd, TrainHandle,
+    TrainOutcome, TrainPhase, TrainRun, TrainStatus,
 };
 
 /// `cryolens train` options.
@@ -186,7 +187,7 @@ pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
     Ok(TrainRun {
         config,
         sources,
-        output: checkpoint::resolve_output(&args.output),
+        output: format::resolve_output(&args.output),
         resume: args.resume,
         command_line: std::iter::once("cryolens".to_string())
             .chain(std::env::args().skip(1))
@@ -226,7 +227,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 println!(
                     "model: {} (+ {})",
                     p.display(),
-                    checkpoint::meta_path(p).display()
+                    format::meta_path(p).display()
                 );
             }
         }

@@ -1,14 +1,14 @@
 //! `cryolens train-3d`: noise2noise training of a 3D U-net on one even/odd tomogram pair,
 //! from scratch or fine-tuning Topaz's `unet-3d-10a`/`unet-3d-20a`, with a progress bar (loss,
-//! seconds per step, ETA); see [`crate::train::volume`].
+//! seconds per step, ETA); see [`crate::train::trainer3d`].
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::device::{ComputeDevice, DeviceChoice};
-use crate::train::volume::{self, Train3dConfig, Train3dRun};
-use crate::train::{LossKind, OptimizerKind, TrainEnd, checkpoint};
+use crate::models::format;
+use crate::train::{LossKind, OptimizerKind, Train3dConfig, Train3dRun, TrainEnd, start_3d};
 
 /// Default learning rate when fine-tuning a pretrained model (`--from-pretrained`).
 pub const FINE_TUNE_LEARNING_RATE: f64 = 1e-5;
@@ -122,7 +122,7 @@ pub fn build_run(args: &Train3dArgs) -> Result<Train3dRun> {
         config,
         &args.even,
         &args.odd,
-        checkpoint::resolve_output(&args.output),
+        format::resolve_output(&args.output),
     )?;
     run.command_line = std::iter::once("cryolens".to_string())
         .chain(std::env::args().skip(1))
@@ -146,7 +146,7 @@ pub fn run(args: &Train3dArgs) -> Result<()> {
     );
     println!("output: {}", run.output.display());
     let crops_per_step = args.batch * if args.one_direction { 1 } else { 2 };
-    let mut handle = volume::start_3d(run, device);
+    let mut handle = start_3d(run, device);
     let s_per_step = |crops_per_second: f64| {
         if crops_per_second > 0.0 {
             crops_per_step as f64 / crops_per_second
@@ -174,7 +174,7 @@ pub fn run(args: &Train3dArgs) -> Result<()> {
         (_, Some(p)) => println!(
             "model: {} (+ {}); denoise with `cryolens denoise --model {} TOMO.mrc -o OUT`",
             p.display(),
-            checkpoint::meta_path(p).display(),
+            format::meta_path(p).display(),
             p.display()
         ),
     }

@@ -23,16 +23,17 @@ use crate::ctf::Ctf;
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::jobs::Progress;
+use crate::models::format::{self, ArchJson, InferenceSettings, ModelMeta};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 use crate::models::{ModelSpec, TopazArch, TopazConfig};
 use crate::restore::{PreprocessConfig, Preprocessed};
-use crate::train::checkpoint::{self, ArchJson, ModelMeta};
 
 /// Whether `path` is a Cryolens restore model: `NAME.safetensors` whose JSON names the WDSR
 /// U-net.
 pub fn is_restore_model(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "safetensors")
-        && checkpoint::read_meta(path).is_ok_and(|m| matches!(m.architecture, ArchJson::Wdsr(_)))
+        && format::read_meta::<InferenceSettings>(path)
+            .is_ok_and(|m| matches!(m.architecture, ArchJson::Wdsr(_)))
 }
 
 /// The output of [`RestoreDenoiser::denoise_binned`]: the preprocessed input and its
@@ -65,7 +66,7 @@ impl RestoreDenoiser {
     /// Not a Cryolens model file, a Topaz-architecture model, unreadable or mis-shaped weights.
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
         let path = spec.weights_path()?;
-        let (model, config, meta) = checkpoint::load_wdsr_model(&path, &device.burn)
+        let (model, config, meta) = format::load_wdsr_model(&path, &device.burn)
             .with_context(|| format!("loading restore model {}", path.display()))?;
         Ok(Self::from_parts(model, config, &meta, device, spec.label()))
     }
@@ -74,7 +75,7 @@ impl RestoreDenoiser {
     pub fn from_parts(
         model: WdsrUNet,
         config: WdsrConfig,
-        meta: &ModelMeta,
+        meta: &ModelMeta<InferenceSettings>,
         device: &ComputeDevice,
         label: impl Into<String>,
     ) -> Self {
@@ -82,7 +83,10 @@ impl RestoreDenoiser {
         Self {
             model,
             config,
-            preprocess: restore.config(),
+            preprocess: PreprocessConfig {
+                max_resolution_angstrom: restore.max_resolution_angstrom,
+                highpass_angstrom: restore.highpass_angstrom,
+            },
             trained_with_phase_flip: restore.phase_flip(),
             device: device.clone(),
             label: label.into(),

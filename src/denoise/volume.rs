@@ -203,7 +203,7 @@ impl Topaz3dDenoiser {
     /// # Errors
     /// A 2D model, weights not installed, or a file that is not a 3D U-net.
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
-        let (model, config) = crate::train::volume::load_any_3d(spec, &device.burn)?;
+        let (model, config) = crate::models::load_any_3d(spec, &device.burn)?;
         let kernels = if !device.is_gpu() && device.native_cpu {
             Kernels3d::NativeCpu
         } else {

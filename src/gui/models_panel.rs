@@ -24,7 +24,7 @@ impl DenoiserChoice {
     pub fn name(self) -> &'static str {
         match self {
             DenoiserChoice::Topaz(a) => a.name(),
-            DenoiserChoice::Bundled => crate::train::checkpoint::BUNDLED_DEFAULT_MODEL,
+            DenoiserChoice::Bundled => crate::models::format::BUNDLED_DEFAULT_MODEL,
             DenoiserChoice::Trained(name) => name,
         }
     }
@@ -37,7 +37,7 @@ impl DenoiserChoice {
         match self {
             DenoiserChoice::Topaz(a) => Ok(ModelSpec::Topaz(a)),
             DenoiserChoice::Bundled => {
-                ModelSpec::parse(crate::train::checkpoint::BUNDLED_DEFAULT_MODEL)
+                ModelSpec::parse(crate::models::format::BUNDLED_DEFAULT_MODEL)
             }
             DenoiserChoice::Trained(name) => ModelSpec::parse(name),
         }
@@ -58,10 +58,10 @@ pub struct ModelsState {
 /// What a trained model's JSON says about it, for tooltips: "restore (WDSR U-net) model, max
 /// resolution 4.5 Å: …" or "unet-small (…), trained by Cryolens".
 pub fn trained_model_note(name: &str) -> Option<String> {
-    let path = crate::train::checkpoint::find_trained_model(name)?;
-    let meta = crate::train::checkpoint::read_meta(&path).ok()?;
+    let path = crate::models::format::find_trained_model(name)?;
+    let meta = crate::models::format::read_meta::<crate::train::TrainConfig>(&path).ok()?;
     Some(match meta.architecture {
-        crate::train::ArchJson::Wdsr(_) => {
+        crate::models::format::ArchJson::Wdsr(_) => {
             let r = meta.training.data.restore.clone().unwrap_or_default();
             format!(
                 "restore (WDSR U-net) model, max resolution {} Å, band-pass from {} Å{}: \
@@ -75,12 +75,12 @@ pub fn trained_model_note(name: &str) -> Option<String> {
                     ""
                 },
                 r.max_resolution_angstrom,
-                meta.steps
+                meta.provenance.steps
             )
         }
         _ => format!(
             "{} trained by Cryolens, {} steps",
-            meta.architecture_name, meta.steps
+            meta.architecture_name, meta.provenance.steps
         ),
     })
 }
@@ -100,15 +100,13 @@ impl ModelsState {
             .into_iter()
             .map(DenoiserChoice::Topaz)
             .collect();
-        if crate::train::checkpoint::find_trained_model(
-            crate::train::checkpoint::BUNDLED_DEFAULT_MODEL,
-        )
-        .is_some()
+        if crate::models::format::find_trained_model(crate::models::format::BUNDLED_DEFAULT_MODEL)
+            .is_some()
         {
             self.installed.push(DenoiserChoice::Bundled);
         }
-        for (name, _) in crate::train::checkpoint::list_trained_models() {
-            if name == crate::train::checkpoint::BUNDLED_DEFAULT_MODEL {
+        for (name, _) in crate::models::format::list_trained_models() {
+            if name == crate::models::format::BUNDLED_DEFAULT_MODEL {
                 continue;
             }
             // Names live for the whole session (a handful of models): leaked once each.

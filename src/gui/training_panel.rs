@@ -117,7 +117,7 @@ impl TrainingPanel {
 
     /// The model file the next run writes.
     pub fn output(&self) -> PathBuf {
-        crate::train::checkpoint::resolve_output(&self.name)
+        crate::models::format::resolve_output(&self.name)
     }
 
     /// Polls the run: new loss points, the preview, and its end. Returns the model path when

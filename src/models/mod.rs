@@ -6,6 +6,7 @@
 
 pub mod cref;
 pub mod export;
+pub mod format;
 pub mod install;
 pub mod native;
 pub mod topaz;
@@ -76,7 +77,7 @@ impl ModelSpec {
             return Ok(ModelSpec::Topaz3d(a));
         }
         // A Cryolens-trained model by name (`NAME.safetensors` + `NAME.json`).
-        if let Some(p) = crate::train::checkpoint::find_trained_model(s) {
+        if let Some(p) = format::find_trained_model(s) {
             return Ok(ModelSpec::File(p));
         }
         let p = PathBuf::from(s);
@@ -107,7 +108,7 @@ impl ModelSpec {
             ModelSpec::Topaz(_) => false,
             ModelSpec::Topaz3d(_) => true,
             ModelSpec::File(p) if p.extension().is_some_and(|e| e == "safetensors") => {
-                crate::train::volume::is_model_3d(p)
+                format::is_model_3d(p)
             }
             ModelSpec::File(p) => state_dict_shapes(p)
                 .ok()
@@ -174,7 +175,7 @@ pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConf
     };
     // Cryolens' own format (`cryolens train`): safetensors weights + JSON sidecar.
     if path.extension().is_some_and(|e| e == "safetensors") {
-        return crate::train::checkpoint::load_model(path, device)
+        return format::load_model::<serde::de::IgnoredAny>(path, device)
             .map(|(model, config, _)| (model, config))
             .map_err(|e| bad(format!("{e:#}")));
     }
@@ -215,4 +216,32 @@ pub(crate) fn load_state_dict<M: ModuleSnapshot>(
         )));
     }
     Ok(())
+}
+
+/// Loads any 3D model a [`ModelSpec`] names (Topaz's `unet-3d-*`, a 3D state dict, or a
+/// Cryolens 3D model, [`format::model3d`]) with its dimensions.
+///
+/// # Errors
+/// A 2D model, weights not installed, unreadable or mis-shaped weights.
+pub fn load_any_3d(
+    spec: &ModelSpec,
+    device: &Device,
+) -> anyhow::Result<(topaz3d::UNet3d, topaz3d::UNet3dConfig)> {
+    if let ModelSpec::Topaz(a) = spec {
+        anyhow::bail!(
+            "'{}' is a 2D model; volumes need a 3D model ({}, or one trained with train-3d)",
+            a.name(),
+            Topaz3dArch::ALL.map(|a| a.name()).join(", ")
+        );
+    }
+    let path = spec.weights_path()?;
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        let (m, meta) = format::load_model_3d::<serde::de::IgnoredAny>(&path, device)?;
+        Ok((m, meta.architecture))
+    } else {
+        Ok((
+            topaz3d::load_topaz3d(&path, device)?,
+            topaz3d::UNet3dConfig::PRETRAINED,
+        ))
+    }
 }

@@ -4,8 +4,10 @@
 //!
 //! With d = prediction − target, element-wise and averaged over all pixels of the batch:
 //! L2 = mean(d²), L1 = mean(|d|), L0 = mean((|d| + ε)^γ) with ε = 10⁻⁸ and γ annealed
-//! linearly from 2 to 0 over training ([`l0_gamma`]).
+//! linearly from 2 to 0 over training ([`l0_gamma`]). [`scalar`] reads a loss tensor's value
+//! (2D, 3D and crefDenoiser training).
 
+use anyhow::{Result, anyhow};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -83,4 +85,19 @@ pub fn loss_host(kind: LossKind, prediction: &[f32], target: &[f32], gamma: f64)
         })
         .sum();
     sum / n as f64
+}
+
+/// The value of a one-element loss tensor.
+///
+/// # Errors
+/// A backend failure, or an empty tensor.
+pub fn scalar(t: Tensor<1>) -> Result<f64> {
+    let data = t
+        .try_into_data()
+        .map_err(|e| anyhow!("backend failure: {e:?}"))?;
+    let v = data
+        .iter::<f32>()
+        .next()
+        .ok_or_else(|| anyhow!("empty loss tensor"))?;
+    Ok(v as f64)
 }
