@@ -1,25 +1,39 @@
-//! The desktop application (eframe with the wgpu renderer).
+//! The desktop application (eframe with the wgpu renderer), split by role:
 //!
-//! One file per concept: [`app`] (state, jobs, layout), [`viewer`] (pan/zoom, GPU textures,
-//! the paint callback running `shaders/micrograph.wgsl`), [`contrast`] (σ window, colour
-//! maps, histogram), [`status`] (status bar), [`models_panel`] (model choice and install).
+//! - [`app`]: the struct of sub-states, the per-frame polling of every job, the layout.
+//! - [`state`]: plain data, no egui: the open document and its cached views by key, the
+//!   view settings, the volume's navigation, the images ready to show.
+//! - [`commands`]: every panel's Action handled in one place, and the app's commands by role
+//!   (opening and navigation, derived views, volumes, analysis, half-maps, import/export).
+//! - [`shortcuts`]: key bindings (listed by the help window, `?`).
+//! - [`views`]: the central area: single view, comparison panes, orthoviews.
+//! - [`panels`]: toolbar, side panel, status bar, help, micrograph list, models, training,
+//!   analysis, contrast, picking.
+//! - [`viewer`]: pan/zoom, GPU textures and the paint callback running
+//!   `shaders/micrograph.wgsl`.
+//! - [`jobs`] (every job slot of the app), [`job_slot`] (one typed slot), [`dialogs`] (file
+//!   dialogs as jobs), [`loading`] (job bodies: reading micrographs, denoising).
+//! - [`queries`]: the read-only accessors (what tests and the status bar read).
 
-pub mod analysis_panel;
 pub mod app;
-pub mod compare;
-pub mod contrast;
-pub mod micrograph_list;
-pub mod models_panel;
-pub mod picking;
-pub mod status;
-pub mod training_panel;
+pub mod commands;
+pub mod dialogs;
+pub mod job_slot;
+pub mod jobs;
+pub mod loading;
+pub mod panels;
+pub mod queries;
+pub mod shortcuts;
+pub mod state;
 pub mod viewer;
+pub mod views;
 
 use std::sync::Arc;
 
 use eframe::egui_wgpu::{self, wgpu};
 
-pub use app::{AppOptions, CryolensApp, SessionFile, Source, View};
+pub use app::CryolensApp;
+pub use state::{AppOptions, SessionFile, Source, View};
 
 /// Starts the GUI on `inputs` (micrograph files, folders, globs or a RELION micrographs
 /// STAR, see [`crate::picking::expand_input`]), or on the bundled sample when empty. Blocks

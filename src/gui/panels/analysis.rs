@@ -18,7 +18,7 @@ use crate::ctf::Ctf;
 use crate::image::Image;
 use crate::metrics::{self, Region, RegionPair};
 
-use super::viewer::ViewTransform;
+use crate::gui::viewer::ViewTransform;
 
 /// Which plot the panel shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,8 +6,10 @@
 use eframe::egui;
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 
-use super::app::View;
-use super::models_panel::DenoiserChoice;
+use crate::gui::app::CryolensApp;
+use crate::gui::panels::models::DenoiserChoice;
+use crate::gui::state::{Document, View};
+use crate::gui::viewer;
 
 /// State of the comparison.
 #[derive(Clone, Debug)]
@@ -22,6 +24,12 @@ pub struct CompareState {
     pub swipe: bool,
     /// Position of the swipe line, as a fraction of the width.
     pub split: f32,
+    /// Where the comparison was drawn in the last frame.
+    pub frame_rect: Option<Rect>,
+    /// The rectangle of each pane in the last frame.
+    pub pane_rects: Vec<Rect>,
+    /// The label of each pane shown in the last frame.
+    pub labels: Vec<String>,
 }
 
 impl Default for CompareState {
@@ -32,6 +40,9 @@ impl Default for CompareState {
             models: vec![None; 4],
             swipe: false,
             split: 0.5,
+            frame_rect: None,
+            pane_rects: Vec::new(),
+            labels: Vec::new(),
         }
     }
 }
@@ -164,6 +175,171 @@ pub fn decorate(
             egui::FontId::proportional(13.0),
             Color32::WHITE,
         );
+    }
+}
+
+impl CryolensApp {
+    /// The SNR shown under a comparison pane: region SNR (Topaz's formula) when regions are
+    /// labelled, else the analysis' even/odd figures for raw and denoised (when `even_odd`:
+    /// they are the selected model's).
+    pub(in crate::gui) fn pane_snr(
+        &self,
+        view: View,
+        image: &crate::image::Image,
+        even_odd: bool,
+    ) -> String {
+        let pairs = self.analysis.regions.pairs();
+        if !pairs.is_empty() {
+            return match crate::metrics::region_snr_topaz(image, &pairs) {
+                Ok(s) => format!("region SNR {:.2} dB", s.snr_db),
+                Err(_) => "region SNR n/a".into(),
+            };
+        }
+        match (view, self.analysis().filter(|_| even_odd)) {
+            (View::Raw, Some(a)) => a
+                .raw_snr
+                .snr_db
+                .map_or_else(|| "SNR n/a".into(), |d| format!("even/odd SNR {d:.2} dB")),
+            (View::Denoised, Some(a)) => a
+                .denoised
+                .as_ref()
+                .and_then(|d| d.topaz_snr_db)
+                .map_or_else(String::new, |d| format!("Topaz even/odd SNR {d:.2} dB")),
+            _ => String::new(),
+        }
+    }
+
+    /// The comparison panes in the central area.
+    pub(in crate::gui) fn compare_view(&mut self, ui: &mut egui::Ui) {
+        let area = ui.available_rect_before_wrap();
+        self.compare.frame_rect = Some(area);
+        let rects = self.compare.layout(area);
+        self.compare.pane_rects = rects.clone();
+        let pixel = self
+            .doc
+            .as_ref()
+            .and_then(|d| d.raw.image.pixel_size_angstrom);
+        let keep = self
+            .doc
+            .as_ref()
+            .map(Document::keep_ids)
+            .unwrap_or_default();
+        let model = self.models.selected.map_or("", |m| m.name());
+        let mut labels = Vec::new();
+        let swipe_x = area.left() + self.compare.split * area.width();
+        let panes: Vec<(usize, View, Rect)> = if self.compare.swipe {
+            self.compare
+                .panes
+                .iter()
+                .take(2)
+                .enumerate()
+                .map(|(i, v)| (i, *v, area))
+                .collect()
+        } else {
+            self.compare
+                .panes
+                .iter()
+                .zip(rects)
+                .enumerate()
+                .map(|(i, (v, r))| (i, *v, r))
+                .collect()
+        };
+        for (i, view, rect) in panes {
+            let own = self
+                .compare
+                .pane_model(i, self.models.selected)
+                .filter(|m| view == View::Denoised && Some(*m) != self.models.selected);
+            let name = match (view, own) {
+                (View::Denoised, Some(m)) => format!("{} ({})", view.name(), m.name()),
+                (View::Denoised, None) => format!("{} ({model})", view.name()),
+                _ => view.name().to_string(),
+            };
+            let img = match own {
+                Some(m) => self.denoised_by(m).cloned(),
+                None => self.view_image(view).cloned(),
+            };
+            let Some(img) = img else {
+                // A denoiser that failed on this micrograph says why (e.g. restore without a
+                // pixel size), instead of waiting for a result that will not come.
+                let failed = match view {
+                    View::Denoised | View::Merged => self
+                        .compare
+                        .pane_model(i, self.models.selected)
+                        .and_then(|m| self.doc.as_ref()?.denoise_failed.get(m.name())),
+                    _ => None,
+                };
+                let text = match failed {
+                    Some(e) => format!("{name}: failed: {e}"),
+                    None => format!("{name}: not computed yet"),
+                };
+                let galley = ui.painter().layout(
+                    text.clone(),
+                    egui::FontId::proportional(15.0),
+                    egui::Color32::LIGHT_GRAY,
+                    (rect.width() - 24.0).max(40.0),
+                );
+                let at = rect.center() - galley.size() / 2.0;
+                ui.painter().galley(at, galley, egui::Color32::LIGHT_GRAY);
+                labels.push(text);
+                continue;
+            };
+            let mut clip = rect;
+            if self.compare.swipe && i == 1 {
+                clip.min.x = swipe_x;
+            }
+            let mut child =
+                ui.new_child(egui::UiBuilder::new().max_rect(rect).id_salt(("pane", i)));
+            child.set_clip_rect(clip.intersect(ui.clip_rect()));
+            let out = viewer::show(
+                &mut child,
+                &mut self.transform,
+                &img,
+                viewer::Look {
+                    contrast: self.contrast[view.index()],
+                    colour_map: self.colour_map,
+                    keep: keep.clone(),
+                    gpu_ready: self.max_texture_side.is_some(),
+                },
+                viewer::Interaction {
+                    pan: !(self.compare.swipe && i == 1),
+                    zoom: !(self.compare.swipe && i == 1),
+                    double_click_fit: true,
+                },
+            );
+            if i == 0 {
+                self.viewer_rect = out.rect;
+            }
+            // The analysis's even/odd SNR is the selected model's: another model's pane
+            // shows region SNR only.
+            let snr = self.pane_snr(view, &img.image, own.is_none());
+            let label = if snr.is_empty() {
+                name
+            } else {
+                format!("{name}  {snr}")
+            };
+            let painter = ui.painter_at(clip);
+            let corner = if self.compare.swipe && i == 1 {
+                Rect::from_min_max(egui::pos2(swipe_x, rect.top()), rect.max)
+            } else {
+                rect
+            };
+            crate::gui::views::compare::decorate(
+                &painter,
+                corner,
+                &label,
+                self.transform.zoom,
+                pixel,
+            );
+            labels.push(label);
+        }
+        if self.compare.swipe {
+            ui.painter().vline(
+                swipe_x,
+                area.y_range(),
+                egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 200, 40)),
+            );
+        }
+        self.compare.labels = labels;
     }
 }
 

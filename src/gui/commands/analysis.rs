@@ -1,0 +1,350 @@
+//! The analysis panel's jobs: the analysis of the open micrograph, the comparison panes'
+//! curves, the 2D spectrum, and training on the session.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::fourier;
+use crate::jobs::Job;
+
+use crate::denoise::TopazDenoiser;
+use crate::gui::app::CryolensApp;
+use crate::gui::loading::SAMPLE_MRC;
+use crate::gui::panels::micrograph_list;
+use crate::gui::panels::models::DenoiserChoice;
+use crate::gui::state::derived::hundredths;
+use crate::gui::state::{PaneCurvesKey, SAMPLE_NAME, View};
+use crate::io;
+
+impl CryolensApp {
+    /// Starts the analysis of the open micrograph (halves from an even/odd pair beside it, else
+    /// count splitting; denoised with the selected model when asked).
+    pub fn start_analysis(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        self.jobs.analysis.cancel();
+        let index = doc.index;
+        let raw = Arc::clone(&doc.raw);
+        let denoised_view = self
+            .models
+            .selected
+            .and_then(|a| doc.denoised.get(a.name()))
+            .cloned();
+        let path = self
+            .picks
+            .session
+            .micrographs
+            .get(index)
+            .map(|m| m.path.clone())
+            .filter(|p| p != Path::new(SAMPLE_NAME));
+        let model = if self.analysis.with_denoiser {
+            self.models.selected.zip(self.device.clone())
+        } else {
+            None
+        };
+        let split = crate::metrics::CountSplitOptions {
+            force: self.analysis.force_split,
+            ..Default::default()
+        };
+        let lowpass_factor = self.settings.lowpass_factor;
+        let ring_width = self.analysis.ring_width;
+        self.analysis.error = None;
+        let job = Job::spawn("analysis", move |p| {
+            p.set_message("finding halves");
+            let (m1, m2, source) =
+                crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
+            let denoiser = match model {
+                Some((arch, device)) => {
+                    p.set_message(format!("loading {}", arch.name()));
+                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
+                }
+                None => None,
+            };
+            let input = crate::analysis::AnalysisInput {
+                raw: &raw.image,
+                denoised_view: denoised_view.as_ref().map(|v| &v.image),
+                lowpass_factor,
+                denoiser: denoiser.as_ref(),
+                ring_width,
+            };
+            crate::analysis::analyze(&m1, &m2, source, &input, p)
+        });
+        self.jobs.analysis.start(index, job);
+    }
+
+    /// With the comparison and the analysis panel open and the analysis done, computes each
+    /// pane's SSNR and signal/noise/bias curves on the halves (in the background; again when
+    /// the panes, model or settings change) and hands them to the analysis panel.
+    pub(in crate::gui) fn update_pane_curves(&mut self) {
+        if let Some((key, result)) = self.jobs.pane_curves.poll() {
+            let curves = match result {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    self.analysis.error = Some(format!("Curves of the comparison panes: {e:#}"));
+                    None
+                }
+            };
+            self.pane_curves = Some((key, curves));
+        }
+        self.analysis.pane_curves_progress = self.jobs.pane_curves.fraction_and_message();
+        let wanted = self.compare.open && self.analysis.open && self.analysis().is_some();
+        let Some(doc) = self.doc.as_ref().filter(|_| wanted) else {
+            self.analysis.pane_curves = None;
+            return;
+        };
+        let model = self.models.selected.filter(|_| self.device.is_some());
+        let panes: Vec<View> = if self.compare.swipe {
+            self.compare.panes.iter().take(2).copied().collect()
+        } else {
+            self.compare.panes.clone()
+        };
+        let choices: Vec<Option<DenoiserChoice>> = (0..panes.len())
+            .map(|i| {
+                self.compare
+                    .pane_model(i, model)
+                    .filter(|_| self.device.is_some())
+            })
+            .collect();
+        let key = PaneCurvesKey {
+            index: doc.index,
+            pane_models: choices.iter().map(|c| c.map(|m| m.name())).collect(),
+            panes,
+            model: model.map(|m| m.name()),
+            lowpass: self.settings.lowpass_key(),
+            merge_cutoff: hundredths(self.settings.merge_cutoff_angstrom),
+            merge_width: hundredths(self.settings.merge_width_angstrom),
+            ring_width: hundredths(self.analysis.ring_width),
+            force_split: self.analysis.force_split,
+        };
+        self.analysis.pane_curves = self
+            .pane_curves
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, c)| c.clone());
+        let current = self.pane_curves.as_ref().is_some_and(|(k, _)| *k == key);
+        let running = self.jobs.pane_curves.is_running_for(&key);
+        if current || running {
+            return;
+        }
+        self.jobs.pane_curves.cancel();
+        let raw = Arc::clone(&doc.raw);
+        let path = self
+            .picks
+            .session
+            .micrographs
+            .get(doc.index)
+            .map(|m| m.path.clone())
+            .filter(|p| p != Path::new(SAMPLE_NAME));
+        let split = crate::metrics::CountSplitOptions {
+            force: key.force_split,
+            ..Default::default()
+        };
+        let device = self.device.clone();
+        let (lowpass_factor, cutoff, width, ring_width) = (
+            self.settings.lowpass_factor,
+            self.settings.merge_cutoff_angstrom,
+            self.settings.merge_width_angstrom,
+            self.analysis.ring_width,
+        );
+        let job_key = key.clone();
+        let job = Job::spawn("pane curves", move |p| {
+            use crate::analysis::PaneFilter;
+            p.set_message("finding halves");
+            // The same halves as the analysis (same pair, or the same seeded count split).
+            let (m1, m2, _) = crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
+            // One denoiser per model that a denoised or merged pane needs.
+            let mut denoisers: Vec<(&'static str, TopazDenoiser)> = Vec::new();
+            if let Some(device) = &device {
+                for (view, choice) in key.panes.iter().zip(&choices) {
+                    if let (View::Denoised | View::Merged, Some(arch)) = (view, choice)
+                        && !denoisers.iter().any(|(n, _)| *n == arch.name())
+                    {
+                        p.set_message(format!("loading {}", arch.name()));
+                        denoisers.push((arch.name(), TopazDenoiser::load(&arch.spec()?, device)?));
+                    }
+                }
+            }
+            let find = |c: &Option<DenoiserChoice>| {
+                c.and_then(|arch| denoisers.iter().find(|(n, _)| *n == arch.name()))
+                    .map(|(_, d)| d)
+            };
+            let mut panes = Vec::new();
+            for (&view, choice) in key.panes.iter().zip(&choices) {
+                let denoiser = find(choice);
+                let filter = if view == View::Raw {
+                    PaneFilter::Raw
+                } else if view == View::Lowpass {
+                    PaneFilter::Lowpass {
+                        factor: lowpass_factor,
+                    }
+                } else if let (View::Denoised, Some(d)) = (view, denoiser) {
+                    PaneFilter::Denoised(d)
+                } else if let (View::Merged, Some(d), Some(_)) =
+                    (view, denoiser, m1.pixel_size_angstrom)
+                {
+                    PaneFilter::Merged {
+                        denoiser: d,
+                        cutoff_angstrom: cutoff,
+                        width_angstrom: width,
+                    }
+                } else {
+                    // No model (or, to merge, no pixel size): this pane has no curves.
+                    continue;
+                };
+                let label = match (view, denoiser) {
+                    (View::Denoised | View::Merged, Some(d)) => {
+                        format!("{} ({})", view.name(), d.label())
+                    }
+                    _ => view.name().to_string(),
+                };
+                panes.push((label, filter));
+            }
+            crate::analysis::pane_curves(&m1, &m2, &panes, ring_width, p)
+        });
+        self.jobs.pane_curves.start(job_key, job);
+    }
+
+    /// Starts the 2D spectrum of the open micrograph when the panel shows it.
+    pub(in crate::gui) fn start_spectrum_job(&mut self) {
+        use crate::gui::panels::analysis::Tab;
+        if !self.analysis.open
+            || self.analysis.tab != Tab::Spectrum2d
+            || self.jobs.spectrum.is_running()
+        {
+            return;
+        }
+        let Some(doc) = &self.doc else { return };
+        if self
+            .analysis
+            .spectrum
+            .as_ref()
+            .is_some_and(|(i, _, _)| *i == doc.index)
+        {
+            return;
+        }
+        let raw = Arc::clone(&doc.raw);
+        let job = Job::spawn("spectrum", move |p| {
+            p.set_message("power spectrum");
+            let tile = crate::analysis::SPECTRUM_TILE.min(raw.image.width.min(raw.image.height));
+            let spectrum = fourier::power_spectrum(&raw.image, tile);
+            Ok((
+                raw.image.pixel_size_angstrom,
+                micrograph_list::thumbnail(&spectrum, tile),
+            ))
+        });
+        self.jobs.spectrum.start(doc.index, job);
+    }
+
+    pub(in crate::gui) fn poll_analysis(&mut self) {
+        if let Some(((), result)) = self.jobs.half_maps.poll() {
+            match result {
+                Ok(Some((names, report, maps))) => {
+                    self.analysis.half_maps = Some((names, Arc::new(report)));
+                    self.analysis.cref.maps = Some(Arc::new(maps));
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("Half-map FSC failed: {e:#}")),
+            }
+        }
+        self.poll_cref();
+        if let Some((key, result)) = self.jobs.spectrum.poll() {
+            let index = key;
+            match result {
+                Ok((pixel, img)) => {
+                    let tex = self.egui_ctx.load_texture(
+                        "power spectrum",
+                        img,
+                        egui::TextureOptions::LINEAR,
+                    );
+                    self.analysis.spectrum = Some((index, pixel, tex));
+                }
+                Err(e) => self.analysis.error = Some(format!("Power spectrum failed: {e:#}")),
+            }
+        }
+        if let Some(((), result)) = self.jobs.ctf.poll() {
+            match result {
+                Ok(Some(path)) => {
+                    if let Err(e) = self.import_ctf(&path) {
+                        self.error = Some(format!("Reading the CTF failed: {e:#}"));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("File dialog failed: {e:#}")),
+            }
+        }
+        self.start_spectrum_job();
+        if let Some((key, result)) = self.jobs.analysis.poll() {
+            let index = key;
+            match result {
+                Ok(a) => self.analysis.result = Some((index, Arc::new(a))),
+                Err(e) => self.analysis.error = Some(format!("Analysis failed: {e:#}")),
+            }
+        }
+        if let Some(msg) = self.png_message.lock().ok().and_then(|mut m| m.take()) {
+            match msg {
+                Ok(m) => self.info = Some(m),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    /// Labels a region for region SNR at micrograph pixel `(x, y)`: a signal box, or a
+    /// background box (boxes of the analysis panel's size, paired in order).
+    pub fn add_region(&mut self, x: f64, y: f64, background: bool) {
+        if let Some((w, h)) = self.image_size() {
+            self.analysis.label_at(x, y, background, (w, h));
+        }
+    }
+
+    /// Starts training on the session's micrographs: even/odd pairs beside them when found,
+    /// else count-split halves (the bundled sample is split in memory).
+    ///
+    /// # Errors
+    /// No device yet; the sample cannot be split.
+    pub fn start_training(&mut self, resume: bool) -> anyhow::Result<()> {
+        use crate::train::data::PairSource;
+        let device = self
+            .device
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the compute device is still being detected"))?;
+        let force = self.training.force_split;
+        let mut sources = Vec::new();
+        for m in &self.picks.session.micrographs {
+            if m.path == Path::new(SAMPLE_NAME) {
+                let (_, v) = io::mrc::read_bytes(SAMPLE_MRC)?;
+                let split = crate::metrics::split_counts(
+                    &v.section(0),
+                    &crate::metrics::CountSplitOptions {
+                        force,
+                        ..Default::default()
+                    },
+                )?;
+                sources.push(PairSource::InMemory {
+                    name: SAMPLE_NAME.into(),
+                    even: Arc::new(split.half1),
+                    odd: Arc::new(split.half2),
+                });
+            } else if let Some((even, odd)) = crate::analysis::find_half_pair(&m.path) {
+                sources.push(PairSource::Files { even, odd });
+            } else {
+                sources.push(PairSource::CountSplit {
+                    path: m.path.clone(),
+                    force,
+                });
+            }
+        }
+        let run = crate::train::TrainRun {
+            config: self.training.config.clone(),
+            sources,
+            output: self.training.output(),
+            resume,
+            command_line: "cryolens GUI training panel".into(),
+            notes: String::new(),
+        };
+        self.training.history.clear();
+        self.training.outcome = None;
+        self.training.handle = Some(crate::train::start(run, device));
+        Ok(())
+    }
+}
