@@ -16,7 +16,7 @@ use crate::picking::exchange::ExportFormat;
 
 use super::job_slot::JobSlot;
 use super::loading::{CrefEpochs, HalfMapFsc, Loaded, Prefetched, Sections};
-use super::panels::analysis::CrefResult;
+use super::panels::cref::CrefResult;
 use super::state::{
     DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, ViewImage,
 };

@@ -336,7 +336,7 @@ impl CryolensApp {
     }
 
     /// The crefDenoiser options and state of the Half-maps tab (for scripting and tests).
-    pub fn cref_panel_mut(&mut self) -> &mut crate::gui::panels::analysis::CrefPanel {
+    pub fn cref_panel_mut(&mut self) -> &mut crate::gui::panels::cref::CrefPanel {
         &mut self.analysis.cref
     }
 
@@ -346,7 +346,7 @@ impl CryolensApp {
     }
 
     /// The last crefDenoiser result shown in the Half-maps tab.
-    pub fn cref_result(&self) -> Option<&Arc<crate::gui::panels::analysis::CrefResult>> {
+    pub fn cref_result(&self) -> Option<&Arc<crate::gui::panels::cref::CrefResult>> {
         self.analysis.cref.result.as_ref()
     }
 }

@@ -93,7 +93,7 @@ impl CryolensApp {
                 .and_then(|()| Ok(crate::io::mrc::write_volume(&file, &out.denoised)?))
                 .map(|()| file)
                 .map_err(|e| format!("{e:#}"));
-            Ok(crate::gui::panels::analysis::CrefResult {
+            Ok(crate::gui::panels::cref::CrefResult {
                 denoised: Arc::new(out.denoised),
                 denoised_file,
                 evaluation,

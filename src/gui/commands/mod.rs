@@ -74,10 +74,10 @@ impl CryolensApp {
         let low = self.view_image(View::Lowpass).cloned();
         let merged = self.view_image(View::Merged).cloned();
         let views = [
-            raw.as_ref().map(|v| &v.image),
-            den.as_ref().map(|v| &v.image),
-            low.as_ref().map(|v| &v.image),
-            merged.as_ref().map(|v| &v.image),
+            raw.as_deref(),
+            den.as_deref(),
+            low.as_deref(),
+            merged.as_deref(),
         ];
         match self.analysis.show(ui, index, running, views) {
             AnalysisAction::None => {}

@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod contrast;
+pub mod cref;
 pub mod help;
 pub mod micrograph_list;
 pub mod models;

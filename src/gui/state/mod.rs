@@ -1,10 +1,12 @@
 //! The app's plain data, with no egui: what is open ([`document`]), the settings and keys of
 //! the views derived from it ([`derived`]: denoised, low-pass and merged caches by key), the
-//! volume's section and cursor ([`volume`]), and the images ready to show ([`view_image`]).
+//! volume's section and cursor ([`volume`]), the boxes of region SNR ([`regions`]), and the
+//! images ready to show ([`view_image`]).
 //! Drawing lives in `gui::views` and `gui::panels`; jobs are started by `gui::commands`.
 
 pub mod derived;
 pub mod document;
+pub mod regions;
 pub mod view_image;
 pub mod volume;
 

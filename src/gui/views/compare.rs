@@ -8,7 +8,7 @@ use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 
 use crate::gui::app::CryolensApp;
 use crate::gui::panels::models::DenoiserChoice;
-use crate::gui::state::{Document, View};
+use crate::gui::state::{Document, View, ViewImage};
 use crate::gui::viewer;
 
 /// State of the comparison.
@@ -183,15 +183,15 @@ impl CryolensApp {
     /// labelled, else the analysis' even/odd figures for raw and denoised (when `even_odd`:
     /// they are the selected model's).
     pub(in crate::gui) fn pane_snr(
-        &self,
+        &mut self,
         view: View,
-        image: &crate::image::Image,
+        image: &ViewImage,
         even_odd: bool,
     ) -> String {
-        let pairs = self.analysis.regions.pairs();
-        if !pairs.is_empty() {
-            return match crate::metrics::region_snr_topaz(image, &pairs) {
-                Ok(s) => format!("region SNR {:.2} dB", s.snr_db),
+        let panel = &mut self.analysis;
+        if !panel.regions.pairs().is_empty() {
+            return match &panel.region_snr.get(image, &panel.regions).topaz_db {
+                Ok(db) => format!("region SNR {db:.2} dB"),
                 Err(_) => "region SNR n/a".into(),
             };
         }
@@ -311,7 +311,7 @@ impl CryolensApp {
             }
             // The analysis's even/odd SNR is the selected model's: another model's pane
             // shows region SNR only.
-            let snr = self.pane_snr(view, &img.image, own.is_none());
+            let snr = self.pane_snr(view, &img, own.is_none());
             let label = if snr.is_empty() {
                 name
             } else {
