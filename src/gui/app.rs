@@ -33,7 +33,7 @@ use super::state::{
     ViewSettings, VolumeState,
 };
 use super::viewer::{self, ViewTransform};
-use super::views::compare::CompareState;
+use super::views::compare::{CompareState, PaneContext};
 use super::views::orthoviews::Orthoviews;
 
 /// The Cryolens desktop application. Its parts are visible to the rest of `gui` (commands,
@@ -354,15 +354,38 @@ impl eframe::App for CryolensApp {
                 .resizable(true)
                 .default_size(200.0)
                 .min_size(120.0)
-                .show(ui, |ui| self.orthoviews(ui));
+                .show(ui, |ui| {
+                    let shape = self.doc.as_ref().and_then(|d| d.volume.as_ref());
+                    self.orthoviews.show(ui, shape.map(|(v, _)| v.shape()));
+                });
         }
         let radius = self.pick_radius_px();
         self.picks.section = self.section().map(|(_, z)| (z as f64, radius));
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| {
-                if self.compare.open && self.doc.is_some() {
-                    self.compare_view(ui);
+                if self.compare.open
+                    && let Some(doc) = &self.doc
+                {
+                    let index = Some(doc.index);
+                    let panel = &mut self.analysis;
+                    let cx = PaneContext {
+                        doc,
+                        selected: self.models.selected,
+                        settings: &self.settings,
+                        contrast: &self.contrast,
+                        colour_map: self.colour_map,
+                        gpu_ready: self.max_texture_side.is_some(),
+                        analysis: panel
+                            .result
+                            .as_ref()
+                            .filter(|(i, _)| Some(*i) == index)
+                            .map(|(_, a)| &**a),
+                        regions: &panel.regions,
+                    };
+                    self.viewer_rect =
+                        self.compare
+                            .show(ui, &cx, &mut self.transform, &mut panel.region_snr);
                     return;
                 }
                 self.single_view(ui, &ctx);

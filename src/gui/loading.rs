@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use eframe::egui;
 
+use crate::analysis::section::{Micrograph, micrograph_from, read_micrograph, section_contrast};
 use crate::denoise::{TileConfig, TopazDenoiser};
 use crate::device::ComputeDevice;
 use crate::image::Volume;
+use crate::io;
 use crate::io::mapped::VolumeSource;
-use crate::io::{self, ContentKind};
 use crate::jobs::Progress;
 
 use super::panels::micrograph_list;
@@ -56,31 +57,23 @@ pub fn absolute(path: &Path) -> PathBuf {
 /// computes its statistics.
 pub fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Loaded> {
     p.set_message("reading");
-    let (label, result) = if path == Path::new(SAMPLE_NAME) {
-        let read = io::mrc::read_bytes(SAMPLE_MRC);
-        let read = read.map(|(k, v)| (k, Arc::new(v) as Arc<dyn VolumeSource>));
-        (SAMPLE_NAME.to_string(), read)
+    let micrograph = if path == Path::new(SAMPLE_NAME) {
+        let (kind, volume) = io::mrc::read_bytes(SAMPLE_MRC)?;
+        micrograph_from(SAMPLE_NAME.to_string(), kind, Arc::new(volume))?
     } else {
-        (
-            path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-            // Large MRC files are mapped, not read: only the sections shown are decoded.
-            io::mapped::open_volume(path),
-        )
+        read_micrograph(path)?
     };
-    let (kind, volume) = result?;
-    let (image, note) = pick_section(kind, &*volume)?;
-    let volume = (volume.shape().2 > 1).then_some(volume);
-    image
-        .check_finite()
-        .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    let Micrograph {
+        name,
+        note,
+        image,
+        volume,
+    } = micrograph;
     p.set_message("computing statistics");
     let thumbnail = micrograph_list::thumbnail(&image, micrograph_list::THUMBNAIL_SIDE);
     Ok(Loaded {
         index,
-        name: label,
+        name,
         note,
         raw: match &volume {
             Some(v) => section_view(&**v, image),
@@ -138,46 +131,11 @@ pub fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> 
     doc
 }
 
-/// The 2D image to show for a file's contents: the image itself, or the middle section of a
-/// stack or volume (with a note saying so).
-pub fn pick_section(
-    kind: ContentKind,
-    volume: &dyn VolumeSource,
-) -> anyhow::Result<(crate::image::Image, Option<String>)> {
-    let (width, height, depth) = volume.shape();
-    if width == 0 || height == 0 || depth == 0 {
-        anyhow::bail!("the file holds no pixels ({width}×{height}×{depth})");
-    }
-    if depth == 1 {
-        return Ok((volume.section(0), None));
-    }
-    let what = match kind {
-        ContentKind::Stack => "stack",
-        _ => "volume",
-    };
-    let mapped = if volume.is_mapped() {
-        " (memory-mapped: sections are read as shown)"
-    } else {
-        ""
-    };
-    Ok((
-        volume.section(depth / 2),
-        Some(format!(
-            "{what} of {depth} sections{mapped}: section slider and Up/Down keys in the side panel"
-        )),
-    ))
-}
-
-/// A section of `volume` ready to show. For a memory-mapped volume the contrast statistics
-/// (median, robust σ) come from a sample of sections across the volume (see
-/// [`VolumeSource::contrast_stats`]), so that the contrast holds from section to section
-/// without reading the whole file; otherwise they are the section's own.
+/// A section of `volume` ready to show, with the volume's shared display statistics when it
+/// has them (see [`section_contrast`]), else the section's own.
 pub fn section_view(volume: &dyn VolumeSource, image: crate::image::Image) -> ViewImage {
     let mut view = ViewImage::new(image);
-    if let Some((median, sigma)) = volume.contrast_stats()
-        && sigma > 0.0
-        && sigma.is_finite()
-    {
+    if let Some((median, sigma)) = section_contrast(volume) {
         view.stats.mean = f64::from(median);
         view.stats.std = f64::from(sigma);
         view.histogram = Histogram::of(&view.image.data, &view.stats);

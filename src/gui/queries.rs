@@ -11,7 +11,7 @@ use crate::device::ComputeDevice;
 use crate::picking::PickSession;
 
 use super::app::CryolensApp;
-use super::panels::models::DenoiserChoice;
+use super::panels::status::StatusInfo;
 use super::panels::training::TrainingPanel;
 use super::state::{MergeKey, View, ViewImage};
 
@@ -198,15 +198,6 @@ impl CryolensApp {
         self.doc.as_ref()?.view(view, selected, &self.settings)
     }
 
-    /// The denoised image of `model` for the open document, once computed (the denoised
-    /// volume's section when a 3D model has run and `model` is the selected one).
-    pub(in crate::gui) fn denoised_by(&self, model: DenoiserChoice) -> Option<&Arc<ViewImage>> {
-        if Some(model) == self.models.selected {
-            return self.view_image(View::Denoised);
-        }
-        self.doc.as_ref()?.denoised.get(model.name())
-    }
-
     /// The particle radius in pixels of the open micrograph.
     pub(in crate::gui) fn pick_radius_px(&self) -> f64 {
         let pixel = self
@@ -328,7 +319,7 @@ impl CryolensApp {
 
     /// The FSC-0.143 and FSC-0.5 resolutions of the open half-maps.
     pub fn half_map_resolutions(&self) -> Option<(Option<f64>, Option<f64>)> {
-        let (_, r) = self.analysis.half_maps.as_ref()?;
+        let (_, r) = self.analysis.cref.half_maps.as_ref()?;
         Some((
             r.at_0143.as_ref().map(|c| c.resolution),
             r.at_05.as_ref().map(|c| c.resolution),
@@ -348,5 +339,22 @@ impl CryolensApp {
     /// The last crefDenoiser result shown in the Half-maps tab.
     pub fn cref_result(&self) -> Option<&Arc<crate::gui::panels::cref::CrefResult>> {
         self.analysis.cref.result.as_ref()
+    }
+
+    /// What the status bar shows: device, pixel size, size, hover, note, running jobs.
+    pub(in crate::gui) fn status_info(&self) -> StatusInfo {
+        let jobs = self.jobs.for_status_bar();
+        let doc = self.doc.as_ref();
+        StatusInfo {
+            device: self.device.as_ref().map_or_else(
+                || "detecting compute device…".into(),
+                ComputeDevice::describe,
+            ),
+            pixel_size: doc.and_then(|d| d.raw.image.pixel_size_angstrom),
+            dims: self.image_size(),
+            hover: self.hover,
+            note: doc.and_then(|d| d.note.clone()),
+            jobs,
+        }
     }
 }

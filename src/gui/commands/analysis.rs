@@ -9,6 +9,8 @@ use eframe::egui;
 use crate::fourier;
 use crate::jobs::Job;
 
+use crate::analysis::pane_curves::PaneSettings;
+use crate::analysis::{PaneSpec, PaneView, comparison_pane_curves};
 use crate::denoise::TopazDenoiser;
 use crate::gui::app::CryolensApp;
 use crate::gui::loading::SAMPLE_MRC;
@@ -148,59 +150,45 @@ impl CryolensApp {
             self.analysis.ring_width,
         );
         let job_key = key.clone();
+        let specs: Vec<PaneSpec> = key
+            .panes
+            .iter()
+            .zip(&choices)
+            .map(|(view, choice)| PaneSpec {
+                view: pane_view(*view),
+                name: view.name(),
+                model: choice.map(|c| c.name()),
+            })
+            .collect();
+        let settings = PaneSettings {
+            lowpass_factor,
+            cutoff_angstrom: cutoff,
+            width_angstrom: width,
+            ring_width,
+        };
         let job = Job::spawn("pane curves", move |p| {
-            use crate::analysis::PaneFilter;
-            p.set_message("finding halves");
-            // The same halves as the analysis (same pair, or the same seeded count split).
-            let (m1, m2, _) = crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
-            // One denoiser per model that a denoised or merged pane needs.
-            let mut denoisers: Vec<(&'static str, TopazDenoiser)> = Vec::new();
-            if let Some(device) = &device {
-                for (view, choice) in key.panes.iter().zip(&choices) {
-                    if let (View::Denoised | View::Merged, Some(arch)) = (view, choice)
-                        && !denoisers.iter().any(|(n, _)| *n == arch.name())
-                    {
-                        p.set_message(format!("loading {}", arch.name()));
-                        denoisers.push((arch.name(), TopazDenoiser::load(&arch.spec()?, device)?));
-                    }
-                }
-            }
-            let find = |c: &Option<DenoiserChoice>| {
-                c.and_then(|arch| denoisers.iter().find(|(n, _)| *n == arch.name()))
-                    .map(|(_, d)| d)
+            let load = |name: &'static str| -> anyhow::Result<TopazDenoiser> {
+                let arch = choices
+                    .iter()
+                    .flatten()
+                    .find(|c| c.name() == name)
+                    .ok_or_else(|| anyhow::anyhow!("no model {name}"))?;
+                let device = device
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no compute device"))?;
+                TopazDenoiser::load(&arch.spec()?, device)
             };
-            let mut panes = Vec::new();
-            for (&view, choice) in key.panes.iter().zip(&choices) {
-                let denoiser = find(choice);
-                let filter = if view == View::Raw {
-                    PaneFilter::Raw
-                } else if view == View::Lowpass {
-                    PaneFilter::Lowpass {
-                        factor: lowpass_factor,
-                    }
-                } else if let (View::Denoised, Some(d)) = (view, denoiser) {
-                    PaneFilter::Denoised(d)
-                } else if let (View::Merged, Some(d), Some(_)) =
-                    (view, denoiser, m1.pixel_size_angstrom)
-                {
-                    PaneFilter::Merged {
-                        denoiser: d,
-                        cutoff_angstrom: cutoff,
-                        width_angstrom: width,
-                    }
-                } else {
-                    // No model (or, to merge, no pixel size): this pane has no curves.
-                    continue;
-                };
-                let label = match (view, denoiser) {
-                    (View::Denoised | View::Merged, Some(d)) => {
-                        format!("{} ({})", view.name(), d.label())
-                    }
-                    _ => view.name().to_string(),
-                };
-                panes.push((label, filter));
-            }
-            crate::analysis::pane_curves(&m1, &m2, &panes, ring_width, p)
+            let load: Option<&dyn Fn(&'static str) -> anyhow::Result<TopazDenoiser>> =
+                device.is_some().then_some(&load);
+            comparison_pane_curves(
+                &raw.image,
+                path.as_deref(),
+                &split,
+                &specs,
+                load,
+                &settings,
+                p,
+            )
         });
         self.jobs.pane_curves.start(job_key, job);
     }
@@ -240,7 +228,7 @@ impl CryolensApp {
         if let Some(((), result)) = self.jobs.half_maps.poll() {
             match result {
                 Ok(Some((names, report, maps))) => {
-                    self.analysis.half_maps = Some((names, Arc::new(report)));
+                    self.analysis.cref.half_maps = Some((names, Arc::new(report)));
                     self.analysis.cref.maps = Some(Arc::new(maps));
                 }
                 Ok(None) => {}
@@ -346,5 +334,15 @@ impl CryolensApp {
         self.training.outcome = None;
         self.training.handle = Some(crate::train::start(run, device));
         Ok(())
+    }
+}
+
+/// The library's name for what a comparison pane shows.
+fn pane_view(view: View) -> PaneView {
+    match view {
+        View::Raw => PaneView::Raw,
+        View::Denoised => PaneView::Denoised,
+        View::Lowpass => PaneView::Lowpass,
+        View::Merged => PaneView::Merged,
     }
 }

@@ -17,7 +17,7 @@ impl CryolensApp {
     /// Unreadable or mismatched maps.
     pub fn open_half_maps(&mut self, a: &Path, b: &Path) -> anyhow::Result<()> {
         let (names, report, maps) = half_map_fsc(a, b, &Progress::new())?;
-        self.analysis.half_maps = Some((names, Arc::new(report)));
+        self.analysis.cref.half_maps = Some((names, Arc::new(report)));
         self.analysis.cref.maps = Some(Arc::new(maps));
         self.analysis.open = true;
         self.analysis.tab = crate::gui::panels::analysis::Tab::HalfMaps;

@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use crate::device::ComputeDevice;
-use crate::gui::app::CryolensApp;
 use crate::jobs::Progress;
 
 /// What the status bar shows this frame.
@@ -86,25 +84,6 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
             }
         }
     });
-}
-
-impl CryolensApp {
-    /// What the status bar shows: device, pixel size, size, hover, note, running jobs.
-    pub(in crate::gui) fn status_info(&self) -> StatusInfo {
-        let jobs = self.jobs.for_status_bar();
-        let doc = self.doc.as_ref();
-        StatusInfo {
-            device: self.device.as_ref().map_or_else(
-                || "detecting compute device…".into(),
-                ComputeDevice::describe,
-            ),
-            pixel_size: doc.and_then(|d| d.raw.image.pixel_size_angstrom),
-            dims: self.image_size(),
-            hover: self.hover,
-            note: doc.and_then(|d| d.note.clone()),
-            jobs,
-        }
-    }
 }
 
 #[cfg(test)]

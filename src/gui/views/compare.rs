@@ -6,10 +6,14 @@
 use eframe::egui;
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 
-use crate::gui::app::CryolensApp;
+use std::sync::Arc;
+
+use crate::analysis::Analysis;
+use crate::gui::panels::contrast::{ColourMap, Contrast};
 use crate::gui::panels::models::DenoiserChoice;
-use crate::gui::state::{Document, View, ViewImage};
-use crate::gui::viewer;
+use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
+use crate::gui::state::{Document, View, ViewImage, ViewSettings};
+use crate::gui::viewer::{self, ViewTransform};
 
 /// State of the comparison.
 #[derive(Clone, Debug)]
@@ -178,66 +182,73 @@ pub fn decorate(
     }
 }
 
-impl CryolensApp {
-    /// The SNR shown under a comparison pane: region SNR (Topaz's formula) when regions are
-    /// labelled, else the analysis' even/odd figures for raw and denoised (when `even_odd`:
-    /// they are the selected model's).
-    pub(in crate::gui) fn pane_snr(
-        &mut self,
-        view: View,
-        image: &ViewImage,
-        even_odd: bool,
-    ) -> String {
-        let panel = &mut self.analysis;
-        if !panel.regions.pairs().is_empty() {
-            return match &panel.region_snr.get(image, &panel.regions).topaz_db {
-                Ok(db) => format!("region SNR {db:.2} dB"),
-                Err(_) => "region SNR n/a".into(),
-            };
-        }
-        match (view, self.analysis().filter(|_| even_odd)) {
-            (View::Raw, Some(a)) => a
-                .raw_snr
-                .snr_db
-                .map_or_else(|| "SNR n/a".into(), |d| format!("even/odd SNR {d:.2} dB")),
-            (View::Denoised, Some(a)) => a
-                .denoised
-                .as_ref()
-                .and_then(|d| d.topaz_snr_db)
-                .map_or_else(String::new, |d| format!("Topaz even/odd SNR {d:.2} dB")),
-            _ => String::new(),
-        }
+/// What the comparison draws from (read-only).
+pub struct PaneContext<'a> {
+    /// The open micrograph and its views.
+    pub doc: &'a Document,
+    /// The selected model.
+    pub selected: Option<DenoiserChoice>,
+    /// The derived views' settings.
+    pub settings: &'a ViewSettings,
+    /// Contrast of each view.
+    pub contrast: &'a [Contrast; 4],
+    /// The colour map.
+    pub colour_map: ColourMap,
+    /// Whether the viewer's GPU resources exist.
+    pub gpu_ready: bool,
+    /// The analysis of the open micrograph (its even/odd SNR labels raw and denoised panes).
+    pub analysis: Option<&'a Analysis>,
+    /// The labelled regions (their SNR labels every pane when there are pairs).
+    pub regions: &'a RegionLabels,
+}
+
+impl PaneContext<'_> {
+    /// The image of `view` for the selected model, once computed.
+    fn view_image(&self, view: View) -> Option<&Arc<ViewImage>> {
+        self.doc
+            .view(view, self.selected.map(|m| m.name()), self.settings)
     }
 
-    /// The comparison panes in the central area.
-    pub(in crate::gui) fn compare_view(&mut self, ui: &mut egui::Ui) {
+    /// The denoised image of `model`, once computed (the denoised volume's section when a 3D
+    /// model has run and `model` is the selected one).
+    fn denoised_by(&self, model: DenoiserChoice) -> Option<&Arc<ViewImage>> {
+        if Some(model) == self.selected {
+            return self.view_image(View::Denoised);
+        }
+        self.doc.denoised.get(model.name())
+    }
+}
+
+impl CompareState {
+    /// Draws the comparison panes in the central area from `cx`, with the shared pan and zoom
+    /// `transform`; region SNR comes from (and goes into) `snr`. Returns the first pane's
+    /// viewer rectangle.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &PaneContext<'_>,
+        transform: &mut ViewTransform,
+        snr: &mut RegionSnrCache,
+    ) -> Option<Rect> {
         let area = ui.available_rect_before_wrap();
-        self.compare.frame_rect = Some(area);
-        let rects = self.compare.layout(area);
-        self.compare.pane_rects = rects.clone();
-        let pixel = self
-            .doc
-            .as_ref()
-            .and_then(|d| d.raw.image.pixel_size_angstrom);
-        let keep = self
-            .doc
-            .as_ref()
-            .map(Document::keep_ids)
-            .unwrap_or_default();
-        let model = self.models.selected.map_or("", |m| m.name());
+        self.frame_rect = Some(area);
+        let rects = self.layout(area);
+        self.pane_rects = rects.clone();
+        let pixel = cx.doc.raw.image.pixel_size_angstrom;
+        let keep = cx.doc.keep_ids();
+        let model = cx.selected.map_or("", |m| m.name());
+        let mut viewer_rect = None;
         let mut labels = Vec::new();
-        let swipe_x = area.left() + self.compare.split * area.width();
-        let panes: Vec<(usize, View, Rect)> = if self.compare.swipe {
-            self.compare
-                .panes
+        let swipe_x = area.left() + self.split * area.width();
+        let panes: Vec<(usize, View, Rect)> = if self.swipe {
+            self.panes
                 .iter()
                 .take(2)
                 .enumerate()
                 .map(|(i, v)| (i, *v, area))
                 .collect()
         } else {
-            self.compare
-                .panes
+            self.panes
                 .iter()
                 .zip(rects)
                 .enumerate()
@@ -246,26 +257,24 @@ impl CryolensApp {
         };
         for (i, view, rect) in panes {
             let own = self
-                .compare
-                .pane_model(i, self.models.selected)
-                .filter(|m| view == View::Denoised && Some(*m) != self.models.selected);
+                .pane_model(i, cx.selected)
+                .filter(|m| view == View::Denoised && Some(*m) != cx.selected);
             let name = match (view, own) {
                 (View::Denoised, Some(m)) => format!("{} ({})", view.name(), m.name()),
                 (View::Denoised, None) => format!("{} ({model})", view.name()),
                 _ => view.name().to_string(),
             };
             let img = match own {
-                Some(m) => self.denoised_by(m).cloned(),
-                None => self.view_image(view).cloned(),
+                Some(m) => cx.denoised_by(m).cloned(),
+                None => cx.view_image(view).cloned(),
             };
             let Some(img) = img else {
                 // A denoiser that failed on this micrograph says why (e.g. restore without a
                 // pixel size), instead of waiting for a result that will not come.
                 let failed = match view {
                     View::Denoised | View::Merged => self
-                        .compare
-                        .pane_model(i, self.models.selected)
-                        .and_then(|m| self.doc.as_ref()?.denoise_failed.get(m.name())),
+                        .pane_model(i, cx.selected)
+                        .and_then(|m| cx.doc.denoise_failed.get(m.name())),
                     _ => None,
                 };
                 let text = match failed {
@@ -284,7 +293,7 @@ impl CryolensApp {
                 continue;
             };
             let mut clip = rect;
-            if self.compare.swipe && i == 1 {
+            if self.swipe && i == 1 {
                 clip.min.x = swipe_x;
             }
             let mut child =
@@ -292,54 +301,79 @@ impl CryolensApp {
             child.set_clip_rect(clip.intersect(ui.clip_rect()));
             let out = viewer::show(
                 &mut child,
-                &mut self.transform,
+                transform,
                 &img,
                 viewer::Look {
-                    contrast: self.contrast[view.index()],
-                    colour_map: self.colour_map,
+                    contrast: cx.contrast[view.index()],
+                    colour_map: cx.colour_map,
                     keep: keep.clone(),
-                    gpu_ready: self.max_texture_side.is_some(),
+                    gpu_ready: cx.gpu_ready,
                 },
                 viewer::Interaction {
-                    pan: !(self.compare.swipe && i == 1),
-                    zoom: !(self.compare.swipe && i == 1),
+                    pan: !(self.swipe && i == 1),
+                    zoom: !(self.swipe && i == 1),
                     double_click_fit: true,
                 },
             );
             if i == 0 {
-                self.viewer_rect = out.rect;
+                viewer_rect = out.rect;
             }
             // The analysis's even/odd SNR is the selected model's: another model's pane
             // shows region SNR only.
-            let snr = self.pane_snr(view, &img, own.is_none());
+            let snr = pane_snr(cx, snr, view, &img, own.is_none());
             let label = if snr.is_empty() {
                 name
             } else {
                 format!("{name}  {snr}")
             };
             let painter = ui.painter_at(clip);
-            let corner = if self.compare.swipe && i == 1 {
+            let corner = if self.swipe && i == 1 {
                 Rect::from_min_max(egui::pos2(swipe_x, rect.top()), rect.max)
             } else {
                 rect
             };
-            crate::gui::views::compare::decorate(
-                &painter,
-                corner,
-                &label,
-                self.transform.zoom,
-                pixel,
-            );
+            decorate(&painter, corner, &label, transform.zoom, pixel);
             labels.push(label);
         }
-        if self.compare.swipe {
+        if self.swipe {
             ui.painter().vline(
                 swipe_x,
                 area.y_range(),
                 egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 200, 40)),
             );
         }
-        self.compare.labels = labels;
+        self.labels = labels;
+        viewer_rect
+    }
+}
+
+/// The SNR shown under a comparison pane: region SNR (Topaz's formula) when regions are
+/// labelled, else the analysis' even/odd figures for raw and denoised (when `even_odd`:
+/// they are the selected model's).
+fn pane_snr(
+    cx: &PaneContext<'_>,
+    cache: &mut RegionSnrCache,
+    view: View,
+    image: &ViewImage,
+    even_odd: bool,
+) -> String {
+    if !cx.regions.pairs().is_empty() {
+        return match &cache.get(image, cx.regions).topaz_db {
+            Ok(db) => format!("region SNR {db:.2} dB"),
+            Err(_) => "region SNR n/a".into(),
+        };
+    }
+    match (view, cx.analysis.filter(|_| even_odd)) {
+        (View::Raw, Some(a)) => a
+            .raw_snr
+            .snr_db
+            .map_or_else(|| "SNR n/a".into(), |d| format!("even/odd SNR {d:.2} dB")),
+        (View::Denoised, Some(a)) => a
+            .denoised
+            .as_ref()
+            .and_then(|d| d.topaz_snr_db)
+            .map_or_else(String::new, |d| format!("Topaz even/odd SNR {d:.2} dB")),
+        _ => String::new(),
     }
 }
 

@@ -3,7 +3,6 @@
 use eframe::egui;
 use egui::{Rect, Vec2};
 
-use crate::gui::app::CryolensApp;
 use crate::gui::state::OrthoKey;
 
 /// The orthoviews drawn: what they show and their textures, and where they were drawn in the
@@ -16,18 +15,18 @@ pub struct Orthoviews {
     pub rects: Vec<Rect>,
 }
 
-impl CryolensApp {
-    /// The XZ and YZ orthoviews under the XY view, with the section and cursor marked.
-    pub(in crate::gui) fn orthoviews(&mut self, ui: &mut egui::Ui) {
-        let Some((key, [xz, yz])) = &self.orthoviews.shown else {
+impl Orthoviews {
+    /// Draws the XZ and YZ orthoviews under the XY view, with the section and cursor marked,
+    /// for a volume of `shape` (width, height, depth; `None`: no volume open).
+    pub fn show(&mut self, ui: &mut egui::Ui, shape: Option<(usize, usize, usize)>) {
+        let Some((key, [xz, yz])) = &self.shown else {
             ui.spinner();
             return;
         };
         let OrthoKey { x, y, z, shows, .. } = *key;
-        let Some((volume, _)) = self.doc.as_ref().and_then(|d| d.volume.as_ref()) else {
+        let Some((w, h, d)) = shape else {
             return;
         };
-        let (w, h, d) = volume.shape();
         let (w, h, d) = (w as f32, h as f32, d as f32);
         let shows = shows.name().to_lowercase();
         let height = ui.available_height().max(180.0);
@@ -98,6 +97,6 @@ impl CryolensApp {
                 );
             }
         });
-        self.orthoviews.rects = rects;
+        self.rects = rects;
     }
 }

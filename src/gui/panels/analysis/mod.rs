@@ -22,7 +22,7 @@ use egui::Rect;
 use crate::analysis::{Analysis, PaneCurves};
 use crate::ctf::Ctf;
 
-use super::cref::CrefPanel;
+use super::cref::{CrefAction, CrefPanel};
 use crate::gui::state::ViewImage;
 use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
 
@@ -130,8 +130,6 @@ pub struct AnalysisPanel {
     pub ctf_rings: usize,
     /// Magnification of the 2D spectrum (1: the edge is Nyquist).
     pub spectrum_zoom: f32,
-    /// The FSC of two half-maps (their names), once computed.
-    pub half_maps: Option<(String, Arc<crate::halfmap::FscReport>)>,
     /// crefDenoiser training on the open half-maps (Half-maps tab).
     pub cref: CrefPanel,
     /// The 2D spectrum texture and the micrograph index and pixel size it belongs to.
@@ -168,7 +166,6 @@ impl Default for AnalysisPanel {
             show_ctf: true,
             ctf_rings: 8,
             spectrum_zoom: 2.0,
-            half_maps: None,
             cref: CrefPanel::default(),
             region_snr: RegionSnrCache::default(),
             spectrum: None,
@@ -250,7 +247,7 @@ impl AnalysisPanel {
             ui.separator();
             let plot_rect = ui.available_rect_before_wrap();
             if self.tab == Tab::HalfMaps {
-                let a = self.half_maps_ui(ui);
+                let a = AnalysisAction::from(self.cref.show(ui));
                 if a != AnalysisAction::None {
                     action = a;
                 }
@@ -279,5 +276,18 @@ impl AnalysisPanel {
             .as_ref()
             .filter(|(i, _)| Some(*i) == index)
             .map(|(_, a)| a)
+    }
+}
+
+impl From<CrefAction> for AnalysisAction {
+    fn from(a: CrefAction) -> Self {
+        match a {
+            CrefAction::None => AnalysisAction::None,
+            CrefAction::OpenHalfMaps => AnalysisAction::OpenHalfMaps,
+            CrefAction::TrainCref => AnalysisAction::TrainCref,
+            CrefAction::CancelCref => AnalysisAction::CancelCref,
+            CrefAction::ChooseCrefTruth => AnalysisAction::ChooseCrefTruth,
+            CrefAction::OpenCrefDenoised => AnalysisAction::OpenCrefDenoised,
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::analysis::{Analysis, PaneCurves};
 use crate::metrics;
 
 use super::{AnalysisPanel, Tab};
+use crate::gui::panels::cref::COLOURS;
 
 /// Colours of the comparison panes' curves, in pane order.
 pub(super) const PANE_COLOURS: [Color32; 6] = [
@@ -20,13 +21,6 @@ pub(super) const PANE_COLOURS: [Color32; 6] = [
     Color32::from_rgb(230, 80, 200),
     Color32::from_rgb(120, 220, 110),
     Color32::from_rgb(250, 230, 90),
-];
-
-pub const COLOURS: [Color32; 4] = [
-    Color32::from_rgb(200, 200, 200),
-    Color32::from_rgb(80, 200, 255),
-    Color32::from_rgb(255, 170, 60),
-    Color32::from_rgb(230, 80, 200),
 ];
 
 /// A per-ring variance component: its name and how to read it.
