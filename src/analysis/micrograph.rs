@@ -11,7 +11,7 @@ use crate::image::Image;
 use crate::jobs::Progress;
 use crate::metrics::{self, FrcValue, RingCurve, SnrEstimate, VarianceEstimate};
 
-use super::HalvesSource;
+use super::halves::HalvesSource;
 
 /// A rotationally averaged power spectrum: (frequency, power) per ring, frequency in 1/Å when
 /// the pixel size is known (else cycles/px); power in squared image units per pixel.

@@ -12,7 +12,7 @@ use crate::image::Image;
 use crate::jobs::Progress;
 use crate::metrics::{self, CountSplitOptions, FrcValue, RingCurve, VarianceEstimate};
 
-use super::halves_for;
+use super::halves::halves_for;
 
 /// What a comparison pane does to each half before its curves are measured (the pane's view).
 #[derive(Clone, Copy)]

@@ -2,7 +2,7 @@
 //! their cached results and jobs are stored under. Floating-point settings enter keys in
 //! hundredths, so that equal slider positions give equal keys.
 
-use super::View;
+use super::view::View;
 
 /// `v` in hundredths, rounded (the unit of settings in keys).
 pub fn hundredths(v: f32) -> u32 {

@@ -7,7 +7,9 @@ use crate::fourier::merge::Merger;
 use crate::image::Volume;
 use crate::io::mapped::VolumeSource;
 
-use super::{MergeKey, View, ViewImage, ViewSettings};
+use super::derived::{MergeKey, ViewSettings};
+use super::view::View;
+use super::view_image::ViewImage;
 
 /// How many micrographs besides the open one keep their views in memory (the previous and
 /// the prefetched next one, plus one).

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::metrics::{self, Region, RegionPair};
 
-use super::ViewImage;
+use super::view_image::ViewImage;
 
 static NEXT_REVISION: AtomicU64 = AtomicU64::new(1);
 

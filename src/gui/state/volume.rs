@@ -1,7 +1,7 @@
 //! The volume's navigation: slab thickness, the orthoviews' shared cursor, and the keys of
 //! section and orthoview jobs.
 
-use super::View;
+use super::view::View;
 
 /// How a volume is looked through (the section z lives with the document).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

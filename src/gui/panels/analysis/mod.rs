@@ -26,8 +26,6 @@ use super::cref::{CrefAction, CrefPanel};
 use crate::gui::state::ViewImage;
 use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
 
-use plots::snr_table;
-
 /// Which plot the panel shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
@@ -237,7 +235,7 @@ impl AnalysisPanel {
             ui.vertical(|ui| {
                 ui.set_width(table_width);
                 match &result {
-                    Some(a) => snr_table(ui, a),
+                    Some(a) => Self::snr_table(ui, a),
                     None if running.is_none() => {
                         ui.label("Press Analyse to measure the SNR of this micrograph.");
                     }

@@ -253,39 +253,41 @@ pub(super) fn db(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".into(), |d| format!("{d:.2} dB"))
 }
 
-/// The SNR table: raw SNR (Frank & Al-Ali), and with a denoiser SNR after, SNBR, SBR (eq.
-/// 19, 20, 23) and Topaz's even/odd SNR.
-pub(super) fn snr_table(ui: &mut egui::Ui, a: &Analysis) {
-    ui.label(egui::RichText::new(a.source.describe()).weak());
-    egui::Grid::new("snr table").striped(true).show(ui, |ui| {
-        ui.strong("measure");
-        ui.strong("linear");
-        ui.strong("dB");
-        ui.end_row();
-        ui.label("SNR raw (cc/(1-cc))");
-        ui.label(format!("{:.4}", a.raw_snr.snr));
-        ui.label(db(a.raw_snr.snr_db));
-        ui.end_row();
-        if let Some(d) = &a.denoised {
-            let v = &d.variance;
-            ui.label("SNR denoised (eq. 20)");
-            ui.label(format!("{:.4}", v.snr_denoised));
-            ui.label(db(metrics::to_db(v.snr_denoised)));
+impl AnalysisPanel {
+    /// The SNR table: raw SNR (Frank & Al-Ali), and with a denoiser SNR after, SNBR, SBR (eq.
+    /// 19, 20, 23) and Topaz's even/odd SNR.
+    pub(super) fn snr_table(ui: &mut egui::Ui, a: &Analysis) {
+        ui.label(egui::RichText::new(a.source.describe()).weak());
+        egui::Grid::new("snr table").striped(true).show(ui, |ui| {
+            ui.strong("measure");
+            ui.strong("linear");
+            ui.strong("dB");
             ui.end_row();
-            ui.label("SNBR (eq. 23)");
-            ui.label(format!("{:.4}", v.snbr));
-            ui.label(db(metrics::to_db(v.snbr)));
+            ui.label("SNR raw (cc/(1-cc))");
+            ui.label(format!("{:.4}", a.raw_snr.snr));
+            ui.label(db(a.raw_snr.snr_db));
             ui.end_row();
-            ui.label("SBR (eq. 23)");
-            ui.label(format!("{:.4}", v.sbr));
-            ui.label(db(metrics::to_db(v.sbr)));
-            ui.end_row();
-            ui.label("Topaz even/odd SNR");
-            ui.label("");
-            ui.label(db(d.topaz_snr_db));
-            ui.end_row();
-            ui.label(egui::RichText::new(format!("denoiser: {}", d.model)).weak());
-            ui.end_row();
-        }
-    });
+            if let Some(d) = &a.denoised {
+                let v = &d.variance;
+                ui.label("SNR denoised (eq. 20)");
+                ui.label(format!("{:.4}", v.snr_denoised));
+                ui.label(db(metrics::to_db(v.snr_denoised)));
+                ui.end_row();
+                ui.label("SNBR (eq. 23)");
+                ui.label(format!("{:.4}", v.snbr));
+                ui.label(db(metrics::to_db(v.snbr)));
+                ui.end_row();
+                ui.label("SBR (eq. 23)");
+                ui.label(format!("{:.4}", v.sbr));
+                ui.label(db(metrics::to_db(v.sbr)));
+                ui.end_row();
+                ui.label("Topaz even/odd SNR");
+                ui.label("");
+                ui.label(db(d.topaz_snr_db));
+                ui.end_row();
+                ui.label(egui::RichText::new(format!("denoiser: {}", d.model)).weak());
+                ui.end_row();
+            }
+        });
+    }
 }
