@@ -8,6 +8,7 @@ use std::time::Instant;
 use eframe::egui;
 
 use crate::analysis::{Analysis, PaneCurves};
+use crate::ctf::MicrographCtf;
 use crate::device::ComputeDevice;
 use crate::fourier::merge::Merger;
 use crate::image::Volume;
@@ -49,6 +50,8 @@ pub struct AppJobs {
     pub import: JobSlot<(), Option<PathBuf>>,
     /// The pick export dialog (when it opened, and the format).
     pub export: JobSlot<(Instant, ExportFormat), Option<PathBuf>>,
+    /// Writing the picks into the folder chosen.
+    pub export_write: JobSlot<(PathBuf, ExportFormat), Vec<PathBuf>>,
     /// Computing another XY section of the open volume (and of its denoised volume).
     pub section: JobSlot<SectionKey, Sections>,
     /// Denoising the open volume with a 3D model.
@@ -61,8 +64,8 @@ pub struct AppJobs {
     pub analysis: JobSlot<usize, Analysis>,
     /// The 2D power spectrum of micrograph (index) for the analysis panel.
     pub spectrum: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
-    /// The CTF file dialog.
-    pub ctf: JobSlot<(), Option<PathBuf>>,
+    /// The CTF file dialog, and reading the file chosen.
+    pub ctf: JobSlot<(), Option<(PathBuf, anyhow::Result<Vec<MicrographCtf>>)>>,
     /// Choosing two half-maps and computing their FSC.
     pub half_maps: JobSlot<(), Option<HalfMapFsc>>,
     /// Training a crefDenoiser on the open half-maps (keyed by its epochs so far).
@@ -84,6 +87,7 @@ impl AppJobs {
             || self.thumbnail.is_running()
             || self.import.is_running()
             || self.export.is_running()
+            || self.export_write.is_running()
             || self.analysis.is_running()
             || self.merge.is_running()
             || self.spectrum.is_running()

@@ -252,8 +252,8 @@ impl CryolensApp {
         }
         if let Some(((), result)) = self.jobs.ctf.poll() {
             match result {
-                Ok(Some(path)) => {
-                    if let Err(e) = self.import_ctf(&path) {
+                Ok(Some((path, entries))) => {
+                    if let Err(e) = entries.and_then(|e| self.apply_ctf(&path, &e)) {
                         self.error = Some(format!("Reading the CTF failed: {e:#}"));
                     }
                 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use eframe::egui;
 use egui::Rect;
 
+use crate::ctf::MicrographCtf;
 use crate::picking::exchange::{self, ExportFormat};
 
 use crate::gui::app::CryolensApp;
@@ -24,6 +25,12 @@ impl CryolensApp {
         format: ExportFormat,
     ) -> anyhow::Result<Vec<PathBuf>> {
         let files = exchange::export(&self.picks.session, format, dir)?;
+        self.exported(dir, format, &files);
+        Ok(files)
+    }
+
+    /// Notes an export of `files` into `dir` (the next export dialog starts there).
+    pub(in crate::gui) fn exported(&mut self, dir: &Path, format: ExportFormat, files: &[PathBuf]) {
         self.picks.last_export = Some(dir.to_path_buf());
         self.info = Some(format!(
             "Exported {} ({} files) into {}",
@@ -31,7 +38,6 @@ impl CryolensApp {
             files.len(),
             dir.display()
         ));
-        Ok(files)
     }
 
     /// Imports a coordinate file into the open micrograph with the panel's scale/flip.
@@ -93,7 +99,10 @@ impl CryolensApp {
         let dialog = Dialog::new("Read the CTF (RELION STAR or CTFFIND4 output)")
             .filter("CTF parameters", &["star", "txt"])
             .filter(ALL_FILES.0, ALL_FILES.1);
-        self.jobs.ctf.start((), dialog.file_job("CTF dialog"));
+        let job = dialog.file_then("CTF dialog", |f, _| {
+            Ok((f.to_path_buf(), read_ctf_entries(f)))
+        });
+        self.jobs.ctf.start((), job);
     }
 
     /// Reads the open micrograph's CTF from a RELION STAR or CTFFIND4 file into the analysis
@@ -103,11 +112,20 @@ impl CryolensApp {
     /// # Errors
     /// The file's errors; no entries.
     pub fn import_ctf(&mut self, path: &Path) -> anyhow::Result<String> {
-        let entries = if path.extension().is_some_and(|e| e == "star") {
-            crate::ctf::read_ctf_star(path)?
-        } else {
-            crate::ctf::read_ctffind(path)?
-        };
+        let entries = read_ctf_entries(path)?;
+        self.apply_ctf(path, &entries)
+    }
+
+    /// Shows the entry of `entries` (read from `path`) whose micrograph name has the open
+    /// micrograph's stem, else the first; returns the micrograph name used.
+    ///
+    /// # Errors
+    /// No entries.
+    pub(in crate::gui) fn apply_ctf(
+        &mut self,
+        path: &Path,
+        entries: &[MicrographCtf],
+    ) -> anyhow::Result<String> {
         let stem = self.analysis_stem();
         let entry = entries
             .iter()
@@ -207,4 +225,16 @@ impl CryolensApp {
         });
         ctx.request_repaint();
     }
+}
+
+/// The CTF entries of a RELION STAR (`.star`) or CTFFIND4 output file.
+///
+/// # Errors
+/// The file's errors.
+pub fn read_ctf_entries(path: &Path) -> anyhow::Result<Vec<MicrographCtf>> {
+    Ok(if path.extension().is_some_and(|e| e == "star") {
+        crate::ctf::read_ctf_star(path)?
+    } else {
+        crate::ctf::read_ctffind(path)?
+    })
 }

@@ -9,6 +9,7 @@ use eframe::egui;
 
 use crate::jobs::Job;
 use crate::paths::sessions_dir;
+use crate::picking::exchange;
 use crate::picking::{PickSession, default_session_path};
 
 use crate::gui::app::CryolensApp;
@@ -229,10 +230,20 @@ impl CryolensApp {
                     None
                 }
             };
-            if let Some(dir) = dir
-                && let Err(e) = self.export_picks(&dir, format)
-            {
-                self.error = Some(format!("Export failed: {e:#}"));
+            if let Some(dir) = dir {
+                // Written on a worker, from a copy of the session.
+                let session = self.picks.session.clone();
+                self.jobs.export_write.spawn(
+                    (dir.clone(), format),
+                    "export picks",
+                    move |_| Ok(exchange::export(&session, format, &dir)?),
+                );
+            }
+        }
+        if let Some(((dir, format), result)) = self.jobs.export_write.poll() {
+            match result {
+                Ok(files) => self.exported(&dir, format, &files),
+                Err(e) => self.error = Some(format!("Export failed: {e:#}")),
             }
         }
     }
