@@ -182,6 +182,7 @@ impl CryolensApp {
     /// Polls every job, stores results, and starts the jobs the current state calls for; then
     /// the key bindings and dropped files.
     fn logic(&mut self, ctx: &egui::Context) {
+        self.poll_session();
         if let Some(((), result)) = self.jobs.device.poll() {
             self.device =
                 Some(result.unwrap_or_else(|e| {

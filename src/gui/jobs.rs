@@ -13,6 +13,7 @@ use crate::device::ComputeDevice;
 use crate::fourier::merge::Merger;
 use crate::image::Volume;
 use crate::jobs::Progress;
+use crate::picking::PickSession;
 use crate::picking::exchange::ExportFormat;
 
 use super::job_slot::JobSlot;
@@ -22,6 +23,9 @@ use super::state::{
     DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, ViewImage,
 };
 
+/// A read picking session, its file, and why a saved one could not be read.
+pub type SessionRead = (PickSession, PathBuf, Option<String>);
+
 /// A merge job's result: the cached transforms and the merged view.
 pub type MergeResult = (Arc<Merger>, ViewImage);
 
@@ -30,6 +34,9 @@ pub type MergeResult = (Arc<Merger>, ViewImage);
 pub struct AppJobs {
     /// Choosing the compute device (at start).
     pub device: JobSlot<(), ComputeDevice>,
+    /// Reading the picking session being opened: the session, its file, and why a saved one
+    /// could not be read.
+    pub session: JobSlot<(), SessionRead>,
     /// Reading the micrograph to show (keyed by its name for errors).
     pub load: JobSlot<String, Loaded>,
     /// Denoising the open micrograph with a model.
@@ -78,6 +85,7 @@ impl AppJobs {
     /// Whether any job runs.
     pub fn any_running(&self) -> bool {
         self.device.is_running()
+            || self.session.is_running()
             || self.load.is_running()
             || self.denoise.is_running()
             || self.lowpass.is_running()

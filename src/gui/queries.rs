@@ -72,7 +72,9 @@ impl CryolensApp {
 
     /// True while the micrograph is being read.
     pub fn is_loading(&self) -> bool {
-        self.jobs.load.is_running() || (self.doc.is_none() && self.jobs.prefetch.is_running())
+        self.jobs.session.is_running()
+            || self.jobs.load.is_running()
+            || (self.doc.is_none() && self.jobs.prefetch.is_running())
     }
 
     /// True while the next micrograph is read and denoised ahead of time.

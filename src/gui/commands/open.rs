@@ -32,41 +32,30 @@ impl CryolensApp {
             self.error = Some("Nothing to open: no micrographs were given".into());
             return;
         }
-        let file = match &self.session_choice {
-            SessionFile::At(p) => p.clone(),
-            SessionFile::Default if paths[0] == Path::new(SAMPLE_NAME) => {
-                let dir = sessions_dir();
-                let _ = std::fs::create_dir_all(&dir);
-                dir.join("sample.json")
-            }
-            SessionFile::Default => default_session_path(&paths),
+        // The session file is read on a worker; the open session and micrograph stay until
+        // the new one's micrograph is read.
+        let choice = self.session_choice.clone();
+        self.jobs
+            .session
+            .spawn((), "session", move |_| Ok(read_session(&choice, &paths)));
+    }
+
+    /// Once the session being opened is read: notes why it could not be (if so) and starts
+    /// reading its current micrograph.
+    pub(in crate::gui) fn poll_session(&mut self) {
+        let Some(((), result)) = self.jobs.session.poll() else {
+            return;
         };
-        let mut note = None;
-        let mut session = if file.exists() {
-            match PickSession::load(&file) {
-                Ok(mut s) => {
-                    s.merge_paths(&paths);
-                    s
-                }
-                Err(e) => {
-                    // Never overwrite a session we cannot read: keep it, save beside it.
-                    let aside =
-                        file.with_extension(format!("unreadable-{}.json", std::process::id()));
-                    let _ = std::fs::rename(&file, &aside);
-                    note = Some(format!("{e}; it was kept as {}", aside.display()));
-                    PickSession::new(paths.clone())
-                }
+        let (session, file, note) = match result {
+            Ok(read) => read,
+            Err(e) => {
+                self.error = Some(format!("The picking session could not be opened: {e:#}"));
+                return;
             }
-        } else {
-            PickSession::new(paths.clone())
         };
-        if let Some(i) = session.micrographs.iter().position(|m| m.path == paths[0]) {
-            session.current = i;
-        }
         if let Some(n) = note {
             self.error = Some(format!("The picking session could not be read: {n}"));
         }
-        // The open session and micrograph stay until the new one's micrograph is read.
         let index = session.current;
         let path = session.micrographs[index].path.clone();
         self.pending_open = Some(PickTool::new(session, Some(&file)));
@@ -233,11 +222,11 @@ impl CryolensApp {
             if let Some(dir) = dir {
                 // Written on a worker, from a copy of the session.
                 let session = self.picks.session.clone();
-                self.jobs.export_write.spawn(
-                    (dir.clone(), format),
-                    "export picks",
-                    move |_| Ok(exchange::export(&session, format, &dir)?),
-                );
+                self.jobs
+                    .export_write
+                    .spawn((dir.clone(), format), "export picks", move |_| {
+                        Ok(exchange::export(&session, format, &dir)?)
+                    });
             }
         }
         if let Some(((dir, format), result)) = self.jobs.export_write.poll() {
@@ -311,4 +300,41 @@ impl CryolensApp {
             self.jobs.thumbnail.start(index, job);
         }
     }
+}
+
+/// The session over `paths` saved in the file `choice` names (or a new one), its file, and why
+/// a saved session could not be read (it is then kept aside, never overwritten). The current
+/// micrograph is `paths[0]`. Reads the disk: runs on a worker.
+fn read_session(choice: &SessionFile, paths: &[PathBuf]) -> (PickSession, PathBuf, Option<String>) {
+    let file = match choice {
+        SessionFile::At(p) => p.clone(),
+        SessionFile::Default if paths[0] == Path::new(SAMPLE_NAME) => {
+            let dir = sessions_dir();
+            let _ = std::fs::create_dir_all(&dir);
+            dir.join("sample.json")
+        }
+        SessionFile::Default => default_session_path(&paths),
+    };
+    let mut note = None;
+    let mut session = if file.exists() {
+        match PickSession::load(&file) {
+            Ok(mut s) => {
+                s.merge_paths(paths);
+                s
+            }
+            Err(e) => {
+                // Never overwrite a session we cannot read: keep it, save beside it.
+                let aside = file.with_extension(format!("unreadable-{}.json", std::process::id()));
+                let _ = std::fs::rename(&file, &aside);
+                note = Some(format!("{e}; it was kept as {}", aside.display()));
+                PickSession::new(paths.to_vec())
+            }
+        }
+    } else {
+        PickSession::new(paths.to_vec())
+    };
+    if let Some(i) = session.micrographs.iter().position(|m| m.path == paths[0]) {
+        session.current = i;
+    }
+    (session, file, note)
 }
