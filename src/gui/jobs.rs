@@ -26,6 +26,9 @@ use super::state::{
 /// A read picking session, its file, and why a saved one could not be read.
 pub type SessionRead = (PickSession, PathBuf, Option<String>);
 
+/// A CTF file chosen and its entries (or why they could not be read).
+pub type CtfRead = (PathBuf, anyhow::Result<Vec<MicrographCtf>>);
+
 /// A merge job's result: the cached transforms and the merged view.
 pub type MergeResult = (Arc<Merger>, ViewImage);
 
@@ -72,7 +75,7 @@ pub struct AppJobs {
     /// The 2D power spectrum of micrograph (index) for the analysis panel.
     pub spectrum: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
     /// The CTF file dialog, and reading the file chosen.
-    pub ctf: JobSlot<(), Option<(PathBuf, anyhow::Result<Vec<MicrographCtf>>)>>,
+    pub ctf: JobSlot<(), Option<CtfRead>>,
     /// Choosing two half-maps and computing their FSC.
     pub half_maps: JobSlot<(), Option<HalfMapFsc>>,
     /// Training a crefDenoiser on the open half-maps (keyed by its epochs so far).

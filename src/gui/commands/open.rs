@@ -313,7 +313,7 @@ fn read_session(choice: &SessionFile, paths: &[PathBuf]) -> (PickSession, PathBu
             let _ = std::fs::create_dir_all(&dir);
             dir.join("sample.json")
         }
-        SessionFile::Default => default_session_path(&paths),
+        SessionFile::Default => default_session_path(paths),
     };
     let mut note = None;
     let mut session = if file.exists() {
