@@ -13,12 +13,11 @@ use crate::analysis::pane_curves::PaneSettings;
 use crate::analysis::{PaneSpec, PaneView, comparison_pane_curves};
 use crate::denoise::TopazDenoiser;
 use crate::gui::app::CryolensApp;
-use crate::gui::loading::SAMPLE_MRC;
+use crate::gui::loading::training_sources;
 use crate::gui::panels::micrograph_list;
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::derived::hundredths;
 use crate::gui::state::{PaneCurvesKey, SAMPLE_NAME, View};
-use crate::io;
 
 impl CryolensApp {
     /// Starts the analysis of the open micrograph (halves from an even/odd pair beside it, else
@@ -291,37 +290,18 @@ impl CryolensApp {
     /// # Errors
     /// No device yet; the sample cannot be split.
     pub fn start_training(&mut self, resume: bool) -> anyhow::Result<()> {
-        use crate::train::data::PairSource;
         let device = self
             .device
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the compute device is still being detected"))?;
-        let force = self.training.force_split;
-        let mut sources = Vec::new();
-        for m in &self.picks.session.micrographs {
-            if m.path == Path::new(SAMPLE_NAME) {
-                let (_, v) = io::mrc::read_bytes(SAMPLE_MRC)?;
-                let split = crate::metrics::split_counts(
-                    &v.section(0),
-                    &crate::metrics::CountSplitOptions {
-                        force,
-                        ..Default::default()
-                    },
-                )?;
-                sources.push(PairSource::InMemory {
-                    name: SAMPLE_NAME.into(),
-                    even: Arc::new(split.half1),
-                    odd: Arc::new(split.half2),
-                });
-            } else if let Some((even, odd)) = crate::analysis::find_half_pair(&m.path) {
-                sources.push(PairSource::Files { even, odd });
-            } else {
-                sources.push(PairSource::CountSplit {
-                    path: m.path.clone(),
-                    force,
-                });
-            }
-        }
+        let paths: Vec<_> = self
+            .picks
+            .session
+            .micrographs
+            .iter()
+            .map(|m| m.path.clone())
+            .collect();
+        let sources = training_sources(&paths, self.training.force_split)?;
         let run = crate::train::TrainRun {
             config: self.training.config.clone(),
             sources,
