@@ -27,6 +27,7 @@ use super::panels::micrograph_list;
 use super::panels::models::ModelsState;
 use super::panels::picking::PickTool;
 use super::panels::status;
+use super::panels::toolbar::{self, ToolbarInfo};
 use super::panels::training::TrainingPanel;
 use super::state::{
     AppOptions, DocModel, Document, LowpassKey, PaneCurvesKey, SessionFile, Source, View,
@@ -295,7 +296,16 @@ impl eframe::App for CryolensApp {
         let ctx = ui.ctx().clone();
         self.logic(&ctx);
 
-        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        let info = ToolbarInfo {
+            view: self.view,
+            ready: View::ALL.map(|v| self.has_view(v)),
+            zoom: self.transform.zoom,
+            name: self.doc.as_ref().map(|d| d.name.as_str()),
+        };
+        let action = egui::Panel::top("toolbar")
+            .show(ui, |ui| toolbar::show(ui, &info))
+            .inner;
+        self.handle_toolbar_action(action);
         egui::Panel::bottom("status").show(ui, |ui| status::show(ui, &self.status_info()));
         if self.training.open {
             egui::Panel::bottom("training")

@@ -4,6 +4,7 @@ use eframe::egui;
 use egui::Key;
 
 use super::app::CryolensApp;
+use super::panels::toolbar::ToolbarAction;
 use super::state::View;
 
 impl CryolensApp {
@@ -24,25 +25,21 @@ impl CryolensApp {
                 i.key_pressed(Key::Questionmark) || i.key_pressed(Key::F1),
             )
         });
-        for (pressed, view) in views.into_iter().zip(View::ALL) {
+        let actions = views
+            .into_iter()
+            .zip(View::ALL)
+            .map(|(pressed, view)| (pressed, ToolbarAction::View(view)))
+            .chain([
+                (fit, ToolbarAction::Fit),
+                (open, ToolbarAction::Open),
+                (zoom_in, ToolbarAction::Zoom(1.25)),
+                (zoom_out, ToolbarAction::Zoom(0.8)),
+                (help, ToolbarAction::ToggleHelp),
+            ]);
+        for (pressed, action) in actions {
             if pressed {
-                self.set_view(view);
+                self.handle_toolbar_action(action);
             }
-        }
-        if fit {
-            self.transform.fit = true;
-        }
-        if open {
-            self.open_dialog();
-        }
-        if zoom_in {
-            self.zoom_step(1.25);
-        }
-        if zoom_out {
-            self.zoom_step(0.8);
-        }
-        if help {
-            self.show_help = !self.show_help;
         }
         self.picking_shortcuts(ctx);
     }

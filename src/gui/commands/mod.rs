@@ -26,10 +26,23 @@ use super::loading::{half_map_fsc, read_truth_map};
 use super::panels::analysis::AnalysisAction;
 use super::panels::models::ModelsAction;
 use super::panels::picking::PickAction;
+use super::panels::toolbar::ToolbarAction;
 use super::panels::training::TrainingAction;
 use super::state::View;
 
 impl CryolensApp {
+    /// Handles a toolbar button or its key.
+    pub(in crate::gui) fn handle_toolbar_action(&mut self, action: ToolbarAction) {
+        match action {
+            ToolbarAction::None => {}
+            ToolbarAction::Open => self.open_dialog(),
+            ToolbarAction::View(view) => self.set_view(view),
+            ToolbarAction::Fit => self.transform.fit = true,
+            ToolbarAction::Zoom(factor) => self.zoom_step(factor),
+            ToolbarAction::ToggleHelp => self.show_help = !self.show_help,
+        }
+    }
+
     pub(in crate::gui) fn handle_pick_action(&mut self, action: PickAction) {
         match action {
             PickAction::None => {}
