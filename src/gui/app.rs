@@ -23,6 +23,7 @@ use super::jobs::AppJobs;
 use super::loading::document;
 use super::panels::analysis::AnalysisPanel;
 use super::panels::contrast::{ColourMap, Contrast};
+use super::panels::help;
 use super::panels::micrograph_list;
 use super::panels::models::ModelsState;
 use super::panels::picking::PickTool;
@@ -402,7 +403,7 @@ impl eframe::App for CryolensApp {
                 self.single_view(ui, &ctx);
             });
         if self.show_help {
-            self.help_window(&ctx);
+            help::show(&ctx, &mut self.show_help);
         }
         self.picks.autosave();
         // Poll running jobs without an immediate repaint (headless tests must settle).

@@ -1,19 +1,29 @@
 //! The desktop application (eframe with the wgpu renderer), split by role:
 //!
-//! - [`app`]: the struct of sub-states, the per-frame polling of every job, the layout.
-//! - [`state`]: plain data, no egui: the open document and its cached views by key, the
-//!   view settings, the volume's navigation, the images ready to show.
-//! - [`commands`]: every panel's Action handled in one place, and the app's commands by role
-//!   (opening and navigation, derived views, volumes, analysis, half-maps, import/export).
+//! - [`app`]: the struct of sub-states, the per-frame polling of every job (`logic`), and the
+//!   layout of the panels (`ui`).
+//! - [`state`]: plain data, no egui: the open document and its views cached by key
+//!   (`document`), the derived views' settings and keys (`derived`), the volume's navigation
+//!   (`volume`), region-SNR boxes and their cached SNR (`regions`), the views (`view`), the
+//!   images ready to show (`view_image`).
+//! - [`commands`]: every panel's Action handled in one place (`commands/mod.rs`), and the
+//!   app's commands by role: opening and navigation (`open`), derived views (`derived`),
+//!   volumes (`volume`), the analysis panel's jobs (`analysis`, `halfmaps`), files in and out
+//!   (`exchange`).
 //! - [`shortcuts`]: key bindings (listed by the help window, `?`).
-//! - [`views`]: the central area: single view, comparison panes, orthoviews.
+//! - [`views`]: the central area: single view, comparison panes and orthoviews (the latter two
+//!   draw from read-only contexts).
 //! - [`panels`]: toolbar, side panel, status bar, help, micrograph list, models, training,
-//!   analysis, contrast, picking.
+//!   analysis (with its tabs), half-maps and crefDenoiser (`cref`), contrast, picking.
 //! - [`viewer`]: pan/zoom, GPU textures and the paint callback running
 //!   `shaders/micrograph.wgsl`.
-//! - [`jobs`] (every job slot of the app), [`job_slot`] (one typed slot), [`dialogs`] (file
-//!   dialogs as jobs), [`loading`] (job bodies: reading micrographs, denoising).
+//! - [`jobs`] (every job slot of the app), [`job_slot`] (one typed slot: start cancels the
+//!   previous job, poll, progress), [`dialogs`] (file dialogs as jobs), [`loading`] (job
+//!   bodies: reading micrographs, denoising, half-maps, training pairs).
 //! - [`queries`]: the read-only accessors (what tests and the status bar read).
+//!
+//! The science the jobs run lives in the library (`crate::analysis`, `crate::denoise`,
+//! `crate::fourier`, …); nothing here computes on the UI thread.
 
 pub mod app;
 pub mod commands;
