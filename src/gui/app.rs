@@ -322,22 +322,7 @@ impl eframe::App for CryolensApp {
         }
         if self.error.is_some() || self.info.is_some() {
             egui::Panel::top("messages").show(ui, |ui| {
-                if let Some(err) = self.error.clone() {
-                    ui.horizontal_wrapped(|ui| {
-                        ui.colored_label(ui.visuals().error_fg_color, err);
-                        if ui.button("Dismiss error").clicked() {
-                            self.error = None;
-                        }
-                    });
-                }
-                if let Some(info) = self.info.clone() {
-                    ui.horizontal_wrapped(|ui| {
-                        ui.label(info);
-                        if ui.button("Dismiss").clicked() {
-                            self.info = None;
-                        }
-                    });
-                }
+                status::messages(ui, &mut self.error, &mut self.info)
             });
         }
         egui::Panel::right("controls")

@@ -34,7 +34,10 @@ pub fn show(ctx: &egui::Context, open: &mut bool) {
                         ("A", "analysis panel (spectra, SSNR, signal/noise/bias)"),
                         ("T", "training panel (noise2noise on this session)"),
                         ("C", "compare views side by side (linked pan and zoom)"),
-                        ("R", "label regions for region SNR (click signal, right click background)"),
+                        (
+                            "R",
+                            "label regions for region SNR (click signal, right click background)",
+                        ),
                         ("Ctrl+P (analysis)", "save the plot as PNG"),
                         ("? or F1", "this help"),
                     ] {
