@@ -107,17 +107,7 @@ impl CryolensApp {
                     self.jobs.lowpass.cancel();
                     self.jobs.merge.cancel();
                     if let Some(doc) = self.doc.as_mut().filter(|d| d.index == index) {
-                        doc.raw = Arc::new(img);
-                        doc.denoised.clear();
-                        doc.lowpass.clear();
-                        doc.merger.clear();
-                        doc.merged = None;
-                        doc.merge_failed = None;
-                        doc.denoise_failed.clear();
-                        doc.denoised_section = denoised_section.map(Arc::new);
-                        if let Some((_, dz)) = &mut doc.volume {
-                            *dz = z;
-                        }
+                        doc.replace_section(img, z, denoised_section);
                     }
                 }
                 Err(e) => self.error = Some(format!("Reading the section failed: {e:#}")),
