@@ -29,6 +29,24 @@ pub type SessionRead = (PickSession, PathBuf, Option<String>);
 /// A CTF file chosen and its entries (or why they could not be read).
 pub type CtfRead = (PathBuf, anyhow::Result<Vec<MicrographCtf>>);
 
+/// An export dialog: when it opened (a quick empty answer means no portal) and the format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportDialog {
+    /// When the dialog opened.
+    pub opened: Instant,
+    /// The format to export.
+    pub format: ExportFormat,
+}
+
+/// Writing the picks into a folder in a format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportInto {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The format.
+    pub format: ExportFormat,
+}
+
 /// A merge job's result: the cached transforms and the merged view.
 pub type MergeResult = (Arc<Merger>, ViewImage);
 
@@ -59,9 +77,9 @@ pub struct AppJobs {
     /// The pick import dialog.
     pub import: JobSlot<(), Option<PathBuf>>,
     /// The pick export dialog (when it opened, and the format).
-    pub export: JobSlot<(Instant, ExportFormat), Option<PathBuf>>,
+    pub export: JobSlot<ExportDialog, Option<PathBuf>>,
     /// Writing the picks into the folder chosen.
-    pub export_write: JobSlot<(PathBuf, ExportFormat), Vec<PathBuf>>,
+    pub export_write: JobSlot<ExportInto, Vec<PathBuf>>,
     /// Computing another XY section of the open volume (and of its denoised volume).
     pub section: JobSlot<SectionKey, Sections>,
     /// Denoising the open volume with a 3D model.

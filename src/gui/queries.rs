@@ -44,30 +44,10 @@ impl CryolensApp {
         self.view = view;
     }
 
-    /// True while any background job (load, denoise, low-pass, install, dialog, device) runs.
+    /// True while any background job (session, load, denoise, low-pass, install, dialogs,
+    /// device, analysis, training…) runs.
     pub fn is_busy(&self) -> bool {
-        self.jobs.device.is_running()
-            || self.jobs.load.is_running()
-            || self.jobs.denoise.is_running()
-            || self.jobs.lowpass.is_running()
-            || self.jobs.install.is_running()
-            || self.jobs.dialog.is_running()
-            || self.jobs.prefetch.is_running()
-            || self.jobs.thumbnail.is_running()
-            || self.jobs.import.is_running()
-            || self.jobs.export.is_running()
-            || self.jobs.analysis.is_running()
-            || self.jobs.merge.is_running()
-            || self.jobs.spectrum.is_running()
-            || self.jobs.ctf.is_running()
-            || self.jobs.half_maps.is_running()
-            || self.jobs.cref.is_running()
-            || self.jobs.cref_truth.is_running()
-            || self.jobs.section.is_running()
-            || self.jobs.ortho.is_running()
-            || self.jobs.volume_denoise.is_running()
-            || self.jobs.pane_curves.is_running()
-            || self.training.is_running()
+        self.jobs.any_running() || self.training.is_running()
     }
 
     /// True while the micrograph is being read.

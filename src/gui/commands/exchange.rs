@@ -13,6 +13,7 @@ use crate::picking::exchange::{self, ExportFormat};
 
 use crate::gui::app::CryolensApp;
 use crate::gui::dialogs::{ALL_FILES, Dialog};
+use crate::gui::jobs::ExportDialog;
 
 impl CryolensApp {
     /// Exports all picks into `dir` in `format`; the files written.
@@ -75,9 +76,13 @@ impl CryolensApp {
         let start = self.default_export_dir();
         let dialog = Dialog::new("Export picks into folder")
             .directory(start.parent().unwrap_or(Path::new(".")));
-        self.jobs
-            .export
-            .start((Instant::now(), format), dialog.folder_job("export dialog"));
+        self.jobs.export.start(
+            ExportDialog {
+                opened: Instant::now(),
+                format,
+            },
+            dialog.folder_job("export dialog"),
+        );
     }
 
     /// Where picks are exported when no folder is chosen: `cryolens_picks/` beside the

@@ -13,6 +13,7 @@ use crate::picking::exchange;
 use crate::picking::{PickSession, default_session_path};
 
 use crate::gui::app::CryolensApp;
+use crate::gui::jobs::{ExportDialog, ExportInto};
 use crate::gui::loading::{Loaded, absolute, denoise_job, document, load_micrograph};
 use crate::gui::panels::micrograph_list;
 use crate::gui::panels::picking::PickTool;
@@ -206,7 +207,10 @@ impl CryolensApp {
             }
         }
         if let Some((key, result)) = self.jobs.export.poll() {
-            let (started, format) = key;
+            let ExportDialog {
+                opened: started,
+                format,
+            } = key;
             let dir = match result {
                 Ok(Some(dir)) => Some(dir),
                 // No portal answered: export beside the session file.
@@ -222,14 +226,17 @@ impl CryolensApp {
             if let Some(dir) = dir {
                 // Written on a worker, from a copy of the session.
                 let session = self.picks.session.clone();
-                self.jobs
-                    .export_write
-                    .spawn((dir.clone(), format), "export picks", move |_| {
-                        Ok(exchange::export(&session, format, &dir)?)
-                    });
+                self.jobs.export_write.spawn(
+                    ExportInto {
+                        dir: dir.clone(),
+                        format,
+                    },
+                    "export picks",
+                    move |_| Ok(exchange::export(&session, format, &dir)?),
+                );
             }
         }
-        if let Some(((dir, format), result)) = self.jobs.export_write.poll() {
+        if let Some((ExportInto { dir, format }, result)) = self.jobs.export_write.poll() {
             match result {
                 Ok(files) => self.exported(&dir, format, &files),
                 Err(e) => self.error = Some(format!("Export failed: {e:#}")),
