@@ -1,25 +1,49 @@
-//! The desktop application (eframe with the wgpu renderer).
+//! The desktop application (eframe with the wgpu renderer), split by role:
 //!
-//! One file per concept: [`app`] (state, jobs, layout), [`viewer`] (pan/zoom, GPU textures,
-//! the paint callback running `shaders/micrograph.wgsl`), [`contrast`] (σ window, colour
-//! maps, histogram), [`status`] (status bar), [`models_panel`] (model choice and install).
+//! - [`app`]: the struct of sub-states, the per-frame polling of every job (`logic`), and the
+//!   layout of the panels (`ui`).
+//! - [`state`]: plain data, no egui: the open document and its views cached by key
+//!   (`document`), the derived views' settings and keys (`derived`), the volume's navigation
+//!   (`volume`), region-SNR boxes and their cached SNR (`regions`), the views (`view`), the
+//!   images ready to show (`view_image`).
+//! - [`commands`]: every panel's Action handled in one place (`commands/mod.rs`), and the
+//!   app's commands by role: opening and navigation (`open`), derived views (`derived`),
+//!   volumes (`volume`), the analysis panel's jobs (`analysis`, `halfmaps`), files in and out
+//!   (`exchange`).
+//! - [`shortcuts`]: key bindings (listed by the help window, `?`).
+//! - [`views`]: the central area: single view, comparison panes and orthoviews (the latter two
+//!   draw from read-only contexts).
+//! - [`panels`]: toolbar, side panel, status bar, help, micrograph list, models, training,
+//!   analysis (with its tabs), half-maps and crefDenoiser (`cref`), contrast, picking.
+//! - [`viewer`]: pan/zoom, GPU textures and the paint callback running
+//!   `shaders/micrograph.wgsl`.
+//! - [`jobs`] (every job slot of the app), [`job_slot`] (one typed slot: start cancels the
+//!   previous job, poll, progress), [`dialogs`] (file dialogs as jobs), [`loading`] (job
+//!   bodies: reading micrographs, denoising, half-maps, training pairs).
+//! - [`queries`]: the read-only accessors (what tests and the status bar read).
+//!
+//! The science the jobs run lives in the library (`crate::analysis`, `crate::denoise`,
+//! `crate::fourier`, …); nothing here computes on the UI thread.
 
-pub mod analysis_panel;
 pub mod app;
-pub mod compare;
-pub mod contrast;
-pub mod micrograph_list;
-pub mod models_panel;
-pub mod picking;
-pub mod status;
-pub mod training_panel;
+pub mod commands;
+pub mod dialogs;
+pub mod job_slot;
+pub mod jobs;
+pub mod loading;
+pub mod panels;
+pub mod queries;
+pub mod shortcuts;
+pub mod state;
 pub mod viewer;
+pub mod views;
 
 use std::sync::Arc;
 
 use eframe::egui_wgpu::{self, wgpu};
 
-pub use app::{AppOptions, CryolensApp, SessionFile, Source, View};
+pub use app::CryolensApp;
+pub use state::{AppOptions, SessionFile, Source, View};
 
 /// Starts the GUI on `inputs` (micrograph files, folders, globs or a RELION micrographs
 /// STAR, see [`crate::picking::expand_input`]), or on the bundled sample when empty. Blocks

@@ -9,85 +9,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use eframe::egui;
 use eframe::egui_wgpu::{self, wgpu};
 use egui::{Pos2, Rect, Sense, Vec2};
 
-use crate::image::{Image, Stats};
-
-use super::contrast::{ColourMap, Contrast, Histogram};
-
-static NEXT_IMAGE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// An image ready to be shown: the values plus what the UI needs about them (statistics,
-/// histogram), computed on the worker thread that produced the image.
-#[derive(Debug)]
-pub struct ViewImage {
-    /// Unique id (keys the GPU textures).
-    pub id: u64,
-    /// The values.
-    pub image: Image,
-    /// Display statistics: `mean` is the median and `std` the robust σ (1.4826 × median
-    /// absolute deviation), so that ice contamination, carbon or hot pixels do not flatten
-    /// the contrast of the particles; `min` and `max` are the true extremes.
-    pub stats: Stats,
-    /// Value histogram around the mean, for the contrast panel.
-    pub histogram: Histogram,
-}
-
-impl ViewImage {
-    /// Computes statistics and histogram of `image` (call from a worker, not the UI thread).
-    pub fn new(image: Image) -> Self {
-        let stats = robust_stats(&image);
-        let histogram = Histogram::of(&image.data, &stats);
-        Self {
-            id: NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed),
-            image,
-            stats,
-            histogram,
-        }
-    }
-
-    /// The value at pixel `(x, y)`, if inside.
-    pub fn value_at(&self, x: usize, y: usize) -> Option<f32> {
-        (x < self.image.width && y < self.image.height).then(|| self.image.get(x, y))
-    }
-}
-
-/// Median and robust σ (1.4826 × MAD) of `image`, from at most ≈ 1 M evenly strided samples,
-/// with the true min and max; falls back to mean and σ when the MAD is 0 (e.g. mostly
-/// constant images).
-pub fn robust_stats(image: &Image) -> Stats {
-    let full = image.stats();
-    let stride = (image.data.len() / 1_000_000).max(1);
-    let mut v: Vec<f32> = image
-        .data
-        .iter()
-        .step_by(stride)
-        .copied()
-        .filter(|x| x.is_finite())
-        .collect();
-    if v.is_empty() {
-        return full;
-    }
-    let mid = v.len() / 2;
-    let median = *v.select_nth_unstable_by(mid, f32::total_cmp).1;
-    for x in &mut v {
-        *x = (*x - median).abs();
-    }
-    let mad = *v.select_nth_unstable_by(mid, f32::total_cmp).1;
-    let sigma = 1.4826 * f64::from(mad);
-    if !(sigma > 0.0 && sigma.is_finite()) {
-        return full;
-    }
-    Stats {
-        mean: f64::from(median),
-        std: sigma,
-        ..full
-    }
-}
+use super::panels::contrast::{ColourMap, Contrast};
+use super::state::ViewImage;
 
 /// Pan and zoom of the viewer, shared by the raw, denoised and low-pass views so that
 /// switching views compares the same region.

@@ -16,7 +16,7 @@ use crate::picking::autosave::Autosaver;
 use crate::picking::exchange::{ExportFormat, ImportOptions};
 use crate::picking::{PickSession, SessionPick};
 
-use super::viewer::{Interaction, ViewTransform};
+use crate::gui::viewer::{Interaction, ViewTransform};
 
 /// A pick being dragged.
 #[derive(Clone, Copy, Debug)]

@@ -1,10 +1,12 @@
 //! Contrast in units of the image's σ around its centre (the viewer uses robust statistics:
-//! median and 1.4826 × MAD, see `viewer::robust_stats`), colour maps, and the small histogram.
+//! median and 1.4826 × MAD, see `state::view_image::robust_stats`), colour maps, and the small histogram.
 
 use eframe::egui;
 use egui::{Color32, Stroke, Vec2};
 
 use crate::image::Stats;
+
+use crate::gui::state::Histogram;
 
 /// A display window in units of the image's standard deviation around its mean: values at
 /// `mean + low_sigma·σ` map to black, `mean + high_sigma·σ` to white.
@@ -71,55 +73,6 @@ impl ColourMap {
             ColourMap::Grey => 0,
             ColourMap::InvertedGrey => 1,
             ColourMap::Fire => 2,
-        }
-    }
-}
-
-/// Counts of values in equal bins over `[mean − RANGE·σ, mean + RANGE·σ]` (clamped to the
-/// data's range); values outside fall in the end bins.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Histogram {
-    /// Left edge of the first bin, in σ from the mean.
-    pub from_sigma: f32,
-    /// Right edge of the last bin, in σ from the mean.
-    pub to_sigma: f32,
-    /// Counts per bin.
-    pub counts: Vec<u64>,
-}
-
-impl Histogram {
-    /// Half-width of the histogram range in σ.
-    pub const RANGE: f32 = 6.0;
-    /// Number of bins.
-    pub const BINS: usize = 96;
-
-    /// Histogram of `values` whose statistics are `stats`.
-    pub fn of(values: &[f32], stats: &Stats) -> Self {
-        let std = if stats.std > 0.0 && stats.std.is_finite() {
-            stats.std
-        } else {
-            1.0
-        };
-        let lo_data = (stats.min as f64 - stats.mean) / std;
-        let hi_data = (stats.max as f64 - stats.mean) / std;
-        let from = (-Self::RANGE as f64).max(lo_data);
-        let to = (Self::RANGE as f64).min(hi_data).max(from + 1e-3);
-        let mut counts = vec![0u64; Self::BINS];
-        let scale = Self::BINS as f64 / (to - from);
-        for &v in values {
-            if !v.is_finite() {
-                continue;
-            }
-            let s = (v as f64 - stats.mean) / std;
-            let bin = ((s - from) * scale)
-                .floor()
-                .clamp(0.0, (Self::BINS - 1) as f64) as usize;
-            counts[bin] += 1;
-        }
-        Self {
-            from_sigma: from as f32,
-            to_sigma: to as f32,
-            counts,
         }
     }
 }

@@ -86,6 +86,26 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
     });
 }
 
+/// The banner of the error and the informational message, each with its dismiss button.
+pub fn messages(ui: &mut egui::Ui, error: &mut Option<String>, info: &mut Option<String>) {
+    if let Some(err) = error.clone() {
+        ui.horizontal_wrapped(|ui| {
+            ui.colored_label(ui.visuals().error_fg_color, err);
+            if ui.button("Dismiss error").clicked() {
+                *error = None;
+            }
+        });
+    }
+    if let Some(text) = info.clone() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(text);
+            if ui.button("Dismiss").clicked() {
+                *info = None;
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,162 @@
+//! Where the two independent halves of a micrograph's analysis come from: an even/odd pair of
+//! frame sums found beside it, or binomial count splitting of the micrograph itself.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use crate::image::Image;
+use crate::metrics::{self, CountSplitOptions};
+
+/// The suffix pairs that name even/odd frame sums, in the order they are tried: MotionCor2's
+/// `_EVN`/`_ODD`, and `_even`/`_odd` (RELION, cryoCARE, Warp-style names).
+pub const HALF_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_odd")];
+
+/// The even and odd frame sums of micrograph `path`, when both exist beside it with the same
+/// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); `path` may also
+/// be one of the halves itself (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). `None` when no
+/// complete pair exists.
+pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    for (even, odd) in HALF_SUFFIXES {
+        let base = stem
+            .strip_suffix(even)
+            .or_else(|| stem.strip_suffix(odd))
+            .unwrap_or(&stem);
+        let a = dir.join(format!("{base}{even}{ext}"));
+        let b = dir.join(format!("{base}{odd}{ext}"));
+        if a.is_file() && b.is_file() {
+            return Some((a, b));
+        }
+    }
+    None
+}
+
+/// Reads an even/odd pair, checking that the halves match.
+///
+/// # Errors
+/// Unreadable files; halves that differ in shape or pixel size (the message names both).
+pub fn read_half_pair(even: &Path, odd: &Path) -> Result<(Image, Image)> {
+    let a = crate::io::read_micrograph(even)?;
+    let b = crate::io::read_micrograph(odd)?;
+    if (a.width, a.height) != (b.width, b.height) {
+        bail!(
+            "even and odd halves differ in shape: {} is {}×{}, {} is {}×{}",
+            even.display(),
+            a.width,
+            a.height,
+            odd.display(),
+            b.width,
+            b.height
+        );
+    }
+    match (a.pixel_size_angstrom, b.pixel_size_angstrom) {
+        (Some(p), Some(q)) if (p - q).abs() > 1e-3 * p.abs().max(q.abs()) => bail!(
+            "even and odd halves differ in pixel size: {} has {p} Å, {} has {q} Å",
+            even.display(),
+            odd.display()
+        ),
+        _ => {}
+    }
+    Ok((a, b))
+}
+
+/// Where the two halves of an analysis came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HalvesSource {
+    /// Even/odd frame sums read from these files.
+    Pair(PathBuf, PathBuf),
+    /// Binomial count splitting of the micrograph with this gain (image units per electron).
+    CountSplit {
+        /// Gain used.
+        gain: f64,
+        /// Whether non-count data were split anyway (rounded).
+        forced: bool,
+        /// Pixels that were not integer counts × gain.
+        non_integer_pixels: usize,
+    },
+}
+
+impl HalvesSource {
+    /// One line for the GUI and the CLI.
+    pub fn describe(&self) -> String {
+        match self {
+            HalvesSource::Pair(a, b) => format!(
+                "even/odd sums {} + {}",
+                a.file_name().unwrap_or_default().to_string_lossy(),
+                b.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            HalvesSource::CountSplit {
+                gain,
+                forced,
+                non_integer_pixels,
+            } => format!(
+                "count split (gain {gain:.3} per e-{})",
+                if *forced {
+                    format!(", forced: {non_integer_pixels} non-count pixels rounded")
+                } else {
+                    String::new()
+                }
+            ),
+        }
+    }
+}
+
+/// The halves of `micrograph` (read from `path` if it is on disk): an even/odd pair found by
+/// [`find_half_pair`], else count splitting with `split` options.
+///
+/// # Errors
+/// A bad pair; data that are not counts (unless `split.force`).
+pub fn halves_for(
+    micrograph: &Image,
+    path: Option<&Path>,
+    split: &CountSplitOptions,
+) -> Result<(Image, Image, HalvesSource)> {
+    if let Some((even, odd)) = path.and_then(find_half_pair) {
+        let (a, b) = read_half_pair(&even, &odd)?;
+        return Ok((a, b, HalvesSource::Pair(even, odd)));
+    }
+    let s = metrics::split_counts(micrograph, split)?;
+    Ok((
+        s.half1,
+        s.half2,
+        HalvesSource::CountSplit {
+            gain: s.gain,
+            forced: split.force,
+            non_integer_pixels: s.non_integer_pixels,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_found_by_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let touch = |n: &str| std::fs::write(dir.path().join(n), b"x").unwrap();
+        touch("a.mrc");
+        touch("a_EVN.mrc");
+        touch("a_ODD.mrc");
+        touch("b_even.tif");
+        touch("b_odd.tif");
+        touch("c.mrc");
+        touch("c_EVN.mrc");
+        let d = dir.path();
+        let ab = Some((d.join("a_EVN.mrc"), d.join("a_ODD.mrc")));
+        assert_eq!(find_half_pair(&d.join("a.mrc")), ab);
+        assert_eq!(find_half_pair(&d.join("a_ODD.mrc")), ab);
+        assert_eq!(
+            find_half_pair(&d.join("b.tif")),
+            Some((d.join("b_even.tif"), d.join("b_odd.tif")))
+        );
+        assert_eq!(find_half_pair(&d.join("c.mrc")), None);
+        assert_eq!(find_half_pair(&d.join("b.mrc")), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! One micrograph's full signal/noise analysis, as the GUI's analysis panel shows it and
+//! `cryolens analyze` writes it: where its two independent halves come from (an even/odd pair
+//! found beside it, or binomial count splitting), the SNR table (Frank & Al-Ali; Palovcak et
+//! al. 2020 supplement eq. 15–20, 23; Topaz's even/odd SNR), and the per-frequency curves
+//! (rotational power spectra, FRC and SSNR of raw / denoised / low-passed halves, and the
+//! signal, noise and bias power of eq. 24).
+//!
+//! By file: [`halves`] (where the two halves come from), [`micrograph`] (the analysis and its
+//! CSV), [`pane_curves`] (the comparison panes' curves), [`section`] (which 2D image of a
+//! file is shown, and its display statistics).
+
+pub mod halves;
+pub mod micrograph;
+pub mod pane_curves;
+pub mod section;
+
+pub use halves::{HALF_SUFFIXES, HalvesSource, find_half_pair, halves_for, read_half_pair};
+pub use micrograph::{Analysis, AnalysisInput, DenoisedAnalysis, SPECTRUM_TILE, Spectrum, analyze};
+pub use pane_curves::{
+    PaneCurves, PaneFilter, PaneSpec, PaneView, comparison_pane_curves, pane_curves,
+};

@@ -1,0 +1,328 @@
+//! The analysis panel's jobs: the analysis of the open micrograph, the comparison panes'
+//! curves, the 2D spectrum, and training on the session.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::fourier;
+use crate::jobs::Job;
+
+use crate::analysis::pane_curves::PaneSettings;
+use crate::analysis::{PaneSpec, PaneView, comparison_pane_curves};
+use crate::denoise::TopazDenoiser;
+use crate::gui::app::CryolensApp;
+use crate::gui::loading::training_sources;
+use crate::gui::panels::micrograph_list;
+use crate::gui::panels::models::DenoiserChoice;
+use crate::gui::state::derived::hundredths;
+use crate::gui::state::{PaneCurvesKey, SAMPLE_NAME, View};
+
+impl CryolensApp {
+    /// Starts the analysis of the open micrograph (halves from an even/odd pair beside it, else
+    /// count splitting; denoised with the selected model when asked).
+    pub fn start_analysis(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        self.jobs.analysis.cancel();
+        let index = doc.index;
+        let raw = Arc::clone(&doc.raw);
+        let denoised_view = self
+            .models
+            .selected
+            .and_then(|a| doc.denoised.get(a.name()))
+            .cloned();
+        let path = self
+            .picks
+            .session
+            .micrographs
+            .get(index)
+            .map(|m| m.path.clone())
+            .filter(|p| p != Path::new(SAMPLE_NAME));
+        let model = if self.analysis.with_denoiser {
+            self.models.selected.zip(self.device.clone())
+        } else {
+            None
+        };
+        let split = crate::metrics::CountSplitOptions {
+            force: self.analysis.force_split,
+            ..Default::default()
+        };
+        let lowpass_factor = self.settings.lowpass_factor;
+        let ring_width = self.analysis.ring_width;
+        self.analysis.error = None;
+        let job = Job::spawn("analysis", move |p| {
+            p.set_message("finding halves");
+            let (m1, m2, source) =
+                crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
+            let denoiser = match model {
+                Some((arch, device)) => {
+                    p.set_message(format!("loading {}", arch.name()));
+                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
+                }
+                None => None,
+            };
+            let input = crate::analysis::AnalysisInput {
+                raw: &raw.image,
+                denoised_view: denoised_view.as_ref().map(|v| &v.image),
+                lowpass_factor,
+                denoiser: denoiser.as_ref(),
+                ring_width,
+            };
+            crate::analysis::analyze(&m1, &m2, source, &input, p)
+        });
+        self.jobs.analysis.start(index, job);
+    }
+
+    /// With the comparison and the analysis panel open and the analysis done, computes each
+    /// pane's SSNR and signal/noise/bias curves on the halves (in the background; again when
+    /// the panes, model or settings change) and hands them to the analysis panel.
+    pub(in crate::gui) fn update_pane_curves(&mut self) {
+        if let Some((key, result)) = self.jobs.pane_curves.poll() {
+            let curves = match result {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    self.analysis.error = Some(format!("Curves of the comparison panes: {e:#}"));
+                    None
+                }
+            };
+            self.pane_curves = Some((key, curves));
+        }
+        self.analysis.pane_curves_progress = self.jobs.pane_curves.fraction_and_message();
+        let wanted = self.compare.open && self.analysis.open && self.analysis().is_some();
+        let Some(doc) = self.doc.as_ref().filter(|_| wanted) else {
+            self.analysis.pane_curves = None;
+            return;
+        };
+        let model = self.models.selected.filter(|_| self.device.is_some());
+        let panes: Vec<View> = if self.compare.swipe {
+            self.compare.panes.iter().take(2).copied().collect()
+        } else {
+            self.compare.panes.clone()
+        };
+        let choices: Vec<Option<DenoiserChoice>> = (0..panes.len())
+            .map(|i| {
+                self.compare
+                    .pane_model(i, model)
+                    .filter(|_| self.device.is_some())
+            })
+            .collect();
+        let key = PaneCurvesKey {
+            index: doc.index,
+            pane_models: choices.iter().map(|c| c.map(|m| m.name())).collect(),
+            panes,
+            model: model.map(|m| m.name()),
+            lowpass: self.settings.lowpass_key(),
+            merge_cutoff: hundredths(self.settings.merge_cutoff_angstrom),
+            merge_width: hundredths(self.settings.merge_width_angstrom),
+            ring_width: hundredths(self.analysis.ring_width),
+            force_split: self.analysis.force_split,
+        };
+        self.analysis.pane_curves = self
+            .pane_curves
+            .as_ref()
+            .filter(|(k, _)| *k == key)
+            .and_then(|(_, c)| c.clone());
+        let current = self.pane_curves.as_ref().is_some_and(|(k, _)| *k == key);
+        let running = self.jobs.pane_curves.is_running_for(&key);
+        if current || running {
+            return;
+        }
+        self.jobs.pane_curves.cancel();
+        let raw = Arc::clone(&doc.raw);
+        let path = self
+            .picks
+            .session
+            .micrographs
+            .get(doc.index)
+            .map(|m| m.path.clone())
+            .filter(|p| p != Path::new(SAMPLE_NAME));
+        let split = crate::metrics::CountSplitOptions {
+            force: key.force_split,
+            ..Default::default()
+        };
+        let device = self.device.clone();
+        let (lowpass_factor, cutoff, width, ring_width) = (
+            self.settings.lowpass_factor,
+            self.settings.merge_cutoff_angstrom,
+            self.settings.merge_width_angstrom,
+            self.analysis.ring_width,
+        );
+        let job_key = key.clone();
+        let specs: Vec<PaneSpec> = key
+            .panes
+            .iter()
+            .zip(&choices)
+            .map(|(view, choice)| PaneSpec {
+                view: pane_view(*view),
+                name: view.name(),
+                model: choice.map(|c| c.name()),
+            })
+            .collect();
+        let settings = PaneSettings {
+            lowpass_factor,
+            cutoff_angstrom: cutoff,
+            width_angstrom: width,
+            ring_width,
+        };
+        let job = Job::spawn("pane curves", move |p| {
+            let load = |name: &'static str| -> anyhow::Result<TopazDenoiser> {
+                let arch = choices
+                    .iter()
+                    .flatten()
+                    .find(|c| c.name() == name)
+                    .ok_or_else(|| anyhow::anyhow!("no model {name}"))?;
+                let device = device
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no compute device"))?;
+                TopazDenoiser::load(&arch.spec()?, device)
+            };
+            let load: Option<&dyn Fn(&'static str) -> anyhow::Result<TopazDenoiser>> =
+                device.is_some().then_some(&load);
+            comparison_pane_curves(
+                &raw.image,
+                path.as_deref(),
+                &split,
+                &specs,
+                load,
+                &settings,
+                p,
+            )
+        });
+        self.jobs.pane_curves.start(job_key, job);
+    }
+
+    /// Starts the 2D spectrum of the open micrograph when the panel shows it.
+    pub(in crate::gui) fn start_spectrum_job(&mut self) {
+        use crate::gui::panels::analysis::Tab;
+        if !self.analysis.open
+            || self.analysis.tab != Tab::Spectrum2d
+            || self.jobs.spectrum.is_running()
+        {
+            return;
+        }
+        let Some(doc) = &self.doc else { return };
+        if self
+            .analysis
+            .spectrum
+            .as_ref()
+            .is_some_and(|(i, _, _)| *i == doc.index)
+        {
+            return;
+        }
+        let raw = Arc::clone(&doc.raw);
+        let job = Job::spawn("spectrum", move |p| {
+            p.set_message("power spectrum");
+            let tile = crate::analysis::SPECTRUM_TILE.min(raw.image.width.min(raw.image.height));
+            let spectrum = fourier::power_spectrum(&raw.image, tile);
+            Ok((
+                raw.image.pixel_size_angstrom,
+                micrograph_list::thumbnail(&spectrum, tile),
+            ))
+        });
+        self.jobs.spectrum.start(doc.index, job);
+    }
+
+    pub(in crate::gui) fn poll_analysis(&mut self) {
+        if let Some(((), result)) = self.jobs.half_maps.poll() {
+            match result {
+                Ok(Some((names, report, maps))) => {
+                    self.analysis.cref.half_maps = Some((names, Arc::new(report)));
+                    self.analysis.cref.maps = Some(Arc::new(maps));
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("Half-map FSC failed: {e:#}")),
+            }
+        }
+        self.poll_cref();
+        if let Some((key, result)) = self.jobs.spectrum.poll() {
+            let index = key;
+            match result {
+                Ok((pixel, img)) => {
+                    let tex = self.egui_ctx.load_texture(
+                        "power spectrum",
+                        img,
+                        egui::TextureOptions::LINEAR,
+                    );
+                    self.analysis.spectrum = Some((index, pixel, tex));
+                }
+                Err(e) => self.analysis.error = Some(format!("Power spectrum failed: {e:#}")),
+            }
+        }
+        if let Some(((), result)) = self.jobs.ctf.poll() {
+            match result {
+                Ok(Some((path, entries))) => {
+                    if let Err(e) = entries.and_then(|e| self.apply_ctf(&path, &e)) {
+                        self.error = Some(format!("Reading the CTF failed: {e:#}"));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("File dialog failed: {e:#}")),
+            }
+        }
+        self.start_spectrum_job();
+        if let Some((key, result)) = self.jobs.analysis.poll() {
+            let index = key;
+            match result {
+                Ok(a) => self.analysis.result = Some((index, Arc::new(a))),
+                Err(e) => self.analysis.error = Some(format!("Analysis failed: {e:#}")),
+            }
+        }
+        if let Some(msg) = self.png_message.lock().ok().and_then(|mut m| m.take()) {
+            match msg {
+                Ok(m) => self.info = Some(m),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    /// Labels a region for region SNR at micrograph pixel `(x, y)`: a signal box, or a
+    /// background box (boxes of the analysis panel's size, paired in order).
+    pub fn add_region(&mut self, x: f64, y: f64, background: bool) {
+        if let Some((w, h)) = self.image_size() {
+            self.analysis.label_at(x, y, background, (w, h));
+        }
+    }
+
+    /// Starts training on the session's micrographs: even/odd pairs beside them when found,
+    /// else count-split halves (the bundled sample is split in memory).
+    ///
+    /// # Errors
+    /// No device yet; the sample cannot be split.
+    pub fn start_training(&mut self, resume: bool) -> anyhow::Result<()> {
+        let device = self
+            .device
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the compute device is still being detected"))?;
+        let paths: Vec<_> = self
+            .picks
+            .session
+            .micrographs
+            .iter()
+            .map(|m| m.path.clone())
+            .collect();
+        let sources = training_sources(&paths, self.training.force_split)?;
+        let run = crate::train::TrainRun {
+            config: self.training.config.clone(),
+            sources,
+            output: self.training.output(),
+            resume,
+            command_line: "cryolens GUI training panel".into(),
+            notes: String::new(),
+        };
+        self.training.history.clear();
+        self.training.outcome = None;
+        self.training.handle = Some(crate::train::start(run, device));
+        Ok(())
+    }
+}
+
+/// The library's name for what a comparison pane shows.
+fn pane_view(view: View) -> PaneView {
+    match view {
+        View::Raw => PaneView::Raw,
+        View::Denoised => PaneView::Denoised,
+        View::Lowpass => PaneView::Lowpass,
+        View::Merged => PaneView::Merged,
+    }
+}

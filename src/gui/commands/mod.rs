@@ -1,0 +1,176 @@
+//! Every panel's Action handled in one place, and the jobs they start (dialogs, install).
+//! The other files of this folder hold the app's commands by role: [`open`] (session and
+//! navigation), [`derived`] (denoised, low-pass and merged views), [`volume`] (sections,
+//! orthoviews), [`analysis`] and [`halfmaps`] (the analysis panel's jobs), [`exchange`]
+//! (import and export).
+
+pub mod analysis;
+pub mod derived;
+pub mod exchange;
+pub mod halfmaps;
+pub mod open;
+pub mod volume;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use eframe::egui;
+
+use crate::jobs::Job;
+use crate::models::install;
+use crate::paths::topaz_dir;
+
+use super::app::CryolensApp;
+use super::dialogs::{ALL_FILES, Dialog, MAPS};
+use super::loading::{half_map_fsc, read_truth_map};
+use super::panels::analysis::AnalysisAction;
+use super::panels::models::ModelsAction;
+use super::panels::picking::PickAction;
+use super::panels::toolbar::ToolbarAction;
+use super::panels::training::TrainingAction;
+use super::state::View;
+
+impl CryolensApp {
+    /// Handles a toolbar button or its key.
+    pub(in crate::gui) fn handle_toolbar_action(&mut self, action: ToolbarAction) {
+        match action {
+            ToolbarAction::None => {}
+            ToolbarAction::Open => self.open_dialog(),
+            ToolbarAction::View(view) => self.set_view(view),
+            ToolbarAction::Fit => self.transform.fit = true,
+            ToolbarAction::Zoom(factor) => self.zoom_step(factor),
+            ToolbarAction::ToggleHelp => self.show_help = !self.show_help,
+        }
+    }
+
+    pub(in crate::gui) fn handle_pick_action(&mut self, action: PickAction) {
+        match action {
+            PickAction::None => {}
+            PickAction::Undo => self.undo(),
+            PickAction::Redo => self.redo(),
+            PickAction::Import => self.start_import(),
+            PickAction::Export(f) => self.start_export(f),
+            PickAction::Clear => {
+                let m = self.picks.session.current;
+                self.picks.session.replace(m, Vec::new());
+            }
+        }
+    }
+
+    pub(in crate::gui) fn handle_models_action(&mut self, action: ModelsAction) {
+        match action {
+            ModelsAction::None => {}
+            ModelsAction::Select(arch) => self.models.selected = Some(arch),
+            ModelsAction::Retry => {
+                if let (Some(doc), Some(a)) = (&mut self.doc, self.models.selected) {
+                    doc.denoise_failed.remove(a.name());
+                }
+            }
+            ModelsAction::Cancel => {
+                if let Some(k) = self.jobs.denoise.cancel()
+                    && let Some(doc) = &mut self.doc
+                {
+                    doc.denoise_failed
+                        .insert(k.model, "denoising cancelled".into());
+                }
+            }
+            ModelsAction::Install => self.start_install(),
+        }
+    }
+
+    pub(in crate::gui) fn analysis_ui(&mut self, ui: &mut egui::Ui) {
+        let index = self.doc.as_ref().map(|d| d.index);
+        let running = self.jobs.analysis.fraction_and_message();
+        let doc = self.doc.as_ref();
+        let raw = doc.map(|d| Arc::clone(&d.raw));
+        let den = self.view_image(View::Denoised).cloned();
+        let low = self.view_image(View::Lowpass).cloned();
+        let merged = self.view_image(View::Merged).cloned();
+        let views = [
+            raw.as_deref(),
+            den.as_deref(),
+            low.as_deref(),
+            merged.as_deref(),
+        ];
+        match self.analysis.show(ui, index, running, views) {
+            AnalysisAction::None => {}
+            AnalysisAction::Run => self.start_analysis(),
+            AnalysisAction::Cancel => {
+                self.jobs.analysis.cancel();
+            }
+            AnalysisAction::ExportCsv => {
+                if let Err(e) = self.export_analysis_csv() {
+                    self.error = Some(format!("Saving the curves failed: {e:#}"));
+                }
+            }
+            AnalysisAction::ImportCtf => self.start_ctf_import(),
+            AnalysisAction::OpenHalfMaps => {
+                let dialog = Dialog::new("Choose the two half-maps").filter(MAPS.0, MAPS.1);
+                let job = Job::spawn("half-maps", move |p| match dialog.pick_files().as_slice() {
+                    [a, b] => half_map_fsc(a, b, p).map(Some),
+                    [] => Ok(None),
+                    _ => anyhow::bail!("choose exactly two half-maps"),
+                });
+                self.jobs.half_maps.start((), job);
+            }
+            AnalysisAction::ExportPng(rect) => {
+                let ctx = ui.ctx().clone();
+                self.export_plot_png(&ctx, rect);
+            }
+            AnalysisAction::TrainCref => self.start_cref_training(),
+            AnalysisAction::CancelCref => {
+                self.jobs.cref.request_cancel();
+            }
+            AnalysisAction::ChooseCrefTruth => {
+                let dialog = Dialog::new("Choose the true map").filter(MAPS.0, MAPS.1);
+                let job = dialog.file_then("truth map", |f, _| read_truth_map(f));
+                self.jobs.cref_truth.start((), job);
+            }
+            AnalysisAction::OpenCrefDenoised => {
+                if let Err(e) = self.open_cref_denoised() {
+                    self.error = Some(format!("Opening the denoised map failed: {e:#}"));
+                }
+            }
+        }
+    }
+
+    pub(in crate::gui) fn training_ui(&mut self, ui: &mut egui::Ui) {
+        let n = self.picks.session.micrographs.len();
+        let note = format!(
+            "on the {n} micrograph(s) of this session: even/odd pairs beside them, else count-split halves; model saved to {}",
+            self.training.output().display()
+        );
+        if let TrainingAction::Start { resume } = self.training.show(ui, &note)
+            && let Err(e) = self.start_training(resume)
+        {
+            self.training.outcome = Some(Err(format!("Training could not start: {e:#}")));
+        }
+    }
+
+    pub(in crate::gui) fn open_dialog(&mut self) {
+        if self.jobs.dialog.is_running() {
+            return;
+        }
+        let dialog = Dialog::new("Open a micrograph")
+            .filter(
+                "Micrographs (MRC, TIFF)",
+                &["mrc", "mrcs", "map", "rec", "st", "tif", "tiff"],
+            )
+            .filter(ALL_FILES.0, ALL_FILES.1);
+        self.jobs
+            .dialog
+            .start(Instant::now(), dialog.file_job("open dialog"));
+    }
+
+    pub(in crate::gui) fn start_install(&mut self) {
+        if self.jobs.install.is_running() {
+            return;
+        }
+        self.jobs.install.start(
+            (),
+            Job::spawn("install models", |p| {
+                install::install_topaz(&install::WheelSource::default(), &topaz_dir(), p)
+            }),
+        );
+    }
+}

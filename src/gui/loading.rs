@@ -1,0 +1,200 @@
+//! The bodies of the app's jobs that make what the GUI shows (they run on workers): reading
+//! a micrograph into a [`ViewImage`] with its thumbnail, denoising it, reading half-maps and
+//! a true map. The science they call lives in the library.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::analysis::section::{Micrograph, micrograph_from, read_micrograph, section_contrast};
+use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::device::ComputeDevice;
+use crate::image::Volume;
+use crate::io;
+use crate::io::mapped::VolumeSource;
+use crate::jobs::Progress;
+use crate::train::data::PairSource;
+
+use super::panels::micrograph_list;
+use super::panels::models::DenoiserChoice;
+use super::state::{Document, Histogram, SAMPLE_NAME, ViewImage};
+
+/// The real micrograph bundled with Cryolens (1024×1024 crop, 0.8538 Å/px).
+pub static SAMPLE_MRC: &[u8] = include_bytes!("../../assets/sample.mrc");
+
+/// A micrograph that was read, before it becomes the open document.
+pub struct Loaded {
+    /// Its index in the picking session.
+    pub index: usize,
+    /// Its name for display.
+    pub name: String,
+    /// A note for the status bar.
+    pub note: Option<String>,
+    /// The image (a volume's middle section).
+    pub raw: ViewImage,
+    /// The whole volume when the file is a tomogram, map or stack (memory-mapped when large).
+    pub volume: Option<Arc<dyn VolumeSource>>,
+    /// The micrograph list's thumbnail, made on the worker.
+    pub thumbnail: egui::ColorImage,
+}
+
+/// A prefetched micrograph and, when a model was selected, its denoised view.
+pub type Prefetched = (Loaded, Option<(&'static str, ViewImage)>);
+
+/// A section of a volume and, when it was denoised by a 3D model, the same section of that.
+pub type Sections = (ViewImage, Option<ViewImage>);
+
+/// `path` made absolute (relative to the working folder), so that sessions match micrographs
+/// however they were named on the command line.
+pub fn absolute(path: &Path) -> PathBuf {
+    if path == Path::new(SAMPLE_NAME) {
+        return path.to_path_buf();
+    }
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Reads micrograph `index` of the session (the bundled sample for [`SAMPLE_NAME`]) and
+/// computes its statistics.
+pub fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Result<Loaded> {
+    p.set_message("reading");
+    let micrograph = if path == Path::new(SAMPLE_NAME) {
+        let (kind, volume) = io::mrc::read_bytes(SAMPLE_MRC)?;
+        micrograph_from(SAMPLE_NAME.to_string(), kind, Arc::new(volume))?
+    } else {
+        read_micrograph(path)?
+    };
+    let Micrograph {
+        name,
+        note,
+        image,
+        volume,
+    } = micrograph;
+    p.set_message("computing statistics");
+    let thumbnail = micrograph_list::thumbnail(&image, micrograph_list::THUMBNAIL_SIDE);
+    Ok(Loaded {
+        index,
+        name,
+        note,
+        raw: match &volume {
+            Some(v) => section_view(&**v, image),
+            None => ViewImage::new(image),
+        },
+        volume,
+        thumbnail,
+    })
+}
+
+/// Names for display, FSC and the maps of a pair of half-maps.
+pub type HalfMapFsc = (String, crate::halfmap::FscReport, crate::halfmap::HalfMaps);
+
+/// Epochs a running crefDenoiser training has finished (shared with its job).
+pub type CrefEpochs = Arc<std::sync::Mutex<Vec<crate::train::cref::CrefEpoch>>>;
+
+pub fn file_name(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Reads two half-maps and computes their FSC (one-voxel shells); the names for display.
+pub fn half_map_fsc(a: &Path, b: &Path, p: &Progress) -> anyhow::Result<HalfMapFsc> {
+    p.set_message("reading half-maps");
+    let maps = crate::halfmap::HalfMaps::read(a, b, None)?;
+    p.set_message("FSC");
+    let report = maps.fsc(1.0)?;
+    Ok((
+        format!("{} vs {}", file_name(a), file_name(b)),
+        report,
+        maps,
+    ))
+}
+
+/// Reads a true map for the crefDenoiser evaluation (its file name for display).
+pub fn read_truth_map(path: &Path) -> anyhow::Result<(String, Volume)> {
+    let (_, v) = crate::io::read(path)?;
+    Ok((file_name(path), v))
+}
+
+/// A document from a read micrograph and, when prefetched, its denoised view.
+pub fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> Document {
+    let mut doc = Document::new(
+        loaded.index,
+        loaded.name,
+        loaded.note,
+        loaded.raw,
+        loaded.volume,
+    );
+    if let Some((model, img)) = denoised {
+        doc.denoised.insert(model, Arc::new(img));
+    }
+    doc
+}
+
+/// A section of `volume` ready to show, with the volume's shared display statistics when it
+/// has them (see [`section_contrast`]), else the section's own.
+pub fn section_view(volume: &dyn VolumeSource, image: crate::image::Image) -> ViewImage {
+    let mut view = ViewImage::new(image);
+    if let Some((median, sigma)) = section_contrast(volume) {
+        view.stats.mean = f64::from(median);
+        view.stats.std = f64::from(sigma);
+        view.histogram = Histogram::of(&view.image.data, &view.stats);
+    }
+    view
+}
+
+/// A number per crefDenoiser run in this process, so each run's denoised map has its own file.
+pub fn cref_run_number() -> usize {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+pub fn denoise_job(
+    arch: DenoiserChoice,
+    device: &ComputeDevice,
+    raw: &ViewImage,
+    p: &Progress,
+) -> anyhow::Result<ViewImage> {
+    p.set_message(format!("loading {}", arch.name()));
+    let denoiser = TopazDenoiser::load(&arch.spec()?, device)?;
+    let out = denoiser.denoise(&raw.image, &TileConfig::default(), p)?;
+    p.set_message("computing statistics");
+    Ok(ViewImage::new(out))
+}
+
+/// The training pairs of micrographs `paths` (the bundled sample for [`SAMPLE_NAME`]): an
+/// even/odd pair beside a file when found ([`crate::analysis::find_half_pair`]), else its
+/// count-split halves (`force`: split data that are not counts); the sample is split in
+/// memory. GUI-free.
+///
+/// # Errors
+/// The sample cannot be split.
+pub fn training_sources(paths: &[PathBuf], force: bool) -> anyhow::Result<Vec<PairSource>> {
+    let mut sources = Vec::new();
+    for path in paths {
+        if path == Path::new(SAMPLE_NAME) {
+            let (_, v) = io::mrc::read_bytes(SAMPLE_MRC)?;
+            let split = crate::metrics::split_counts(
+                &v.section(0),
+                &crate::metrics::CountSplitOptions {
+                    force,
+                    ..Default::default()
+                },
+            )?;
+            sources.push(PairSource::InMemory {
+                name: SAMPLE_NAME.into(),
+                even: Arc::new(split.half1),
+                odd: Arc::new(split.half2),
+            });
+        } else if let Some((even, odd)) = crate::analysis::find_half_pair(path) {
+            sources.push(PairSource::Files { even, odd });
+        } else {
+            sources.push(PairSource::CountSplit {
+                path: path.clone(),
+                force,
+            });
+        }
+    }
+    Ok(sources)
+}

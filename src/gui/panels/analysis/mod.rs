@@ -1,0 +1,291 @@
+//! The analysis panel (key A): rotational power spectra of the raw / denoised / low-pass
+//! views, SSNR and FRC of their halves, signal / noise / bias power per frequency (Palovcak
+//! et al. 2020 Fig. 3b), the SNR table, and region-based SNR from boxes labelled on the
+//! micrograph. Curves export to CSV, the plot to PNG (a screenshot of its rectangle).
+//!
+//! Frequencies are in 1/Å when the pixel size is known (cycles/px otherwise); hovering a
+//! curve shows the resolution in Å. egui_plot has no log axis: log-scaled plots draw log10 of
+//! the value and label the axis with powers of ten.
+//!
+//! The tabs live beside this file: [`plots`] (curves and the SNR table), [`spectrum`] (2D
+//! spectrum and CTF), [`regions`] (region SNR); the Half-maps tab is `panels::cref`.
+
+pub mod plots;
+mod regions;
+mod spectrum;
+
+use std::sync::Arc;
+
+use eframe::egui;
+use egui::Rect;
+
+use crate::analysis::{Analysis, PaneCurves};
+use crate::ctf::Ctf;
+
+use super::cref::{CrefAction, CrefPanel};
+use crate::gui::state::ViewImage;
+use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
+
+/// Which plot the panel shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    /// Rotational power spectra.
+    Spectra,
+    /// Spectral SNR of the halves.
+    Ssnr,
+    /// Signal, noise and bias power per ring.
+    SignalNoiseBias,
+    /// Fourier ring correlation of the halves.
+    Frc,
+    /// Region-based SNR.
+    Regions,
+    /// The 2D power spectrum with CTF zero rings.
+    Spectrum2d,
+    /// FSC and C_ref of two half-maps.
+    HalfMaps,
+}
+
+impl Tab {
+    const ALL: [Tab; 7] = [
+        Tab::Spectrum2d,
+        Tab::Spectra,
+        Tab::Ssnr,
+        Tab::SignalNoiseBias,
+        Tab::Frc,
+        Tab::Regions,
+        Tab::HalfMaps,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Spectra => "Power spectra",
+            Tab::Ssnr => "SSNR",
+            Tab::SignalNoiseBias => "Signal / noise / bias",
+            Tab::Frc => "FRC",
+            Tab::Regions => "Regions",
+            Tab::Spectrum2d => "2D spectrum + CTF",
+            Tab::HalfMaps => "Half-map FSC",
+        }
+    }
+}
+
+/// What the panel asks the app to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AnalysisAction {
+    /// Nothing.
+    None,
+    /// Start (or restart) the analysis of the open micrograph.
+    Run,
+    /// Cancel the running analysis.
+    Cancel,
+    /// Save the curves as CSV.
+    ExportCsv,
+    /// Save the plot (this screen rectangle) as PNG.
+    ExportPng(Rect),
+    /// Choose a RELION/CTFFIND file to read this micrograph's CTF from.
+    ImportCtf,
+    /// Choose two half-maps to compare.
+    OpenHalfMaps,
+    /// Train a crefDenoiser on the open half-maps (Half-maps tab).
+    TrainCref,
+    /// Cancel the running crefDenoiser training.
+    CancelCref,
+    /// Choose the true map for the crefDenoiser evaluation (synthetic half-maps).
+    ChooseCrefTruth,
+    /// Open the crefDenoiser's denoised average in the volume viewer.
+    OpenCrefDenoised,
+}
+
+/// State of the analysis panel.
+pub struct AnalysisPanel {
+    /// Whether the panel is shown (key A).
+    pub open: bool,
+    /// The plot shown.
+    pub tab: Tab,
+    /// Split counts even when the data are not integer counts × gain.
+    pub force_split: bool,
+    /// Denoise the halves with the selected model (signal/noise/bias, Topaz SNR).
+    pub with_denoiser: bool,
+    /// Ring width in Fourier pixels.
+    pub ring_width: f32,
+    /// The last analysis and the micrograph index it belongs to.
+    pub result: Option<(usize, Arc<Analysis>)>,
+    /// Why the last analysis failed.
+    pub error: Option<String>,
+    /// Clicks on the micrograph label regions instead of picking.
+    pub labelling: bool,
+    /// Side of labelled boxes, pixels.
+    pub region_side_px: usize,
+    /// The labelled regions of the open micrograph.
+    pub regions: RegionLabels,
+    /// Region SNR of each view, by (image, regions revision).
+    pub region_snr: RegionSnrCache,
+    /// The CTF whose zeros are drawn over the 2D spectrum (typed in or read from a STAR).
+    pub ctf: Ctf,
+    /// Draw the CTF rings.
+    pub show_ctf: bool,
+    /// Number of zero rings drawn.
+    pub ctf_rings: usize,
+    /// Magnification of the 2D spectrum (1: the edge is Nyquist).
+    pub spectrum_zoom: f32,
+    /// crefDenoiser training on the open half-maps (Half-maps tab).
+    pub cref: CrefPanel,
+    /// The 2D spectrum texture and the micrograph index and pixel size it belongs to.
+    pub spectrum: Option<(usize, Option<f32>, egui::TextureHandle)>,
+    /// With the comparison open: each pane's SSNR and signal / noise / bias curves, drawn
+    /// over each other on the SSNR and signal / noise / bias tabs (set by the app).
+    pub pane_curves: Option<Arc<Vec<PaneCurves>>>,
+    /// Progress (fraction, message) of the job computing [`AnalysisPanel::pane_curves`].
+    pub pane_curves_progress: Option<(f32, String)>,
+}
+
+impl Default for AnalysisPanel {
+    fn default() -> Self {
+        Self {
+            open: false,
+            tab: Tab::Spectra,
+            force_split: false,
+            with_denoiser: true,
+            ring_width: 4.0,
+            result: None,
+            error: None,
+            labelling: false,
+            region_side_px: 64,
+            regions: RegionLabels::default(),
+            ctf: Ctf {
+                defocus_u_angstrom: 15000.0,
+                defocus_v_angstrom: 15000.0,
+                defocus_angle_degrees: 0.0,
+                voltage_kv: 300.0,
+                spherical_aberration_mm: 2.7,
+                amplitude_contrast: 0.1,
+                phase_shift_degrees: 0.0,
+            },
+            show_ctf: true,
+            ctf_rings: 8,
+            spectrum_zoom: 2.0,
+            cref: CrefPanel::default(),
+            region_snr: RegionSnrCache::default(),
+            spectrum: None,
+            pane_curves: None,
+            pane_curves_progress: None,
+        }
+    }
+}
+
+impl AnalysisPanel {
+    /// Draws the panel; `running` is the analysis job's progress (fraction, message), `views`
+    /// the raw / denoised / low-pass / merged images for region SNR.
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        index: Option<usize>,
+        running: Option<(f32, String)>,
+        views: [Option<&ViewImage>; 4],
+    ) -> AnalysisAction {
+        let mut action = AnalysisAction::None;
+        ui.horizontal(|ui| {
+            ui.heading("Analysis");
+            if let Some((f, msg)) = &running {
+                ui.add(
+                    egui::ProgressBar::new(*f)
+                        .desired_width(220.0)
+                        .text(msg.clone()),
+                );
+                if ui.button("Cancel analysis").clicked() {
+                    action = AnalysisAction::Cancel;
+                }
+            } else if ui
+                .button("Analyse")
+                .on_hover_text("Halves: an even/odd pair beside the micrograph (_EVN/_ODD, _even/_odd), else binomial count splitting")
+                .clicked()
+            {
+                action = AnalysisAction::Run;
+            }
+            ui.checkbox(&mut self.with_denoiser, "denoise halves")
+                .on_hover_text("Signal, noise and bias after denoising with the selected model (Palovcak eq. 15-24) and Topaz's even/odd SNR");
+            ui.checkbox(&mut self.force_split, "force count split")
+                .on_hover_text("Split data that are not integer counts × gain (rounded): the noise of the halves is then only approximately independent");
+            ui.add(
+                egui::DragValue::new(&mut self.ring_width)
+                    .range(1.0..=32.0)
+                    .speed(0.1)
+                    .prefix("ring width ")
+                    .suffix(" px"),
+            );
+            ui.separator();
+            for t in Tab::ALL {
+                ui.selectable_value(&mut self.tab, t, t.label());
+            }
+            ui.separator();
+            let have = self.current(index).is_some();
+            if ui
+                .add_enabled(have, egui::Button::new("Export CSV…"))
+                .clicked()
+            {
+                action = AnalysisAction::ExportCsv;
+            }
+        });
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        let result = self.current(index).cloned();
+        ui.horizontal_top(|ui| {
+            let table_width = 300.0;
+            ui.vertical(|ui| {
+                ui.set_width(table_width);
+                match &result {
+                    Some(a) => Self::snr_table(ui, a),
+                    None if running.is_none() => {
+                        ui.label("Press Analyse to measure the SNR of this micrograph.");
+                    }
+                    None => {}
+                }
+            });
+            ui.separator();
+            let plot_rect = ui.available_rect_before_wrap();
+            if self.tab == Tab::HalfMaps {
+                let a = AnalysisAction::from(self.cref.show(ui));
+                if a != AnalysisAction::None {
+                    action = a;
+                }
+            } else if self.tab == Tab::Regions {
+                self.regions_ui(ui, views);
+            } else if self.tab == Tab::Spectrum2d {
+                if self.spectrum_ui(ui, index) {
+                    action = AnalysisAction::ImportCtf;
+                }
+            } else if let Some(a) = &result {
+                self.plot(ui, a);
+                if ui
+                    .ctx()
+                    .input(|i| i.modifiers.command && i.key_pressed(egui::Key::P))
+                {
+                    action = AnalysisAction::ExportPng(plot_rect);
+                }
+            }
+        });
+        action
+    }
+
+    /// The analysis of micrograph `index`, if it is the last one computed.
+    pub fn current(&self, index: Option<usize>) -> Option<&Arc<Analysis>> {
+        self.result
+            .as_ref()
+            .filter(|(i, _)| Some(*i) == index)
+            .map(|(_, a)| a)
+    }
+}
+
+impl From<CrefAction> for AnalysisAction {
+    fn from(a: CrefAction) -> Self {
+        match a {
+            CrefAction::None => AnalysisAction::None,
+            CrefAction::OpenHalfMaps => AnalysisAction::OpenHalfMaps,
+            CrefAction::TrainCref => AnalysisAction::TrainCref,
+            CrefAction::CancelCref => AnalysisAction::CancelCref,
+            CrefAction::ChooseCrefTruth => AnalysisAction::ChooseCrefTruth,
+            CrefAction::OpenCrefDenoised => AnalysisAction::OpenCrefDenoised,
+        }
+    }
+}

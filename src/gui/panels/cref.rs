@@ -1,0 +1,320 @@
+//! The Half-maps tab of the analysis panel: the FSC of two half-maps, and training a
+//! crefDenoiser on them (options, live progress, the result's curves).
+
+use std::sync::Arc;
+
+use eframe::egui;
+use egui::Color32;
+use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
+
+use crate::metrics;
+
+/// Curve colours shared by the analysis plots and the Half-maps tab.
+pub const COLOURS: [Color32; 4] = [
+    Color32::from_rgb(200, 200, 200),
+    Color32::from_rgb(80, 200, 255),
+    Color32::from_rgb(255, 170, 60),
+    Color32::from_rgb(230, 80, 200),
+];
+
+/// What a button of the Half-maps tab asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrefAction {
+    /// Nothing.
+    None,
+    /// Choose two half-maps and compute their FSC.
+    OpenHalfMaps,
+    /// Train a crefDenoiser on the open half-maps.
+    TrainCref,
+    /// Cancel the crefDenoiser training.
+    CancelCref,
+    /// Choose the true map of the evaluation.
+    ChooseCrefTruth,
+    /// Open the crefDenoiser's denoised average in the volume viewer.
+    OpenCrefDenoised,
+}
+
+/// The crefDenoiser part of the Half-maps tab: options, live progress and the result.
+pub struct CrefPanel {
+    /// The FSC of two half-maps (their names), once computed.
+    pub half_maps: Option<(String, Arc<crate::halfmap::FscReport>)>,
+    /// The open half-maps (set with the FSC).
+    pub maps: Option<Arc<crate::halfmap::HalfMaps>>,
+    /// A true map for the evaluation (synthetic half-maps), and its file name.
+    pub truth: Option<(String, Arc<crate::image::Volume>)>,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Patch edge (voxels, a multiple of 32).
+    pub patch_px: usize,
+    /// Random patches per epoch.
+    pub patches_per_epoch: usize,
+    /// Initial learning rate.
+    pub learning_rate: f64,
+    /// While training: fraction done and the progress message.
+    pub running: Option<(f32, String)>,
+    /// Epochs finished so far (live curves; kept after the run).
+    pub live_epochs: Vec<crate::train::cref::CrefEpoch>,
+    /// The last finished run.
+    pub result: Option<Arc<CrefResult>>,
+    /// Why the last run failed.
+    pub error: Option<String>,
+}
+
+/// A finished crefDenoiser run as the Half-maps tab shows it.
+pub struct CrefResult {
+    /// The denoised half-map average, `[z][y][x]`.
+    pub denoised: Arc<crate::image::Volume>,
+    /// The denoised map as an MRC in the temporary folder (written by the training job), or
+    /// why it could not be written.
+    pub denoised_file: Result<std::path::PathBuf, String>,
+    /// The paper's evaluation with the curves.
+    pub evaluation: crate::train::cref::CrefEvaluation,
+    /// Epoch kept, epochs run.
+    pub best_epoch: usize,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// L_C on the monitor patches: untrained, kept network.
+    pub loss: (f64, f64),
+}
+
+impl Default for CrefPanel {
+    fn default() -> Self {
+        Self {
+            half_maps: None,
+            maps: None,
+            truth: None,
+            epochs: 10,
+            patch_px: 32,
+            patches_per_epoch: 16,
+            learning_rate: 1e-3,
+            running: None,
+            live_epochs: Vec::new(),
+            result: None,
+            error: None,
+        }
+    }
+}
+
+impl CrefPanel {
+    /// Options, the Train / Cancel / Open buttons, progress and the evaluation numbers.
+    fn controls_ui(&mut self, ui: &mut egui::Ui, unit: &str) -> CrefAction {
+        let mut action = CrefAction::None;
+        ui.horizontal_wrapped(|ui| {
+            ui.strong("crefDenoiser");
+            ui.add(
+                egui::DragValue::new(&mut self.epochs)
+                    .range(1..=500)
+                    .prefix("epochs "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.patch_px)
+                    .range(32..=256)
+                    .speed(32.0)
+                    .prefix("patch ")
+                    .suffix(" vx"),
+            )
+            .on_hover_text("Patch edge in voxels, a multiple of 32 (the paper: 96)");
+            self.patch_px = (self.patch_px / 32).max(1) * 32;
+            ui.add(
+                egui::DragValue::new(&mut self.patches_per_epoch)
+                    .range(1..=10_000)
+                    .prefix("patches/epoch "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.learning_rate)
+                    .range(1e-6..=1e-1)
+                    .speed(1e-4)
+                    .prefix("lr "),
+            );
+            if ui
+                .button(match &self.truth {
+                    Some((n, _)) => format!("Truth: {n}"),
+                    None => "Truth map…".into(),
+                })
+                .on_hover_text("Optional true map (synthetic half-maps): FSC against it")
+                .clicked()
+            {
+                action = CrefAction::ChooseCrefTruth;
+            }
+            if self.running.is_some() {
+                if ui.button("Cancel training").clicked() {
+                    action = CrefAction::CancelCref;
+                }
+            } else if ui
+                .add_enabled(self.maps.is_some(), egui::Button::new("Train crefDenoiser"))
+                .on_hover_text(
+                    "Self-supervised training on these half-maps with the C_ref loss (Agarwal et al. 2024)",
+                )
+                .clicked()
+            {
+                action = CrefAction::TrainCref;
+            }
+            if ui
+                .add_enabled(self.result.is_some(), egui::Button::new("Open denoised map"))
+                .clicked()
+            {
+                action = CrefAction::OpenCrefDenoised;
+            }
+        });
+        if let Some((fraction, message)) = &self.running {
+            ui.add(
+                egui::ProgressBar::new(*fraction)
+                    .show_percentage()
+                    .text(message.clone()),
+            );
+        }
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        if let Some(r) = &self.result {
+            let e = &r.evaluation;
+            let res = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.2} {unit}"));
+            ui.label(format!(
+                "kept epoch {} of {}; L_C {:.4} -> {:.4}; RMSE(FSC_FD^2, C_ref^2) {:.4} (input) -> {:.4} (denoised)",
+                r.best_epoch, r.epochs_run, r.loss.0, r.loss.1, e.rmse_identity, e.rmse_denoised
+            ));
+            ui.label(format!(
+                "FSC-0.5: {} (M1, M2) -> {} (D2, M1)",
+                res(e.fsc05_halves),
+                res(e.fsc05_denoised_half)
+            ));
+            if let (Some(a), Some(d)) = (e.mean_fsc_average_vs_truth, e.mean_fsc_denoised_vs_truth)
+            {
+                ui.label(format!(
+                    "against the truth: FSC-0.5 {} -> {}, mean FSC {a:.4} -> {d:.4}",
+                    res(e.fsc05_average_vs_truth),
+                    res(e.fsc05_denoised_vs_truth)
+                ));
+            }
+        }
+        action
+    }
+}
+
+impl CrefPanel {
+    /// FSC and C_ref of two half-maps with the 0.143 and 0.5 crossings, and the
+    /// crefDenoiser controls and curves; the action a button asked for.
+    pub fn show(&mut self, ui: &mut egui::Ui) -> CrefAction {
+        let mut action = CrefAction::None;
+        ui.vertical(|ui| {
+            if ui
+                .button("Open half-maps…")
+                .on_hover_text(
+                    "Two half-maps (MRC) of one reconstruction: FSC, C_ref = sqrt(2 FSC/(1+FSC))",
+                )
+                .clicked()
+            {
+                action = CrefAction::OpenHalfMaps;
+            }
+            let Some((names, report)) = self.half_maps.clone() else {
+                ui.label("No half-maps open.");
+                return;
+            };
+            let unit = match report.curve.unit {
+                metrics::FrequencyUnit::PerAngstrom => "Å",
+                metrics::FrequencyUnit::PerPixel => "voxels",
+            };
+            let crossing = |c: &Option<crate::metrics::fsc::FscCrossing>| {
+                c.as_ref().map_or_else(
+                    || "not crossed".into(),
+                    |c| format!("{:.2} {unit}", c.resolution),
+                )
+            };
+            ui.label(format!(
+                "{names}: FSC = 0.143 at {}, FSC = 0.5 at {}",
+                crossing(&report.at_0143),
+                crossing(&report.at_05)
+            ));
+            let a = self.controls_ui(ui, unit);
+            if a != CrefAction::None {
+                action = a;
+            }
+            let points = |c: &crate::metrics::RingCurve<crate::metrics::fsc::FscShell>,
+                          v: fn(&crate::metrics::fsc::FscShell) -> f64|
+             -> Vec<[f64; 2]> {
+                c.rings.iter().map(|r| [r.frequency, v(&r.value)]).collect()
+            };
+            let fsc = points(&report.curve, |v| v.fsc);
+            let cref = points(&report.curve, |v| v.c_ref);
+            let result = self.result.clone();
+            let height = ui.available_height().max(150.0);
+            let has_loss = !self.live_epochs.is_empty();
+            ui.horizontal_top(|ui| {
+                let plot_width = if has_loss {
+                    ui.available_width() * 0.68
+                } else {
+                    ui.available_width()
+                };
+                Plot::new("half-map fsc")
+                    .legend(Legend::default())
+                    .x_axis_label(format!("spatial frequency (1/{unit})"))
+                    .y_axis_label("correlation")
+                    .height(height)
+                    .width(plot_width)
+                    .show(ui, |pui| {
+                        pui.line(
+                            Line::new("FSC(half 1, half 2)", PlotPoints::from(fsc))
+                                .color(COLOURS[1]),
+                        );
+                        pui.line(Line::new("C_ref", PlotPoints::from(cref)).color(COLOURS[2]));
+                        if let Some(r) = &result {
+                            let e = &r.evaluation;
+                            pui.line(
+                                Line::new(
+                                    "FSC_FD (input vs output)",
+                                    PlotPoints::from(points(&e.fsc_fd_curve, |v| v.fsc)),
+                                )
+                                .color(COLOURS[3]),
+                            );
+                            if let Some(c) = &e.average_vs_truth_curve {
+                                pui.line(
+                                    Line::new(
+                                        "FSC(average, truth)",
+                                        PlotPoints::from(points(c, |v| v.fsc)),
+                                    )
+                                    .color(COLOURS[0]),
+                                );
+                            }
+                            if let Some(c) = &e.denoised_vs_truth_curve {
+                                pui.line(
+                                    Line::new(
+                                        "FSC(denoised, truth)",
+                                        PlotPoints::from(points(c, |v| v.fsc)),
+                                    )
+                                    .color(Color32::from_rgb(120, 230, 120)),
+                                );
+                            }
+                        }
+                        pui.hline(HLine::new("0.143", 0.143).color(Color32::GRAY));
+                        pui.hline(HLine::new("0.5", 0.5).color(Color32::DARK_GRAY));
+                    });
+                if has_loss {
+                    let loss: Vec<[f64; 2]> = self
+                        .live_epochs
+                        .iter()
+                        .map(|e| [e.epoch as f64, e.loss])
+                        .collect();
+                    let check: Vec<[f64; 2]> = self
+                        .live_epochs
+                        .iter()
+                        .map(|e| [e.epoch as f64, e.validation])
+                        .collect();
+                    let identity = self.live_epochs[0].validation_identity;
+                    Plot::new("cref loss")
+                        .legend(Legend::default())
+                        .x_axis_label("epoch")
+                        .height(height)
+                        .show(ui, |pui| {
+                            pui.line(Line::new("L_C", PlotPoints::from(loss)).color(COLOURS[2]));
+                            pui.line(
+                                Line::new("independent-noise FSC", PlotPoints::from(check))
+                                    .color(COLOURS[1]),
+                            );
+                            pui.hline(HLine::new("input's FSC", identity).color(Color32::GRAY));
+                        });
+                }
+            });
+        });
+        action
+    }
+}
