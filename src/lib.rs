@@ -12,7 +12,6 @@ pub mod denoise;
 pub mod device;
 pub mod fourier;
 pub mod gui;
-pub mod halfmap;
 pub mod image;
 pub mod io;
 pub mod jobs;

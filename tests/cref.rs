@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Instant;
 
-use cryolens::halfmap::synthetic_half_maps;
+use cryolens::analysis::halfmap::synthetic_half_maps;
 use cryolens::image::Volume;
 use cryolens::jobs::Progress;
 use cryolens::train::cref::{CrefTrainConfig, evaluate_cref, train_cref};

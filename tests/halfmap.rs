@@ -1,7 +1,7 @@
 //! Half-map FSC, C_ref and per-shell signal/noise/bias variances against known truth, on
 //! half-maps made from a real map (EMD-3883 80S ribosome resized to 64³, 8.66 Å/voxel,
 //! `../shared/data/maps/zarr_particle_tools/`) with independent noise of a chosen per-shell SNR
-//! (`cryolens::halfmap::synthetic_half_maps`).
+//! (`cryolens::analysis::halfmap::synthetic_half_maps`).
 //!
 //! Tolerances. A correlation ρ estimated from n Fourier components (n/2 independent complex
 //! values, Friedel pairs being conjugate) has a standard error se ≈ (1 − ρ²)/√(n/2), and a
@@ -15,7 +15,7 @@ mod common;
 
 use std::process::Command;
 
-use cryolens::halfmap::{HalfMaps, radial_filter, synthetic_half_maps};
+use cryolens::analysis::halfmap::{HalfMaps, radial_filter, synthetic_half_maps};
 use cryolens::image::Volume;
 use cryolens::metrics::fsc::{c_ref, fsc, shell_covariance, variance_estimate_shells};
 

@@ -39,7 +39,7 @@ fn real() -> Volume {
 
 /// The truth: the real crop low-passed by exp(−(f/0.08)²).
 fn truth() -> Volume {
-    cryolens::halfmap::radial_filter(&real(), |f| (-(f / 0.08).powi(2)).exp())
+    cryolens::analysis::halfmap::radial_filter(&real(), |f| (-(f / 0.08).powi(2)).exp())
 }
 
 /// `truth` plus white Gaussian noise of σ = `factor` × σ(truth), stream `stream` of seed 7.

@@ -5,10 +5,14 @@
 //! (rotational power spectra, FRC and SSNR of raw / denoised / low-passed halves, and the
 //! signal, noise and bias power of eq. 24).
 //!
+//! Half-maps of a 3D reconstruction ([`halfmap`]: FSC report, synthetic half-maps with known
+//! per-shell SNR) live here too.
+//!
 //! By file: [`halves`] (where the two halves come from), [`micrograph`] (the analysis and its
 //! CSV), [`pane_curves`] (the comparison panes' curves), [`section`] (which 2D image of a
 //! file is shown, and its display statistics).
 
+pub mod halfmap;
 pub mod halves;
 pub mod micrograph;
 pub mod pane_curves;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::analysis::halfmap::HalfMaps;
 use crate::device::{ComputeDevice, DeviceChoice};
-use crate::halfmap::HalfMaps;
 use crate::jobs::Progress;
 use crate::models::format::{cref_model_path, load_cref_model, save_cref_model};
 use crate::train::cref::{CrefTrainConfig, apply_cref, evaluate_cref, model_meta, train_cref};

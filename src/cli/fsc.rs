@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::halfmap::HalfMaps;
+use crate::analysis::halfmap::HalfMaps;
 use crate::metrics::FrequencyUnit;
 use crate::metrics::fsc::FscCrossing;
 

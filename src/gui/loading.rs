@@ -86,7 +86,11 @@ pub fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Resul
 }
 
 /// Names for display, FSC and the maps of a pair of half-maps.
-pub type HalfMapFsc = (String, crate::halfmap::FscReport, crate::halfmap::HalfMaps);
+pub type HalfMapFsc = (
+    String,
+    crate::analysis::halfmap::FscReport,
+    crate::analysis::halfmap::HalfMaps,
+);
 
 /// Epochs a running crefDenoiser training has finished (shared with its job).
 pub type CrefEpochs = Arc<std::sync::Mutex<Vec<crate::train::cref::CrefEpoch>>>;
@@ -101,7 +105,7 @@ pub fn file_name(p: &Path) -> String {
 /// Reads two half-maps and computes their FSC (one-voxel shells); the names for display.
 pub fn half_map_fsc(a: &Path, b: &Path, p: &Progress) -> anyhow::Result<HalfMapFsc> {
     p.set_message("reading half-maps");
-    let maps = crate::halfmap::HalfMaps::read(a, b, None)?;
+    let maps = crate::analysis::halfmap::HalfMaps::read(a, b, None)?;
     p.set_message("FSC");
     let report = maps.fsc(1.0)?;
     Ok((

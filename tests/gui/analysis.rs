@@ -127,7 +127,7 @@ fn half_map_fsc_in_the_analysis_panel() {
         .join("../shared/data/maps/zarr_particle_tools/ribo80s_emd_3883_866_64_resized.mrc");
     let (_, truth) = cryolens::io::read(&map).unwrap();
     let snr = |f: f64| 20.0 * (-(f / 0.2).powi(2)).exp();
-    let halves = cryolens::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
+    let halves = cryolens::analysis::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
     let (a, b) = (dir.path().join("half1.mrc"), dir.path().join("half2.mrc"));
     cryolens::io::mrc::write_volume(&a, &halves.halves.half1).unwrap();
     cryolens::io::mrc::write_volume(&b, &halves.halves.half2).unwrap();

@@ -141,7 +141,7 @@ fn cref_training_in_the_half_maps_tab() {
         pixel_size_angstrom: full.pixel_size_angstrom,
     };
     let snr = |f: f64| 20.0 * (-(f / 0.2).powi(2)).exp();
-    let halves = cryolens::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
+    let halves = cryolens::analysis::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
     let (a, b, t) = (
         dir.path().join("half1.mrc"),
         dir.path().join("half2.mrc"),

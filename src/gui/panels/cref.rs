@@ -37,9 +37,9 @@ pub enum CrefAction {
 /// The crefDenoiser part of the Half-maps tab: options, live progress and the result.
 pub struct CrefPanel {
     /// The FSC of two half-maps (their names), once computed.
-    pub half_maps: Option<(String, Arc<crate::halfmap::FscReport>)>,
+    pub half_maps: Option<(String, Arc<crate::analysis::halfmap::FscReport>)>,
     /// The open half-maps (set with the FSC).
-    pub maps: Option<Arc<crate::halfmap::HalfMaps>>,
+    pub maps: Option<Arc<crate::analysis::halfmap::HalfMaps>>,
     /// A true map for the evaluation (synthetic half-maps), and its file name.
     pub truth: Option<(String, Arc<crate::image::Volume>)>,
     /// Maximum epochs.

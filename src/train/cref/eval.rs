@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 use burn::prelude::*;
 
 use super::data::{mean_sd, standardise};
-use crate::halfmap::HalfMaps;
+use crate::analysis::halfmap::HalfMaps;
 use crate::image::Volume;
 use crate::metrics::RingCurve;
 use crate::metrics::fsc::{FscShell, fsc, fsc_crossing};

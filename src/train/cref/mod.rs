@@ -57,8 +57,8 @@ use burn::prelude::*;
 
 use super::loss::scalar;
 use super::run::training_device;
+use crate::analysis::halfmap::HalfMaps;
 use crate::device::ComputeDevice;
-use crate::halfmap::HalfMaps;
 use crate::image::Volume;
 use crate::jobs::Progress;
 use crate::models::cref::{CrefConfig, CrefUNet, FscLoss};
