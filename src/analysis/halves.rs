@@ -6,11 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::image::Image;
+use crate::io::EVEN_ODD_SUFFIXES;
 use crate::metrics::{self, CountSplitOptions};
-
-/// The suffix pairs that name even/odd frame sums, in the order they are tried: MotionCor2's
-/// `_EVN`/`_ODD`, and `_even`/`_odd` (RELION, cryoCARE, Warp-style names).
-pub const HALF_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_odd")];
 
 /// The even and odd frame sums of micrograph `path`, when both exist beside it with the same
 /// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); `path` may also
@@ -23,7 +20,7 @@ pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    for (even, odd) in HALF_SUFFIXES {
+    for (even, odd) in EVEN_ODD_SUFFIXES {
         let base = stem
             .strip_suffix(even)
             .or_else(|| stem.strip_suffix(odd))

@@ -18,7 +18,7 @@ pub mod micrograph;
 pub mod pane_curves;
 pub mod section;
 
-pub use halves::{HALF_SUFFIXES, HalvesSource, find_half_pair, halves_for, read_half_pair};
+pub use halves::{HalvesSource, find_half_pair, halves_for, read_half_pair};
 pub use micrograph::{Analysis, AnalysisInput, DenoisedAnalysis, SPECTRUM_TILE, Spectrum, analyze};
 pub use pane_curves::{
     PaneCurves, PaneFilter, PaneSpec, PaneView, comparison_pane_curves, pane_curves,

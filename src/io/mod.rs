@@ -20,6 +20,13 @@ use std::path::{Path, PathBuf};
 
 use crate::image::{Image, Volume};
 
+/// The file-name suffixes that mark the even and odd frame sums of one micrograph or
+/// tomogram, as (even, odd) pairs in the order they are tried, matched at the end of the file
+/// stem: MotionCor2's `_EVN`/`_ODD`, then `_even`/`_odd` (RELION, cryoCARE, Warp-style
+/// names). The one list used by the analysis (halves beside a micrograph) and by training
+/// (pairs in a folder, CTF matching).
+pub const EVEN_ODD_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_odd")];
+
 /// Most voxels a single read may produce (2³² voxels = 16 GiB of `f32`). Larger files are
 /// refused with [`IoError::TooLarge`] before anything is allocated.
 pub const MAX_VOXELS: u64 = 1 << 32;

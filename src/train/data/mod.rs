@@ -27,6 +27,6 @@ pub mod pairs;
 pub use crops::{TrainingData, crop_transformed};
 pub use options::{Batch, DataOptions, Holdout};
 pub use pairs::{
-    LoadedPair, PAIR_SUFFIXES, PairSource, PairStore, Preprocessor, count_split_sources, load_pair,
+    LoadedPair, PairSource, PairStore, Preprocessor, count_split_sources, load_pair,
     load_pair_with, pairs_from_dir, pairs_from_lists,
 };

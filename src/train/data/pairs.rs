@@ -11,6 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::ctf::{Ctf, MicrographCtf};
 use crate::image::Image;
+use crate::io::EVEN_ODD_SUFFIXES;
 use crate::metrics::{CountSplitOptions, GainSource, split_counts};
 use crate::models::format::RestorePreprocessing;
 use crate::restore::PreprocessConfig;
@@ -80,10 +81,6 @@ pub fn pairs_from_lists(even: &[PathBuf], odd: &[PathBuf]) -> Result<Vec<PairSou
         .collect())
 }
 
-/// Suffix conventions recognised by [`pairs_from_dir`]: (half A, half B), matched at the end
-/// of the file stem (MotionCor2 `_EVN`/`_ODD`, and `_even`/`_odd`).
-pub const PAIR_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_odd")];
-
 /// Finds even/odd pairs in a folder by file-name suffix: `X_EVN.mrc` with `X_ODD.mrc`, or
 /// `X_even.mrc` with `X_odd.mrc` (any extension; `.mrc`, `.tif`, `.tiff` files only), sorted
 /// by name.
@@ -116,7 +113,7 @@ pub fn pairs_from_dir(dir: &Path) -> Result<Vec<PairSource>> {
             .extension()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for (a, b) in PAIR_SUFFIXES {
+        for (a, b) in EVEN_ODD_SUFFIXES {
             if let Some(base) = stem.strip_suffix(a) {
                 let partner = f.with_file_name(format!("{base}{b}.{ext}"));
                 if partner.is_file() {
@@ -140,7 +137,7 @@ pub fn pairs_from_dir(dir: &Path) -> Result<Vec<PairSource>> {
             "{} half(s) in {} without a partner (expected suffix pairs {:?}): {}",
             orphans.len(),
             dir.display(),
-            PAIR_SUFFIXES,
+            EVEN_ODD_SUFFIXES,
             orphans.join(", ")
         );
     }
@@ -148,10 +145,10 @@ pub fn pairs_from_dir(dir: &Path) -> Result<Vec<PairSource>> {
         bail!(
             "no even/odd pairs in {} (expected files named X{}.mrc + X{}.mrc or X{}.mrc + X{}.mrc)",
             dir.display(),
-            PAIR_SUFFIXES[0].0,
-            PAIR_SUFFIXES[0].1,
-            PAIR_SUFFIXES[1].0,
-            PAIR_SUFFIXES[1].1
+            EVEN_ODD_SUFFIXES[0].0,
+            EVEN_ODD_SUFFIXES[0].1,
+            EVEN_ODD_SUFFIXES[1].0,
+            EVEN_ODD_SUFFIXES[1].1
         );
     }
     Ok(pairs)
@@ -215,7 +212,10 @@ fn micrograph_key(path_or_name: &str) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut key = stem.as_str();
-    for suffix in ["_EVN", "_ODD", "_even", "_odd", "_DW"] {
+    let halves = EVEN_ODD_SUFFIXES
+        .iter()
+        .flat_map(|&(even, odd)| [even, odd]);
+    for suffix in halves.chain(["_DW"]) {
         if let Some(k) = key.strip_suffix(suffix) {
             key = k;
             break;
