@@ -16,6 +16,7 @@ pub mod halfmap;
 pub mod image;
 pub mod io;
 pub mod jobs;
+pub mod kernels;
 pub mod metrics;
 pub mod models;
 pub mod paths;

@@ -17,10 +17,10 @@ use crate::analysis::{HalvesSource, halves_for, read_half_pair};
 use crate::denoise::{TileConfig, TopazDenoiser};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::image::Image;
+use crate::io::atomic::write_atomically;
 use crate::jobs::Progress;
 use crate::metrics::{self, CountSplitOptions, FrequencyUnit, GainSource};
 use crate::models::ModelSpec;
-use crate::io::atomic::write_atomically;
 
 /// `cryolens analyze` options.
 #[derive(clap::Args, Debug)]

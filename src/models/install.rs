@@ -8,7 +8,7 @@
 //! atomically (temporary file, fsync, rename), so an interrupted install leaves nothing half
 //! written. No Python runs at any later time: the `.sav` files are read in Rust.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -243,6 +243,7 @@ pub fn extract_weights(wheel: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn finds_wheel_link_in_simple_index() {
