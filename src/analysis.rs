@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::fourier::{self, Window};
 use crate::image::Image;
 use crate::jobs::Progress;
@@ -189,7 +189,7 @@ pub struct AnalysisInput<'a> {
     /// Low-pass bin factor (Topaz binning) of the low-pass view.
     pub lowpass_factor: f32,
     /// Denoiser for the signal/noise/bias part.
-    pub denoiser: Option<&'a TopazDenoiser>,
+    pub denoiser: Option<&'a Denoiser2d>,
     /// Ring width in Fourier pixels.
     pub ring_width: f32,
 }
@@ -288,12 +288,12 @@ pub enum PaneFilter<'a> {
         factor: f32,
     },
     /// Each half denoised by this denoiser.
-    Denoised(&'a TopazDenoiser),
+    Denoised(&'a Denoiser2d),
     /// Each half merged with its denoised self (Palovcak et al. 2020 S2.4,
     /// [`fourier::merge::merge`]): denoised below `cutoff_angstrom` resolution, raw above.
     Merged {
         /// The denoiser of the low frequencies.
-        denoiser: &'a TopazDenoiser,
+        denoiser: &'a Denoiser2d,
         /// Merge cutoff (Å).
         cutoff_angstrom: f32,
         /// Width of the soft edge (Å).
@@ -331,15 +331,15 @@ pub fn pane_curves(
     ring_width: f32,
     progress: &Progress,
 ) -> Result<Vec<PaneCurves>> {
-    let mut denoised: Vec<(*const TopazDenoiser, Image, Image)> = Vec::new();
+    let mut denoised: Vec<(*const Denoiser2d, Image, Image)> = Vec::new();
     let mut out = Vec::with_capacity(panes.len());
     for (label, filter) in panes {
         if progress.is_cancelled() {
             bail!("pane curves cancelled");
         }
         progress.set_message(format!("curves of {label}"));
-        let mut denoise = |d: &TopazDenoiser| -> Result<(Image, Image)> {
-            let key = d as *const TopazDenoiser;
+        let mut denoise = |d: &Denoiser2d| -> Result<(Image, Image)> {
+            let key = d as *const Denoiser2d;
             if let Some((_, a, b)) = denoised.iter().find(|(k, _, _)| *k == key) {
                 return Ok((a.clone(), b.clone()));
             }

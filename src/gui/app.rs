@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use egui::{Key, Rect, Vec2};
 
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::fourier;
 use crate::fourier::merge::Merger;
@@ -1143,7 +1143,7 @@ impl CryolensApp {
             let denoiser = match model {
                 Some((arch, device)) => {
                     p.set_message(format!("loading {}", arch.name()));
-                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
+                    Some(Denoiser2d::load(&arch.spec()?, &device)?)
                 }
                 None => None,
             };
@@ -1252,14 +1252,14 @@ impl CryolensApp {
             // The same halves as the analysis (same pair, or the same seeded count split).
             let (m1, m2, _) = crate::analysis::halves_for(&raw.image, path.as_deref(), &split)?;
             // One denoiser per model that a denoised or merged pane needs.
-            let mut denoisers: Vec<(&'static str, TopazDenoiser)> = Vec::new();
+            let mut denoisers: Vec<(&'static str, Denoiser2d)> = Vec::new();
             if let Some(device) = &device {
                 for (view, choice) in key.panes.iter().zip(&choices) {
                     if let (View::Denoised | View::Merged, Some(arch)) = (view, choice)
                         && !denoisers.iter().any(|(n, _)| *n == arch.name())
                     {
                         p.set_message(format!("loading {}", arch.name()));
-                        denoisers.push((arch.name(), TopazDenoiser::load(&arch.spec()?, device)?));
+                        denoisers.push((arch.name(), Denoiser2d::load(&arch.spec()?, device)?));
                     }
                 }
             }
@@ -3231,7 +3231,7 @@ fn denoise_job(
     p: &Progress,
 ) -> anyhow::Result<ViewImage> {
     p.set_message(format!("loading {}", arch.name()));
-    let denoiser = TopazDenoiser::load(&arch.spec()?, device)?;
+    let denoiser = Denoiser2d::load(&arch.spec()?, device)?;
     let out = denoiser.denoise(&raw.image, &TileConfig::default(), p)?;
     p.set_message("computing statistics");
     Ok(ViewImage::new(out))
