@@ -45,6 +45,9 @@ pub mod matmul;
 pub mod pool;
 pub mod tensor;
 
+#[cfg(test)]
+mod tests;
+
 pub use backward::{ConvGrad, NetPlan, TrainConv2d};
 pub use conv2d::{Conv2dWeights, chain};
 pub use conv3d::conv3d;
