@@ -1,6 +1,6 @@
 //! The native 3D convolution (stride 1, "same" zero padding `k/2`) on channels-first volumes,
 //! with bias and leaky ReLU fused: what runs Topaz's 3D U-net on a CPU
-//! ([`crate::models::topaz3d::Kernels3d::NativeCpu`]). burn Flex's 3D convolution takes its
+//! (`models::topaz3d::Kernels3d::NativeCpu`). burn Flex's 3D convolution takes its
 //! slow direct path for the one-channel 7³ first layer (33 s against ≈ 3 s here for a 192³
 //! window, measured).
 

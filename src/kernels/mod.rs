@@ -1,7 +1,7 @@
 //! Cryolens' native CPU kernels: the convolutions, poolings and their gradients that run
 //! Topaz's 2D and 3D networks on a CPU faster than burn's Flex backend, for inference
-//! ([`crate::models::native`], [`crate::models::topaz3d`]) and for training steps
-//! (`crate::train::native`).
+//! (`models::native`, `models::topaz3d`) and for training steps (`train::native`); they
+//! know nothing of models, training or denoising (no imports from those modules).
 //!
 //! Why: on 2 cores burn's Flex backend spends about 45 % of a U-net forward outside its
 //! matrix products (per-tile im2col with per-element indexing, zeroing, re-packing the
