@@ -25,9 +25,9 @@ use burn::store::{ModuleRecord, ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::io::atomic::{write_atomically, write_atomically_with};
+use crate::paths::{bundled_models_dir, trained_models_dir};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 use crate::models::{TopazConfig, TopazModel};
-use crate::paths::{bundled_models_dir, trained_models_dir};
 
 use super::{MetricPoint, TrainConfig};
 
