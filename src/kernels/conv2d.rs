@@ -118,6 +118,7 @@ pub fn chain(convs: &[Conv2dWeights], x: Hwc, leak: f32, linear_last: bool) -> H
 
 /// Adds `bias` to every pixel of a channels-last band and applies the leaky ReLU of slope
 /// `leak` when given.
+#[inline]
 pub fn bias_act(band: &mut [f32], bias: &[f32], leak: Option<f32>) {
     let c = bias.len();
     for px in band.chunks_exact_mut(c) {

@@ -11,6 +11,7 @@ use super::tensor::Hwc;
 /// convolution over the channels-last image `x` (`h × w × cin`); taps outside the image are 0.
 /// Row `r`, column `(ky·k + kx)·cin + i` holds `x[oy + ky − k/2, ox + kx − k/2, i]`.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn im2col(
     x: &[f32],
     h: usize,
@@ -65,6 +66,7 @@ pub fn pad_image(x: &Hwc, p: usize, slack: usize) -> Vec<f32> {
 /// (`[cin][d][h][w]`): row `((ci·k + kz)·k + ky)·k + kx` holds the section's `h × w` pixels
 /// of input channel `ci` shifted by `(kz, ky, kx) − k/2`, zero outside the volume. Rows are
 /// copied as runs of shifted input rows.
+#[inline]
 pub fn im2col3_section(
     x: &[f32],
     cin: usize,

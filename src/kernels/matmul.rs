@@ -3,6 +3,7 @@
 //! matrices.
 
 /// `dst[m × n] = lhs[m × k] · rhs[k × n]`, all row-major, single-threaded.
+#[inline]
 pub fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], rhs: &[f32]) {
     matmul_ext(
         m,
@@ -24,6 +25,7 @@ pub fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], rhs: &
 /// # Panics
 /// When a slice is shorter than its matrix (checked before the unsafe call).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn matmul_ext(
     m: usize,
     n: usize,
@@ -49,6 +51,7 @@ pub fn matmul_ext(
 /// When a slice is shorter than the last element its matrix addresses (checked before the
 /// unsafe call).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn gemm_strided(
     m: usize,
     n: usize,
