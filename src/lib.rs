@@ -15,6 +15,7 @@ pub mod gui;
 pub mod image;
 pub mod io;
 pub mod jobs;
+pub mod kernels;
 pub mod metrics;
 pub mod models;
 pub mod paths;

@@ -586,7 +586,7 @@ fn wdsr_learns_the_identity() {
 
 use std::sync::Arc;
 
-use cryolens::denoise::{RestoreDenoiser, TileConfig, TopazDenoiser};
+use cryolens::denoise::{Denoiser2d, RestoreDenoiser, TileConfig};
 use cryolens::device::ComputeDevice;
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
@@ -726,7 +726,7 @@ fn wdsr_trains_on_count_split_fei_and_round_trips() {
 
     // By path through ModelSpec and the generic 2D denoiser: a restore model.
     let spec = ModelSpec::parse(weights.to_str().unwrap()).unwrap();
-    let den = TopazDenoiser::load(&spec, &ComputeDevice::cpu("test")).unwrap();
+    let den = Denoiser2d::load(&spec, &ComputeDevice::cpu("test")).unwrap();
     assert!(den.config().is_none());
     let restore = den.restore().expect("a restore model");
     assert_eq!(restore.max_resolution_angstrom(), 6.0);

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::fourier::{self, Window};
 use crate::image::Image;
 use crate::jobs::Progress;
@@ -62,7 +62,7 @@ pub struct AnalysisInput<'a> {
     /// Low-pass bin factor (Topaz binning) of the low-pass view.
     pub lowpass_factor: f32,
     /// Denoiser for the signal/noise/bias part.
-    pub denoiser: Option<&'a TopazDenoiser>,
+    pub denoiser: Option<&'a Denoiser2d>,
     /// Ring width in Fourier pixels.
     pub ring_width: f32,
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::fourier;
 use crate::image::Image;
 use crate::jobs::Progress;
@@ -25,12 +25,12 @@ pub enum PaneFilter<'a> {
         factor: f32,
     },
     /// Each half denoised by this denoiser.
-    Denoised(&'a TopazDenoiser),
+    Denoised(&'a Denoiser2d),
     /// Each half merged with its denoised self (Palovcak et al. 2020 S2.4,
     /// [`fourier::merge::merge`]): denoised below `cutoff_angstrom` resolution, raw above.
     Merged {
         /// The denoiser of the low frequencies.
-        denoiser: &'a TopazDenoiser,
+        denoiser: &'a Denoiser2d,
         /// Merge cutoff (Å).
         cutoff_angstrom: f32,
         /// Width of the soft edge (Å).
@@ -68,15 +68,15 @@ pub fn pane_curves(
     ring_width: f32,
     progress: &Progress,
 ) -> Result<Vec<PaneCurves>> {
-    let mut denoised: Vec<(*const TopazDenoiser, Image, Image)> = Vec::new();
+    let mut denoised: Vec<(*const Denoiser2d, Image, Image)> = Vec::new();
     let mut out = Vec::with_capacity(panes.len());
     for (label, filter) in panes {
         if progress.is_cancelled() {
             bail!("pane curves cancelled");
         }
         progress.set_message(format!("curves of {label}"));
-        let mut denoise = |d: &TopazDenoiser| -> Result<(Image, Image)> {
-            let key = d as *const TopazDenoiser;
+        let mut denoise = |d: &Denoiser2d| -> Result<(Image, Image)> {
+            let key = d as *const Denoiser2d;
             if let Some((_, a, b)) = denoised.iter().find(|(k, _, _)| *k == key) {
                 return Ok((a.clone(), b.clone()));
             }
@@ -171,7 +171,7 @@ pub fn comparison_pane_curves(
     path: Option<&Path>,
     split: &CountSplitOptions,
     panes: &[PaneSpec],
-    load: Option<&dyn Fn(&'static str) -> Result<TopazDenoiser>>,
+    load: Option<&dyn Fn(&'static str) -> Result<Denoiser2d>>,
     settings: &PaneSettings,
     p: &Progress,
 ) -> Result<Vec<PaneCurves>> {
@@ -179,7 +179,7 @@ pub fn comparison_pane_curves(
     // The same halves as the analysis (same pair, or the same seeded count split).
     let (m1, m2, _) = halves_for(raw, path, split)?;
     // One denoiser per model that a denoised or merged pane needs.
-    let mut denoisers: Vec<(&'static str, TopazDenoiser)> = Vec::new();
+    let mut denoisers: Vec<(&'static str, Denoiser2d)> = Vec::new();
     if let Some(load) = load {
         for pane in panes {
             if let (PaneView::Denoised | PaneView::Merged, Some(name)) = (pane.view, pane.model)

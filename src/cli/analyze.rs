@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::analysis::{HalvesSource, halves_for, read_half_pair};
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::image::Image;
 use crate::io::atomic::write_atomically;
@@ -83,7 +83,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         let spec = ModelSpec::parse(model)?;
         let device = ComputeDevice::select(args.device)?;
         println!("device: {}", device.describe());
-        let denoiser = TopazDenoiser::load(&spec, &device)?;
+        let denoiser = Denoiser2d::load(&spec, &device)?;
         let tiles = TileConfig::default();
         let d1 = denoiser
             .denoise(&m1, &tiles, &Progress::new())

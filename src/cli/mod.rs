@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::jobs::Progress;
 use crate::models::{self, ModelSpec, install};
@@ -262,7 +262,7 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     if spec.is_volume_model() {
         return denoise_volumes(args, &spec, &device);
     }
-    let denoiser = TopazDenoiser::load(&spec, &device)?;
+    let denoiser = Denoiser2d::load(&spec, &device)?;
     println!("model: {}", denoiser.describe());
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;

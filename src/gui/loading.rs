@@ -8,7 +8,7 @@ use std::sync::Arc;
 use eframe::egui;
 
 use crate::analysis::section::{Micrograph, micrograph_from, read_micrograph, section_contrast};
-use crate::denoise::{TileConfig, TopazDenoiser};
+use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::ComputeDevice;
 use crate::image::Volume;
 use crate::io;
@@ -161,7 +161,7 @@ pub fn denoise_job(
     p: &Progress,
 ) -> anyhow::Result<ViewImage> {
     p.set_message(format!("loading {}", arch.name()));
-    let denoiser = TopazDenoiser::load(&arch.spec()?, device)?;
+    let denoiser = Denoiser2d::load(&arch.spec()?, device)?;
     let out = denoiser.denoise(&raw.image, &TileConfig::default(), p)?;
     p.set_message("computing statistics");
     Ok(ViewImage::new(out))

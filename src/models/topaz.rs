@@ -289,31 +289,18 @@ impl TopazArch {
     }
 
     /// Receptive-field radius in pixels: how far (per side) an output pixel can see. Tiles need
-    /// at least this much padding to reproduce an untiled run.
-    ///
-    /// Summed along the deepest path: each k×k convolution at scale s adds s·(k−1)/2, each 2×2
-    /// pooling from scale s adds s, each nearest up-sampling to scale s adds s. For the U-net
-    /// v0.2.2: enc1 5, pools 1+2+4+8+16, enc2..enc5 2+4+8+16, enc6 32, ups 16+8+4+2+1,
-    /// dec5..dec2 32+16+8+4, dec1 6 = 195.
+    /// at least this much padding to reproduce an untiled run. The pretrained weights'
+    /// [`TopazConfig::receptive_radius`]: 195 px for `unet` v0.2.2, 190 for v0.2.1, 51 for
+    /// `unet-small`, 15 for `fcnn` and `affine`.
     pub fn receptive_radius(self) -> usize {
-        match self {
-            TopazArch::Affine => 15,
-            TopazArch::Fcnn => 15,
-            TopazArch::UNet => 195,
-            TopazArch::UNetV021 => 190,
-            // enc1 5, pools 1+2+4, enc2..enc3 2+4, enc4 8, ups 4+2+1, dec3 8, dec2 4, dec1 6.
-            TopazArch::UNetSmall => 51,
-        }
+        self.config().receptive_radius()
     }
 
     /// Spatial alignment the model needs for tiles to reproduce an untiled run exactly: tile
-    /// origins and interior tile sizes are multiples of this (2^number of poolings).
+    /// origins and interior tile sizes are multiples of this (2^number of poolings; see
+    /// [`TopazConfig::alignment`]).
     pub fn alignment(self) -> usize {
-        match self {
-            TopazArch::Affine | TopazArch::Fcnn => 1,
-            TopazArch::UNetSmall => 8,
-            TopazArch::UNet | TopazArch::UNetV021 => 32,
-        }
+        self.config().alignment()
     }
 }
 

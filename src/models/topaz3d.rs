@@ -36,6 +36,8 @@ use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
 use super::topaz::LEAK;
+use crate::kernels::pool::pool3d;
+use crate::kernels::{Cdhw, conv3d};
 
 /// A box of voxels `[z, y, x]` ranges (half-open, voxel indices of the input).
 pub type VoxelBox = [Range<usize>; 3];
@@ -228,10 +230,10 @@ pub enum Kernels3d {
     /// burn's own operations on the tensors' device (Flex on the CPU, wgpu on a GPU).
     #[default]
     Burn,
-    /// Our CPU kernels (im2col per output section + `gemm`, bias and leaky ReLU fused; 2×2×2
-    /// max pooling in place), for tensors on a CPU device. burn Flex's 3D convolution takes
-    /// its slow direct path for the one-channel 7³ first layer (33 s against ≈ 3 s here for a
-    /// 192³ window, measured).
+    /// Our CPU kernels ([`crate::kernels::conv3d`]: im2col per output section + `gemm`, bias
+    /// and leaky ReLU fused; [`crate::kernels::pool3d`]), for tensors on a CPU device. burn
+    /// Flex's 3D convolution takes its slow direct path for the one-channel 7³ first layer
+    /// (33 s against ≈ 3 s here for a 192³ window, measured).
     NativeCpu,
 }
 
@@ -242,8 +244,12 @@ fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kerne
     if k == Kernels3d::NativeCpu && b == 1 {
         let device = x.device();
         let data = x.into_data().convert::<f32>();
-        let mut v = data.try_into_vec::<f32>().unwrap_or_default();
-        let (mut ch, mut shape) = (c, [d, h, w]);
+        let data = data.try_into_vec::<f32>().unwrap_or_default();
+        let mut v = Cdhw {
+            channels: c,
+            shape: [d, h, w],
+            data,
+        };
         let n = convs.len();
         for (i, conv) in convs.iter().enumerate() {
             let weight = conv.weight.val().into_data().convert::<f32>();
@@ -258,15 +264,14 @@ fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kerne
                     .unwrap_or_default(),
                 None => vec![0.0; cout],
             };
-            let leaky = !(linear_last && i + 1 == n);
-            v = native_conv3d(&v, ch, shape, &weight, &bias, conv.kernel_size[0], leaky);
-            ch = cout;
+            let leak = (!(linear_last && i + 1 == n)).then_some(LEAK as f32);
+            v = conv3d(&v, &weight, &bias, conv.kernel_size[0], leak);
         }
         if pool {
-            (v, shape) = native_pool3(&v, ch, shape);
+            v = pool3d(&v);
         }
-        let [d, h, w] = shape;
-        return Tensor::from_data(TensorData::new(v, [1, ch, d, h, w]), &device);
+        let [d, h, w] = v.shape;
+        return Tensor::from_data(TensorData::new(v.data, [1, v.channels, d, h, w]), &device);
     }
     let y = if linear_last {
         conv_act_linear_last(convs, x)
@@ -274,133 +279,6 @@ fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kerne
         conv_act(convs, x)
     };
     if pool { pool3(y) } else { y }
-}
-
-/// 3D convolution, stride 1, zero padding `k/2`, on one channels-first volume
-/// `x[cin][d][h][w]` with `weight[cout][cin][k][k][k]` (PyTorch layout) and `bias[cout]`,
-/// then leaky ReLU (slope [`LEAK`]) when `leaky`: returns `[cout][d][h][w]`. Each output
-/// section z is one `gemm` of the weights (`cout × cin·k³`) with an im2col matrix
-/// (`cin·k³ × h·w`, one buffer per worker thread, reused) whose rows are shifted input rows
-/// copied as runs, written straight into the output; sections run in parallel.
-fn native_conv3d(
-    x: &[f32],
-    cin: usize,
-    [d, h, w]: [usize; 3],
-    weight: &[f32],
-    bias: &[f32],
-    k: usize,
-    leaky: bool,
-) -> Vec<f32> {
-    use rayon::prelude::*;
-    let cout = bias.len();
-    let p = k / 2;
-    let kdim = cin * k * k * k;
-    let plane = h * w;
-    let mut y = vec![0.0f32; cout * d * plane];
-    // Sections write disjoint parts of `y` (rows `(co·d + z)·plane`), through its address.
-    let y_addr = y.as_mut_ptr() as usize;
-    (0..d)
-        .into_par_iter()
-        .for_each_init(Vec::<f32>::new, |col, z| {
-            col.resize(kdim * plane, 0.0);
-            for ci in 0..cin {
-                for kz in 0..k {
-                    let iz = z as isize + kz as isize - p as isize;
-                    let inside = iz >= 0 && iz < d as isize;
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            let row = ((ci * k + kz) * k + ky) * k + kx;
-                            let dst = &mut col[row * plane..(row + 1) * plane];
-                            if !inside {
-                                dst.fill(0.0);
-                                continue;
-                            }
-                            let src_plane = &x[(ci * d + iz as usize) * plane..][..plane];
-                            let dx = kx as isize - p as isize;
-                            let x0 = (-dx).max(0) as usize;
-                            let x1 = (w as isize - dx).clamp(0, w as isize) as usize;
-                            for oy in 0..h {
-                                let line = &mut dst[oy * w..(oy + 1) * w];
-                                let iy = oy as isize + ky as isize - p as isize;
-                                if iy < 0 || iy >= h as isize || x0 >= x1 {
-                                    line.fill(0.0);
-                                    continue;
-                                }
-                                line[..x0].fill(0.0);
-                                line[x1..].fill(0.0);
-                                let s0 = iy as usize * w + (x0 as isize + dx) as usize;
-                                line[x0..x1].copy_from_slice(&src_plane[s0..s0 + (x1 - x0)]);
-                            }
-                        }
-                    }
-                }
-            }
-            let out = (y_addr as *mut f32).wrapping_add(z * plane);
-            // y[co·d·plane + z·plane + j] = Σ weight[co][·] · col[·][j]: a `cout × plane` matrix with
-            // row stride d·plane inside `y`; weight `cout × kdim` and col `kdim × plane` row-major.
-            // SAFETY: `col` and `weight` are fully allocated with these dimensions; the rows written
-            // lie inside `y` (co·d·plane + z·plane + plane ≤ cout·d·plane) and no other section
-            // writes them; `y` outlives the parallel loop.
-            unsafe {
-                gemm::gemm(
-                    cout,
-                    plane,
-                    kdim,
-                    out,
-                    1,
-                    (d * plane) as isize,
-                    false,
-                    weight.as_ptr(),
-                    1,
-                    kdim as isize,
-                    col.as_ptr(),
-                    1,
-                    plane as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-                for (co, b) in bias.iter().enumerate() {
-                    let row = std::slice::from_raw_parts_mut(out.add(co * d * plane), plane);
-                    for v in row {
-                        let t = *v + b;
-                        *v = if leaky && t < 0.0 { t * LEAK as f32 } else { t };
-                    }
-                }
-            }
-        });
-    y
-}
-
-/// 2×2×2 max pooling, stride 2, floor mode, of `x[c][d][h][w]`: returns the pooled values
-/// `[c][d/2][h/2][w/2]` and that shape.
-fn native_pool3(x: &[f32], c: usize, [d, h, w]: [usize; 3]) -> (Vec<f32>, [usize; 3]) {
-    use rayon::prelude::*;
-    let (d2, h2, w2) = (d / 2, h / 2, w / 2);
-    let mut out = vec![0.0f32; c * d2 * h2 * w2];
-    out.par_chunks_mut(d2 * h2 * w2)
-        .enumerate()
-        .for_each(|(ci, o)| {
-            let vol = &x[ci * d * h * w..(ci + 1) * d * h * w];
-            for z in 0..d2 {
-                for y in 0..h2 {
-                    for xx in 0..w2 {
-                        let mut m = f32::NEG_INFINITY;
-                        for dz in 0..2 {
-                            for dy in 0..2 {
-                                let row = ((2 * z + dz) * h + 2 * y + dy) * w + 2 * xx;
-                                m = m.max(vol[row]).max(vol[row + 1]);
-                            }
-                        }
-                        o[(z * h2 + y) * w2 + xx] = m;
-                    }
-                }
-            }
-        });
-    (out, [d2, h2, w2])
 }
 
 /// Topaz `UDenoiseNet3D(nf=48, base_width=7, top_width=3)`.

@@ -11,7 +11,7 @@ use crate::jobs::Job;
 
 use crate::analysis::pane_curves::PaneSettings;
 use crate::analysis::{PaneSpec, PaneView, comparison_pane_curves};
-use crate::denoise::TopazDenoiser;
+use crate::denoise::Denoiser2d;
 use crate::gui::app::CryolensApp;
 use crate::gui::loading::training_sources;
 use crate::gui::panels::micrograph_list;
@@ -58,7 +58,7 @@ impl CryolensApp {
             let denoiser = match model {
                 Some((arch, device)) => {
                     p.set_message(format!("loading {}", arch.name()));
-                    Some(TopazDenoiser::load(&arch.spec()?, &device)?)
+                    Some(Denoiser2d::load(&arch.spec()?, &device)?)
                 }
                 None => None,
             };
@@ -166,7 +166,7 @@ impl CryolensApp {
             ring_width,
         };
         let job = Job::spawn("pane curves", move |p| {
-            let load = |name: &'static str| -> anyhow::Result<TopazDenoiser> {
+            let load = |name: &'static str| -> anyhow::Result<Denoiser2d> {
                 let arch = choices
                     .iter()
                     .flatten()
@@ -175,9 +175,9 @@ impl CryolensApp {
                 let device = device
                     .as_ref()
                     .ok_or_else(|| anyhow::anyhow!("no compute device"))?;
-                TopazDenoiser::load(&arch.spec()?, device)
+                Denoiser2d::load(&arch.spec()?, device)
             };
-            let load: Option<&dyn Fn(&'static str) -> anyhow::Result<TopazDenoiser>> =
+            let load: Option<&dyn Fn(&'static str) -> anyhow::Result<Denoiser2d>> =
                 device.is_some().then_some(&load);
             comparison_pane_curves(
                 &raw.image,

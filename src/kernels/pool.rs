@@ -1,0 +1,170 @@
+//! Max pooling (2×2 on channels-last images, 2×2×2 on channels-first volumes; stride 2,
+//! floor mode, PyTorch's `nn.MaxPool2d(2)` / `nn.MaxPool3d(2)`) and the U-net's nearest
+//! up-sampling followed by channel concatenation, with the gradients of the 2D ones for
+//! training.
+//!
+//! Up-sampling follows PyTorch's `F.interpolate(mode='nearest')`: output index `o` reads
+//! source index `⌊o · in/out⌋` computed in f32.
+
+use rayon::prelude::*;
+
+use super::tensor::{Cdhw, Hwc};
+
+/// 2×2 max pooling, stride 2, floor mode.
+pub fn pool(x: &Hwc) -> Hwc {
+    let (h, w, c) = (x.height / 2, x.width / 2, x.channels);
+    let mut data = vec![0.0f32; h * w * c];
+    data.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| {
+        for xo in 0..w {
+            for ch in 0..c {
+                let at =
+                    |dy: usize, dx: usize| x.data[((2 * y + dy) * x.width + 2 * xo + dx) * c + ch];
+                row[xo * c + ch] = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+            }
+        }
+    });
+    Hwc {
+        height: h,
+        width: w,
+        channels: c,
+        data,
+    }
+}
+
+/// Nearest up-sampling of `x` to `skip`'s size (PyTorch's `nearest`: source index
+/// ⌊dst · in/out⌋ in f32), then channel concatenation `[x, skip]`.
+pub fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
+    let (h, w) = (skip.height, skip.width);
+    let (c1, c2) = (x.channels, skip.channels);
+    let c = c1 + c2;
+    let sy = x.height as f32 / h as f32;
+    let sx = x.width as f32 / w as f32;
+    let src_x: Vec<usize> = (0..w)
+        .map(|xo| ((xo as f32 * sx).floor() as usize).min(x.width - 1))
+        .collect();
+    let mut data = vec![0.0f32; h * w * c];
+    data.par_chunks_mut(w * c)
+        .enumerate()
+        .for_each(|(yo, row)| {
+            let yi = ((yo as f32 * sy).floor() as usize).min(x.height - 1);
+            for xo in 0..w {
+                let a = (yi * x.width + src_x[xo]) * c1;
+                row[xo * c..xo * c + c1].copy_from_slice(&x.data[a..a + c1]);
+                let b = (yo * w + xo) * c2;
+                row[xo * c + c1..(xo + 1) * c].copy_from_slice(&skip.data[b..b + c2]);
+            }
+        });
+    Hwc {
+        height: h,
+        width: w,
+        channels: c,
+        data,
+    }
+}
+
+/// Gradient of 2×2 max pooling (floor mode): each pooled gradient goes to the first maximum
+/// of its window in `pre` (the pooled tensor's input).
+pub fn pool_backward(dp: &Hwc, pre: &Hwc) -> Hwc {
+    let c = pre.channels;
+    let (w, ph, pw) = (pre.width, dp.height, dp.width);
+    let mut data = vec![0.0f32; pre.data.len()];
+    for y in 0..ph {
+        for x in 0..pw {
+            let i00 = ((2 * y) * w + 2 * x) * c;
+            let i01 = i00 + c;
+            let i10 = i00 + w * c;
+            let i11 = i10 + c;
+            let g = &dp.data[(y * pw + x) * c..(y * pw + x + 1) * c];
+            for (ch, &gv) in g.iter().enumerate() {
+                let mut best = i00 + ch;
+                for idx in [i01 + ch, i10 + ch, i11 + ch] {
+                    if pre.data[idx] > pre.data[best] {
+                        best = idx;
+                    }
+                }
+                data[best] += gv;
+            }
+        }
+    }
+    Hwc {
+        height: pre.height,
+        width: pre.width,
+        channels: c,
+        data,
+    }
+}
+
+/// Gradient of [`up_cat`]`(small, skip)`: (gradient of `small`, gradient of `skip`). Each
+/// source pixel sums the gradients of the pixels it was copied to; the concatenation's
+/// gradient splits by channels.
+pub fn up_cat_backward(dcat: &Hwc, small: &Hwc, skip_channels: usize) -> (Hwc, Hwc) {
+    let (h, w) = (dcat.height, dcat.width);
+    let (c1, c2) = (small.channels, skip_channels);
+    let c = c1 + c2;
+    // Same source indices as the forward (PyTorch nearest: ⌊dst · in/out⌋ in f32).
+    let sy = small.height as f32 / h as f32;
+    let sx = small.width as f32 / w as f32;
+    let src_x: Vec<usize> = (0..w)
+        .map(|xo| ((xo as f32 * sx).floor() as usize).min(small.width - 1))
+        .collect();
+    let mut ds = vec![0.0f32; small.data.len()];
+    let mut dk = vec![0.0f32; h * w * c2];
+    for yo in 0..h {
+        let yi = ((yo as f32 * sy).floor() as usize).min(small.height - 1);
+        for (xo, &xi) in src_x.iter().enumerate() {
+            let px = &dcat.data[(yo * w + xo) * c..(yo * w + xo + 1) * c];
+            let a = (yi * small.width + xi) * c1;
+            for (d, v) in ds[a..a + c1].iter_mut().zip(&px[..c1]) {
+                *d += v;
+            }
+            dk[(yo * w + xo) * c2..(yo * w + xo + 1) * c2].copy_from_slice(&px[c1..]);
+        }
+    }
+    (
+        Hwc {
+            height: small.height,
+            width: small.width,
+            channels: c1,
+            data: ds,
+        },
+        Hwc {
+            height: h,
+            width: w,
+            channels: c2,
+            data: dk,
+        },
+    )
+}
+
+/// 2×2×2 max pooling, stride 2, floor mode, of a channels-first volume: `[c][d][h][w]` →
+/// `[c][d/2][h/2][w/2]`; channels run in parallel.
+pub fn pool3d(x: &Cdhw) -> Cdhw {
+    let c = x.channels;
+    let [d, h, w] = x.shape;
+    let (d2, h2, w2) = (d / 2, h / 2, w / 2);
+    let mut out = vec![0.0f32; c * d2 * h2 * w2];
+    out.par_chunks_mut(d2 * h2 * w2)
+        .enumerate()
+        .for_each(|(ci, o)| {
+            let vol = &x.data[ci * d * h * w..(ci + 1) * d * h * w];
+            for z in 0..d2 {
+                for y in 0..h2 {
+                    for xx in 0..w2 {
+                        let mut m = f32::NEG_INFINITY;
+                        for dz in 0..2 {
+                            for dy in 0..2 {
+                                let row = ((2 * z + dz) * h + 2 * y + dy) * w + 2 * xx;
+                                m = m.max(vol[row]).max(vol[row + 1]);
+                            }
+                        }
+                        o[(z * h2 + y) * w2 + xx] = m;
+                    }
+                }
+            }
+        });
+    Cdhw {
+        channels: c,
+        shape: [d2, h2, w2],
+        data: out,
+    }
+}

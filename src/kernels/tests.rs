@@ -1,0 +1,214 @@
+//! Unit tests of the native kernels against direct (loop) definitions.
+
+use super::backward::{ConvGrad, conv_weight_grad};
+use super::conv2d::{Conv2dWeights, Scratch, conv_image};
+use super::pool::{pool_backward, up_cat_backward};
+use super::*;
+
+/// Deterministic pseudo-random values in [−1, 1).
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Direct "same" convolution of a channels-last image with PyTorch-layout weights.
+fn direct_conv(x: &Hwc, raw: &[f32], bias: &[f32], cout: usize, k: usize) -> Vec<f32> {
+    let (h, w, cin, p) = (x.height, x.width, x.channels, (k / 2) as isize);
+    let mut out = vec![0.0f32; h * w * cout];
+    for y in 0..h {
+        for xo in 0..w {
+            for o in 0..cout {
+                let mut acc = bias[o] as f64;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let (iy, ix) =
+                            (y as isize + ky as isize - p, xo as isize + kx as isize - p);
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            continue;
+                        }
+                        for i in 0..cin {
+                            let v = x.data[(iy as usize * w + ix as usize) * cin + i];
+                            acc += v as f64 * raw[((o * cin + i) * k + ky) * k + kx] as f64;
+                        }
+                    }
+                }
+                out[(y * w + xo) * cout + o] = acc as f32;
+            }
+        }
+    }
+    out
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn conv2d_paths_equal_the_direct_convolution() {
+    // cin·k = 3·3 takes the explicit im2col; 24·3 the implicit padded-rows path.
+    for (cin, cout, k, h, w) in [(3, 5, 3, 19, 23), (24, 4, 3, 30, 41), (2, 3, 5, 7, 6)] {
+        let x = Hwc {
+            height: h,
+            width: w,
+            channels: cin,
+            data: values(h * w * cin, 1),
+        };
+        let raw = values(cout * cin * k * k, 2);
+        let bias = values(cout, 3);
+        let c = Conv2dWeights::from_oihw(&raw, Some(bias.clone()), cout, cin, k);
+        let expected = direct_conv(&x, &raw, &bias, cout, k);
+        let inference = c.forward(&x, None);
+        assert!(max_diff(&inference.data, &expected) < 1e-5);
+        let mut s = Scratch::new(gemm::Parallelism::None);
+        let training = conv_image(&x, k, &c.weights, Some((&c.bias, None)), cout, &mut s);
+        assert!(max_diff(&training.data, &expected) < 1e-5);
+        // The leaky ReLU of the fused write-back.
+        let leaky = c.forward(&x, Some(0.1));
+        let want: Vec<f32> = expected
+            .iter()
+            .map(|&v| if v < 0.0 { v * 0.1 } else { v })
+            .collect();
+        assert!(max_diff(&leaky.data, &want) < 1e-5);
+    }
+}
+
+#[test]
+fn weight_gradient_is_the_adjoint_of_the_convolution() {
+    // ⟨conv(x; W), dz⟩ is linear in W, so its gradient dW satisfies ⟨dW, V⟩ = ⟨conv(x; V), dz⟩.
+    for (cin, cout, k) in [(2, 3, 3), (32, 2, 3)] {
+        let (h, w) = (13, 17);
+        let x = Hwc {
+            height: h,
+            width: w,
+            channels: cin,
+            data: values(h * w * cin, 4),
+        };
+        let dz = values(h * w * cout, 5);
+        let v = Conv2dWeights::from_oihw(&values(cout * cin * k * k, 6), None, cout, cin, k);
+        let mut g = ConvGrad::zeros(&v);
+        let mut s = Scratch::new(gemm::Parallelism::None);
+        conv_weight_grad(&x, k, &dz, cout, &mut g, &mut s);
+        let lhs: f64 = g
+            .weight
+            .iter()
+            .zip(&v.weights)
+            .map(|(a, b)| (a * b) as f64)
+            .sum();
+        let y = v.forward(&x, None);
+        let rhs: f64 = y.data.iter().zip(&dz).map(|(a, b)| (a * b) as f64).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-3 * rhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+        let db: f64 = dz.iter().map(|&d| d as f64).sum();
+        assert!((g.bias.iter().sum::<f64>() - db).abs() < 1e-3);
+    }
+}
+
+#[test]
+fn pool_and_up_cat_backward_are_adjoints() {
+    let (h, w, c) = (9, 11, 3);
+    let x = Hwc {
+        height: h,
+        width: w,
+        channels: c,
+        data: values(h * w * c, 7),
+    };
+    let p = pool(&x);
+    assert_eq!((p.height, p.width), (4, 5));
+    let dp = Hwc {
+        data: values(p.data.len(), 8),
+        ..p.clone()
+    };
+    let dx = pool_backward(&dp, &x);
+    // Each pooled gradient lands on its window's maximum: Σ dx·x = Σ dp·pool(x).
+    let a: f32 = dx.data.iter().zip(&x.data).map(|(g, v)| g * v).sum();
+    let b: f32 = dp.data.iter().zip(&p.data).map(|(g, v)| g * v).sum();
+    assert!((a - b).abs() < 1e-4);
+    let cat = up_cat(&p, &x);
+    let dcat = values(cat.data.len(), 9);
+    let (ds, dk) = up_cat_backward(
+        &Hwc {
+            data: dcat.clone(),
+            ..cat.clone()
+        },
+        &p,
+        c,
+    );
+    let lhs: f32 = cat.data.iter().zip(&dcat).map(|(u, g)| u * g).sum();
+    let rhs: f32 = ds.data.iter().zip(&p.data).map(|(g, u)| g * u).sum::<f32>()
+        + dk.data.iter().zip(&x.data).map(|(g, u)| g * u).sum::<f32>();
+    assert!((lhs - rhs).abs() < 1e-3);
+}
+
+#[test]
+fn conv3d_equals_the_direct_convolution_and_pool3d_takes_cube_maxima() {
+    let (cin, cout, k, [d, h, w]) = (2, 3, 3, [5usize, 6, 7]);
+    let x = Cdhw {
+        channels: cin,
+        shape: [d, h, w],
+        data: values(cin * d * h * w, 10),
+    };
+    let weight = values(cout * cin * k * k * k, 11);
+    let bias = values(cout, 12);
+    let y = conv3d(&x, &weight, &bias, k, None);
+    let p = (k / 2) as isize;
+    let mut worst = 0.0f32;
+    for o in 0..cout {
+        for z in 0..d {
+            for yy in 0..h {
+                for xx in 0..w {
+                    let mut acc = bias[o] as f64;
+                    for i in 0..cin {
+                        for (t, wv) in weight[(o * cin + i) * k * k * k..][..k * k * k]
+                            .iter()
+                            .enumerate()
+                        {
+                            let (kz, ky, kx) = (t / (k * k), (t / k) % k, t % k);
+                            let iz = z as isize + kz as isize - p;
+                            let iy = yy as isize + ky as isize - p;
+                            let ix = xx as isize + kx as isize - p;
+                            if [iz, iy, ix]
+                                .iter()
+                                .zip([d, h, w])
+                                .any(|(&a, n)| a < 0 || a >= n as isize)
+                            {
+                                continue;
+                            }
+                            let at = ((i * d + iz as usize) * h + iy as usize) * w + ix as usize;
+                            acc += x.data[at] as f64 * *wv as f64;
+                        }
+                    }
+                    let got = y.data[((o * d + z) * h + yy) * w + xx];
+                    worst = worst.max((got - acc as f32).abs());
+                }
+            }
+        }
+    }
+    assert!(worst < 1e-5, "conv3d differs by {worst}");
+    let pooled = pool3d(&y);
+    assert_eq!(pooled.shape, [2, 3, 3]);
+    let want = (0..2)
+        .flat_map(|dz| (0..2).flat_map(move |dy| (0..2).map(move |dx| (dz, dy, dx))))
+        .map(|(dz, dy, dx)| y.data[(dz * h + dy) * w + dx])
+        .fold(f32::NEG_INFINITY, f32::max);
+    assert_eq!(pooled.data[0], want);
+}
+
+#[test]
+fn band_policy_sizes() {
+    assert_eq!(band_px(Band::Inference), 256);
+    assert_eq!(band_px(Band::Training), 512);
+    assert_eq!(band_px(Band::Volume { section_px: 42 }), 42);
+}
