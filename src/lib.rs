@@ -1,9 +1,47 @@
 //! Cryolens: look at cryo-EM micrographs and tomograms through denoising.
 //!
-//! Data flows one way (see `README.md`, "Architecture"): files are read by [`io`] into
-//! [`image::Image`]s; [`jobs`] run the science on background threads ([`denoise`] with the
-//! networks of [`models`] on the [`device`] chosen once, [`fourier`] filters and spectra); the
-//! [`gui`] and the [`cli`] only submit jobs and show their results.
+//! # Layers
+//!
+//! Modules are stacked in layers; a module may use its own layer and the ones below, never one
+//! above, and no two files or modules import each other (`tests/layering.rs` reads every
+//! `crate::`/`super::` path in `src/` and fails otherwise):
+//!
+//! ```text
+//! 6 faces       cli/ (one file per subcommand, bench/)      gui/ (eframe app, by role)
+//! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser)   picking/ (sessions, autosave, exchange)
+//! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
+//! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
+//! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)
+//! 1 io          io/ (mrc/, tiff, mapped, star/, coords/, atomic writes)
+//! 0 foundation  image  jobs  device  paths  rng
+//! ```
+//!
+//! # Where each concept lives
+//!
+//! - Images and volumes ([`image::Image`]: rows = y, row-major, pixel size in Å;
+//!   [`image::Volume`]: z, y, x) in [`image`]; background jobs with progress and cancel in
+//!   [`jobs`]; the one choice of compute device in [`device`]; the user's folders in
+//!   [`paths`]; the one seeded generator in [`rng`].
+//! - Files: MRC ([`io::mrc`]), TIFF, memory-mapped volumes ([`io::mapped`]), STAR
+//!   ([`io::star`]), particle coordinates one file per tool ([`io::coords`]), the even/odd
+//!   suffixes ([`io::EVEN_ODD_SUFFIXES`]) and the one atomic writer ([`io::atomic`]).
+//! - Science: FFTs, filters, spectra and restore's merge ([`fourier`]); the CTF and its
+//!   readers ([`ctf`]); FRC/FSC, SSNR, Palovcak's signal/noise/bias estimators, region SNR,
+//!   count splitting and synthetic ground truth ([`metrics`]).
+//! - Networks: Topaz's 2D/3D U-nets, restore's WDSR U-net and crefDenoiser's network in burn,
+//!   their file format ([`models::format`]), installing and exporting ([`models`]); the native
+//!   CPU convolution, pooling and backward kernels with one band-size policy ([`kernels`]).
+//! - Pipelines: restore's preprocessing ([`restore`]); denoising a micrograph or a volume with
+//!   tiling ([`denoise`], [`denoise::Denoiser2d`]); one micrograph's analysis, the comparison
+//!   panes' curves and half-map FSC ([`analysis`]).
+//! - Work: one training loop for 2D and 3D noise2noise and crefDenoiser training
+//!   ([`train`]); picking sessions with undo, autosave, import and export ([`picking`]).
+//! - Faces: the command line ([`cli`]) and the desktop app ([`gui`]: `app.rs` holds the
+//!   sub-states, polls jobs and lays out; `state/` plain data; `commands/` every panel
+//!   action; `views/` and `panels/` draw; `shortcuts.rs` the keys).
+//!
+//! Data flows one way: files are read by [`io`] into images; [`jobs`] run the science on
+//! background threads; the [`gui`] and the [`cli`] only submit jobs and show their results.
 
 pub mod analysis;
 pub mod cli;
