@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod coord_files;
+pub mod restore_data;
 
 use std::path::PathBuf;
 use std::sync::Once;

@@ -1,0 +1,261 @@
+//! restore's merge of denoised and raw images (Palovcak et al. 2020, supplement S2.4): the
+//! library (`fourier::merge`) on the real FEI crop and Topaz's unet output, and `cryolens merge`.
+
+mod common;
+
+use std::process::Command;
+
+use common::restore_data::{FEI_PIXEL, fei_crop, fei_crop_unet, max_abs};
+use cryolens::fourier::merge::{
+    HalfSpectrum, MergeError, MergeFilter, Merger, merge, merge_with_report,
+};
+use cryolens::image::Image;
+use cryolens::io::read_micrograph;
+
+#[test]
+fn merge_filters_sum_to_one_everywhere() {
+    for (cutoff, width) in [(8.0f32, 4.0f32), (3.0, 2.0), (20.0, 0.5)] {
+        let f = MergeFilter::new(cutoff, width).unwrap();
+        assert!((f.band_start_inv_angstrom - 1.0 / (cutoff + width) as f64).abs() < 1e-12);
+        assert!((f.band_end_inv_angstrom - 1.0 / cutoff as f64).abs() < 1e-12);
+        for i in 0..=10_000 {
+            let s = i as f64 * 1e-4;
+            let (l, h) = (f.lowpass(s), f.highpass(s));
+            assert!((l + h - 1.0).abs() < 1e-15);
+            assert!((0.0..=1.0).contains(&l));
+        }
+    }
+    assert!(matches!(
+        MergeFilter::new(0.0, 1.0),
+        Err(MergeError::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        MergeFilter::new(5.0, f32::NAN),
+        Err(MergeError::InvalidParameter { .. })
+    ));
+}
+
+#[test]
+fn merged_spectrum_is_raw_above_the_band_and_scaled_denoised_below() {
+    let (raw, denoised) = (fei_crop(), fei_crop_unet());
+    assert_eq!(denoised.pixel_size_angstrom, None);
+    let (m, report) = merge_with_report(&raw, &denoised, 8.0, 4.0).unwrap();
+    assert_eq!((m.width, m.height), (1024, 1024));
+    assert_eq!(m.pixel_size_angstrom, Some(FEI_PIXEL));
+    let (fr, fd, fm) = (
+        HalfSpectrum::of(&raw),
+        HalfSpectrum::of(&denoised),
+        HalfSpectrum::of(&m),
+    );
+    let k = report.scale as f32;
+    let tol = 2e-5 * max_abs(&fr).max(max_abs(&fd));
+    let f = report.filter;
+    let p = FEI_PIXEL as f64;
+    let (mut above, mut below, mut band) = (0usize, 0usize, 0usize);
+    for kx in 0..=512usize {
+        for ky in 0..1024usize {
+            let i = kx * 1024 + ky;
+            let (sx, sy) = fm.frequency(kx, ky, p);
+            let s = (sx * sx + sy * sy).sqrt();
+            let (r, d, mm) = (fr.data[i], fd.data[i], fm.data[i]);
+            if i == 0 {
+                assert!((mm - d).norm() < tol, "the mean is the denoised image's");
+            } else if s >= 1.0 / 8.0 {
+                assert!((mm - r).norm() < tol, "above the band: raw at ({kx}, {ky})");
+                above += 1;
+            } else if s <= 1.0 / 12.0 {
+                assert!((mm - d * k).norm() < tol, "below the band: k·denoised");
+                below += 1;
+            } else {
+                let l = f.lowpass(s) as f32;
+                assert!((mm - (d * (l * k) + r * (1.0 - l))).norm() < tol);
+                band += 1;
+            }
+        }
+    }
+    assert!(
+        above > 400_000 && below > 5_000 && band > 5_000,
+        "{above} {below} {band}"
+    );
+    // Topaz's unet damps high frequencies, so its band amplitudes are scaled up.
+    assert!(report.scale > 1.0, "scale {}", report.scale);
+}
+
+#[test]
+fn merge_band_normalisation_holds() {
+    let (raw, denoised) = (fei_crop(), fei_crop_unet());
+    let (_, report) = merge_with_report(&raw, &denoised, 8.0, 4.0).unwrap();
+    // Independently: full-plane std of |R| and of |k·D| over the components strictly inside
+    // the band, from the full (not half) spectrum through the conjugate mirror.
+    let (fr, fd) = (HalfSpectrum::of(&raw), HalfSpectrum::of(&denoised));
+    let p = FEI_PIXEL as f64;
+    let n = 1024i64;
+    let (mut ar, mut ad) = (Vec::new(), Vec::new());
+    for kx in -n / 2 + 1..=n / 2 {
+        for ky in -n / 2 + 1..=n / 2 {
+            let s = ((kx * kx + ky * ky) as f64).sqrt() / (n as f64 * p);
+            if !report.filter.in_band(s) {
+                continue;
+            }
+            let (kxa, kya) = if kx >= 0 { (kx, ky) } else { (-kx, -ky) };
+            ar.push(fr.get(kxa as usize, kya).unwrap().norm() as f64);
+            ad.push(report.scale * fd.get(kxa as usize, kya).unwrap().norm() as f64);
+        }
+    }
+    let std = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt()
+    };
+    assert!(ar.len() > 1000);
+    let (sr, sd) = (std(&ar), std(&ad));
+    assert!(
+        (sr - sd).abs() < 1e-3 * sr,
+        "band std raw {sr} vs scaled denoised {sd}"
+    );
+    assert!((sr - report.raw_band_amplitude_std).abs() < 1e-3 * sr);
+
+    // Known truth: a "denoiser" that halves the image is scaled back by exactly 2, so the
+    // merge returns the raw image, less half its mean (the mean is the denoised image's).
+    let half = Image {
+        data: raw.data.iter().map(|v| 0.5 * v).collect(),
+        ..raw.clone()
+    };
+    let (m, report) = merge_with_report(&raw, &half, 6.0, 3.0).unwrap();
+    assert!((report.scale - 2.0).abs() < 1e-4, "scale {}", report.scale);
+    let mean = raw.stats().mean as f32;
+    let sd = raw.stats().std as f32;
+    for (a, b) in m.data.iter().zip(&raw.data) {
+        assert!((a - (b - 0.5 * mean)).abs() < 1e-3 * sd);
+    }
+}
+
+#[test]
+fn merger_reuses_the_spectra_for_new_cutoffs() {
+    let (raw, denoised) = (fei_crop(), fei_crop_unet());
+    let merger = Merger::new(&raw, &denoised).unwrap();
+    assert_eq!(merger.pixel_size_angstrom(), FEI_PIXEL);
+    for (cutoff, width) in [(8.0, 4.0), (15.0, 10.0)] {
+        let (a, ra) = merger.merge(cutoff, width).unwrap();
+        let (b, rb) = merge_with_report(&raw, &denoised, cutoff, width).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(ra, rb);
+    }
+    // A wider, lower-resolution band gives a different normalisation.
+    let k1 = merger.merge(8.0, 4.0).unwrap().1.scale;
+    let k2 = merger.merge(15.0, 10.0).unwrap().1.scale;
+    assert!((k1 - k2).abs() > 1e-3 * k1);
+}
+
+#[test]
+fn merge_errors_are_clear() {
+    let raw = fei_crop();
+    let small = raw.crop(0, 0, 512, 512);
+    assert!(matches!(
+        merge(&raw, &small, 8.0, 4.0),
+        Err(MergeError::ShapeMismatch { .. })
+    ));
+    let other = raw.clone().with_pixel_size(Some(1.0));
+    let e = merge(&raw, &other, 8.0, 4.0).unwrap_err();
+    assert!(matches!(e, MergeError::PixelSizeMismatch { .. }));
+    let none = raw.clone().with_pixel_size(None);
+    assert_eq!(
+        merge(&none, &none, 8.0, 4.0).unwrap_err(),
+        MergeError::UnknownPixelSize
+    );
+    assert!(matches!(
+        merge(&raw, &raw, -8.0, 4.0),
+        Err(MergeError::InvalidParameter { .. })
+    ));
+    // A band entirely beyond the corners of the spectrum (Nyquist 1.71 Å).
+    let e = merge(&raw, &raw, 0.5, 0.3).unwrap_err();
+    assert!(matches!(e, MergeError::EmptyBand { .. }), "{e}");
+    assert!(e.to_string().contains("Nyquist"));
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cryolens"))
+        .args(args)
+        .output()
+        .expect("running cryolens")
+}
+
+#[test]
+fn cli_merge_writes_the_merged_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged.mrc");
+    let raw_path = common::golden("fei-extended_crop1024.mrc");
+    let den_path = common::golden("fei-extended_crop1024.unet.mrc");
+    let o = cli(&[
+        "merge",
+        raw_path.to_str().unwrap(),
+        den_path.to_str().unwrap(),
+        "--cutoff-angstrom",
+        "8",
+        "--width-angstrom",
+        "4",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written = read_micrograph(&out).unwrap();
+    assert_eq!((written.width, written.height), (1024, 1024));
+    assert!((written.pixel_size_angstrom.unwrap() - FEI_PIXEL).abs() < 1e-5);
+    let want = merge(&fei_crop(), &fei_crop_unet(), 8.0, 4.0).unwrap();
+    let sd = want.stats().std as f32;
+    for (a, b) in written.data.iter().zip(&want.data) {
+        assert!((a - b).abs() <= 1e-5 * sd);
+    }
+    // Different from both inputs.
+    let raw = fei_crop();
+    assert!(
+        written
+            .data
+            .iter()
+            .zip(&raw.data)
+            .any(|(a, b)| (a - b).abs() > 0.1 * sd)
+    );
+
+    // Shape mismatch: non-zero exit and a message naming the problem.
+    let ucsf = common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
+    let o = cli(&[
+        "merge",
+        ucsf.to_str().unwrap(),
+        den_path.to_str().unwrap(),
+        "--cutoff-angstrom",
+        "8",
+        "--width-angstrom",
+        "4",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("same shape"));
+    // Neither ucsf-1142 nor its Topaz output has a pixel size: an error, unless one is given.
+    let ucsf_unet = common::golden("ucsf-1142.unet.mrc");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "merge".to_string(),
+            ucsf.to_str().unwrap().to_string(),
+            ucsf_unet.to_str().unwrap().to_string(),
+            "--cutoff-angstrom".into(),
+            "30".into(),
+            "--width-angstrom".into(),
+            "10".into(),
+            "--output".into(),
+            out.to_str().unwrap().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a = args(&[]);
+    let o = cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pixel size"));
+    let a = args(&["--pixel-size-angstrom", "4.0"]);
+    let o = cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        read_micrograph(&out).unwrap().pixel_size_angstrom,
+        Some(4.0)
+    );
+}
