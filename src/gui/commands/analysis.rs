@@ -13,11 +13,12 @@ use crate::analysis::pane_curves::PaneSettings;
 use crate::analysis::{PaneSpec, PaneView, comparison_pane_curves};
 use crate::denoise::TopazDenoiser;
 use crate::gui::app::CryolensApp;
-use crate::gui::loading::training_sources;
+use crate::gui::loading::SAMPLE_MRC;
 use crate::gui::panels::micrograph_list;
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::derived::hundredths;
 use crate::gui::state::{PaneCurvesKey, SAMPLE_NAME, View};
+use crate::train::data::sources::{TrainingMicrograph, micrograph_sources};
 
 impl CryolensApp {
     /// Starts the analysis of the open micrograph (halves from an even/odd pair beside it, else
@@ -294,14 +295,19 @@ impl CryolensApp {
             .device
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the compute device is still being detected"))?;
-        let paths: Vec<_> = self
-            .picks
-            .session
-            .micrographs
-            .iter()
-            .map(|m| m.path.clone())
-            .collect();
-        let sources = training_sources(&paths, self.training.force_split)?;
+        let mut micrographs = Vec::new();
+        for m in &self.picks.session.micrographs {
+            micrographs.push(if m.path == Path::new(SAMPLE_NAME) {
+                let (_, v) = crate::io::mrc::read_bytes(SAMPLE_MRC)?;
+                TrainingMicrograph::InMemory {
+                    name: SAMPLE_NAME.into(),
+                    image: v.section(0),
+                }
+            } else {
+                TrainingMicrograph::File(m.path.clone())
+            });
+        }
+        let sources = micrograph_sources(micrographs, self.training.force_split)?;
         let run = crate::train::TrainRun {
             config: self.training.config.clone(),
             sources,
