@@ -14,7 +14,7 @@ use crate::fourier::merge::Merger;
 use crate::image::Volume;
 use crate::jobs::Progress;
 use crate::picking::PickSession;
-use crate::picking::exchange::ExportFormat;
+use crate::picking::exchange::{ExportFormat, ParsedImport};
 
 use super::job_slot::JobSlot;
 use super::loading::{CrefEpochs, HalfMapFsc, Loaded, Prefetched, Sections};
@@ -76,6 +76,8 @@ pub struct AppJobs {
     pub thumbnail: JobSlot<usize, egui::ColorImage>,
     /// The pick import dialog.
     pub import: JobSlot<(), Option<PathBuf>>,
+    /// Reading the coordinate file chosen (keyed by its path), before its picks are applied.
+    pub import_read: JobSlot<PathBuf, ParsedImport>,
     /// The pick export dialog (when it opened, and the format).
     pub export: JobSlot<ExportDialog, Option<PathBuf>>,
     /// Writing the picks into the folder chosen.
@@ -115,6 +117,7 @@ impl AppJobs {
             || self.prefetch.is_running()
             || self.thumbnail.is_running()
             || self.import.is_running()
+            || self.import_read.is_running()
             || self.export.is_running()
             || self.export_write.is_running()
             || self.analysis.is_running()
