@@ -254,15 +254,12 @@ impl CryolensApp {
 
     /// Steps done and total of the current training run.
     pub fn training_status(&self) -> Option<(u64, u64)> {
-        let s = self.training.handle.as_ref()?.status();
-        Some((s.step, s.total_steps))
+        self.training.steps()
     }
 
     /// How the last training run ended (message), once it has.
     pub fn training_outcome(&self) -> Option<String> {
-        self.training.outcome.as_ref().map(|r| match r {
-            Ok(m) | Err(m) => m.clone(),
-        })
+        self.training.outcome_message()
     }
 
     /// The training panel (tests drive it).

@@ -316,9 +316,7 @@ impl CryolensApp {
             command_line: "cryolens GUI training panel".into(),
             notes: String::new(),
         };
-        self.training.history.clear();
-        self.training.outcome = None;
-        self.training.handle = Some(crate::train::start(run, device));
+        self.training.begin(crate::train::start(run, device));
         Ok(())
     }
 }

@@ -143,7 +143,8 @@ impl CryolensApp {
         if let TrainingAction::Start { resume } = self.training.show(ui, &note)
             && let Err(e) = self.start_training(resume)
         {
-            self.training.outcome = Some(Err(format!("Training could not start: {e:#}")));
+            self.training
+                .failed_to_start(format!("Training could not start: {e:#}"));
         }
     }
 
