@@ -17,8 +17,7 @@ use crate::picking::PickSession;
 use crate::picking::exchange::{ExportFormat, ParsedImport};
 
 use super::job_slot::JobSlot;
-use super::loading::{CrefEpochs, HalfMapFsc, Loaded, Prefetched, Sections};
-use super::panels::cref::CrefResult;
+use super::loading::{Loaded, Prefetched, Sections};
 use super::state::{
     DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, ViewImage,
 };
@@ -96,12 +95,6 @@ pub struct AppJobs {
     pub spectrum: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
     /// The CTF file dialog, and reading the file chosen.
     pub ctf: JobSlot<(), Option<CtfRead>>,
-    /// Choosing two half-maps and computing their FSC.
-    pub half_maps: JobSlot<(), Option<HalfMapFsc>>,
-    /// Training a crefDenoiser on the open half-maps (keyed by its epochs so far).
-    pub cref: JobSlot<CrefEpochs, CrefResult>,
-    /// Choosing and reading the true map for the crefDenoiser evaluation.
-    pub cref_truth: JobSlot<(), Option<(String, Volume)>>,
 }
 
 impl AppJobs {
@@ -124,9 +117,6 @@ impl AppJobs {
             || self.merge.is_running()
             || self.spectrum.is_running()
             || self.ctf.is_running()
-            || self.half_maps.is_running()
-            || self.cref.is_running()
-            || self.cref_truth.is_running()
             || self.section.is_running()
             || self.ortho.is_running()
             || self.volume_denoise.is_running()

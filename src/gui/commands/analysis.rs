@@ -225,17 +225,9 @@ impl CryolensApp {
     }
 
     pub(in crate::gui) fn poll_analysis(&mut self) {
-        if let Some(((), result)) = self.jobs.half_maps.poll() {
-            match result {
-                Ok(Some((names, report, maps))) => {
-                    self.analysis.cref.half_maps = Some((names, Arc::new(report)));
-                    self.analysis.cref.maps = Some(Arc::new(maps));
-                }
-                Ok(None) => {}
-                Err(e) => self.error = Some(format!("Half-map FSC failed: {e:#}")),
-            }
+        if let Some(e) = self.analysis.cref.poll() {
+            self.error = Some(e);
         }
-        self.poll_cref();
         if let Some((key, result)) = self.jobs.spectrum.poll() {
             let index = key;
             match result {

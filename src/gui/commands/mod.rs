@@ -21,8 +21,7 @@ use crate::models::install;
 use crate::paths::topaz_dir;
 
 use super::app::CryolensApp;
-use super::dialogs::{ALL_FILES, Dialog, MAPS};
-use super::loading::{half_map_fsc, read_truth_map};
+use super::dialogs::{ALL_FILES, Dialog};
 use super::panels::analysis::AnalysisAction;
 use super::panels::models::ModelsAction;
 use super::panels::picking::PickAction;
@@ -104,28 +103,14 @@ impl CryolensApp {
                 }
             }
             AnalysisAction::ImportCtf => self.start_ctf_import(),
-            AnalysisAction::OpenHalfMaps => {
-                let dialog = Dialog::new("Choose the two half-maps").filter(MAPS.0, MAPS.1);
-                let job = Job::spawn("half-maps", move |p| match dialog.pick_files().as_slice() {
-                    [a, b] => half_map_fsc(a, b, p).map(Some),
-                    [] => Ok(None),
-                    _ => anyhow::bail!("choose exactly two half-maps"),
-                });
-                self.jobs.half_maps.start((), job);
-            }
+            AnalysisAction::OpenHalfMaps => self.analysis.cref.choose_half_maps(),
             AnalysisAction::ExportPng(rect) => {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
             }
             AnalysisAction::TrainCref => self.start_cref_training(),
-            AnalysisAction::CancelCref => {
-                self.jobs.cref.request_cancel();
-            }
-            AnalysisAction::ChooseCrefTruth => {
-                let dialog = Dialog::new("Choose the true map").filter(MAPS.0, MAPS.1);
-                let job = dialog.file_then("truth map", |f, _| read_truth_map(f));
-                self.jobs.cref_truth.start((), job);
-            }
+            AnalysisAction::CancelCref => self.analysis.cref.cancel_training(),
+            AnalysisAction::ChooseCrefTruth => self.analysis.cref.choose_truth(),
             AnalysisAction::OpenCrefDenoised => {
                 if let Err(e) = self.open_cref_denoised() {
                     self.error = Some(format!("Opening the denoised map failed: {e:#}"));

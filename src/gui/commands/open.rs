@@ -202,10 +202,10 @@ impl CryolensApp {
                 Err(e) => self.error = Some(format!("File dialog failed: {e:#}")),
             }
         }
-        if let Some((path, result)) = self.jobs.import_read.poll() {
-            if let Err(e) = result.and_then(|parsed| self.apply_imported(&path, parsed)) {
-                self.error = Some(format!("Import failed: {e:#}"));
-            }
+        if let Some((path, result)) = self.jobs.import_read.poll()
+            && let Err(e) = result.and_then(|parsed| self.apply_imported(&path, parsed))
+        {
+            self.error = Some(format!("Import failed: {e:#}"));
         }
         if let Some((key, result)) = self.jobs.export.poll() {
             let ExportDialog {
