@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use eframe::egui;
 
-use crate::analysis::{Analysis, PaneCurves};
+use crate::analysis::PaneCurves;
 use crate::ctf::MicrographCtf;
 use crate::device::ComputeDevice;
 use crate::fourier::merge::Merger;
@@ -89,10 +89,6 @@ pub struct AppJobs {
     pub ortho: JobSlot<OrthoKey, [egui::ColorImage; 2]>,
     /// Each comparison pane's SSNR and signal/noise/bias curves.
     pub pane_curves: JobSlot<PaneCurvesKey, Vec<PaneCurves>>,
-    /// The analysis of micrograph (index).
-    pub analysis: JobSlot<usize, Analysis>,
-    /// The 2D power spectrum of micrograph (index) for the analysis panel.
-    pub spectrum: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
     /// The CTF file dialog, and reading the file chosen.
     pub ctf: JobSlot<(), Option<CtfRead>>,
 }
@@ -113,9 +109,7 @@ impl AppJobs {
             || self.import_read.is_running()
             || self.export.is_running()
             || self.export_write.is_running()
-            || self.analysis.is_running()
             || self.merge.is_running()
-            || self.spectrum.is_running()
             || self.ctf.is_running()
             || self.section.is_running()
             || self.ortho.is_running()

@@ -47,7 +47,7 @@ impl CryolensApp {
     /// True while any background job (session, load, denoise, low-pass, install, dialogs,
     /// device, analysis, training…) runs.
     pub fn is_busy(&self) -> bool {
-        self.jobs.any_running() || self.training.is_running() || self.analysis.cref.is_busy()
+        self.jobs.any_running() || self.training.is_running() || self.analysis.is_busy()
     }
 
     /// True while the micrograph is being read.
@@ -288,7 +288,7 @@ impl CryolensApp {
 
     /// True while an analysis runs.
     pub fn is_analysing(&self) -> bool {
-        self.jobs.analysis.is_running()
+        self.analysis.is_analysing()
     }
 
     /// Opens or closes the analysis panel.

@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use eframe::egui;
-
 use crate::fourier;
 use crate::jobs::Job;
 
@@ -25,7 +23,7 @@ impl CryolensApp {
     /// count splitting; denoised with the selected model when asked).
     pub fn start_analysis(&mut self) {
         let Some(doc) = &self.doc else { return };
-        self.jobs.analysis.cancel();
+        self.analysis.cancel_analysis();
         let index = doc.index;
         let raw = Arc::clone(&doc.raw);
         let denoised_view = self
@@ -72,7 +70,7 @@ impl CryolensApp {
             };
             crate::analysis::analyze(&m1, &m2, source, &input, p)
         });
-        self.jobs.analysis.start(index, job);
+        self.analysis.start_analysis(index, job);
     }
 
     /// With the comparison and the analysis panel open and the analysis done, computes each
@@ -198,7 +196,7 @@ impl CryolensApp {
         use crate::gui::panels::analysis::Tab;
         if !self.analysis.open
             || self.analysis.tab != Tab::Spectrum2d
-            || self.jobs.spectrum.is_running()
+            || self.analysis.is_computing_spectrum()
         {
             return;
         }
@@ -221,27 +219,14 @@ impl CryolensApp {
                 micrograph_list::thumbnail(&spectrum, tile),
             ))
         });
-        self.jobs.spectrum.start(doc.index, job);
+        self.analysis.start_spectrum(doc.index, job);
     }
 
     pub(in crate::gui) fn poll_analysis(&mut self) {
         if let Some(e) = self.analysis.cref.poll() {
             self.error = Some(e);
         }
-        if let Some((key, result)) = self.jobs.spectrum.poll() {
-            let index = key;
-            match result {
-                Ok((pixel, img)) => {
-                    let tex = self.egui_ctx.load_texture(
-                        "power spectrum",
-                        img,
-                        egui::TextureOptions::LINEAR,
-                    );
-                    self.analysis.spectrum = Some((index, pixel, tex));
-                }
-                Err(e) => self.analysis.error = Some(format!("Power spectrum failed: {e:#}")),
-            }
-        }
+        self.analysis.poll_spectrum(&self.egui_ctx);
         if let Some(((), result)) = self.jobs.ctf.poll() {
             match result {
                 Ok(Some((path, entries))) => {
@@ -254,13 +239,7 @@ impl CryolensApp {
             }
         }
         self.start_spectrum_job();
-        if let Some((key, result)) = self.jobs.analysis.poll() {
-            let index = key;
-            match result {
-                Ok(a) => self.analysis.result = Some((index, Arc::new(a))),
-                Err(e) => self.analysis.error = Some(format!("Analysis failed: {e:#}")),
-            }
-        }
+        self.analysis.poll_analysis();
         if let Some(msg) = self.png_message.lock().ok().and_then(|mut m| m.take()) {
             match msg {
                 Ok(m) => self.info = Some(m),

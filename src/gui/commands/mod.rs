@@ -79,7 +79,6 @@ impl CryolensApp {
 
     pub(in crate::gui) fn analysis_ui(&mut self, ui: &mut egui::Ui) {
         let index = self.doc.as_ref().map(|d| d.index);
-        let running = self.jobs.analysis.fraction_and_message();
         let doc = self.doc.as_ref();
         let raw = doc.map(|d| Arc::clone(&d.raw));
         let den = self.view_image(View::Denoised).cloned();
@@ -91,12 +90,10 @@ impl CryolensApp {
             low.as_deref(),
             merged.as_deref(),
         ];
-        match self.analysis.show(ui, index, running, views) {
+        match self.analysis.show(ui, index, views) {
             AnalysisAction::None => {}
             AnalysisAction::Run => self.start_analysis(),
-            AnalysisAction::Cancel => {
-                self.jobs.analysis.cancel();
-            }
+            AnalysisAction::Cancel => self.analysis.cancel_analysis(),
             AnalysisAction::ExportCsv => {
                 if let Err(e) = self.export_analysis_csv() {
                     self.error = Some(format!("Saving the curves failed: {e:#}"));
