@@ -7,18 +7,17 @@ use std::time::Instant;
 
 use eframe::egui;
 
-use crate::analysis::{Analysis, PaneCurves};
+use crate::analysis::PaneCurves;
 use crate::ctf::MicrographCtf;
 use crate::device::ComputeDevice;
 use crate::fourier::merge::Merger;
 use crate::image::Volume;
 use crate::jobs::Progress;
 use crate::picking::PickSession;
-use crate::picking::exchange::ExportFormat;
+use crate::picking::exchange::{ExportFormat, ParsedImport};
 
 use super::job_slot::JobSlot;
-use super::loading::{CrefEpochs, HalfMapFsc, Loaded, Prefetched, Sections};
-use super::panels::cref::CrefResult;
+use super::loading::{Loaded, Prefetched, Sections};
 use super::state::{
     DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, ViewImage,
 };
@@ -76,6 +75,8 @@ pub struct AppJobs {
     pub thumbnail: JobSlot<usize, egui::ColorImage>,
     /// The pick import dialog.
     pub import: JobSlot<(), Option<PathBuf>>,
+    /// Reading the coordinate file chosen (keyed by its path), before its picks are applied.
+    pub import_read: JobSlot<PathBuf, ParsedImport>,
     /// The pick export dialog (when it opened, and the format).
     pub export: JobSlot<ExportDialog, Option<PathBuf>>,
     /// Writing the picks into the folder chosen.
@@ -88,18 +89,8 @@ pub struct AppJobs {
     pub ortho: JobSlot<OrthoKey, [egui::ColorImage; 2]>,
     /// Each comparison pane's SSNR and signal/noise/bias curves.
     pub pane_curves: JobSlot<PaneCurvesKey, Vec<PaneCurves>>,
-    /// The analysis of micrograph (index).
-    pub analysis: JobSlot<usize, Analysis>,
-    /// The 2D power spectrum of micrograph (index) for the analysis panel.
-    pub spectrum: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
     /// The CTF file dialog, and reading the file chosen.
     pub ctf: JobSlot<(), Option<CtfRead>>,
-    /// Choosing two half-maps and computing their FSC.
-    pub half_maps: JobSlot<(), Option<HalfMapFsc>>,
-    /// Training a crefDenoiser on the open half-maps (keyed by its epochs so far).
-    pub cref: JobSlot<CrefEpochs, CrefResult>,
-    /// Choosing and reading the true map for the crefDenoiser evaluation.
-    pub cref_truth: JobSlot<(), Option<(String, Volume)>>,
 }
 
 impl AppJobs {
@@ -115,15 +106,11 @@ impl AppJobs {
             || self.prefetch.is_running()
             || self.thumbnail.is_running()
             || self.import.is_running()
+            || self.import_read.is_running()
             || self.export.is_running()
             || self.export_write.is_running()
-            || self.analysis.is_running()
             || self.merge.is_running()
-            || self.spectrum.is_running()
             || self.ctf.is_running()
-            || self.half_maps.is_running()
-            || self.cref.is_running()
-            || self.cref_truth.is_running()
             || self.section.is_running()
             || self.ortho.is_running()
             || self.volume_denoise.is_running()

@@ -14,7 +14,6 @@ use crate::image::Volume;
 use crate::io;
 use crate::io::mapped::VolumeSource;
 use crate::jobs::Progress;
-use crate::train::data::PairSource;
 
 use super::panels::micrograph_list;
 use super::panels::models::DenoiserChoice;
@@ -165,40 +164,4 @@ pub fn denoise_job(
     let out = denoiser.denoise(&raw.image, &TileConfig::default(), p)?;
     p.set_message("computing statistics");
     Ok(ViewImage::new(out))
-}
-
-/// The training pairs of micrographs `paths` (the bundled sample for [`SAMPLE_NAME`]): an
-/// even/odd pair beside a file when found ([`crate::analysis::find_half_pair`]), else its
-/// count-split halves (`force`: split data that are not counts); the sample is split in
-/// memory. GUI-free.
-///
-/// # Errors
-/// The sample cannot be split.
-pub fn training_sources(paths: &[PathBuf], force: bool) -> anyhow::Result<Vec<PairSource>> {
-    let mut sources = Vec::new();
-    for path in paths {
-        if path == Path::new(SAMPLE_NAME) {
-            let (_, v) = io::mrc::read_bytes(SAMPLE_MRC)?;
-            let split = crate::metrics::split_counts(
-                &v.section(0),
-                &crate::metrics::CountSplitOptions {
-                    force,
-                    ..Default::default()
-                },
-            )?;
-            sources.push(PairSource::InMemory {
-                name: SAMPLE_NAME.into(),
-                even: Arc::new(split.half1),
-                odd: Arc::new(split.half2),
-            });
-        } else if let Some((even, odd)) = crate::analysis::find_half_pair(path) {
-            sources.push(PairSource::Files { even, odd });
-        } else {
-            sources.push(PairSource::CountSplit {
-                path: path.clone(),
-                force,
-            });
-        }
-    }
-    Ok(sources)
 }

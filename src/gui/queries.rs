@@ -47,7 +47,7 @@ impl CryolensApp {
     /// True while any background job (session, load, denoise, low-pass, install, dialogs,
     /// device, analysis, training…) runs.
     pub fn is_busy(&self) -> bool {
-        self.jobs.any_running() || self.training.is_running()
+        self.jobs.any_running() || self.training.is_running() || self.analysis.is_busy()
     }
 
     /// True while the micrograph is being read.
@@ -254,15 +254,12 @@ impl CryolensApp {
 
     /// Steps done and total of the current training run.
     pub fn training_status(&self) -> Option<(u64, u64)> {
-        let s = self.training.handle.as_ref()?.status();
-        Some((s.step, s.total_steps))
+        self.training.steps()
     }
 
     /// How the last training run ended (message), once it has.
     pub fn training_outcome(&self) -> Option<String> {
-        self.training.outcome.as_ref().map(|r| match r {
-            Ok(m) | Err(m) => m.clone(),
-        })
+        self.training.outcome_message()
     }
 
     /// The training panel (tests drive it).
@@ -291,7 +288,7 @@ impl CryolensApp {
 
     /// True while an analysis runs.
     pub fn is_analysing(&self) -> bool {
-        self.jobs.analysis.is_running()
+        self.analysis.is_analysing()
     }
 
     /// Opens or closes the analysis panel.
@@ -301,7 +298,7 @@ impl CryolensApp {
 
     /// The FSC-0.143 and FSC-0.5 resolutions of the open half-maps.
     pub fn half_map_resolutions(&self) -> Option<(Option<f64>, Option<f64>)> {
-        let (_, r) = self.analysis.cref.half_maps.as_ref()?;
+        let r = self.analysis.cref.fsc()?;
         Some((
             r.at_0143.as_ref().map(|c| c.resolution),
             r.at_05.as_ref().map(|c| c.resolution),
@@ -315,12 +312,12 @@ impl CryolensApp {
 
     /// Whether a crefDenoiser training runs.
     pub fn is_cref_training(&self) -> bool {
-        self.jobs.cref.is_running()
+        self.analysis.cref.is_training()
     }
 
     /// The last crefDenoiser result shown in the Half-maps tab.
     pub fn cref_result(&self) -> Option<&Arc<crate::gui::panels::cref::CrefResult>> {
-        self.analysis.cref.result.as_ref()
+        self.analysis.cref.result()
     }
 
     /// What the status bar shows: device, pixel size, size, hover, note, running jobs.

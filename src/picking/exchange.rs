@@ -227,26 +227,35 @@ impl Default for ImportOptions {
     }
 }
 
-/// Imports the coordinate file `path` (any format of `crate::io::coords`, RELION 3.0/3.1+
-/// coordinate and autopick files with their figures of merit included) into micrograph
-/// `micrograph` as one undoable edit. A file listing several micrographs (a Topaz list, a
-/// RELION particles STAR) contributes the group whose name matches the micrograph's file
-/// stem. Returns the number of picks imported.
+/// Picks read from a coordinate file for one micrograph, not yet in the session: what
+/// [`read_import`] returns (on a worker) and [`apply_import`] puts into the session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParsedImport {
+    /// The micrograph's index in the session.
+    pub micrograph: usize,
+    /// The micrograph's path (the session must still hold it at that index when applied).
+    pub micrograph_path: PathBuf,
+    /// The picks, scaled and flipped as asked (non-finite positions dropped).
+    pub picks: Vec<SessionPick>,
+    /// Replace the micrograph's picks (true) or add to them (false).
+    pub replace: bool,
+}
+
+/// Reads the coordinate file `path` (any format of `crate::io::coords`, RELION 3.0/3.1+
+/// coordinate and autopick files with their figures of merit included) for micrograph
+/// `micrograph` at `micrograph_path`, without touching a session (a worker may run it). A
+/// file listing several micrographs (a Topaz list, a RELION particles STAR) contributes the
+/// group whose name matches the micrograph's file stem.
 ///
 /// # Errors
 /// The file's errors; no group for this micrograph in a multi-micrograph file.
-pub fn import(
-    session: &mut PickSession,
+pub fn read_import(
     micrograph: usize,
+    micrograph_path: &Path,
     path: &Path,
     options: ImportOptions,
-) -> Result<usize, PickingError> {
-    let Some(m) = session.micrographs.get(micrograph) else {
-        return Err(PickingError::Other(format!(
-            "no micrograph {micrograph} in the session"
-        )));
-    };
-    let mic_stem = stem(&m.path);
+) -> Result<ParsedImport, PickingError> {
+    let mic_stem = stem(micrograph_path);
     let groups = coords::read(path)?;
     let group = if groups.len() == 1 {
         groups.into_iter().next()
@@ -261,7 +270,7 @@ pub fn import(
             path.display()
         ))
     })?;
-    let mut imported: Vec<SessionPick> = group
+    let picks: Vec<SessionPick> = group
         .picks
         .iter()
         .map(|p| {
@@ -273,16 +282,66 @@ pub fn import(
         })
         .filter(|p| p.x.is_finite() && p.y.is_finite())
         .collect();
-    let n = imported.len();
-    let after = if options.replace {
-        imported
+    Ok(ParsedImport {
+        micrograph,
+        micrograph_path: micrograph_path.to_path_buf(),
+        picks,
+        replace: options.replace,
+    })
+}
+
+/// Puts picks read by [`read_import`] into `session` as one undoable edit (replacing the
+/// micrograph's picks or added to them). Returns the number of picks imported.
+///
+/// # Errors
+/// The session no longer holds that micrograph at that index.
+pub fn apply_import(
+    session: &mut PickSession,
+    parsed: ParsedImport,
+) -> Result<usize, PickingError> {
+    let ParsedImport {
+        micrograph,
+        micrograph_path,
+        mut picks,
+        replace,
+    } = parsed;
+    if session.micrographs.get(micrograph).map(|m| &m.path) != Some(&micrograph_path) {
+        return Err(PickingError::Other(format!(
+            "{} is no longer micrograph {micrograph} of the session",
+            micrograph_path.display()
+        )));
+    }
+    let n = picks.len();
+    let after = if replace {
+        picks
     } else {
         let mut all = session.picks(micrograph).to_vec();
-        all.append(&mut imported);
+        all.append(&mut picks);
         all
     };
     session.replace(micrograph, after);
     Ok(n)
+}
+
+/// Imports the coordinate file `path` into micrograph `micrograph` as one undoable edit:
+/// [`read_import`] then [`apply_import`]. Returns the number of picks imported.
+///
+/// # Errors
+/// No such micrograph; the file's errors; no group for this micrograph in a multi-micrograph
+/// file.
+pub fn import(
+    session: &mut PickSession,
+    micrograph: usize,
+    path: &Path,
+    options: ImportOptions,
+) -> Result<usize, PickingError> {
+    let Some(m) = session.micrographs.get(micrograph) else {
+        return Err(PickingError::Other(format!(
+            "no micrograph {micrograph} in the session"
+        )));
+    };
+    let parsed = read_import(micrograph, &m.path, path, options)?;
+    apply_import(session, parsed)
 }
 
 #[cfg(test)]

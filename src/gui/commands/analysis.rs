@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use eframe::egui;
-
 use crate::fourier;
 use crate::jobs::Job;
 
@@ -13,18 +11,19 @@ use crate::analysis::pane_curves::PaneSettings;
 use crate::analysis::{PaneSpec, PaneView, comparison_pane_curves};
 use crate::denoise::Denoiser2d;
 use crate::gui::app::CryolensApp;
-use crate::gui::loading::training_sources;
+use crate::gui::loading::SAMPLE_MRC;
 use crate::gui::panels::micrograph_list;
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::derived::hundredths;
 use crate::gui::state::{PaneCurvesKey, SAMPLE_NAME, View};
+use crate::train::data::sources::{TrainingMicrograph, micrograph_sources};
 
 impl CryolensApp {
     /// Starts the analysis of the open micrograph (halves from an even/odd pair beside it, else
     /// count splitting; denoised with the selected model when asked).
     pub fn start_analysis(&mut self) {
         let Some(doc) = &self.doc else { return };
-        self.jobs.analysis.cancel();
+        self.analysis.cancel_analysis();
         let index = doc.index;
         let raw = Arc::clone(&doc.raw);
         let denoised_view = self
@@ -71,7 +70,7 @@ impl CryolensApp {
             };
             crate::analysis::analyze(&m1, &m2, source, &input, p)
         });
-        self.jobs.analysis.start(index, job);
+        self.analysis.start_analysis(index, job);
     }
 
     /// With the comparison and the analysis panel open and the analysis done, computes each
@@ -197,7 +196,7 @@ impl CryolensApp {
         use crate::gui::panels::analysis::Tab;
         if !self.analysis.open
             || self.analysis.tab != Tab::Spectrum2d
-            || self.jobs.spectrum.is_running()
+            || self.analysis.is_computing_spectrum()
         {
             return;
         }
@@ -220,35 +219,14 @@ impl CryolensApp {
                 micrograph_list::thumbnail(&spectrum, tile),
             ))
         });
-        self.jobs.spectrum.start(doc.index, job);
+        self.analysis.start_spectrum(doc.index, job);
     }
 
     pub(in crate::gui) fn poll_analysis(&mut self) {
-        if let Some(((), result)) = self.jobs.half_maps.poll() {
-            match result {
-                Ok(Some((names, report, maps))) => {
-                    self.analysis.cref.half_maps = Some((names, Arc::new(report)));
-                    self.analysis.cref.maps = Some(Arc::new(maps));
-                }
-                Ok(None) => {}
-                Err(e) => self.error = Some(format!("Half-map FSC failed: {e:#}")),
-            }
+        if let Some(e) = self.analysis.cref.poll() {
+            self.error = Some(e);
         }
-        self.poll_cref();
-        if let Some((key, result)) = self.jobs.spectrum.poll() {
-            let index = key;
-            match result {
-                Ok((pixel, img)) => {
-                    let tex = self.egui_ctx.load_texture(
-                        "power spectrum",
-                        img,
-                        egui::TextureOptions::LINEAR,
-                    );
-                    self.analysis.spectrum = Some((index, pixel, tex));
-                }
-                Err(e) => self.analysis.error = Some(format!("Power spectrum failed: {e:#}")),
-            }
-        }
+        self.analysis.poll_spectrum(&self.egui_ctx);
         if let Some(((), result)) = self.jobs.ctf.poll() {
             match result {
                 Ok(Some((path, entries))) => {
@@ -261,13 +239,7 @@ impl CryolensApp {
             }
         }
         self.start_spectrum_job();
-        if let Some((key, result)) = self.jobs.analysis.poll() {
-            let index = key;
-            match result {
-                Ok(a) => self.analysis.result = Some((index, Arc::new(a))),
-                Err(e) => self.analysis.error = Some(format!("Analysis failed: {e:#}")),
-            }
-        }
+        self.analysis.poll_analysis();
         if let Some(msg) = self.png_message.lock().ok().and_then(|mut m| m.take()) {
             match msg {
                 Ok(m) => self.info = Some(m),
@@ -294,14 +266,19 @@ impl CryolensApp {
             .device
             .clone()
             .ok_or_else(|| anyhow::anyhow!("the compute device is still being detected"))?;
-        let paths: Vec<_> = self
-            .picks
-            .session
-            .micrographs
-            .iter()
-            .map(|m| m.path.clone())
-            .collect();
-        let sources = training_sources(&paths, self.training.force_split)?;
+        let mut micrographs = Vec::new();
+        for m in &self.picks.session.micrographs {
+            micrographs.push(if m.path == Path::new(SAMPLE_NAME) {
+                let (_, v) = crate::io::mrc::read_bytes(SAMPLE_MRC)?;
+                TrainingMicrograph::InMemory {
+                    name: SAMPLE_NAME.into(),
+                    image: v.section(0),
+                }
+            } else {
+                TrainingMicrograph::File(m.path.clone())
+            });
+        }
+        let sources = micrograph_sources(micrographs, self.training.force_split)?;
         let run = crate::train::TrainRun {
             config: self.training.config.clone(),
             sources,
@@ -310,9 +287,7 @@ impl CryolensApp {
             command_line: "cryolens GUI training panel".into(),
             notes: String::new(),
         };
-        self.training.history.clear();
-        self.training.outcome = None;
-        self.training.handle = Some(crate::train::start(run, device));
+        self.training.begin(crate::train::start(run, device));
         Ok(())
     }
 }

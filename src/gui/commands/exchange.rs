@@ -9,7 +9,7 @@ use eframe::egui;
 use egui::Rect;
 
 use crate::ctf::MicrographCtf;
-use crate::picking::exchange::{self, ExportFormat};
+use crate::picking::exchange::{self, ExportFormat, ImportOptions, ParsedImport};
 
 use crate::gui::app::CryolensApp;
 use crate::gui::dialogs::{ALL_FILES, Dialog};
@@ -46,12 +46,54 @@ impl CryolensApp {
     /// # Errors
     /// The file's errors.
     pub fn import_picks(&mut self, path: &Path) -> anyhow::Result<usize> {
+        let options = self.import_options();
+        let m = self.picks.session.current;
+        let n = exchange::import(&mut self.picks.session, m, path, options)?;
+        self.info = Some(format!("Imported {n} picks from {}", path.display()));
+        Ok(n)
+    }
+
+    /// The panel's import options, flipping y by the open image's height when asked.
+    fn import_options(&self) -> ImportOptions {
         let mut options = self.picks.import_options;
         if options.flip_y_rows.is_some() {
             options.flip_y_rows = self.image_size().map(|(_, h)| h);
         }
+        options
+    }
+
+    /// Reads coordinate file `path` for the open micrograph on a worker, with the panel's
+    /// scale/flip; [`Self::apply_imported`] puts its picks into the session when read.
+    pub(in crate::gui) fn start_import_read(&mut self, path: PathBuf) {
+        let options = self.import_options();
         let m = self.picks.session.current;
-        let n = exchange::import(&mut self.picks.session, m, path, options)?;
+        let Some(micrograph_path) = self
+            .picks
+            .session
+            .micrographs
+            .get(m)
+            .map(|m| m.path.clone())
+        else {
+            self.error = Some(format!("Import failed: no micrograph {m} in the session"));
+            return;
+        };
+        let file = path.clone();
+        self.jobs.import_read.spawn(path, "import picks", move |p| {
+            p.set_message("reading picks");
+            Ok(exchange::read_import(m, &micrograph_path, &file, options)?)
+        });
+    }
+
+    /// Puts picks read from `path` into the session as one undoable edit; the number imported.
+    ///
+    /// # Errors
+    /// The session no longer holds the micrograph they were read for.
+    pub(in crate::gui) fn apply_imported(
+        &mut self,
+        path: &Path,
+        parsed: ParsedImport,
+    ) -> anyhow::Result<usize> {
+        let n = exchange::apply_import(&mut self.picks.session, parsed)?;
         self.info = Some(format!("Imported {n} picks from {}", path.display()));
         Ok(n)
     }

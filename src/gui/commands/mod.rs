@@ -21,8 +21,7 @@ use crate::models::install;
 use crate::paths::topaz_dir;
 
 use super::app::CryolensApp;
-use super::dialogs::{ALL_FILES, Dialog, MAPS};
-use super::loading::{half_map_fsc, read_truth_map};
+use super::dialogs::{ALL_FILES, Dialog};
 use super::panels::analysis::AnalysisAction;
 use super::panels::models::ModelsAction;
 use super::panels::picking::PickAction;
@@ -80,7 +79,6 @@ impl CryolensApp {
 
     pub(in crate::gui) fn analysis_ui(&mut self, ui: &mut egui::Ui) {
         let index = self.doc.as_ref().map(|d| d.index);
-        let running = self.jobs.analysis.fraction_and_message();
         let doc = self.doc.as_ref();
         let raw = doc.map(|d| Arc::clone(&d.raw));
         let den = self.view_image(View::Denoised).cloned();
@@ -92,40 +90,24 @@ impl CryolensApp {
             low.as_deref(),
             merged.as_deref(),
         ];
-        match self.analysis.show(ui, index, running, views) {
+        match self.analysis.show(ui, index, views) {
             AnalysisAction::None => {}
             AnalysisAction::Run => self.start_analysis(),
-            AnalysisAction::Cancel => {
-                self.jobs.analysis.cancel();
-            }
+            AnalysisAction::Cancel => self.analysis.cancel_analysis(),
             AnalysisAction::ExportCsv => {
                 if let Err(e) = self.export_analysis_csv() {
                     self.error = Some(format!("Saving the curves failed: {e:#}"));
                 }
             }
             AnalysisAction::ImportCtf => self.start_ctf_import(),
-            AnalysisAction::OpenHalfMaps => {
-                let dialog = Dialog::new("Choose the two half-maps").filter(MAPS.0, MAPS.1);
-                let job = Job::spawn("half-maps", move |p| match dialog.pick_files().as_slice() {
-                    [a, b] => half_map_fsc(a, b, p).map(Some),
-                    [] => Ok(None),
-                    _ => anyhow::bail!("choose exactly two half-maps"),
-                });
-                self.jobs.half_maps.start((), job);
-            }
+            AnalysisAction::OpenHalfMaps => self.analysis.cref.choose_half_maps(),
             AnalysisAction::ExportPng(rect) => {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
             }
             AnalysisAction::TrainCref => self.start_cref_training(),
-            AnalysisAction::CancelCref => {
-                self.jobs.cref.request_cancel();
-            }
-            AnalysisAction::ChooseCrefTruth => {
-                let dialog = Dialog::new("Choose the true map").filter(MAPS.0, MAPS.1);
-                let job = dialog.file_then("truth map", |f, _| read_truth_map(f));
-                self.jobs.cref_truth.start((), job);
-            }
+            AnalysisAction::CancelCref => self.analysis.cref.cancel_training(),
+            AnalysisAction::ChooseCrefTruth => self.analysis.cref.choose_truth(),
             AnalysisAction::OpenCrefDenoised => {
                 if let Err(e) = self.open_cref_denoised() {
                     self.error = Some(format!("Opening the denoised map failed: {e:#}"));
@@ -143,7 +125,8 @@ impl CryolensApp {
         if let TrainingAction::Start { resume } = self.training.show(ui, &note)
             && let Err(e) = self.start_training(resume)
         {
-            self.training.outcome = Some(Err(format!("Training could not start: {e:#}")));
+            self.training
+                .failed_to_start(format!("Training could not start: {e:#}"));
         }
     }
 

@@ -197,14 +197,15 @@ impl CryolensApp {
         }
         if let Some(((), result)) = self.jobs.import.poll() {
             match result {
-                Ok(Some(path)) => {
-                    if let Err(e) = self.import_picks(&path) {
-                        self.error = Some(format!("Import failed: {e:#}"));
-                    }
-                }
+                Ok(Some(path)) => self.start_import_read(path),
                 Ok(None) => {}
                 Err(e) => self.error = Some(format!("File dialog failed: {e:#}")),
             }
+        }
+        if let Some((path, result)) = self.jobs.import_read.poll()
+            && let Err(e) = result.and_then(|parsed| self.apply_imported(&path, parsed))
+        {
+            self.error = Some(format!("Import failed: {e:#}"));
         }
         if let Some((key, result)) = self.jobs.export.poll() {
             let ExportDialog {

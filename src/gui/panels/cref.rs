@@ -7,7 +7,13 @@ use eframe::egui;
 use egui::Color32;
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints};
 
+use crate::device::ComputeDevice;
+use crate::jobs::Job;
 use crate::metrics;
+
+use crate::gui::dialogs::{Dialog, MAPS};
+use crate::gui::job_slot::JobSlot;
+use crate::gui::loading::{CrefEpochs, HalfMapFsc, cref_run_number, half_map_fsc, read_truth_map};
 
 /// Curve colours shared by the analysis plots and the Half-maps tab.
 pub const COLOURS: [Color32; 4] = [
@@ -34,14 +40,16 @@ pub enum CrefAction {
     OpenCrefDenoised,
 }
 
-/// The crefDenoiser part of the Half-maps tab: options, live progress and the result.
+/// The crefDenoiser part of the Half-maps tab: options, live progress and the result. It owns
+/// its jobs (computing the FSC of two half-maps, reading a true map, training); the app polls
+/// it once per frame ([`CrefPanel::poll`]).
 pub struct CrefPanel {
     /// The FSC of two half-maps (their names), once computed.
-    pub half_maps: Option<(String, Arc<crate::analysis::halfmap::FscReport>)>,
+    half_maps: Option<(String, Arc<crate::analysis::halfmap::FscReport>)>,
     /// The open half-maps (set with the FSC).
-    pub maps: Option<Arc<crate::analysis::halfmap::HalfMaps>>,
+    maps: Option<Arc<crate::analysis::halfmap::HalfMaps>>,
     /// A true map for the evaluation (synthetic half-maps), and its file name.
-    pub truth: Option<(String, Arc<crate::image::Volume>)>,
+    truth: Option<(String, Arc<crate::image::Volume>)>,
     /// Maximum epochs.
     pub epochs: usize,
     /// Patch edge (voxels, a multiple of 32).
@@ -51,13 +59,19 @@ pub struct CrefPanel {
     /// Initial learning rate.
     pub learning_rate: f64,
     /// While training: fraction done and the progress message.
-    pub running: Option<(f32, String)>,
+    running: Option<(f32, String)>,
     /// Epochs finished so far (live curves; kept after the run).
-    pub live_epochs: Vec<crate::train::cref::CrefEpoch>,
+    live_epochs: Vec<crate::train::cref::CrefEpoch>,
     /// The last finished run.
-    pub result: Option<Arc<CrefResult>>,
+    result: Option<Arc<CrefResult>>,
     /// Why the last run failed.
-    pub error: Option<String>,
+    error: Option<String>,
+    /// Choosing two half-maps and computing their FSC.
+    fsc_job: JobSlot<(), Option<HalfMapFsc>>,
+    /// Training a crefDenoiser on the open half-maps (keyed by its epochs so far).
+    train_job: JobSlot<CrefEpochs, CrefResult>,
+    /// Choosing and reading the true map for the evaluation.
+    truth_job: JobSlot<(), Option<(String, crate::image::Volume)>>,
 }
 
 /// A finished crefDenoiser run as the Half-maps tab shows it.
@@ -91,7 +105,172 @@ impl Default for CrefPanel {
             live_epochs: Vec::new(),
             result: None,
             error: None,
+            fsc_job: JobSlot::default(),
+            train_job: JobSlot::default(),
+            truth_job: JobSlot::default(),
         }
+    }
+}
+
+impl CrefPanel {
+    /// Shows the FSC of two half-maps (names for display, report, maps) and keeps the maps
+    /// for training.
+    pub fn set_half_maps(&mut self, (names, report, maps): HalfMapFsc) {
+        self.half_maps = Some((names, Arc::new(report)));
+        self.maps = Some(Arc::new(maps));
+    }
+
+    /// Sets the true map of the evaluation (its file name for display).
+    pub fn set_truth(&mut self, name: String, map: crate::image::Volume) {
+        self.truth = Some((name, Arc::new(map)));
+    }
+
+    /// The FSC report of the open half-maps, once computed.
+    pub fn fsc(&self) -> Option<&crate::analysis::halfmap::FscReport> {
+        self.half_maps.as_ref().map(|(_, r)| &**r)
+    }
+
+    /// The last finished run.
+    pub fn result(&self) -> Option<&Arc<CrefResult>> {
+        self.result.as_ref()
+    }
+
+    /// Whether a crefDenoiser training runs.
+    pub fn is_training(&self) -> bool {
+        self.train_job.is_running()
+    }
+
+    /// Whether any of the panel's jobs runs.
+    pub fn is_busy(&self) -> bool {
+        self.fsc_job.is_running() || self.train_job.is_running() || self.truth_job.is_running()
+    }
+
+    /// Opens the dialog for two half-maps and computes their FSC (a background job).
+    pub fn choose_half_maps(&mut self) {
+        let dialog = Dialog::new("Choose the two half-maps").filter(MAPS.0, MAPS.1);
+        let job = Job::spawn("half-maps", move |p| match dialog.pick_files().as_slice() {
+            [a, b] => half_map_fsc(a, b, p).map(Some),
+            [] => Ok(None),
+            _ => anyhow::bail!("choose exactly two half-maps"),
+        });
+        self.fsc_job.start((), job);
+    }
+
+    /// Opens the dialog for the true map and reads it (a background job).
+    pub fn choose_truth(&mut self) {
+        let dialog = Dialog::new("Choose the true map").filter(MAPS.0, MAPS.1);
+        let job = dialog.file_then("truth map", |f, _| read_truth_map(f));
+        self.truth_job.start((), job);
+    }
+
+    /// Asks the running training to stop (its result still comes).
+    pub fn cancel_training(&self) {
+        self.train_job.request_cancel();
+    }
+
+    /// Starts training a crefDenoiser on the open half-maps with the tab's options on
+    /// `device` (a background job; the tab shows progress, live loss and, at the end, the
+    /// curves). `device` is asked only when a run starts.
+    pub fn start_training(&mut self, device: impl FnOnce() -> ComputeDevice) {
+        let Some(maps) = self.maps.clone() else {
+            self.error = Some("Open two half-maps first".into());
+            return;
+        };
+        if self.train_job.is_running() {
+            return;
+        }
+        let cfg = crate::train::cref::CrefTrainConfig {
+            epochs: self.epochs,
+            patch_px: self.patch_px,
+            patches_per_epoch: self.patches_per_epoch,
+            learning_rate: self.learning_rate,
+            device: device(),
+            ..Default::default()
+        };
+        let truth = self.truth.as_ref().map(|(_, v)| Arc::clone(v));
+        self.error = None;
+        self.live_epochs.clear();
+        self.running = Some((0.0, "crefDenoiser: starting".into()));
+        let epochs: CrefEpochs = Arc::default();
+        let shared = Arc::clone(&epochs);
+        let job = Job::spawn("crefDenoiser", move |p| {
+            use crate::train::cref::{evaluate_cref, train_cref_observed};
+            let out = train_cref_observed(
+                &maps.half1,
+                &maps.half2,
+                maps.mask.as_ref(),
+                &cfg,
+                p,
+                &mut |e| {
+                    if let Ok(mut v) = shared.lock() {
+                        v.push(*e);
+                    }
+                },
+            )?;
+            let evaluation = evaluate_cref(
+                &maps,
+                &out.denoised,
+                &out.denoised_half2,
+                truth.as_deref(),
+                cfg.shell_width,
+            )?;
+            // Written here, on the worker, so that opening it in the viewer later costs the UI
+            // thread nothing; a failure is kept for that moment, the result is not lost.
+            p.set_message("writing the denoised map");
+            let dir = std::env::temp_dir().join(format!("cryolens-cref-{}", std::process::id()));
+            let file = dir.join(format!("cref-denoised-{}.mrc", cref_run_number()));
+            let denoised_file = std::fs::create_dir_all(&dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(crate::io::mrc::write_volume(&file, &out.denoised)?))
+                .map(|()| file)
+                .map_err(|e| format!("{e:#}"));
+            Ok(CrefResult {
+                denoised: Arc::new(out.denoised),
+                denoised_file,
+                evaluation,
+                best_epoch: out.best_epoch,
+                epochs_run: out.loss_history.len(),
+                loss: (out.initial_loss, out.final_loss),
+            })
+        });
+        self.train_job.start(epochs, job);
+    }
+
+    /// Polls the panel's jobs: the half-maps' FSC, the true map, the training's progress,
+    /// live epochs and result. Returns an error for the app's error line (the FSC failed).
+    pub fn poll(&mut self) -> Option<String> {
+        let mut app_error = None;
+        if let Some(((), result)) = self.fsc_job.poll() {
+            match result {
+                Ok(Some(fsc)) => self.set_half_maps(fsc),
+                Ok(None) => {}
+                Err(e) => app_error = Some(format!("Half-map FSC failed: {e:#}")),
+            }
+        }
+        if let Some(((), result)) = self.truth_job.poll() {
+            match result {
+                Ok(Some((name, v))) => self.set_truth(name, v),
+                Ok(None) => {}
+                Err(e) => self.error = Some(format!("Reading the truth failed: {e:#}")),
+            }
+        }
+        let Some(running) = self.train_job.fraction_and_message() else {
+            return app_error;
+        };
+        if let Some(epochs) = self.train_job.key()
+            && let Ok(v) = epochs.lock()
+        {
+            self.live_epochs.clone_from(&v);
+        }
+        self.running = Some(running);
+        if let Some((_, result)) = self.train_job.poll() {
+            self.running = None;
+            match result {
+                Ok(r) => self.result = Some(Arc::new(r)),
+                Err(e) => self.error = Some(format!("crefDenoiser training failed: {e:#}")),
+            }
+        }
+        app_error
     }
 }
 

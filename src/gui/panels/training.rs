@@ -38,13 +38,13 @@ pub struct TrainingPanel {
     /// Split counts of non-count data (rounded).
     pub force_split: bool,
     /// The running (or last) run.
-    pub handle: Option<TrainHandle>,
+    handle: Option<TrainHandle>,
     /// Loss history of the run.
-    pub history: Vec<MetricPoint>,
+    history: Vec<MetricPoint>,
     /// Preview textures (raw, denoised) and the generation they show.
     preview: Option<(u64, [egui::TextureHandle; 2], Option<f64>, u64)>,
     /// How the last run ended.
-    pub outcome: Option<Result<String, String>>,
+    outcome: Option<Result<String, String>>,
 }
 
 impl Default for TrainingPanel {
@@ -112,6 +112,31 @@ impl TrainingPanel {
                 h.status().phase,
                 TrainPhase::Finished | TrainPhase::Cancelled | TrainPhase::Failed
             )
+        })
+    }
+
+    /// Shows run `handle` just started (the history and last outcome are cleared).
+    pub fn begin(&mut self, handle: TrainHandle) {
+        self.history.clear();
+        self.outcome = None;
+        self.handle = Some(handle);
+    }
+
+    /// Notes that a run could not start, and why.
+    pub fn failed_to_start(&mut self, message: String) {
+        self.outcome = Some(Err(message));
+    }
+
+    /// Steps done and total of the current (or last) run.
+    pub fn steps(&self) -> Option<(u64, u64)> {
+        let s = self.handle.as_ref()?.status();
+        Some((s.step, s.total_steps))
+    }
+
+    /// How the last run ended (message), once it has.
+    pub fn outcome_message(&self) -> Option<String> {
+        self.outcome.as_ref().map(|r| match r {
+            Ok(m) | Err(m) => m.clone(),
         })
     }
 

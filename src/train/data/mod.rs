@@ -23,6 +23,7 @@
 pub mod crops;
 pub mod options;
 pub mod pairs;
+pub mod sources;
 
 pub use crops::{TrainingData, crop_transformed};
 pub use options::{Batch, DataOptions, Holdout};

@@ -21,8 +21,10 @@ use egui::Rect;
 
 use crate::analysis::{Analysis, PaneCurves};
 use crate::ctf::Ctf;
+use crate::jobs::Job;
 
 use super::cref::{CrefAction, CrefPanel};
+use crate::gui::job_slot::JobSlot;
 use crate::gui::state::ViewImage;
 use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
 
@@ -137,6 +139,10 @@ pub struct AnalysisPanel {
     pub pane_curves: Option<Arc<Vec<PaneCurves>>>,
     /// Progress (fraction, message) of the job computing [`AnalysisPanel::pane_curves`].
     pub pane_curves_progress: Option<(f32, String)>,
+    /// The analysis of micrograph (index).
+    analysis_job: JobSlot<usize, Analysis>,
+    /// The 2D power spectrum of micrograph (index): its pixel size and image.
+    spectrum_job: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
 }
 
 impl Default for AnalysisPanel {
@@ -169,20 +175,77 @@ impl Default for AnalysisPanel {
             spectrum: None,
             pane_curves: None,
             pane_curves_progress: None,
+            analysis_job: JobSlot::default(),
+            spectrum_job: JobSlot::default(),
         }
     }
 }
 
 impl AnalysisPanel {
-    /// Draws the panel; `running` is the analysis job's progress (fraction, message), `views`
-    /// the raw / denoised / low-pass / merged images for region SNR.
+    /// Runs `job`, the analysis of micrograph `index` (cancelling the one before).
+    pub fn start_analysis(&mut self, index: usize, job: Job<Analysis>) {
+        self.analysis_job.start(index, job);
+    }
+
+    /// Cancels the running analysis (its result is dropped).
+    pub fn cancel_analysis(&mut self) {
+        self.analysis_job.cancel();
+    }
+
+    /// True while an analysis runs.
+    pub fn is_analysing(&self) -> bool {
+        self.analysis_job.is_running()
+    }
+
+    /// True while a 2D spectrum is computed.
+    pub fn is_computing_spectrum(&self) -> bool {
+        self.spectrum_job.is_running()
+    }
+
+    /// Runs `job`, the 2D spectrum of micrograph `index` (its pixel size and image).
+    pub fn start_spectrum(&mut self, index: usize, job: Job<(Option<f32>, egui::ColorImage)>) {
+        self.spectrum_job.start(index, job);
+    }
+
+    /// Whether any of the panel's jobs runs (the Half-maps tab's included).
+    pub fn is_busy(&self) -> bool {
+        self.analysis_job.is_running() || self.spectrum_job.is_running() || self.cref.is_busy()
+    }
+
+    /// Takes a finished 2D spectrum: its texture, or why it failed.
+    pub fn poll_spectrum(&mut self, ctx: &egui::Context) {
+        if let Some((index, result)) = self.spectrum_job.poll() {
+            match result {
+                Ok((pixel, img)) => {
+                    let tex = ctx.load_texture("power spectrum", img, egui::TextureOptions::LINEAR);
+                    self.spectrum = Some((index, pixel, tex));
+                }
+                Err(e) => self.error = Some(format!("Power spectrum failed: {e:#}")),
+            }
+        }
+    }
+
+    /// Takes a finished analysis: the result with its micrograph index, or why it failed.
+    pub fn poll_analysis(&mut self) {
+        if let Some((index, result)) = self.analysis_job.poll() {
+            match result {
+                Ok(a) => self.result = Some((index, Arc::new(a))),
+                Err(e) => self.error = Some(format!("Analysis failed: {e:#}")),
+            }
+        }
+    }
+}
+
+impl AnalysisPanel {
+    /// Draws the panel (with the analysis job's progress); `views` the raw / denoised /
+    /// low-pass / merged images for region SNR.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         index: Option<usize>,
-        running: Option<(f32, String)>,
         views: [Option<&ViewImage>; 4],
     ) -> AnalysisAction {
+        let running = self.analysis_job.fraction_and_message();
         let mut action = AnalysisAction::None;
         ui.horizontal(|ui| {
             ui.heading("Analysis");
