@@ -18,7 +18,9 @@
 //!
 //! [`pairs`]: where pairs come from and how they are read, preprocessed, normalised and
 //! cached; [`crops`]: [`TrainingData`], the holdout, seeded batches and validation crops;
-//! [`options`]: how data are cut ([`DataOptions`]), what is held out ([`Holdout`]), a batch.
+//! [`options`]: how data are cut ([`DataOptions`]), what is held out ([`Holdout`]), a batch;
+//! [`sources`]: the pairs for a list of micrographs (an even/odd pair found beside each, else
+//! count splitting), as the GUI's training panel builds them.
 
 pub mod crops;
 pub mod options;
