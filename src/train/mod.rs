@@ -46,6 +46,7 @@ pub mod control;
 pub mod cref;
 pub mod data;
 pub mod data3d;
+pub mod init;
 pub mod loss;
 pub mod model2d;
 pub mod native;
