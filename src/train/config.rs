@@ -270,6 +270,26 @@ pub(super) fn make_optimizer(kind: OptimizerKind) -> ModuleOptimizer {
     }
 }
 
+/// Checks a learning rate (2D and 3D runs).
+///
+/// # Errors
+/// `lr` is not finite and > 0.
+pub(super) fn check_learning_rate(lr: f64) -> Result<()> {
+    if !(lr > 0.0 && lr.is_finite()) {
+        bail!("learning rate must be > 0, got {lr}");
+    }
+    Ok(())
+}
+
+/// The architecture name a run shows: `described`, with "(fine-tuned from P)" when the run
+/// starts from pretrained model `P`.
+pub(super) fn run_architecture_name(described: &str, from_pretrained: Option<&str>) -> String {
+    match from_pretrained {
+        Some(p) => format!("{described} (fine-tuned from {p})"),
+        None => described.to_owned(),
+    }
+}
+
 /// Resolves the architecture name.
 ///
 /// # Errors

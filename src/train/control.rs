@@ -113,6 +113,22 @@ pub struct Preview {
     pub snr_db: Option<f64>,
 }
 
+impl Preview {
+    /// The preview of `raw` denoised into `denoised` after `step` steps, with Topaz's SNR of
+    /// `denoised` against `other`, the independent half of the same region.
+    pub(super) fn new(step: u64, raw: Image, denoised: Image, other: &Image) -> Self {
+        let snr_db = crate::metrics::correlation(&denoised, other)
+            .ok()
+            .and_then(|cc| crate::metrics::to_db(cc / (1.0 - cc)));
+        Self {
+            step,
+            raw,
+            denoised,
+            snr_db,
+        }
+    }
+}
+
 /// State shared between the training thread and whoever watches it.
 #[derive(Debug, Default)]
 pub struct TrainShared {

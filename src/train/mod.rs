@@ -25,7 +25,9 @@
 //! - [`control`]: status, metrics, previews, the handle (pause, resume, cancel, finish now),
 //!   the step gate and meter, shared by both loops;
 //! - [`run`]: the one training loop, generic over a trainer (step, validate, preview,
-//!   checkpoint, save);
+//!   checkpoint, save), and the pieces both trainers build from (model slot, input
+//!   directions, validation mean, provenance); [`init`]: seeded initialisation of 2D and 3D
+//!   networks;
 //! - [`trainer2d`]: the 2D trainer ([`train`], [`start`]); [`model2d`]: the 2D model, its
 //!   seeded initialisation and gradient engine; [`data`]: 2D pairs and crops;
 //!   [`checkpoint`]: 2D checkpoints and resuming;
@@ -46,6 +48,7 @@ pub mod control;
 pub mod cref;
 pub mod data;
 pub mod data3d;
+pub mod init;
 pub mod loss;
 pub mod model2d;
 pub mod native;

@@ -4,15 +4,17 @@
 //! native CPU kernels for Topaz architectures on a CPU, burn's autodiff otherwise) and
 //! inference on one normalised image ([`denoise_normalised`]).
 //!
-//! Initialisation is PyTorch's default for convolutions (uniform in ±1/√fan_in), drawn from
-//! [`Rng::stream`]`(seed, 0x1417)` so a run is reproducible from its seed alone; the WDSR
-//! U-net's weight-normalised convolutions start with g = ‖v‖ (Salimans & Kingma 2016).
+//! Initialisation ([`super::init`]) is PyTorch's default for convolutions (uniform in
+//! ±1/√fan_in), drawn from [`Rng::stream`]`(seed, 0x1417)` so a run is reproducible from its
+//! seed alone; the WDSR U-net's weight-normalised convolutions start with g = ‖v‖ (Salimans &
+//! Kingma 2016).
 
 use anyhow::{Context, Result, anyhow};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 
 use super::config::{TrainConfig, resolve_architecture};
+use super::init::{SeededInit, SeededWeightNormInit};
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::models::format::{self, ArchJson};
@@ -67,84 +69,14 @@ impl TrainableModel {
     pub fn init_seeded(arch: ArchJson, seed: u64, device: &Device) -> Self {
         let mut rng = Rng::stream(seed, 0x1417);
         match arch.topaz() {
-            Some(config) => {
-                TrainableModel::Topaz(TopazModel::init(config, device).map(&mut SeededInit {
-                    rng: &mut rng,
-                    fan_in: 1,
-                }))
-            }
+            Some(config) => TrainableModel::Topaz(
+                TopazModel::init(config, device).map(&mut SeededInit::new(&mut rng)),
+            ),
             None => {
                 let w = arch.wdsr().unwrap_or_else(WdsrConfig::paper);
-                TrainableModel::Wdsr(w.init(device).map(&mut SeededWeightNormInit {
-                    rng: &mut rng,
-                    norms: None,
-                }))
+                TrainableModel::Wdsr(w.init(device).map(&mut SeededWeightNormInit::new(&mut rng)))
             }
         }
-    }
-}
-
-/// Re-draws every parameter from our seeded generator with PyTorch's default convolution
-/// initialisation (weights and biases uniform in ±1/√fan_in, fan_in = inputs × kernel area),
-/// so a run is reproducible from its seed alone.
-struct SeededInit<'a> {
-    rng: &'a mut Rng,
-    fan_in: usize,
-}
-
-impl ModuleMapper for SeededInit<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
-            let dims = t.dims();
-            if D == 4 {
-                self.fan_in = dims[1] * dims[2] * dims[3];
-            }
-            let bound = 1.0 / (self.fan_in.max(1) as f64).sqrt();
-            let n: usize = dims.iter().product();
-            let values: Vec<f32> = (0..n)
-                .map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32)
-                .collect();
-            Tensor::from_data(TensorData::new(values, dims), &t.device())
-        })
-    }
-}
-
-/// Seeded initialisation of weight-normalised convolutions (parameters visited as v, g, bias):
-/// v Kaiming-uniform in ±1/√fan_in (burn's and PyTorch's default), g = ‖v‖ per output
-/// channel (so w = v at the start, Salimans & Kingma 2016), bias 0.
-struct SeededWeightNormInit<'a> {
-    rng: &'a mut Rng,
-    /// ‖v‖ per output channel of the last direction drawn, consumed by the next 1-D
-    /// parameter (its gain); the 1-D parameter after that is the bias.
-    norms: Option<Vec<f32>>,
-}
-
-impl ModuleMapper for SeededWeightNormInit<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
-            let dims = t.dims();
-            let n: usize = dims.iter().product();
-            let values: Vec<f32> = if D == 4 {
-                let fan_in = (dims[1] * dims[2] * dims[3]).max(1);
-                let bound = 1.0 / (fan_in as f64).sqrt();
-                let v: Vec<f32> = (0..n)
-                    .map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32)
-                    .collect();
-                let per = n / dims[0].max(1);
-                self.norms = Some(
-                    v.chunks(per.max(1))
-                        .map(|c| c.iter().map(|x| x * x).sum::<f32>().sqrt())
-                        .collect(),
-                );
-                v
-            } else {
-                match self.norms.take() {
-                    Some(g) if g.len() == n => g,
-                    _ => vec![0.0; n],
-                }
-            };
-            Tensor::from_data(TensorData::new(values, dims), &t.device())
-        })
     }
 }
 

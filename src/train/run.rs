@@ -3,19 +3,22 @@
 //! stands), then steps gated by pause/cancel/finish (`control::gate`), each followed
 //! by the status update; validation at its interval and at the last step, previews with every
 //! validation or at their own interval, checkpoints at theirs (trainers that keep them), and
-//! the model written at the end unless cancelled.
+//! the model written at the end unless cancelled (after a last checkpoint).
 //!
 //! The trainer ([`super::trainer2d`], [`super::trainer3d`]) owns the model, the optimiser and
 //! the data and says how to take a step, validate, preview, checkpoint and save; the loop owns
-//! the schedule, the metric history, the best validation loss and the step meter.
+//! the schedule, the metric history, the best validation loss and the step meter. Beside it,
+//! what both trainers build from: [`ModelSlot`] (the model between steps), [`directions`]
+//! (inputs and targets of a batch), [`weighted_mean`] (validation),
+//! [`Position::provenance`] (the model's record) and [`announce`] (progress and totals).
 //!
 //! The loss of step s uses L0's γ at s ([`super::loss::l0_gamma`] over the run's total
 //! steps; 2 for L1/L2), so every number depends on (seed, step) only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use burn::prelude::*;
 
 use super::checkpoint;
@@ -26,6 +29,7 @@ use super::control::{
 use super::loss::{self, LossKind};
 use crate::device::ComputeDevice;
 use crate::jobs::Progress;
+use crate::models::format::{self, Provenance};
 
 /// A model kind's side of training: burn's `TrainStep` in effect (the model, its optimiser
 /// and data), with what the loop asks of it.
@@ -49,7 +53,9 @@ pub(super) trait Trainer {
     /// Backend failures.
     fn preview(&self, step: u64) -> Result<Preview>;
 
-    /// Writes a checkpoint of the run at `at` (the default keeps none).
+    /// Writes a checkpoint of the run at `at` (the default keeps none). The loop calls it at
+    /// the schedule's checkpoint interval and once more at the end of the run, cancelled or
+    /// not (so a cancelled run can resume).
     ///
     /// # Errors
     /// I/O or serialisation failures.
@@ -57,17 +63,12 @@ pub(super) trait Trainer {
         Ok(())
     }
 
-    /// Ends the run at `at`: writes the model unless `end` is [`TrainEnd::Cancelled`] and
-    /// returns its weights file (and, for trainers that keep them, a last checkpoint).
+    /// Writes the trained model at `at` to [`Trainer::output`] (not called when the run was
+    /// cancelled).
     ///
     /// # Errors
     /// I/O or serialisation failures.
-    fn save(
-        &mut self,
-        end: TrainEnd,
-        at: &Position,
-        shared: &TrainShared,
-    ) -> Result<Option<PathBuf>>;
+    fn save(&mut self, at: &Position) -> Result<()>;
 
     /// The progress bar's message after a step: the epoch's mean loss and the throughput
     /// (`crops_per_second`, smoothed).
@@ -119,6 +120,120 @@ impl Position {
             self.history.iter().rev().find_map(|p| p.train_loss),
         )
     }
+
+    /// The model's provenance when written now at this position: steps, final losses, the
+    /// date, `command_line`, `device`, this Cryolens version and `notes`.
+    pub(super) fn provenance(&self, command_line: &str, device: &str, notes: &str) -> Provenance {
+        let (final_validation_loss, final_train_loss) = self.final_losses();
+        Provenance {
+            steps: self.step,
+            final_validation_loss,
+            final_train_loss,
+            created_utc: format::utc_now_iso8601(),
+            command_line: command_line.to_owned(),
+            device: device.to_owned(),
+            cryolens_version: env!("CARGO_PKG_VERSION").into(),
+            notes: notes.to_owned(),
+        }
+    }
+}
+
+/// A trainer's model between steps: always there, except after a step that failed while the
+/// optimiser held it.
+pub(super) struct ModelSlot<M>(Option<M>);
+
+impl<M> ModelSlot<M> {
+    /// A slot holding `model`.
+    pub(super) fn new(model: M) -> Self {
+        Self(Some(model))
+    }
+
+    /// The model.
+    ///
+    /// # Errors
+    /// The model was lost in a failed step.
+    pub(super) fn get(&self) -> Result<&M> {
+        self.0.as_ref().ok_or_else(lost_model)
+    }
+
+    /// Takes the model out (for the optimiser); [`ModelSlot::put`] puts it back.
+    ///
+    /// # Errors
+    /// The model was lost in a failed step.
+    pub(super) fn take(&mut self) -> Result<M> {
+        self.0.take().ok_or_else(lost_model)
+    }
+
+    /// Puts the (updated) model back.
+    pub(super) fn put(&mut self, model: M) {
+        self.0 = Some(model);
+    }
+}
+
+fn lost_model() -> anyhow::Error {
+    anyhow!("the model was lost in a failed step")
+}
+
+/// Inputs and targets of a batch of `n` crop pairs (`a` and `b` hold the crops one after
+/// another): `[A; B] → [B; A]` and 2n crops with both directions, `A → B` and n crops
+/// otherwise.
+pub(super) fn directions(
+    a: &[f32],
+    b: &[f32],
+    n: usize,
+    both: bool,
+) -> (Vec<f32>, Vec<f32>, usize) {
+    if both {
+        ([a, b].concat(), [b, a].concat(), 2 * n)
+    } else {
+        (a.to_vec(), b.to_vec(), n)
+    }
+}
+
+/// The mean of per-batch losses weighted by their crop counts (0 without batches): the
+/// validation loss over `(loss, crops)` of each validation batch.
+///
+/// # Errors
+/// The first failure among `batches`.
+pub(super) fn weighted_mean(
+    batches: impl IntoIterator<Item = Result<(f64, usize)>>,
+) -> Result<f64> {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for b in batches {
+        let (l, n) = b?;
+        sum += l * n as f64;
+        count += n;
+    }
+    Ok(sum / count.max(1) as f64)
+}
+
+/// Announces a run about to enter [`run_loop`] at `at`: starts `progress` (`title`, one step
+/// per optimisation step, the steps already done counted) and gives `shared` the history, the
+/// totals, the position and the `architecture` shown.
+pub(super) fn announce(
+    progress: &Progress,
+    shared: &TrainShared,
+    schedule: &Schedule,
+    at: &Position,
+    title: String,
+    architecture: &str,
+) {
+    let (total, spe) = (schedule.total, schedule.steps_per_epoch);
+    shared.set_history(at.history.clone());
+    progress.start(total, title);
+    for _ in 0..at.step.min(total) {
+        progress.step();
+    }
+    shared.update(|s| {
+        s.total_steps = total;
+        s.steps_per_epoch = spe;
+        s.epochs = total / spe;
+        s.step = at.step;
+        s.epoch = at.step as f64 / spe as f64;
+        s.architecture = architecture.to_owned();
+        s.best_validation_loss = at.best_validation_loss;
+        s.elapsed_seconds = at.elapsed_seconds;
+    });
 }
 
 /// The autodiff device training runs on: wgpu for a GPU device, burn Flex otherwise.
@@ -132,7 +247,7 @@ pub fn training_device(device: &ComputeDevice) -> Device {
 
 /// Runs `trainer` from `at` to the end of `schedule`, reporting through `progress` (one step
 /// per optimisation step; cancel flag) and `shared` (status, metrics, previews, pause,
-/// finish now); `progress` and the shared totals are set up by the caller.
+/// finish now); `progress` and the shared totals are set up by the caller ([`announce`]).
 ///
 /// # Errors
 /// A non-finite training loss, the trainer's failures.
@@ -272,7 +387,14 @@ pub(super) fn run_loop<T: Trainer>(
     }
 
     at.elapsed_seconds = elapsed();
-    let model_path = trainer.save(end, &at, shared)?;
+    trainer.checkpoint(&at, shared)?;
+    let model_path = if end == TrainEnd::Cancelled {
+        None
+    } else {
+        shared.update(|s| s.phase = TrainPhase::Saving);
+        trainer.save(&at)?;
+        Some(trainer.output().to_path_buf())
+    };
     mark_ended(shared, end);
     let (final_validation_loss, _) = at.final_losses();
     Ok(TrainOutcome {

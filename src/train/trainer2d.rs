@@ -18,10 +18,10 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use super::checkpoint::{self, CheckpointState};
-use super::config::{TrainConfig, TrainRun, make_optimizer};
-use super::control::{
-    Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainShared, spawn,
+use super::config::{
+    TrainConfig, TrainRun, check_learning_rate, make_optimizer, run_architecture_name,
 };
+use super::control::{Preview, TrainHandle, TrainOutcome, TrainPhase, TrainShared, spawn};
 use super::data::{Batch, Holdout, PairSource, TrainingData};
 use super::loss::{self, scalar};
 use super::model2d::{
@@ -29,11 +29,14 @@ use super::model2d::{
     gradient_engine, initial_model,
 };
 use super::native;
-use super::run::{Position, Schedule, Trainer, run_loop, training_device};
+use super::run::{
+    ModelSlot, Position, Schedule, Trainer, announce, directions, run_loop, training_device,
+    weighted_mean,
+};
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::jobs::Progress;
-use crate::models::format::{self, ArchJson, DataSummary, ModelMeta, Provenance};
+use crate::models::format::{self, ArchJson, DataSummary, ModelMeta};
 
 /// One optimisation step on `batch`: the loss of `model` and its gradients (native kernels or
 /// burn's autodiff, see [`GradientEngine`]) applied by `optim` at learning rate `lr`. Returns
@@ -69,30 +72,12 @@ fn train_step(
     Ok((optim.step(lr, model, grads), value))
 }
 
-fn to_tensor(values: Vec<f32>, n: usize, size: usize, device: &Device) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(values, [n, 1, size, size]), device)
-}
-
-/// Inputs and targets of a batch: `[A; B] → [B; A]` with both directions, `A → B` otherwise.
+/// Inputs and targets of a batch as `[crops, 1, c, c]` tensors ([`directions`]).
 fn batch_tensors(batch: &Batch, both: bool, device: &Device) -> (Tensor<4>, Tensor<4>, usize) {
-    let (n, c) = (batch.n, batch.crop_px);
-    if both {
-        let mut x = batch.a.clone();
-        x.extend_from_slice(&batch.b);
-        let mut y = batch.b.clone();
-        y.extend_from_slice(&batch.a);
-        (
-            to_tensor(x, 2 * n, c, device),
-            to_tensor(y, 2 * n, c, device),
-            2 * n,
-        )
-    } else {
-        (
-            to_tensor(batch.a.clone(), n, c, device),
-            to_tensor(batch.b.clone(), n, c, device),
-            n,
-        )
-    }
+    let c = batch.crop_px;
+    let (x, y, n) = directions(&batch.a, &batch.b, batch.n, both);
+    let tensor = |v| Tensor::from_data(TensorData::new(v, [n, 1, c, c]), device);
+    (tensor(x), tensor(y), n)
 }
 
 /// Mean validation loss of `model` over `batches` (both directions when configured).
@@ -105,16 +90,20 @@ pub(super) fn validate(
 ) -> Result<f64> {
     let eval = model.valid();
     let plain = device.clone().without_autodiff();
-    let (mut sum, mut count) = (0.0, 0usize);
-    for b in batches {
+    weighted_mean(batches.iter().map(|b| {
         let (x, y, n) = batch_tensors(b, cfg.both_directions, &plain);
-        let l = scalar(loss::loss(cfg.loss, eval.forward_net(x), y, gamma))?;
-        sum += l * n as f64;
-        count += n;
-    }
-    Ok(sum / count.max(1) as f64)
+        Ok((
+            scalar(loss::loss(cfg.loss, eval.forward_net(x), y, gamma))?,
+            n,
+        ))
+    }))
 }
 
+/// Half A of the held-out `region` denoised by `model` after `step` steps, with Topaz's SNR
+/// against half B.
+///
+/// # Errors
+/// A backend failure.
 pub(super) fn make_preview(
     model: &TrainableModel,
     region: &(Image, Image),
@@ -122,15 +111,7 @@ pub(super) fn make_preview(
     device: &Device,
 ) -> Result<Preview> {
     let denoised = denoise_normalised(model, &region.0, device)?;
-    let snr_db = crate::metrics::correlation(&denoised, &region.1)
-        .ok()
-        .and_then(|cc| crate::metrics::to_db(cc / (1.0 - cc)));
-    Ok(Preview {
-        step,
-        raw: region.0.clone(),
-        denoised,
-        snr_db,
-    })
+    Ok(Preview::new(step, region.0.clone(), denoised, &region.1))
 }
 
 fn describe_holdout(h: &Holdout) -> String {
@@ -147,8 +128,7 @@ fn describe_holdout(h: &Holdout) -> String {
 struct Trainer2d<'a> {
     run: &'a TrainRun,
     data: TrainingData,
-    /// Always present between steps (taken and put back by each step).
-    model: Option<TrainableModel>,
+    model: ModelSlot<TrainableModel>,
     optim: ModuleOptimizer,
     engine: GradientEngine,
     /// The autodiff training device.
@@ -164,25 +144,13 @@ struct Trainer2d<'a> {
     device_name: String,
 }
 
-impl Trainer2d<'_> {
-    fn model(&self) -> Result<&TrainableModel> {
-        self.model
-            .as_ref()
-            .ok_or_else(|| anyhow!("the model was lost in a failed step"))
-    }
-}
-
 impl Trainer for Trainer2d<'_> {
     fn step(&mut self, step: u64, gamma: f64) -> Result<f64> {
         let cfg = &self.run.config;
         let batch = self.data.train_batch(step)?;
         let lr = cfg.learning_rate_at(step / self.steps_per_epoch);
-        let model = self
-            .model
-            .take()
-            .ok_or_else(|| anyhow!("the model was lost in a failed step"))?;
         let (model, value) = train_step(
-            model,
+            self.model.take()?,
             &mut self.optim,
             &batch,
             self.engine,
@@ -191,13 +159,13 @@ impl Trainer for Trainer2d<'_> {
             lr,
             &self.ad,
         )?;
-        self.model = Some(model);
+        self.model.put(model);
         Ok(value)
     }
 
     fn validate(&self, gamma: f64) -> Result<f64> {
         validate(
-            self.model()?,
+            self.model.get()?,
             &self.val_batches,
             &self.run.config,
             gamma,
@@ -206,7 +174,7 @@ impl Trainer for Trainer2d<'_> {
     }
 
     fn preview(&self, step: u64) -> Result<Preview> {
-        make_preview(self.model()?, &self.preview_region, step, &self.ad)
+        make_preview(self.model.get()?, &self.preview_region, step, &self.ad)
     }
 
     fn checkpoint(&mut self, at: &Position, shared: &TrainShared) -> Result<()> {
@@ -215,27 +183,12 @@ impl Trainer for Trainer2d<'_> {
         self.state.history = at.history.clone();
         self.state.best_validation_loss = at.best_validation_loss;
         self.state.elapsed_seconds = at.elapsed_seconds;
-        let model = self
-            .model
-            .as_ref()
-            .ok_or_else(|| anyhow!("the model was lost in a failed step"))?;
-        checkpoint::save_checkpoint(&self.ckdir, model, &self.optim, &mut self.state)
+        checkpoint::save_checkpoint(&self.ckdir, self.model.get()?, &self.optim, &mut self.state)
     }
 
-    /// A last checkpoint (so a cancelled run can resume), then the model unless cancelled.
-    fn save(
-        &mut self,
-        end: TrainEnd,
-        at: &Position,
-        shared: &TrainShared,
-    ) -> Result<Option<PathBuf>> {
-        self.checkpoint(at, shared)?;
-        if end == TrainEnd::Cancelled {
-            return Ok(None);
-        }
+    fn save(&mut self, at: &Position) -> Result<()> {
         let run = self.run;
         let data = &self.data;
-        let (final_validation_loss, final_train_loss) = at.final_losses();
         let meta = ModelMeta {
             format: format::MODEL_FORMAT.into(),
             version: format::MODEL_FORMAT_VERSION,
@@ -253,19 +206,9 @@ impl Trainer for Trainer2d<'_> {
                     .any(|s| matches!(s, PairSource::CountSplit { .. })),
             },
             pixel_size_angstrom: data.pixel_size_angstrom(),
-            provenance: Provenance {
-                steps: at.step,
-                final_validation_loss,
-                final_train_loss,
-                created_utc: format::utc_now_iso8601(),
-                command_line: run.command_line.clone(),
-                device: self.device_name.clone(),
-                cryolens_version: env!("CARGO_PKG_VERSION").into(),
-                notes: run.notes.clone(),
-            },
+            provenance: at.provenance(&run.command_line, &self.device_name, &run.notes),
         };
-        format::save_model(self.model()?, &meta, &run.output)?;
-        Ok(Some(run.output.clone()))
+        format::save_model(self.model.get()?, &meta, &run.output)
     }
 
     fn progress_message(&self, epoch_loss: f64, crops_per_second: f64) -> String {
@@ -302,9 +245,7 @@ pub fn train(
     if cfg.epochs == 0 {
         bail!("epochs must be at least 1");
     }
-    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
-        bail!("learning rate must be > 0, got {}", cfg.learning_rate);
-    }
+    check_learning_rate(cfg.learning_rate)?;
     if let Some(d) = &cfg.lr_decay
         && !(d.factor > 0.0 && d.factor <= 1.0 && d.every_epochs >= 1)
     {
@@ -377,29 +318,10 @@ pub fn train(
         state.best_validation_loss = saved.best_validation_loss;
         state.elapsed_seconds = saved.elapsed_seconds;
     }
-    shared.set_history(state.history.clone());
-    let arch_name = match &cfg.from_pretrained {
-        Some(p) => format!("{arch_text} (fine-tuned from {p})"),
-        None => arch_text.clone(),
-    };
+    let arch_name = run_architecture_name(&arch_text, cfg.from_pretrained.as_deref());
     let val_batches = data.validation_batches()?;
     let preview_region = data.preview_region(cfg.preview_size_px)?;
     let crops_per_step = if cfg.both_directions { 2 } else { 1 } * cfg.data.batch;
-    progress.start(total, format!("training {arch_text}"));
-    for _ in 0..state.step.min(total) {
-        progress.step();
-    }
-    shared.update(|s| {
-        s.total_steps = total;
-        s.steps_per_epoch = spe;
-        s.epochs = cfg.epochs;
-        s.step = state.step;
-        s.epoch = state.step as f64 / spe as f64;
-        s.architecture = arch_name.clone();
-        s.best_validation_loss = state.best_validation_loss;
-        s.elapsed_seconds = state.elapsed_seconds;
-    });
-
     let schedule = Schedule {
         total,
         steps_per_epoch: spe,
@@ -416,10 +338,18 @@ pub fn train(
         best_validation_loss: state.best_validation_loss,
         elapsed_seconds: state.elapsed_seconds,
     };
+    announce(
+        progress,
+        shared,
+        &schedule,
+        &at,
+        format!("training {arch_text}"),
+        &arch_name,
+    );
     let mut trainer = Trainer2d {
         run,
         data,
-        model: Some(model),
+        model: ModelSlot::new(model),
         optim,
         engine,
         ad,

@@ -23,21 +23,23 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use super::config::{Train3dConfig, make_optimizer};
-use super::control::{
-    Preview, TrainEnd, TrainHandle, TrainOutcome, TrainPhase, TrainShared, spawn,
-};
+use super::config::{Train3dConfig, check_learning_rate, make_optimizer, run_architecture_name};
+use super::control::{Preview, TrainHandle, TrainOutcome, TrainPhase, TrainShared, spawn};
 use super::data3d::{Batch3d, CubeSymmetry, VolumePairData, check_pair};
+use super::init::SeededInit;
 use super::loss::{self, scalar};
-use super::run::{Position, Schedule, Trainer, run_loop, training_device};
+use super::run::{
+    ModelSlot, Position, Schedule, Trainer, announce, directions, run_loop, training_device,
+    weighted_mean,
+};
 use crate::device::ComputeDevice;
 use crate::image::{Image, Volume};
 use crate::jobs::Progress;
-use crate::models::format::{self, DataSummary, Model3dMeta, Provenance};
+use crate::models::format::{self, DataSummary, Model3dMeta};
 use crate::models::topaz3d::{Kernels3d, UNet3d, UNet3dConfig, VoxelBox};
 use crate::models::{ModelSpec, load_any_3d};
 use crate::rng::Rng;
@@ -99,31 +101,6 @@ impl Train3dRun {
     }
 }
 
-/// Re-draws every parameter from our seeded generator with PyTorch's default convolution
-/// initialisation (uniform in ±1/√fan_in, fan_in = input channels × kernel volume; a bias
-/// uses the fan_in of the weight before it), so a run is reproducible from its seed.
-struct SeededInit3d {
-    rng: Rng,
-    fan_in: usize,
-}
-
-impl ModuleMapper for SeededInit3d {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
-            let dims = t.dims();
-            if D >= 3 {
-                self.fan_in = dims[1..].iter().product();
-            }
-            let bound = 1.0 / (self.fan_in.max(1) as f64).sqrt();
-            let n: usize = dims.iter().product();
-            let values: Vec<f32> = (0..n)
-                .map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32)
-                .collect();
-            Tensor::from_data(TensorData::new(values, dims), &t.device())
-        })
-    }
-}
-
 /// The model at step 0 (seeded random or pretrained) on `device`, gradients enabled.
 fn initial_model(cfg: &Train3dConfig, device: &Device) -> Result<(UNet3d, UNet3dConfig)> {
     let (model, arch) = match &cfg.from_pretrained {
@@ -140,10 +117,8 @@ fn initial_model(cfg: &Train3dConfig, device: &Device) -> Result<(UNet3d, UNet3d
                     cfg.architecture
                 )
             })?;
-            let model = UNet3d::with_config(&arch, device).map(&mut SeededInit3d {
-                rng: Rng::stream(cfg.seed, 0x3D17),
-                fan_in: 1,
-            });
+            let mut rng = Rng::stream(cfg.seed, 0x3D17);
+            let model = UNet3d::with_config(&arch, device).map(&mut SeededInit::new(&mut rng));
             (model, arch)
         }
     };
@@ -154,24 +129,14 @@ fn to_tensor(values: Vec<f32>, n: usize, c: usize, device: &Device) -> Tensor<5>
     Tensor::from_data(TensorData::new(values, [n, 1, c, c, c]), device)
 }
 
-/// Inputs and targets: `[A; B] → [B; A]` with both directions, `A → B` otherwise.
+/// Inputs and targets of a batch as `[crops, 1, c, c, c]` tensors ([`directions`]).
 fn batch_tensors(b: &Batch3d, both: bool, device: &Device) -> (Tensor<5>, Tensor<5>, usize) {
-    let (n, c) = (b.n, b.crop);
-    if both {
-        let x = [b.a.as_slice(), b.b.as_slice()].concat();
-        let y = [b.b.as_slice(), b.a.as_slice()].concat();
-        (
-            to_tensor(x, 2 * n, c, device),
-            to_tensor(y, 2 * n, c, device),
-            2 * n,
-        )
-    } else {
-        (
-            to_tensor(b.a.clone(), n, c, device),
-            to_tensor(b.b.clone(), n, c, device),
-            n,
-        )
-    }
+    let (x, y, n) = directions(&b.a, &b.b, b.n, both);
+    (
+        to_tensor(x, n, b.crop, device),
+        to_tensor(y, n, b.crop, device),
+        n,
+    )
 }
 
 /// Runs `model` (inference, no gradients) on `[n, 1, c, c, c]` normalised crops.
@@ -199,8 +164,7 @@ fn infer(model: &UNet3d, x: Tensor<5>, kernels: Kernels3d) -> Tensor<5> {
 struct Trainer3d<'a> {
     run: &'a Train3dRun,
     data: VolumePairData,
-    /// Always present between steps (taken and put back by each step).
-    model: Option<UNet3d>,
+    model: ModelSlot<UNet3d>,
     optim: ModuleOptimizer,
     /// The autodiff training device.
     ad: Device,
@@ -213,38 +177,28 @@ struct Trainer3d<'a> {
     crops_per_step: usize,
 }
 
-impl Trainer3d<'_> {
-    fn model(&self) -> Result<&UNet3d> {
-        self.model
-            .as_ref()
-            .ok_or_else(|| anyhow!("the model was lost in a failed step"))
-    }
-}
-
 impl Trainer for Trainer3d<'_> {
     fn step(&mut self, step: u64, gamma: f64) -> Result<f64> {
         let cfg = &self.run.config;
         let batch = self.data.train_batch(step);
         let (x, y, _) = batch_tensors(&batch, cfg.both_directions, &self.ad);
-        let l = loss::loss(cfg.loss, self.model()?.forward(x), y, gamma);
+        let l = loss::loss(cfg.loss, self.model.get()?.forward(x), y, gamma);
         let value = scalar(l.clone())?;
         if !value.is_finite() {
             return Ok(value);
         }
-        let model = self
-            .model
-            .take()
-            .ok_or_else(|| anyhow!("the model was lost in a failed step"))?;
+        let model = self.model.take()?;
         let grads = GradientsParams::from_grads(l.backward(), &model);
-        self.model = Some(self.optim.step(cfg.learning_rate, model, grads));
+        self.model
+            .put(self.optim.step(cfg.learning_rate, model, grads));
         Ok(value)
     }
 
     /// Mean validation loss over the fixed validation crops (both directions when configured).
     fn validate(&self, gamma: f64) -> Result<f64> {
-        let eval = self.model()?.valid();
-        let (mut sum, mut count) = (0.0, 0usize);
-        for &o in self.data.validation_origins() {
+        let eval = self.model.get()?.valid();
+        let cfg = &self.run.config;
+        weighted_mean(self.data.validation_origins().iter().map(|&o| {
             let (a, b) = self.data.crop_pair(o, CubeSymmetry(0));
             let batch = Batch3d {
                 n: 1,
@@ -252,17 +206,10 @@ impl Trainer for Trainer3d<'_> {
                 a,
                 b,
             };
-            let (x, y, n) = batch_tensors(&batch, self.run.config.both_directions, &self.plain);
-            let l = scalar(loss::loss(
-                self.run.config.loss,
-                infer(&eval, x, self.kernels),
-                y,
-                gamma,
-            ))?;
-            sum += l * n as f64;
-            count += n;
-        }
-        Ok(sum / count.max(1) as f64)
+            let (x, y, n) = batch_tensors(&batch, cfg.both_directions, &self.plain);
+            let l = loss::loss(cfg.loss, infer(&eval, x, self.kernels), y, gamma);
+            Ok((scalar(l)?, n))
+        }))
     }
 
     /// The middle z-section of the first validation crop: even half, its denoised version and
@@ -272,7 +219,7 @@ impl Trainer for Trainer3d<'_> {
         let o = self.data.validation_origins()[0];
         let (a, b) = self.data.crop_pair(o, CubeSymmetry(0));
         let x = to_tensor(a.clone(), 1, c, &self.plain);
-        let out = infer(&self.model()?.valid(), x, self.kernels)
+        let out = infer(&self.model.get()?.valid(), x, self.kernels)
             .try_into_data()
             .map_err(|e| anyhow!("backend failure: {e:?}"))?
             .try_to_vec::<f32>()
@@ -283,32 +230,18 @@ impl Trainer for Trainer3d<'_> {
                 .map(|im| im.with_pixel_size(self.data.voxel_size_angstrom))
                 .map_err(|e| anyhow!("{e}"))
         };
-        let denoised = section(&out)?;
-        let snr_db = crate::metrics::correlation(&denoised, &section(&b)?)
-            .ok()
-            .and_then(|cc| crate::metrics::to_db(cc / (1.0 - cc)));
-        Ok(Preview {
+        Ok(Preview::new(
             step,
-            raw: section(&a)?,
-            denoised,
-            snr_db,
-        })
+            section(&a)?,
+            section(&out)?,
+            &section(&b)?,
+        ))
     }
 
-    /// Writes the model unless cancelled (no checkpoints: a cancelled run leaves nothing).
-    fn save(
-        &mut self,
-        end: TrainEnd,
-        at: &Position,
-        shared: &TrainShared,
-    ) -> Result<Option<PathBuf>> {
-        if end == TrainEnd::Cancelled {
-            return Ok(None);
-        }
-        shared.update(|s| s.phase = TrainPhase::Saving);
+    /// Writes the model (no checkpoints: a cancelled run leaves nothing).
+    fn save(&mut self, at: &Position) -> Result<()> {
         let run = self.run;
         let data = &self.data;
-        let (final_validation_loss, final_train_loss) = at.final_losses();
         let meta = Model3dMeta {
             format: format::MODEL_FORMAT_3D.into(),
             version: format::MODEL_FORMAT_3D_VERSION,
@@ -324,19 +257,9 @@ impl Trainer for Trainer3d<'_> {
             },
             volume_shape: data.shape(),
             voxel_size_angstrom: data.voxel_size_angstrom(),
-            provenance: Provenance {
-                steps: at.step,
-                final_validation_loss,
-                final_train_loss,
-                created_utc: format::utc_now_iso8601(),
-                command_line: run.command_line.clone(),
-                device: self.device_name.clone(),
-                cryolens_version: env!("CARGO_PKG_VERSION").into(),
-                notes: run.notes.clone(),
-            },
+            provenance: at.provenance(&run.command_line, &self.device_name, &run.notes),
         };
-        format::save_model_3d(&self.model()?.valid(), &meta, &run.output)?;
-        Ok(Some(run.output.clone()))
+        format::save_model_3d(&self.model.get()?.valid(), &meta, &run.output)
     }
 
     fn progress_message(&self, epoch_loss: f64, crops_per_second: f64) -> String {
@@ -362,7 +285,7 @@ pub fn start_3d(run: Train3dRun, device: ComputeDevice) -> TrainHandle {
 /// Runs a 3D training run to its end on the calling thread, reporting through `progress`
 /// (one step per optimisation step; cancel flag) and `shared` (status, metrics, previews of
 /// the middle section of a validation crop, pause, finish now). Writes no checkpoints:
-/// [`TrainEnd::Cancelled`] leaves no model.
+/// [`super::control::TrainEnd::Cancelled`] leaves no model.
 ///
 /// # Errors
 /// Bad data (see [`VolumePairData::new`]), an unknown architecture or pretrained model, a
@@ -377,9 +300,7 @@ pub fn train_3d(
     if cfg.epochs == 0 || cfg.steps_per_epoch == 0 {
         bail!("epochs and steps per epoch must be at least 1");
     }
-    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
-        bail!("learning rate must be > 0, got {}", cfg.learning_rate);
-    }
+    check_learning_rate(cfg.learning_rate)?;
     let device_name = if device.is_gpu() {
         device.describe()
     } else {
@@ -399,18 +320,8 @@ pub fn train_3d(
     let optim = make_optimizer(cfg.optimizer);
     let spe = cfg.steps_per_epoch;
     let total = spe * cfg.epochs;
-    let arch_name = match &cfg.from_pretrained {
-        Some(p) => format!("{} (fine-tuned from {p})", arch.describe()),
-        None => arch.describe(),
-    };
+    let arch_name = run_architecture_name(&arch.describe(), cfg.from_pretrained.as_deref());
     let crops_per_step = if cfg.both_directions { 2 } else { 1 } * cfg.batch;
-    progress.start(total, format!("training {arch_name}"));
-    shared.update(|s| {
-        s.total_steps = total;
-        s.steps_per_epoch = spe;
-        s.epochs = cfg.epochs;
-        s.architecture = arch_name.clone();
-    });
     let schedule = Schedule {
         total,
         steps_per_epoch: spe,
@@ -421,10 +332,19 @@ pub fn train_3d(
         crops_per_step,
         best_includes_step_0: true,
     };
+    let at = Position::default();
+    announce(
+        progress,
+        shared,
+        &schedule,
+        &at,
+        format!("training {arch_name}"),
+        &arch_name,
+    );
     let mut trainer = Trainer3d {
         run,
         data,
-        model: Some(model),
+        model: ModelSlot::new(model),
         optim,
         plain: ad.clone().without_autodiff(),
         ad,
@@ -438,11 +358,5 @@ pub fn train_3d(
         device_name,
         crops_per_step,
     };
-    run_loop(
-        &mut trainer,
-        &schedule,
-        Position::default(),
-        progress,
-        shared,
-    )
+    run_loop(&mut trainer, &schedule, at, progress, shared)
 }

@@ -5,14 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::prelude::Device;
 use burn::store::ModuleSnapshot;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::sidecar::{DataSummary, Provenance, load_weights_into, meta_path, write_model_files};
+use super::sidecar::{DataSummary, Provenance, load_weights_into, read_sidecar, write_model_files};
 use crate::models::topaz::{TopazConfig, TopazModel};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 
@@ -232,13 +232,7 @@ pub fn save_model<M: Module + ModuleSnapshot, T: Serialize>(
 /// Missing or unreadable JSON; another format or a newer version; a training record that is
 /// not a `T`.
 pub fn read_meta<T: DeserializeOwned>(weights: &Path) -> Result<ModelMeta<T>> {
-    let path = meta_path(weights);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {} (a Cryolens model is NAME.safetensors plus NAME.json)",
-            path.display()
-        )
-    })?;
+    let (path, text) = read_sidecar(weights)?;
     let meta: ModelMeta<T> =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     if meta.format != MODEL_FORMAT || meta.version > MODEL_FORMAT_VERSION {
@@ -263,16 +257,18 @@ pub fn load_model<T: DeserializeOwned>(
     weights: &Path,
     device: &Device,
 ) -> Result<(TopazModel, TopazConfig, ModelMeta<T>)> {
-    let meta = read_meta(weights)?;
-    let Some(config) = meta.architecture.topaz() else {
-        bail!(
-            "{} is a restore (WDSR U-net) model, not a Topaz architecture",
-            weights.display()
-        );
-    };
-    let mut model = TopazModel::init(config, device);
-    load_weights_into(&mut model, weights, &config.describe())?;
-    Ok((model, config, meta))
+    load_arch(
+        weights,
+        |meta| {
+            meta.architecture.topaz().ok_or_else(|| {
+                anyhow!(
+                    "{} is a restore (WDSR U-net) model, not a Topaz architecture",
+                    weights.display()
+                )
+            })
+        },
+        |config| (TopazModel::init(*config, device), config.describe()),
+    )
 }
 
 /// Loads a Cryolens restore model (WDSR U-net, `NAME.safetensors` + `NAME.json`) onto
@@ -285,15 +281,32 @@ pub fn load_wdsr_model<T: DeserializeOwned>(
     weights: &Path,
     device: &Device,
 ) -> Result<(WdsrUNet, WdsrConfig, ModelMeta<T>)> {
+    load_arch(
+        weights,
+        |meta| {
+            meta.architecture.wdsr().ok_or_else(|| {
+                anyhow!(
+                    "{} is a Topaz-architecture model ({}), not a restore (WDSR) model",
+                    weights.display(),
+                    meta.architecture_name
+                )
+            })
+        },
+        |config| (config.init(device), config.describe()),
+    )
+}
+
+/// Reads the sidecar of `weights`, takes from it the architecture `pick` accepts (or its
+/// error), builds the network with `init` (which also describes it for errors) and loads the
+/// weights into it, requiring an exact fit.
+fn load_arch<T: DeserializeOwned, C, M: ModuleSnapshot>(
+    weights: &Path,
+    pick: impl FnOnce(&ModelMeta<T>) -> Result<C>,
+    init: impl FnOnce(&C) -> (M, String),
+) -> Result<(M, C, ModelMeta<T>)> {
     let meta = read_meta(weights)?;
-    let Some(config) = meta.architecture.wdsr() else {
-        bail!(
-            "{} is a Topaz-architecture model ({}), not a restore (WDSR) model",
-            weights.display(),
-            meta.architecture_name
-        );
-    };
-    let mut model = config.init(device);
-    load_weights_into(&mut model, weights, &config.describe())?;
+    let config = pick(&meta)?;
+    let (mut model, what) = init(&config);
+    load_weights_into(&mut model, weights, &what)?;
     Ok((model, config, meta))
 }

@@ -9,7 +9,9 @@ use burn::prelude::Device;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::sidecar::{DataSummary, Provenance, load_weights_into, meta_path, write_model_files};
+use super::sidecar::{
+    DataSummary, Provenance, load_weights_into, meta_path, read_sidecar, write_model_files,
+};
 use crate::models::topaz3d::{UNet3d, UNet3dConfig};
 
 /// File format name in [`Model3dMeta::format`].
@@ -76,13 +78,7 @@ pub fn is_model_3d(weights: &Path) -> bool {
 /// # Errors
 /// Missing or unreadable JSON; another format (a 2D model) or a newer version.
 pub fn read_meta_3d<T: DeserializeOwned>(weights: &Path) -> Result<Model3dMeta<T>> {
-    let path = meta_path(weights);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {} (a Cryolens model is NAME.safetensors plus NAME.json)",
-            path.display()
-        )
-    })?;
+    let (path, text) = read_sidecar(weights)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");

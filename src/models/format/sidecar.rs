@@ -1,6 +1,7 @@
 //! What every Cryolens model file shares: the writer of `NAME.safetensors` + `NAME.json`
 //! ([`write_model_files`], atomic, readable by everyone), the exact-fit weight loader
-//! ([`load_weights_into`]), the sidecar's path ([`meta_path`]), the data summary and the
+//! ([`load_weights_into`]), the sidecar's path ([`meta_path`]) and reader of the 2D and 3D
+//! sidecars (`read_sidecar`), the data summary and the
 //! provenance (steps, final losses, date, command line, device, version, notes) that end the
 //! 2D and 3D sidecars.
 
@@ -54,6 +55,21 @@ pub struct Provenance {
 /// The sidecar path of a model's weights: `X.safetensors` → `X.json`.
 pub fn meta_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
+}
+
+/// Reads the sidecar of the 2D or 3D model `weights`: its path ([`meta_path`]) and its text.
+///
+/// # Errors
+/// A missing or unreadable sidecar (the error names it and says what a model's files are).
+pub(super) fn read_sidecar(weights: &Path) -> Result<(PathBuf, String)> {
+    let path = meta_path(weights);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (a Cryolens model is NAME.safetensors plus NAME.json)",
+            path.display()
+        )
+    })?;
+    Ok((path, text))
 }
 
 /// Writes a model as Cryolens stores every model (2D, 3D, crefDenoiser): `weights`
