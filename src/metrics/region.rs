@@ -171,30 +171,16 @@ mod tests {
     #[test]
     fn boxes_outside_are_errors() {
         let im = Image::new(10, 8, (0..80).map(|v| v as f32).collect()).unwrap();
-        let ok = Region {
-            x: 0,
-            y: 0,
-            width: 4,
-            height: 4,
+        let region = |x, y, width, height| Region {
+            x,
+            y,
+            width,
+            height,
         };
-        let out = Region {
-            x: 8,
-            y: 0,
-            width: 4,
-            height: 4,
-        };
-        let empty = Region {
-            x: 0,
-            y: 0,
-            width: 0,
-            height: 4,
-        };
-        let huge = Region {
-            x: usize::MAX,
-            y: 0,
-            width: 2,
-            height: 1,
-        };
+        let ok = region(0, 0, 4, 4);
+        let out = region(8, 0, 4, 4);
+        let empty = region(0, 0, 0, 4);
+        let huge = region(usize::MAX, 0, 2, 1);
         for (bad, which) in [(out, "outside"), (empty, "empty"), (huge, "outside")] {
             let err = region_snr_topaz(
                 &im,

@@ -142,23 +142,27 @@ pub fn run_spectra(args: &BenchArgs) -> Result<()> {
     load = load.max(load_average_1min().unwrap_or(0.0));
 
     let label = format!("{}×{}", raw.width, raw.height);
+    let row = |operation: String, seconds: f64, n: Option<(f64, f64)>| SpectraBenchRow {
+        operation,
+        seconds,
+        numpy_seconds: n.map(|n| n.0),
+        max_rel_diff: n.map(|n| n.1),
+    };
     let rows = [
-        SpectraBenchRow {
-            operation: format!(
+        row(
+            format!(
                 "power spectrum (Welch {SPECTRUM_TILE_PX}² Hann) + rotational average, {label}"
             ),
-            seconds: spectrum_s,
-            numpy_seconds: numpy.map(|n| n.0),
-            max_rel_diff: numpy.map(|n| n.2),
-        },
-        SpectraBenchRow {
-            operation: format!(
+            spectrum_s,
+            numpy.map(|n| (n.0, n.2)),
+        ),
+        row(
+            format!(
                 "analysis: Frank & Al-Ali SNR + FRC + per-ring variances (ring width {RING_WIDTH_PX}), {label}"
             ),
-            seconds: analysis_s,
-            numpy_seconds: numpy.map(|n| n.1),
-            max_rel_diff: numpy.map(|n| n.3),
-        },
+            analysis_s,
+            numpy.map(|n| (n.1, n.3)),
+        ),
     ];
     print_spectra_table(&rows);
     match numpy {

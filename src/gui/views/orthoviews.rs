@@ -55,26 +55,19 @@ impl Orthoviews {
                     let mut mesh = egui::Mesh::with_texture(tex.id());
                     let c = egui::Color32::WHITE;
                     let idx = mesh.vertices.len() as u32;
-                    mesh.vertices.push(egui::epaint::Vertex {
-                        pos: rect.left_top(),
-                        uv: egui::pos2(0.0, 0.0),
-                        color: c,
-                    });
-                    mesh.vertices.push(egui::epaint::Vertex {
-                        pos: rect.right_top(),
-                        uv: egui::pos2(0.0, 1.0),
-                        color: c,
-                    });
-                    mesh.vertices.push(egui::epaint::Vertex {
-                        pos: rect.right_bottom(),
-                        uv: egui::pos2(1.0, 1.0),
-                        color: c,
-                    });
-                    mesh.vertices.push(egui::epaint::Vertex {
-                        pos: rect.left_bottom(),
-                        uv: egui::pos2(1.0, 0.0),
-                        color: c,
-                    });
+                    let corners = [
+                        (rect.left_top(), (0.0, 0.0)),
+                        (rect.right_top(), (0.0, 1.0)),
+                        (rect.right_bottom(), (1.0, 1.0)),
+                        (rect.left_bottom(), (1.0, 0.0)),
+                    ];
+                    for (pos, (u, v)) in corners {
+                        mesh.vertices.push(egui::epaint::Vertex {
+                            pos,
+                            uv: egui::pos2(u, v),
+                            color: c,
+                        });
+                    }
                     mesh.indices
                         .extend([idx, idx + 1, idx + 2, idx, idx + 2, idx + 3]);
                     painter.add(egui::Shape::mesh(mesh));
