@@ -154,7 +154,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", crate::errors::error_line_of(&e));
             ExitCode::FAILURE
         }
     }
@@ -380,7 +380,7 @@ fn report(input: &Path, result: &Result<PathBuf>, started: Instant) -> bool {
             true
         }
         Err(e) => {
-            eprintln!("error: {}: {e:#}", input.display());
+            eprintln!("{}", crate::errors::error_line_for(input, e));
             false
         }
     }

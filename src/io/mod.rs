@@ -11,6 +11,7 @@
 
 pub mod atomic;
 pub mod coords;
+pub mod limits;
 pub mod mapped;
 pub mod mrc;
 pub mod star;
