@@ -131,7 +131,10 @@ mod tests {
     #[test]
     fn repeats_are_removed() {
         assert_eq!(clean("a.mrc: a.mrc: bad"), "a.mrc: bad");
-        assert_eq!(clean("reading the raw image a.mrc: a.mrc: bad"), "reading the raw image a.mrc: bad");
+        assert_eq!(
+            clean("reading the raw image a.mrc: a.mrc: bad"),
+            "reading the raw image a.mrc: bad"
+        );
         assert_eq!(clean("x: has NaN: has NaN"), "x: has NaN");
         assert_eq!(clean("line 3: 3 values"), "line 3: 3 values");
     }
@@ -151,7 +154,10 @@ mod tests {
         let long = format!("f: `{}` is bad (do this)", "x".repeat(10_000));
         let line = error_line(&long);
         assert_eq!(line.chars().count(), MAX_LINE_CHARS);
-        assert!(line.ends_with("…` is bad (do this)") || line.ends_with("… (do this)"), "{line}");
+        assert!(
+            line.ends_with("…` is bad (do this)") || line.ends_with("… (do this)"),
+            "{line}"
+        );
         assert_eq!(quote("abc"), "abc");
         assert_eq!(quote(&"y".repeat(500)).chars().count(), MAX_QUOTE_CHARS);
     }
@@ -159,8 +165,14 @@ mod tests {
     #[test]
     fn file_is_named_once() {
         let e = anyhow::anyhow!("a.mrc: truncated");
-        assert_eq!(error_line_for(Path::new("a.mrc"), &e), "error: a.mrc: truncated");
+        assert_eq!(
+            error_line_for(Path::new("a.mrc"), &e),
+            "error: a.mrc: truncated"
+        );
         let e = anyhow::anyhow!("truncated");
-        assert_eq!(error_line_for(Path::new("a.mrc"), &e), "error: a.mrc: truncated");
+        assert_eq!(
+            error_line_for(Path::new("a.mrc"), &e),
+            "error: a.mrc: truncated"
+        );
     }
 }

@@ -46,7 +46,12 @@ pub fn check_fits(path: &Path, what: &str, bytes: u64) -> Result<(), IoError> {
     check_fits_in(path, what, bytes, available_memory_bytes())
 }
 
-fn check_fits_in(path: &Path, what: &str, bytes: u64, available: Option<u64>) -> Result<(), IoError> {
+fn check_fits_in(
+    path: &Path,
+    what: &str,
+    bytes: u64,
+    available: Option<u64>,
+) -> Result<(), IoError> {
     let Some(available) = available else {
         return Ok(());
     };
@@ -70,8 +75,7 @@ fn check_fits_in(path: &Path, what: &str, bytes: u64, available: Option<u64>) ->
 /// [`IoError::Invalid`] when the data would grow more than [`MAX_PLAUSIBLE_EXPANSION`] times
 /// to more than [`EXPANSION_CHECK_BYTES`].
 pub fn check_expansion(path: &Path, what: &str, decoded: u64, stored: u64) -> Result<(), IoError> {
-    if decoded <= EXPANSION_CHECK_BYTES
-        || decoded <= stored.saturating_mul(MAX_PLAUSIBLE_EXPANSION)
+    if decoded <= EXPANSION_CHECK_BYTES || decoded <= stored.saturating_mul(MAX_PLAUSIBLE_EXPANSION)
     {
         return Ok(());
     }

@@ -135,7 +135,9 @@ fn read_from<R: Read + Seek>(
         let decoded_bytes = decoded_bytes as u64;
         let uncompressed = matches!(
             dec.find_tag(Tag::Compression),
-            Ok(Some(::tiff::decoder::ifd::Value::Short(1) | ::tiff::decoder::ifd::Value::Unsigned(1)))
+            Ok(Some(
+                ::tiff::decoder::ifd::Value::Short(1) | ::tiff::decoder::ifd::Value::Unsigned(1)
+            ))
         );
         if uncompressed && decoded_bytes > file_len {
             return Err(truncated(path, decoded_bytes, file_len));

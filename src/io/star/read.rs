@@ -124,7 +124,10 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
             continue;
         }
         if !first_quoted && (lower.starts_with("global_") || lower.starts_with("save_")) {
-            return Err(err(format!("`{}` frames are not supported", shorten(first))));
+            return Err(err(format!(
+                "`{}` frames are not supported",
+                shorten(first)
+            )));
         }
         if !first_quoted && lower == "stop_" {
             return Err(err("`stop_` is not supported".to_string()));
