@@ -8,7 +8,8 @@
 //! Cases that fail only because of work owned elsewhere are listed in [`KNOWN_OPEN`] with the
 //! reason; the test reports them but does not fail on them.
 //!
-//! Run with `cargo test --release --test hostile -- --nocapture` to see the counts.
+//! Run with `cargo test --release --test hostile -- --nocapture` to see the counts, with
+//! `HOSTILE_SHOW=1` set to see every error line.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -703,6 +704,8 @@ fn hostile_corpus_gives_one_clear_error_line_per_command() {
     let mut failures: Vec<(String, &'static str, &'static str, String)> = Vec::new();
     let mut known = 0usize;
     let mut peak_kb = 0i64;
+    // `HOSTILE_SHOW=1` prints every command's error line (to review the wording).
+    let show = std::env::var_os("HOSTILE_SHOW").is_some();
     for case in &cases {
         let out = dir.path().join("out");
         for (command, args) in commands(case, &good, &good_map, &out) {
@@ -711,6 +714,14 @@ fn hostile_corpus_gives_one_clear_error_line_per_command() {
             runs += 1;
             let outcome = run(&args, dir.path());
             peak_kb = peak_kb.max(outcome.max_rss_kb);
+            if show {
+                let line = outcome.stderr.lines().find(|l| l.starts_with("error: "));
+                println!(
+                    "{} / {command}: {}",
+                    case.name,
+                    line.unwrap_or("(no error)")
+                );
+            }
             if let Some((class, detail)) = judge(&outcome, case) {
                 if KNOWN_OPEN
                     .iter()

@@ -67,7 +67,7 @@ fn read_from<R: Read + Seek>(
     source: R,
     file_len: u64,
 ) -> Result<(ContentKind, Volume), IoError> {
-    let terr = |e: ::tiff::TiffError| IoError::invalid(path, format!("TIFF: {e}"));
+    let terr = |e: ::tiff::TiffError| tiff_error(path, e, file_len);
     let mut limits = Limits::default();
     // One page of a large float micrograph (e.g. 11520×8184 float32 = 377 MB) must fit.
     limits.decoding_buffer_size = 1 << 30;
@@ -190,6 +190,32 @@ fn read_from<R: Read + Seek>(
             pixel_size_angstrom: pixel_size,
         },
     ))
+}
+
+/// A `tiff` crate error in words: a file that ends early is truncated, not "failed to fill
+/// whole buffer".
+fn tiff_error(path: &Path, e: ::tiff::TiffError, file_len: u64) -> IoError {
+    match e {
+        ::tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            IoError::invalid(
+                path,
+                format!(
+                    "TIFF data truncated: the file ends after {file_len} bytes, before its header or directory does (the file is incomplete: copy or export it again)"
+                ),
+            )
+        }
+        ::tiff::TiffError::FormatError(f) => IoError::invalid(
+            path,
+            format!("not a valid TIFF file: {f} (check that it is a complete TIFF)"),
+        ),
+        ::tiff::TiffError::UnsupportedError(u) => IoError::invalid(
+            path,
+            format!(
+                "TIFF feature not supported: {u} (convert it to a plain grey-scale TIFF or MRC)"
+            ),
+        ),
+        other => IoError::invalid(path, format!("TIFF: {other}")),
+    }
 }
 
 /// The error for pixel data that end before the page does.
