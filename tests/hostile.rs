@@ -214,10 +214,22 @@ fn corpus(dir: &Path) -> Vec<Case> {
     add("gzip.mrc", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], Image);
     add("empty.mrc", &[], Image);
     // Valid headers with hostile values or shapes.
-    let nan_some = |i: usize| if i % 7 == 0 { f32::NAN } else { i as f32 };
+    let nan_some = |i: usize| {
+        if i.is_multiple_of(7) {
+            f32::NAN
+        } else {
+            i as f32
+        }
+    };
     add("nan_pixels.mrc", &mrc_f32(64, 64, 1, nan_some), Image);
     add("all_nan.mrc", &mrc_f32(32, 32, 1, |_| f32::NAN), Image);
-    let inf_some = |i: usize| if i % 5 == 0 { f32::INFINITY } else { 1.0 };
+    let inf_some = |i: usize| {
+        if i.is_multiple_of(5) {
+            f32::INFINITY
+        } else {
+            1.0
+        }
+    };
     add("inf_pixels.mrc", &mrc_f32(32, 32, 1, inf_some), Image);
     add("max_pixels.mrc", &mrc_f32(32, 32, 1, |_| f32::MAX), Image);
     add("constant.mrc", &mrc_f32(32, 32, 1, |_| 3.0), Image);
@@ -252,8 +264,8 @@ fn corpus(dir: &Path) -> Vec<Case> {
     add("empty.tif", &[], Image);
     add("deflate_bomb.tif", &deflate_bomb(4096, 4104), Image);
     let mut nan_tiff = Vec::new();
-    for i in 0..16 * 16 {
-        let v: f32 = if i % 3 == 0 { f32::NAN } else { 1.0 };
+    for i in 0..16 * 16usize {
+        let v: f32 = if i.is_multiple_of(3) { f32::NAN } else { 1.0 };
         nan_tiff.extend(v.to_le_bytes());
     }
     add(
