@@ -4,9 +4,12 @@
 //! Grey-scale pages of 8/16/32-bit unsigned or signed integers, 16/32/64-bit floats are read
 //! into `f32` (integers above 2²⁴ lose precision, as any `f32` conversion does). Colour,
 //! palette and alpha TIFFs are refused with a clear error. All pages must have the same size.
-//! Each page is decoded within the `tiff` crate's memory limits and the total is capped at
-//! [`MAX_VOXELS`], so a corrupt file gives an error, never an absurd
-//! allocation.
+//! Before a page is decoded, the pixels declared so far are checked: uncompressed data must fit
+//! in the file, compressed data must be a plausible expansion of it and the result must fit
+//! in the available memory ([`super::limits`]), and the total is capped at [`MAX_VOXELS`], so
+//! a corrupt file or a deflate bomb gives an error, never an absurd allocation. A file that
+//! ends early is reported as truncated, an unsupported sample type (e.g. 8-bit float) by its
+//! bits and format.
 
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
@@ -37,8 +40,9 @@ const MAX_PAGES: usize = 100_000;
 /// inches/cm, usually a DPI setting with no physical meaning here) gives `None`.
 ///
 /// # Errors
-/// [`IoError::Os`] if the file cannot be opened; [`IoError::Invalid`] for a corrupt or
-/// unsupported TIFF (colour, pages of different sizes, too many pages), [`IoError::TooLarge`]
+/// [`IoError::Os`] if the file cannot be opened; [`IoError::Invalid`] for a corrupt,
+/// truncated or unsupported TIFF (colour, sample type, pages of different sizes, too many
+/// pages), pixels that would not fit in memory or expand implausibly, [`IoError::TooLarge`]
 /// beyond [`MAX_VOXELS`].
 pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     let file = std::fs::File::open(path).map_err(|e| IoError::os(path, e))?;

@@ -25,7 +25,8 @@ use crate::io::{ContentKind, IoError};
 /// # Errors
 /// [`IoError::Os`] if the file cannot be opened or read; [`IoError::UnknownFormat`] if it is
 /// not an MRC file; [`IoError::BadDimensions`], [`IoError::UnsupportedMode`],
-/// [`IoError::Truncated`], [`IoError::TooLarge`] or [`IoError::Invalid`] for bad headers.
+/// [`IoError::Truncated`], [`IoError::TooLarge`] or [`IoError::Invalid`] for bad headers or
+/// data that would not fit in the available memory ([`crate::io::limits::check_fits`]).
 pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     let info = read_info(path)?;
     check_memory(path, &info)?;
