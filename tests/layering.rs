@@ -27,6 +27,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("image", 0),
     ("jobs", 0),
     ("device", 0),
+    ("errors", 0),
     ("paths", 0),
     ("rng", 0),
     ("io", 1),

@@ -72,6 +72,17 @@ impl HalfMaps {
                     v.height
                 );
             }
+            if let Some(i) = v.data.iter().position(|x| !x.is_finite()) {
+                let (x, y, z) = (
+                    i % v.width,
+                    (i / v.width) % v.height,
+                    i / (v.width * v.height),
+                );
+                bail!(
+                    "{}: voxel x={x}, y={y}, z={z} is not a finite number (NaN or ±inf) (fix the map or replace those voxels)",
+                    p.display()
+                );
+            }
             Ok(v)
         };
         let mask = mask.map(load).transpose()?;

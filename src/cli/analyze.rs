@@ -66,7 +66,17 @@ pub struct AnalyzeArgs {
 /// Missing or unreadable inputs, halves of different shapes or pixel sizes, data that are
 /// not counts (without `--force`), a model that cannot be loaded.
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
-    let (m1, m2, mut summary) = halves(args)?;
+    let (m1, m2, summary) = halves(args)?;
+    let inputs = match (&args.even, &args.odd, &args.split_counts) {
+        (Some(e), Some(o), _) => format!("{} and {}", e.display(), o.display()),
+        (_, _, Some(m)) => m.display().to_string(),
+        _ => String::new(),
+    };
+    analyse(args, m1, m2, summary).with_context(|| format!("analysing {inputs}"))
+}
+
+/// The analysis of two checked halves (`run` after reading them).
+fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Value) -> Result<()> {
     let raw = metrics::frank_al_ali_snr(&m1, &m2)?;
     println!(
         "raw halves: cc = {:.5}, SNR = {:.5} ({})",
@@ -179,6 +189,10 @@ fn db(v: Option<f64>) -> String {
 fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
     if let (Some(even), Some(odd)) = (&args.even, &args.odd) {
         let (a, b) = read_half_pair(even, odd)?;
+        a.check_finite()
+            .with_context(|| even.display().to_string())?;
+        b.check_finite()
+            .with_context(|| odd.display().to_string())?;
         let info = json!({"even": even, "odd": odd, "pixel_size_angstrom": a.pixel_size_angstrom});
         return Ok((a, b, info));
     }
@@ -195,7 +209,11 @@ fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
         force: args.force,
         ..CountSplitOptions::default()
     };
-    let (half1, half2, source) = halves_for(&image, None, &options)?;
+    image
+        .check_finite()
+        .with_context(|| mic.display().to_string())?;
+    let (half1, half2, source) =
+        halves_for(&image, None, &options).with_context(|| mic.display().to_string())?;
     let HalvesSource::CountSplit {
         gain,
         non_integer_pixels,

@@ -49,9 +49,20 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         raw.pixel_size_angstrom = Some(p);
         denoised.pixel_size_angstrom = Some(p);
     }
+    for (image, path) in [(&raw, &args.raw), (&denoised, &args.denoised)] {
+        image
+            .check_finite()
+            .with_context(|| path.display().to_string())?;
+    }
     let (merged, report) =
         merge_with_report(&raw, &denoised, args.cutoff_angstrom, args.width_angstrom)
-            .context("merging")?;
+            .with_context(|| {
+                format!(
+                    "merging {} into {}",
+                    args.denoised.display(),
+                    args.raw.display()
+                )
+            })?;
     crate::io::mrc::write_image(&args.output, &merged)
         .with_context(|| format!("writing {}", args.output.display()))?;
     println!(

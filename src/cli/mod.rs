@@ -154,11 +154,27 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<Reported>() {
+                Some(summary) => eprintln!("{summary}"),
+                None => eprintln!("{}", crate::errors::error_line_of(&e)),
+            }
             ExitCode::FAILURE
         }
     }
 }
+
+/// A failure whose errors were already printed one per line (a batch where some inputs
+/// failed): `main` prints this summary as it is, without another `error: ` line.
+#[derive(Debug)]
+pub struct Reported(pub String);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// Runs a parsed command line.
 ///
@@ -297,7 +313,11 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     if failures > 0 {
-        anyhow::bail!("{failures} of {} micrographs failed", args.files.len());
+        return Err(Reported(format!(
+            "{failures} of {} micrographs failed (errors above)",
+            args.files.len()
+        ))
+        .into());
     }
     Ok(())
 }
@@ -362,7 +382,11 @@ fn denoise_volumes(args: &DenoiseArgs, spec: &ModelSpec, device: &ComputeDevice)
         }
     }
     if failures > 0 {
-        anyhow::bail!("{failures} of {} volumes failed", args.files.len());
+        return Err(Reported(format!(
+            "{failures} of {} volumes failed (errors above)",
+            args.files.len()
+        ))
+        .into());
     }
     Ok(())
 }
@@ -380,7 +404,7 @@ fn report(input: &Path, result: &Result<PathBuf>, started: Instant) -> bool {
             true
         }
         Err(e) => {
-            eprintln!("error: {}: {e:#}", input.display());
+            eprintln!("{}", crate::errors::error_line_for(input, e));
             false
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod atomic;
 pub mod coords;
+pub mod limits;
 pub mod mapped;
 pub mod mrc;
 pub mod star;
@@ -61,7 +62,9 @@ pub enum IoError {
         reason: String,
     },
     /// The header declares dimensions that are zero or negative.
-    #[error("{path}: invalid dimensions nx={nx}, ny={ny}, nz={nz} (each must be ≥ 1)")]
+    #[error(
+        "{path}: invalid dimensions nx={nx}, ny={ny}, nz={nz}: each must be ≥ 1 (the header is damaged: write the file again)"
+    )]
     BadDimensions {
         /// The file.
         path: PathBuf,
@@ -74,7 +77,7 @@ pub enum IoError {
     },
     /// The MRC data mode is not one we read (we read 0, 1, 2, 6 and 12).
     #[error(
-        "{path}: MRC mode {mode} is not supported ({what}); supported modes are 0 (int8), 1 (int16), 2 (float32), 6 (uint16) and 12 (float16)"
+        "{path}: MRC mode {mode} ({what}) is not supported (convert it to mode 0 int8, 1 int16, 2 float32, 6 uint16 or 12 float16)"
     )]
     UnsupportedMode {
         /// The file.
@@ -86,7 +89,7 @@ pub enum IoError {
     },
     /// The file is shorter than its header says (truncated, or a header that lies).
     #[error(
-        "{path}: file is truncated or its header lies: the header needs {expected} bytes but the file has {actual}"
+        "{path}: file is truncated or its header lies: the header needs {expected} bytes but the file has {actual} (the file is incomplete: copy or export it again)"
     )]
     Truncated {
         /// The file.
@@ -97,7 +100,9 @@ pub enum IoError {
         actual: u64,
     },
     /// The declared size exceeds [`MAX_VOXELS`].
-    #[error("{path}: {voxels} voxels declared, more than the {limit} this program reads at once")]
+    #[error(
+        "{path}: {voxels} voxels declared, more than the {limit} this program reads at once (crop or bin it first)"
+    )]
     TooLarge {
         /// The file.
         path: PathBuf,

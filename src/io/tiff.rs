@@ -4,9 +4,12 @@
 //! Grey-scale pages of 8/16/32-bit unsigned or signed integers, 16/32/64-bit floats are read
 //! into `f32` (integers above 2²⁴ lose precision, as any `f32` conversion does). Colour,
 //! palette and alpha TIFFs are refused with a clear error. All pages must have the same size.
-//! Each page is decoded within the `tiff` crate's memory limits and the total is capped at
-//! [`MAX_VOXELS`], so a corrupt file gives an error, never an absurd
-//! allocation.
+//! Before a page is decoded, the pixels declared so far are checked: uncompressed data must fit
+//! in the file, compressed data must be a plausible expansion of it and the result must fit
+//! in the available memory ([`super::limits`]), and the total is capped at [`MAX_VOXELS`], so
+//! a corrupt file or a deflate bomb gives an error, never an absurd allocation. A file that
+//! ends early is reported as truncated, an unsupported sample type (e.g. 8-bit float) by its
+//! bits and format.
 
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
@@ -17,7 +20,7 @@ use ::tiff::tags::Tag;
 
 use crate::image::Volume;
 
-use super::{ContentKind, IoError, MAX_VOXELS};
+use super::{ContentKind, IoError, MAX_VOXELS, limits};
 
 /// Most pages read from one file (a guard against IFD chains that never end).
 const MAX_PAGES: usize = 100_000;
@@ -37,8 +40,9 @@ const MAX_PAGES: usize = 100_000;
 /// inches/cm, usually a DPI setting with no physical meaning here) gives `None`.
 ///
 /// # Errors
-/// [`IoError::Os`] if the file cannot be opened; [`IoError::Invalid`] for a corrupt or
-/// unsupported TIFF (colour, pages of different sizes, too many pages), [`IoError::TooLarge`]
+/// [`IoError::Os`] if the file cannot be opened; [`IoError::Invalid`] for a corrupt,
+/// truncated or unsupported TIFF (colour, sample type, pages of different sizes, too many
+/// pages), pixels that would not fit in memory or expand implausibly, [`IoError::TooLarge`]
 /// beyond [`MAX_VOXELS`].
 pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     let file = std::fs::File::open(path).map_err(|e| IoError::os(path, e))?;
@@ -67,7 +71,7 @@ fn read_from<R: Read + Seek>(
     source: R,
     file_len: u64,
 ) -> Result<(ContentKind, Volume), IoError> {
-    let terr = |e: ::tiff::TiffError| IoError::invalid(path, format!("TIFF: {e}"));
+    let terr = |e: ::tiff::TiffError| tiff_error(path, e, file_len);
     let mut limits = Limits::default();
     // One page of a large float micrograph (e.g. 11520×8184 float32 = 377 MB) must fit.
     limits.decoding_buffer_size = 1 << 30;
@@ -108,27 +112,13 @@ fn read_from<R: Read + Seek>(
             return Err(IoError::invalid(
                 path,
                 format!(
-                    "TIFF page {pages} is {w}×{h} but page 0 is {width}×{height}; pages of different sizes are not supported"
+                    "TIFF page {pages} is {w}×{h} but page 0 is {width}×{height} (pages of different sizes are not supported: split the file)"
                 ),
             ));
         }
-        match dec.colortype().map_err(terr)? {
-            ColorType::Gray(8 | 16 | 32 | 64) => {}
-            other => {
-                return Err(IoError::invalid(
-                    path,
-                    format!(
-                        "TIFF page {pages} has pixel type {other:?}; only grey-scale 8/16/32-bit integer or 16/32/64-bit float pages are read"
-                    ),
-                ));
-            }
-        }
+        let bits = sample_bits(path, &mut dec, pages)?;
         let voxels = (pages as u128 + 1) * page_len as u128;
-        let bytes_per_sample = match dec.colortype().map_err(terr)? {
-            ColorType::Gray(bits) => u128::from(bits / 8),
-            _ => 4,
-        };
-        let decoded_bytes = voxels * bytes_per_sample;
+        let decoded_bytes = voxels * u128::from(bits / 8);
         if decoded_bytes > u128::from(file_len) * u128::from(MAX_EXPANSION) {
             return Err(IoError::invalid(
                 path,
@@ -145,7 +135,27 @@ fn read_from<R: Read + Seek>(
                 limit: MAX_VOXELS,
             });
         }
-        let page = dec.read_image().map_err(terr)?;
+        // Both fit in u64 now (≤ 2³² voxels of ≤ 8 bytes).
+        let decoded_bytes = decoded_bytes as u64;
+        let uncompressed = matches!(
+            dec.find_tag(Tag::Compression),
+            Ok(Some(
+                ::tiff::decoder::ifd::Value::Short(1) | ::tiff::decoder::ifd::Value::Unsigned(1)
+            ))
+        );
+        if uncompressed && decoded_bytes > file_len {
+            return Err(truncated(path, decoded_bytes, file_len));
+        }
+        limits::check_expansion(path, "this TIFF", decoded_bytes, file_len)?;
+        // The f32 result plus one decoded page in the TIFF's own type.
+        let page_bytes = decoded_bytes / (pages as u64 + 1);
+        limits::check_fits(path, "reading this TIFF", voxels as u64 * 4 + page_bytes)?;
+        let page = dec.read_image().map_err(|e| match e {
+            ::tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                truncated(path, decoded_bytes, file_len)
+            }
+            other => terr(other),
+        })?;
         let before = data.len();
         append_as_f32(&mut data, page);
         if data.len() - before != page_len {
@@ -184,6 +194,80 @@ fn read_from<R: Read + Seek>(
             pixel_size_angstrom: pixel_size,
         },
     ))
+}
+
+/// A `tiff` crate error in words: a file that ends early is truncated, not "failed to fill
+/// whole buffer".
+fn tiff_error(path: &Path, e: ::tiff::TiffError, file_len: u64) -> IoError {
+    match e {
+        ::tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            IoError::invalid(
+                path,
+                format!(
+                    "TIFF data truncated: the file ends after {file_len} bytes, before its header or directory does (the file is incomplete: copy or export it again)"
+                ),
+            )
+        }
+        ::tiff::TiffError::FormatError(f) => IoError::invalid(
+            path,
+            format!("not a valid TIFF file: {f} (check that it is a complete TIFF)"),
+        ),
+        ::tiff::TiffError::UnsupportedError(u) => IoError::invalid(
+            path,
+            format!(
+                "TIFF feature not supported: {u} (convert it to a plain grey-scale TIFF or MRC)"
+            ),
+        ),
+        other => IoError::invalid(path, format!("TIFF: {other}")),
+    }
+}
+
+/// The error for pixel data that end before the page does.
+fn truncated(path: &Path, expected: u64, actual: u64) -> IoError {
+    IoError::invalid(
+        path,
+        format!(
+            "TIFF data truncated: expected {expected} bytes of pixels but the file has {actual} bytes (the file is incomplete: copy or export it again)"
+        ),
+    )
+}
+
+/// Bits per sample of the current page, after checking it is one grey sample of a kind we
+/// read: unsigned or signed integers of 8/16/32/64 bits, floats of 16/32/64 bits.
+fn sample_bits<R: Read + Seek>(
+    path: &Path,
+    dec: &mut Decoder<R>,
+    page: usize,
+) -> Result<u8, IoError> {
+    let format = match dec.find_tag(Tag::SampleFormat) {
+        Ok(Some(v)) => v.into_u16().unwrap_or(1),
+        _ => 1,
+    };
+    let kind = match format {
+        1 => "unsigned integer",
+        2 => "signed integer",
+        3 => "float",
+        _ => "unknown",
+    };
+    let colour = dec
+        .colortype()
+        .map_err(|e| IoError::invalid(path, format!("TIFF page {page}: {e}")))?;
+    match (colour, format) {
+        (ColorType::Gray(bits @ (8 | 16 | 32 | 64)), 1 | 2) => Ok(bits),
+        (ColorType::Gray(bits @ (16 | 32 | 64)), 3) => Ok(bits),
+        (ColorType::Gray(bits), _) => Err(IoError::invalid(
+            path,
+            format!(
+                "TIFF page {page}: unsupported sample format: {bits}-bit {kind} samples (convert it to 8/16/32-bit integers or 32-bit float)"
+            ),
+        )),
+        (other, _) => Err(IoError::invalid(
+            path,
+            format!(
+                "TIFF page {page} has pixel type {other:?}: only grey-scale pages are read (convert it to one grey channel)"
+            ),
+        )),
+    }
 }
 
 /// Appends one decoded page to `out`, converted to `f32`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cryolens::gui::{self, Source, View};
 use egui::{Key, Role, Vec2};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 use crate::harness::{harness, harness_with_session, render_viewer, setup, wait_for};
 use crate::measure::{luminance, mean_abs_diff, roughness, std_of};
@@ -224,6 +224,16 @@ fn bad_file_shows_an_error_and_the_app_keeps_running() {
         Some((1024, 1024)),
         "the open micrograph stays"
     );
+    // The banner says the OS error once, on one line (the error chain repeats it).
+    h.run_steps(2);
+    let node = h
+        .query_by_label_contains("Could not open")
+        .expect("the banner")
+        .accesskit_node();
+    // A `Role::Label` keeps its text in `value`.
+    let banner = node.value().or_else(|| node.label()).unwrap_or_default();
+    assert_eq!(banner.matches("(os error 2)").count(), 1, "{banner}");
+    assert!(!banner.contains('\n'), "{banner}");
 
     // O opens the file dialog in the background. Without a session bus (CI) there is no
     // portal: it returns at once with no file, and the app says how else to open one. (With

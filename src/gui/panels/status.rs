@@ -86,9 +86,11 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
     });
 }
 
-/// The banner of the error and the informational message, each with its dismiss button.
+/// The banner of the error and the informational message, each with its dismiss button. The
+/// error is shown as the CLI prints it ([`crate::errors::clean`]: one line, printable, repeated
+/// parts removed, cut).
 pub fn messages(ui: &mut egui::Ui, error: &mut Option<String>, info: &mut Option<String>) {
-    if let Some(err) = error.clone() {
+    if let Some(err) = error.as_deref().map(crate::errors::clean) {
         ui.horizontal_wrapped(|ui| {
             ui.colored_label(ui.visuals().error_fg_color, err);
             if ui.button("Dismiss error").clicked() {

@@ -71,10 +71,10 @@ pub fn parse_cbox(text: &str) -> Result<Vec<Pick>, CoordsError> {
         );
         p.size = Some((w, h));
         if has_z {
-            p.z = block.f64_opt("CoordinateZ", r)?;
+            p.z = block.f64_opt_finite("CoordinateZ", r)?;
         }
         if has_c {
-            p.score = block.f64_opt("Confidence", r)?;
+            p.score = block.f64_opt_finite("Confidence", r)?;
         }
         if has_f && !star::is_missing(block.get("filamentid", r)?) {
             p.filament = Some(block.i64("filamentid", r)?);

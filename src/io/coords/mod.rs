@@ -309,8 +309,17 @@ fn check_finite(picks: &[Pick]) -> Result<(), CoordsError> {
             vals.extend([w, h]);
         }
         if vals.iter().any(|v| !v.is_finite()) {
+            let mut fields = format!("x {}, y {}", p.x, p.y);
+            for (name, v) in [("z", p.z), ("score", p.score)] {
+                if let Some(v) = v {
+                    fields.push_str(&format!(", {name} {v}"));
+                }
+            }
+            if let Some((w, h)) = p.size {
+                fields.push_str(&format!(", box {w}×{h}"));
+            }
             return Err(CoordsError::msg(format!(
-                "pick {} has a value that is not a finite number: {p:?}",
+                "pick {} has a value that is not a finite number ({fields}); fix or remove it",
                 i + 1
             )));
         }
@@ -323,7 +332,10 @@ fn parse_num(token: &str, line: usize, what: &str) -> Result<f64, CoordsError> {
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(CoordsError::at(
             line,
-            format!("{what} `{token}` is not a finite number"),
+            format!(
+                "{what} `{}` is not a finite number",
+                crate::errors::quote(token)
+            ),
         )),
     }
 }
@@ -335,7 +347,7 @@ fn parse_int(token: &str, line: usize, what: &str) -> Result<i64, CoordsError> {
     } else {
         Err(CoordsError::at(
             line,
-            format!("{what} `{token}` is not an integer"),
+            format!("{what} `{}` is not an integer", crate::errors::quote(token)),
         ))
     }
 }
@@ -371,7 +383,7 @@ fn finite(block: &Block, label: &str, row: usize) -> Result<f64, CoordsError> {
             .unwrap_or_default();
         Err(CoordsError::msg(format!(
             "block `data_{}`, column `_{label}`, row {}{line}: `{v}` is not a finite number",
-            block.name,
+            crate::errors::quote(&block.name),
             row + 1
         )))
     }

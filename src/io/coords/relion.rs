@@ -66,7 +66,8 @@ fn relion_from_star(
         let names: Vec<String> = file
             .blocks
             .iter()
-            .map(|b| format!("data_{}", b.name))
+            .take(10)
+            .map(|b| format!("data_{}", crate::errors::quote(&b.name)))
             .collect();
         return Err(CoordsError::msg(format!(
             "no loop with `_rlnCoordinateX` and `_rlnCoordinateY` (blocks: {})",
@@ -90,7 +91,7 @@ fn relion_from_star(
             p.z = Some(finite(block, "rlnCoordinateZ", r)?);
         }
         if has_fom {
-            let v = block.f64_opt("rlnAutopickFigureOfMerit", r);
+            let v = block.f64_opt_finite("rlnAutopickFigureOfMerit", r);
             p.score = optional(v, lenient.as_deref_mut())?.filter(|&v| v != RELION_NO_FOM);
         }
         if has_tube {

@@ -45,7 +45,7 @@ pub fn parse_topaz(text: &str) -> Result<Vec<MicrographPicks>, CoordsError> {
             hline,
             format!(
                 "Topaz header must name image_name, x_coord and y_coord; found `{}`",
-                header.trim()
+                crate::errors::quote(header.trim())
             ),
         ));
     };
@@ -102,8 +102,8 @@ pub fn format_topaz(groups: &[MicrographPicks]) -> Result<String, CoordsError> {
         check_finite(&g.picks)?;
         if g.micrograph.contains(['\t', '\n', '\r']) {
             return Err(CoordsError::msg(format!(
-                "micrograph name {:?} holds a tab or line break",
-                g.micrograph
+                "micrograph name `{}` holds a tab or line break",
+                crate::errors::quote(&g.micrograph)
             )));
         }
         for p in &g.picks {

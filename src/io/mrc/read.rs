@@ -25,9 +25,11 @@ use crate::io::{ContentKind, IoError};
 /// # Errors
 /// [`IoError::Os`] if the file cannot be opened or read; [`IoError::UnknownFormat`] if it is
 /// not an MRC file; [`IoError::BadDimensions`], [`IoError::UnsupportedMode`],
-/// [`IoError::Truncated`], [`IoError::TooLarge`] or [`IoError::Invalid`] for bad headers.
+/// [`IoError::Truncated`], [`IoError::TooLarge`] or [`IoError::Invalid`] for bad headers or
+/// data that would not fit in the available memory ([`crate::io::limits::check_fits`]).
 pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     let info = read_info(path)?;
+    check_memory(path, &info)?;
     let info_for_crate = info.clone();
     let data = guarded(path, move || {
         let (reader, _warnings) = ::mrc::Reader::open_permissive(path)?;
@@ -44,6 +46,7 @@ pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
 pub fn read_bytes(bytes: &[u8]) -> Result<(ContentKind, Volume), IoError> {
     let path = Path::new("<memory>");
     let info = check_header(path, bytes, bytes.len() as u64)?;
+    check_memory(path, &info)?;
     let info_for_crate = info.clone();
     let data = guarded(path, move || {
         let (reader, _warnings) = ::mrc::Reader::from_bytes_permissive(bytes.to_vec())?;
@@ -66,6 +69,15 @@ pub fn read_info(path: &Path) -> Result<MrcInfo, IoError> {
         .read_to_end(&mut head)
         .map_err(|e| IoError::os(path, e))?;
     check_header(path, &head, len)
+}
+
+/// Checks that the voxels the header declares (already checked against the file length) fit
+/// in memory: the `f32` result plus the file's own data, which the crate reads first.
+fn check_memory(path: &Path, info: &MrcInfo) -> Result<(), IoError> {
+    let voxels = (info.nx * info.ny * info.nz) as u64;
+    let (bytes_per_voxel, _) = super::header::mode_info(info.mode);
+    let bytes = voxels * (4 + bytes_per_voxel.unwrap_or(4));
+    crate::io::limits::check_fits(path, "reading this MRC file", bytes)
 }
 
 /// Runs a call into the `mrc` crate, turning its errors and any panic into an [`IoError`].

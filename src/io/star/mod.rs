@@ -50,10 +50,10 @@ pub enum StarError {
         message: String,
     },
     /// No data block of that name.
-    #[error("no block `data_{0}`")]
+    #[error("no block `data_{}`", q(.0))]
     NoBlock(String),
     /// The block has no loop, or its loop or its key-value pairs lack the label.
-    #[error("block `data_{block}` has no `_{column}`")]
+    #[error("block `data_{}` has no `_{}`", q(.block), q(.column))]
     NoColumn {
         /// The block name (without `data_`).
         block: String,
@@ -61,7 +61,7 @@ pub enum StarError {
         column: String,
     },
     /// A row index beyond the end of the loop.
-    #[error("block `data_{block}` has {rows} rows, no row {row}")]
+    #[error("block `data_{}` has {rows} rows, no row {row}", q(.block))]
     NoRow {
         /// The block name.
         block: String,
@@ -72,8 +72,11 @@ pub enum StarError {
     },
     /// A value is not of the type asked for.
     #[error(
-        "block `data_{block}`, column `_{column}`, row {row}{}: `{value}` is not {expected}",
-        fmt_line(*.line)
+        "block `data_{}`, column `_{}`, row {row}{}: `{}` is not {expected}",
+        q(.block),
+        q(.column),
+        fmt_line(*.line),
+        q(.value)
     )]
     BadValue {
         /// The block name.
@@ -91,7 +94,10 @@ pub enum StarError {
     },
     /// A value that STAR cannot hold (a line break, or both kinds of closing quote).
     #[error(
-        "block `data_{block}`, `_{column}`: value {value:?} cannot be written in STAR ({reason})"
+        "block `data_{}`, `_{}`: value {:?} cannot be written in STAR ({reason})",
+        q(.block),
+        q(.column),
+        q(.value)
     )]
     Unwritable {
         /// The block name.
@@ -104,7 +110,7 @@ pub enum StarError {
         reason: &'static str,
     },
     /// A table row whose length differs from the number of columns.
-    #[error("block `data_{block}`: row has {got} values for {expected} columns")]
+    #[error("block `data_{}`: row has {got} values for {expected} columns", q(.block))]
     RowLength {
         /// The block name (may be empty for a table not yet in a block).
         block: String,
@@ -113,6 +119,11 @@ pub enum StarError {
         /// Columns.
         expected: usize,
     },
+}
+
+/// User text (a block name, a label, a value) cut and escaped for a message.
+fn q(s: &str) -> String {
+    crate::errors::quote(s)
 }
 
 fn fmt_line(line: Option<usize>) -> String {
@@ -341,6 +352,21 @@ impl Block {
         parse_f64(v)
             .map(Some)
             .ok_or_else(|| self.bad(label, row, v, "a number or <NA>"))
+    }
+
+    /// Like [`Block::f64_opt`], but an infinite value is an error too (`nan` still reads as
+    /// missing).
+    ///
+    /// # Errors
+    /// As [`Block::f64`], and [`StarError::BadValue`] for `inf`.
+    pub fn f64_opt_finite(&self, label: &str, row: usize) -> Result<Option<f64>, StarError> {
+        match self.f64_opt(label, row)? {
+            Some(v) if !v.is_finite() => {
+                let text = self.get(label, row)?;
+                Err(self.bad(label, row, text, "a finite number or <NA>"))
+            }
+            v => Ok(v),
+        }
     }
 
     /// The integer at `row` (from 0) of a column (`3` or `3.0`).

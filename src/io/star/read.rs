@@ -2,6 +2,7 @@
 //! behind [`parse`] and [`parse_lenient`], and [`read`] for files. What is and is not
 //! supported is listed in [`super`].
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use super::{Block, StarError, StarFile, Table};
@@ -95,6 +96,8 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
     let mut file = StarFile::default();
     let mut state = State::Pairs;
     let mut loop_line = 0usize;
+    // The labels of the current loop, for a linear duplicate check.
+    let mut labels: HashSet<String> = HashSet::new();
     for (idx, raw) in text.lines().enumerate() {
         let lineno = idx + 1;
         let err = |message: String| StarError::Syntax {
@@ -121,7 +124,10 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
             continue;
         }
         if !first_quoted && (lower.starts_with("global_") || lower.starts_with("save_")) {
-            return Err(err(format!("`{first}` frames are not supported")));
+            return Err(err(format!(
+                "`{}` frames are not supported",
+                shorten(first)
+            )));
         }
         if !first_quoted && lower == "stop_" {
             return Err(err("`stop_` is not supported".to_string()));
@@ -139,10 +145,11 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
             if block.table.is_some() {
                 return Err(err(format!(
                     "a second `loop_` in block `data_{}` (one loop per block is supported)",
-                    block.name
+                    shorten(&block.name)
                 )));
             }
             block.table = Some(Table::default());
+            labels.clear();
             state = State::Labels;
             loop_line = lineno;
             continue;
@@ -157,11 +164,12 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
                     )));
                 }
                 match tokens.len() {
-                    1 => return Err(err(format!("`{first}` has no value"))),
+                    1 => return Err(err(format!("`{}` has no value", shorten(first)))),
                     2 => {}
                     n => {
                         return Err(err(format!(
-                            "`{first}` has {} values; a key takes one (quote values with spaces)",
+                            "`{}` has {} values; a key takes one (quote values with spaces)",
+                            shorten(first),
                             n - 1
                         )));
                     }
@@ -179,20 +187,25 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
                 if is_label {
                     if state == State::Rows {
                         return Err(err(format!(
-                            "label `{first}` after the data rows of the loop that starts at line {loop_line}; all labels must come before the rows"
+                            "label `{}` after the data rows of the loop that starts at line {loop_line}; all labels must come before the rows",
+                            shorten(first)
                         )));
                     }
                     if tokens.len() > 1 {
                         return Err(err(format!(
-                            "label `{first}` followed by a value inside a loop header"
+                            "label `{}` followed by a value inside a loop header",
+                            shorten(first)
                         )));
                     }
                     let label = &first[1..];
                     if label.is_empty() {
                         return Err(err("a label that is only `_`".to_string()));
                     }
-                    if table.column_index(label).is_some() {
-                        return Err(err(format!("label `{first}` appears twice in the loop")));
+                    if !labels.insert(label.to_string()) {
+                        return Err(err(format!(
+                            "label `{}` appears twice in the loop",
+                            shorten(first)
+                        )));
                     }
                     table.columns.push(label.to_string());
                 } else {
@@ -209,14 +222,16 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
                     {
                         w.push(format!(
                             "line {lineno}: row has {got} values but the loop of block `data_{}` has {want} labels; the last {} read as <NA>",
-                            block.name,
+                            shorten(&block.name),
                             want - got
                         ));
                         values.resize(want, "<NA>".to_string());
                     } else if got != want {
                         return Err(err(format!(
                             "row has {} values but the loop of block `data_{}` has {} labels",
-                            got, block.name, want
+                            got,
+                            shorten(&block.name),
+                            want
                         )));
                     }
                     table.rows.push(values);
@@ -229,13 +244,9 @@ fn parse_impl(text: &str, mut lenient: Option<&mut Vec<String>>) -> Result<StarF
     Ok(file)
 }
 
-/// A token cut to a readable length for error messages.
+/// A token cut to a readable length, control characters escaped, for error messages.
 fn shorten(s: &str) -> String {
-    if s.chars().count() <= 40 {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    }
+    crate::errors::quote(s)
 }
 
 /// Reads and parses a STAR file.
