@@ -197,6 +197,93 @@ fn cli_denoises_a_tiny_micrograph() {
     }
 }
 
+/// A tiny 3D U-net (random weights) in Cryolens' 3D format, on volumes thinner than its five
+/// poolings take, on the native kernels and on Flex: finite outputs of the input's shape.
+#[test]
+fn tiny_volumes_denoise_to_their_own_shape() {
+    use cryolens::denoise::volume::{Topaz3dDenoiser, VolumeTileConfig};
+    use cryolens::image::Volume;
+    use cryolens::models::format::{self, Model3dMeta, Provenance};
+    use cryolens::models::topaz3d::{UNet3d, UNet3dConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let config = UNet3dConfig::TINY;
+    let model = UNet3d::with_config(&config, &Device::flex());
+    let meta = Model3dMeta {
+        format: format::MODEL_FORMAT_3D.into(),
+        version: format::MODEL_FORMAT_3D_VERSION,
+        architecture: config,
+        architecture_name: config.describe(),
+        training: (),
+        data: Default::default(),
+        volume_shape: [1, 1, 1],
+        voxel_size_angstrom: None,
+        provenance: Provenance {
+            steps: 0,
+            final_validation_loss: None,
+            final_train_loss: None,
+            created_utc: format::utc_now_iso8601(),
+            command_line: "test".into(),
+            device: "test".into(),
+            cryolens_version: "test".into(),
+            notes: String::new(),
+        },
+    };
+    let path = dir.path().join("tiny3d.safetensors");
+    format::save_model_3d(&model, &meta, &path).unwrap();
+    let spec = ModelSpec::File(path);
+    for device in [ComputeDevice::cpu("test"), ComputeDevice::flex("test")] {
+        let den = Topaz3dDenoiser::load(&spec, &device).unwrap();
+        for (d, h, w) in [(3, 5, 7), (2, 1, 40)] {
+            let volume = Volume {
+                width: w,
+                height: h,
+                depth: d,
+                data: noise(d * h * w, 4),
+                pixel_size_angstrom: None,
+            };
+            let out = den
+                .denoise(&volume, &VolumeTileConfig::default(), &Progress::new())
+                .unwrap();
+            assert_eq!((out.depth, out.height, out.width), (d, h, w));
+            assert_finite_of_len(&out.data, d * h * w, den.backend_name());
+        }
+    }
+}
+
+/// `analyze --model` on tiny even/odd halves: a result or one clear error, never a panic.
+#[test]
+fn cli_analyze_with_a_model_on_tiny_halves_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = sav(
+        dir.path(),
+        "us.sav",
+        &random_state_dict(TopazArch::UNetSmall),
+    );
+    let (even, odd) = (dir.path().join("e.mrc"), dir.path().join("o.mrc"));
+    for (p, seed) in [(&even, 1), (&odd, 2)] {
+        let im = Image::new(5, 3, noise(15, seed))
+            .unwrap()
+            .with_pixel_size(Some(1.0));
+        cryolens::io::mrc::write_image(p, &im).unwrap();
+    }
+    for device in ["cpu", "flex"] {
+        let run = cryolens()
+            .args(["analyze", "--device", device, "--even"])
+            .arg(&even)
+            .arg("--odd")
+            .arg(&odd)
+            .arg("--model")
+            .arg(&model)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!stderr.contains("panicked"), "{device}: {stderr}");
+        if !run.status.success() {
+            assert_clean_failure(&run, &[]);
+        }
+    }
+}
+
 // ---- 2, 3. state dicts with wrong, missing or non-finite tensors ----
 
 /// Each crafted fcnn state dict fails to load with one line naming the file once and the
@@ -380,7 +467,10 @@ fn crafted_cryolens_models_give_one_line_errors() {
     std::fs::write(other.with_extension("json"), fcnn).unwrap();
     let err = load(&other);
     assert_one_line_naming(&err, &other);
-    assert!(err.contains("tensor net.0.weight is missing"), "{err}");
+    assert!(
+        err.contains("tensor net.0.bias is missing (and 5 more)"),
+        "{err}"
+    );
     // Absurd dimensions are refused before anything is allocated.
     let huge = bundled_copy(dir.path(), "cryolens-unet-small", "huge");
     let json = std::fs::read_to_string(huge.with_extension("json")).unwrap();

@@ -261,9 +261,10 @@ fn more(n: usize) -> String {
     }
 }
 
-/// One line for the first problem of a load, if any.
+/// One line for the first problem of a load, if any (missing and unexpected tensors: the
+/// first by name).
 fn check_fit(result: &ApplyResult, what: &str, rename: fn(&str) -> String) -> Result<(), String> {
-    if let Some((path, _)) = result.missing.first() {
+    if let Some(path) = result.missing.iter().map(|(p, _)| p).min() {
         return Err(format!(
             "tensor {} is missing{} (the file does not hold {what})",
             rename(path),
@@ -286,7 +287,7 @@ fn check_fit(result: &ApplyResult, what: &str, rename: fn(&str) -> String) -> Re
             other => format!("{other}{n}"),
         });
     }
-    if let Some(path) = result.unused.first() {
+    if let Some(path) = result.unused.iter().min() {
         return Err(format!(
             "unexpected tensor {path}{} (not part of {what})",
             more(result.unused.len())

@@ -212,6 +212,27 @@ pub(crate) fn load_state_dict<M: ModuleSnapshot>(
         path: path.into(),
         reason,
     };
+    // Unexpected tensors are named as the file names them, before the store renumbers
+    // Topaz's `nn.Sequential` indices.
+    let expected: std::collections::HashSet<String> = model
+        .collect(None, None, true)
+        .iter()
+        .map(|t| export::topaz_name(&t.name))
+        .collect();
+    let mut unexpected: Vec<String> = state_dict_shapes(path)?
+        .into_keys()
+        .filter(|k| !expected.contains(k))
+        .collect();
+    unexpected.sort();
+    if let Some(first) = unexpected.first() {
+        let more = match unexpected.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Err(bad(format!(
+            "unexpected tensor {first}{more} (not part of {what})"
+        )));
+    }
     let mut store = PytorchStore::from_file(path)
         .map_indices_contiguous(true)
         .skip_enum_variants(true)
