@@ -217,16 +217,7 @@ fn tiny_volumes_denoise_to_their_own_shape() {
         data: Default::default(),
         volume_shape: [1, 1, 1],
         voxel_size_angstrom: None,
-        provenance: Provenance {
-            steps: 0,
-            final_validation_loss: None,
-            final_train_loss: None,
-            created_utc: format::utc_now_iso8601(),
-            command_line: "test".into(),
-            device: "test".into(),
-            cryolens_version: "test".into(),
-            notes: String::new(),
-        },
+        provenance: Provenance::default(),
     };
     let path = dir.path().join("tiny3d.safetensors");
     format::save_model_3d(&model, &meta, &path).unwrap();
