@@ -148,6 +148,37 @@ fn thin_last_tile_is_padded() {
     }
 }
 
+/// One tiny wgpu run (lavapipe in CI, `WGPU_BACKEND=vulkan`): a unet-small on a 3×5 image
+/// gives the native kernels' answer.
+#[test]
+fn tiny_image_on_wgpu_matches_the_cpu() {
+    let Ok(gpu) = ComputeDevice::select(cryolens::device::DeviceChoice::Gpu) else {
+        panic!("no wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec::File(sav(
+        dir.path(),
+        "us.sav",
+        &random_state_dict(TopazArch::UNetSmall),
+    ));
+    let x = noise(15, 11);
+    let a = TopazDenoiser::load(&spec, &gpu)
+        .unwrap()
+        .forward_normalised(x.clone(), 3, 5)
+        .unwrap();
+    let b = TopazDenoiser::load(&spec, &ComputeDevice::cpu("test"))
+        .unwrap()
+        .forward_normalised(x, 3, 5)
+        .unwrap();
+    assert_finite_of_len(&a, 15, "wgpu");
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-3, "wgpu and native differ by {diff}");
+}
+
 /// restore's WDSR U-net (the bundled small model) on tiny images: the input's shape or a
 /// clear error, never a panic.
 #[test]
