@@ -108,17 +108,14 @@ impl NativeModel {
     /// than the U-net's poolings take is padded by reflection and cropped back
     /// ([`super::fit::run_at_least`]).
     pub fn forward(&self, image: &[f32], height: usize, width: usize) -> Vec<f32> {
-        let fitted = super::fit::run_at_least::<std::convert::Infallible>(
+        let Ok(y) = super::fit::run_at_least::<std::convert::Infallible>(
             image.to_vec(),
             height,
             width,
             self.min_size(),
             |x, h, w| Ok(self.forward_fitted(x, h, w)),
         );
-        match fitted {
-            Ok(y) => y,
-            Err(never) => match never {},
-        }
+        y
     }
 
     /// [`NativeModel::forward`] on an image of at least [`NativeModel::min_size`] per side.
