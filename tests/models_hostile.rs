@@ -35,6 +35,23 @@ fn sav(dir: &Path, name: &str, tensors: &[NamedTensor]) -> PathBuf {
     p
 }
 
+/// A randomly initialised Topaz model of `arch` written as `dir/<name>.sav`.
+fn random_sav(dir: &Path, arch: TopazArch) -> PathBuf {
+    sav(
+        dir,
+        &format!("{}.sav", arch.name()),
+        &random_state_dict(arch),
+    )
+}
+
+/// Largest |a − b|.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Deterministic pseudo-random values in [−1, 1).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -91,11 +108,7 @@ fn tiny_images_denoise_to_their_own_shape_on_native_and_flex() {
         TopazArch::Affine,
     ];
     for arch in arches {
-        let path = sav(
-            dir.path(),
-            &format!("{}.sav", arch.name()),
-            &random_state_dict(arch),
-        );
+        let path = random_sav(dir.path(), arch);
         let spec = ModelSpec::File(path);
         let native = TopazDenoiser::load(&spec, &ComputeDevice::cpu("test")).unwrap();
         let flex = TopazDenoiser::load(&spec, &ComputeDevice::flex("test")).unwrap();
@@ -106,11 +119,7 @@ fn tiny_images_denoise_to_their_own_shape_on_native_and_flex() {
             let b = flex.forward_normalised(x, h, w).unwrap();
             assert_finite_of_len(&a, h * w, &what);
             assert_finite_of_len(&b, h * w, &what);
-            let diff = a
-                .iter()
-                .zip(&b)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0, f32::max);
+            let diff = max_abs_diff(&a, &b);
             assert!(diff < 1e-3, "{what}: native and flex differ by {diff}");
             if h * w > 1 {
                 let image = Image::new(w, h, noise(h * w, 7)).unwrap();
@@ -130,11 +139,7 @@ fn tiny_images_denoise_to_their_own_shape_on_native_and_flex() {
 #[test]
 fn thin_last_tile_is_padded() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = ModelSpec::File(sav(
-        dir.path(),
-        "us.sav",
-        &random_state_dict(TopazArch::UNetSmall),
-    ));
+    let spec = ModelSpec::File(random_sav(dir.path(), TopazArch::UNetSmall));
     let tiles = TileConfig {
         patch_size: 64,
         padding: Some(0),
@@ -156,11 +161,7 @@ fn tiny_image_on_wgpu_matches_the_cpu() {
         panic!("no wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
     };
     let dir = tempfile::tempdir().unwrap();
-    let spec = ModelSpec::File(sav(
-        dir.path(),
-        "us.sav",
-        &random_state_dict(TopazArch::UNetSmall),
-    ));
+    let spec = ModelSpec::File(random_sav(dir.path(), TopazArch::UNetSmall));
     let x = noise(15, 11);
     let a = TopazDenoiser::load(&spec, &gpu)
         .unwrap()
@@ -171,11 +172,7 @@ fn tiny_image_on_wgpu_matches_the_cpu() {
         .forward_normalised(x, 3, 5)
         .unwrap();
     assert_finite_of_len(&a, 15, "wgpu");
-    let diff = a
-        .iter()
-        .zip(&b)
-        .map(|(p, q)| (p - q).abs())
-        .fold(0.0, f32::max);
+    let diff = max_abs_diff(&a, &b);
     assert!(diff < 1e-3, "wgpu and native differ by {diff}");
 }
 
@@ -203,11 +200,7 @@ fn restore_model_on_tiny_images_keeps_the_shape_or_says_why() {
 #[test]
 fn cli_denoises_a_tiny_micrograph() {
     let dir = tempfile::tempdir().unwrap();
-    let model = sav(
-        dir.path(),
-        "us.sav",
-        &random_state_dict(TopazArch::UNetSmall),
-    );
+    let model = random_sav(dir.path(), TopazArch::UNetSmall);
     let input = dir.path().join("tiny.mrc");
     cryolens::io::mrc::write_image(&input, &Image::new(5, 3, noise(15, 9)).unwrap()).unwrap();
     for device in ["cpu", "flex"] {
@@ -276,11 +269,7 @@ fn tiny_volumes_denoise_to_their_own_shape() {
 #[test]
 fn cli_analyze_with_a_model_on_tiny_halves_does_not_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let model = sav(
-        dir.path(),
-        "us.sav",
-        &random_state_dict(TopazArch::UNetSmall),
-    );
+    let model = random_sav(dir.path(), TopazArch::UNetSmall);
     let (even, odd) = (dir.path().join("e.mrc"), dir.path().join("o.mrc"));
     for (p, seed) in [(&even, 1), (&odd, 2)] {
         let im = Image::new(5, 3, noise(15, seed))
