@@ -66,8 +66,8 @@ impl RestoreDenoiser {
     /// Not a Cryolens model file, a Topaz-architecture model, unreadable or mis-shaped weights.
     pub fn load(spec: &ModelSpec, device: &ComputeDevice) -> Result<Self> {
         let path = spec.weights_path()?;
-        let (model, config, meta) = format::load_wdsr_model(&path, &device.burn)
-            .with_context(|| format!("loading restore model {}", path.display()))?;
+        let (model, config, meta) =
+            format::load_wdsr_model(&path, &device.burn).context("loading a restore model")?;
         Ok(Self::from_parts(model, config, &meta, device, spec.label()))
     }
 

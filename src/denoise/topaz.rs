@@ -139,19 +139,44 @@ impl TopazDenoiser {
 
     /// Runs the network on one tile window (normalised units, row-major).
     fn forward_tile(&self, input: Vec<f32>, tile: &Tile) -> Result<Vec<f32>> {
+        self.forward_normalised(input, tile.in_h, tile.in_w)
+    }
+
+    /// Runs the network once on a row-major `height × width` image in normalised units (mean
+    /// 0, σ 1), on this denoiser's backend, returning the same layout. Any size of at least
+    /// 1×1 works: an input smaller than the model takes ([`TopazConfig::min_size`]: a tiny
+    /// image, or a thin last tile) is padded by reflection and cropped back
+    /// ([`models::fit::run_at_least`]).
+    ///
+    /// # Errors
+    /// A backend failure (e.g. an input too large for the GPU).
+    pub fn forward_normalised(
+        &self,
+        input: Vec<f32>,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<f32>> {
         if let Some(native) = &self.native {
-            return Ok(native.forward(&input, tile.in_h, tile.in_w));
+            return Ok(native.forward(&input, height, width));
         }
+        let min = self.config.min_size();
+        models::fit::run_at_least(input, height, width, min, |x, h, w| {
+            self.forward_burn(x, h, w)
+        })
+    }
+
+    /// Runs the burn model on a `height × width` window of at least the model's minimum size.
+    fn forward_burn(&self, input: Vec<f32>, height: usize, width: usize) -> Result<Vec<f32>> {
         let x = Tensor::<4>::from_data(
-            TensorData::new(input, [1, 1, tile.in_h, tile.in_w]),
+            TensorData::new(input, [1, 1, height, width]),
             &self.device.burn,
         );
         let data = self.model.forward(x).try_into_data().map_err(|e| {
             anyhow::anyhow!(
                 "the {} backend failed on a {}×{} tile: {e:?}",
                 self.device.describe(),
-                tile.in_w,
-                tile.in_h
+                width,
+                height
             )
         })?;
         let values = data

@@ -33,6 +33,10 @@ pub fn pool(x: &Hwc) -> Hwc {
 
 /// Nearest up-sampling of `x` to `skip`'s size (PyTorch's `nearest`: source index
 /// ⌊dst · in/out⌋ in f32), then channel concatenation `[x, skip]`.
+///
+/// # Panics
+/// An empty `x` (a U-net input smaller than 2^poolings per side pools to nothing): the
+/// models pad such inputs to their minimum size first (`models::fit`).
 pub fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
     let (h, w) = (skip.height, skip.width);
     let (c1, c2) = (x.channels, skip.channels);

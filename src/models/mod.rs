@@ -4,8 +4,10 @@
 //! Topaz's pretrained models are GPL-3.0 and never shipped with Cryolens: `cryolens models
 //! install topaz` unpacks them from the `topaz-em` wheel into [`crate::paths::models_dir`].
 
+pub mod checks;
 pub mod cref;
 pub mod export;
+pub mod fit;
 pub mod format;
 pub mod install;
 pub mod native;
@@ -43,14 +45,19 @@ pub enum ModelError {
         "unknown model '{0}': expected one of unet, unet-small, fcnn, affine, unet-v0.2.1, unet-3d-10a, unet-3d-20a, or a path to a Topaz state dict"
     )]
     Unknown(String),
-    /// The file could not be read as a PyTorch state dict of a Topaz 2D architecture.
-    #[error("cannot load {path}: {reason}")]
+    /// The file could not be read as a PyTorch state dict of a Topaz architecture, or its
+    /// tensors do not fit it or hold non-finite values ([`checks`]).
+    #[error("{path}: {reason}")]
     BadWeights {
         /// The weights file.
         path: PathBuf,
         /// What went wrong.
         reason: String,
     },
+    /// A Cryolens model file (safetensors + JSON) that does not load; the message names the
+    /// file.
+    #[error("{0}")]
+    Format(String),
 }
 
 /// Which model a user asked for (`--model` value or GUI choice).
@@ -152,7 +159,10 @@ fn state_dict_shapes(path: &Path) -> Result<HashMap<String, Vec<usize>>, ModelEr
     let reader = burn::store::pytorch_reader::PytorchReader::new(path).map_err(|e| {
         ModelError::BadWeights {
             path: path.into(),
-            reason: e.to_string(),
+            reason: format!(
+                "cannot load as a PyTorch state dict: {}",
+                e.to_string().lines().next().unwrap_or("")
+            ),
         }
     })?;
     Ok(reader
@@ -177,7 +187,7 @@ pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConf
     if path.extension().is_some_and(|e| e == "safetensors") {
         return format::load_model::<serde::de::IgnoredAny>(path, device)
             .map(|(model, config, _)| (model, config))
-            .map_err(|e| bad(format!("{e:#}")));
+            .map_err(|e| ModelError::Format(format!("{e:#}")));
     }
     let shapes = state_dict_shapes(path)?;
     let config = TopazConfig::infer(&shapes).map_err(bad)?;
@@ -190,8 +200,9 @@ pub fn load_topaz(path: &Path, device: &Device) -> Result<(TopazModel, TopazConf
 /// renumbered contiguously), requiring an exact fit; `what` names the architecture in errors.
 ///
 /// # Errors
-/// [`ModelError::BadWeights`] if the file is unreadable or any tensor is missing, unexpected
-/// or of the wrong shape.
+/// [`ModelError::BadWeights`] if the file is unreadable, any tensor is missing, unexpected or
+/// of the wrong shape, or any weight holds NaN or infinite values (one line naming the
+/// tensor by its name in the file; [`checks::load_checked`]).
 pub(crate) fn load_state_dict<M: ModuleSnapshot>(
     model: &mut M,
     path: &Path,
@@ -201,20 +212,33 @@ pub(crate) fn load_state_dict<M: ModuleSnapshot>(
         path: path.into(),
         reason,
     };
-    let mut store = PytorchStore::from_file(path)
-        .map_indices_contiguous(true)
-        .skip_enum_variants(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| bad(e.to_string()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+    // Unexpected tensors are named as the file names them, before the store renumbers
+    // Topaz's `nn.Sequential` indices.
+    let expected: std::collections::HashSet<String> = model
+        .collect(None, None, true)
+        .iter()
+        .map(|t| export::topaz_name(&t.name))
+        .collect();
+    let mut unexpected: Vec<String> = state_dict_shapes(path)?
+        .into_keys()
+        .filter(|k| !expected.contains(k))
+        .collect();
+    unexpected.sort();
+    if let Some(first) = unexpected.first() {
+        let more = match unexpected.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
         return Err(bad(format!(
-            "state dict does not fit {what}: missing {:?}, unexpected {:?}, errors {:?}",
-            result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
-            result.unused,
-            result.errors
+            "unexpected tensor {first}{more} (not part of {what})"
         )));
     }
+    let mut store = PytorchStore::from_file(path)
+        .map_indices_contiguous(true)
+        .skip_enum_variants(true)
+        .allow_partial(true)
+        .validate(false);
+    checks::load_checked(model, &mut store, what, export::topaz_name).map_err(bad)?;
     Ok(())
 }
 

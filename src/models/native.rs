@@ -94,10 +94,33 @@ impl NativeModel {
         })
     }
 
+    /// Smallest side the network takes (2^poolings, as [`super::TopazConfig::min_size`]).
+    fn min_size(&self) -> usize {
+        match &self.0 {
+            Net::Affine(_) | Net::Fcnn(_) => 1,
+            Net::UNetSmall(_) => 8,
+            Net::UNet(_) => 32,
+        }
+    }
+
     /// Runs the network on one `height × width` single-channel image (normalised units,
-    /// row-major), returning the output in the same layout.
+    /// row-major), returning the output in the same layout. Any size works: an image smaller
+    /// than the U-net's poolings take is padded by reflection and cropped back
+    /// ([`super::fit::run_at_least`]).
     pub fn forward(&self, image: &[f32], height: usize, width: usize) -> Vec<f32> {
-        let x = Hwc::image(image.to_vec(), height, width);
+        let Ok(y) = super::fit::run_at_least::<std::convert::Infallible>(
+            image.to_vec(),
+            height,
+            width,
+            self.min_size(),
+            |x, h, w| Ok(self.forward_fitted(x, h, w)),
+        );
+        y
+    }
+
+    /// [`NativeModel::forward`] on an image of at least [`NativeModel::min_size`] per side.
+    fn forward_fitted(&self, image: Vec<f32>, height: usize, width: usize) -> Vec<f32> {
+        let x = Hwc::image(image, height, width);
         let y = match &self.0 {
             Net::Affine(c) => c.forward(&x, None),
             Net::Fcnn(c) => run(c, x, true),

@@ -11,7 +11,8 @@
 //! All models take and return tensors of shape `[batch, 1, height, width]` (rows = y,
 //! columns = x) in normalised units (the micrograph's mean subtracted, divided by its σ).
 //! Every convolution pads by half its width, so the output has the input's shape; the
-//! U-nets accept any size (odd sizes included: nearest up-sampling to the skip's size).
+//! U-nets accept any size of at least [`TopazConfig::min_size`] (odd sizes included: nearest
+//! up-sampling to the skip's size); callers pad smaller ones ([`super::fit`]).
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -367,49 +368,6 @@ impl TopazArch {
 }
 
 impl TopazConfig {
-    /// Recognises the architecture from a PyTorch state dict's keys and weight shapes
-    /// (`name → shape`, PyTorch names such as `enc1.0.weight`).
-    ///
-    /// # Errors
-    /// A message naming what was expected when the keys match none of the four families.
-    pub fn infer(shapes: &std::collections::HashMap<String, Vec<usize>>) -> Result<Self, String> {
-        let dims = |k: &str| shapes.get(k).cloned();
-        // conv weight shape: [out, in, kh, kw]
-        if let Some(w) = dims("filter.weight") {
-            return Ok(TopazConfig::Affine { size: w[2] });
-        }
-        if let Some(w) = dims("net.0.weight") {
-            return Ok(TopazConfig::Fcnn {
-                nf: w[0],
-                width: w[2],
-            });
-        }
-        if let (Some(e1), Some(d1)) = (dims("enc1.0.weight"), dims("dec1.0.weight")) {
-            let (nf, first, top) = (e1[0], e1[2], d1[2]);
-            if shapes.contains_key("enc6.0.weight") {
-                return Ok(TopazConfig::UNet {
-                    nf,
-                    base_width: first,
-                    top_width: top,
-                });
-            }
-            if shapes.contains_key("enc4.0.weight") {
-                return Ok(TopazConfig::UNetSmall {
-                    nf,
-                    width: first,
-                    top_width: top,
-                });
-            }
-        }
-        let mut keys: Vec<_> = shapes.keys().cloned().collect();
-        keys.sort();
-        keys.truncate(6);
-        Err(format!(
-            "not a Topaz 2D denoiser state dict (expected keys filter.* for affine, net.* for fcnn, \
-             enc1..enc4/enc6 + dec1 for unet-small/unet); found {keys:?}"
-        ))
-    }
-
     /// Receptive-field radius in pixels: how far (per side) an output pixel can see. Tiles need
     /// at least this much padding to reproduce an untiled run.
     ///
@@ -457,6 +415,14 @@ impl TopazConfig {
             TopazConfig::UNetSmall { .. } => 8,
             TopazConfig::UNet { .. } => 32,
         }
+    }
+
+    /// Smallest side in pixels the network takes: one pixel must survive every 2× pooling,
+    /// so 2^poolings (32 for `unet`, 8 for `unet-small`, 1 for `fcnn` and `affine`). Smaller
+    /// images and tile windows are padded by reflection up to it and cropped back
+    /// ([`super::fit::run_at_least`]).
+    pub fn min_size(self) -> usize {
+        self.alignment()
     }
 
     /// Most channels any intermediate tensor has (bounds a tile's size on wgpu).

@@ -114,6 +114,9 @@ pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet,
             meta.version
         );
     }
+    meta.net
+        .check()
+        .map_err(|e| anyhow!("{}: {e}", meta_path.display()))?;
     let mut model = CrefUNet::new(meta.net, device);
     load_weights_into(
         &mut model,

@@ -12,7 +12,9 @@ use burn::store::ModuleSnapshot;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::sidecar::{DataSummary, Provenance, load_weights_into, read_sidecar, write_model_files};
+use super::sidecar::{
+    DataSummary, Provenance, load_weights_into, meta_path, read_sidecar, write_model_files,
+};
 use crate::models::topaz::{TopazConfig, TopazModel};
 use crate::models::wdsr::{WdsrConfig, WdsrUNet};
 
@@ -260,12 +262,16 @@ pub fn load_model<T: DeserializeOwned>(
     load_arch(
         weights,
         |meta| {
-            meta.architecture.topaz().ok_or_else(|| {
+            let config = meta.architecture.topaz().ok_or_else(|| {
                 anyhow!(
                     "{} is a restore (WDSR U-net) model, not a Topaz architecture",
                     weights.display()
                 )
-            })
+            })?;
+            config
+                .check()
+                .map_err(|e| anyhow!("{}: {e}", meta_path(weights).display()))?;
+            Ok(config)
         },
         |config| (TopazModel::init(*config, device), config.describe()),
     )
@@ -284,13 +290,17 @@ pub fn load_wdsr_model<T: DeserializeOwned>(
     load_arch(
         weights,
         |meta| {
-            meta.architecture.wdsr().ok_or_else(|| {
+            let config = meta.architecture.wdsr().ok_or_else(|| {
                 anyhow!(
                     "{} is a Topaz-architecture model ({}), not a restore (WDSR) model",
                     weights.display(),
                     meta.architecture_name
                 )
-            })
+            })?;
+            config
+                .check()
+                .map_err(|e| anyhow!("{}: {e}", meta_path(weights).display()))?;
+            Ok(config)
         },
         |config| (config.init(device), config.describe()),
     )

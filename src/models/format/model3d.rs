@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::prelude::Device;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,9 @@ pub fn load_model_3d<T: DeserializeOwned>(
     device: &Device,
 ) -> Result<(UNet3d, Model3dMeta<T>)> {
     let meta = read_meta_3d(weights)?;
+    meta.architecture
+        .check()
+        .map_err(|e| anyhow!("{}: {e}", meta_path(weights).display()))?;
     let mut model = UNet3d::with_config(&meta.architecture, device);
     load_weights_into(&mut model, weights, &meta.architecture.describe())?;
     Ok((model, meta))

@@ -7,11 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use serde::{Deserialize, Serialize};
 
 use crate::io::atomic::write_atomically;
+use crate::models::checks::{load_checked, same_name};
 
 /// What the training data were, for the model's JSON.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -114,29 +115,22 @@ pub fn write_model_files<M: ModuleSnapshot, T: Serialize>(
 }
 
 /// Loads safetensors `weights` into `model`, requiring an exact fit (`what` names the
-/// architecture in errors).
+/// architecture in errors) and finite values ([`crate::models::checks::load_checked`]).
 ///
 /// # Errors
-/// Unreadable weights; missing, unexpected or mis-shaped tensors.
+/// One line naming the file once: unreadable weights, the first missing, unexpected or
+/// mis-shaped tensor, or a weight holding NaN or infinite values.
 pub fn load_weights_into<M: ModuleSnapshot>(
     model: &mut M,
     weights: &Path,
     what: &str,
 ) -> Result<()> {
-    let mut store = SafetensorsStore::from_file(weights).skip_enum_variants(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow!("loading {}: {e}", weights.display()))?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        bail!(
-            "{} does not fit {what}: missing {:?}, unexpected {:?}, errors {:?}",
-            weights.display(),
-            result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
-            result.unused,
-            result.errors
-        );
-    }
-    Ok(())
+    let mut store = SafetensorsStore::from_file(weights)
+        .skip_enum_variants(true)
+        .allow_partial(true)
+        .validate(false);
+    load_checked(model, &mut store, what, same_name)
+        .map_err(|e| anyhow!("{}: {e}", weights.display()))
 }
 
 /// UTC now as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Howard Hinnant's algorithm).
