@@ -116,7 +116,7 @@ pub fn plan_overlay(picks: &[SessionPick], view: &OverlayView) -> OverlayPlan {
     };
     let mut visible = 0;
     for (index, p) in picks.iter().enumerate() {
-        if !p.passes(view.threshold) || !(p.x.is_finite() && p.y.is_finite()) {
+        if !(p.passes(view.threshold) && p.x.is_finite() && p.y.is_finite()) {
             continue;
         }
         if let (Some((z, half)), Some(pz)) = (view.section, p.z)

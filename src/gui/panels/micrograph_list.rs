@@ -197,7 +197,7 @@ mod tests {
         let visible = 100..110;
         assert_eq!(next_thumbnail(&visible, 5000, |_| false), Some(100));
         assert_eq!(
-            next_thumbnail(&visible, 5000, |i| i < 110 && i >= 100),
+            next_thumbnail(&visible, 5000, |i| (100..110).contains(&i)),
             Some(92)
         );
         assert_eq!(
