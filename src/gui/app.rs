@@ -76,6 +76,8 @@ pub struct CryolensApp {
     pub(super) thumbnails: HashMap<usize, egui::TextureHandle>,
     /// Micrographs whose thumbnail could not be made.
     pub(super) thumbnail_failed: HashSet<usize>,
+    /// The micrograph list's rows shown in the last frame (thumbnails are made for those).
+    pub(super) list_visible: std::ops::Range<usize>,
     /// Bring the current micrograph into view in the list (after N / P).
     pub(super) scroll_list: bool,
     pub(super) session_choice: SessionFile,
@@ -165,6 +167,7 @@ impl CryolensApp {
             picks: PickTool::new(PickSession::default(), None),
             thumbnails: HashMap::new(),
             thumbnail_failed: HashSet::new(),
+            list_visible: 0..0,
             scroll_list: false,
             session_choice: options.session_file,
             pending_open: None,
@@ -273,7 +276,7 @@ impl CryolensApp {
             }
         }
         self.start_jobs();
-        self.poll_picking_jobs(ctx);
+        self.poll_picking_jobs();
         self.poll_analysis();
         self.update_pane_curves();
         self.poll_merge();
@@ -333,14 +336,15 @@ impl eframe::App for CryolensApp {
             });
         if self.picks.session.micrographs.len() > 1 {
             let scroll = std::mem::take(&mut self.scroll_list);
-            let chosen = egui::Panel::left("micrographs")
+            let list = egui::Panel::left("micrographs")
                 .resizable(true)
                 .default_size(220.0)
                 .show(ui, |ui| {
                     micrograph_list::show(ui, &self.picks.session, &self.thumbnails, scroll)
                 })
                 .inner;
-            if let Some(i) = chosen {
+            self.list_visible = list.visible;
+            if let Some(i) = list.chosen {
                 self.go_to(i);
             }
         }

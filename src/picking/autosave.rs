@@ -1,20 +1,22 @@
 //! Autosave of the session file on a background thread.
 //!
-//! Every edit hands the session's JSON to the saver ([`Autosaver::submit`]), which returns at
-//! once. The saver thread writes the newest text it has, atomically (temporary file in the same
+//! Every edit hands the session's JSON to the saver ([`Autosaver::submit`], or as parts
+//! shared with earlier saves, [`Autosaver::submit_parts`] and
+//! [`crate::picking::PickSession::json_parts`]), which returns at once. The saver thread writes the newest text it has, atomically (temporary file in the same
 //! folder, fsync, rename, fsync of the folder), so the file on disk is always a complete
 //! session. Edits that arrive while a write is in progress are coalesced into the next write
 //! (the debounce): a crash loses at most the edits made during the last write, which takes
 //! milliseconds.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 #[derive(Default)]
 struct State {
-    /// Text waiting to be written, with its sequence number.
-    pending: Option<(u64, String)>,
+    /// Text waiting to be written (parts, concatenated), with its sequence number.
+    pending: Option<(u64, Vec<Arc<str>>)>,
     /// Sequence number of the last text written.
     written: u64,
     /// Sequence number of the last text submitted.
@@ -66,8 +68,14 @@ impl Autosaver {
     /// Queues `text` to be written (replacing any text still waiting); returns at once. Without
     /// a saver thread (it could not be started) the text is written here, synchronously.
     pub fn submit(&self, text: String) {
+        self.submit_parts(vec![Arc::from(text)]);
+    }
+
+    /// As [`Self::submit`] for a text made of `parts` (written one after the other; parts
+    /// shared with earlier submissions are not copied).
+    pub fn submit_parts(&self, parts: Vec<Arc<str>>) {
         if self.thread.is_none() {
-            let result = crate::io::atomic::write_atomically(&self.path, text.as_bytes());
+            let result = write_parts(&self.path, &parts);
             let mut st = lock(&self.shared);
             st.submitted += 1;
             st.written = st.submitted;
@@ -76,7 +84,7 @@ impl Autosaver {
         }
         let mut st = lock(&self.shared);
         st.submitted += 1;
-        st.pending = Some((st.submitted, text));
+        st.pending = Some((st.submitted, parts));
         self.shared.wake.notify_all();
     }
 
@@ -118,6 +126,21 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
     shared.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Writes the concatenation of `parts` to `path` atomically.
+///
+/// # Errors
+/// Any I/O failure (the file is then left as it was).
+pub fn write_parts(path: &Path, parts: &[Arc<str>]) -> anyhow::Result<()> {
+    crate::io::atomic::write_atomically_with(path, |tmp| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?);
+        for p in parts {
+            out.write_all(p.as_bytes())?;
+        }
+        out.flush()?;
+        Ok(())
+    })
+}
+
 fn run(shared: &Shared, path: &Path) {
     loop {
         let (seq, text) = {
@@ -132,7 +155,7 @@ fn run(shared: &Shared, path: &Path) {
                 st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let result = crate::io::atomic::write_atomically(path, text.as_bytes());
+        let result = write_parts(path, &text);
         let mut st = lock(shared);
         match result {
             Ok(()) => {

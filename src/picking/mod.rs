@@ -11,21 +11,25 @@
 //! # Files
 //! `picks` holds the picks and the settings, `edit` the undoable edits, `session` the session
 //! with its undo/redo history, `session_file` the JSON file a session is saved in and where it
-//! goes by default, `inputs` the micrographs a folder, glob or STAR names; all re-exported here.
+//! goes by default, `inputs` the micrographs a folder, glob or STAR names, `index` the spatial index behind
+//! hit-testing, `overlay` what of a micrograph's picks to draw at a zoom; all re-exported here.
 
 pub mod autosave;
 mod edit;
 pub mod exchange;
+mod index;
 mod inputs;
+pub mod overlay;
 mod picks;
 mod session;
 mod session_file;
 
 pub use edit::Edit;
+pub use index::PickIndex;
 pub use inputs::{MICROGRAPH_EXTENSIONS, expand_input, glob_match};
 pub use picks::{PickSettings, SessionMicrograph, SessionPick};
 pub use session::PickSession;
-pub use session_file::default_session_path;
+pub use session_file::{JsonCache, default_session_path};
 
 use std::path::PathBuf;
 

@@ -88,8 +88,15 @@ pub struct PickSettings {
     pub particle_diameter_angstrom: f64,
     /// Draw circles (true) or boxes (false).
     pub circles: bool,
-    /// Autopicks with a figure of merit below this are hidden and not exported.
+    /// Autopicks with a figure of merit below this are hidden and not exported (−∞, which
+    /// JSON writes as `null`, keeps all).
+    #[serde(deserialize_with = "threshold_or_none")]
     pub autopick_threshold: f64,
+}
+
+/// A threshold read from JSON: `null` (how serde_json writes −∞) is −∞.
+fn threshold_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
 }
 
 impl Default for PickSettings {

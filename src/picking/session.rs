@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
+use std::sync::{Arc, Mutex};
+
 use super::Edit;
+use super::index::PickIndex;
 use super::picks::{PickSettings, SessionMicrograph, SessionPick};
 
 /// A picking session: micrographs, their picks, settings, and the undo/redo history (which
@@ -19,6 +22,30 @@ pub struct PickSession {
     pub(super) undo: Vec<Edit>,
     pub(super) redo: Vec<Edit>,
     pub(super) revision: u64,
+    /// The revision at which each micrograph's picks last changed (by index; missing = 0).
+    pub(super) changed_at: Vec<u64>,
+    pub(super) index: IndexCache,
+}
+
+/// What a cached [`PickIndex`] was built from: micrograph, session revision, the pick list's
+/// address and length (a list replaced through the public fields), threshold and cell size.
+type IndexKey = (usize, u64, usize, usize, u64, u64);
+
+/// The spatial index of the last micrograph hit-tested, rebuilt when its key changes. A clone
+/// starts empty (the index is derived data).
+#[derive(Default)]
+pub(super) struct IndexCache(Mutex<Option<(IndexKey, Arc<PickIndex>)>>);
+
+impl Clone for IndexCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexCache")
+    }
 }
 
 impl PickSession {
@@ -47,6 +74,21 @@ impl PickSession {
         self.revision += 1;
     }
 
+    /// The revision at which the picks of `micrograph` last changed through the session's
+    /// methods (0 when never): the autosaver re-serialises only micrographs whose revision
+    /// moved (see [`super::JsonCache`]).
+    pub fn micrograph_revision(&self, micrograph: usize) -> u64 {
+        self.changed_at.get(micrograph).copied().unwrap_or(0)
+    }
+
+    fn mark_changed(&mut self, micrograph: usize) {
+        self.revision += 1;
+        if self.changed_at.len() <= micrograph {
+            self.changed_at.resize(micrograph + 1, 0);
+        }
+        self.changed_at[micrograph] = self.revision;
+    }
+
     /// The picks of micrograph `micrograph` (empty when out of range).
     pub fn picks(&self, micrograph: usize) -> &[SessionPick] {
         self.micrographs
@@ -64,17 +106,43 @@ impl PickSession {
     }
 
     /// Index of the pick of `micrograph` nearest to `(x, y)` within `radius` pixels, among the
-    /// picks kept at the threshold.
+    /// picks kept at the threshold (of equally near picks, the one made first).
+    ///
+    /// Uses a spatial index ([`PickIndex`], cells of the power of two at or below `radius`)
+    /// built on the first query after a change and reused until the next one, so a click on a
+    /// micrograph with 100,000 picks looks at a few cells, not at every pick. Code that changes
+    /// `micrographs` directly must call [`Self::touch`].
     pub fn nearest(&self, micrograph: usize, x: f64, y: f64, radius: f64) -> Option<usize> {
+        self.pick_index(micrograph, radius)?.nearest(x, y, radius)
+    }
+
+    /// The spatial index of `micrograph`'s kept picks with cells of about `radius` pixels
+    /// (cached; see [`Self::nearest`]); `None` when the micrograph does not exist.
+    pub fn pick_index(&self, micrograph: usize, radius: f64) -> Option<Arc<PickIndex>> {
+        let picks = &self.micrographs.get(micrograph)?.picks;
         let t = self.settings.autopick_threshold;
-        self.picks(micrograph)
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.passes(t))
-            .map(|(i, p)| (i, (p.x - x).powi(2) + (p.y - y).powi(2)))
-            .filter(|&(_, d2)| d2 <= radius * radius)
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i)
+        let cell = if radius.is_finite() && radius > 1.0 {
+            2f64.powi(radius.log2().floor() as i32)
+        } else {
+            1.0
+        };
+        let key = (
+            micrograph,
+            self.revision,
+            picks.as_ptr() as usize,
+            picks.len(),
+            t.to_bits(),
+            cell.to_bits(),
+        );
+        let mut cache = self.index.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, index)) = cache.as_ref()
+            && *k == key
+        {
+            return Some(Arc::clone(index));
+        }
+        let index = Arc::new(PickIndex::build(picks, cell, |p| p.passes(t)));
+        *cache = Some((key, Arc::clone(&index)));
+        Some(index)
     }
 
     /// Adds a manual pick at `(x, y)` to `micrograph`; returns its index, or `None` when the
@@ -142,6 +210,7 @@ impl PickSession {
     /// Sets a pick's position without recording an edit (live dragging; see
     /// [`Self::commit_move`]).
     pub fn set_position(&mut self, micrograph: usize, index: usize, to: (f64, f64)) {
+        self.mark_changed(micrograph);
         if let Some(p) = self
             .micrographs
             .get_mut(micrograph)
@@ -196,7 +265,7 @@ impl PickSession {
     }
 
     fn apply(&mut self, edit: &Edit) {
-        self.revision += 1;
+        self.mark_changed(edit.micrograph());
         let Some(m) = self.micrographs.get_mut(edit.micrograph()) else {
             return;
         };
@@ -224,8 +293,10 @@ impl PickSession {
     /// keeps the picks of those it has; micrographs no longer present are kept (their picks
     /// are user work).
     pub fn merge_paths(&mut self, paths: &[PathBuf]) {
+        let mut known: std::collections::HashSet<PathBuf> =
+            self.micrographs.iter().map(|m| m.path.clone()).collect();
         for p in paths {
-            if !self.micrographs.iter().any(|m| &m.path == p) {
+            if known.insert(p.clone()) {
                 self.micrographs.push(SessionMicrograph {
                     path: p.clone(),
                     picks: Vec::new(),

@@ -1,15 +1,21 @@
 //! The session file: a session as JSON (`format` = `"cryolens-picks"`, `version` = 1; the undo
 //! history is not saved), reading it back, and where a session is saved by default.
+//!
+//! The text is compact JSON made of parts ([`PickSession::json_parts`]): a header, then one
+//! part per micrograph. A [`JsonCache`] keeps each micrograph's part between saves, so an
+//! autosave after an edit serialises only the micrograph that changed; the parts are written
+//! one after the other by the autosaver's thread.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::picks::{PickSettings, SessionMicrograph};
 use super::{PickSession, PickingError};
 
-/// The session file's contents (JSON, `format` = `"cryolens-picks"`, `version` = 1).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The session file's contents (JSON, `format` = `"cryolens-picks"`, `version` = 1), as read.
+#[derive(Clone, Debug, Deserialize)]
 struct SessionFile {
     format: String,
     version: u32,
@@ -21,18 +27,62 @@ struct SessionFile {
 const FORMAT: &str = "cryolens-picks";
 
 impl PickSession {
-    /// The session as the JSON text of its session file.
+    /// The session as the JSON text of its session file (compact; see [`Self::json_parts`]).
     pub fn to_json(&self) -> String {
-        let file = SessionFile {
-            format: FORMAT.into(),
+        self.json_parts(&mut JsonCache::default()).concat()
+    }
+
+    /// The JSON text of the session file as parts to be written one after the other: the
+    /// header (format, version, settings, current micrograph), then each micrograph's part
+    /// (with the separators). Micrographs unchanged since `cache` last saw them (same
+    /// [`Self::micrograph_revision`], same pick list address and length, same path) reuse
+    /// their part: the cost is that of the changed micrographs plus one reference per
+    /// micrograph.
+    pub fn json_parts(&self, cache: &mut JsonCache) -> Vec<Arc<str>> {
+        #[derive(Serialize)]
+        struct Header<'a> {
+            format: &'a str,
+            version: u32,
+            settings: PickSettings,
+            current: usize,
+        }
+        // Serialising plain data cannot fail; non-finite thresholds are written as null by
+        // serde_json and read back as the default.
+        let header = serde_json::to_string(&Header {
+            format: FORMAT,
             version: 1,
             settings: self.settings,
             current: self.current,
-            micrographs: self.micrographs.clone(),
-        };
-        // Serialising plain data with finite numbers cannot fail; non-finite thresholds are
-        // written as null by serde_json and read back as the default.
-        serde_json::to_string_pretty(&file).unwrap_or_default()
+        })
+        .unwrap_or_default();
+        // `{…}` → `{…,"micrographs":[`
+        let head = format!(
+            "{},\"micrographs\":[",
+            header.strip_suffix('}').unwrap_or(&header)
+        );
+        cache.parts.resize(self.micrographs.len(), None);
+        let mut parts = Vec::with_capacity(self.micrographs.len() + 2);
+        parts.push(Arc::from(head));
+        for (i, m) in self.micrographs.iter().enumerate() {
+            let key = (
+                self.micrograph_revision(i),
+                m.picks.as_ptr() as usize,
+                m.picks.len(),
+            );
+            let part = match &cache.parts[i] {
+                Some((k, path, text)) if *k == key && *path == m.path => Arc::clone(text),
+                _ => {
+                    let sep = if i == 0 { "" } else { "," };
+                    let text: Arc<str> =
+                        format!("{sep}{}", serde_json::to_string(m).unwrap_or_default()).into();
+                    cache.parts[i] = Some((key, m.path.clone(), Arc::clone(&text)));
+                    text
+                }
+            };
+            parts.push(part);
+        }
+        parts.push(Arc::from("]}\n"));
+        parts
     }
 
     /// Parses a session file's text.
@@ -44,26 +94,28 @@ impl PickSession {
             path: path.to_path_buf(),
             message,
         };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        // Parsed straight into the file's struct (no intermediate JSON tree: a session of
+        // millions of picks reads in a fraction of the time).
+        let file: SessionFile = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                let has_format = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT));
+                return Err(bad(if has_format || e.is_syntax() || e.is_eof() {
+                    e.to_string()
+                } else {
+                    format!("no \"format\": \"{FORMAT}\" field")
+                }));
+            }
+        };
+        if file.format != FORMAT {
             return Err(bad(format!("no \"format\": \"{FORMAT}\" field")));
         }
-        let mut value = value;
-        // serde_json writes -inf as null.
-        if let Some(t) = value.pointer_mut("/settings/autopick_threshold")
-            && t.is_null()
-        {
-            *t = serde_json::Value::from(-1e300);
-        }
-        let file: SessionFile = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
         if file.version != 1 {
             return Err(bad(format!("unsupported version {}", file.version)));
         }
-        let mut settings = file.settings;
-        if settings.autopick_threshold <= -1e300 {
-            settings.autopick_threshold = f64::NEG_INFINITY;
-        }
+        let settings = file.settings;
         let current = file.current.min(file.micrographs.len().saturating_sub(1));
         Ok(Self {
             micrographs: file.micrographs,
@@ -85,6 +137,16 @@ impl PickSession {
         Self::from_json(&text, path)
     }
 }
+
+/// Each micrograph's serialised part of the last [`PickSession::json_parts`] call, with what it
+/// was made from (micrograph revision, pick list address and length, path).
+#[derive(Clone, Debug, Default)]
+pub struct JsonCache {
+    parts: Vec<Option<PartEntry>>,
+}
+
+/// A cached part: its key, the micrograph's path, the text.
+type PartEntry = ((u64, usize, usize), PathBuf, Arc<str>);
 
 /// Where a session over `micrographs` is saved by default: `cryolens_session.json` in the
 /// folder of the first micrograph when that folder is writable, else a file named after a
@@ -143,5 +205,34 @@ mod tests {
         assert_eq!(back.settings, s.settings);
         assert!(PickSession::from_json("{}", Path::new("x")).is_err());
         assert!(PickSession::from_json("{\"format\":\"cryolens-picks\"", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn cached_parts_are_reused_and_match_a_fresh_serialisation() {
+        let mut s = PickSession::new((0..50).map(|i| format!("m{i}.mrc").into()).collect());
+        for i in 0..50 {
+            s.add(i, i as f64, 2.0 * i as f64);
+        }
+        s.settings.autopick_threshold = 0.25;
+        let mut cache = JsonCache::default();
+        let first = s.json_parts(&mut cache);
+        s.add(7, 1.0, 1.0);
+        s.set_position(9, 0, (5.0, 5.0));
+        let second = s.json_parts(&mut cache);
+        assert_eq!(second.concat(), s.to_json());
+        let reused: Vec<usize> = (0..50)
+            .filter(|&i| Arc::ptr_eq(&first[i + 1], &second[i + 1]))
+            .collect();
+        assert_eq!(reused.len(), 48);
+        assert!(!reused.contains(&7) && !reused.contains(&9));
+        let back = PickSession::from_json(&second.concat(), Path::new("x.json")).unwrap();
+        assert_eq!(back.micrographs, s.micrographs);
+        assert_eq!(back.settings, s.settings);
+        // An empty session is valid too.
+        let empty = PickSession::default().to_json();
+        assert!(
+            PickSession::from_json(&empty, Path::new("e.json")).is_ok(),
+            "{empty}"
+        );
     }
 }

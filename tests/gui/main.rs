@@ -7,7 +7,7 @@
 //! `CRYOLENS_MODELS_DIR` at an empty folder).
 //!
 //! One module per concern: `harness` (building and driving the app), `measure` (statistics
-//! of rendered frames), then the tests: `views`, `models`, `picking`, `analysis`, `compare`,
+//! of rendered frames), then the tests: `views`, `models`, `picking`, `heavy`, `analysis`, `compare`,
 //! `volume`, `training`, and the `#[ignore]`d `screenshots` writers.
 //!
 //! `cargo test --release --test gui -- --ignored --exact screenshots::screenshots` writes
@@ -16,6 +16,7 @@
 mod analysis;
 mod compare;
 mod harness;
+mod heavy;
 mod measure;
 mod models;
 mod picking;

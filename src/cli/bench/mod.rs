@@ -2,7 +2,8 @@
 //! ratio to the published Topaz-Denoise run on the same machine; with `--what spectra`, the
 //! time of the power spectrum and of the even/odd analysis against numpy (see
 //! [`run_spectra`]); with `--what train`, noise2noise training steps of our native kernels,
-//! of burn's autodiff and of Topaz's PyTorch model (see [`run_train`]).
+//! of burn's autodiff and of Topaz's PyTorch model (see [`run_train`]); with `--what picks`,
+//! heavy use of the picking GUI on synthetic sessions (see [`run_picks`]).
 //!
 //! Topaz is timed by `assets/bench/topaz_peer.py` (its `denoise_image` with patch 1024,
 //! padding 500, which is `topaz denoise`'s default), with the same number of CPU threads.
@@ -11,13 +12,15 @@
 //!
 //! # Files
 //! This file holds the options and what the benchmarks share (default input, peak memory,
-//! load average); `denoise`, `spectra` and `train` hold one benchmark each.
+//! load average); `denoise`, `spectra`, `train` and `picks` hold one benchmark each.
 
 mod denoise;
+mod picks;
 mod spectra;
 mod train;
 
 pub use denoise::{BenchRow, print_table};
+pub use picks::{HEAVY_PICKS, SESSION_MICROGRAPHS, random_picks, run_picks};
 pub use spectra::{
     RING_WIDTH_PX, SPECTRUM_TILE_PX, STAND_IN_DENOISER_SIGMA_PX, SpectraBenchRow,
     print_spectra_table, run_spectra,
@@ -38,6 +41,9 @@ pub enum BenchWhat {
     Spectra,
     /// Noise2noise training steps: native CPU kernels, burn Flex autodiff and Topaz (PyTorch).
     Train,
+    /// Heavy picking: 100,000 picks on a micrograph (overlay, hit-testing) and a
+    /// 5,000-micrograph session (list, autosave), synthetic; peak memory.
+    Picks,
 }
 
 /// `cryolens bench` options.
@@ -90,6 +96,9 @@ pub struct BenchArgs {
     /// defaults on 2 cores).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub burn: bool,
+    /// `--what picks`: picks per micrograph of the 5,000-micrograph session.
+    #[arg(long, default_value_t = 200)]
+    pub picks_per_micrograph: usize,
 }
 
 fn default_input() -> PathBuf {
@@ -137,6 +146,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Train {
         return run_train(args);
+    }
+    if args.what == BenchWhat::Picks {
+        return run_picks(args);
     }
     denoise::run(args)
 }

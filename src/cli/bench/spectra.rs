@@ -30,7 +30,7 @@ pub struct SpectraBenchRow {
 }
 
 /// Best wall time of `repeats` runs of `f`, with the last result.
-fn best_of<T>(repeats: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+pub(super) fn best_of<T>(repeats: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
     let mut best = f64::INFINITY;
     let mut out = None;
     for _ in 0..repeats.max(1) {

@@ -161,7 +161,7 @@ impl CryolensApp {
     }
 
     /// Polls the picking jobs: prefetch, thumbnails, import and export dialogs.
-    pub(in crate::gui) fn poll_picking_jobs(&mut self, ctx: &egui::Context) {
+    pub(in crate::gui) fn poll_picking_jobs(&mut self) {
         if let Some((_, Ok((loaded, denoised)))) = self.jobs.prefetch.poll() {
             let index = loaded.index;
             if self.doc.is_none() && index == self.picks.session.current {
@@ -182,14 +182,7 @@ impl CryolensApp {
         if let Some((key, result)) = self.jobs.thumbnail.poll() {
             let index = key;
             match result {
-                Ok(img) => {
-                    let tex = ctx.load_texture(
-                        format!("thumbnail {index}"),
-                        img,
-                        egui::TextureOptions::LINEAR,
-                    );
-                    self.thumbnails.insert(index, tex);
-                }
+                Ok(img) => self.store_thumbnail(index, &img),
                 Err(_) => {
                     self.thumbnail_failed.insert(index);
                 }
@@ -245,7 +238,9 @@ impl CryolensApp {
         }
     }
 
-    /// Uploads a thumbnail made on a worker (no image work on the UI thread).
+    /// Uploads a thumbnail made on a worker (no image work on the UI thread), and drops the
+    /// thumbnails farthest from the list's visible rows beyond
+    /// [`micrograph_list::MAX_THUMBNAILS`].
     pub(in crate::gui) fn store_thumbnail(&mut self, index: usize, img: &egui::ColorImage) {
         if self.thumbnails.contains_key(&index) {
             return;
@@ -256,6 +251,14 @@ impl CryolensApp {
             egui::TextureOptions::LINEAR,
         );
         self.thumbnails.insert(index, tex);
+        let drop = micrograph_list::thumbnails_to_drop(
+            self.thumbnails.keys().copied(),
+            &self.list_visible,
+            micrograph_list::MAX_THUMBNAILS,
+        );
+        for i in drop {
+            self.thumbnails.remove(&i);
+        }
     }
 
     /// Background work for picking when nothing else runs: prefetch (read and denoise) the
@@ -291,11 +294,12 @@ impl CryolensApp {
             self.jobs.prefetch.start(next, job);
             return;
         }
-        let missing = (0..session.micrographs.len()).find(|i| {
-            !self.thumbnails.contains_key(i)
-                && !self.thumbnail_failed.contains(i)
-                && self.doc.as_ref().is_none_or(|d| d.index != *i)
-        });
+        let missing =
+            micrograph_list::next_thumbnail(&self.list_visible, session.micrographs.len(), |i| {
+                self.thumbnails.contains_key(&i)
+                    || self.thumbnail_failed.contains(&i)
+                    || self.doc.as_ref().is_some_and(|d| d.index == i)
+            });
         if let Some(index) = missing {
             let path = session.micrographs[index].path.clone();
             let job = Job::spawn("thumbnail", move |p| {

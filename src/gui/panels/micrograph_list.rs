@@ -1,5 +1,8 @@
 //! The micrograph list of a picking session: each micrograph's thumbnail, name and pick count;
-//! a click (or N / P) moves to another micrograph.
+//! a click (or N / P) moves to another micrograph. Only the visible rows are laid out
+//! (`ScrollArea::show_rows`), and the app makes thumbnails for those rows only, keeping at most
+//! [`MAX_THUMBNAILS`] (see [`thumbnails_to_drop`]), so a session of thousands of micrographs
+//! costs what one screenful does.
 
 use eframe::egui;
 
@@ -8,6 +11,60 @@ use crate::picking::PickSession;
 
 /// Thumbnail side in pixels (the longer side).
 pub const THUMBNAIL_SIDE: usize = 64;
+
+/// Most thumbnails kept as textures (64² RGBA: 16 KiB each); the farthest from the visible
+/// rows are dropped first.
+pub const MAX_THUMBNAILS: usize = 512;
+
+/// Rows beyond the visible ones (above and below) whose thumbnails are made ahead.
+pub const THUMBNAIL_MARGIN: usize = 8;
+
+/// The thumbnails to drop when more than `max` are kept: the farthest from the `visible`
+/// rows, until `max` remain.
+pub fn thumbnails_to_drop(
+    kept: impl Iterator<Item = usize>,
+    visible: &std::ops::Range<usize>,
+    max: usize,
+) -> Vec<usize> {
+    let mut kept: Vec<usize> = kept.collect();
+    if kept.len() <= max {
+        return Vec::new();
+    }
+    let distance = |i: usize| {
+        if i < visible.start {
+            visible.start - i
+        } else {
+            i.saturating_sub(visible.end.saturating_sub(1))
+        }
+    };
+    kept.sort_by_key(|&i| std::cmp::Reverse(distance(i)));
+    kept.truncate(kept.len() - max);
+    kept
+}
+
+/// The next micrograph whose thumbnail is wanted: in the `visible` rows first, then within
+/// [`THUMBNAIL_MARGIN`] rows of them; `has(i)` says whether it is made, failed or shown.
+pub fn next_thumbnail(
+    visible: &std::ops::Range<usize>,
+    len: usize,
+    has: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let start = visible.start.saturating_sub(THUMBNAIL_MARGIN);
+    let end = (visible.end + THUMBNAIL_MARGIN).min(len);
+    visible
+        .clone()
+        .chain(start..visible.start.min(len))
+        .chain(visible.end.min(len)..end)
+        .find(|&i| i < len && !has(i))
+}
+
+/// What the list reports each frame.
+pub struct ListOutput {
+    /// The micrograph the user chose, if any.
+    pub chosen: Option<usize>,
+    /// The rows laid out (visible).
+    pub visible: std::ops::Range<usize>,
+}
 
 /// A small 8-bit rendering of `image`: box-averaged down to at most `side` pixels on the
 /// longer side, contrast ±3σ around the mean (the longer side is `side`, the shorter scaled
@@ -51,16 +108,17 @@ pub fn thumbnail(image: &Image, side: usize) -> egui::ColorImage {
     egui::ColorImage::new([tw, th], pixels)
 }
 
-/// Draws the list; returns the micrograph the user chose, if any. `thumbnails[i]` is the
-/// texture of micrograph `i` once made; `scroll_to_current` brings the current micrograph
-/// into view (after N / P).
+/// Draws the list; returns the micrograph the user chose, if any, and the rows shown.
+/// `thumbnails[i]` is the texture of micrograph `i` once made; `scroll_to_current` brings the
+/// current micrograph into view (after N / P).
 pub fn show(
     ui: &mut egui::Ui,
     session: &PickSession,
     thumbnails: &std::collections::HashMap<usize, egui::TextureHandle>,
     scroll_to_current: bool,
-) -> Option<usize> {
+) -> ListOutput {
     let mut chosen = None;
+    let mut visible = 0..0;
     let n = session.micrographs.len();
     ui.horizontal(|ui| {
         ui.heading("Micrographs");
@@ -91,6 +149,7 @@ pub fn show(
         area = area.vertical_scroll_offset((top - 2.0 * row_height).max(0.0));
     }
     area.show_rows(ui, row_height, n, |ui, range| {
+        visible = range.clone();
         for i in range {
             let m = &session.micrographs[i];
             let selected = i == session.current;
@@ -125,12 +184,33 @@ pub fn show(
             }
         }
     });
-    chosen
+    ListOutput { chosen, visible }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thumbnails_follow_the_visible_rows_and_stay_bounded() {
+        // Rows 100..110 visible of 5,000: those first, then the margins, nothing far away.
+        let visible = 100..110;
+        assert_eq!(next_thumbnail(&visible, 5000, |_| false), Some(100));
+        assert_eq!(
+            next_thumbnail(&visible, 5000, |i| (100..110).contains(&i)),
+            Some(92)
+        );
+        assert_eq!(
+            next_thumbnail(&visible, 5000, |i| (92..118).contains(&i)),
+            None
+        );
+        assert_eq!(next_thumbnail(&(0..3), 3, |i| i != 2), Some(2));
+        // 600 kept, 512 allowed: the 88 farthest from 100..110 go (the rows after 522).
+        let mut drop = thumbnails_to_drop(0..600, &visible, MAX_THUMBNAILS);
+        drop.sort_unstable();
+        assert_eq!(drop, (512..600).collect::<Vec<_>>());
+        assert!(thumbnails_to_drop(0..10, &visible, MAX_THUMBNAILS).is_empty());
+    }
 
     #[test]
     fn thumbnail_keeps_aspect_and_contrast() {

@@ -1,6 +1,6 @@
 //! The picking tool drawn over the viewer: clicks add, remove and move picks of the open
-//! micrograph; picks are drawn as circles (particle diameter) or boxes (box size) at every
-//! zoom and on every view; every edit goes to the session's autosaver.
+//! micrograph; picks are drawn (by `gui::views::picks`) as circles (particle diameter) or boxes
+//! (box size) at every zoom and on every view; every edit goes to the session's autosaver.
 //!
 //! Mouse: left click adds a pick; left drag on a pick moves it (one undo step); right click or
 //! Shift+left click removes the nearest pick within the particle radius; left drag elsewhere
@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 
 use eframe::egui;
-use egui::{Color32, Pos2, Rect, Stroke, Vec2};
+use egui::{Pos2, Rect, Vec2};
 
 use crate::picking::autosave::Autosaver;
 use crate::picking::exchange::{ExportFormat, ImportOptions};
-use crate::picking::{PickSession, SessionPick};
+use crate::picking::{JsonCache, PickSession, SessionPick};
 
 use crate::gui::viewer::{Interaction, ViewTransform};
 
@@ -64,6 +64,11 @@ pub struct PickTool {
     pub session: PickSession,
     saver: Option<Autosaver>,
     saved_revision: u64,
+    /// Each micrograph's serialised part of the last autosave (only changed ones are redone).
+    json: JsonCache,
+    /// Picks kept at the threshold in the whole session, with the revision and threshold
+    /// they were counted at.
+    total_kept: Option<(u64, u64, usize)>,
     drag: Option<Drag>,
     /// How the next import maps coordinates.
     pub import_options: ImportOptions,
@@ -86,6 +91,8 @@ impl PickTool {
             session,
             saver: session_file.map(Autosaver::new),
             saved_revision,
+            json: JsonCache::default(),
+            total_kept: None,
             drag: None,
             import_options: ImportOptions::default(),
             export_format: ExportFormat::Relion,
@@ -100,15 +107,16 @@ impl PickTool {
         self.saver.as_ref().map(Autosaver::path)
     }
 
-    /// Hands the session to the autosaver when it changed since the last call (cheap: the
-    /// write happens on the saver's thread).
+    /// Hands the session to the autosaver when it changed since the last call (cheap: only
+    /// the micrographs changed since the last save are serialised here; the write happens on
+    /// the saver's thread).
     pub fn autosave(&mut self) {
         let rev = self.session.revision();
         if rev != self.saved_revision
             && self.drag.is_none_or(|d| !d.moved)
             && let Some(saver) = &self.saver
         {
-            saver.submit(self.session.to_json());
+            saver.submit_parts(self.session.json_parts(&mut self.json));
             self.saved_revision = rev;
         }
     }
@@ -134,6 +142,13 @@ impl PickTool {
                 None => SaveState::Saving,
             },
         }
+    }
+
+    /// The index of the pick being dragged on the open micrograph, if any.
+    pub fn dragging(&self) -> Option<usize> {
+        self.drag
+            .filter(|d| d.micrograph == self.session.current)
+            .map(|d| d.index)
     }
 
     /// How the viewer should treat the pointer this frame.
@@ -255,60 +270,6 @@ impl PickTool {
         }
     }
 
-    /// Draws the open micrograph's picks (those kept at the threshold) over the viewer.
-    pub fn draw(
-        &self,
-        painter: &egui::Painter,
-        viewport: Rect,
-        transform: &ViewTransform,
-        radius_px: f64,
-    ) {
-        if !self.show_picks {
-            return;
-        }
-        let m = self.session.current;
-        let settings = &self.session.settings;
-        let t = settings.autopick_threshold;
-        let zoom = transform.zoom;
-        let r = (radius_px as f32 * zoom).max(3.0);
-        let half_box = (0.5 * settings.box_size_px as f32 * zoom).max(3.0);
-        let dragging = self.drag.filter(|d| d.micrograph == m).map(|d| d.index);
-        let clip = viewport.expand(half_box.max(r) + 2.0);
-        for (i, p) in self.session.picks(m).iter().enumerate() {
-            if !p.passes(t) {
-                continue;
-            }
-            if let (Some((z, half)), Some(pz)) = (self.section, p.z)
-                && (pz - z).abs() > half
-            {
-                continue;
-            }
-            let c = pick_to_screen(transform, viewport, p);
-            if !clip.contains(c) {
-                continue;
-            }
-            let colour = if Some(i) == dragging {
-                Color32::from_rgb(255, 120, 255)
-            } else if p.score.is_some() {
-                Color32::from_rgb(255, 200, 40)
-            } else {
-                Color32::from_rgb(60, 230, 90)
-            };
-            let stroke = Stroke::new(1.5, colour);
-            if settings.circles {
-                painter.circle_stroke(c, r, stroke);
-            } else {
-                painter.rect_stroke(
-                    Rect::from_center_size(c, Vec2::splat(2.0 * half_box)),
-                    0.0,
-                    stroke,
-                    egui::StrokeKind::Middle,
-                );
-            }
-            painter.circle_filled(c, 1.5, colour);
-        }
-    }
-
     /// The picking section of the side panel: sizes with their pixel equivalents, the
     /// overlay, counts, autopick threshold, undo/redo, import and export.
     pub fn panel(&mut self, ui: &mut egui::Ui, pixel_size_angstrom: Option<f32>) -> PickAction {
@@ -374,7 +335,15 @@ impl PickTool {
         if s.settings != before {
             s.touch();
         }
-        let total: usize = (0..s.micrographs.len()).map(|i| s.kept_count(i)).sum();
+        let key = (s.revision(), s.settings.autopick_threshold.to_bits());
+        let total = match self.total_kept {
+            Some((rev, t, n)) if (rev, t) == key => n,
+            _ => {
+                let n = (0..s.micrographs.len()).map(|i| s.kept_count(i)).sum();
+                self.total_kept = Some((key.0, key.1, n));
+                n
+            }
+        };
         ui.label(format!(
             "{} picks here, {} in {} micrographs",
             s.kept_count(m),
