@@ -37,7 +37,9 @@ pub struct AnalyzeArgs {
     /// Gain (image units per detected electron) for count splitting; estimated when omitted.
     #[arg(long)]
     pub gain: Option<f64>,
-    /// Split even if the values are not integer counts × gain (rounds them).
+    /// Use data that fail a check: split even if the values are not integer counts × gain
+    /// (rounds them); accept even/odd halves whose pixel sizes differ by more than 1 % or
+    /// lie outside 0.05–100 Å/px.
     #[arg(long)]
     pub force: bool,
     /// Seed of the count split.
@@ -178,7 +180,7 @@ fn db(v: Option<f64>) -> String {
 /// for a split).
 fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
     if let (Some(even), Some(odd)) = (&args.even, &args.odd) {
-        let (a, b) = read_half_pair(even, odd)?;
+        let (a, b) = read_half_pair(even, odd, args.force)?;
         let info = json!({"even": even, "odd": odd, "pixel_size_angstrom": a.pixel_size_angstrom});
         return Ok((a, b, info));
     }

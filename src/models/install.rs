@@ -155,7 +155,7 @@ fn https_download(index_url: &str, dir: &Path, progress: &Progress) -> Result<Pa
         }
     }
     let path = dir.join(&file_name);
-    std::fs::write(&path, &bytes)?;
+    write_atomically(&path, &bytes)?;
     Ok(path)
 }
 

@@ -86,13 +86,27 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
     });
 }
 
-/// The banner of the error and the informational message, each with its dismiss button.
-pub fn messages(ui: &mut egui::Ui, error: &mut Option<String>, info: &mut Option<String>) {
+/// The banner of the error, the persistent notice (e.g. a damaged session file set aside) and
+/// the informational message, each with its dismiss button.
+pub fn messages(
+    ui: &mut egui::Ui,
+    error: &mut Option<String>,
+    notice: &mut Option<String>,
+    info: &mut Option<String>,
+) {
     if let Some(err) = error.clone() {
         ui.horizontal_wrapped(|ui| {
             ui.colored_label(ui.visuals().error_fg_color, err);
             if ui.button("Dismiss error").clicked() {
                 *error = None;
+            }
+        });
+    }
+    if let Some(text) = notice.clone() {
+        ui.horizontal_wrapped(|ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, text);
+            if ui.button("Dismiss notice").clicked() {
+                *notice = None;
             }
         });
     }
