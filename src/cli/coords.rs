@@ -2,7 +2,10 @@
 //!
 //! Reads any of the formats of [`crate::io::coords`] (by extension), groups picks by
 //! micrograph, applies an explicit scale (binned ↔ full-size pixels) and an optional y flip
-//! (TIFF ↔ MRC conventions), and writes the requested format into a folder.
+//! (TIFF ↔ MRC conventions), and writes the requested format into a folder: each micrograph
+//! under its folder relative to the folder all share ([`coords::output_names`]), so that
+//! `GridSquare_1/mic_001` and `GridSquare_2/mic_001` never overwrite each other; names that
+//! would still collide are refused before anything is written, naming both inputs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +45,7 @@ pub struct ConvertArgs {
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
     /// Box size in pixels for EMAN/crYOLO output when the input gives none (> 0, ≤ 16384).
-    #[arg(long, value_parser = crate::sampling::parse_length_px)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::sampling::parse_length_px)]
     pub box_size: Option<f64>,
     /// Mirror y in a micrograph of this many rows (y → rows − 1 − y), for coordinates made on
     /// TIFF/PNG images used with MRC files or back. Applied after scaling.
