@@ -81,28 +81,34 @@ pub struct SamplingOverride {
 }
 
 impl SamplingOverride {
-    /// The one pixel size (Å/px) to use for all `inputs` (name, size read; `None` unknown):
-    /// the one given; else the first known size, after checking that every known size is
-    /// plausible and agrees with it (both skipped with `force`).
+    /// The one pixel size (Å/px) to use for all `inputs`, each (name, size as read, size its
+    /// header states; `None` unknown): the size given; else the first size as read, after
+    /// checking that every stated size is plausible and agrees with the first stated one
+    /// (both skipped with `force`). The stated size counts where a reader takes a header's
+    /// value as unset (an MRC cell of 1 Å/px), so 1 Å against 2 Å is still a mismatch.
     ///
     /// # Errors
     /// The first implausible size or disagreement ([`SamplingError`]).
-    pub fn reconcile(&self, inputs: &[(&str, Option<f32>)]) -> Result<Option<f32>, SamplingError> {
+    pub fn reconcile(
+        &self,
+        inputs: &[(&str, Option<f32>, Option<f32>)],
+    ) -> Result<Option<f32>, SamplingError> {
         if let Some(p) = self.pixel_size {
             return Ok(Some(p));
         }
-        let first = inputs.iter().find(|(_, p)| p.is_some()).copied();
         if !self.force {
-            for &(name, p) in inputs {
+            let stated: Vec<(&str, Option<f32>)> =
+                inputs.iter().map(|&(n, read, s)| (n, read.or(s))).collect();
+            for &(name, p) in &stated {
                 check_plausible_pixel_size(name, p)?;
             }
-            if let Some((name0, p0)) = first {
-                for &(name, p) in inputs {
+            if let Some(&(name0, p0)) = stated.iter().find(|(_, p)| p.is_some()) {
+                for &(name, p) in &stated {
                     check_same_pixel_size(name0, p0, name, p)?;
                 }
             }
         }
-        Ok(first.and_then(|(_, p)| p))
+        Ok(inputs.iter().find_map(|&(_, read, _)| read))
     }
 }
 
@@ -223,7 +229,11 @@ mod tests {
     #[test]
     fn override_gives_one_size_or_refuses() {
         let strict = SamplingOverride::default();
-        let inputs = [("h1", Some(1.0)), ("h2", None), ("h3", Some(2.0))];
+        let inputs = [
+            ("h1", Some(1.0), None),
+            ("h2", None, None),
+            ("h3", Some(2.0), None),
+        ];
         assert!(strict.reconcile(&inputs).is_err());
         let forced = SamplingOverride {
             force: true,
@@ -235,8 +245,15 @@ mod tests {
             force: false,
         };
         assert_eq!(given.reconcile(&inputs).unwrap(), Some(1.5));
-        assert!(strict.reconcile(&[("h1", Some(1e-30))]).is_err());
-        assert_eq!(strict.reconcile(&[("h1", None)]).unwrap(), None);
+        assert!(strict.reconcile(&[("h1", Some(1e-30), None)]).is_err());
+        assert_eq!(strict.reconcile(&[("h1", None, None)]).unwrap(), None);
+        // A header cell of 1 Å/px reads as unknown but still disagrees with 2 Å/px; the size
+        // used stays the one read.
+        let unset = [("h1", None, Some(1.0)), ("h2", Some(2.0), Some(2.0))];
+        assert!(strict.reconcile(&unset).is_err());
+        assert_eq!(forced.reconcile(&unset).unwrap(), Some(2.0));
+        let same = [("h1", None, Some(1.0)), ("h2", None, Some(1.0))];
+        assert_eq!(strict.reconcile(&same).unwrap(), None);
     }
 
     #[test]

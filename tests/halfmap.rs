@@ -347,7 +347,8 @@ fn cli_refuses_mismatched_or_implausible_voxel_sizes_unless_told() {
     );
     let (ok, stdout, stderr) = run_fsc(&[h1.as_ref(), h2.as_ref(), "--force".as_ref()]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("voxel size 1 Å"), "{stdout}");
+    // h1's cell of 1 Å/px reads as unset: h2's size is the first known one.
+    assert!(stdout.contains("voxel size 2 Å"), "{stdout}");
     let (ok, stdout, stderr) = run_fsc(&[
         h1.as_ref(),
         h2.as_ref(),

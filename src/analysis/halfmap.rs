@@ -85,14 +85,16 @@ impl HalfMaps {
         };
         let (n1, n2) = (half1.display().to_string(), half2.display().to_string());
         let n3 = mask.map(|m| m.display().to_string()).unwrap_or_default();
+        let mask_path = mask;
         let (mut a, mut b) = (load(half1)?, load(half2)?);
         let mut mask = mask.map(load).transpose()?;
+        let stated = |p: &Path| crate::io::stated_pixel_size(p).ok().flatten();
         let mut inputs = vec![
-            (n1.as_str(), a.pixel_size_angstrom),
-            (n2.as_str(), b.pixel_size_angstrom),
+            (n1.as_str(), a.pixel_size_angstrom, stated(half1)),
+            (n2.as_str(), b.pixel_size_angstrom, stated(half2)),
         ];
-        if let Some(m) = &mask {
-            inputs.push((n3.as_str(), m.pixel_size_angstrom));
+        if let (Some(m), Some(path)) = (&mask, mask_path) {
+            inputs.push((n3.as_str(), m.pixel_size_angstrom, stated(path)));
         }
         let size = sampling.reconcile(&inputs)?;
         for v in [Some(&mut a), Some(&mut b), mask.as_mut()]

@@ -61,7 +61,11 @@ pub fn read_half_pair(even: &Path, odd: &Path, force: bool) -> Result<(Image, Im
         force,
     };
     let (ea, eb) = (even.display().to_string(), odd.display().to_string());
-    let size = sampling.reconcile(&[(&ea, a.pixel_size_angstrom), (&eb, b.pixel_size_angstrom)])?;
+    let stated = |p: &Path| crate::io::stated_pixel_size(p).ok().flatten();
+    let size = sampling.reconcile(&[
+        (&ea, a.pixel_size_angstrom, stated(even)),
+        (&eb, b.pixel_size_angstrom, stated(odd)),
+    ])?;
     Ok((a.with_pixel_size(size), b.with_pixel_size(size)))
 }
 

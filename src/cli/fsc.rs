@@ -33,7 +33,7 @@ pub struct FscArgs {
     #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
     pub pixel_size: Option<f32>,
     /// Use the headers' voxel sizes even where they differ by more than 1 % or lie outside
-    /// 0.05–100 Å (half-map 1's size is used for all).
+    /// 0.05–100 Å (the first known size is used for all).
     #[arg(long)]
     pub force: bool,
 }

@@ -215,6 +215,23 @@ pub fn read_header_pixel_size(path: &Path) -> Result<Option<f32>, IoError> {
     }
 }
 
+/// The pixel size (Å/px) a file's header states, even where [`read`] takes it as unset (an
+/// MRC cell of exactly 1 Å/px, what many writers put when the size is unknown): the value to
+/// compare with another file's size. TIFF: as [`read_header_pixel_size`].
+///
+/// # Errors
+/// As [`read`].
+pub fn stated_pixel_size(path: &Path) -> Result<Option<f32>, IoError> {
+    let (head, n) = first_bytes(path)?;
+    match sniff(path, &head[..n]) {
+        Format::Tiff => Ok(tiff::read(path)?.1.pixel_size_angstrom),
+        Format::Mrc => {
+            let info = mrc::read_info(path)?;
+            Ok(info.pixel_size_angstrom.or(info.stated_pixel_size))
+        }
+    }
+}
+
 /// Whether [`read`] would read `path` as MRC (not TIFF by magic bytes or extension).
 ///
 /// # Errors

@@ -383,7 +383,7 @@ pub fn check_pair_sampling(source: &PairSource) -> Result<()> {
     match source {
         PairSource::Files { even, odd } => {
             let size = |p: &Path| -> Result<Option<f32>> {
-                Ok(crate::io::read_header_pixel_size(p)
+                Ok(crate::io::stated_pixel_size(p)
                     .with_context(|| format!("reading {}", p.display()))?)
             };
             let (a, b) = (size(even)?, size(odd)?);
