@@ -305,7 +305,8 @@ fn bad_inputs_give_clear_errors() {
         path
     };
     let (even, odd) = (write("s_EVN.mrc", 1.5), write("s_ODD.mrc", 3.0));
-    let pairs = train::pairs_from_lists(&[even.clone()], &[odd.clone()]).unwrap();
+    let pairs =
+        train::pairs_from_lists(std::slice::from_ref(&even), std::slice::from_ref(&odd)).unwrap();
     let err = format!(
         "{:#}",
         TrainingData::new(pairs.clone(), opts.clone())

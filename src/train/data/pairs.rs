@@ -383,8 +383,7 @@ pub fn check_pair_sampling(source: &PairSource) -> Result<()> {
     match source {
         PairSource::Files { even, odd } => {
             let size = |p: &Path| -> Result<Option<f32>> {
-                Ok(crate::io::stated_pixel_size(p)
-                    .with_context(|| format!("reading {}", p.display()))?)
+                crate::io::stated_pixel_size(p).with_context(|| format!("reading {}", p.display()))
             };
             let (a, b) = (size(even)?, size(odd)?);
             let (ea, eb) = (even.display().to_string(), odd.display().to_string());
