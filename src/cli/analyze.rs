@@ -188,6 +188,12 @@ fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
         bail!("give --even and --odd, or --split-counts MIC");
     };
     let image = crate::io::read_micrograph(mic)?;
+    if !args.force {
+        crate::sampling::check_plausible_pixel_size(
+            &mic.display().to_string(),
+            image.pixel_size_angstrom,
+        )?;
+    }
     let options = CountSplitOptions {
         gain: args
             .gain
