@@ -32,9 +32,9 @@ pub const MAX_LENGTH_PX: f64 = 16384.0;
 pub enum SamplingError {
     /// Two inputs differ in pixel size by more than [`PIXEL_SIZE_TOLERANCE`].
     #[error(
-        "{first} has {a} Å/px but {second} has {b} Å/px ({percent:.1} % apart, more than 1 %): \
-         they are sampled differently (resample one to the other's pixel size, or pass --force \
-         if you know the headers are wrong)"
+        "pixel size (voxel size) differs: {first} has {a} Å/px but {second} has {b} Å/px \
+         ({percent:.1} % apart, more than 1 %): they are sampled differently (resample one to \
+         the other's pixel size, or pass --force if you know the headers are wrong)"
     )]
     Mismatch {
         /// The first input.
