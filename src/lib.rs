@@ -13,7 +13,7 @@
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
 //! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)
 //! 1 io          io/ (mrc/, tiff, mapped, star/, coords/, atomic writes)
-//! 0 foundation  image  jobs  device  paths  rng  errors
+//! 0 foundation  image  jobs  device  paths  rng  errors  sampling
 //! ```
 //!
 //! # Where each concept lives
@@ -21,7 +21,8 @@
 //! - Images and volumes ([`image::Image`]: rows = y, row-major, pixel size in Å;
 //!   [`image::Volume`]: z, y, x) in [`image`]; background jobs with progress and cancel in
 //!   [`jobs`]; the one choice of compute device in [`device`]; the user's folders in
-//!   [`paths`]; the one seeded generator in [`rng`]; the one error-line style in [`errors`].
+//!   [`paths`]; the one seeded generator in [`rng`]; the one error-line style in [`errors`];
+//!   plausible pixel sizes, box sizes and the one same-sampling check in [`sampling`].
 //! - Files: MRC ([`io::mrc`]), TIFF, memory-mapped volumes ([`io::mapped`]), STAR
 //!   ([`io::star`]), particle coordinates one file per tool ([`io::coords`]), the even/odd
 //!   suffixes ([`io::EVEN_ODD_SUFFIXES`]) and the one atomic writer ([`io::atomic`]).
@@ -61,4 +62,5 @@ pub mod paths;
 pub mod picking;
 pub mod restore;
 pub mod rng;
+pub mod sampling;
 pub mod train;

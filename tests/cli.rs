@@ -175,6 +175,160 @@ fn coords_convert_relion_autopick_to_all_formats_and_back() {
     );
 }
 
+/// Runs `cryolens coords convert --to TO --box-size 64 --output OUT INPUTS…`.
+fn convert(to: &str, out: &std::path::Path, inputs: &[std::path::PathBuf]) -> std::process::Output {
+    cryolens()
+        .args([
+            "coords",
+            "convert",
+            "--to",
+            to,
+            "--box-size",
+            "64",
+            "--output",
+        ])
+        .arg(out)
+        .args(inputs)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn coords_convert_keeps_same_named_micrographs_apart_or_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two grid squares, each with a mic_001: 1 + 2 picks.
+    let mut boxes = Vec::new();
+    for (square, picks) in [
+        ("GridSquare_1", "0 0 64 64\n"),
+        ("GridSquare_2", "10 10 64 64\n20 20 64 64\n"),
+    ] {
+        let folder = dir.path().join("in").join(square).join("Data");
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = folder.join("mic_001.box");
+        std::fs::write(&file, picks).unwrap();
+        boxes.push(file);
+    }
+    for to in ["eman", "cryolo", "relion", "topaz"] {
+        let out = dir.path().join(format!("out-{to}"));
+        let run = convert(to, &out, &boxes);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{to}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(
+            stdout.contains("wrote 3 picks on 2 micrographs"),
+            "{to}: {stdout}"
+        );
+        let count = |file: std::path::PathBuf| -> usize {
+            cryolens::io::coords::read(&file)
+                .unwrap()
+                .iter()
+                .map(|g| g.picks.len())
+                .sum()
+        };
+        let (a, b) = match to {
+            "eman" | "cryolo" => {
+                let ext = if to == "eman" { "box" } else { "cbox" };
+                (
+                    count(out.join(format!("GridSquare_1/Data/mic_001.{ext}"))),
+                    count(out.join(format!("GridSquare_2/Data/mic_001.{ext}"))),
+                )
+            }
+            "relion" => {
+                let index =
+                    cryolens::io::coords::read_relion_index(&out.join("manualpick.star")).unwrap();
+                assert_eq!(index.len(), 2, "{index:?}");
+                (
+                    count(out.join("GridSquare_1/Data/mic_001_manualpick.star")),
+                    count(out.join("GridSquare_2/Data/mic_001_manualpick.star")),
+                )
+            }
+            _ => {
+                let groups = cryolens::io::coords::read(&out.join("particles.txt")).unwrap();
+                assert_eq!(groups.len(), 2, "{groups:?}");
+                (groups[0].picks.len(), groups[1].picks.len())
+            }
+        };
+        assert_eq!((a, b), (1, 2), "{to}");
+    }
+    // Micrographs named in one RELION particle file, same stem in two folders.
+    let star = dir.path().join("particles.star");
+    std::fs::write(
+        &star,
+        "data_particles\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnMicrographName #3\n\
+         10 20 Movies/GS1/mic_001.mrc\n30 40 Movies/GS2/mic_001.mrc\n50 60 Movies/GS2/mic_001.mrc\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out-star");
+    let run = convert("eman", &out, std::slice::from_ref(&star));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        cryolens::io::coords::read_eman_box(&out.join("GS1/mic_001.box"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        cryolens::io::coords::read_eman_box(&out.join("GS2/mic_001.box"))
+            .unwrap()
+            .len(),
+        2
+    );
+    // A micrograph named `..` has no file name: refused, nothing reported as written.
+    let dots = dir.path().join("dots.star");
+    std::fs::write(
+        &dots,
+        "data_particles\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnMicrographName #3\n\
+         10 20 mic.mrc\n30 40 ..\n",
+    )
+    .unwrap();
+    let run = convert(
+        "eman",
+        &dir.path().join("out-dots"),
+        std::slice::from_ref(&dots),
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("dots.star"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&run.stdout).contains("wrote"));
+    // Two inputs whose micrographs land on one file (names differing only in case): the
+    // refusal names both inputs.
+    let (one, two) = (dir.path().join("one.txt"), dir.path().join("two.txt"));
+    std::fs::write(&one, "image_name\tx_coord\ty_coord\nmic_001\t1\t2\n").unwrap();
+    std::fs::write(&two, "image_name\tx_coord\ty_coord\nMIC_001\t3\t4\n").unwrap();
+    let run = convert("eman", &dir.path().join("out-case"), &[one, two]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("one.txt") && stderr.contains("two.txt"),
+        "{stderr}"
+    );
+    // Box sizes must be positive.
+    let run = cryolens()
+        .args([
+            "coords",
+            "convert",
+            "--to",
+            "eman",
+            "--box-size",
+            "-64",
+            "--output",
+        ])
+        .arg(dir.path().join("out-neg"))
+        .arg(&boxes[0])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("-64"));
+}
+
 fn sample_mrc() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample.mrc")
 }

@@ -72,7 +72,7 @@ fn fsc_and_crossings_match_the_chosen_snr() {
     for (crossing, threshold) in [(report.at_05, 0.5), (report.at_0143, 0.143)] {
         let snr_t = threshold / (1.0 - threshold);
         let f_expected = 0.2 * (20.0f64 / snr_t).ln().sqrt() / voxel;
-        let c = crossing.expect("crossing below Nyquist");
+        let c = *crossing.crossing().expect("crossing below Nyquist");
         println!(
             "FSC {threshold}: {:.2} Å (expected {:.2} Å)",
             c.resolution,
@@ -225,8 +225,8 @@ fn cli_prints_crossings_and_writes_the_curve() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let a = expected.at_0143.unwrap().resolution;
-    let b = expected.at_05.unwrap().resolution;
+    let a = expected.at_0143.resolution().unwrap();
+    let b = expected.at_05.resolution().unwrap();
     assert!(
         stdout.contains(&format!("FSC = 0.143: {a:.2} Å")),
         "{stdout}"
@@ -241,4 +241,135 @@ fn cli_prints_crossings_and_writes_the_curve() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("half2.mrc"));
+}
+
+fn run_fsc(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+        .arg("fsc")
+        .args(args)
+        .output()
+        .expect("run cryolens fsc");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Constant half-maps (and real ones under an all-zero mask) have an FSC of 0 by convention
+/// in every shell: there is no crossing, and neither the text nor the CSV makes one up.
+#[test]
+fn cli_reports_no_crossing_for_maps_without_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 32;
+    let constant = Volume {
+        width: n,
+        height: n,
+        depth: n,
+        data: vec![1.25; n * n * n],
+        pixel_size_angstrom: Some(2.0),
+    };
+    let (c1, c2, csv) = (
+        dir.path().join("c1.mrc"),
+        dir.path().join("c2.mrc"),
+        dir.path().join("fsc.csv"),
+    );
+    cryolens::io::mrc::write_volume(&c1, &constant).unwrap();
+    cryolens::io::mrc::write_volume(&c2, &constant).unwrap();
+    let (ok, stdout, stderr) = run_fsc(&[c1.as_ref(), c2.as_ref(), "--csv".as_ref(), csv.as_ref()]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !stdout.contains(" Å ("),
+        "a crossing was reported: {stdout}"
+    );
+    assert_eq!(stdout.matches("no crossing").count(), 2, "{stdout}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    for line in text.lines().skip(1) {
+        // signal 0 and empty FSC, C_ref cells.
+        assert!(line.ends_with(",0,,"), "{line}");
+    }
+    // A real map under an all-zero mask.
+    let truth = ribosome();
+    let maps = synthetic_half_maps(&truth, snr_curve, 3).unwrap();
+    let (h1, h2, mask) = (
+        dir.path().join("h1.mrc"),
+        dir.path().join("h2.mrc"),
+        dir.path().join("mask.mrc"),
+    );
+    cryolens::io::mrc::write_volume(&h1, &maps.halves.half1).unwrap();
+    cryolens::io::mrc::write_volume(&h2, &maps.halves.half2).unwrap();
+    let zero = Volume {
+        data: vec![0.0; truth.data.len()],
+        ..truth.clone()
+    };
+    cryolens::io::mrc::write_volume(&mask, &zero).unwrap();
+    let (ok, stdout, stderr) =
+        run_fsc(&[h1.as_ref(), h2.as_ref(), "--mask".as_ref(), mask.as_ref()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.matches("no crossing").count(), 2, "{stdout}");
+    let report = HalfMaps::new(
+        maps.halves.half1.clone(),
+        maps.halves.half2.clone(),
+        Some(zero),
+    )
+    .unwrap()
+    .fsc(1.0)
+    .unwrap();
+    assert_eq!(
+        report.at_0143,
+        cryolens::metrics::fsc::FscThreshold::NoSignal
+    );
+}
+
+/// Half-maps of 1 Å and 2 Å voxels are refused (naming both and `--force`); `--force` or
+/// `--pixel-size` accepts them; an implausible voxel size in a header is refused too.
+#[test]
+fn cli_refuses_mismatched_or_implausible_voxel_sizes_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = ribosome();
+    let maps = synthetic_half_maps(&truth, snr_curve, 5).unwrap();
+    let write = |name: &str, v: &Volume, p: f32| {
+        let path = dir.path().join(name);
+        let v = Volume {
+            pixel_size_angstrom: Some(p),
+            ..v.clone()
+        };
+        cryolens::io::mrc::write_volume(&path, &v).unwrap();
+        path
+    };
+    let h1 = write("h1.mrc", &maps.halves.half1, 1.0);
+    let h2 = write("h2.mrc", &maps.halves.half2, 2.0);
+    let (ok, _, stderr) = run_fsc(&[h1.as_ref(), h2.as_ref()]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("h1.mrc") && stderr.contains("h2.mrc") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = run_fsc(&[h1.as_ref(), h2.as_ref(), "--force".as_ref()]);
+    assert!(ok, "{stderr}");
+    // h1's cell of 1 Å/px reads as unset: h2's size is the first known one.
+    assert!(stdout.contains("voxel size 2 Å"), "{stdout}");
+    let (ok, stdout, stderr) = run_fsc(&[
+        h1.as_ref(),
+        h2.as_ref(),
+        "--pixel-size".as_ref(),
+        "8.66".as_ref(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("voxel size 8.66 Å"), "{stdout}");
+    // 1e-30 Å in both headers.
+    let t1 = write("t1.mrc", &maps.halves.half1, 1e-30);
+    let t2 = write("t2.mrc", &maps.halves.half2, 1e-30);
+    let (ok, _, stderr) = run_fsc(&[t1.as_ref(), t2.as_ref()]);
+    assert!(
+        !ok && stderr.contains("e-30") && stderr.contains("--pixel-size"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run_fsc(&[
+        t1.as_ref(),
+        t2.as_ref(),
+        "--pixel-size".as_ref(),
+        "1e30".as_ref(),
+    ]);
+    assert!(!ok && stderr.contains("1e30"), "{stderr}");
 }

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("errors", 0),
     ("paths", 0),
     ("rng", 0),
+    ("sampling", 0),
     ("io", 1),
     ("fourier", 2),
     ("ctf", 2),

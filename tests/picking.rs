@@ -270,3 +270,133 @@ fn damaged_session_files_are_refused_not_lost() {
     let err = PickSession::load(&dir.path().join("none.json")).unwrap_err();
     assert!(err.to_string().contains("none.json"));
 }
+
+/// What [`kill_child_writes`] writes over and over.
+const KILL_WRITES: [&str; 3] = ["export", "mrc", "model"];
+
+/// Picks of export `version`: 20 000 + `version` picks at (k, 2k + version).
+fn export_session(version: usize) -> PickSession {
+    let mut session = PickSession::new(vec!["a.mrc".into()]);
+    for k in 0..20_000 + version {
+        session.add(0, k as f64, (2 * k + version) as f64);
+    }
+    session
+}
+
+/// The child of [`sigkill_mid_write_leaves_the_old_or_the_new_file`]: rewrites one large
+/// export, MRC map or model (`CRYOLENS_KILL_WHAT`) in a loop, version 0, 1, 2, …, printing
+/// `wrote N` after each.
+#[test]
+#[ignore = "child process of sigkill_mid_write_leaves_the_old_or_the_new_file"]
+fn kill_child_writes() {
+    let (Ok(dir), Ok(what)) = (
+        std::env::var("CRYOLENS_KILL_CHILD_DIR"),
+        std::env::var("CRYOLENS_KILL_WHAT"),
+    ) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let device = burn::prelude::Device::flex();
+    let model =
+        cryolens::models::TopazModel::init(cryolens::models::TopazArch::UNet.config(), &device);
+    for version in 0..10_000usize {
+        match what.as_str() {
+            "export" => {
+                exchange::export(&export_session(version), ExportFormat::Relion, dir).unwrap();
+            }
+            "mrc" => {
+                let n = 64;
+                let volume = cryolens::image::Volume {
+                    width: n,
+                    height: n,
+                    depth: n,
+                    data: vec![version as f32; n * n * n],
+                    pixel_size_angstrom: Some(1.0),
+                };
+                cryolens::io::mrc::write_volume(&dir.join("map.mrc"), &volume).unwrap();
+            }
+            _ => {
+                cryolens::models::format::write_model_files(
+                    &model,
+                    "cryolens-kill-test",
+                    "unet",
+                    &serde_json::json!({ "version": version }),
+                    &dir.join("model.safetensors"),
+                )
+                .unwrap();
+            }
+        }
+        println!("wrote {version}");
+    }
+}
+
+/// SIGKILL in the middle of rewriting a large pick export, an MRC map or a model leaves each
+/// file complete: the version written before the kill or the one being written, never a
+/// torn one.
+#[test]
+fn sigkill_mid_write_leaves_the_old_or_the_new_file() {
+    for what in KILL_WRITES {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "kill_child_writes",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("CRYOLENS_KILL_CHILD_DIR", dir.path())
+            .env("CRYOLENS_KILL_WHAT", what)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let target = 2usize;
+        for line in stdout.lines() {
+            if line.unwrap() == format!("wrote {target}") {
+                break;
+            }
+        }
+        // Version target + 1 is being written now.
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let versions = [target, target + 1];
+        match what {
+            "export" => {
+                let file = dir.path().join("a_manualpick.star");
+                let picks = &cryolens::io::coords::read(&file).unwrap()[0].picks;
+                let v = picks.len() - 20_000;
+                assert!(versions.contains(&v), "{what}: {} picks", picks.len());
+                for (k, p) in picks.iter().enumerate() {
+                    assert_eq!((p.x, p.y), (k as f64, (2 * k + v) as f64), "{what}");
+                }
+                let index =
+                    cryolens::io::coords::read_relion_index(&dir.path().join("manualpick.star"));
+                assert_eq!(index.unwrap().len(), 1, "{what}");
+            }
+            "mrc" => {
+                let (_, v) = cryolens::io::read(&dir.path().join("map.mrc")).unwrap();
+                assert_eq!(v.data.len(), 64 * 64 * 64, "{what}");
+                let first = v.data[0];
+                assert!(versions.contains(&(first as usize)), "{what}: {first}");
+                assert!(v.data.iter().all(|&x| x == first), "{what}: mixed versions");
+            }
+            _ => {
+                let weights = dir.path().join("model.safetensors");
+                let device = burn::prelude::Device::flex();
+                let mut model = cryolens::models::TopazModel::init(
+                    cryolens::models::TopazArch::UNet.config(),
+                    &device,
+                );
+                cryolens::models::format::load_weights_into(&mut model, &weights, "unet").unwrap();
+                let meta: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(cryolens::models::format::meta_path(&weights))
+                        .unwrap(),
+                )
+                .unwrap();
+                let v = meta["version"].as_u64().unwrap() as usize;
+                assert!(versions.contains(&v), "{what}: version {v}");
+            }
+        }
+    }
+}

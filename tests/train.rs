@@ -290,10 +290,47 @@ fn bad_inputs_give_clear_errors() {
     .err()
     .unwrap();
     assert!(format!("{err:#}").contains("--force"), "{err:#}");
-    let data = TrainingData::new(train::count_split_sources(&[noncount], true), opts).unwrap();
+    let data =
+        TrainingData::new(train::count_split_sources(&[noncount], true), opts.clone()).unwrap();
     // One pair: the bottom quarter of the rows is held out.
     assert!(matches!(data.holdout(), train::Holdout::BottomRows { .. }));
     assert_eq!(data.val_area(0), (0, 48, 64, 16));
+
+    // An even/odd pair of 1.5 and 3 Å pixels is refused (as `analyze` refuses it), unless
+    // forced; so is a pixel size of 1e30 Å.
+    let write = |name: &str, p: f32| {
+        let path = dir.path().join(name);
+        cryolens::io::mrc::write_image(&path, &(*im(64, 64)).clone().with_pixel_size(Some(p)))
+            .unwrap();
+        path
+    };
+    let (even, odd) = (write("s_EVN.mrc", 1.5), write("s_ODD.mrc", 3.0));
+    let pairs =
+        train::pairs_from_lists(std::slice::from_ref(&even), std::slice::from_ref(&odd)).unwrap();
+    let err = format!(
+        "{:#}",
+        TrainingData::new(pairs.clone(), opts.clone())
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains("s_EVN.mrc") && err.contains("s_ODD.mrc") && err.contains("--force"),
+        "{err}"
+    );
+    let analyze = cryolens::analysis::read_half_pair(&even, &odd, false).unwrap_err();
+    assert!(format!("{analyze:#}").contains("--force"), "{analyze:#}");
+    let forced = DataOptions {
+        force_sampling: true,
+        ..opts.clone()
+    };
+    assert!(TrainingData::new(pairs, forced).is_ok());
+    let (even, odd) = (write("h_EVN.mrc", 1e30), write("h_ODD.mrc", 1e30));
+    let pairs = train::pairs_from_lists(&[even], &[odd]).unwrap();
+    let err = format!("{:#}", TrainingData::new(pairs, opts).err().unwrap());
+    assert!(
+        err.contains("e30") && err.contains("not plausible"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -16,9 +16,10 @@ use rustfft::num_complex::Complex;
 use crate::image::Volume;
 use crate::metrics::RingCurve;
 use crate::metrics::fsc::{
-    FscCrossing, FscShell, ShellGrid, check_volumes, fft3, fsc, fsc_crossing, ifft3_real,
+    FscShell, FscThreshold, ShellGrid, check_volumes, fft3, fsc, fsc_crossing, ifft3_real,
 };
 use crate::rng::Rng;
+use crate::sampling::SamplingOverride;
 
 /// Two half-maps (`[z][y][x]`, same shape and voxel size) and an optional mask (same shape,
 /// values typically 0…1, applied by multiplication before any Fourier analysis).
@@ -37,10 +38,11 @@ pub struct HalfMaps {
 pub struct FscReport {
     /// FSC and C_ref per shell.
     pub curve: RingCurve<FscShell>,
-    /// Crossing of 0.143 (gold-standard resolution), if the FSC falls that low before Nyquist.
-    pub at_0143: Option<FscCrossing>,
+    /// Crossing of 0.143 (gold-standard resolution): where the FSC falls that low, or why
+    /// there is none (stays above up to Nyquist; no signal in the maps).
+    pub at_0143: FscThreshold,
     /// Crossing of 0.5, likewise.
-    pub at_05: Option<FscCrossing>,
+    pub at_05: FscThreshold,
 }
 
 impl HalfMaps {
@@ -60,8 +62,15 @@ impl HalfMaps {
     /// Reads two half-maps and an optional mask (MRC, or a TIFF stack).
     ///
     /// # Errors
-    /// Unreadable files, 2D images, and the errors of [`HalfMaps::new`].
-    pub fn read(half1: &Path, half2: &Path, mask: Option<&Path>) -> Result<Self> {
+    /// Unreadable files, 2D images, voxel sizes that disagree by more than 1 % or are
+    /// implausible (unless `sampling` gives the size or forces; see
+    /// [`SamplingOverride::reconcile`]), and the errors of [`HalfMaps::new`].
+    pub fn read(
+        half1: &Path,
+        half2: &Path,
+        mask: Option<&Path>,
+        sampling: &SamplingOverride,
+    ) -> Result<Self> {
         let load = |p: &Path| -> Result<Volume> {
             let (_, v) = crate::io::read(p).with_context(|| format!("reading {}", p.display()))?;
             if v.depth < 2 {
@@ -85,8 +94,27 @@ impl HalfMaps {
             }
             Ok(v)
         };
-        let mask = mask.map(load).transpose()?;
-        Self::new(load(half1)?, load(half2)?, mask)
+        let (n1, n2) = (half1.display().to_string(), half2.display().to_string());
+        let n3 = mask.map(|m| m.display().to_string()).unwrap_or_default();
+        let mask_path = mask;
+        let (mut a, mut b) = (load(half1)?, load(half2)?);
+        let mut mask = mask.map(load).transpose()?;
+        let stated = |p: &Path| crate::io::stated_pixel_size(p).ok().flatten();
+        let mut inputs = vec![
+            (n1.as_str(), a.pixel_size_angstrom, stated(half1)),
+            (n2.as_str(), b.pixel_size_angstrom, stated(half2)),
+        ];
+        if let (Some(m), Some(path)) = (&mask, mask_path) {
+            inputs.push((n3.as_str(), m.pixel_size_angstrom, stated(path)));
+        }
+        let size = sampling.reconcile(&inputs)?;
+        for v in [Some(&mut a), Some(&mut b), mask.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            v.pixel_size_angstrom = size;
+        }
+        Self::new(a, b, mask)
     }
 
     /// (half1 + half2) / 2, the map the two halves average to.

@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use crate::image::Image;
 use crate::io::EVEN_ODD_SUFFIXES;
 use crate::metrics::{self, CountSplitOptions};
+use crate::sampling::SamplingOverride;
 
 /// The even and odd frame sums of micrograph `path`, when both exist beside it with the same
 /// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); `path` may also
@@ -34,11 +35,14 @@ pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// Reads an even/odd pair, checking that the halves match.
+/// Reads an even/odd pair, checking that the halves match: same shape, pixel sizes plausible
+/// and within 1 % ([`crate::sampling`]; skipped with `force`, half A's size then used for
+/// both).
 ///
 /// # Errors
-/// Unreadable files; halves that differ in shape or pixel size (the message names both).
-pub fn read_half_pair(even: &Path, odd: &Path) -> Result<(Image, Image)> {
+/// Unreadable files; halves that differ in shape or pixel size (the message names both);
+/// an implausible pixel size.
+pub fn read_half_pair(even: &Path, odd: &Path, force: bool) -> Result<(Image, Image)> {
     let a = crate::io::read_micrograph(even)?;
     let b = crate::io::read_micrograph(odd)?;
     if (a.width, a.height) != (b.width, b.height) {
@@ -52,15 +56,17 @@ pub fn read_half_pair(even: &Path, odd: &Path) -> Result<(Image, Image)> {
             b.height
         );
     }
-    match (a.pixel_size_angstrom, b.pixel_size_angstrom) {
-        (Some(p), Some(q)) if (p - q).abs() > 1e-3 * p.abs().max(q.abs()) => bail!(
-            "even and odd halves differ in pixel size: {} has {p} Å, {} has {q} Å",
-            even.display(),
-            odd.display()
-        ),
-        _ => {}
-    }
-    Ok((a, b))
+    let sampling = SamplingOverride {
+        pixel_size: None,
+        force,
+    };
+    let (ea, eb) = (even.display().to_string(), odd.display().to_string());
+    let stated = |p: &Path| crate::io::stated_pixel_size(p).ok().flatten();
+    let size = sampling.reconcile(&[
+        (&ea, a.pixel_size_angstrom, stated(even)),
+        (&eb, b.pixel_size_angstrom, stated(odd)),
+    ])?;
+    Ok((a.with_pixel_size(size), b.with_pixel_size(size)))
 }
 
 /// Where the two halves of an analysis came from.
@@ -115,7 +121,7 @@ pub fn halves_for(
     split: &CountSplitOptions,
 ) -> Result<(Image, Image, HalvesSource)> {
     if let Some((even, odd)) = path.and_then(find_half_pair) {
-        let (a, b) = read_half_pair(&even, &odd)?;
+        let (a, b) = read_half_pair(&even, &odd, split.force)?;
         return Ok((a, b, HalvesSource::Pair(even, odd)));
     }
     let s = metrics::split_counts(micrograph, split)?;

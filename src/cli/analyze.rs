@@ -37,7 +37,9 @@ pub struct AnalyzeArgs {
     /// Gain (image units per detected electron) for count splitting; estimated when omitted.
     #[arg(long)]
     pub gain: Option<f64>,
-    /// Split even if the values are not integer counts × gain (rounds them).
+    /// Use data that fail a check: split even if the values are not integer counts × gain
+    /// (rounds them); accept even/odd halves whose pixel sizes differ by more than 1 % or
+    /// lie outside 0.05–100 Å/px.
     #[arg(long)]
     pub force: bool,
     /// Seed of the count split.
@@ -188,7 +190,7 @@ fn db(v: Option<f64>) -> String {
 /// for a split).
 fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
     if let (Some(even), Some(odd)) = (&args.even, &args.odd) {
-        let (a, b) = read_half_pair(even, odd)?;
+        let (a, b) = read_half_pair(even, odd, args.force)?;
         a.check_finite()
             .with_context(|| even.display().to_string())?;
         b.check_finite()
@@ -200,6 +202,12 @@ fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
         bail!("give --even and --odd, or --split-counts MIC");
     };
     let image = crate::io::read_micrograph(mic)?;
+    if !args.force {
+        crate::sampling::check_plausible_pixel_size(
+            &mic.display().to_string(),
+            image.pixel_size_angstrom,
+        )?;
+    }
     let options = CountSplitOptions {
         gain: args
             .gain

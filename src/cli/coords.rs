@@ -2,14 +2,17 @@
 //!
 //! Reads any of the formats of [`crate::io::coords`] (by extension), groups picks by
 //! micrograph, applies an explicit scale (binned ↔ full-size pixels) and an optional y flip
-//! (TIFF ↔ MRC conventions), and writes the requested format into a folder.
+//! (TIFF ↔ MRC conventions), and writes the requested format into a folder: each micrograph
+//! under its folder relative to the folder all share ([`coords::output_names`]), so that
+//! `GridSquare_1/mic_001` and `GridSquare_2/mic_001` never overwrite each other; names that
+//! would still collide are refused before anything is written, naming both inputs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::io::coords::{self, CoordinateFileEntry, MicrographPicks};
+use crate::io::coords::{self, CoordinateFileEntry, MicrographPicks, NameRequest};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -41,8 +44,8 @@ pub struct ConvertArgs {
     /// to full-size pixels, 0.25 for the reverse.
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
-    /// Box size in pixels for EMAN/crYOLO output when the input gives none.
-    #[arg(long)]
+    /// Box size in pixels for EMAN/crYOLO output when the input gives none (> 0, ≤ 16384).
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::sampling::parse_length_px)]
     pub box_size: Option<f64>,
     /// Mirror y in a micrograph of this many rows (y → rows − 1 − y), for coordinates made on
     /// TIFF/PNG images used with MRC files or back. Applied after scaling.
@@ -50,84 +53,168 @@ pub struct ConvertArgs {
     pub flip_y: Option<usize>,
 }
 
-/// Runs the conversion and prints what was written.
-///
-/// # Errors
-/// Unreadable or malformed input (with file and line), a non-positive scale, write failures.
-pub fn convert(args: &ConvertArgs) -> Result<()> {
-    if !(args.scale.is_finite() && args.scale > 0.0) {
-        bail!("--scale must be a positive number, got {}", args.scale);
-    }
-    let mut by_micrograph: BTreeMap<String, MicrographPicks> = BTreeMap::new();
-    for input in &args.inputs {
+/// The picks of one micrograph, merged over the inputs, with the input they first came from.
+struct Group {
+    picks: MicrographPicks,
+    /// The micrograph's path-like name for output naming: its name as the file gives it, or,
+    /// for a per-micrograph file, the file's folder joined with the micrograph name.
+    path_name: String,
+    /// True when the micrograph is named after a per-micrograph coordinate file.
+    per_file: bool,
+    source: PathBuf,
+}
+
+/// Reads every input and merges the picks of each micrograph: micrographs named inside a file
+/// (RELION particle files, Topaz lists) by name, per-micrograph files by folder and name (so
+/// `GridSquare_1/mic_001.box` and `GridSquare_2/mic_001.box` stay apart).
+fn read_groups(inputs: &[PathBuf]) -> Result<Vec<Group>> {
+    let mut seen_inputs: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Group> = BTreeMap::new();
+    for input in inputs {
+        let canonical = std::fs::canonicalize(input).unwrap_or_else(|_| input.clone());
+        if let Some(first) = seen_inputs.insert(canonical.clone(), input) {
+            bail!(
+                "{}: given twice (also as {}); its picks would be counted twice (give each file once)",
+                input.display(),
+                first.display()
+            );
+        }
         let groups = coords::read(input).with_context(|| format!("reading {}", input.display()))?;
+        let own_name = coords::micrograph_from_path(input);
         for g in groups {
-            by_micrograph
-                .entry(g.micrograph.clone())
-                .or_insert_with(|| MicrographPicks {
-                    micrograph: g.micrograph.clone(),
-                    picks: Vec::new(),
+            let per_file = g.micrograph == own_name && !g.micrograph.contains('/');
+            let path_name = if per_file {
+                let folder = canonical.parent().unwrap_or(std::path::Path::new(""));
+                folder.join(&g.micrograph).to_string_lossy().into_owned()
+            } else {
+                g.micrograph.clone()
+            };
+            by_name
+                .entry(path_name.clone())
+                .or_insert_with(|| Group {
+                    picks: MicrographPicks {
+                        micrograph: g.micrograph.clone(),
+                        picks: Vec::new(),
+                    },
+                    path_name,
+                    per_file,
+                    source: input.clone(),
                 })
+                .picks
                 .picks
                 .extend(g.picks);
         }
     }
-    let mut groups: Vec<MicrographPicks> = by_micrograph.into_values().collect();
+    Ok(by_name.into_values().collect())
+}
+
+/// A relative path as RELION's index holds it (`/` separators).
+fn slash_path(p: &std::path::Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Runs the conversion and prints what was written.
+///
+/// Each micrograph is written under its own folder relative to the folder all of them share
+/// ([`coords::output_names`]); two micrographs that would land on the same file are refused
+/// before anything is written.
+///
+/// # Errors
+/// Unreadable or malformed input (with file and line), an input given twice, a micrograph
+/// without a name or two that would share an output file, a non-positive scale, write
+/// failures.
+pub fn convert(args: &ConvertArgs) -> Result<()> {
+    if !(args.scale.is_finite() && args.scale > 0.0) {
+        bail!("--scale must be a positive number, got {}", args.scale);
+    }
+    let mut groups = read_groups(&args.inputs)?;
     for g in &mut groups {
-        g.scale(args.scale);
+        g.picks.scale(args.scale);
         if let Some(rows) = args.flip_y {
-            g.flip_y(rows);
+            g.picks.flip_y(rows);
         }
     }
+    let requests: Vec<NameRequest> = groups
+        .iter()
+        .map(|g| NameRequest {
+            micrograph: g.path_name.clone(),
+            source: g.source.display().to_string(),
+        })
+        .collect();
+    let names = coords::output_names(&requests).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    let total: usize = groups.iter().map(|g| g.picks.len()).sum();
-    let stem = |m: &str| {
-        std::path::Path::new(m)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| m.to_string())
+    let mut written = 0usize;
+    let mut each = |suffix: &str,
+                    write: &dyn Fn(&std::path::Path, &MicrographPicks) -> Result<()>|
+     -> Result<Vec<String>> {
+        let mut files = Vec::new();
+        for (g, name) in groups.iter().zip(&names) {
+            let file = name.file(suffix);
+            let path = args.output.join(&file);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            write(&path, &g.picks)?;
+            written += g.picks.picks.len();
+            files.push(slash_path(&file));
+        }
+        Ok(files)
     };
     match args.to {
         CoordTarget::Relion => {
-            let mut index = Vec::new();
-            for g in &groups {
-                let name = coords::relion_coordinate_file_name(&stem(&g.micrograph), "manualpick");
-                coords::write_relion(&args.output.join(&name), &g.picks)?;
-                let micrograph = if g.micrograph.contains('.') {
-                    g.micrograph.clone()
-                } else {
-                    format!("{}.mrc", g.micrograph)
-                };
-                index.push(CoordinateFileEntry {
-                    micrograph,
-                    coordinates: name,
-                });
-            }
+            let files = each("_manualpick.star", &|p, g| {
+                Ok(coords::write_relion(p, &g.picks)?)
+            })?;
+            let index: Vec<CoordinateFileEntry> = groups
+                .iter()
+                .zip(&names)
+                .zip(files)
+                .map(|((g, name), coordinates)| {
+                    let micrograph = if !g.per_file {
+                        g.picks.micrograph.clone()
+                    } else if g.picks.micrograph.contains('.') {
+                        slash_path(&name.folder.join(&g.picks.micrograph))
+                    } else {
+                        format!("{}.mrc", name.key())
+                    };
+                    CoordinateFileEntry {
+                        micrograph,
+                        coordinates,
+                    }
+                })
+                .collect();
             coords::write_relion_index(&args.output.join("manualpick.star"), &index)?;
         }
-        CoordTarget::Topaz => coords::write_topaz(&args.output.join("particles.txt"), &groups)?,
+        CoordTarget::Topaz => {
+            let named: Vec<MicrographPicks> = groups
+                .iter()
+                .zip(&names)
+                .map(|(g, name)| MicrographPicks {
+                    micrograph: name.key(),
+                    picks: g.picks.picks.clone(),
+                })
+                .collect();
+            coords::write_topaz(&args.output.join("particles.txt"), &named)?;
+            written = named.iter().map(|g| g.picks.len()).sum();
+        }
         CoordTarget::Eman => {
-            for g in &groups {
-                coords::write_eman_box(
-                    &args.output.join(format!("{}.box", stem(&g.micrograph))),
-                    &g.picks,
-                    args.box_size,
-                )?;
-            }
+            each(".box", &|p, g| {
+                Ok(coords::write_eman_box(p, &g.picks, args.box_size)?)
+            })?;
         }
         CoordTarget::Cryolo => {
-            for g in &groups {
-                coords::write_cbox(
-                    &args.output.join(format!("{}.cbox", stem(&g.micrograph))),
-                    &g.picks,
-                    args.box_size,
-                )?;
-            }
+            each(".cbox", &|p, g| {
+                Ok(coords::write_cbox(p, &g.picks, args.box_size)?)
+            })?;
         }
     }
     println!(
-        "wrote {total} picks on {} micrographs to {} ({:?})",
+        "wrote {written} picks on {} micrographs to {} ({:?})",
         groups.len(),
         args.output.display(),
         args.to

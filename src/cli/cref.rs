@@ -60,6 +60,13 @@ pub struct CrefArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
+    /// Voxel size in Å for both maps (and the mask), whatever their headers say.
+    #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
+    pub pixel_size: Option<f32>,
+    /// Use the headers' voxel sizes even where they differ by more than 1 % or lie outside
+    /// 0.05–100 Å (the first known size is used for all).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn angstrom(r: Option<f64>, known: bool) -> String {
@@ -81,7 +88,11 @@ fn change(a: Option<f64>, b: Option<f64>, known: bool) -> String {
 /// Unreadable or mismatched maps, bad training options, training failures, an unknown or
 /// unreadable saved model, an unwritable output or model.
 pub fn run(args: &CrefArgs) -> Result<()> {
-    let maps = HalfMaps::read(&args.half1, &args.half2, args.mask.as_deref())?;
+    let sampling = crate::sampling::SamplingOverride {
+        pixel_size: args.pixel_size,
+        force: args.force,
+    };
+    let maps = HalfMaps::read(&args.half1, &args.half2, args.mask.as_deref(), &sampling)?;
     let truth = match &args.truth {
         Some(p) => Some(
             crate::io::read(p)

@@ -2,14 +2,15 @@
 //! correlation of two half-maps, its 0.143 and 0.5 crossings in Å, and the per-shell curve
 //! with C_ref = √(2·FSC/(1+FSC)) as CSV (crefDenoiser, Agarwal et al. 2024).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use crate::analysis::halfmap::HalfMaps;
+use crate::io::atomic::write_atomically;
 use crate::metrics::FrequencyUnit;
-use crate::metrics::fsc::FscCrossing;
+use crate::metrics::fsc::FscThreshold;
+use crate::sampling::SamplingOverride;
 
 /// `cryolens fsc` options.
 #[derive(clap::Args, Debug)]
@@ -21,17 +22,25 @@ pub struct FscArgs {
     /// Mask (same shape), multiplied into both half-maps first.
     #[arg(long)]
     pub mask: Option<PathBuf>,
-    /// Write the per-shell curve here (frequency, resolution, FSC, C_ref).
+    /// Write the per-shell curve here (frequency, resolution, components, signal 1/0, FSC,
+    /// C_ref; FSC and C_ref empty in shells where a map has no power).
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Shell width in Fourier voxels.
     #[arg(long, default_value_t = 1.0)]
     pub shell_width: f32,
+    /// Voxel size in Å for both maps (and the mask), whatever their headers say.
+    #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
+    pub pixel_size: Option<f32>,
+    /// Use the headers' voxel sizes even where they differ by more than 1 % or lie outside
+    /// 0.05–100 Å (the first known size is used for all).
+    #[arg(long)]
+    pub force: bool,
 }
 
-fn describe(c: Option<FscCrossing>, threshold: f64) -> String {
-    match c {
-        Some(c) => match c.unit {
+fn describe(t: FscThreshold, threshold: f64) -> String {
+    match t {
+        FscThreshold::Crossed(c) => match c.unit {
             FrequencyUnit::PerAngstrom => format!(
                 "FSC = {threshold}: {:.2} Å ({:.4} 1/Å)",
                 c.resolution, c.frequency
@@ -41,7 +50,10 @@ fn describe(c: Option<FscCrossing>, threshold: f64) -> String {
                 c.resolution, c.frequency
             ),
         },
-        None => format!("FSC = {threshold}: not reached up to Nyquist"),
+        other => format!(
+            "FSC = {threshold}: {}",
+            other.absent_reason().unwrap_or_default()
+        ),
     }
 }
 
@@ -50,7 +62,11 @@ fn describe(c: Option<FscCrossing>, threshold: f64) -> String {
 /// # Errors
 /// Unreadable or mismatched maps or mask, a bad shell width, an unwritable CSV.
 pub fn run(args: &FscArgs) -> Result<()> {
-    let maps = HalfMaps::read(&args.half1, &args.half2, args.mask.as_deref())?;
+    let sampling = SamplingOverride {
+        pixel_size: args.pixel_size,
+        force: args.force,
+    };
+    let maps = HalfMaps::read(&args.half1, &args.half2, args.mask.as_deref(), &sampling)?;
     let report = maps.fsc(args.shell_width)?;
     let v = &maps.half1;
     println!(
@@ -74,26 +90,28 @@ pub fn run(args: &FscArgs) -> Result<()> {
             FrequencyUnit::PerAngstrom => "angstrom",
             FrequencyUnit::PerPixel => "voxels",
         };
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        writeln!(
-            out,
-            "shell,frequency_{unit},resolution_{res},components,fsc,c_ref"
-        )?;
+        let mut text =
+            format!("shell,frequency_{unit},resolution_{res},components,signal,fsc,c_ref\n");
         for r in &report.curve.rings {
-            writeln!(
-                out,
-                "{},{:.6},{:.4},{},{:.6},{:.6}",
+            // A shell without power in both maps has no FSC: its cells stay empty.
+            let (fsc, c_ref) = if r.value.signal {
+                (
+                    format!("{:.6}", r.value.fsc),
+                    format!("{:.6}", r.value.c_ref),
+                )
+            } else {
+                (String::new(), String::new())
+            };
+            text.push_str(&format!(
+                "{},{:.6},{:.4},{},{},{fsc},{c_ref}\n",
                 r.index,
                 r.frequency,
                 1.0 / r.frequency,
                 r.components,
-                r.value.fsc,
-                r.value.c_ref
-            )?;
+                u8::from(r.value.signal),
+            ));
         }
-        out.flush()
+        write_atomically(path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         println!("curve: {}", path.display());
     }

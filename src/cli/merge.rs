@@ -25,8 +25,8 @@ pub struct MergeArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Pixel size in Å/px for both inputs, overriding their headers (needed when neither
-    /// header has one).
-    #[arg(long)]
+    /// header has one); 0.05–100 Å/px.
+    #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
     pub pixel_size_angstrom: Option<f32>,
 }
 

@@ -30,7 +30,9 @@ pub struct TrainArgs {
     /// Counting-mode exposures, each split into two halves by binomial count splitting.
     #[arg(long, num_args = 1..)]
     pub split_counts: Vec<PathBuf>,
-    /// Count-split data that are not integer counts × gain (values rounded to counts).
+    /// Use data that fail a check: count-split data that are not integer counts × gain
+    /// (values rounded to counts), even/odd halves whose pixel sizes differ by more than 1 %
+    /// or lie outside 0.05–100 Å/px.
     #[arg(long)]
     pub force: bool,
     /// Architecture: unet | unet-small | fcnn | affine | unet-v0.2.1 | wdsr (alias restore:
@@ -176,6 +178,7 @@ pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
                 highpass_angstrom: args.highpass,
                 ctf_star: args.ctf_star.clone(),
             }),
+            force_sampling: args.force,
         },
         validate_every_steps: args.validate_every,
         checkpoint_every_steps: args.checkpoint_every,

@@ -64,6 +64,9 @@ pub struct CryolensApp {
     pub(super) jobs: AppJobs,
     pub(super) error: Option<String>,
     pub(super) info: Option<String>,
+    /// A notice that stays until dismissed (a damaged session file set aside): loading a
+    /// micrograph clears `error`, not this.
+    pub(super) notice: Option<String>,
     pub(super) max_texture_side: Option<u32>,
     /// The pixel under the cursor in the last frame and its value.
     pub(super) hover: Option<(usize, usize, f32)>,
@@ -160,6 +163,7 @@ impl CryolensApp {
             jobs,
             error: None,
             info: None,
+            notice: None,
             max_texture_side,
             hover: None,
             viewer_rect: None,
@@ -323,9 +327,9 @@ impl eframe::App for CryolensApp {
                 .default_size(330.0)
                 .show(ui, |ui| self.analysis_ui(ui));
         }
-        if self.error.is_some() || self.info.is_some() {
+        if self.error.is_some() || self.info.is_some() || self.notice.is_some() {
             egui::Panel::top("messages").show(ui, |ui| {
-                status::messages(ui, &mut self.error, &mut self.info)
+                status::messages(ui, &mut self.error, &mut self.notice, &mut self.info)
             });
         }
         egui::Panel::right("controls")

@@ -104,7 +104,7 @@ pub fn file_name(p: &Path) -> String {
 /// Reads two half-maps and computes their FSC (one-voxel shells); the names for display.
 pub fn half_map_fsc(a: &Path, b: &Path, p: &Progress) -> anyhow::Result<HalfMapFsc> {
     p.set_message("reading half-maps");
-    let maps = crate::analysis::halfmap::HalfMaps::read(a, b, None)?;
+    let maps = crate::analysis::halfmap::HalfMaps::read(a, b, None, &Default::default())?;
     p.set_message("FSC");
     let report = maps.fsc(1.0)?;
     Ok((

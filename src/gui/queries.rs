@@ -99,6 +99,11 @@ impl CryolensApp {
         self.error.as_deref()
     }
 
+    /// The notice shown until dismissed (a damaged session file set aside), if any.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
     /// The viewer's rectangle on screen in the last frame (points).
     pub fn viewer_rect(&self) -> Option<Rect> {
         self.viewer_rect
@@ -299,10 +304,7 @@ impl CryolensApp {
     /// The FSC-0.143 and FSC-0.5 resolutions of the open half-maps.
     pub fn half_map_resolutions(&self) -> Option<(Option<f64>, Option<f64>)> {
         let r = self.analysis.cref.fsc()?;
-        Some((
-            r.at_0143.as_ref().map(|c| c.resolution),
-            r.at_05.as_ref().map(|c| c.resolution),
-        ))
+        Some((r.at_0143.resolution(), r.at_05.resolution()))
     }
 
     /// The crefDenoiser options and state of the Half-maps tab (for scripting and tests).

@@ -52,6 +52,28 @@ pub fn write_atomically_with(path: &Path, write: impl FnOnce(&Path) -> Result<()
     result
 }
 
+/// Streams a large file to `path` atomically (an MRC volume, a denoised micrograph): `write`
+/// fills a buffered temporary file in the same folder, which is then fsynced and renamed to
+/// `path`, so a crash or kill mid-write leaves the old file (or none), never a torn one.
+///
+/// # Errors
+/// What `write` returns, or any I/O failure; the temporary file is removed and `path` is left
+/// as it was.
+pub fn write_atomically_streaming(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = parent_dir(path);
+    let tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    write(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(&dir);
+    Ok(())
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -93,5 +115,21 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write_atomically_with(&path, |tmp| Ok(std::fs::write(tmp, b"new")?)).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+
+    #[test]
+    fn streaming_writer_replaces_whole_file_or_keeps_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.mrc");
+        write_atomically_streaming(&path, |w| w.write_all(b"old")).unwrap();
+        let failed = write_atomically_streaming(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("killed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomically_streaming(&path, |w| w.write_all(b"new map")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new map");
     }
 }

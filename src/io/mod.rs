@@ -207,6 +207,36 @@ pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     }
 }
 
+/// The pixel size (Å/px) a file states, as [`read`] would return it, `None` when unknown:
+/// from the header alone for MRC (no data read), from the whole file for TIFF.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_header_pixel_size(path: &Path) -> Result<Option<f32>, IoError> {
+    let (head, n) = first_bytes(path)?;
+    match sniff(path, &head[..n]) {
+        Format::Tiff => Ok(tiff::read(path)?.1.pixel_size_angstrom),
+        Format::Mrc => Ok(mrc::read_info(path)?.pixel_size_angstrom),
+    }
+}
+
+/// The pixel size (Å/px) a file's header states, even where [`read`] takes it as unset (an
+/// MRC cell of exactly 1 Å/px, what many writers put when the size is unknown): the value to
+/// compare with another file's size. TIFF: as [`read_header_pixel_size`].
+///
+/// # Errors
+/// As [`read`].
+pub fn stated_pixel_size(path: &Path) -> Result<Option<f32>, IoError> {
+    let (head, n) = first_bytes(path)?;
+    match sniff(path, &head[..n]) {
+        Format::Tiff => Ok(tiff::read(path)?.1.pixel_size_angstrom),
+        Format::Mrc => {
+            let info = mrc::read_info(path)?;
+            Ok(info.pixel_size_angstrom.or(info.stated_pixel_size))
+        }
+    }
+}
+
 /// Whether [`read`] would read `path` as MRC (not TIFF by magic bytes or extension).
 ///
 /// # Errors

@@ -157,7 +157,7 @@ fn https_download(index_url: &str, dir: &Path, progress: &Progress) -> Result<Pa
         }
     }
     let path = dir.join(&file_name);
-    std::fs::write(&path, &bytes)?;
+    write_atomically(&path, &bytes)?;
     Ok(path)
 }
 

@@ -113,10 +113,13 @@ fn kept_picks(session: &PickSession, index: usize) -> Vec<Pick> {
 ///
 /// RELION's index names each micrograph by its path as the session holds it, and each
 /// coordinate file by its path relative to the folder holding `out_dir` (RELION's project
-/// folder when `out_dir` is `ManualPick/jobNNN`), as RELION does.
+/// folder when `out_dir` is `ManualPick/jobNNN`), as RELION does. Micrographs of one name in
+/// different folders are written under their folders relative to the folder all share
+/// ([`coords::output_names`]), never over each other.
 ///
 /// # Errors
-/// A failed write (naming the file), or a value a format cannot hold.
+/// A failed write (naming the file), a value a format cannot hold, or two micrographs that
+/// would share a file.
 pub fn export(
     session: &PickSession,
     format: ExportFormat,
@@ -132,17 +135,36 @@ pub fn export(
         .filter(|(_, p)| !p.is_empty())
         .collect();
     let name_of = |i: usize| session.micrographs[i].path.to_string_lossy().into_owned();
+    // One file per micrograph that no other can overwrite (same names in different folders
+    // keep their folders); a collision is refused before anything is written.
+    let requests: Vec<coords::NameRequest> = picked
+        .iter()
+        .map(|(i, _)| coords::NameRequest {
+            micrograph: name_of(*i),
+            source: "the session".into(),
+        })
+        .collect();
+    let names = coords::output_names(&requests).map_err(|e| PickingError::Other(e.to_string()))?;
+    let target = |name: &coords::OutputName, suffix: &str| -> Result<PathBuf, PickingError> {
+        let path = out_dir.join(name.file(suffix));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| PickingError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(path)
+    };
     let box_size = Some(session.settings.box_size_px);
     match format {
         ExportFormat::Relion => {
             let mut index = Vec::new();
-            for (i, picks) in &picked {
-                let name = name_of(*i);
-                let file = coords::relion_coordinate_file_name(&name, "manualpick");
-                let path = out_dir.join(&file);
+            for ((i, picks), out_name) in picked.iter().zip(&names) {
+                let path = target(out_name, "_manualpick.star")?;
+                let file = out_name.key() + "_manualpick.star";
                 coords::write_relion(&path, picks)?;
                 index.push(CoordinateFileEntry {
-                    micrograph: name,
+                    micrograph: name_of(*i),
                     coordinates: relion_relative(out_dir, &file),
                 });
                 written.push(path);
@@ -154,8 +176,9 @@ pub fn export(
         ExportFormat::Topaz => {
             let groups: Vec<MicrographPicks> = picked
                 .iter()
-                .map(|(i, picks)| MicrographPicks {
-                    micrograph: stem(&session.micrographs[*i].path),
+                .zip(&names)
+                .map(|((_, picks), out_name)| MicrographPicks {
+                    micrograph: out_name.key(),
                     picks: picks.clone(),
                 })
                 .collect();
@@ -164,14 +187,13 @@ pub fn export(
             written.push(path);
         }
         ExportFormat::Eman | ExportFormat::Cryolo => {
-            for (i, picks) in &picked {
-                let s = stem(&session.micrographs[*i].path);
+            for ((_, picks), out_name) in picked.iter().zip(&names) {
                 let path = if format == ExportFormat::Eman {
-                    let p = out_dir.join(format!("{s}.box"));
+                    let p = target(out_name, ".box")?;
                     coords::write_eman_box(&p, picks, box_size)?;
                     p
                 } else {
-                    let p = out_dir.join(format!("{s}.cbox"));
+                    let p = target(out_name, ".cbox")?;
                     coords::write_cbox(&p, picks, box_size)?;
                     p
                 };

@@ -116,6 +116,15 @@ impl PickSession {
             return Err(bad(format!("unsupported version {}", file.version)));
         }
         let settings = file.settings;
+        crate::sampling::check_length_px("settings.box_size_px", settings.box_size_px)
+            .map_err(|e| bad(e.to_string()))?;
+        // A diameter in Å: at most the largest box at the largest plausible pixel size.
+        let d = settings.particle_diameter_angstrom;
+        if !(d.is_finite() && d > 0.0 && d <= 100.0 * crate::sampling::MAX_LENGTH_PX) {
+            return Err(bad(format!(
+                "settings.particle_diameter_angstrom must be a positive diameter in Å, got {d}"
+            )));
+        }
         let current = file.current.min(file.micrographs.len().saturating_sub(1));
         Ok(Self {
             micrographs: file.micrographs,
@@ -234,5 +243,22 @@ mod tests {
             PickSession::from_json(&empty, Path::new("e.json")).is_ok(),
             "{empty}"
         );
+    }
+
+    #[test]
+fn absurd_box_sizes_and_diameters_are_refused() {
+        let text = session().to_json();
+        for (field, bad) in [
+            ("box_size_px", "-64.0"),
+            ("box_size_px", "0.0"),
+            ("box_size_px", "1e12"),
+            ("particle_diameter_angstrom", "-150.0"),
+            ("particle_diameter_angstrom", "0.0"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["settings"][field] = serde_json::from_str(bad).unwrap();
+            let e = PickSession::from_json(&v.to_string(), Path::new("s.json")).unwrap_err();
+            assert!(e.to_string().contains(field), "{field}={bad}: {e}");
+        }
     }
 }

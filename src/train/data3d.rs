@@ -16,7 +16,8 @@ use crate::models::topaz3d::VoxelBox;
 use crate::rng::Rng;
 
 /// Checks that two halves can be trained on together: same shape (z, y, x), same voxel size
-/// when both are known (within 0.1 %), finite values, not constant.
+/// when both are known (within 1 %, [`crate::sampling::check_same_pixel_size`]), finite
+/// values, not constant.
 ///
 /// # Errors
 /// A mismatch, naming both halves (`names`) and their shapes or voxel sizes.
@@ -43,15 +44,12 @@ pub fn check_pair(even: &Volume, odd: &Volume, names: &[String; 2]) -> Result<()
             shape(odd)
         );
     }
-    if let (Some(a), Some(b)) = (even.pixel_size_angstrom, odd.pixel_size_angstrom)
-        && (a - b).abs() > 1e-3 * a.abs().max(b.abs())
-    {
-        bail!(
-            "the halves differ in voxel size: {} has {a} Å and {} has {b} Å",
-            names[0],
-            names[1]
-        );
-    }
+    crate::sampling::check_same_pixel_size(
+        &names[0],
+        even.pixel_size_angstrom,
+        &names[1],
+        odd.pixel_size_angstrom,
+    )?;
     Ok(())
 }
 

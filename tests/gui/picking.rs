@@ -8,6 +8,7 @@ use cryolens::gui::{CryolensApp, Source, View};
 use cryolens::picking::exchange::ExportFormat;
 use egui::{Key, Vec2};
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 
 use crate::harness::{click, harness_with_session, render_viewer, screen_of, setup, wait_for};
 
@@ -139,4 +140,50 @@ fn picking_clicks_undo_redo_export_and_restore() {
         |a| a.has_view(View::Raw),
     );
     assert_eq!(picks_of(&h), vec![(100.0, 200.0), (500.0, 600.0)]);
+}
+
+/// A damaged `cryolens_session.json` beside the micrographs is set aside, and the notice
+/// saying so stays on screen after the micrograph has loaded, until dismissed.
+#[test]
+fn damaged_session_notice_survives_loading_until_dismissed() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mic = dir.path().join("mic_001.mrc");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample.mrc"),
+        &mic,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("cryolens_session.json"), b"{ not json").unwrap();
+    let mut h = crate::harness::harness(Source::File(mic), None, Vec2::new(1000.0, 760.0));
+    wait_for(
+        &mut h,
+        "the micrograph to show",
+        Duration::from_secs(60),
+        |a| a.has_view(View::Raw) && a.viewer_rect().is_some() && !a.is_loading(),
+    );
+    for _ in 0..3 {
+        h.step();
+    }
+    let notice = h
+        .state()
+        .notice()
+        .expect("notice kept after loading")
+        .to_string();
+    assert!(notice.contains("could not be read"), "{notice}");
+    assert!(h.state().error().is_none());
+    assert!(
+        h.query_by_label_contains("The picking session could not be read")
+            .is_some()
+    );
+    // The damaged file was kept aside, not overwritten.
+    let aside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().contains("unreadable"));
+    assert!(aside, "damaged session not kept aside");
+    h.get_by_label("Dismiss notice").click();
+    h.step();
+    h.step();
+    assert!(h.state().notice().is_none());
 }

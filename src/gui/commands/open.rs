@@ -55,7 +55,9 @@ impl CryolensApp {
             }
         };
         if let Some(n) = note {
-            self.error = Some(format!("The picking session could not be read: {n}"));
+            // A notice, not an error: loading the micrograph clears errors, and this must stay
+            // until the user has seen it.
+            self.notice = Some(format!("The picking session could not be read: {n}"));
         }
         let index = session.current;
         let path = session.micrographs[index].path.clone();

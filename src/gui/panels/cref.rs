@@ -393,11 +393,12 @@ impl CrefPanel {
                 metrics::FrequencyUnit::PerAngstrom => "Å",
                 metrics::FrequencyUnit::PerPixel => "voxels",
             };
-            let crossing = |c: &Option<crate::metrics::fsc::FscCrossing>| {
-                c.as_ref().map_or_else(
-                    || "not crossed".into(),
-                    |c| format!("{:.2} {unit}", c.resolution),
-                )
+            let crossing = |c: &crate::metrics::fsc::FscThreshold| match c.crossing() {
+                Some(c) => format!("{:.2} {unit}", c.resolution),
+                None => match c {
+                    crate::metrics::fsc::FscThreshold::NoSignal => "none (no signal)".to_string(),
+                    _ => "not crossed".to_string(),
+                },
             };
             ui.label(format!(
                 "{names}: FSC = 0.143 at {}, FSC = 0.5 at {}",

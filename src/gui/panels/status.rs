@@ -86,15 +86,28 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
     });
 }
 
-/// The banner of the error and the informational message, each with its dismiss button. The
-/// error is shown as the CLI prints it ([`crate::errors::clean`]: one line, printable, repeated
-/// parts removed, cut).
-pub fn messages(ui: &mut egui::Ui, error: &mut Option<String>, info: &mut Option<String>) {
+/// The banner of the error, the persistent notice (e.g. a damaged session file set aside) and
+/// the informational message, each with its dismiss button. The error is shown as the CLI
+/// prints it ([`crate::errors::clean`]: one line, printable, repeated parts removed, cut).
+pub fn messages(
+    ui: &mut egui::Ui,
+    error: &mut Option<String>,
+    notice: &mut Option<String>,
+    info: &mut Option<String>,
+) {
     if let Some(err) = error.as_deref().map(crate::errors::clean) {
         ui.horizontal_wrapped(|ui| {
             ui.colored_label(ui.visuals().error_fg_color, err);
             if ui.button("Dismiss error").clicked() {
                 *error = None;
+            }
+        });
+    }
+    if let Some(text) = notice.clone() {
+        ui.horizontal_wrapped(|ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, text);
+            if ui.button("Dismiss notice").clicked() {
+                *notice = None;
             }
         });
     }

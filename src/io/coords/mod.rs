@@ -60,6 +60,7 @@
 
 mod cryolo;
 mod eman;
+mod names;
 mod relion;
 mod topaz;
 
@@ -68,6 +69,7 @@ pub use cryolo::{
     read_cryolo_coords, write_cbox, write_cryolo_coords,
 };
 pub use eman::{format_eman_box, parse_eman_box, read_eman_box, write_eman_box};
+pub use names::{NameRequest, OutputName, output_names};
 pub use relion::{
     CoordinateFileEntry, RELION_NO_FOM, format_relion, format_relion_index,
     format_relion_particles, parse_relion, parse_relion_index, parse_relion_lenient, read_relion,

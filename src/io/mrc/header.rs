@@ -122,6 +122,8 @@ pub(super) fn check_header(path: &Path, head: &[u8], file_len: u64) -> Result<Mr
         nsymbt: nsymbt as usize,
         exttyp,
         pixel_size_angstrom: cell_pixel_size(h.mx, h.xlen, h.my, h.ylen),
+        stated_pixel_size: (h.mx > 0 && h.xlen.is_finite() && h.xlen > 0.0)
+            .then(|| h.xlen / h.mx as f32),
         kind,
     })
 }

@@ -52,6 +52,10 @@ pub struct MrcInfo {
     pub exttyp: String,
     /// Pixel size in Å/pixel from the cell (`xlen / mx`), `None` when unknown (see [`read()`]).
     pub pixel_size_angstrom: Option<f32>,
+    /// The cell's x pixel size (`xlen / mx`) whenever it is positive, including the 1.0 Å/px
+    /// that `pixel_size_angstrom` reads as unset: what to compare when another file states a
+    /// different size (1 Å against 2 Å is a mismatch, not "unknown against 2 Å").
+    pub stated_pixel_size: Option<f32>,
     /// Image, stack or volume (see [`read()`]).
     pub kind: ContentKind,
 }

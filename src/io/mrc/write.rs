@@ -1,5 +1,6 @@
 //! Writing MRC files: our little-endian MRC2014 encoder for float32 images and volumes (mode 2)
-//! and uint16 images (mode 6), written through a buffered file and synced.
+//! and uint16 images (mode 6), written atomically (a buffered temporary file, synced, renamed
+//! over the destination: a kill mid-write never leaves a torn map).
 
 use std::io::Write;
 use std::path::Path;
@@ -32,14 +33,11 @@ fn write_file(
     header: &[u8; HEADER_BYTES],
     write_data: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), IoError> {
-    let file = std::fs::File::create(path).map_err(|e| IoError::os(path, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    out.write_all(header).map_err(|e| IoError::os(path, e))?;
-    write_data(&mut out).map_err(|e| IoError::os(path, e))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| IoError::os(path, e.into_error()))?;
-    file.sync_all().map_err(|e| IoError::os(path, e))
+    crate::io::atomic::write_atomically_streaming(path, |out| {
+        out.write_all(header)?;
+        write_data(out)
+    })
+    .map_err(|e| IoError::os(path, e))
 }
 
 fn write_f32_le(out: &mut dyn Write, values: &[f32]) -> std::io::Result<()> {

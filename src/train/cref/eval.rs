@@ -172,7 +172,7 @@ pub fn evaluate_cref(
         n += 1;
     }
     let n = n.max(1) as f64;
-    let res05 = |c: &RingCurve<FscShell>| fsc_crossing(c, 0.5).map(|c| c.resolution);
+    let res05 = |c: &RingCurve<FscShell>| fsc_crossing(c, 0.5).resolution();
     let (t_avg, t_dn) = match truth {
         Some(t) => (
             Some(fsc(&avg, t, shell_width, mask)?),
@@ -183,7 +183,7 @@ pub fn evaluate_cref(
     Ok(CrefEvaluation {
         rmse_identity: (e_id / n).sqrt(),
         rmse_denoised: (e_dn / n).sqrt(),
-        fsc05_halves: halves.at_05.map(|c| c.resolution),
+        fsc05_halves: halves.at_05.resolution(),
         fsc05_denoised_half: res05(&fsc(denoised_half2, &maps.half1, shell_width, mask)?),
         fsc05_average_vs_truth: t_avg.as_ref().and_then(res05),
         fsc05_denoised_vs_truth: t_dn.as_ref().and_then(res05),

@@ -64,7 +64,8 @@ impl TrainingData {
             .map(Preprocessor::new)
             .transpose()?;
         let store = PairStore::new(sources, options.seed, options.cache_pairs)
-            .with_preprocessing(preprocess);
+            .with_preprocessing(preprocess)
+            .with_force_sampling(options.force_sampling);
         let n = store.sources().len();
         let mut shapes = Vec::with_capacity(n);
         let mut pixel_size = None;

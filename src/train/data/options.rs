@@ -27,6 +27,10 @@ pub struct DataOptions {
     /// restore's preprocessing of both halves before cropping (`None`: the halves as read).
     #[serde(default)]
     pub restore: Option<RestorePreprocessing>,
+    /// Accept halves whose pixel sizes disagree or are implausible
+    /// ([`crate::sampling`]); `false` refuses them.
+    #[serde(default)]
+    pub force_sampling: bool,
 }
 
 impl Default for DataOptions {
@@ -42,6 +46,7 @@ impl Default for DataOptions {
             cache_pairs: 4,
             validation_crops: 8,
             restore: None,
+            force_sampling: false,
         }
     }
 }

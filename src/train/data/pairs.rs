@@ -371,11 +371,49 @@ pub fn load_pair_with(
     })
 }
 
+/// Checks that the two halves of a pair of files are sampled alike and plausibly
+/// ([`crate::sampling`]): the same rule `analyze` and `fsc` apply. Count-split and in-memory
+/// pairs share one pixel size by construction; their plausibility is checked too.
+///
+/// # Errors
+/// Unreadable headers; pixel sizes more than 1 % apart or outside 0.05–100 Å/px (the message
+/// names the files, the values and `--force`).
+pub fn check_pair_sampling(source: &PairSource) -> Result<()> {
+    use crate::sampling::{check_plausible_pixel_size, check_same_pixel_size};
+    match source {
+        PairSource::Files { even, odd } => {
+            let size = |p: &Path| -> Result<Option<f32>> {
+                crate::io::stated_pixel_size(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let (a, b) = (size(even)?, size(odd)?);
+            let (ea, eb) = (even.display().to_string(), odd.display().to_string());
+            check_plausible_pixel_size(&ea, a)?;
+            check_plausible_pixel_size(&eb, b)?;
+            check_same_pixel_size(&ea, a, &eb, b)?;
+        }
+        PairSource::CountSplit { path, .. } => {
+            let p = crate::io::read_header_pixel_size(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            check_plausible_pixel_size(&path.display().to_string(), p)?;
+        }
+        PairSource::InMemory { name, even, odd } => {
+            check_same_pixel_size(
+                &format!("{name} half A"),
+                even.pixel_size_angstrom,
+                &format!("{name} half B"),
+                odd.pixel_size_angstrom,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Pairs streamed from disk through a least-recently-used cache of `capacity` loaded pairs.
 pub struct PairStore {
     sources: Vec<PairSource>,
     seed: u64,
     preprocess: Option<Preprocessor>,
+    force_sampling: bool,
     capacity: usize,
     cache: Mutex<VecDeque<(usize, Arc<LoadedPair>)>>,
 }
@@ -387,6 +425,7 @@ impl PairStore {
             sources,
             seed,
             preprocess: None,
+            force_sampling: false,
             capacity: capacity.max(1),
             cache: Mutex::new(VecDeque::new()),
         }
@@ -395,6 +434,13 @@ impl PairStore {
     /// Preprocesses every pair for restore when loading it ([`load_pair_with`]).
     pub fn with_preprocessing(mut self, preprocess: Option<Preprocessor>) -> Self {
         self.preprocess = preprocess;
+        self
+    }
+
+    /// Accepts halves whose pixel sizes disagree or are implausible when `force` (see
+    /// [`check_pair_sampling`]).
+    pub fn with_force_sampling(mut self, force: bool) -> Self {
+        self.force_sampling = force;
         self
     }
 
@@ -419,6 +465,9 @@ impl PairStore {
             let pair = Arc::clone(&entry.1);
             cache.push_back(entry);
             return Ok(pair);
+        }
+        if !self.force_sampling {
+            check_pair_sampling(source)?;
         }
         let pair = Arc::new(load_pair_with(
             source,

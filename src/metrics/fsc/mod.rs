@@ -96,8 +96,8 @@ fn shape_of(v: &Volume) -> [usize; 3] {
     [v.depth, v.height, v.width]
 }
 
-/// Checks the volumes (buffer, finiteness, equal shapes, compatible voxel sizes within
-/// 0.01 %). Returns the first known voxel size.
+/// Checks the volumes (buffer, finiteness, equal shapes, voxel sizes within 1 %: the shared
+/// rule of [`crate::sampling::check_same_pixel_size`]). Returns the first known voxel size.
 pub(crate) fn check_volumes(vols: &[(&'static str, &Volume)]) -> Result<Option<f32>, FscError> {
     let Some(&(ref_name, reference)) = vols.first() else {
         return Ok(None);
@@ -128,7 +128,10 @@ pub(crate) fn check_volumes(vols: &[(&'static str, &Volume)]) -> Result<Option<f
         if let Some(p) = v.pixel_size_angstrom.filter(|p| p.is_finite() && *p > 0.0) {
             match known {
                 None => known = Some((what, p)),
-                Some((r, q)) if ((p - q) / q).abs() > 1e-4 => {
+                Some((r, q))
+                    if crate::sampling::check_same_pixel_size(r, Some(q), what, Some(p))
+                        .is_err() =>
+                {
                     return Err(FscError::PixelSizeMismatch {
                         what,
                         reference: r,
@@ -367,6 +370,28 @@ pub struct FscShell {
     pub fsc: f64,
     /// [`c_ref`] of `fsc`.
     pub c_ref: f64,
+    /// Both maps have power in this shell (more than [`NO_POWER`] of their mean square): the
+    /// FSC means something here. `false` for a constant or fully masked map, where `fsc` is 0
+    /// by convention and no resolution can be read from it.
+    pub signal: bool,
+}
+
+/// A shell has no power in a map when its power per voxel (the covariance of eq. 16 of the map
+/// with itself) is at most this fraction of the map's mean square (DC included). Float32
+/// rounding of a constant map leaves ≈ 1e-14 of it; real structure is many orders above.
+pub const NO_POWER: f64 = 1e-10;
+
+/// Mean square of `data` (times the mask when given), in f64.
+fn mean_square(data: &[f32], mask: Option<&Volume>) -> f64 {
+    let sum: f64 = match mask {
+        Some(m) => data
+            .iter()
+            .zip(&m.data)
+            .map(|(&a, &b)| (a as f64 * b as f64).powi(2))
+            .sum(),
+        None => data.iter().map(|&a| (a as f64).powi(2)).sum(),
+    };
+    sum / data.len().max(1) as f64
 }
 
 /// Fourier shell correlation of two volumes (`[z][y][x]`, same shape and voxel size), per
@@ -383,9 +408,14 @@ pub fn fsc(
 ) -> Result<RingCurve<FscShell>, FscError> {
     let s = ShellSpectra::new(&[("first map", a), ("second map", b)], shell_width, mask)?;
     let (ab, aa, bb) = (s.cross(0, 1), s.cross(0, 0), s.cross(1, 1));
+    let (floor_a, floor_b) = (
+        NO_POWER * mean_square(&a.data, mask),
+        NO_POWER * mean_square(&b.data, mask),
+    );
     Ok(s.grid.curve(|r| {
+        let signal = aa[r] > floor_a && bb[r] > floor_b;
         let den = (aa[r] * bb[r]).sqrt();
-        let fsc = if den > 0.0 {
+        let fsc = if signal && den > 0.0 {
             (ab[r] / den).clamp(-1.0, 1.0)
         } else {
             0.0
@@ -393,6 +423,7 @@ pub fn fsc(
         FscShell {
             fsc,
             c_ref: c_ref(fsc),
+            signal,
         }
     }))
 }
@@ -426,11 +457,57 @@ pub struct FscCrossing {
     pub unit: FrequencyUnit,
 }
 
+/// What an FSC curve says about one threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FscThreshold {
+    /// The FSC falls below the threshold here.
+    Crossed(FscCrossing),
+    /// The FSC stays at or above the threshold up to Nyquist: the resolution is at least the
+    /// Nyquist limit.
+    NotReached,
+    /// No shell has power in both maps (a constant or fully masked map): the FSC is undefined
+    /// and there is no crossing to report.
+    NoSignal,
+}
+
+impl FscThreshold {
+    /// The crossing, if the FSC crosses.
+    pub fn crossing(&self) -> Option<&FscCrossing> {
+        match self {
+            FscThreshold::Crossed(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The resolution of the crossing (Å, or voxels when the voxel size is unknown), if any.
+    pub fn resolution(&self) -> Option<f64> {
+        self.crossing().map(|c| c.resolution)
+    }
+
+    /// Words for a crossing that is not there (`None` when it is): what the CLI, CSV and GUI
+    /// print in place of a resolution.
+    pub fn absent_reason(&self) -> Option<&'static str> {
+        match self {
+            FscThreshold::Crossed(_) => None,
+            FscThreshold::NotReached => Some("not reached up to Nyquist"),
+            FscThreshold::NoSignal => {
+                Some("no crossing: the maps have no signal (constant or fully masked)")
+            }
+        }
+    }
+}
+
 /// The first crossing of `threshold` by the FSC, from low to high frequency: the first shell
 /// whose FSC is below `threshold`, linearly interpolated between it and the shell before (FSC
-/// = 1 at frequency 0 before the first shell). `None` when the FSC stays at or above the
-/// threshold up to Nyquist (or the curve is empty).
-pub fn fsc_crossing(curve: &RingCurve<FscShell>, threshold: f64) -> Option<FscCrossing> {
+/// = 1 at frequency 0 before the first shell). [`FscThreshold::NotReached`] when the FSC stays
+/// at or above the threshold up to Nyquist; [`FscThreshold::NoSignal`] when no shell has
+/// power in both maps ([`FscShell::signal`]) or the curve is empty, since an FSC of 0 by
+/// convention is no measurement. Shells without power after shells with power count as FSC 0
+/// (the information ends there, as for a low-pass filtered map).
+pub fn fsc_crossing(curve: &RingCurve<FscShell>, threshold: f64) -> FscThreshold {
+    if !curve.rings.iter().any(|r| r.value.signal) {
+        return FscThreshold::NoSignal;
+    }
     let mut prev = (0.0f64, 1.0f64);
     for r in &curve.rings {
         let (f, v) = (r.frequency, r.value.fsc);
@@ -442,7 +519,7 @@ pub fn fsc_crossing(curve: &RingCurve<FscShell>, threshold: f64) -> Option<FscCr
                 1.0
             };
             let frequency = f0 + t.clamp(0.0, 1.0) * (f - f0);
-            return Some(FscCrossing {
+            return FscThreshold::Crossed(FscCrossing {
                 threshold,
                 frequency,
                 resolution: 1.0 / frequency,
@@ -451,7 +528,7 @@ pub fn fsc_crossing(curve: &RingCurve<FscShell>, threshold: f64) -> Option<FscCr
         }
         prev = (f, v);
     }
-    None
+    FscThreshold::NotReached
 }
 
 /// Signal, noise and bias variances per Fourier shell from noisy half-maps `m1`, `m2` and
@@ -496,101 +573,4 @@ pub fn variance_estimate_shells(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::Rng;
-
-    fn noise(shape: [usize; 3], seed: u64) -> Volume {
-        let mut r = Rng::new(seed);
-        let [d, h, w] = shape;
-        Volume {
-            width: w,
-            height: h,
-            depth: d,
-            data: (0..d * h * w).map(|_| r.normal() as f32).collect(),
-            pixel_size_angstrom: None,
-        }
-    }
-
-    #[test]
-    fn fft3_round_trip_and_parseval() {
-        let v = noise([6, 5, 8], 1);
-        let shape = [6, 5, 8];
-        let s = fft3(&v.data, shape);
-        let energy: f64 = v.data.iter().map(|x| (*x as f64).powi(2)).sum();
-        let spec: f64 = s.iter().map(|c| c.norm_sqr() as f64).sum::<f64>() / 240.0;
-        assert!((energy - spec).abs() < 1e-3 * energy);
-        let back = ifft3_real(s, shape);
-        let err = back
-            .iter()
-            .zip(&v.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(err < 1e-4, "{err}");
-    }
-
-    #[test]
-    fn white_noise_gives_its_variance_per_shell_and_fsc_of_self_is_one() {
-        let a = noise([32, 32, 32], 2);
-        let c = shell_covariance(&a, &a, 2.0, None).unwrap();
-        // Relative sd of a shell's power is √(1/components) (two real d.o.f. per conjugate
-        // pair): 0.1 at 100 components, so shells of ≥ 400 components are within 0.25 (5 sd).
-        for r in c.rings.iter().filter(|r| r.components >= 400) {
-            assert!((r.value - 1.0).abs() < 0.25, "{r:?}");
-        }
-        let k: f64 = c.rings.iter().map(|r| r.components as f64).sum();
-        let mean = c
-            .rings
-            .iter()
-            .map(|r| r.value * r.components as f64)
-            .sum::<f64>()
-            / k;
-        assert!((mean - 1.0).abs() < 0.02, "{mean}");
-        assert!((c.rings.last().unwrap().frequency - 0.5).abs() < 1e-9);
-        let f = fsc(&a, &a, 1.0, None).unwrap();
-        assert!(f.rings.iter().all(|r| (r.value.fsc - 1.0).abs() < 1e-9));
-        assert!(fsc_crossing(&f, 0.143).is_none());
-    }
-
-    #[test]
-    fn crossing_is_interpolated() {
-        let curve = build_curve(&[0.0, 1.0, 1.0, 1.0], 6, 1.0, Some(2.0), |r| FscShell {
-            fsc: [1.0, 0.9, 0.3, 0.1][r],
-            c_ref: 0.0,
-        });
-        // Shells at 1/12, 2/12, 3/12 Å⁻¹; 0.5 is crossed 2/3 of the way from shell 1 to 2.
-        let c = fsc_crossing(&curve, 0.5).unwrap();
-        let f = 1.0 / 12.0 + (0.4 / 0.6) / 12.0;
-        assert!((c.frequency - f).abs() < 1e-12);
-        assert!((c.resolution - 1.0 / f).abs() < 1e-9);
-        assert_eq!(c.unit, FrequencyUnit::PerAngstrom);
-    }
-
-    #[test]
-    fn c_ref_limits() {
-        assert_eq!(c_ref(0.0), 0.0);
-        assert!((c_ref(1.0) - 1.0).abs() < 1e-12);
-        // FSC 0.143 ↔ C_ref 0.5 (the 0.143 criterion).
-        assert!((c_ref(0.143) - 0.5).abs() < 1e-3);
-    }
-
-    #[test]
-    fn mismatches_are_errors() {
-        let a = noise([4, 4, 4], 3);
-        let b = noise([4, 4, 5], 4);
-        assert!(matches!(
-            fsc(&a, &b, 1.0, None),
-            Err(FscError::ShapeMismatch { .. })
-        ));
-        assert!(matches!(
-            fsc(&a, &a, 0.0, None),
-            Err(FscError::InvalidParameter { .. })
-        ));
-        let mut c = a.clone();
-        c.data[5] = f32::NAN;
-        assert!(matches!(
-            fsc(&a, &c, 1.0, None),
-            Err(FscError::NonFinite { index: 5, .. })
-        ));
-    }
-}
+mod tests;
