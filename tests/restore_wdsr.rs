@@ -146,7 +146,8 @@ fn train_tiny_wdsr(dir: &std::path::Path) -> train::TrainOutcome {
     assert_eq!(base.steps_per_epoch, Some(500));
     assert_eq!(base.epochs, 100);
     assert_eq!(base.learning_rate_at(24), 1e-4);
-    assert_eq!(base.learning_rate_at(25), 0.25e-4);
+    assert_eq!(base.learning_rate_at(25), 0.5e-4);
+    assert!(base.data.normalise_patches);
     let config = TrainConfig {
         wdsr: Some(tiny_wdsr()),
         learning_rate: 3e-3,

@@ -32,11 +32,15 @@ pub const HIGHPASS_EDGE_FRACTION: f64 = 0.25;
 /// the binned Nyquist frequency, as a raised cosine.
 pub const UNBIN_EDGE_FRACTION: f64 = 0.1;
 
+/// Default highest resolution kept, Å: 3.0, the band limit Palovcak et al. (2020, section 3.2)
+/// gave the T20S proteasome training data (binned pixel size 1.5 Å).
+pub const DEFAULT_MAX_RESOLUTION_ANGSTROM: f64 = 3.0;
+
 /// restore's preprocessing parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PreprocessConfig {
-    /// Highest resolution kept, Å (restore's `--max_resolution`, default 4.5); the binned pixel
-    /// size is half of it.
+    /// Highest resolution kept, Å (restore's `--max_resolution`; default 3.0, the band limit
+    /// the paper used for the T20S proteasome data); the binned pixel size is half of it.
     pub max_resolution_angstrom: f64,
     /// Frequencies below 1/this (Å⁻¹) are removed (200 Å in the paper).
     pub highpass_angstrom: f64,
@@ -45,7 +49,7 @@ pub struct PreprocessConfig {
 impl Default for PreprocessConfig {
     fn default() -> Self {
         Self {
-            max_resolution_angstrom: 4.5,
+            max_resolution_angstrom: DEFAULT_MAX_RESOLUTION_ANGSTROM,
             highpass_angstrom: 200.0,
         }
     }
