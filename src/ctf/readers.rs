@@ -69,7 +69,7 @@ pub fn find_micrograph_ctf<'a>(
                 .iter()
                 .find(|e| base_of(&file(e)).as_ref() == Some(&base))
         })
-        .or_else(|| match entries {
+        .or(match entries {
             [only] if only.micrograph_name.is_empty() => Some(only),
             _ => None,
         })
