@@ -35,6 +35,8 @@ fn session_star_ctf_flips_restore_models() {
     let pixel = image.pixel_size_angstrom.unwrap() as f64;
     let mic = d.join("mic_DW.mrc");
     cryolens::io::mrc::write_image(&mic, &image).unwrap();
+    // As the GUI reads it (the header's pixel size is rounded through the cell size).
+    let image = cryolens::io::read_micrograph(&mic).unwrap();
     let star = d.join("micrographs_ctf.star");
     std::fs::write(
         &star,
