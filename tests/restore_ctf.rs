@@ -261,9 +261,8 @@ fn denoise_with_ctf_flips_denoises_and_flips_back() {
     assert!(!old_den.trained_with_phase_flip());
 
     // analyze: the halves of mic_DW are denoised with its CTF; without it, refused.
-    let o = cryolens(
-        d,
-        &[
+    let analyze = |extra: &[&str]| {
+        let mut args = vec![
             "analyze",
             "--split-counts",
             mic_s,
@@ -272,25 +271,14 @@ fn denoise_with_ctf_flips_denoises_and_flips_back() {
             RESTORE_SMALL,
             "--device",
             "cpu",
-            "--ctf",
-            star_s,
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        cryolens(d, &args)
+    };
+    let o = analyze(&["--ctf", star_s]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("SNR denoised"), "{}", text(&o));
-    let o = cryolens(
-        d,
-        &[
-            "analyze",
-            "--split-counts",
-            mic_s,
-            "--force",
-            "--model",
-            RESTORE_SMALL,
-            "--device",
-            "cpu",
-        ],
-    );
+    let o = analyze(&[]);
     assert!(!o.status.success());
     assert!(text(&o).contains(&want), "{}", text(&o));
 }

@@ -16,6 +16,15 @@ use egui::{Key, Vec2};
 use crate::harness::{harness_with_session, setup, wait_for};
 use crate::restore_model::{RESTORE_SMALL, ctf_star_text, save_restore_model};
 
+fn max_abs_diff(a: &cryolens::image::Image, b: &cryolens::image::Image) -> f32 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    a.data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 fn fei_crop() -> cryolens::image::Image {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/micrographs/fei-extended/fei-extended.mrc");
@@ -73,12 +82,7 @@ fn session_star_ctf_flips_restore_models() {
         .denoise_with_ctf(&image, Some(&ctf), true, &t, &p)
         .unwrap();
     let scale = want.stats().std as f32;
-    let diff = shown
-        .data
-        .iter()
-        .zip(&want.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_abs_diff(&shown, &want);
     assert!(diff < 1e-4 * scale, "GUI vs library: {diff} (σ {scale})");
     drop(h);
 
@@ -115,12 +119,7 @@ fn session_star_ctf_flips_restore_models() {
         |a| a.denoised(RESTORE_SMALL).is_some_and(|r| r.is_ok()),
     );
     let shown = h.state().denoised(RESTORE_SMALL).unwrap().unwrap().clone();
-    let diff = shown
-        .data
-        .iter()
-        .zip(&want.data)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_abs_diff(&shown, &want);
     assert!(diff < 1e-4 * scale, "GUI (CTF…) vs library: {diff}");
     drop(h);
     unsafe { std::env::remove_var("CRYOLENS_MODELS_DIR") };
