@@ -10,24 +10,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::restore_data::{FEI_PIXEL, ctf, fei_full};
-use common::restore_model::{RESTORE_SMALL, ctf_star_text, save_restore_model};
+use common::restore_model::{RESTORE_SMALL, ctf_star_text, max_abs_diff, save_restore_model};
 use cryolens::ctf::{find_micrograph_ctf, read_ctf_file};
 use cryolens::denoise::{Denoiser2d, NeedsCtf, RestoreDenoiser, TileConfig};
 use cryolens::device::ComputeDevice;
-use cryolens::image::Image;
 use cryolens::io::read_micrograph;
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
 use cryolens::restore::{PreprocessConfig, phase_flip, preprocess, unbin};
-
-fn max_abs_diff(a: &Image, b: &Image) -> f32 {
-    assert_eq!((a.width, a.height), (b.width, b.height));
-    a.data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 /// `cryolens ARGS…` with `CRYOLENS_MODELS_DIR=dir`.
 fn cryolens(dir: &Path, args: &[&str]) -> Output {

@@ -85,15 +85,7 @@ fn wdsr_forward_keeps_the_shape() {
 #[test]
 fn wdsr_learns_the_identity() {
     let device = Device::flex().autodiff();
-    let cfg = WdsrConfig {
-        filters: 8,
-        expansion: 2,
-        reduction: 0.8,
-        levels: 2,
-        blocks_per_level: 2,
-        kernel_size: 3,
-        decoder_kernel_size: 4,
-    };
+    let cfg = tiny_wdsr();
     let mut model: WdsrUNet = cfg.init(&device).set_require_grad(true);
     let mut optim = AdamConfig::new().init();
     let x = Tensor::<4>::random(

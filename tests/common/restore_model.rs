@@ -1,13 +1,15 @@
 //! A small restore (WDSR U-net) model saved in Cryolens' format for the tests that run
 //! restore models by name (`tests/restore_ctf.rs`, the GUI tests): seeded, untrained weights
 //! (the properties tested hold for any weights), optionally recorded as trained on
-//! phase-flipped micrographs. Self-contained so that `tests/gui` can include it by path.
+//! phase-flipped micrographs, and a comparison helper. Self-contained so that `tests/gui` can
+//! include it by path.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
 use cryolens::device::ComputeDevice;
+use cryolens::image::Image;
 use cryolens::models::format::{self, ArchJson, Provenance, RestorePreprocessing};
 use cryolens::models::wdsr::WdsrConfig;
 use cryolens::train::{TrainConfig, TrainableModel};
@@ -89,4 +91,14 @@ pub fn ctf_star_text(micrograph: &str, defocus: (f64, f64, f64), pixel: f64) -> 
          {micrograph} 1 {} {} {}\n",
         defocus.0, defocus.1, defocus.2
     )
+}
+
+/// Largest absolute difference between two images of the same shape.
+pub fn max_abs_diff(a: &Image, b: &Image) -> f32 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    a.data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }

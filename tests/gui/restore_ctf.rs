@@ -14,16 +14,7 @@ use cryolens::models::ModelSpec;
 use egui::{Key, Vec2};
 
 use crate::harness::{harness_with_session, setup, wait_for};
-use crate::restore_model::{RESTORE_SMALL, ctf_star_text, save_restore_model};
-
-fn max_abs_diff(a: &cryolens::image::Image, b: &cryolens::image::Image) -> f32 {
-    assert_eq!((a.width, a.height), (b.width, b.height));
-    a.data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use crate::restore_model::{RESTORE_SMALL, ctf_star_text, max_abs_diff, save_restore_model};
 
 fn fei_crop() -> cryolens::image::Image {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
