@@ -317,3 +317,58 @@ fn metric_line(p: &crate::train::MetricPoint) -> String {
         loss(p.validation_loss)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_of(args: &[&str]) -> TrainRun {
+        let cli = Cli::try_parse_from(["cryolens", "train"].iter().chain(args)).unwrap();
+        let Some(Command::Train(a)) = cli.command else {
+            panic!("not a train command")
+        };
+        build_run(&a).unwrap()
+    }
+
+    /// wdsr takes restore's defaults: per-patch z-scoring, 3.0 Å, the rate halved at each
+    /// quarter of whatever number of epochs is asked for; Topaz architectures keep theirs.
+    #[test]
+    fn wdsr_defaults_follow_restore() {
+        let r = run_of(&[
+            "--split-counts",
+            "a.mrc",
+            "--arch",
+            "wdsr",
+            "-o",
+            "x",
+            "--epochs",
+            "8",
+        ]);
+        let c = &r.config;
+        assert!(c.data.normalise_patches);
+        assert_eq!(
+            c.data.restore.as_ref().unwrap().max_resolution_angstrom,
+            3.0
+        );
+        let d = c.lr_decay.unwrap();
+        assert_eq!((d.factor, d.every_epochs), (0.5, 2));
+        assert_eq!(c.learning_rate_at(7), 1e-4 / 8.0);
+        let r = run_of(&[
+            "--split-counts",
+            "a.mrc",
+            "--arch",
+            "wdsr",
+            "-o",
+            "x",
+            "--normalise",
+            "micrograph",
+        ]);
+        assert!(!r.config.data.normalise_patches);
+        assert_eq!(r.config.lr_decay.unwrap().every_epochs, 25);
+        let r = run_of(&["--split-counts", "a.mrc", "-o", "x"]);
+        assert!(!r.config.data.normalise_patches && r.config.lr_decay.is_none());
+    }
+}
