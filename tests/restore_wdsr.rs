@@ -11,6 +11,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use common::restore_data::{FEI_PIXEL, ctf, fei_full, for_bins};
+use common::restore_model::{save_restore_model, tiny_wdsr};
 use cryolens::denoise::{Denoiser2d, RestoreDenoiser, TileConfig};
 use cryolens::device::ComputeDevice;
 use cryolens::fourier::merge::HalfSpectrum;
@@ -18,7 +19,7 @@ use cryolens::image::Image;
 use cryolens::io::read_micrograph;
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
-use cryolens::models::format::{self, ArchJson, Provenance, RestorePreprocessing};
+use cryolens::models::format::{self, ArchJson, RestorePreprocessing};
 use cryolens::models::wdsr::{WdsrConfig, WdsrUNet};
 use cryolens::train::{
     self, DataOptions, LossKind, OptimizerKind, PairSource, StepDecay, TrainConfig, TrainEnd,
@@ -84,15 +85,7 @@ fn wdsr_forward_keeps_the_shape() {
 #[test]
 fn wdsr_learns_the_identity() {
     let device = Device::flex().autodiff();
-    let cfg = WdsrConfig {
-        filters: 8,
-        expansion: 2,
-        reduction: 0.8,
-        levels: 2,
-        blocks_per_level: 2,
-        kernel_size: 3,
-        decoder_kernel_size: 4,
-    };
+    let cfg = tiny_wdsr();
     let mut model: WdsrUNet = cfg.init(&device).set_require_grad(true);
     let mut optim = AdamConfig::new().init();
     let x = Tensor::<4>::random(
@@ -112,19 +105,6 @@ fn wdsr_learns_the_identity() {
 }
 
 // ---- restore's WDSR U-net through the training loop, and the restore denoiser ----
-
-/// A WDSR U-net small enough to train in seconds (receptive radius 34 px).
-fn tiny_wdsr() -> WdsrConfig {
-    WdsrConfig {
-        filters: 8,
-        expansion: 2,
-        reduction: 0.8,
-        levels: 2,
-        blocks_per_level: 2,
-        kernel_size: 3,
-        decoder_kernel_size: 4,
-    }
-}
 
 /// 512² of fei-extended's top-left (training rows), as an MRC file to count split.
 fn fei_training_crop(dir: &std::path::Path) -> std::path::PathBuf {
@@ -146,7 +126,8 @@ fn train_tiny_wdsr(dir: &std::path::Path) -> train::TrainOutcome {
     assert_eq!(base.steps_per_epoch, Some(500));
     assert_eq!(base.epochs, 100);
     assert_eq!(base.learning_rate_at(24), 1e-4);
-    assert_eq!(base.learning_rate_at(25), 0.25e-4);
+    assert_eq!(base.learning_rate_at(25), 0.5e-4);
+    assert!(base.data.normalise_patches);
     let config = TrainConfig {
         wdsr: Some(tiny_wdsr()),
         learning_rate: 3e-3,
@@ -302,44 +283,11 @@ fn wdsr_trains_on_count_split_fei_and_round_trips() {
 }
 
 /// A restore denoiser with a freshly initialised tiny network (the properties below hold for
-/// any weights).
+/// any weights), through the file format so the JSON's preprocessing is what it uses.
 fn untrained_restore(max_resolution_angstrom: f64) -> RestoreDenoiser {
-    let device = ComputeDevice::flex("test");
-    let arch = ArchJson::Wdsr(tiny_wdsr());
-    let train::TrainableModel::Wdsr(model) =
-        train::TrainableModel::init_seeded(arch, 11, &device.burn)
-    else {
-        unreachable!()
-    };
     let dir = tempfile::tempdir().unwrap();
-    let mut meta_config = TrainConfig::restore();
-    meta_config.data.restore = Some(RestorePreprocessing {
-        max_resolution_angstrom,
-        ..RestorePreprocessing::default()
-    });
-    let meta = format::ModelMeta {
-        format: format::MODEL_FORMAT.into(),
-        version: format::MODEL_FORMAT_VERSION,
-        architecture: arch,
-        architecture_name: tiny_wdsr().describe(),
-        training: meta_config,
-        data: Default::default(),
-        pixel_size_angstrom: None,
-        provenance: Provenance {
-            steps: 0,
-            final_validation_loss: None,
-            final_train_loss: None,
-            created_utc: format::utc_now_iso8601(),
-            command_line: "test".into(),
-            device: "test".into(),
-            cryolens_version: "test".into(),
-            notes: String::new(),
-        },
-    };
-    // Through the file format, so the JSON's preprocessing is what the denoiser uses.
-    let path = dir.path().join("r.safetensors");
-    format::save_model(&model, &meta, &path).unwrap();
-    RestoreDenoiser::load(&ModelSpec::File(path), &device).unwrap()
+    let path = save_restore_model(dir.path(), "r", max_resolution_angstrom, None);
+    RestoreDenoiser::load(&ModelSpec::File(path), &ComputeDevice::flex("test")).unwrap()
 }
 
 /// The restore denoiser returns the input's shape and pixel size; its output has no power

@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::image::Image;
-use crate::io::EVEN_ODD_SUFFIXES;
+use crate::io::{EVEN_ODD_SUFFIXES, micrograph_base};
 use crate::metrics::{self, CountSplitOptions};
 use crate::sampling::SamplingOverride;
 
 /// The even and odd frame sums of micrograph `path`, when both exist beside it with the same
-/// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); `path` may also
-/// be one of the halves itself (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). `None` when no
-/// complete pair exists.
+/// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); MotionCor2's
+/// dose-weighted sum pairs the same way (`mic_DW.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc`, see
+/// [`crate::io::micrograph_base`]); `path` may also be one of the halves itself
+/// (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). `None` when no complete pair exists.
 pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
     let dir = path.parent().unwrap_or(Path::new(""));
     let stem = path.file_stem()?.to_string_lossy().into_owned();
@@ -21,11 +22,8 @@ pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
+    let base = micrograph_base(&stem);
     for (even, odd) in EVEN_ODD_SUFFIXES {
-        let base = stem
-            .strip_suffix(even)
-            .or_else(|| stem.strip_suffix(odd))
-            .unwrap_or(&stem);
         let a = dir.join(format!("{base}{even}{ext}"));
         let b = dir.join(format!("{base}{odd}{ext}"));
         if a.is_file() && b.is_file() {
@@ -151,7 +149,14 @@ mod tests {
         touch("b_odd.tif");
         touch("c.mrc");
         touch("c_EVN.mrc");
+        touch("m_DW.mrc");
+        touch("m_EVN.mrc");
+        touch("m_ODD.mrc");
         let d = dir.path();
+        // MotionCor2: the dose-weighted sum pairs with the halves of its base name.
+        let m = Some((d.join("m_EVN.mrc"), d.join("m_ODD.mrc")));
+        assert_eq!(find_half_pair(&d.join("m_DW.mrc")), m);
+        assert_eq!(find_half_pair(&d.join("m_ODD.mrc")), m);
         let ab = Some((d.join("a_EVN.mrc"), d.join("a_ODD.mrc")));
         assert_eq!(find_half_pair(&d.join("a.mrc")), ab);
         assert_eq!(find_half_pair(&d.join("a_ODD.mrc")), ab);

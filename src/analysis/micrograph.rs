@@ -5,6 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 
+use crate::ctf::Ctf;
 use crate::denoise::{Denoiser2d, TileConfig};
 use crate::fourier::{self, Window};
 use crate::image::Image;
@@ -65,6 +66,9 @@ pub struct AnalysisInput<'a> {
     pub denoiser: Option<&'a Denoiser2d>,
     /// Ring width in Fourier pixels.
     pub ring_width: f32,
+    /// The micrograph's CTF, for a denoiser trained on phase-flipped micrographs (the halves
+    /// are flipped before denoising and back after; others ignore it).
+    pub ctf: Option<Ctf>,
 }
 
 /// Tile side of the Welch power spectra.
@@ -112,12 +116,13 @@ pub fn analyze(
             }
             let tiles = TileConfig::default();
             progress.set_message("denoising half 1");
+            let ctf = input.ctf.as_ref();
             let d1 = d
-                .denoise(m1, &tiles, progress)
+                .denoise_with_ctf(m1, ctf, true, &tiles, progress)
                 .context("denoising half 1")?;
             progress.set_message("denoising half 2");
             let d2 = d
-                .denoise(m2, &tiles, progress)
+                .denoise_with_ctf(m2, ctf, true, &tiles, progress)
                 .context("denoising half 2")?;
             progress.set_message("signal, noise and bias");
             let variance = metrics::variance_estimate(m1, m2, &d1, &d2)?;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::ctf::Ctf;
 use crate::denoise::{Denoiser2d, TileConfig};
 use crate::fourier;
 use crate::image::Image;
@@ -55,8 +56,9 @@ pub struct PaneCurves {
 /// The SSNR and signal / noise / bias curves of each comparison pane (`label`, filter), on
 /// the even/odd halves `m1`, `m2` filtered by the pane's view, with the estimators of
 /// [`analyze`] (`metrics::frc`, `metrics::variance_estimate_rings`); rings `ring_width`
-/// Fourier pixels wide. The denoised halves are computed once per denoiser and shared by
-/// denoised and merged panes. Progress: one message per pane plus the denoiser's own.
+/// Fourier pixels wide. The denoised halves are computed once per denoiser (with `ctf` for a
+/// model trained on phase-flipped micrographs, flipped back) and shared by denoised and
+/// merged panes. Progress: one message per pane plus the denoiser's own.
 ///
 /// # Errors
 /// Mismatched halves, non-finite values, a failing denoiser or merge (e.g. no pixel size for
@@ -66,6 +68,7 @@ pub fn pane_curves(
     m2: &Image,
     panes: &[(String, PaneFilter<'_>)],
     ring_width: f32,
+    ctf: Option<&Ctf>,
     progress: &Progress,
 ) -> Result<Vec<PaneCurves>> {
     let mut denoised: Vec<(*const Denoiser2d, Image, Image)> = Vec::new();
@@ -82,10 +85,10 @@ pub fn pane_curves(
             }
             let tiles = TileConfig::default();
             let a = d
-                .denoise(m1, &tiles, progress)
+                .denoise_with_ctf(m1, ctf, true, &tiles, progress)
                 .context("denoising half 1")?;
             let b = d
-                .denoise(m2, &tiles, progress)
+                .denoise_with_ctf(m2, ctf, true, &tiles, progress)
                 .context("denoising half 2")?;
             denoised.push((key, a.clone(), b.clone()));
             Ok((a, b))
@@ -155,6 +158,9 @@ pub struct PaneSettings {
     pub width_angstrom: f32,
     /// Ring width of the curves in Fourier pixels.
     pub ring_width: f32,
+    /// The micrograph's CTF, for models trained on phase-flipped micrographs
+    /// ([`Denoiser2d::denoise_with_ctf`]; others ignore it).
+    pub ctf: Option<Ctf>,
 }
 
 /// The curves of each comparison pane of micrograph `raw` (read from `path`, `None` for an
@@ -225,5 +231,12 @@ pub fn comparison_pane_curves(
         };
         filtered.push((label, filter));
     }
-    pane_curves(&m1, &m2, &filtered, settings.ring_width, p)
+    pane_curves(
+        &m1,
+        &m2,
+        &filtered,
+        settings.ring_width,
+        settings.ctf.as_ref(),
+        p,
+    )
 }

@@ -48,6 +48,10 @@ pub struct AnalyzeArgs {
     /// Denoiser for the signal/noise/bias analysis (unet, unet-small, fcnn, affine or PATH).
     #[arg(long)]
     pub model: Option<String>,
+    /// Each micrograph's CTF, for restore models trained on phase-flipped micrographs (the
+    /// halves are flipped before denoising and flipped back after).
+    #[command(flatten)]
+    pub ctf: super::ctf_table::CtfArgs,
     /// Compute device for the denoiser.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -97,12 +101,22 @@ fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Va
         println!("device: {}", device.describe());
         let denoiser = Denoiser2d::load(&spec, &device)?;
         let tiles = TileConfig::default();
-        let d1 = denoiser
-            .denoise(&m1, &tiles, &Progress::new())
-            .context("denoising half 1")?;
-        let d2 = denoiser
-            .denoise(&m2, &tiles, &Progress::new())
-            .context("denoising half 2")?;
+        // Both halves are one micrograph: one CTF, found by the micrograph's name.
+        let mic = args
+            .even
+            .as_ref()
+            .or(args.split_counts.as_ref())
+            .context("no micrograph named")?;
+        let table = args.ctf.table_for(&denoiser)?;
+        let ctf = super::ctf_table::ctf_for(&denoiser, table.as_ref(), mic)
+            .with_context(|| mic.display().to_string())?;
+        let denoise = |half: &Image, which: &str| {
+            denoiser
+                .denoise_with_ctf(half, ctf.as_ref(), true, &tiles, &Progress::new())
+                .with_context(|| format!("denoising half {which}"))
+        };
+        let d1 = denoise(&m1, "1")?;
+        let d2 = denoise(&m2, "2")?;
         let v = metrics::variance_estimate(&m1, &m2, &d1, &d2)?;
         let eo = metrics::topaz_even_odd_snr(&m1, &m2, |half: &Image| {
             if std::ptr::eq(half, &m1) {

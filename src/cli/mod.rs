@@ -7,6 +7,7 @@ pub mod analyze;
 pub mod bench;
 pub mod coords;
 pub mod cref;
+pub mod ctf_table;
 pub mod fsc;
 pub mod merge;
 pub mod train;
@@ -91,7 +92,8 @@ pub struct DenoiseArgs {
     /// Input micrographs (MRC or TIFF).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// unet | unet-small | fcnn | affine | unet-v0.2.1 | PATH to a Topaz state dict.
+    /// unet | unet-small | fcnn | affine | unet-v0.2.1 | a trained model's NAME | PATH to a
+    /// Topaz state dict or Cryolens model.
     #[arg(short, long, default_value = "unet")]
     pub model: String,
     /// Output folder; each output is `<input stem>.mrc` there.
@@ -111,6 +113,13 @@ pub struct DenoiseArgs {
     /// by its own mean and σ exactly as Topaz does (seams included), instead of once globally.
     #[arg(long)]
     pub topaz_normalisation: bool,
+    /// Each micrograph's CTF, for restore models trained on phase-flipped micrographs.
+    #[command(flatten)]
+    pub ctf: ctf_table::CtfArgs,
+    /// With --ctf: keep the denoised micrographs phase flipped (restore's
+    /// `--dont_flip_phases_back`); by default they are flipped back.
+    #[arg(long, requires = "ctf")]
+    pub no_flip_back: bool,
 }
 
 /// `cryolens coords` actions.
@@ -280,6 +289,7 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
     }
     let denoiser = Denoiser2d::load(&spec, &device)?;
     println!("model: {}", denoiser.describe());
+    let ctfs = args.ctf.table_for(&denoiser)?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let tiles = TileConfig {
@@ -298,9 +308,16 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
         let started = Instant::now();
         let result = (|| -> Result<PathBuf> {
             // One micrograph in memory at a time.
+            let ctf = ctf_table::ctf_for(&denoiser, ctfs.as_ref(), input)?;
             let image = crate::io::read_micrograph(input)?;
             let progress = Progress::new();
-            let denoised = denoiser.denoise(&image, &tiles, &progress)?;
+            let denoised = denoiser.denoise_with_ctf(
+                &image,
+                ctf.as_ref(),
+                !args.no_flip_back,
+                &tiles,
+                &progress,
+            )?;
             let out = output_path(&args.output, input);
             crate::io::mrc::write_image(&out, &denoised)?;
             Ok(out)

@@ -50,10 +50,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub lr: Option<f64>,
     /// Multiply the learning rate by this every --lr-decay-every epochs [default: none;
-    /// wdsr: 0.25].
+    /// wdsr: 0.5, halving at each quarter of the epochs].
     #[arg(long)]
     pub lr_decay: Option<f64>,
-    /// Epochs between learning-rate decays [default with --lr-decay: 25; wdsr: 25].
+    /// Epochs between learning-rate decays [default with --lr-decay, and wdsr: a quarter of
+    /// --epochs, rounded up].
     #[arg(long)]
     pub lr_decay_every: Option<u64>,
     /// Crop side in px [default: 800; wdsr: 192].
@@ -70,7 +71,7 @@ pub struct TrainArgs {
     pub steps_per_epoch: Option<u64>,
     /// wdsr: highest resolution kept in Å; micrographs are Fourier cropped to half of it per
     /// pixel.
-    #[arg(long, default_value_t = 4.5)]
+    #[arg(long, default_value_t = crate::restore::DEFAULT_MAX_RESOLUTION_ANGSTROM)]
     pub max_resolution: f64,
     /// wdsr: frequencies below 1/this Å⁻¹ are removed.
     #[arg(long, default_value_t = 200.0)]
@@ -78,6 +79,11 @@ pub struct TrainArgs {
     /// wdsr: phase flip the training data with the CTFs of this RELION STAR file.
     #[arg(long)]
     pub ctf_star: Option<PathBuf>,
+    /// How crops are normalised: `patch` z-scores every crop on its own (restore, supplement
+    /// S2.1), `micrograph` only normalises each whole micrograph (Topaz) [default: micrograph;
+    /// wdsr: patch].
+    #[arg(long, value_enum)]
+    pub normalise: Option<Normalisation>,
     /// wdsr: feature maps of the WDSR U-net (the paper's 32).
     #[arg(long)]
     pub wdsr_filters: Option<usize>,
@@ -124,6 +130,15 @@ pub struct TrainArgs {
     pub device: DeviceChoice,
 }
 
+/// How training crops are normalised (`--normalise`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Normalisation {
+    /// Every crop z-scored on its own (restore).
+    Patch,
+    /// Each whole micrograph z-scored once (Topaz).
+    Micrograph,
+}
+
 /// Builds the run from the options.
 ///
 /// # Errors
@@ -144,11 +159,14 @@ pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
     } else {
         TrainConfig::default()
     };
+    let epochs = args.epochs.unwrap_or(base.epochs);
+    // restore halves the rate at each quarter of the run, whatever its length.
+    let quarters = StepDecay::quarters(epochs);
     let lr_decay = match (args.lr_decay, args.lr_decay_every) {
-        (None, None) => base.lr_decay,
+        (None, None) => base.lr_decay.map(|_| quarters),
         (factor, every) => Some(StepDecay {
-            factor: factor.unwrap_or(0.25),
-            every_epochs: every.unwrap_or(25),
+            factor: factor.unwrap_or(quarters.factor),
+            every_epochs: every.unwrap_or(quarters.every_epochs),
         }),
     };
     let config = TrainConfig {
@@ -162,7 +180,7 @@ pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
         optimizer: args.optimizer.unwrap_or(base.optimizer),
         learning_rate: args.lr.unwrap_or(base.learning_rate),
         lr_decay,
-        epochs: args.epochs.unwrap_or(base.epochs),
+        epochs,
         steps_per_epoch: args.steps_per_epoch.or(base.steps_per_epoch),
         both_directions: !args.one_direction,
         data: DataOptions {
@@ -173,6 +191,9 @@ pub fn build_run(args: &TrainArgs) -> Result<TrainRun> {
             seed: args.seed,
             cache_pairs: args.cache,
             validation_crops: args.validation_crops,
+            normalise_patches: args
+                .normalise
+                .map_or(base.data.normalise_patches, |n| n == Normalisation::Patch),
             restore: wdsr.then(|| RestorePreprocessing {
                 max_resolution_angstrom: args.max_resolution,
                 highpass_angstrom: args.highpass,
@@ -298,4 +319,59 @@ fn metric_line(p: &crate::train::MetricPoint) -> String {
         loss(p.train_loss),
         loss(p.validation_loss)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_of(args: &[&str]) -> TrainRun {
+        let cli = Cli::try_parse_from(["cryolens", "train"].iter().chain(args)).unwrap();
+        let Some(Command::Train(a)) = cli.command else {
+            panic!("not a train command")
+        };
+        build_run(&a).unwrap()
+    }
+
+    /// wdsr takes restore's defaults: per-patch z-scoring, 3.0 Å, the rate halved at each
+    /// quarter of whatever number of epochs is asked for; Topaz architectures keep theirs.
+    #[test]
+    fn wdsr_defaults_follow_restore() {
+        let r = run_of(&[
+            "--split-counts",
+            "a.mrc",
+            "--arch",
+            "wdsr",
+            "-o",
+            "x",
+            "--epochs",
+            "8",
+        ]);
+        let c = &r.config;
+        assert!(c.data.normalise_patches);
+        assert_eq!(
+            c.data.restore.as_ref().unwrap().max_resolution_angstrom,
+            3.0
+        );
+        let d = c.lr_decay.unwrap();
+        assert_eq!((d.factor, d.every_epochs), (0.5, 2));
+        assert_eq!(c.learning_rate_at(7), 1e-4 / 8.0);
+        let r = run_of(&[
+            "--split-counts",
+            "a.mrc",
+            "--arch",
+            "wdsr",
+            "-o",
+            "x",
+            "--normalise",
+            "micrograph",
+        ]);
+        assert!(!r.config.data.normalise_patches);
+        assert_eq!(r.config.lr_decay.unwrap().every_epochs, 25);
+        let r = run_of(&["--split-counts", "a.mrc", "-o", "x"]);
+        assert!(!r.config.data.normalise_patches && r.config.lr_decay.is_none());
+    }
 }

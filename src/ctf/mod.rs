@@ -27,7 +27,10 @@
 
 mod readers;
 
-pub use readers::{MicrographCtf, parse_ctf_star, parse_ctffind, read_ctf_star, read_ctffind};
+pub use readers::{
+    MicrographCtf, find_micrograph_ctf, parse_ctf_star, parse_ctffind, read_ctf_file,
+    read_ctf_star, read_ctffind,
+};
 
 use std::f64::consts::PI;
 

@@ -1,7 +1,8 @@
 //! Reading CTF parameters per micrograph: RELION STAR files (3.0 rows, 3.1+ optics groups,
-//! particle tables) and CTFFIND4 output text, each into [`MicrographCtf`]s.
+//! particle tables) and CTFFIND4 output text, each into [`MicrographCtf`]s, and finding the
+//! entry of a micrograph file among them ([`find_micrograph_ctf`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Ctf, CtfError};
 use crate::io::star::{self, Block, StarFile};
@@ -22,6 +23,57 @@ pub struct MicrographCtf {
 
 const HINT_OPTICS: &str =
     "RELION 3.1+ keeps it in `data_optics` (joined by `_rlnOpticsGroup`), RELION 3.0 in every row";
+
+/// Reads per-micrograph CTF parameters from a RELION STAR file (`.star`, see
+/// [`parse_ctf_star`]) or, for any other extension, CTFFIND4 output text (see
+/// [`parse_ctffind`]).
+///
+/// # Errors
+/// As [`read_ctf_star`] or [`read_ctffind`].
+pub fn read_ctf_file(path: &Path) -> Result<Vec<MicrographCtf>, CtfError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("star"))
+    {
+        read_ctf_star(path)
+    } else {
+        read_ctffind(path)
+    }
+}
+
+/// The entry of `entries` for the micrograph file `path`, matched by name (RELION keeps
+/// project-relative paths, so folders are ignored): the same file name, else the same stem
+/// (`mic.mrc` and `mic.tif`), else the same micrograph base (`mic_DW`, `mic_EVN`, `mic_ODD`
+/// and `mic` are one micrograph, [`crate::io::micrograph_base`]). A single entry without a
+/// name (CTFFIND output whose header names no input file) matches any micrograph. `None`
+/// when nothing matches.
+pub fn find_micrograph_ctf<'a>(
+    entries: &'a [MicrographCtf],
+    path: &Path,
+) -> Option<&'a MicrographCtf> {
+    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let stem_of = |p: &Path| p.file_stem().map(|n| n.to_string_lossy().into_owned());
+    let base_of = |p: &Path| stem_of(p).map(|s| crate::io::micrograph_base(&s).to_owned());
+    let file = |e: &MicrographCtf| PathBuf::from(&e.micrograph_name);
+    let (name, stem, base) = (name_of(path)?, stem_of(path)?, base_of(path)?);
+    entries
+        .iter()
+        .find(|e| name_of(&file(e)).as_ref() == Some(&name))
+        .or_else(|| {
+            entries
+                .iter()
+                .find(|e| stem_of(&file(e)).as_ref() == Some(&stem))
+        })
+        .or_else(|| {
+            entries
+                .iter()
+                .find(|e| base_of(&file(e)).as_ref() == Some(&base))
+        })
+        .or(match entries {
+            [only] if only.micrograph_name.is_empty() => Some(only),
+            _ => None,
+        })
+}
 
 /// Reads per-micrograph CTF parameters from a RELION STAR file (see [`parse_ctf_star`]).
 ///

@@ -21,12 +21,13 @@ pub mod volume;
 
 use anyhow::Result;
 
+use crate::ctf::Ctf;
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::jobs::Progress;
 use crate::models::{ModelSpec, TopazConfig};
 
-pub use restore::RestoreDenoiser;
+pub use restore::{NeedsCtf, RestoreDenoiser};
 pub use tiling::{Tile, TileConfig, plan_tiles};
 pub use topaz::TopazDenoiser;
 
@@ -115,6 +116,36 @@ impl Denoiser2d {
         match self {
             Denoiser2d::Topaz(t) => t.denoise(image, tiles, progress),
             Denoiser2d::Restore(r) => r.denoise(image, tiles, progress),
+        }
+    }
+
+    /// Whether this model must be given each micrograph's CTF: a restore model trained on
+    /// phase-flipped micrographs ([`RestoreDenoiser::trained_with_phase_flip`]).
+    pub fn needs_ctf(&self) -> bool {
+        self.restore().is_some_and(|r| r.trained_with_phase_flip())
+    }
+
+    /// Denoises a micrograph as [`Denoiser2d::denoise`], phase flipping it with `ctf` first
+    /// when the model was trained on phase-flipped micrographs ([`Denoiser2d::needs_ctf`]) and
+    /// flipping the result back when `flip_back` (restore's default). Other models ignore
+    /// `ctf` and `flip_back` (they were trained on micrographs as recorded).
+    ///
+    /// # Errors
+    /// As [`Denoiser2d::denoise`]; [`NeedsCtf`] when the model needs a CTF and `ctf` is
+    /// `None`.
+    pub fn denoise_with_ctf(
+        &self,
+        image: &Image,
+        ctf: Option<&Ctf>,
+        flip_back: bool,
+        tiles: &TileConfig,
+        progress: &Progress,
+    ) -> Result<Image> {
+        match self {
+            Denoiser2d::Restore(r) if r.trained_with_phase_flip() => {
+                r.denoise_with_ctf(image, ctf, flip_back && ctf.is_some(), tiles, progress)
+            }
+            _ => self.denoise(image, tiles, progress),
         }
     }
 }

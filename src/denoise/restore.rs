@@ -36,6 +36,19 @@ pub fn is_restore_model(path: &Path) -> bool {
             .is_ok_and(|m| matches!(m.architecture, ArchJson::Wdsr(_)))
 }
 
+/// The error of denoising without a CTF with a model trained on phase-flipped micrographs:
+/// its input must be flipped the same way, which needs the micrograph's defocus. Its message
+/// names the model and says what to give (`--ctf FILE` on the command line); the GUI finds it
+/// with `downcast_ref` and words its own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "model {model} was trained on phase-flipped micrographs (give --ctf FILE with this micrograph's defocus)"
+)]
+pub struct NeedsCtf {
+    /// The model's label.
+    pub model: String,
+}
+
 /// The output of [`RestoreDenoiser::denoise_binned`]: the preprocessed input and its
 /// denoised version, both binned (pixel size max_resolution/2), before unbinning.
 #[derive(Clone, Debug)]
@@ -153,7 +166,8 @@ impl RestoreDenoiser {
     /// holds frequencies from 1/highpass to 1/max_resolution Å⁻¹, and the input's mean.
     ///
     /// # Errors
-    /// As [`RestoreDenoiser::denoise_with_ctf`].
+    /// As [`RestoreDenoiser::denoise_with_ctf`]; [`NeedsCtf`] for a model trained on
+    /// phase-flipped micrographs.
     pub fn denoise(&self, image: &Image, tiles: &TileConfig, progress: &Progress) -> Result<Image> {
         self.denoise_with_ctf(image, None, false, tiles, progress)
     }
@@ -163,9 +177,15 @@ impl RestoreDenoiser {
     /// `flip_back` the phases flipped back with the same CTF. Reports one progress step per
     /// tile.
     ///
+    /// A model trained on phase-flipped micrographs ([`RestoreDenoiser::trained_with_phase_flip`])
+    /// needs `ctf`: its input is flipped as its training data were (restore's `denoise.py`
+    /// flips, and flips back unless told not to). A model trained on unflipped data may be
+    /// given one too (then its input is flipped all the same: the caller decides).
+    ///
     /// # Errors
-    /// An image without pixel size, empty or with non-finite values; a constant image after
-    /// preprocessing; an invalid CTF; `flip_back` without a CTF; cancellation; a backend
+    /// [`NeedsCtf`] when the model was trained on phase-flipped micrographs and `ctf` is
+    /// `None`; an image without pixel size, empty or with non-finite values; a constant image
+    /// after preprocessing; an invalid CTF; `flip_back` without a CTF; cancellation; a backend
     /// failure.
     pub fn denoise_with_ctf(
         &self,
@@ -175,6 +195,12 @@ impl RestoreDenoiser {
         tiles: &TileConfig,
         progress: &Progress,
     ) -> Result<Image> {
+        if ctf.is_none() && self.trained_with_phase_flip {
+            return Err(NeedsCtf {
+                model: self.label.clone(),
+            }
+            .into());
+        }
         if flip_back && ctf.is_none() {
             bail!("flipping the phases back needs the micrograph's CTF");
         }

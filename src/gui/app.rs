@@ -31,8 +31,8 @@ use super::panels::status;
 use super::panels::toolbar::{self, ToolbarInfo};
 use super::panels::training::TrainingPanel;
 use super::state::{
-    AppOptions, DocModel, Document, LowpassKey, PaneCurvesKey, SessionFile, Source, View,
-    ViewSettings, VolumeState,
+    AppOptions, DocModel, Document, LowpassKey, PaneCurvesKey, SessionCtf, SessionFile, Source,
+    View, ViewSettings, VolumeState,
 };
 use super::viewer::{self, ViewTransform};
 use super::views::compare::{CompareState, PaneContext};
@@ -85,7 +85,10 @@ pub struct CryolensApp {
     pub(super) scroll_list: bool,
     pub(super) session_choice: SessionFile,
     /// The session being opened, installed once its first micrograph is read.
-    pub(super) pending_open: Option<PickTool>,
+    pub(super) pending_open: Option<(PickTool, Option<SessionCtf>)>,
+    /// The CTFs of the session's micrographs (from its STAR, or read with "CTF…"), for models
+    /// trained on phase-flipped micrographs.
+    pub(super) ctf: Option<Arc<SessionCtf>>,
     /// The analysis panel (key A).
     pub(super) analysis: AnalysisPanel,
     /// The egui context (for textures made when jobs finish).
@@ -175,6 +178,7 @@ impl CryolensApp {
             scroll_list: false,
             session_choice: options.session_file,
             pending_open: None,
+            ctf: None,
             analysis: AnalysisPanel::default(),
             egui_ctx: cc.egui_ctx.clone(),
             training: TrainingPanel::default(),
@@ -203,7 +207,7 @@ impl CryolensApp {
             if self
                 .pending_open
                 .as_ref()
-                .is_some_and(|t| result.is_ok() || t.session.micrographs.len() > 1)
+                .is_some_and(|(t, _)| result.is_ok() || t.session.micrographs.len() > 1)
             {
                 self.install_pending_session();
             }

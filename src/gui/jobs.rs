@@ -19,11 +19,12 @@ use crate::picking::exchange::{ExportFormat, ParsedImport};
 use super::job_slot::JobSlot;
 use super::loading::{Loaded, Prefetched, Sections};
 use super::state::{
-    DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, ViewImage,
+    DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, SessionCtf, ViewImage,
 };
 
-/// A read picking session, its file, and why a saved one could not be read.
-pub type SessionRead = (PickSession, PathBuf, Option<String>);
+/// A read picking session, its file, why a saved one could not be read, and the CTFs of its
+/// micrographs when it was opened from a STAR with CTF columns.
+pub type SessionRead = (PickSession, PathBuf, Option<String>, Option<SessionCtf>);
 
 /// A CTF file chosen and its entries (or why they could not be read).
 pub type CtfRead = (PathBuf, anyhow::Result<Vec<MicrographCtf>>);

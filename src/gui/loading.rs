@@ -153,15 +153,30 @@ pub fn cref_run_number() -> usize {
     RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Denoises `raw` with `arch`. A restore model trained on phase-flipped micrographs is given
+/// the micrograph's `ctf` (phase flipped in, flipped back out, as `cryolens denoise --ctf`);
+/// without one it fails with a message saying where the GUI takes CTFs from.
+///
+/// # Errors
+/// The model cannot be loaded; it needs a CTF and `ctf` is `None`; the denoiser's errors.
 pub fn denoise_job(
     arch: DenoiserChoice,
     device: &ComputeDevice,
     raw: &ViewImage,
+    ctf: Option<&crate::ctf::Ctf>,
     p: &Progress,
 ) -> anyhow::Result<ViewImage> {
     p.set_message(format!("loading {}", arch.name()));
     let denoiser = Denoiser2d::load(&arch.spec()?, device)?;
-    let out = denoiser.denoise(&raw.image, &TileConfig::default(), p)?;
+    if denoiser.needs_ctf() && ctf.is_none() {
+        anyhow::bail!(
+            "{} was trained on phase-flipped micrographs and needs this micrograph's CTF: open \
+             the micrographs from a RELION STAR with CTF columns (micrographs_ctf.star), or read \
+             their CTF with the analysis panel's \"CTF…\" button",
+            arch.name()
+        );
+    }
+    let out = denoiser.denoise_with_ctf(&raw.image, ctf, true, &TileConfig::default(), p)?;
     p.set_message("computing statistics");
     Ok(ViewImage::new(out))
 }

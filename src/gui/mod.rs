@@ -70,6 +70,12 @@ pub fn source_of(inputs: &[String]) -> anyhow::Result<Source> {
     if inputs.is_empty() {
         return Ok(Source::Sample);
     }
+    if let [one] = inputs
+        && one.ends_with(".star")
+        && std::path::Path::new(one).is_file()
+    {
+        return Ok(Source::Star(one.into()));
+    }
     let mut paths = Vec::new();
     for input in inputs {
         paths.extend(crate::picking::expand_input(input)?);

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use eframe::egui;
 use egui::Rect;
 
+use crate::ctf::Ctf;
 use crate::device::ComputeDevice;
 use crate::picking::PickSession;
 
 use super::app::CryolensApp;
 use super::panels::status::StatusInfo;
 use super::panels::training::TrainingPanel;
-use super::state::{MergeKey, View, ViewImage};
+use super::state::{MergeKey, SAMPLE_NAME, View, ViewImage};
 
 impl CryolensApp {
     /// The picking session (micrographs, picks, settings).
@@ -55,6 +56,34 @@ impl CryolensApp {
         self.jobs.session.is_running()
             || self.jobs.load.is_running()
             || (self.doc.is_none() && self.jobs.prefetch.is_running())
+    }
+
+    /// The CTF of session micrograph `index`, from the session's CTF file (the STAR it was
+    /// opened from, or one read with "CTF…") when an entry matches its name; the bundled
+    /// sample goes by `sample.mrc`.
+    pub fn ctf_for(&self, index: usize) -> Option<Ctf> {
+        let path = &self.picks.session.micrographs.get(index)?.path;
+        let table = self.ctf.as_ref()?;
+        if path == Path::new(SAMPLE_NAME) {
+            table.for_micrograph(Path::new("sample.mrc"))
+        } else {
+            table.for_micrograph(path)
+        }
+    }
+
+    /// The file the session's CTFs were read from, if any.
+    pub fn ctf_file(&self) -> Option<&Path> {
+        self.ctf.as_ref().map(|c| c.path.as_path())
+    }
+
+    /// The open micrograph denoised by `model` (its listed name), once computed; or why that
+    /// failed.
+    pub fn denoised(&self, model: &str) -> Option<Result<&crate::image::Image, &str>> {
+        let doc = self.doc.as_ref()?;
+        if let Some(v) = doc.denoised.get(model) {
+            return Some(Ok(&v.image));
+        }
+        doc.denoise_failed.get(model).map(|e| Err(e.as_str()))
     }
 
     /// True while the next micrograph is read and denoised ahead of time.

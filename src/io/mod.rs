@@ -28,6 +28,23 @@ use crate::image::{Image, Volume};
 /// (pairs in a folder, CTF matching).
 pub const EVEN_ODD_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_odd")];
 
+/// The file-name suffix of MotionCor2's dose-weighted full sum (`-SplitSum 1` writes
+/// `mic_DW.mrc` with its halves `mic_EVN.mrc` and `mic_ODD.mrc`; Palovcak et al. 2020,
+/// supplement S2.1).
+pub const DOSE_WEIGHTED_SUFFIX: &str = "_DW";
+
+/// The name one micrograph's files share: `stem` without one trailing half suffix
+/// ([`EVEN_ODD_SUFFIXES`]) or [`DOSE_WEIGHTED_SUFFIX`], so `mic_DW`, `mic_EVN`, `mic_ODD`
+/// and `mic` all give `mic`. Only one suffix is removed.
+pub fn micrograph_base(stem: &str) -> &str {
+    EVEN_ODD_SUFFIXES
+        .iter()
+        .flat_map(|&(even, odd)| [even, odd])
+        .chain([DOSE_WEIGHTED_SUFFIX])
+        .find_map(|suffix| stem.strip_suffix(suffix))
+        .unwrap_or(stem)
+}
+
 /// Most voxels a single read may produce (2³² voxels = 16 GiB of `f32`). Larger files are
 /// refused with [`IoError::TooLarge`] before anything is allocated.
 pub const MAX_VOXELS: u64 = 1 << 32;
@@ -309,6 +326,17 @@ pub(crate) fn volume_to_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// MotionCor2's `-SplitSum 1` names: the dose-weighted sum and both halves share a base.
+    #[test]
+    fn motioncor2_names_share_a_base() {
+        for stem in ["mic_DW", "mic_EVN", "mic_ODD", "mic_even", "mic_odd", "mic"] {
+            assert_eq!(micrograph_base(stem), "mic", "{stem}");
+        }
+        // One suffix only, and only at the end.
+        assert_eq!(micrograph_base("mic_DW_EVN"), "mic_DW");
+        assert_eq!(micrograph_base("mic_EVN_2"), "mic_EVN_2");
+    }
 
     #[test]
     fn sniff_tells_tiff_by_magic_and_extension() {

@@ -7,8 +7,8 @@
 pub mod preprocess;
 
 pub use preprocess::{
-    PreprocessConfig, Preprocessed, bandpass, binned_shape, fourier_crop_to_resolution, phase_flip,
-    preprocess, unbin,
+    DEFAULT_MAX_RESOLUTION_ANGSTROM, PreprocessConfig, Preprocessed, bandpass, binned_shape,
+    fourier_crop_to_resolution, phase_flip, preprocess, unbin,
 };
 
 /// Errors of the restore pipeline.

@@ -32,11 +32,15 @@ pub const HIGHPASS_EDGE_FRACTION: f64 = 0.25;
 /// the binned Nyquist frequency, as a raised cosine.
 pub const UNBIN_EDGE_FRACTION: f64 = 0.1;
 
+/// Default highest resolution kept, Å: 3.0, the band limit Palovcak et al. (2020, section 3.2)
+/// gave the T20S proteasome training data (binned pixel size 1.5 Å).
+pub const DEFAULT_MAX_RESOLUTION_ANGSTROM: f64 = 3.0;
+
 /// restore's preprocessing parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PreprocessConfig {
-    /// Highest resolution kept, Å (restore's `--max_resolution`, default 4.5); the binned pixel
-    /// size is half of it.
+    /// Highest resolution kept, Å (restore's `--max_resolution`; default 3.0, the band limit
+    /// the paper used for the T20S proteasome data); the binned pixel size is half of it.
     pub max_resolution_angstrom: f64,
     /// Frequencies below 1/this (Å⁻¹) are removed (200 Å in the paper).
     pub highpass_angstrom: f64,
@@ -45,7 +49,7 @@ pub struct PreprocessConfig {
 impl Default for PreprocessConfig {
     fn default() -> Self {
         Self {
-            max_resolution_angstrom: 4.5,
+            max_resolution_angstrom: DEFAULT_MAX_RESOLUTION_ANGSTROM,
             highpass_angstrom: 200.0,
         }
     }
@@ -240,8 +244,9 @@ pub fn preprocess(
 
 /// Unbinning (S2.3): the spectrum of `binned` is zero-padded to `width × height`, multiplied
 /// by a soft low-pass that falls (raised cosine) from 1 at (1 − [`UNBIN_EDGE_FRACTION`]) × the
-/// binned Nyquist frequency 1/(2 p_binned) to 0 at it, and, when `flip_back` is given,
-/// multiplied by the sign of that CTF (undoing [`phase_flip`]). The result is `width × height`
+/// binned Nyquist frequency 1/(2 p_binned) to 0 at it; when `flip_back` is given, the binned
+/// spectrum is first multiplied by the sign of that CTF on the binned grid (undoing the flip
+/// of [`preprocess`] exactly). The result is `width × height`
 /// with pixel size `pixel_size_angstrom` (the original micrograph's); the mean is kept.
 ///
 /// # Errors
@@ -266,25 +271,32 @@ pub fn unbin(
             height,
         });
     }
-    if let Some(c) = flip_back {
-        validate_ctf(c)?;
-    }
+    // The flip back is applied on the binned grid, with the binned pixel size, exactly as
+    // [`preprocess`] flipped: the two use the same sign for every coefficient, so they cancel
+    // exactly. (On the padded grid the frequencies along y differ from the binned ones by up
+    // to 1/(2 · binned height) relative, as the binned pixels are not exactly square, and
+    // coefficients near a CTF zero would get the other sign.)
+    let flipped;
+    let binned = match flip_back {
+        Some(c) => {
+            validate_ctf(c)?;
+            flipped = filter_radial(binned, pb, |sx, sy| ctf_sign(c, sx, sy));
+            &flipped
+        }
+        None => binned,
+    };
     let mut padded = fourier_pad(binned, width, height);
     padded.pixel_size_angstrom = Some(pixel_size_angstrom);
     let s_nyq = 0.5 / pb;
     let s_edge = (1.0 - UNBIN_EDGE_FRACTION) * s_nyq;
     Ok(filter_radial(&padded, p, |sx, sy| {
         let s = (sx * sx + sy * sy).sqrt();
-        let g = if s <= s_edge {
+        if s <= s_edge {
             1.0
         } else if s >= s_nyq {
             0.0
         } else {
             0.5 * (1.0 + (std::f64::consts::PI * (s - s_edge) / (s_nyq - s_edge)).cos())
-        };
-        match flip_back {
-            Some(c) if g != 0.0 => g * ctf_sign(c, sx, sy),
-            _ => g,
         }
     }))
 }

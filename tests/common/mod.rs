@@ -5,6 +5,7 @@
 
 pub mod coord_files;
 pub mod restore_data;
+pub mod restore_model;
 
 use std::path::PathBuf;
 use std::sync::Once;

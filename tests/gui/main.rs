@@ -8,7 +8,7 @@
 //!
 //! One module per concern: `harness` (building and driving the app), `measure` (statistics
 //! of rendered frames), then the tests: `views`, `models`, `picking`, `heavy`, `analysis`, `compare`,
-//! `volume`, `training`, and the `#[ignore]`d `screenshots` writers.
+//! `volume`, `training`, `restore_ctf`, and the `#[ignore]`d `screenshots` writers.
 //!
 //! `cargo test --release --test gui -- --ignored --exact screenshots::screenshots` writes
 //! `screenshots/*.png`.
@@ -20,6 +20,9 @@ mod heavy;
 mod measure;
 mod models;
 mod picking;
+mod restore_ctf;
+#[path = "../common/restore_model.rs"]
+mod restore_model;
 mod screenshots;
 mod training;
 mod views;

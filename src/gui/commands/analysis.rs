@@ -49,6 +49,7 @@ impl CryolensApp {
         };
         let lowpass_factor = self.settings.lowpass_factor;
         let ring_width = self.analysis.ring_width;
+        let ctf = self.ctf_for(index);
         self.analysis.error = None;
         let job = Job::spawn("analysis", move |p| {
             p.set_message("finding halves");
@@ -67,6 +68,7 @@ impl CryolensApp {
                 lowpass_factor,
                 denoiser: denoiser.as_ref(),
                 ring_width,
+                ctf,
             };
             crate::analysis::analyze(&m1, &m2, source, &input, p)
         });
@@ -163,6 +165,7 @@ impl CryolensApp {
             cutoff_angstrom: cutoff,
             width_angstrom: width,
             ring_width,
+            ctf: self.ctf_for(doc.index),
         };
         let job = Job::spawn("pane curves", move |p| {
             let load = |name: &'static str| -> anyhow::Result<Denoiser2d> {

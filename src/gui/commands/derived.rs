@@ -50,7 +50,10 @@ impl CryolensApp {
             {
                 let raw = Arc::clone(&doc.raw);
                 let device = device.clone();
-                let job = Job::spawn("denoise", move |p| denoise_job(arch, &device, &raw, p));
+                let ctf = self.ctf_for(doc.index);
+                let job = Job::spawn("denoise", move |p| {
+                    denoise_job(arch, &device, &raw, ctf.as_ref(), p)
+                });
                 self.jobs.denoise.start(
                     DocModel {
                         index: doc.index,

@@ -14,6 +14,7 @@ use crate::picking::exchange::{self, ExportFormat, ImportOptions, ParsedImport};
 use crate::gui::app::CryolensApp;
 use crate::gui::dialogs::{ALL_FILES, Dialog};
 use crate::gui::jobs::ExportDialog;
+use crate::gui::state::SessionCtf;
 
 impl CryolensApp {
     /// Exports all picks into `dir` in `format`; the files written.
@@ -185,12 +186,22 @@ impl CryolensApp {
             .ok_or_else(|| anyhow::anyhow!("{}: no CTF entries", path.display()))?;
         self.analysis.ctf = entry.ctf;
         self.analysis.show_ctf = true;
+        let name = entry.micrograph_name.clone();
+        // The file also gives every micrograph's CTF to models trained on phase-flipped
+        // micrographs: those that failed for want of one are tried again.
+        self.ctf = Some(Arc::new(SessionCtf {
+            path: path.to_path_buf(),
+            entries: entries.to_vec(),
+        }));
+        for doc in self.doc.iter_mut().chain(self.cache.iter_mut()) {
+            doc.denoise_failed.clear();
+        }
         self.info = Some(format!(
             "CTF of {} from {}",
             entry.micrograph_name,
             path.display()
         ));
-        Ok(entry.micrograph_name.clone())
+        Ok(name)
     }
 
     /// Where analysis exports go: `cryolens_analysis/` beside the session file.
@@ -279,9 +290,5 @@ impl CryolensApp {
 /// # Errors
 /// The file's errors.
 pub fn read_ctf_entries(path: &Path) -> anyhow::Result<Vec<MicrographCtf>> {
-    Ok(if path.extension().is_some_and(|e| e == "star") {
-        crate::ctf::read_ctf_star(path)?
-    } else {
-        crate::ctf::read_ctffind(path)?
-    })
+    Ok(crate::ctf::read_ctf_file(path)?)
 }

@@ -17,28 +17,42 @@ use crate::gui::jobs::{ExportDialog, ExportInto};
 use crate::gui::loading::{Loaded, absolute, denoise_job, document, load_micrograph};
 use crate::gui::panels::micrograph_list;
 use crate::gui::panels::picking::PickTool;
-use crate::gui::state::{CACHE_DOCS, Document, SAMPLE_NAME, SessionFile, Source};
+use crate::gui::state::{CACHE_DOCS, Document, SAMPLE_NAME, SessionCtf, SessionFile, Source};
 use crate::gui::viewer::ViewTransform;
 
 impl CryolensApp {
     /// Opens `source` as a picking session (restoring its saved picks) and starts reading its
     /// current micrograph in the background; the current document stays until it loads.
     pub fn open(&mut self, source: Source) {
-        let paths: Vec<PathBuf> = match source {
-            Source::Sample => vec![PathBuf::from(SAMPLE_NAME)],
-            Source::File(p) => vec![absolute(&p)],
-            Source::Micrographs(ps) => ps.iter().map(|p| absolute(p)).collect(),
+        let (paths, star): (Vec<PathBuf>, _) = match source {
+            Source::Sample => (vec![PathBuf::from(SAMPLE_NAME)], None),
+            // A STAR opened with the dialog or dropped is a micrographs STAR too.
+            Source::File(p) if p.extension().is_some_and(|e| e == "star") => {
+                (Vec::new(), Some(absolute(&p)))
+            }
+            Source::File(p) => (vec![absolute(&p)], None),
+            Source::Micrographs(ps) => (ps.iter().map(|p| absolute(p)).collect(), None),
+            Source::Star(p) => (Vec::new(), Some(absolute(&p))),
         };
-        if paths.is_empty() {
+        if paths.is_empty() && star.is_none() {
             self.error = Some("Nothing to open: no micrographs were given".into());
             return;
         }
-        // The session file is read on a worker; the open session and micrograph stay until
-        // the new one's micrograph is read.
+        // The session file (and a STAR's micrographs and CTFs) are read on a worker; the open
+        // session and micrograph stay until the new one's micrograph is read.
         let choice = self.session_choice.clone();
-        self.jobs
-            .session
-            .spawn((), "session", move |_| Ok(read_session(&choice, &paths)));
+        self.jobs.session.spawn((), "session", move |_| {
+            let (paths, ctf) = match star {
+                Some(star) => {
+                    let listed = crate::picking::expand_input(&star.to_string_lossy())?;
+                    let paths = listed.iter().map(|p| absolute(p)).collect();
+                    (paths, SessionCtf::from_session_star(&star))
+                }
+                None => (paths, None),
+            };
+            let (session, file, note) = read_session(&choice, &paths);
+            Ok((session, file, note, ctf))
+        });
     }
 
     /// Once the session being opened is read: notes why it could not be (if so) and starts
@@ -47,7 +61,7 @@ impl CryolensApp {
         let Some(((), result)) = self.jobs.session.poll() else {
             return;
         };
-        let (session, file, note) = match result {
+        let (session, file, note, ctf) = match result {
             Ok(read) => read,
             Err(e) => {
                 self.error = Some(format!("The picking session could not be opened: {e:#}"));
@@ -61,7 +75,7 @@ impl CryolensApp {
         }
         let index = session.current;
         let path = session.micrographs[index].path.clone();
-        self.pending_open = Some(PickTool::new(session, Some(&file)));
+        self.pending_open = Some((PickTool::new(session, Some(&file)), ctf));
         self.jobs
             .load
             .spawn(path.display().to_string(), "load", move |p| {
@@ -71,11 +85,12 @@ impl CryolensApp {
 
     /// Replaces the session by the one being opened, dropping everything of the old one.
     pub(in crate::gui) fn install_pending_session(&mut self) {
-        let Some(tool) = self.pending_open.take() else {
+        let Some((tool, ctf)) = self.pending_open.take() else {
             return;
         };
         let _ = self.picks.flush();
         self.picks = tool;
+        self.ctf = ctf.map(Arc::new);
         self.cache.clear();
         self.doc = None;
         self.jobs.prefetch.cancel();
@@ -281,11 +296,12 @@ impl CryolensApp {
         {
             let path = session.micrographs[next].path.clone();
             let model = self.models.selected.zip(self.device.clone());
+            let ctf = self.ctf_for(next);
             let job = Job::spawn("prefetch", move |p| {
                 let loaded = load_micrograph(next, &path, p)?;
                 let denoised = match model {
                     Some((arch, device)) if !p.is_cancelled() => {
-                        denoise_job(arch, &device, &loaded.raw, p)
+                        denoise_job(arch, &device, &loaded.raw, ctf.as_ref(), p)
                             .ok()
                             .map(|img| (arch.name(), img))
                     }

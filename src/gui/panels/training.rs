@@ -225,7 +225,8 @@ impl TrainingPanel {
                     .on_hover_text(
                         "wdsr: restore's WDSR U-net (Palovcak et al. 2020): micrographs are \
                          Fourier cropped to the max resolution, band-passed, and trained with \
-                         Adam lr 1e-4 × 0.25 every 25 epochs, crops 192, batch 10",
+                         Adam lr 1e-4 halved at each quarter of the epochs, crops 192 each \
+                         z-scored on its own, batch 10",
                     );
                 if c.architecture != before {
                     switch_family(c, &before);
@@ -263,11 +264,15 @@ impl TrainingPanel {
                         .range(1..=64)
                         .prefix("batch "),
                 );
-                ui.add(
+                let epochs = ui.add(
                     egui::DragValue::new(&mut c.epochs)
                         .range(1..=1000)
                         .prefix("epochs "),
                 );
+                // restore halves the rate at each quarter of the run, whatever its length.
+                if epochs.changed() && c.is_wdsr() {
+                    c.lr_decay = Some(crate::train::StepDecay::quarters(c.epochs));
+                }
                 let mut steps = c.steps_per_epoch.unwrap_or(0);
                 if ui
                     .add(

@@ -4,6 +4,7 @@
 //! images ready to show ([`view_image`]).
 //! Drawing lives in `gui::views` and `gui::panels`; jobs are started by `gui::commands`.
 
+pub mod ctf;
 pub mod derived;
 pub mod document;
 pub mod regions;
@@ -13,6 +14,7 @@ pub mod volume;
 
 use std::path::PathBuf;
 
+pub use ctf::SessionCtf;
 pub use derived::{DocModel, LowpassKey, MergeJobKey, MergeKey, PaneCurvesKey, ViewSettings};
 pub use document::{CACHE_DOCS, Document};
 pub use view::View;
@@ -32,6 +34,9 @@ pub enum Source {
     /// A picking session over these micrographs (from a folder, a glob or a micrographs STAR:
     /// see [`crate::picking::expand_input`]).
     Micrographs(Vec<PathBuf>),
+    /// A RELION micrographs STAR: its micrographs and, when it has CTF columns
+    /// (`micrographs_ctf.star`), each one's CTF ([`SessionCtf`]).
+    Star(PathBuf),
 }
 
 /// Where the picking session is saved.

@@ -137,7 +137,7 @@ impl ArchJson {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RestorePreprocessing {
     /// Highest resolution kept, Å: micrographs are Fourier cropped to a pixel size of half of
-    /// it (restore's `--max_resolution`, 4.5 Å).
+    /// it (restore's `--max_resolution`; default 3.0 Å).
     pub max_resolution_angstrom: f64,
     /// Frequencies below 1/this (Å⁻¹) are removed (200 Å).
     pub highpass_angstrom: f64,
@@ -147,11 +147,11 @@ pub struct RestorePreprocessing {
 }
 
 impl Default for RestorePreprocessing {
-    /// Max resolution 4.5 Å, band-pass from 200 Å (restore's defaults, as
+    /// Max resolution 3.0 Å, band-pass from 200 Å (restore's defaults, as
     /// `crate::restore::PreprocessConfig::default`), no phase flip.
     fn default() -> Self {
         Self {
-            max_resolution_angstrom: 4.5,
+            max_resolution_angstrom: 3.0,
             highpass_angstrom: 200.0,
             ctf_star: None,
         }

@@ -237,12 +237,14 @@ impl TrainingData {
         let mut b = Vec::with_capacity(specs.len() * size * size);
         for s in specs {
             let p = self.store.get(s.pair)?;
-            a.extend(crop_transformed(
-                &p.a, p.width, s.x0, s.y0, s.size, s.rot90, s.mirror,
-            ));
-            b.extend(crop_transformed(
-                &p.b, p.width, s.x0, s.y0, s.size, s.rot90, s.mirror,
-            ));
+            for (half, out) in [(&p.a, &mut a), (&p.b, &mut b)] {
+                let mut crop =
+                    crop_transformed(half, p.width, s.x0, s.y0, s.size, s.rot90, s.mirror);
+                if self.options.normalise_patches {
+                    zscore(&mut crop);
+                }
+                out.extend(crop);
+            }
         }
         Ok(Batch {
             a,
@@ -315,11 +317,41 @@ impl TrainingData {
         let (x0, y0) = (x + (w - s) / 2, y + (h - s) / 2);
         let p = self.store.get(pair)?;
         let make = |v: &[f32]| {
-            Image::new(s, s, crop_transformed(v, p.width, x0, y0, s, 0, false))
+            let mut crop = crop_transformed(v, p.width, x0, y0, s, 0, false);
+            if self.options.normalise_patches {
+                zscore(&mut crop);
+            }
+            Image::new(s, s, crop)
                 .map(|im| im.with_pixel_size(p.pixel_size_angstrom))
                 .map_err(|e| anyhow!("{e}"))
         };
         Ok((make(&p.a)?, make(&p.b)?))
+    }
+}
+
+/// Z-scores `values` in place: minus their mean, divided by their (population) standard
+/// deviation, so they have mean 0 and standard deviation 1 (restore's per-patch
+/// normalisation, supplement S2.1). A constant patch (σ below 10⁻¹² of its scale) is only
+/// centred.
+pub fn zscore(values: &mut [f32]) {
+    if values.is_empty() {
+        return;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let std = var.sqrt();
+    let scale = if std > 1e-12 * mean.abs().max(1.0) {
+        1.0 / std
+    } else {
+        1.0
+    };
+    for v in values.iter_mut() {
+        *v = ((*v as f64 - mean) * scale) as f32;
     }
 }
 
@@ -367,6 +399,78 @@ pub fn crop_transformed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every crop of a per-patch normalised batch has mean 0 and standard deviation 1 (each
+    /// half on its own), whatever the level and contrast of the region it came from; the
+    /// whole-micrograph normalisation leaves crops of a graded image off 0/1.
+    #[test]
+    fn patches_are_z_scored_one_by_one() {
+        let (w, h) = (96usize, 96usize);
+        // A ramp in level and contrast: crops differ in mean and σ.
+        let make = |phase: f32| {
+            let data: Vec<f32> = (0..w * h)
+                .map(|i| {
+                    let (x, y) = ((i % w) as f32, (i / w) as f32);
+                    5.0 * y + (1.0 + x / 10.0) * ((x * 0.7 + y * 1.3 + phase).sin())
+                })
+                .collect();
+            Arc::new(Image::new(w, h, data).unwrap())
+        };
+        let source = || {
+            vec![PairSource::InMemory {
+                name: "ramp".into(),
+                even: make(0.0),
+                odd: make(1.0),
+            }]
+        };
+        let options = DataOptions {
+            crop_px: 24,
+            batch: 6,
+            holdout_fraction: 0.25,
+            validation_crops: 3,
+            normalise_patches: true,
+            ..DataOptions::default()
+        };
+        let moments = |v: &[f32]| {
+            let n = v.len() as f64;
+            let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+            let s = (v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n).sqrt();
+            (m, s)
+        };
+        let data = TrainingData::new(source(), options.clone()).unwrap();
+        let mut batches = data.validation_batches().unwrap();
+        batches.push(data.train_batch(3).unwrap());
+        for batch in &batches {
+            let side = batch.crop_px * batch.crop_px;
+            for crop in batch.a.chunks(side).chain(batch.b.chunks(side)) {
+                let (m, s) = moments(crop);
+                assert!(m.abs() < 1e-5, "patch mean {m}");
+                assert!((s - 1.0).abs() < 1e-5, "patch std {s}");
+            }
+        }
+        let (preview, _) = data.preview_region(16).unwrap();
+        let (m, s) = moments(&preview.data);
+        assert!(m.abs() < 1e-5 && (s - 1.0).abs() < 1e-5, "preview {m} {s}");
+        // Whole-micrograph normalisation only: crops keep their region's level.
+        let whole = TrainingData::new(
+            source(),
+            DataOptions {
+                normalise_patches: false,
+                ..options
+            },
+        )
+        .unwrap();
+        let b = whole.train_batch(3).unwrap();
+        let side = b.crop_px * b.crop_px;
+        assert!(
+            b.a.chunks(side).any(|c| moments(c).0.abs() > 0.1),
+            "crops of a graded image are not centred one by one"
+        );
+        // A constant patch is centred, not divided by 0.
+        let mut flat = vec![2.5f32; 16];
+        zscore(&mut flat);
+        assert!(flat.iter().all(|&v| v == 0.0));
+    }
 
     #[test]
     fn transforms_are_the_eight_symmetries() {

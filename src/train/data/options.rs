@@ -31,11 +31,17 @@ pub struct DataOptions {
     /// ([`crate::sampling`]); `false` refuses them.
     #[serde(default)]
     pub force_sampling: bool,
+    /// Z-score every crop of each half by its own mean and standard deviation (restore,
+    /// Palovcak et al. 2020, supplement S2.1: patches are normalised one by one), on top of
+    /// the whole-micrograph normalisation every pair gets (Topaz). Off in records written
+    /// before this option existed.
+    #[serde(default)]
+    pub normalise_patches: bool,
 }
 
 impl Default for DataOptions {
     /// Crop 800, batch 4, holdout 0.1, augmentation on, seed 0, 4 cached pairs, 8 validation
-    /// crops.
+    /// crops, no restore preprocessing, whole-micrograph normalisation only (Topaz's).
     fn default() -> Self {
         Self {
             crop_px: 800,
@@ -47,6 +53,7 @@ impl Default for DataOptions {
             validation_crops: 8,
             restore: None,
             force_sampling: false,
+            normalise_patches: false,
         }
     }
 }

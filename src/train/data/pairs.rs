@@ -211,17 +211,7 @@ fn micrograph_key(path_or_name: &str) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut key = stem.as_str();
-    let halves = EVEN_ODD_SUFFIXES
-        .iter()
-        .flat_map(|&(even, odd)| [even, odd]);
-    for suffix in halves.chain(["_DW"]) {
-        if let Some(k) = key.strip_suffix(suffix) {
-            key = k;
-            break;
-        }
-    }
-    key.to_string()
+    crate::io::micrograph_base(&stem).to_string()
 }
 
 impl Preprocessor {
@@ -272,7 +262,7 @@ impl Preprocessor {
             .map(|m| Some(m.ctf))
             .ok_or_else(|| {
                 anyhow!(
-                    "no CTF for {} in the CTF STAR file (micrographs are matched by file name                      without _EVN/_ODD/_DW)",
+                    "no CTF for {} in the CTF STAR file (micrographs are matched by file name without _EVN/_ODD/_DW)",
                     source.name()
                 )
             })
