@@ -1,10 +1,7 @@
-//! CTF files: RELION CTF STAR (`ctf::parse_ctf_star`) and CTFFIND output (`ctf::parse_ctffind`).
+//! Fuzz target `ctf`: see `feed::ctf`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "feed.rs"]
+mod feed;
 
-fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let _ = cryolens::ctf::parse_ctf_star(&text);
-    let _ = cryolens::ctf::parse_ctffind(&text);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| feed::ctf(data));

@@ -1,8 +1,7 @@
-//! TIFF images and stacks: `io::tiff::read_bytes`.
+//! Fuzz target `tiff`: see `feed::tiff`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
+#[path = "feed.rs"]
+mod feed;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = cryolens::io::tiff::read_bytes(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| feed::tiff(data));

@@ -1,0 +1,59 @@
+//! Every input the fuzzers (`fuzz/`, cargo-fuzz) found to crash a parser, committed under
+//! `tests/data/fuzz-regressions/<target>/`, is fed to the same parser calls as its fuzz
+//! target (`fuzz/fuzz_targets/feed.rs`, `fuzz/models/fuzz_targets/feed_models.rs`); each
+//! must return (an error is fine), never panic.
+
+#[path = "../fuzz/fuzz_targets/feed.rs"]
+mod feed;
+#[path = "../fuzz/models/fuzz_targets/feed_models.rs"]
+mod feed_models;
+
+use std::path::Path;
+
+/// Every fuzz target, by name, with what it does with one input.
+fn targets() -> impl Iterator<Item = (&'static str, fn(&[u8]))> {
+    feed::TARGETS.into_iter().chain(feed_models::TARGETS)
+}
+
+/// The committed regression inputs of `target`, sorted.
+fn regressions(target: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz-regressions")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.is_file());
+    files.sort();
+    files
+}
+
+#[test]
+fn every_regression_folder_is_a_fuzz_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    for entry in std::fs::read_dir(&root).expect("tests/data/fuzz-regressions") {
+        let entry = entry.unwrap();
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(
+            targets().any(|(t, _)| t == name),
+            "tests/data/fuzz-regressions/{name} names no fuzz target"
+        );
+    }
+}
+
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let mut fed = 0;
+    for (target, feed) in targets() {
+        for path in regressions(target) {
+            let data = std::fs::read(&path).unwrap();
+            let outcome = std::panic::catch_unwind(|| feed(&data));
+            assert!(outcome.is_ok(), "{target}: {} panics", path.display());
+            fed += 1;
+        }
+    }
+    assert!(fed > 0, "no regression inputs found");
+}
