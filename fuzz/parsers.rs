@@ -1,7 +1,7 @@
 //! The parsing modules of Cryolens, compiled from the main crate's own files (`../src`) as a
 //! library named `cryolens` with the same module paths, so the fuzz targets and
 //! `tests/fuzz_regressions.rs` call the same functions under the same names. Only these
-//! modules and their few dependencies are built (no GUI, GPU or burn), which keeps the
+//! modules and their few dependencies are built (no GUI, GPU, network or burn), which keeps the
 //! instrumented build short.
 
 #![allow(dead_code, unused_imports)]
@@ -12,15 +12,8 @@ pub mod ctf;
 pub mod image;
 #[path = "../src/io/mod.rs"]
 pub mod io;
-#[path = "../src/jobs.rs"]
-pub mod jobs;
 #[path = "../src/paths.rs"]
 pub mod paths;
 #[path = "../src/picking/mod.rs"]
 pub mod picking;
 
-/// Only the installer (wheels) of `models`: the networks need burn (see `fuzz/models/`).
-pub mod models {
-    #[path = "../../src/models/install.rs"]
-    pub mod install;
-}

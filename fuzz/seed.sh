@@ -6,7 +6,7 @@ set -euo pipefail
 data=../shared/data
 corpus_of() { # target
     case $1 in
-        model_json | safetensors | topaz_sav) echo fuzz/models/corpus/$1 ;;
+        model_json | safetensors | topaz_sav | wheel) echo fuzz/models/corpus/$1 ;;
         *) echo fuzz/corpus/$1 ;;
     esac
 }

@@ -15,14 +15,13 @@ use cryolens::picking::PickSession;
 
 /// The fuzz targets of parsers, by name (the folders of `tests/data/fuzz-regressions/`); the
 /// model-file targets are in `fuzz/models/fuzz_targets/feed_models.rs`.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, fn(&[u8])); 6] = [
     ("mrc", mrc),
     ("tiff", tiff),
     ("star", star),
     ("coords", coords),
     ("ctf", ctf),
     ("session", session),
-    ("wheel", wheel),
 ];
 
 /// A private temporary folder holding one input file; removed on drop.
@@ -105,10 +104,4 @@ pub fn session(data: &[u8]) {
     if let Ok(s) = PickSession::from_json(&text, Path::new("session.json")) {
         let _ = s.to_json();
     }
-}
-
-/// Topaz wheels (zip): `models::install::extract_weights` into a temporary folder.
-pub fn wheel(data: &[u8]) {
-    let input = TempInput::new("topaz_em.whl", data);
-    let _ = cryolens::models::install::extract_weights(&input.path, &input.sibling("out"));
 }

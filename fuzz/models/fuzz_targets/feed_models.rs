@@ -1,4 +1,4 @@
-//! What each model-file fuzz target does with one input (see `fuzz/fuzz_targets/feed.rs`,
+//! What each model-file (and wheel) fuzz target does with one input (see `fuzz/fuzz_targets/feed.rs`,
 //! whose `TempInput` this uses): load it as opening a model does and ignore the result; a
 //! panic is the bug. Shared by the targets in `fuzz/models/` and `tests/fuzz_regressions.rs`.
 
@@ -10,10 +10,11 @@ use cryolens::models::{ModelSpec, load_topaz, topaz3d::load_topaz3d};
 use super::feed::TempInput;
 
 /// The model-file fuzz targets, by name (the folders of `tests/data/fuzz-regressions/`).
-pub const TARGETS: [(&str, fn(&[u8])); 3] = [
+pub const TARGETS: [(&str, fn(&[u8])); 4] = [
     ("model_json", model_json),
     ("safetensors", safetensors),
     ("topaz_sav", topaz_sav),
+    ("wheel", wheel),
 ];
 
 /// The sidecar of the small affine model that the `safetensors` target loads weights for.
@@ -59,4 +60,11 @@ pub fn topaz_sav(data: &[u8]) {
     if ModelSpec::File(input.path.clone()).is_volume_model() {
         let _ = load_topaz3d(&input.path, &device);
     }
+}
+
+/// Topaz wheels (zip): `models::install::extract_weights` into a temporary folder (with the
+/// weights it extracts loaded as models, where the installer checks them).
+pub fn wheel(data: &[u8]) {
+    let input = TempInput::new("topaz_em.whl", data);
+    let _ = cryolens::models::install::extract_weights(&input.path, &input.sibling("out"));
 }
