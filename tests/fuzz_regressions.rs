@@ -12,7 +12,7 @@ mod feed_models;
 use std::path::Path;
 
 /// Every fuzz target, by name, with what it does with one input.
-fn targets() -> impl Iterator<Item = (&'static str, fn(&[u8]))> {
+fn targets() -> impl Iterator<Item = (&'static str, feed::Feed)> {
     feed::TARGETS.into_iter().chain(feed_models::TARGETS)
 }
 

@@ -13,9 +13,12 @@ use cryolens::io::mapped::{MappedVolume, VolumeSource};
 use cryolens::io::star;
 use cryolens::picking::PickSession;
 
+/// What a target does with one input.
+pub type Feed = fn(&[u8]);
+
 /// The fuzz targets of parsers, by name (the folders of `tests/data/fuzz-regressions/`); the
 /// model-file targets are in `fuzz/models/fuzz_targets/feed_models.rs`.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Feed); 6] = [
     ("mrc", mrc),
     ("tiff", tiff),
     ("star", star),

@@ -7,10 +7,10 @@
 use cryolens::models::format;
 use cryolens::models::{ModelSpec, load_topaz, topaz3d::load_topaz3d};
 
-use super::feed::TempInput;
+use super::feed::{Feed, TempInput};
 
 /// The model-file fuzz targets, by name (the folders of `tests/data/fuzz-regressions/`).
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Feed); 4] = [
     ("model_json", model_json),
     ("safetensors", safetensors),
     ("topaz_sav", topaz_sav),
