@@ -1,0 +1,9 @@
+//! Fuzz target `wheel`: see `feed_models::wheel`.
+#![no_main]
+
+#[path = "../../fuzz_targets/feed.rs"]
+mod feed;
+#[path = "feed_models.rs"]
+mod feed_models;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| feed_models::wheel(data));
