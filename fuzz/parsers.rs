@@ -17,3 +17,7 @@ pub mod paths;
 #[path = "../src/picking/mod.rs"]
 pub mod picking;
 
+#[path = "../src/errors.rs"]
+pub mod errors;
+#[path = "../src/sampling.rs"]
+pub mod sampling;
