@@ -246,7 +246,7 @@ mod tests {
     }
 
     #[test]
-fn absurd_box_sizes_and_diameters_are_refused() {
+    fn absurd_box_sizes_and_diameters_are_refused() {
         let text = session().to_json();
         for (field, bad) in [
             ("box_size_px", "-64.0"),
