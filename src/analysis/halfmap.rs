@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use rustfft::num_complex::Complex;
 
 use crate::image::Volume;
@@ -72,15 +72,7 @@ impl HalfMaps {
         sampling: &SamplingOverride,
     ) -> Result<Self> {
         let load = |p: &Path| -> Result<Volume> {
-            let (_, v) = crate::io::read(p).with_context(|| format!("reading {}", p.display()))?;
-            if v.depth < 2 {
-                bail!(
-                    "{} is a 2D image ({}×{}), not a map",
-                    p.display(),
-                    v.width,
-                    v.height
-                );
-            }
+            let v = crate::io::read_volume(p, "map")?;
             if let Some(i) = v.data.iter().position(|x| !x.is_finite()) {
                 let (x, y, z) = (
                     i % v.width,

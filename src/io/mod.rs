@@ -224,6 +224,26 @@ pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     }
 }
 
+/// Reads a volume (MRC volume or TIFF stack, see [`read`]) and refuses a single section:
+/// `what` names what the caller expects ("map", "tomogram") for the message.
+///
+/// # Errors
+/// Those of [`read`], and [`IoError::Invalid`] naming the file and its shape when it holds
+/// one section (a 2D image).
+pub fn read_volume(path: &Path, what: &str) -> Result<Volume, IoError> {
+    let (_, v) = read(path)?;
+    if v.depth < 2 {
+        return Err(IoError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a 2D image ({}×{}), not a {what} (give a 3D MRC or a TIFF stack)",
+                v.width, v.height
+            ),
+        });
+    }
+    Ok(v)
+}
+
 /// The pixel size (Å/px) a file states, as [`read`] would return it, `None` when unknown:
 /// from the header alone for MRC (no data read), from the whole file for TIFF.
 ///

@@ -41,16 +41,13 @@ pub fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
     let (h, w) = (skip.height, skip.width);
     let (c1, c2) = (x.channels, skip.channels);
     let c = c1 + c2;
-    let sy = x.height as f32 / h as f32;
-    let sx = x.width as f32 / w as f32;
-    let src_x: Vec<usize> = (0..w)
-        .map(|xo| ((xo as f32 * sx).floor() as usize).min(x.width - 1))
-        .collect();
+    let src_y = nearest_sources(h, x.height);
+    let src_x = nearest_sources(w, x.width);
     let mut data = vec![0.0f32; h * w * c];
     data.par_chunks_mut(w * c)
         .enumerate()
         .for_each(|(yo, row)| {
-            let yi = ((yo as f32 * sy).floor() as usize).min(x.height - 1);
+            let yi = src_y[yo];
             for xo in 0..w {
                 let a = (yi * x.width + src_x[xo]) * c1;
                 row[xo * c..xo * c + c1].copy_from_slice(&x.data[a..a + c1]);
@@ -64,6 +61,16 @@ pub fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
         channels: c,
         data,
     }
+}
+
+/// Nearest-neighbour source index of each of `out_len` destination pixels along an axis of
+/// `in_len` source pixels, as PyTorch's `nearest` computes it: ⌊dst · in/out⌋ in f32, clamped
+/// to the last source pixel. Used by [`up_cat`] and [`up_cat_backward`] alike.
+fn nearest_sources(out_len: usize, in_len: usize) -> Vec<usize> {
+    let scale = in_len as f32 / out_len as f32;
+    (0..out_len)
+        .map(|o| ((o as f32 * scale).floor() as usize).min(in_len - 1))
+        .collect()
 }
 
 /// Gradient of 2×2 max pooling (floor mode): each pooled gradient goes to the first maximum
@@ -106,15 +113,12 @@ pub fn up_cat_backward(dcat: &Hwc, small: &Hwc, skip_channels: usize) -> (Hwc, H
     let (c1, c2) = (small.channels, skip_channels);
     let c = c1 + c2;
     // Same source indices as the forward (PyTorch nearest: ⌊dst · in/out⌋ in f32).
-    let sy = small.height as f32 / h as f32;
-    let sx = small.width as f32 / w as f32;
-    let src_x: Vec<usize> = (0..w)
-        .map(|xo| ((xo as f32 * sx).floor() as usize).min(small.width - 1))
-        .collect();
+    let src_y = nearest_sources(h, small.height);
+    let src_x = nearest_sources(w, small.width);
     let mut ds = vec![0.0f32; small.data.len()];
     let mut dk = vec![0.0f32; h * w * c2];
     for yo in 0..h {
-        let yi = ((yo as f32 * sy).floor() as usize).min(small.height - 1);
+        let yi = src_y[yo];
         for (xo, &xi) in src_x.iter().enumerate() {
             let px = &dcat.data[(yo * w + xo) * c..(yo * w + xo + 1) * c];
             let a = (yi * small.width + xi) * c1;

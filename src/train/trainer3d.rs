@@ -75,18 +75,7 @@ impl Train3dRun {
         odd: &Path,
         output: PathBuf,
     ) -> Result<Self> {
-        let load = |p: &Path| -> Result<Volume> {
-            let (_, v) = crate::io::read(p).with_context(|| format!("reading {}", p.display()))?;
-            if v.depth < 2 {
-                bail!(
-                    "{} is a 2D image ({}×{}), not a tomogram",
-                    p.display(),
-                    v.width,
-                    v.height
-                );
-            }
-            Ok(v)
-        };
+        let load = |p: &Path| -> Result<Volume> { Ok(crate::io::read_volume(p, "tomogram")?) };
         let run = Self {
             config,
             even: load(even)?,
