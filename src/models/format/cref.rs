@@ -27,7 +27,8 @@ pub struct CrefModelMeta {
     pub format: String,
     /// [`CREF_MODEL_FORMAT_VERSION`].
     pub version: u32,
-    /// Network dimensions.
+    /// Network dimensions and architecture (`net.arch`; sidecars without it hold the literal
+    /// network, [`crate::models::cref::CrefArch::Literal`]).
     pub net: CrefConfig,
     /// Trainable scalars.
     pub parameters: usize,
@@ -35,6 +36,9 @@ pub struct CrefModelMeta {
     pub patch_px: usize,
     /// Random patches per epoch.
     pub patches_per_epoch: usize,
+    /// Patches per optimiser step (1 in models saved before batches existed).
+    #[serde(default = "one")]
+    pub batch_size: usize,
     /// Epochs run (including those after the kept one, before an early stop).
     pub epochs_run: usize,
     /// Epoch (1-based) whose weights these are.
@@ -55,6 +59,10 @@ pub struct CrefModelMeta {
     pub created_utc: String,
     /// Cryolens version that trained it.
     pub cryolens_version: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Where `--save-model NAME` writes: a bare name goes to the trained-models folder
