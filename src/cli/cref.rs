@@ -4,7 +4,8 @@
 //! denoised half-map average, and prints the loss per epoch, the independent-noise check and
 //! the paper's two evaluation numbers: RMSE(FSC_FD², C_ref²) and the FSC-0.5 change
 //! (sections 3.1–3.2). Without `--quick` the training follows the paper (section 2.5: batches
-//! of 6 patches of 96³); `--quick` is the CPU preset (32³ patches, few steps).
+//! of 6 patches of 96³, the published network); `--quick` is the CPU preset (32³ patches,
+//! few steps, the literal network).
 //!
 //! `cryolens cref apply MAP --output OUT.mrc [--model NAME] [--mask M]`: applies a saved
 //! crefDenoiser (e.g. the general model from `cryolens models import cref`) to one map, no
@@ -43,8 +44,8 @@ pub struct CrefArgs {
     /// Where to write the denoised average (float32 MRC).
     #[arg(short, long, required = true)]
     pub output: Option<PathBuf>,
-    /// The CPU preset: 32³ patches in batches of 2, 16 per epoch, 6 epochs, lr 10⁻³ (the
-    /// options below override it).
+    /// The CPU preset: the literal network, 32³ patches one per step, 8 per epoch, 6 epochs,
+    /// lr 10⁻³ (the options below override it).
     #[arg(long)]
     pub quick: bool,
     /// Maximum training epochs (paper preset 20, quick 6).
@@ -53,10 +54,10 @@ pub struct CrefArgs {
     /// Patch edge in voxels, a multiple of 32 (paper 96; quick 32, for a 64³ map).
     #[arg(long)]
     pub patch: Option<usize>,
-    /// Patches per optimiser step (paper 6; quick 2).
+    /// Patches per optimiser step (paper 6; quick 1).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Random patches per epoch (paper preset 48; quick 16).
+    /// Random patches per epoch (paper preset 48; quick 8).
     #[arg(long)]
     pub patches_per_epoch: Option<usize>,
     /// Do not rotate/reflect patches (the cube's 48 symmetries).

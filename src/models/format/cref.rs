@@ -130,3 +130,33 @@ pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet,
     )?;
     Ok((model, meta))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::cref::CrefArch;
+
+    #[test]
+    fn sidecars_without_arch_are_the_literal_network_and_models_round_trip() {
+        // A sidecar's `net` as written before `arch` existed.
+        let old: CrefConfig =
+            serde_json::from_str(r#"{"filters":16,"kernel":3,"leak":0.1}"#).unwrap();
+        assert_eq!(old.arch, CrefArch::Literal);
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        for arch in [CrefArch::Literal, CrefArch::Published] {
+            let net = CrefConfig {
+                arch,
+                ..CrefConfig::default()
+            };
+            let model = CrefUNet::new(net, &device);
+            let mut meta = crate::models::format::cref_tf::imported_meta(&model, dir.path());
+            meta.net = net;
+            let path = dir.path().join(format!("{arch:?}.safetensors"));
+            save_cref_model(&model, &meta, &path).unwrap();
+            let (back, m) = load_cref_model(path.to_str().unwrap(), &device).unwrap();
+            assert_eq!(m.net.arch, arch);
+            assert_eq!(back.num_parameters(), model.num_parameters());
+        }
+    }
+}
