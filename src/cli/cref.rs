@@ -114,6 +114,16 @@ pub struct CrefApplyArgs {
     pub device: DeviceChoice,
 }
 
+/// Reads the map at `path`, if one is given.
+fn read_optional(path: Option<&std::path::Path>) -> Result<Option<crate::image::Volume>> {
+    path.map(|p| {
+        crate::io::read(p)
+            .map(|(_, v)| v)
+            .with_context(|| format!("reading {}", p.display()))
+    })
+    .transpose()
+}
+
 /// Runs `cryolens cref apply`.
 ///
 /// # Errors
@@ -121,14 +131,7 @@ pub struct CrefApplyArgs {
 pub fn apply(args: &CrefApplyArgs) -> Result<()> {
     let (_, map) =
         crate::io::read(&args.map).with_context(|| format!("reading {}", args.map.display()))?;
-    let mask = match &args.mask {
-        Some(p) => Some(
-            crate::io::read(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .1,
-        ),
-        None => None,
-    };
+    let mask = read_optional(args.mask.as_deref())?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
     let dev = crate::train::training_device(&device).without_autodiff();
@@ -170,14 +173,7 @@ pub fn run(args: &CrefArgs) -> Result<()> {
         bail!("give HALF1 HALF2 and --output (or `cryolens cref apply MAP`)");
     };
     let maps = HalfMaps::read(half1, half2, args.mask.as_deref())?;
-    let truth = match &args.truth {
-        Some(p) => Some(
-            crate::io::read(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .1,
-        ),
-        None => None,
-    };
+    let truth = read_optional(args.truth.as_deref())?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
     let (denoised, denoised_half2) = if let Some(name) = &args.model {

@@ -131,6 +131,29 @@ pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet,
     Ok((model, meta))
 }
 
+/// The sidecar of a network imported from `source` (nothing trained here: zeros).
+pub fn imported_cref_meta(model: &CrefUNet, source: &Path) -> CrefModelMeta {
+    CrefModelMeta {
+        format: CREF_MODEL_FORMAT.into(),
+        version: CREF_MODEL_FORMAT_VERSION,
+        net: CrefConfig::default(),
+        parameters: model.num_parameters(),
+        patch_px: 96,
+        patches_per_epoch: 0,
+        batch_size: 6,
+        epochs_run: 0,
+        best_epoch: 0,
+        learning_rate: 0.0,
+        final_loss: 0.0,
+        validation_score: 0.0,
+        validation_identity: 0.0,
+        pixel_size_angstrom: None,
+        sources: vec![format!("tensorflow checkpoint {}", source.display())],
+        created_utc: super::utc_now_iso8601(),
+        cryolens_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +173,7 @@ mod tests {
                 ..CrefConfig::default()
             };
             let model = CrefUNet::new(net, &device);
-            let mut meta = crate::models::format::cref_tf::imported_meta(&model, dir.path());
+            let mut meta = imported_cref_meta(&model, dir.path());
             meta.net = net;
             let path = dir.path().join(format!("{arch:?}.safetensors"));
             save_cref_model(&model, &meta, &path).unwrap();

@@ -24,7 +24,7 @@ use burn::module::Param;
 use burn::nn::conv::Conv3d;
 use burn::prelude::*;
 
-use super::cref::{CREF_MODEL_FORMAT, CREF_MODEL_FORMAT_VERSION, CrefModelMeta, save_cref_model};
+use super::cref::save_cref_model;
 use crate::models::cref::{CrefConfig, CrefPublishedUNet, CrefUNet};
 
 /// The name `cryolens models import cref` gives the imported model unless told otherwise, and
@@ -225,33 +225,10 @@ pub fn import_cref_checkpoint(python: &str, checkpoint: &Path, name: &str) -> Re
     export_tf_checkpoint(python, checkpoint, &arrays)?;
     let device = Device::flex();
     let model = cref_from_tf_arrays(&arrays, &device)?;
-    let meta = imported_meta(&model, checkpoint);
+    let meta = super::cref::imported_cref_meta(&model, checkpoint);
     let path = super::cref_model_path(name);
     save_cref_model(&model, &meta, &path)?;
     Ok(path)
-}
-
-/// The sidecar of a network imported from `source` (nothing trained here: zeros).
-pub fn imported_meta(model: &CrefUNet, source: &Path) -> CrefModelMeta {
-    CrefModelMeta {
-        format: CREF_MODEL_FORMAT.into(),
-        version: CREF_MODEL_FORMAT_VERSION,
-        net: CrefConfig::default(),
-        parameters: model.num_parameters(),
-        patch_px: 96,
-        patches_per_epoch: 0,
-        batch_size: 6,
-        epochs_run: 0,
-        best_epoch: 0,
-        learning_rate: 0.0,
-        final_loss: 0.0,
-        validation_score: 0.0,
-        validation_identity: 0.0,
-        pixel_size_angstrom: None,
-        sources: vec![format!("tensorflow checkpoint {}", source.display())],
-        created_utc: super::utc_now_iso8601(),
-        cryolens_version: env!("CARGO_PKG_VERSION").into(),
-    }
 }
 
 #[cfg(test)]
