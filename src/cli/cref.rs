@@ -1,9 +1,15 @@
-//! `cryolens cref HALF1 HALF2 [--mask M] --output OUT.mrc [--epochs N] [--patch P]
-//! [--save-model NAME | --model NAME]`: trains a crefDenoiser U-net on the pair's own patches
+//! `cryolens cref HALF1 HALF2 [--mask M] --output OUT.mrc [--quick] [--epochs N] [--patch P]
+//! [--batch B] [--save-model NAME | --model NAME]`: trains a crefDenoiser U-net on the pair's own patches
 //! with the C_ref loss L_C (Agarwal et al. 2024, eq. 5) — or applies a saved one — writes the
 //! denoised half-map average, and prints the loss per epoch, the independent-noise check and
 //! the paper's two evaluation numbers: RMSE(FSC_FD², C_ref²) and the FSC-0.5 change
-//! (sections 3.1–3.2).
+//! (sections 3.1–3.2). Without `--quick` the training follows the paper (section 2.5: batches
+//! of 6 patches of 96³, the published network); `--quick` is the CPU preset (32³ patches,
+//! few steps, the literal network).
+//!
+//! `cryolens cref apply MAP --output OUT.mrc [--model NAME] [--mask M]`: applies a saved
+//! crefDenoiser (e.g. the general model from `cryolens models import cref`) to one map, no
+//! training.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,40 +19,56 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::analysis::halfmap::HalfMaps;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::jobs::Progress;
+use crate::models::format::cref_tf::CREF_GENERAL_MODEL;
 use crate::models::format::{cref_model_path, load_cref_model, save_cref_model};
-use crate::train::cref::{CrefTrainConfig, apply_cref, evaluate_cref, model_meta, train_cref};
+use crate::train::cref::{
+    CrefTrainConfig, apply_cref, apply_cref_map, evaluate_cref, model_meta, train_cref,
+};
 
 /// `cryolens cref` options.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CrefArgs {
+    /// Apply a saved model to one map instead of training.
+    #[command(subcommand)]
+    pub action: Option<CrefAction>,
     /// First half-map (MRC, or a TIFF stack).
-    pub half1: PathBuf,
+    #[arg(required = true)]
+    pub half1: Option<PathBuf>,
     /// Second half-map, same shape and voxel size.
-    pub half2: PathBuf,
+    #[arg(required = true)]
+    pub half2: Option<PathBuf>,
     /// Mask (same shape, 0…1), multiplied in before standardising and into every FSC.
     #[arg(long)]
     pub mask: Option<PathBuf>,
     /// Where to write the denoised average (float32 MRC).
-    #[arg(short, long)]
-    pub output: PathBuf,
-    /// Maximum training epochs.
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    /// Patch edge in voxels, a multiple of 32 (the paper's 96; 32 for a 64³ map).
-    #[arg(long, default_value_t = 96)]
-    pub patch: usize,
-    /// Random patches (optimiser steps) per epoch.
-    #[arg(long, default_value_t = 32)]
-    pub patches_per_epoch: usize,
+    #[arg(short, long, required = true)]
+    pub output: Option<PathBuf>,
+    /// The CPU preset: the literal network, 32³ patches one per step, 8 per epoch, 6 epochs,
+    /// lr 10⁻³ (the options below override it).
+    #[arg(long)]
+    pub quick: bool,
+    /// Maximum training epochs (paper preset 20, quick 6).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Patch edge in voxels, a multiple of 32 (paper 96; quick 32, for a 64³ map).
+    #[arg(long)]
+    pub patch: Option<usize>,
+    /// Patches per optimiser step (paper 6; quick 1).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Random patches per epoch (paper preset 48; quick 8).
+    #[arg(long)]
+    pub patches_per_epoch: Option<usize>,
     /// Do not rotate/reflect patches (the cube's 48 symmetries).
     #[arg(long)]
     pub no_augment: bool,
     /// Stop after this many epochs without a better independent-noise score (0: never).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
-    /// Initial Adam learning rate (×0.7 every 10 epochs).
-    #[arg(long, default_value_t = 3e-4)]
-    pub lr: f64,
+    /// Initial Adam learning rate, ×0.7 every 10 epochs (paper 3·10⁻⁴; quick 10⁻³).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// The true map, when known (synthetic half-maps): also report FSC against it.
     #[arg(long)]
     pub truth: Option<PathBuf>,
@@ -69,6 +91,69 @@ pub struct CrefArgs {
     pub force: bool,
 }
 
+/// `cryolens cref` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum CrefAction {
+    /// Apply a saved crefDenoiser to one map (no training): the map is masked and
+    /// standardised as for training, denoised, and mapped back to its mean and σ.
+    Apply(CrefApplyArgs),
+}
+
+/// `cryolens cref apply` options.
+#[derive(clap::Args, Debug)]
+pub struct CrefApplyArgs {
+    /// The map to denoise (MRC, or a TIFF stack).
+    pub map: PathBuf,
+    /// Saved crefDenoiser: a name in the trained-models folder or a `.safetensors` path.
+    #[arg(long, default_value = CREF_GENERAL_MODEL)]
+    pub model: String,
+    /// Mask (same shape, 0…1), multiplied in before standardising.
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// Where to write the denoised map (float32 MRC).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Average the network's outputs over the 8 axis flips of the map (8× slower).
+    #[arg(long)]
+    pub flip_average: bool,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+}
+
+/// Reads the map at `path`, if one is given.
+fn read_optional(path: Option<&std::path::Path>) -> Result<Option<crate::image::Volume>> {
+    path.map(|p| {
+        crate::io::read(p)
+            .map(|(_, v)| v)
+            .with_context(|| format!("reading {}", p.display()))
+    })
+    .transpose()
+}
+
+/// Runs `cryolens cref apply`.
+///
+/// # Errors
+/// An unreadable map or mask, an unknown or unreadable model, an unwritable output.
+pub fn apply(args: &CrefApplyArgs) -> Result<()> {
+    let (_, map) =
+        crate::io::read(&args.map).with_context(|| format!("reading {}", args.map.display()))?;
+    let mask = read_optional(args.mask.as_deref())?;
+    let device = ComputeDevice::select(args.device)?;
+    println!("device: {}", device.describe());
+    let dev = crate::train::training_device(&device).without_autodiff();
+    let (model, meta) = load_cref_model(&args.model, &dev)?;
+    println!(
+        "applying crefDenoiser {} ({:?} network, {} parameters, from {:?})",
+        args.model, meta.net.arch, meta.parameters, meta.sources
+    );
+    let out = apply_cref_map(&model, &map, mask.as_ref(), args.flip_average)?;
+    crate::io::mrc::write_volume(&args.output, &out)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!("wrote {}", args.output.display());
+    Ok(())
+}
+
 fn angstrom(r: Option<f64>, known: bool) -> String {
     let unit = if known { "Å" } else { "voxels" };
     r.map(|v| format!("{v:.2} {unit}"))
@@ -88,19 +173,18 @@ fn change(a: Option<f64>, b: Option<f64>, known: bool) -> String {
 /// Unreadable or mismatched maps, bad training options, training failures, an unknown or
 /// unreadable saved model, an unwritable output or model.
 pub fn run(args: &CrefArgs) -> Result<()> {
+    if let Some(CrefAction::Apply(a)) = &args.action {
+        return apply(a);
+    }
+    let (Some(half1), Some(half2), Some(output)) = (&args.half1, &args.half2, &args.output) else {
+        bail!("give HALF1 HALF2 and --output (or `cryolens cref apply MAP`)");
+    };
     let sampling = crate::sampling::SamplingOverride {
         pixel_size: args.pixel_size,
         force: args.force,
     };
-    let maps = HalfMaps::read(&args.half1, &args.half2, args.mask.as_deref(), &sampling)?;
-    let truth = match &args.truth {
-        Some(p) => Some(
-            crate::io::read(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .1,
-        ),
-        None => None,
-    };
+    let maps = HalfMaps::read(half1, half2, args.mask.as_deref(), &sampling)?;
+    let truth = read_optional(args.truth.as_deref())?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
     let (denoised, denoised_half2) = if let Some(name) = &args.model {
@@ -112,15 +196,21 @@ pub fn run(args: &CrefArgs) -> Result<()> {
         );
         apply_cref(&model, &maps, true)?
     } else {
+        let preset = if args.quick {
+            CrefTrainConfig::quick()
+        } else {
+            CrefTrainConfig::default()
+        };
         let cfg = CrefTrainConfig {
-            epochs: args.epochs,
-            patch_px: args.patch,
-            patches_per_epoch: args.patches_per_epoch,
+            epochs: args.epochs.unwrap_or(preset.epochs),
+            patch_px: args.patch.unwrap_or(preset.patch_px),
+            batch_size: args.batch.unwrap_or(preset.batch_size),
+            patches_per_epoch: args.patches_per_epoch.unwrap_or(preset.patches_per_epoch),
             augment: !args.no_augment,
             patience_epochs: args.patience,
-            learning_rate: args.lr,
+            learning_rate: args.lr.unwrap_or(preset.learning_rate),
             device,
-            ..CrefTrainConfig::default()
+            ..preset
         };
         if let Some(name) = &args.save_model
             && name.trim().is_empty()
@@ -152,9 +242,10 @@ pub fn run(args: &CrefArgs) -> Result<()> {
                 .map_err(|_| anyhow!("the training thread panicked"))?
         })?;
         println!(
-            "{} patches of {}³ per epoch, {} epochs, kept epoch {}; L_C {:.4} (untrained) → {:.4} (kept); {:.1} s training",
+            "{} patches of {}³ per epoch in batches of {}, {} epochs, kept epoch {}; L_C {:.4} (untrained) → {:.4} (kept); {:.1} s training",
             outcome.patches,
-            args.patch,
+            cfg.patch_px,
+            cfg.batch_size,
             outcome.loss_history.len(),
             outcome.best_epoch,
             outcome.initial_loss,
@@ -168,10 +259,7 @@ pub fn run(args: &CrefArgs) -> Result<()> {
         );
         if let Some(name) = &args.save_model {
             let path = cref_model_path(name);
-            let sources = vec![
-                args.half1.display().to_string(),
-                args.half2.display().to_string(),
-            ];
+            let sources = vec![half1.display().to_string(), half2.display().to_string()];
             let meta = model_meta(&outcome, &cfg, sources, maps.half1.pixel_size_angstrom);
             save_cref_model(&outcome.model, &meta, &path)?;
             println!("saved the crefDenoiser to {}", path.display());
@@ -198,8 +286,8 @@ pub fn run(args: &CrefArgs) -> Result<()> {
             change(ev.fsc05_average_vs_truth, ev.fsc05_denoised_vs_truth, known)
         );
     }
-    crate::io::mrc::write_volume(&args.output, &denoised)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    println!("wrote {}", args.output.display());
+    crate::io::mrc::write_volume(output, &denoised)
+        .with_context(|| format!("writing {}", output.display()))?;
+    println!("wrote {}", output.display());
     Ok(())
 }

@@ -144,6 +144,22 @@ pub enum ModelsAction {
         #[arg(long)]
         index_url: Option<String>,
     },
+    /// Import a model from another program: `cref CHECKPOINT` converts the crefDenoiser
+    /// general model (Agarwal et al. 2024; a TensorFlow checkpoint you have) with Python's
+    /// TensorFlow (`pip install tensorflow-cpu`) into a Cryolens model.
+    Import {
+        /// Model family (only `cref`).
+        #[arg(value_parser = ["cref"])]
+        family: String,
+        /// The checkpoint: its folder (with a `checkpoint` file) or its prefix.
+        checkpoint: PathBuf,
+        /// Name of the imported model in the trained-models folder, or a `.safetensors` path.
+        #[arg(long, default_value = crate::models::format::cref_tf::CREF_GENERAL_MODEL)]
+        name: String,
+        /// The Python with TensorFlow.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
     /// List installed models and where they live.
     List,
     /// Export a 2D model (Topaz's, fine-tuned or trained here) as a PyTorch state dict with
@@ -205,6 +221,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("installed {}", f.display());
             }
             println!("Topaz models are GPL-3.0 (Bepler et al. 2020); they stay on this machine.");
+            Ok(())
+        }
+        Some(Command::Models {
+            action:
+                ModelsAction::Import {
+                    checkpoint,
+                    name,
+                    python,
+                    ..
+                },
+        }) => {
+            let path = crate::models::format::cref_tf::import_cref_checkpoint(
+                &python,
+                &checkpoint,
+                &name,
+            )?;
+            println!("imported the crefDenoiser checkpoint as {}", path.display());
+            println!(
+                "apply it with `cryolens cref apply MAP --model {name} --output OUT.mrc`; the authors' weights carry no licence: keep them on this machine"
+            );
             Ok(())
         }
         Some(Command::Models {

@@ -117,7 +117,8 @@ fn outcome(a: &CryolensApp) -> Option<String> {
 
 /// The Half-maps tab's "Train crefDenoiser" button: a one-epoch run on a 32³ crop of
 /// synthetic half-maps of the 80S ribosome (known truth) shows progress, then the curves and
-/// the evaluation numbers, and "Open denoised map" opens the result in the volume viewer.
+/// the evaluation numbers, and "Open denoised map" opens the result in the volume viewer;
+/// "Apply model" then applies a saved crefDenoiser to the same half-maps without training.
 #[test]
 fn cref_training_in_the_half_maps_tab() {
     let _guard = setup();
@@ -208,4 +209,31 @@ fn cref_training_in_the_half_maps_tab() {
     wait_for(&mut h, "the denoised map", Duration::from_secs(60), |a| {
         a.section().is_some_and(|(depth, _)| depth == 32)
     });
+    // "Apply model": a saved (untrained) published crefDenoiser on the same half-maps.
+    let weights = dir.path().join("cref-random.safetensors");
+    let model = cryolens::models::cref::CrefUNet::new(
+        cryolens::models::cref::CrefConfig::default(),
+        &burn::prelude::Device::flex(),
+    );
+    let meta = cryolens::models::format::cref::imported_cref_meta(&model, dir.path());
+    cryolens::models::format::save_cref_model(&model, &meta, &weights).unwrap();
+    h.state_mut().cref_panel_mut().model_name = weights.display().to_string();
+    h.step();
+    h.get_by_label("Apply model").click();
+    h.step();
+    wait_for(
+        &mut h,
+        "applying the model",
+        Duration::from_secs(120),
+        |a| !a.is_cref_training() && a.cref_result().is_some_and(|r| r.applied_model.is_some()),
+    );
+    let r = h.state().cref_result().cloned().unwrap();
+    assert_eq!(r.epochs_run, 0);
+    assert_eq!(
+        (r.denoised.width, r.denoised.height, r.denoised.depth),
+        (32, 32, 32)
+    );
+    assert!(r.evaluation.rmse_denoised.is_finite());
+    h.step();
+    assert!(h.query_by_label_contains("applied ").is_some());
 }

@@ -41,6 +41,15 @@ impl CryolensApp {
         });
     }
 
+    /// Applies the saved crefDenoiser named in the Half-maps tab to the open half-maps, on the
+    /// session's device (the CPU when none was chosen).
+    pub fn start_cref_apply(&mut self) {
+        let device = self.device.clone();
+        self.analysis
+            .cref
+            .start_apply(move || device.unwrap_or_else(|| ComputeDevice::flex("crefDenoiser")));
+    }
+
     /// Opens the crefDenoiser's denoised average in the volume viewer (the MRC the training job
     /// wrote into the temporary folder, opened like any map).
     ///

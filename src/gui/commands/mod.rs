@@ -106,6 +106,7 @@ impl CryolensApp {
                 self.export_plot_png(&ctx, rect);
             }
             AnalysisAction::TrainCref => self.start_cref_training(),
+            AnalysisAction::ApplyCrefModel => self.start_cref_apply(),
             AnalysisAction::CancelCref => self.analysis.cref.cancel_training(),
             AnalysisAction::ChooseCrefTruth => self.analysis.cref.choose_truth(),
             AnalysisAction::OpenCrefDenoised => {

@@ -1,5 +1,6 @@
 //! The Half-maps tab of the analysis panel: the FSC of two half-maps, and training a
-//! crefDenoiser on them (options, live progress, the result's curves).
+//! crefDenoiser on them (options, live progress, the result's curves) or applying a saved one
+//! (e.g. the imported general model) to their average.
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub enum CrefAction {
     ChooseCrefTruth,
     /// Open the crefDenoiser's denoised average in the volume viewer.
     OpenCrefDenoised,
+    /// Apply the saved crefDenoiser named in the tab to the open half-maps (no training).
+    ApplyCrefModel,
 }
 
 /// The crefDenoiser part of the Half-maps tab: options, live progress and the result. It owns
@@ -56,8 +59,12 @@ pub struct CrefPanel {
     pub patch_px: usize,
     /// Random patches per epoch.
     pub patches_per_epoch: usize,
+    /// Patches per optimiser step.
+    pub batch_size: usize,
     /// Initial learning rate.
     pub learning_rate: f64,
+    /// The saved crefDenoiser "Apply model" uses (a name or a `.safetensors` path).
+    pub model_name: String,
     /// While training: fraction done and the progress message.
     running: Option<(f32, String)>,
     /// Epochs finished so far (live curves; kept after the run).
@@ -89,18 +96,36 @@ pub struct CrefResult {
     pub epochs_run: usize,
     /// L_C on the monitor patches: untrained, kept network.
     pub loss: (f64, f64),
+    /// The saved model applied (no training), if that is what ran.
+    pub applied_model: Option<String>,
 }
 
+/// Writes a denoised map as an MRC in the temporary folder (on the worker, so that opening it
+/// in the viewer later costs the UI thread nothing); a failure is kept for that moment.
+fn write_temp_denoised(v: &crate::image::Volume) -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("cryolens-cref-{}", std::process::id()));
+    let file = dir.join(format!("cref-denoised-{}.mrc", cref_run_number()));
+    std::fs::create_dir_all(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(crate::io::mrc::write_volume(&file, v)?))
+        .map(|()| file)
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// The tab starts with the CPU preset ([`crate::train::cref::CrefTrainConfig::quick`]).
 impl Default for CrefPanel {
     fn default() -> Self {
+        let quick = crate::train::cref::CrefTrainConfig::quick();
         Self {
             half_maps: None,
             maps: None,
             truth: None,
-            epochs: 10,
-            patch_px: 32,
-            patches_per_epoch: 16,
-            learning_rate: 1e-3,
+            epochs: quick.epochs,
+            patch_px: quick.patch_px,
+            patches_per_epoch: quick.patches_per_epoch,
+            batch_size: quick.batch_size,
+            learning_rate: quick.learning_rate,
+            model_name: crate::models::format::cref_tf::CREF_GENERAL_MODEL.into(),
             running: None,
             live_epochs: Vec::new(),
             result: None,
@@ -183,6 +208,7 @@ impl CrefPanel {
             epochs: self.epochs,
             patch_px: self.patch_px,
             patches_per_epoch: self.patches_per_epoch,
+            batch_size: self.batch_size,
             learning_rate: self.learning_rate,
             device: device(),
             ..Default::default()
@@ -214,26 +240,55 @@ impl CrefPanel {
                 truth.as_deref(),
                 cfg.shell_width,
             )?;
-            // Written here, on the worker, so that opening it in the viewer later costs the UI
-            // thread nothing; a failure is kept for that moment, the result is not lost.
             p.set_message("writing the denoised map");
-            let dir = std::env::temp_dir().join(format!("cryolens-cref-{}", std::process::id()));
-            let file = dir.join(format!("cref-denoised-{}.mrc", cref_run_number()));
-            let denoised_file = std::fs::create_dir_all(&dir)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| Ok(crate::io::mrc::write_volume(&file, &out.denoised)?))
-                .map(|()| file)
-                .map_err(|e| format!("{e:#}"));
             Ok(CrefResult {
+                denoised_file: write_temp_denoised(&out.denoised),
                 denoised: Arc::new(out.denoised),
-                denoised_file,
                 evaluation,
                 best_epoch: out.best_epoch,
                 epochs_run: out.loss_history.len(),
                 loss: (out.initial_loss, out.final_loss),
+                applied_model: None,
             })
         });
         self.train_job.start(epochs, job);
+    }
+
+    /// Applies the saved crefDenoiser [`Self::model_name`] to the open half-maps on `device`
+    /// (a background job in the training's slot: it replaces a running training); the result
+    /// shows as a training's does, with the paper's evaluation.
+    pub fn start_apply(&mut self, device: impl FnOnce() -> ComputeDevice) {
+        let Some(maps) = self.maps.clone() else {
+            self.error = Some("Open two half-maps first".into());
+            return;
+        };
+        let name = self.model_name.trim().to_string();
+        let truth = self.truth.as_ref().map(|(_, v)| Arc::clone(v));
+        let device = device();
+        self.error = None;
+        self.live_epochs.clear();
+        self.running = Some((0.0, format!("crefDenoiser: applying {name}")));
+        let job = Job::spawn("crefDenoiser", move |p| {
+            p.start(3, format!("crefDenoiser: applying {name}"));
+            let dev = crate::train::training_device(&device).without_autodiff();
+            let (model, _) = crate::models::format::load_cref_model(&name, &dev)?;
+            p.step();
+            let (denoised, half2) = crate::train::cref::apply_cref(&model, &maps, false)?;
+            p.step();
+            let evaluation =
+                crate::train::cref::evaluate_cref(&maps, &denoised, &half2, truth.as_deref(), 1.0)?;
+            p.step();
+            Ok(CrefResult {
+                denoised_file: write_temp_denoised(&denoised),
+                denoised: Arc::new(denoised),
+                evaluation,
+                best_epoch: 0,
+                epochs_run: 0,
+                loss: (f64::NAN, f64::NAN),
+                applied_model: Some(name),
+            })
+        });
+        self.train_job.start(Arc::default(), job);
     }
 
     /// Polls the panel's jobs: the half-maps' FSC, the true map, the training's progress,
@@ -300,6 +355,12 @@ impl CrefPanel {
                     .prefix("patches/epoch "),
             );
             ui.add(
+                egui::DragValue::new(&mut self.batch_size)
+                    .range(1..=64)
+                    .prefix("batch "),
+            )
+            .on_hover_text("Patches per optimiser step (the paper: 6)");
+            ui.add(
                 egui::DragValue::new(&mut self.learning_rate)
                     .range(1e-6..=1e-1)
                     .speed(1e-4)
@@ -328,6 +389,18 @@ impl CrefPanel {
             {
                 action = CrefAction::TrainCref;
             }
+            ui.add(egui::TextEdit::singleline(&mut self.model_name).desired_width(110.0))
+                .on_hover_text("Saved crefDenoiser to apply: a name (e.g. the imported cref-general) or a .safetensors path");
+            if ui
+                .add_enabled(
+                    self.maps.is_some() && self.running.is_none(),
+                    egui::Button::new("Apply model"),
+                )
+                .on_hover_text("Denoise the half-map average with this saved model, no training")
+                .clicked()
+            {
+                action = CrefAction::ApplyCrefModel;
+            }
             if ui
                 .add_enabled(self.result.is_some(), egui::Button::new("Open denoised map"))
                 .clicked()
@@ -348,9 +421,16 @@ impl CrefPanel {
         if let Some(r) = &self.result {
             let e = &r.evaluation;
             let res = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.2} {unit}"));
+            let run = match &r.applied_model {
+                Some(m) => format!("applied {m}"),
+                None => format!(
+                    "kept epoch {} of {}; L_C {:.4} -> {:.4}",
+                    r.best_epoch, r.epochs_run, r.loss.0, r.loss.1
+                ),
+            };
             ui.label(format!(
-                "kept epoch {} of {}; L_C {:.4} -> {:.4}; RMSE(FSC_FD^2, C_ref^2) {:.4} (input) -> {:.4} (denoised)",
-                r.best_epoch, r.epochs_run, r.loss.0, r.loss.1, e.rmse_identity, e.rmse_denoised
+                "{run}; RMSE(FSC_FD^2, C_ref^2) {:.4} (input) -> {:.4} (denoised)",
+                e.rmse_identity, e.rmse_denoised
             ));
             ui.label(format!(
                 "FSC-0.5: {} (M1, M2) -> {} (D2, M1)",

@@ -27,7 +27,8 @@ pub struct CrefModelMeta {
     pub format: String,
     /// [`CREF_MODEL_FORMAT_VERSION`].
     pub version: u32,
-    /// Network dimensions.
+    /// Network dimensions and architecture (`net.arch`; sidecars without it hold the literal
+    /// network, [`crate::models::cref::CrefArch::Literal`]).
     pub net: CrefConfig,
     /// Trainable scalars.
     pub parameters: usize,
@@ -35,6 +36,9 @@ pub struct CrefModelMeta {
     pub patch_px: usize,
     /// Random patches per epoch.
     pub patches_per_epoch: usize,
+    /// Patches per optimiser step (1 in models saved before batches existed).
+    #[serde(default = "one")]
+    pub batch_size: usize,
     /// Epochs run (including those after the kept one, before an early stop).
     pub epochs_run: usize,
     /// Epoch (1-based) whose weights these are.
@@ -55,6 +59,10 @@ pub struct CrefModelMeta {
     pub created_utc: String,
     /// Cryolens version that trained it.
     pub cryolens_version: String,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Where `--save-model NAME` writes: a bare name goes to the trained-models folder
@@ -124,4 +132,57 @@ pub fn load_cref_model(name_or_path: &str, device: &Device) -> Result<(CrefUNet,
         &format!("a crefDenoiser U-net with {:?}", meta.net),
     )?;
     Ok((model, meta))
+}
+
+/// The sidecar of a network imported from `source` (nothing trained here: zeros).
+pub fn imported_cref_meta(model: &CrefUNet, source: &Path) -> CrefModelMeta {
+    CrefModelMeta {
+        format: CREF_MODEL_FORMAT.into(),
+        version: CREF_MODEL_FORMAT_VERSION,
+        net: CrefConfig::default(),
+        parameters: model.num_parameters(),
+        patch_px: 96,
+        patches_per_epoch: 0,
+        batch_size: 6,
+        epochs_run: 0,
+        best_epoch: 0,
+        learning_rate: 0.0,
+        final_loss: 0.0,
+        validation_score: 0.0,
+        validation_identity: 0.0,
+        pixel_size_angstrom: None,
+        sources: vec![format!("tensorflow checkpoint {}", source.display())],
+        created_utc: super::utc_now_iso8601(),
+        cryolens_version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::cref::CrefArch;
+
+    #[test]
+    fn sidecars_without_arch_are_the_literal_network_and_models_round_trip() {
+        // A sidecar's `net` as written before `arch` existed.
+        let old: CrefConfig =
+            serde_json::from_str(r#"{"filters":16,"kernel":3,"leak":0.1}"#).unwrap();
+        assert_eq!(old.arch, CrefArch::Literal);
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        for arch in [CrefArch::Literal, CrefArch::Published] {
+            let net = CrefConfig {
+                arch,
+                ..CrefConfig::default()
+            };
+            let model = CrefUNet::new(net, &device);
+            let mut meta = imported_cref_meta(&model, dir.path());
+            meta.net = net;
+            let path = dir.path().join(format!("{arch:?}.safetensors"));
+            save_cref_model(&model, &meta, &path).unwrap();
+            let (back, m) = load_cref_model(path.to_str().unwrap(), &device).unwrap();
+            assert_eq!(m.net.arch, arch);
+            assert_eq!(back.num_parameters(), model.num_parameters());
+        }
+    }
 }

@@ -26,6 +26,7 @@
 //! ([`find_trained_model`]).
 
 pub mod cref;
+pub mod cref_tf;
 pub mod model2d;
 pub mod model3d;
 pub mod names;

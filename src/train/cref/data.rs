@@ -128,6 +128,6 @@ impl Prepared {
     }
 }
 
-pub(super) fn tensor5(data: Vec<f32>, p: usize, device: &Device) -> Tensor<5> {
-    Tensor::from_data(TensorData::new(data, [1, 1, p, p, p]), device)
+pub(super) fn tensor5(data: Vec<f32>, [b, p]: [usize; 2], device: &Device) -> Tensor<5> {
+    Tensor::from_data(TensorData::new(data, [b, 1, p, p, p]), device)
 }

@@ -83,6 +83,41 @@ pub fn apply_cref(
     Ok((denoised, denoised_half2))
 }
 
+/// Applies a trained crefDenoiser to one map (no training): `map` `[z][y][x]` is masked
+/// (`mask`, same shape, 0…1) and standardised as for training, denoised (any size: zero-padded
+/// to a multiple of 32 per axis), optionally averaged over the 8 axis flips, and mapped back to
+/// the map's mean and σ. Returns the denoised map, `[z][y][x]` like `map`.
+///
+/// # Errors
+/// A mask of another shape, a constant map, backend failures.
+pub fn apply_cref_map(
+    model: &CrefUNet,
+    map: &Volume,
+    mask: Option<&Volume>,
+    flip_average: bool,
+) -> Result<Volume> {
+    if let Some(m) = mask
+        && (m.depth, m.height, m.width) != (map.depth, map.height, map.width)
+    {
+        anyhow::bail!(
+            "the mask ({} × {} × {} voxels) is not the map's shape ({} × {} × {})",
+            m.width,
+            m.height,
+            m.depth,
+            map.width,
+            map.height,
+            map.depth
+        );
+    }
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex);
+    let x = standardise(map, mask)?;
+    apply(model, &x, map, &device, flip_average)
+}
+
 /// Runs the network (no gradients) on the whole standardised map `x`, zero-padded to a
 /// multiple of 32 per axis, and maps the output to the mean and σ of `like`.
 pub(super) fn apply(

@@ -4,7 +4,8 @@
 //! Training (sections 2.1, 2.4, 2.5): both half-maps are masked and standardised
 //! independently (mean 0, σ 1). Each epoch draws `patches_per_epoch` cubic patches (96³ in the
 //! paper; any multiple of 32 here, e.g. 32³ for a 64³ map) at uniformly random positions,
-//! rejecting positions wholly outside the mask, and, with `augment`, applies one of the 48
+//! rejecting positions wholly outside the mask, in batches of `batch_size` (6 in the paper) per
+//! optimiser step, and, with `augment`, applies one of the 48
 //! rotations/reflections of the cube (axis permutation × flips) to each: one small map gives
 //! many distinct training samples, as the paper's 55,176 patches from 3,286 maps do. The
 //! network input is the average of the two half-map patches (a "full" map, noise N/√2); the
@@ -61,13 +62,13 @@ use crate::analysis::halfmap::HalfMaps;
 use crate::device::ComputeDevice;
 use crate::image::Volume;
 use crate::jobs::Progress;
-use crate::models::cref::{CrefConfig, CrefUNet, FscLoss};
+use crate::models::cref::{CrefArch, CrefConfig, CrefUNet, FscLoss};
 use crate::models::format::{CREF_MODEL_FORMAT, CREF_MODEL_FORMAT_VERSION, CrefModelMeta};
 use crate::rng::Rng;
 use data::{Patch, Prepared, grid_starts, standardise, tensor5};
 use eval::{apply, mean_fsc};
 
-pub use eval::{CrefEvaluation, apply_cref, evaluate_cref};
+pub use eval::{CrefEvaluation, apply_cref, apply_cref_map, evaluate_cref};
 
 /// Options of [`train_cref`].
 #[derive(Clone, Debug)]
@@ -76,8 +77,10 @@ pub struct CrefTrainConfig {
     pub epochs: usize,
     /// Patch edge in voxels, a multiple of 32 (paper: 96).
     pub patch_px: usize,
-    /// Random patches (one optimiser step each) per epoch.
+    /// Random patches per epoch, drawn `batch_size` at a time (one optimiser step each batch).
     pub patches_per_epoch: usize,
+    /// Patches per optimiser step (paper: 6).
+    pub batch_size: usize,
     /// Apply a random one of the cube's 48 rotations/reflections to each patch.
     pub augment: bool,
     /// Stop after this many epochs without a better independent-noise score (0: never stop
@@ -103,12 +106,16 @@ pub struct CrefTrainConfig {
     pub device: ComputeDevice,
 }
 
+/// The paper's training settings (section 2.5) for one map: Adam (β 0.9/0.999, ε 10⁻⁸),
+/// learning rate 3·10⁻⁴ × 0.7 every 10 epochs, batches of 6 patches of 96³, the published
+/// network; 48 patches (8 steps) per epoch, at most 20 epochs.
 impl Default for CrefTrainConfig {
     fn default() -> Self {
         Self {
             epochs: 20,
             patch_px: 96,
-            patches_per_epoch: 32,
+            patches_per_epoch: 48,
+            batch_size: 6,
             augment: true,
             patience_epochs: 5,
             learning_rate: 3e-4,
@@ -120,6 +127,39 @@ impl Default for CrefTrainConfig {
             seed: 1,
             device: ComputeDevice::flex("crefDenoiser training"),
         }
+    }
+}
+
+impl CrefTrainConfig {
+    /// The CPU preset (`--quick`, the GUI's default on the CPU, the tests): the literal
+    /// network ([`CrefArch::Literal`]), 32³ patches one per step, 8 per epoch, 6 epochs,
+    /// learning rate 10⁻³ (so few steps suffice); otherwise as [`Default`]. Fits a 64³ map.
+    ///
+    /// Why the literal network here: on this budget the published one does not beat its input.
+    /// Measured on the 80S ribosome test (`cargo test --release --test cref`, synthetic
+    /// half-maps with known truth), published network, 6 epochs of 16 patches in batches of 2:
+    /// lr 10⁻³: independent-noise FSC 0.6355 (input 0.6397), mean FSC against the truth
+    /// 0.819 → 0.809; lr 2·10⁻³: 0.6384 (input 0.6397), 0.819 → 0.818; ~400 s each. The
+    /// literal network with this preset beats the input on both (the test's assertions) in
+    /// less time. The paper's settings ([`Default`]) use the published network.
+    pub fn quick() -> Self {
+        Self {
+            epochs: 6,
+            patch_px: 32,
+            patches_per_epoch: 8,
+            batch_size: 1,
+            learning_rate: 1e-3,
+            net: CrefConfig {
+                arch: CrefArch::Literal,
+                ..CrefConfig::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Optimiser steps per epoch: ⌈patches / batch⌉.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.patches_per_epoch.div_ceil(self.batch_size.max(1))
     }
 }
 
@@ -146,7 +186,7 @@ pub struct CrefOutcome {
     pub validation_identity: f64,
     /// Epoch (1-based) whose network was kept.
     pub best_epoch: usize,
-    /// Patches (optimiser steps) per epoch.
+    /// Patches per epoch (drawn `batch_size` per optimiser step).
     pub patches: usize,
     /// Seconds spent training (excluding the final inference).
     pub train_seconds: f64,
@@ -167,8 +207,8 @@ fn check_config(cfg: &CrefTrainConfig, shape: [usize; 3]) -> Result<()> {
             shape[0]
         );
     }
-    if cfg.epochs == 0 || cfg.patches_per_epoch == 0 {
-        bail!("at least one epoch of at least one patch is needed");
+    if cfg.epochs == 0 || cfg.patches_per_epoch == 0 || cfg.batch_size == 0 {
+        bail!("at least one epoch of at least one patch, in batches of at least one, is needed");
     }
     if !(cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0) {
         bail!("the learning rate must be > 0; got {}", cfg.learning_rate);
@@ -261,18 +301,25 @@ pub fn train_cref_observed(
     ad.seed(cfg.seed);
     let mut model = CrefUNet::new(cfg.net, &ad);
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    let total = (cfg.epochs * (cfg.patches_per_epoch + 1) + 1) as u64;
+    let steps = cfg.steps_per_epoch();
+    let total = (cfg.epochs * (steps + 1) + 1) as u64;
     progress.start(total, "crefDenoiser: training");
 
-    let loss_of = |model: &CrefUNet, patch: &Patch| -> Tensor<1> {
-        let x = tensor5(patch.input.clone(), p, &ad);
-        let target = Tensor::<1>::from_data(TensorData::new(patch.c_ref.clone(), [ns]), &ad);
-        plan.loss(x.clone(), model.forward(x), target)
+    let loss_of = |model: &CrefUNet, patches: &[Patch]| -> Tensor<1> {
+        let b = patches.len();
+        let (mut input, mut c_ref) = (Vec::new(), Vec::new());
+        for patch in patches {
+            input.extend_from_slice(&patch.input);
+            c_ref.extend_from_slice(&patch.c_ref);
+        }
+        let x = tensor5(input, [b, p], &ad);
+        let target = Tensor::<2>::from_data(TensorData::new(c_ref, [b, ns]), &ad);
+        plan.loss_each(x.clone(), model.forward(x), target)
     };
     let monitor_loss = |model: &CrefUNet| -> Result<f64> {
         let mut s = 0.0;
         for patch in &monitor {
-            s += scalar(loss_of(model, patch))?;
+            s += scalar(loss_of(model, std::slice::from_ref(patch)))?;
         }
         Ok(s / monitor.len() as f64)
     };
@@ -295,20 +342,26 @@ pub fn train_cref_observed(
                 .decay_rate
                 .powi((epoch / cfg.decay_every_epochs.max(1)) as i32);
         let mut sum = 0.0;
-        for _ in 0..cfg.patches_per_epoch {
+        for step in 0..steps {
             if progress.is_cancelled() {
                 bail!("crefDenoiser training cancelled");
             }
-            let at = prep
-                .random_position(&mut rng)
-                .ok_or_else(|| anyhow!("no {p}³ patch position overlaps the mask"))?;
-            let sym = if cfg.augment {
-                (rng.next_u64() % 48) as usize
-            } else {
-                0
-            };
-            let patch = prep.patch(at, sym)?;
-            let l = loss_of(&model, &patch);
+            let b = cfg
+                .batch_size
+                .min(cfg.patches_per_epoch - step * cfg.batch_size);
+            let mut batch = Vec::with_capacity(b);
+            for _ in 0..b {
+                let at = prep
+                    .random_position(&mut rng)
+                    .ok_or_else(|| anyhow!("no {p}³ patch position overlaps the mask"))?;
+                let sym = if cfg.augment {
+                    (rng.next_u64() % 48) as usize
+                } else {
+                    0
+                };
+                batch.push(prep.patch(at, sym)?);
+            }
+            let l = loss_of(&model, &batch);
             let v = scalar(l.clone())?;
             if !v.is_finite() {
                 bail!("the L_C loss became {v} in epoch {}", epoch + 1);
@@ -318,7 +371,7 @@ pub fn train_cref_observed(
             model = optim.step(lr, model, grads);
             progress.step();
         }
-        let mean = sum / cfg.patches_per_epoch as f64;
+        let mean = sum / steps as f64;
         loss_history.push(mean);
         let score = check(&model)?;
         validation_history.push(score);
@@ -382,6 +435,7 @@ pub fn model_meta(
         parameters: outcome.model.num_parameters(),
         patch_px: cfg.patch_px,
         patches_per_epoch: cfg.patches_per_epoch,
+        batch_size: cfg.batch_size,
         epochs_run: outcome.loss_history.len(),
         best_epoch: outcome.best_epoch,
         learning_rate: cfg.learning_rate,

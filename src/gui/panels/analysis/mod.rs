@@ -96,6 +96,8 @@ pub enum AnalysisAction {
     ChooseCrefTruth,
     /// Open the crefDenoiser's denoised average in the volume viewer.
     OpenCrefDenoised,
+    /// Apply a saved crefDenoiser to the open half-maps (Half-maps tab).
+    ApplyCrefModel,
 }
 
 /// State of the analysis panel.
@@ -349,6 +351,7 @@ impl From<CrefAction> for AnalysisAction {
             CrefAction::CancelCref => AnalysisAction::CancelCref,
             CrefAction::ChooseCrefTruth => AnalysisAction::ChooseCrefTruth,
             CrefAction::OpenCrefDenoised => AnalysisAction::OpenCrefDenoised,
+            CrefAction::ApplyCrefModel => AnalysisAction::ApplyCrefModel,
         }
     }
 }

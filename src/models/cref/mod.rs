@@ -1,61 +1,62 @@
 //! crefDenoiser (Agarwal et al. 2024, `shared/seeds/003_*`): its 3D U-net (section 2.3) and
 //! the C_ref loss L_C (section 2.1) as a differentiable burn function.
 //!
-//! Architecture as the paper describes it (section 2.3), read literally: five contracting
-//! blocks, each one 3³ convolution with 16 filters, a leaky ReLU and 2×2×2 max pooling; a
-//! bottleneck convolution (16 filters) with a leaky ReLU; five expanding blocks, each ×2
-//! nearest up-sampling (no parameters, Keras `UpSampling3D`), concatenation with the
-//! contracting block's features at that scale (before pooling), and two 3³ convolutions with
-//! 16 filters and leaky ReLUs; a 3³ output convolution with one filter. Every convolution has
-//! a bias. Parameter count (k = 3, k³ = 27, weights c_in·c_out·27 + c_out biases):
+//! Two networks ([`CrefArch`], recorded in every saved model's sidecar):
+//! - [`published`] (default): the network the authors released, 322,881 parameters as the
+//!   paper states; pooled skips plus the raw input, 32-filter expanding blocks.
+//! - [`literal`]: section 2.3 read literally, 139,361 parameters; Cryolens' earlier default,
+//!   kept so that models saved with it still load (a sidecar without `arch` is this one).
 //!
-//! | part | layers | parameters |
-//! |---|---|---|
-//! | contracting | 1→16, then 4 × 16→16 | 448 + 4·6,928 = 28,160 |
-//! | bottleneck | 16→16 | 6,928 |
-//! | expanding | 5 × (32→16, 16→16) | 5·(13,840 + 6,928) = 103,840 |
-//! | output | 16→1 | 433 |
-//! | total | | **139,361** |
-//!
-//! The paper states 322,881. The text does not determine the difference: 322,881 − 1 (the
-//! output bias) is 322,880 = 16·20,180, so an all-16-filter network would need
-//! Σ(c_in·k³ + 1) + k_out³ = 20,180 over its 16-filter convolutions; with 3³ kernels that
-//! means 27·Σc_in + n = 20,153 (3³ output) or 20,179 (1³ output), i.e. n ≡ 11 or 10 (mod 27)
-//! convolutions, which no arrangement of 5 + 1 + 10 convolutions satisfies. Exhaustive
-//! searches over the readings the text leaves open (kernel 1–5 per part, one or two
-//! convolutions per contracting block and bottleneck, bottleneck width 8–512, expanding widths
-//! 8–256 per convolution and per level, doubling contracting widths, learned 2³/3³
-//! up-convolutions, 1³ or 3³ output) find only incoherent coincidences (e.g. 1³ contracting
-//! kernels with 2³ expanding ones), no regular architecture. We therefore keep the literal
-//! reading, whose count 139,361 a unit test asserts; the 2.3× gap is most likely a
-//! wider expanding path or larger kernels in the authors' code that the text does not
-//! mention. The leaky ReLU slope is not given either: [`CrefConfig::leak`] defaults to 0.1
-//! (Topaz's).
-//!
-//! Inputs are `[batch, 1, z, y, x]` with every axis a multiple of 32 (five poolings), e.g.
-//! the paper's 96³ training patches.
+//! [`CrefUNet::forward`] takes `[batch, 1, z, y, x]` of any size: it zero-pads each axis to a
+//! multiple of 32 (five 2× poolings) and crops the output back.
 
-use burn::nn::conv::Conv3d;
+pub mod literal;
+pub mod published;
+
 use burn::prelude::*;
-use burn::tensor::activation::leaky_relu;
 
-use super::topaz3d::{conv, pool3};
+pub use literal::CrefLiteralUNet;
+pub use published::CrefPublishedUNet;
+
 use crate::metrics::fsc::{FscError, ShellGrid};
+
+/// Which crefDenoiser network (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrefArch {
+    /// The authors' released network, 322,881 parameters ([`published`]).
+    #[default]
+    Published,
+    /// Section 2.3 read literally, 139,361 parameters ([`literal`]).
+    Literal,
+}
+
+impl CrefArch {
+    /// Sidecars written before `arch` existed hold the literal network.
+    fn legacy() -> Self {
+        Self::Literal
+    }
+}
 
 /// Dimensions of the crefDenoiser U-net.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CrefConfig {
-    /// Filters of every convolution but the output (16 in the paper).
+    /// The network (absent in sidecars written before it existed: [`CrefArch::Literal`]).
+    #[serde(default = "CrefArch::legacy")]
+    pub arch: CrefArch,
+    /// Filters of the contracting convolutions (16 in the paper; the published network's
+    /// expanding blocks have 2× as many).
     pub filters: usize,
     /// Kernel width of every convolution (3).
     pub kernel: usize,
-    /// Leaky ReLU negative slope (not given in the paper; 0.1 here).
+    /// Leaky ReLU negative slope (0.1 in the released network).
     pub leak: f64,
 }
 
 impl Default for CrefConfig {
     fn default() -> Self {
         Self {
+            arch: CrefArch::Published,
             filters: 16,
             kernel: 3,
             leak: 0.1,
@@ -63,67 +64,60 @@ impl Default for CrefConfig {
     }
 }
 
-/// The crefDenoiser 3D U-net (see the module docs).
+/// A crefDenoiser U-net of either architecture (see the module docs).
+// One network per model: the literal variant's inline size costs nothing, and burn's Module
+// derive takes the variants as they are.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub struct CrefUNet {
-    /// Contracting convolutions, 1→f then f→f (before each pooling).
-    pub enc: Vec<Conv3d>,
-    /// Bottleneck convolution f→f.
-    pub bottleneck: Conv3d,
-    /// Expanding blocks, deepest first: conv 2f→f, conv f→f each.
-    pub dec: Vec<Conv3d>,
-    /// Output convolution f→1, linear.
-    pub out: Conv3d,
-    /// Leaky ReLU slope.
-    pub leak: f64,
+pub enum CrefUNet {
+    /// [`CrefPublishedUNet`].
+    Published(CrefPublishedUNet),
+    /// [`CrefLiteralUNet`].
+    Literal(CrefLiteralUNet),
 }
 
 impl CrefUNet {
-    /// Randomly initialised network.
+    /// Randomly initialised network of `config`.
     pub fn new(config: CrefConfig, device: &Device) -> Self {
-        let (f, k) = (config.filters, config.kernel);
-        let enc = (0..5)
-            .map(|i| conv(if i == 0 { 1 } else { f }, f, k, device))
-            .collect();
-        let dec = (0..5)
-            .flat_map(|_| [conv(2 * f, f, k, device), conv(f, f, k, device)])
-            .collect();
-        Self {
-            enc,
-            bottleneck: conv(f, f, k, device),
-            dec,
-            out: conv(f, 1, k, device),
-            leak: config.leak,
+        let (f, k, l) = (config.filters, config.kernel, config.leak);
+        match config.arch {
+            CrefArch::Published => Self::Published(CrefPublishedUNet::new(f, k, l, device)),
+            CrefArch::Literal => Self::Literal(CrefLiteralUNet::new(f, k, l, device)),
         }
     }
 
-    /// Number of trainable scalars (139,361 for the default config).
+    /// Number of trainable scalars (322,881 published, 139,361 literal, with 16 filters).
     pub fn num_parameters(&self) -> usize {
         self.num_params()
     }
 
-    /// `[batch, 1, z, y, x]` (each axis a multiple of 32) → same shape.
+    /// `[batch, 1, z, y, x]` → same shape, any size: each axis is zero-padded at its end to a
+    /// multiple of 32 and the output cropped back.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let act = |t: Tensor<5>| leaky_relu(t, self.leak);
-        let mut skips = Vec::with_capacity(5);
-        let mut h = x;
-        for c in &self.enc {
-            let f = act(c.forward(h));
-            skips.push(f.clone());
-            h = pool3(f);
+        let [b, c, d, h, w] = x.dims();
+        let up = |n: usize| n.div_ceil(32).max(1) * 32;
+        let (pd, ph, pw) = (up(d), up(h), up(w));
+        let padded = (pd, ph, pw) != (d, h, w);
+        let x = if padded {
+            Tensor::zeros([b, c, pd, ph, pw], &x.device())
+                .slice_assign([0..b, 0..c, 0..d, 0..h, 0..w], x)
+        } else {
+            x
+        };
+        let y = match self {
+            Self::Published(n) => n.forward(x),
+            Self::Literal(n) => n.forward(x),
+        };
+        if padded {
+            y.slice([0..b, 0..1, 0..d, 0..h, 0..w])
+        } else {
+            y
         }
-        h = act(self.bottleneck.forward(h));
-        for (pair, skip) in self.dec.chunks(2).zip(skips.into_iter().rev()) {
-            h = Tensor::cat(vec![up2(h), skip], 1);
-            h = act(pair[0].forward(h));
-            h = act(pair[1].forward(h));
-        }
-        self.out.forward(h)
     }
 }
 
 /// ×2 nearest up-sampling along z, y and x (each voxel repeated 2×2×2).
-fn up2(x: Tensor<5>) -> Tensor<5> {
+pub(crate) fn up2(x: Tensor<5>) -> Tensor<5> {
     let [b, c, d, h, w] = x.dims();
     x.reshape([b, c, d, 1, h, 1, w, 1])
         .repeat_dim(3, 2)
@@ -237,10 +231,17 @@ impl FscLoss {
     /// section 2.1. `c_ref`: `[shells]` target per shell (index 0 ignored), from the half-maps'
     /// FSC through [`crate::metrics::fsc::c_ref`]. Differentiable in `output`.
     pub fn loss(&self, input: Tensor<5>, output: Tensor<5>, c_ref: Tensor<1>) -> Tensor<1> {
+        let s = self.num_shells;
+        let b = input.dims()[0];
+        self.loss_each(input, output, c_ref.reshape([1, s]).expand([b, s]))
+    }
+
+    /// [`Self::loss`] with one C_ref target per batch item: `c_ref` `[batch, shells]` (each
+    /// patch's own half-map FSC gives its own target).
+    pub fn loss_each(&self, input: Tensor<5>, output: Tensor<5>, c_ref: Tensor<2>) -> Tensor<1> {
         let f = self.fsc(input, output);
         let [b, s] = f.dims();
-        let target = c_ref.reshape([1, s]).expand([b, s]);
-        (target - f).slice([0..b, 1..s]).abs().mean()
+        (c_ref - f).slice([0..b, 1..s]).abs().mean()
     }
 
     /// Number of shells including the DC shell 0 (length of the `c_ref` target).
@@ -257,12 +258,37 @@ mod tests {
     use crate::rng::Rng;
 
     #[test]
-    fn parameter_count_of_the_described_architecture() {
-        let m = CrefUNet::new(CrefConfig::default(), &Device::flex());
+    fn parameter_count_of_the_literal_reading() {
+        let cfg = CrefConfig {
+            arch: CrefArch::Literal,
+            ..CrefConfig::default()
+        };
+        let m = CrefUNet::new(cfg, &Device::flex());
         // 448 + 4·6,928 (contracting) + 6,928 (bottleneck) + 5·(13,840 + 6,928) + 433.
         assert_eq!(m.num_parameters(), 139_361);
         let y = m.forward(Tensor::zeros([1, 1, 32, 32, 64], &Device::flex()));
         assert_eq!(y.dims(), [1, 1, 32, 32, 64]);
+    }
+
+    #[test]
+    fn parameter_count_of_the_published_network_and_odd_sizes() {
+        let device = Device::flex();
+        let m = CrefUNet::new(CrefConfig::default(), &device);
+        // 42,016 (contracting) + 262,912 (expanding) + 17,736 (full scale) + 217 (output).
+        assert_eq!(m.num_parameters(), 322_881);
+        let x = Tensor::<5>::random(
+            [1, 1, 33, 20, 9],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let y = m.forward(x.clone());
+        assert_eq!(y.dims(), [1, 1, 33, 20, 9]);
+        // Odd sizes are the zero-padded 64 × 32 × 32 forward, cropped.
+        let padded = Tensor::zeros([1, 1, 64, 32, 32], &device)
+            .slice_assign([0..1, 0..1, 0..33, 0..20, 0..9], x);
+        let full = m.forward(padded).slice([0..1, 0..1, 0..33, 0..20, 0..9]);
+        let diff: f32 = (y - full).abs().max().into_scalar();
+        assert!(diff < 1e-5, "{diff}");
     }
 
     #[test]
