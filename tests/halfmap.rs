@@ -232,8 +232,29 @@ fn cli_prints_crossings_and_writes_the_curve() {
         "{stdout}"
     );
     assert!(stdout.contains(&format!("FSC = 0.5: {b:.2} Å")), "{stdout}");
+    assert!(stdout.contains("FSC_scalar"), "{stdout}");
+    assert!(stdout.contains("correlated damping"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 1 + expected.curve.rings.len());
+    assert!(
+        text.lines().next().unwrap().ends_with(",signal,noise,snr"),
+        "{text}"
+    );
+    // With denoised half-maps (here the halves themselves): bias columns, bias 0.
+    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+        .args(["fsc", h1.to_str().unwrap(), h2.to_str().unwrap(), "--csv"])
+        .arg(&csv)
+        .arg("--denoised1")
+        .arg(&h1)
+        .arg("--denoised2")
+        .arg(&h2)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.lines().next().unwrap().ends_with(",bias,snr_denoised,sbr"));
+    let row: Vec<f64> = text.lines().nth(5).unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    assert!(row[10].abs() <= 1e-6 * row[6].abs(), "{row:?}");
     // A missing file is a clear error.
     let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
         .args(["fsc", h1.to_str().unwrap(), "/nonexistent/half2.mrc"])
@@ -241,4 +262,36 @@ fn cli_prints_crossings_and_writes_the_curve() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("half2.mrc"));
+}
+
+/// crefDenoiser eq. 12–13 and 2 in the FSC report: half-maps = known signal + independent
+/// noise of known power (SNR 0.5 in every shell) give the realised signal and noise power per
+/// shell, SNR 0.5, and FSC_scalar / Nyquist = the mean FSC = 0.5/1.5.
+#[test]
+fn report_has_signal_noise_per_shell_and_fsc_scalar() {
+    let truth = ribosome();
+    let snr = 0.5;
+    let maps = synthetic_half_maps(&truth, |_| snr, 13).unwrap();
+    let report = maps.halves.fsc(1.0).unwrap();
+    let power = |v: &Volume| shell_covariance(v, v, 1.0, None).unwrap();
+    let (s, n1, n2) = (power(&truth), power(&maps.noise1), power(&maps.noise2));
+    let mut checked = 0;
+    for (i, e) in report.shells.rings.iter().enumerate() {
+        if e.components < MIN_COMPONENTS {
+            continue;
+        }
+        let v = e.value;
+        let n = 0.5 * (n1.rings[i].value + n2.rings[i].value);
+        // At SNR 0.5 the signal estimate's error scales with √(var(S)·var(N)): 3 se.
+        let se = (s.rings[i].value * n).sqrt() / (e.components as f64 / 2.0).sqrt();
+        assert!((v.signal - s.rings[i].value).abs() <= 3.0 * se, "shell {}: signal", e.index);
+        assert!(rel(v.noise_noisy, n) <= 0.05, "shell {}: noise", e.index);
+        assert!((v.snr_noisy - snr).abs() <= 0.1, "shell {}: SNR {}", e.index, v.snr_noisy);
+        assert!(v.bias.abs() <= 1e-9 * v.signal.abs().max(1.0), "no denoiser, no bias");
+        checked += 1;
+    }
+    assert!(checked >= 10);
+    let nyquist = 0.5 / 8.66;
+    assert!((report.scalar.max_frequency - nyquist).abs() < 1e-3 * nyquist);
+    assert!((report.scalar.mean - snr / (1.0 + snr)).abs() < 0.03, "{:?}", report.scalar);
 }

@@ -6,6 +6,10 @@
 //! SNBR and SBR after denoising (supplement eq. 15–20, 23) and Topaz's even/odd SNR in dB; and
 //! per Fourier ring (eq. 24) the FRC, SSNR and the variance components, with the frequency in
 //! 1/Å when the pixel size is known.
+//!
+//! With `--thin P[,P…]`, a dose titration instead (Topaz-Denoise Results 3): the SNR of the
+//! raw, low-passed and denoised micrograph at fractions P of its exposure, made by binomial
+//! thinning ([`crate::analysis::titration`]).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,13 +17,16 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::analysis::{HalvesSource, halves_for, read_half_pair};
+use crate::analysis::{
+    HalvesSource, halves_for, parse_fractions, read_half_pair, titrate,
+};
 use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::image::Image;
 use crate::io::atomic::write_atomically;
 use crate::jobs::Progress;
 use crate::metrics::{self, CountSplitOptions, FrequencyUnit, GainSource};
+use crate::fourier::Lowpass;
 use crate::models::ModelSpec;
 
 /// `cryolens analyze` options.
@@ -55,9 +62,22 @@ pub struct AnalyzeArgs {
     /// Write the numbers as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write the per-ring curves as CSV here.
+    /// Write the per-ring curves as CSV here (with `--thin`: the titration table).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Dose titration (Topaz-Denoise Results 3): thin the `--split-counts` micrograph to these
+    /// fractions of its exposure (each in (0, 0.5]; two disjoint thinned copies per fraction)
+    /// and print the SNR of raw, low-passed and (with `--model`) denoised images against the
+    /// exposure in e/Å²; replaces the halves analysis.
+    #[arg(long, value_name = "P[,P…]", requires = "split_counts")]
+    pub thin: Option<String>,
+    /// Bin factor of the low-pass compared in the titration (Topaz's 16×).
+    #[arg(long, default_value_t = 16.0)]
+    pub lowpass_factor: f32,
+    /// Low-pass the titration with a Gaussian of this real-space σ in Å instead of binning
+    /// (restore's figures: 20 Å); needs the pixel size.
+    #[arg(long, value_name = "SIGMA_A")]
+    pub lowpass_angstrom: Option<f32>,
 }
 
 /// Runs the analysis, prints a summary and writes the JSON/CSV files.
@@ -66,6 +86,9 @@ pub struct AnalyzeArgs {
 /// Missing or unreadable inputs, halves of different shapes or pixel sizes, data that are
 /// not counts (without `--force`), a model that cannot be loaded.
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    if let Some(fractions) = &args.thin {
+        return titration(args, fractions);
+    }
     let (m1, m2, mut summary) = halves(args)?;
     let raw = metrics::frank_al_ali_snr(&m1, &m2)?;
     println!(
@@ -167,6 +190,54 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--thin`: the dose titration of the `--split-counts` micrograph, as a table and CSV.
+fn titration(args: &AnalyzeArgs, fractions: &str) -> Result<()> {
+    let fractions = parse_fractions(fractions)?;
+    let Some(mic) = &args.split_counts else {
+        bail!("--thin needs a counting-mode micrograph: give --split-counts MIC");
+    };
+    let image = crate::io::read_micrograph(mic)?;
+    let lowpass = match args.lowpass_angstrom {
+        Some(s) => Lowpass::GaussianAngstrom(s),
+        None => Lowpass::Bin(args.lowpass_factor),
+    };
+    let denoiser = match &args.model {
+        Some(model) => {
+            let device = ComputeDevice::select(args.device)?;
+            println!("device: {}", device.describe());
+            Some(Denoiser2d::load(&ModelSpec::parse(model)?, &device)?)
+        }
+        None => None,
+    };
+    let t = titrate(
+        &image,
+        &fractions,
+        lowpass,
+        denoiser.as_ref(),
+        &split_options(args),
+        &Progress::new(),
+    )
+    .with_context(|| format!("dose titration of {}", mic.display()))?;
+    print!("{}", t.table());
+    if let Some(path) = &args.csv {
+        write_atomically(path, t.csv().as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn split_options(args: &AnalyzeArgs) -> CountSplitOptions {
+    CountSplitOptions {
+        gain: args
+            .gain
+            .map(GainSource::Given)
+            .unwrap_or(GainSource::Estimate),
+        seed: args.seed,
+        force: args.force,
+        ..CountSplitOptions::default()
+    }
+}
+
 fn db(v: Option<f64>) -> String {
     v.map(|d| format!("{d:.2} dB"))
         .unwrap_or_else(|| "n/a dB".into())
@@ -186,15 +257,7 @@ fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
         bail!("give --even and --odd, or --split-counts MIC");
     };
     let image = crate::io::read_micrograph(mic)?;
-    let options = CountSplitOptions {
-        gain: args
-            .gain
-            .map(GainSource::Given)
-            .unwrap_or(GainSource::Estimate),
-        seed: args.seed,
-        force: args.force,
-        ..CountSplitOptions::default()
-    };
+    let options = split_options(args);
     let (half1, half2, source) = halves_for(&image, None, &options)?;
     let HalvesSource::CountSplit {
         gain,

@@ -73,6 +73,46 @@ impl CryolensApp {
         self.analysis.start_analysis(index, job);
     }
 
+    /// Starts the dose titration of the open micrograph at the fractions typed in the Dose
+    /// titration tab: the low-pass of the low-pass view (its bin factor), denoised with the
+    /// selected model when 'denoise halves' is on.
+    pub fn start_titration(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        let Some(fractions) = self.analysis.titration_fractions() else {
+            return;
+        };
+        let index = doc.index;
+        let raw = Arc::clone(&doc.raw);
+        let model = if self.analysis.with_denoiser {
+            self.models.selected.zip(self.device.clone())
+        } else {
+            None
+        };
+        let split = crate::metrics::CountSplitOptions {
+            force: self.analysis.force_split,
+            ..Default::default()
+        };
+        let lowpass = crate::fourier::Lowpass::Bin(self.settings.lowpass_factor);
+        let job = Job::spawn("dose titration", move |p| {
+            let denoiser = match model {
+                Some((arch, device)) => {
+                    p.set_message(format!("loading {}", arch.name()));
+                    Some(Denoiser2d::load(&arch.spec()?, &device)?)
+                }
+                None => None,
+            };
+            crate::analysis::titrate(
+                &raw.image,
+                &fractions,
+                lowpass,
+                denoiser.as_ref(),
+                &split,
+                p,
+            )
+        });
+        self.analysis.start_titration(index, job);
+    }
+
     /// With the comparison and the analysis panel open and the analysis done, computes each
     /// pane's SSNR and signal/noise/bias curves on the halves (in the background; again when
     /// the panes, model or settings change) and hands them to the analysis panel.

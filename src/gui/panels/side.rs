@@ -80,12 +80,16 @@ impl CryolensApp {
         ui.separator();
         ui.heading("Contrast");
         let histogram = self.view_image(self.view).map(|v| v.histogram.clone());
+        let topaz = self
+            .view_image(self.view)
+            .map(|v| (v.stats, v.topaz_window));
         let idx = self.view.index();
         contrast::controls(
             ui,
             &mut self.contrast[idx],
             &mut self.colour_map,
             histogram.as_ref(),
+            topaz,
         );
         ui.label(egui::RichText::new(format!("applies to the {} view", self.view.name())).weak());
         ui.separator();

@@ -27,7 +27,7 @@ pub(super) const PANE_COLOURS: [Color32; 6] = [
 pub(super) type Component = (&'static str, fn(&metrics::VarianceEstimate) -> f64);
 
 /// Formats log10-scaled axis marks as powers of ten.
-pub(super) fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+pub(in crate::gui) fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
     let v = mark.value;
     if (v - v.round()).abs() < 1e-9 {
         format!("1e{}", v.round() as i64)
@@ -36,7 +36,7 @@ pub(super) fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -
     }
 }
 
-pub(super) fn log10_points(points: impl Iterator<Item = (f64, f64)>) -> Vec<[f64; 2]> {
+pub(in crate::gui) fn log10_points(points: impl Iterator<Item = (f64, f64)>) -> Vec<[f64; 2]> {
     points
         .filter(|&(x, y)| x > 0.0 && y > 0.0 && y.is_finite())
         .map(|(x, y)| [x, y.log10()])
@@ -120,6 +120,11 @@ impl AnalysisPanel {
                     Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc)))
                         .color(COLOURS[2]),
                 );
+                let booth = log10_points(a.booth.iter().map(|p| (p.frequency, p.ssnr)));
+                pui.line(
+                    Line::new("Booth: (P − N)/N, full micrograph", PlotPoints::from(booth))
+                        .color(COLOURS[3]),
+                );
             }
             Tab::SignalNoiseBias => {
                 if let Some(d) = &a.denoised {
@@ -153,7 +158,7 @@ impl AnalysisPanel {
                 );
                 pui.hline(HLine::new("0", 0.0).color(Color32::GRAY));
             }
-            Tab::Regions | Tab::Spectrum2d | Tab::HalfMaps => {}
+            Tab::Regions | Tab::Spectrum2d | Tab::HalfMaps | Tab::Titration => {}
         });
         if tab == Tab::SignalNoiseBias && a.denoised.is_none() {
             ui.label("Run the analysis with “denoise halves” for these curves.");
