@@ -252,8 +252,19 @@ fn cli_prints_crossings_and_writes_the_curve() {
         .unwrap();
     assert!(out.status.success());
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert!(text.lines().next().unwrap().ends_with(",bias,snr_denoised,sbr"));
-    let row: Vec<f64> = text.lines().nth(5).unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(",bias,snr_denoised,sbr")
+    );
+    let row: Vec<f64> = text
+        .lines()
+        .nth(5)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
     assert!(row[10].abs() <= 1e-6 * row[6].abs(), "{row:?}");
     // A missing file is a clear error.
     let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
@@ -284,14 +295,30 @@ fn report_has_signal_noise_per_shell_and_fsc_scalar() {
         let n = 0.5 * (n1.rings[i].value + n2.rings[i].value);
         // At SNR 0.5 the signal estimate's error scales with √(var(S)·var(N)): 3 se.
         let se = (s.rings[i].value * n).sqrt() / (e.components as f64 / 2.0).sqrt();
-        assert!((v.signal - s.rings[i].value).abs() <= 3.0 * se, "shell {}: signal", e.index);
+        assert!(
+            (v.signal - s.rings[i].value).abs() <= 3.0 * se,
+            "shell {}: signal",
+            e.index
+        );
         assert!(rel(v.noise_noisy, n) <= 0.05, "shell {}: noise", e.index);
-        assert!((v.snr_noisy - snr).abs() <= 0.1, "shell {}: SNR {}", e.index, v.snr_noisy);
-        assert!(v.bias.abs() <= 1e-9 * v.signal.abs().max(1.0), "no denoiser, no bias");
+        assert!(
+            (v.snr_noisy - snr).abs() <= 0.1,
+            "shell {}: SNR {}",
+            e.index,
+            v.snr_noisy
+        );
+        assert!(
+            v.bias.abs() <= 1e-9 * v.signal.abs().max(1.0),
+            "no denoiser, no bias"
+        );
         checked += 1;
     }
     assert!(checked >= 10);
     let nyquist = 0.5 / 8.66;
     assert!((report.scalar.max_frequency - nyquist).abs() < 1e-3 * nyquist);
-    assert!((report.scalar.mean - snr / (1.0 + snr)).abs() < 0.03, "{:?}", report.scalar);
+    assert!(
+        (report.scalar.mean - snr / (1.0 + snr)).abs() < 0.03,
+        "{:?}",
+        report.scalar
+    );
 }

@@ -22,7 +22,7 @@ pub mod titration;
 
 pub use halves::{HalvesSource, find_half_pair, halves_for, read_half_pair};
 pub use micrograph::{Analysis, AnalysisInput, DenoisedAnalysis, SPECTRUM_TILE, Spectrum, analyze};
-pub use titration::{Titration, TitrationPoint, parse_fractions, titrate};
 pub use pane_curves::{
     PaneCurves, PaneFilter, PaneSpec, PaneView, comparison_pane_curves, pane_curves,
 };
+pub use titration::{Titration, TitrationPoint, parse_fractions, titrate};

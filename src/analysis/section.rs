@@ -180,7 +180,10 @@ mod tests {
             let sigma = (4.0f64 + 25.0 / 256.0).sqrt();
             assert!(((lo + hi) / 2.0 - 100.0).abs() < 0.05, "{side}: {lo} {hi}");
             let got = f64::from(hi - lo) / 8.0;
-            assert!((got / sigma - 1.0).abs() < 0.03, "{side}: σ {got} vs {sigma}");
+            assert!(
+                (got / sigma - 1.0).abs() < 0.03,
+                "{side}: σ {got} vs {sigma}"
+            );
         }
     }
 }

@@ -60,11 +60,13 @@ pub struct Titration {
 pub fn parse_fractions(text: &str) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let p: f64 = part
-            .parse()
-            .with_context(|| format!("thinning fraction '{part}' is not a number (write e.g. 0.1,0.25,0.5)"))?;
+        let p: f64 = part.parse().with_context(|| {
+            format!("thinning fraction '{part}' is not a number (write e.g. 0.1,0.25,0.5)")
+        })?;
         if !(p > 0.0 && p <= 0.5) {
-            bail!("thinning fraction {p} is outside (0, 0.5] (each of the two thinned copies holds p of the electrons)");
+            bail!(
+                "thinning fraction {p} is outside (0, 0.5] (each of the two thinned copies holds p of the electrons)"
+            );
         }
         out.push(p);
     }
@@ -100,16 +102,18 @@ pub fn titrate(
         if progress.is_cancelled() {
             bail!("dose titration cancelled");
         }
-        progress.set_message(format!("thinning to {p} of the exposure ({}/{})", i + 1, fractions.len()));
+        progress.set_message(format!(
+            "thinning to {p} of the exposure ({}/{})",
+            i + 1,
+            fractions.len()
+        ));
         let pair = metrics::thin_counts_pair(image, p, split)?;
         if i == 0 {
             gain = pair.gain;
             full_exposure = metrics::exposure_per_square_angstrom(image, gain)?;
         }
         let raw = metrics::frank_al_ali_snr(&pair.first, &pair.second)?;
-        let (l1, l2) = (lowpass.apply(&pair.first)?,
-            lowpass.apply(&pair.second)?,
-        );
+        let (l1, l2) = (lowpass.apply(&pair.first)?, lowpass.apply(&pair.second)?);
         let low = metrics::frank_al_ali_snr(&l1, &l2)?;
         let denoised_db = match denoiser {
             None => None,
@@ -181,12 +185,16 @@ impl Titration {
         let db = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |d| format!("{d:.2}"));
         let mut out = format!(
             "full exposure: {} ({:.3} e/px, gain {:.3}); low-pass {}{}\n",
-            self.full_exposure
-                .map_or_else(|| "unknown (no pixel size)".to_string(), |e| format!("{e:.2} e/Å²")),
+            self.full_exposure.map_or_else(
+                || "unknown (no pixel size)".to_string(),
+                |e| format!("{e:.2} e/Å²")
+            ),
             self.mean_count,
             self.gain,
             self.lowpass.describe(),
-            self.model.as_ref().map_or_else(String::new, |m| format!("; denoiser {m}"))
+            self.model
+                .as_ref()
+                .map_or_else(String::new, |m| format!("; denoiser {m}"))
         );
         let _ = writeln!(
             out,
@@ -198,7 +206,8 @@ impl Titration {
                 out,
                 "{:>8} {:>10} {:>10.5} {:>9} {:>11.5} {:>9} {:>12}",
                 p.fraction,
-                p.exposure.map_or_else(|| "?".to_string(), |e| format!("{e:.2}")),
+                p.exposure
+                    .map_or_else(|| "?".to_string(), |e| format!("{e:.2}")),
                 p.raw.snr,
                 db(p.raw.snr_db),
                 p.lowpass.snr,
@@ -223,9 +232,14 @@ mod tests {
         let s = smooth_field(256, 256, 3.0, 9);
         let lambda: Vec<f32> = s.data.iter().map(|v| (60.0 + 14.0 * v).max(0.5)).collect();
         let mut r = Rng::new(4);
-        let data = lambda.iter().map(|&l| 2.0 * r.poisson(l as f64) as f32).collect();
+        let data = lambda
+            .iter()
+            .map(|&l| 2.0 * r.poisson(l as f64) as f32)
+            .collect();
         (
-            Image::new(256, 256, data).unwrap().with_pixel_size(Some(1.5)),
+            Image::new(256, 256, data)
+                .unwrap()
+                .with_pixel_size(Some(1.5)),
             Image::new(256, 256, lambda).unwrap(),
         )
     }
@@ -254,7 +268,12 @@ mod tests {
         for p in &t.points {
             let theory = metrics::poisson_snr(&lambda, p.fraction).unwrap();
             let rel = p.raw.snr / theory - 1.0;
-            assert!(rel.abs() < 0.06, "p {}: SNR {} vs theory {theory}", p.fraction, p.raw.snr);
+            assert!(
+                rel.abs() < 0.06,
+                "p {}: SNR {} vs theory {theory}",
+                p.fraction,
+                p.raw.snr
+            );
             assert!((p.exposure.unwrap() - p.fraction * full).abs() < 1e-9);
             // The signal is smooth: low-passing raises the SNR.
             assert!(p.lowpass.snr > 2.0 * p.raw.snr, "{p:?}");
@@ -269,7 +288,10 @@ mod tests {
 
     #[test]
     fn fractions_parse_and_bad_ones_are_refused() {
-        assert_eq!(parse_fractions("0.1, 0.25,0.5").unwrap(), vec![0.1, 0.25, 0.5]);
+        assert_eq!(
+            parse_fractions("0.1, 0.25,0.5").unwrap(),
+            vec![0.1, 0.25, 0.5]
+        );
         for bad in ["", "0.6", "0", "x"] {
             assert!(parse_fractions(bad).is_err(), "{bad}");
         }

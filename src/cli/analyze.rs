@@ -17,16 +17,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::analysis::{
-    HalvesSource, halves_for, parse_fractions, read_half_pair, titrate,
-};
+use crate::analysis::{HalvesSource, halves_for, parse_fractions, read_half_pair, titrate};
 use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
+use crate::fourier::Lowpass;
 use crate::image::Image;
 use crate::io::atomic::write_atomically;
 use crate::jobs::Progress;
 use crate::metrics::{self, CountSplitOptions, FrequencyUnit, GainSource};
-use crate::fourier::Lowpass;
 use crate::models::ModelSpec;
 
 /// `cryolens analyze` options.
@@ -78,6 +76,11 @@ pub struct AnalyzeArgs {
     /// (restore's figures: 20 Å); needs the pixel size.
     #[arg(long, value_name = "SIGMA_A")]
     pub lowpass_angstrom: Option<f32>,
+    /// Write Booth's SSNR of the full micrograph (half 1 + half 2) here: the rotational power
+    /// spectrum, the background through its minima (CTF zeros) and (P − N)/N per ring (Booth
+    /// et al. 2004; restore supplement S3), beside the FRC-based SSNR of `--csv`.
+    #[arg(long, value_name = "CSV")]
+    pub booth_csv: Option<PathBuf>,
 }
 
 /// Runs the analysis, prints a summary and writes the JSON/CSV files.
@@ -101,6 +104,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     summary["snr"] = json!(raw.snr);
     summary["snr_db"] = json!(raw.snr_db);
     let frc = metrics::frc(&m1, &m2, args.ring_width)?;
+    if let Some(path) = &args.booth_csv {
+        write_booth(&m1, &m2, path)?;
+    }
     let mut rings = None;
     if let Some(model) = &args.model {
         let spec = ModelSpec::parse(model)?;
@@ -223,6 +229,43 @@ fn titration(args: &AnalyzeArgs, fractions: &str) -> Result<()> {
         write_atomically(path, t.csv().as_bytes())?;
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// Booth's SSNR of m1 + m2 (Welch spectrum, 512² Hann tiles, as the analysis panel's) as CSV.
+fn write_booth(m1: &Image, m2: &Image, path: &std::path::Path) -> Result<()> {
+    use crate::analysis::{SPECTRUM_TILE, micrograph::booth_of};
+    use crate::fourier::{Window, power_spectrum_linear, rotational_average};
+    let mut full = m1.clone();
+    full.data
+        .iter_mut()
+        .zip(&m2.data)
+        .for_each(|(a, b)| *a += b);
+    let tile = SPECTRUM_TILE.min(full.width.min(full.height));
+    let spectrum = rotational_average(
+        &power_spectrum_linear(&full, tile, Window::Hann),
+        full.pixel_size_angstrom,
+    );
+    let curve = booth_of(&spectrum);
+    let unit = if full.pixel_size_angstrom.is_some() {
+        "frequency_per_angstrom"
+    } else {
+        "frequency_per_pixel"
+    };
+    let mut csv = format!("{unit},power,background,ssnr_booth\n");
+    for p in &curve {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{}",
+            p.frequency, p.power, p.background, p.ssnr
+        );
+    }
+    write_atomically(path, csv.as_bytes())?;
+    println!(
+        "Booth SSNR: {} rings between the first and last spectrum minimum; wrote {}",
+        curve.len(),
+        path.display()
+    );
     Ok(())
 }
 

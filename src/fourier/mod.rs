@@ -12,6 +12,7 @@
 //! back unchanged, invalid parameters (non-finite or non-positive sizes) return a copy or an
 //! error as documented.
 
+pub mod band_norm;
 mod fft;
 pub mod merge;
 

@@ -95,8 +95,7 @@ pub fn spectrum_minima(spectrum: &[(f64, f64)], half_window: usize, skip: usize)
         .collect();
     (skip.max(w)..n.saturating_sub(w))
         .filter(|&i| {
-            smooth[i].is_finite()
-                && (i - w..=i + w).all(|j| j == i || smooth[j] > smooth[i])
+            smooth[i].is_finite() && (i - w..=i + w).all(|j| j == i || smooth[j] > smooth[i])
         })
         .map(|i| spectrum[i].0)
         .collect()
@@ -112,9 +111,9 @@ mod tests {
         let a = 0.004;
         let noise = |s: f64| 100.0 * (-s / 0.1).exp() + 10.0;
         let signal = |s: f64| 50.0 * (-s / 0.2).exp();
-        let spec = (0..=400)
+        let spec = (0..=2000)
             .map(|i| {
-                let s = i as f64 * 0.5 / 400.0;
+                let s = i as f64 * 0.5 / 2000.0;
                 let c = (std::f64::consts::PI * s * s / a).sin().powi(2);
                 (s, noise(s) + signal(s) * c)
             })
@@ -129,9 +128,12 @@ mod tests {
         let noise = |s: f64| 100.0 * (-s / 0.1).exp() + 10.0;
         let signal = |s: f64| 50.0 * (-s / 0.2).exp();
         let curve = booth_ssnr(&spec, &zeros);
-        assert!(curve.len() > 300, "{}", curve.len());
+        assert!(curve.len() > 1500, "{}", curve.len());
         for p in &curve {
-            assert!((p.background / noise(p.frequency) - 1.0).abs() < 0.03, "{p:?}");
+            assert!(
+                (p.background / noise(p.frequency) - 1.0).abs() < 0.03,
+                "{p:?}"
+            );
         }
         // At the maxima (s² = (m + ½) a) the SSNR is S/N.
         for m in 2..20 {
@@ -141,7 +143,11 @@ mod tests {
                 .min_by(|x, y| (x.frequency - s).abs().total_cmp(&(y.frequency - s).abs()))
                 .unwrap();
             let truth = signal(s) / noise(s);
-            assert!((p.ssnr / truth - 1.0).abs() < 0.1, "m {m}: {} vs {truth}", p.ssnr);
+            assert!(
+                (p.ssnr / truth - 1.0).abs() < 0.1,
+                "m {m}: {} vs {truth}",
+                p.ssnr
+            );
         }
     }
 
@@ -150,7 +156,7 @@ mod tests {
         let (spec, zeros) = spectrum();
         let found = spectrum_minima(&spec, 2, 3);
         // Every zero up to where the rings are 5 bins apart is found within 1.5 bins.
-        let step = 0.5 / 400.0;
+        let step = 0.5 / 2000.0;
         for z in zeros.iter().filter(|&&z| z > 4.0 * step && z < 0.3) {
             let d = found
                 .iter()

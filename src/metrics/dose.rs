@@ -108,7 +108,10 @@ fn check_fraction(p: f64) -> Result<(), MetricsError> {
 /// [`MetricsError::BadImage`].
 pub fn exposure_per_square_angstrom(image: &Image, gain: f64) -> Result<Option<f64>, MetricsError> {
     check_image("image", image)?;
-    let Some(p) = image.pixel_size_angstrom.filter(|p| p.is_finite() && *p > 0.0) else {
+    let Some(p) = image
+        .pixel_size_angstrom
+        .filter(|p| p.is_finite() && *p > 0.0)
+    else {
         return Ok(None);
     };
     if !(gain.is_finite() && gain > 0.0) {
@@ -160,7 +163,10 @@ mod tests {
             let m = xs.iter().sum::<f64>() / k as f64;
             let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / k as f64;
             let (em, ev) = (n as f64 * p, n as f64 * p * (1.0 - p));
-            assert!((m - em).abs() < 5.0 * (ev / k as f64).sqrt(), "{n} {p}: {m}");
+            assert!(
+                (m - em).abs() < 5.0 * (ev / k as f64).sqrt(),
+                "{n} {p}: {m}"
+            );
             assert!((v / ev - 1.0).abs() < 0.05, "{n} {p}: {v} vs {ev}");
         }
     }
@@ -168,7 +174,9 @@ mod tests {
     #[test]
     fn thinned_copies_are_disjoint_and_independent() {
         let mut r = Rng::new(2);
-        let data: Vec<f32> = (0..128 * 128).map(|_| 3.0 * r.poisson(20.0) as f32).collect();
+        let data: Vec<f32> = (0..128 * 128)
+            .map(|_| 3.0 * r.poisson(20.0) as f32)
+            .collect();
         let im = Image::new(128, 128, data).unwrap();
         let opts = CountSplitOptions {
             gain: GainSource::Given(3.0),
@@ -179,8 +187,14 @@ mod tests {
             assert!(a + b <= v + 1e-3);
         }
         // Each copy is Poisson(5) × 3: mean 15, variance 45; independent of the other.
-        let (m, v) = (mean_of(&t.first.data), super::super::cov_slices(&t.first.data, &t.first.data));
-        assert!((m - 15.0).abs() < 0.2 && (v / 45.0 - 1.0).abs() < 0.05, "{m} {v}");
+        let (m, v) = (
+            mean_of(&t.first.data),
+            super::super::cov_slices(&t.first.data, &t.first.data),
+        );
+        assert!(
+            (m - 15.0).abs() < 0.2 && (v / 45.0 - 1.0).abs() < 0.05,
+            "{m} {v}"
+        );
         let c = crate::metrics::correlation(&t.first, &t.second).unwrap();
         assert!(c.abs() < 0.03, "{c}");
         assert!(thin_counts_pair(&im, 0.6, &opts).is_err());

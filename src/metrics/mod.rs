@@ -33,13 +33,13 @@ mod region;
 pub mod synthetic;
 mod variance;
 
+pub use booth::{BoothPoint, booth_ssnr, spectrum_minima};
 pub use count_split::{
     CountSplit, CountSplitOptions, GainEstimate, GainSource, estimate_gain, split_counts,
 };
-pub use booth::{BoothPoint, booth_ssnr, spectrum_minima};
 pub use dose::{ThinnedPair, exposure_per_square_angstrom, poisson_snr, thin_counts_pair};
-pub use fsc_scalar::{FscScalar, fsc_scalar};
 pub use frc::{FrcValue, Ring, RingCurve, frc, spectral_covariance};
+pub use fsc_scalar::{FscScalar, fsc_scalar};
 pub use region::{Region, RegionPair, RegionSnr, region_snr_nt2c, region_snr_topaz};
 pub use variance::{
     VarianceEstimate, variance_estimate, variance_estimate_rings, variance_estimate_with,

@@ -74,7 +74,7 @@ impl CryolensApp {
     }
 
     /// Starts the dose titration of the open micrograph at the fractions typed in the Dose
-    /// titration tab: the low-pass of the low-pass view (its bin factor), denoised with the
+    /// titration tab: the low-pass of the low-pass view (binning or Gaussian), denoised with the
     /// selected model when 'denoise halves' is on.
     pub fn start_titration(&mut self) {
         let Some(doc) = &self.doc else { return };
@@ -92,7 +92,7 @@ impl CryolensApp {
             force: self.analysis.force_split,
             ..Default::default()
         };
-        let lowpass = crate::fourier::Lowpass::Bin(self.settings.lowpass_factor);
+        let lowpass = self.settings.lowpass();
         let job = Job::spawn("dose titration", move |p| {
             let denoiser = match model {
                 Some((arch, device)) => {

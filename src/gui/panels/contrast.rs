@@ -265,7 +265,10 @@ mod tests {
         };
         // Low-pass copy: mean 11, σ 0.5 → Topaz shows [11 − 2, 11 + 2] = [9, 13].
         let c = Contrast::showing(&stats, (9.0, 13.0));
-        assert!((c.low_sigma + 0.5).abs() < 1e-6 && (c.high_sigma - 1.5).abs() < 1e-6, "{c:?}");
+        assert!(
+            (c.low_sigma + 0.5).abs() < 1e-6 && (c.high_sigma - 1.5).abs() < 1e-6,
+            "{c:?}"
+        );
         let (lo, hi) = c.window(&stats);
         assert!((lo - 9.0).abs() < 1e-5 && (hi - 13.0).abs() < 1e-5);
         // A value at the low-pass mean + 4σ maps to white, at the mean to mid-grey.

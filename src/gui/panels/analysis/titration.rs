@@ -129,20 +129,33 @@ fn plot(ui: &mut egui::Ui, t: &Titration) {
     let series: [(String, Vec<[f64; 2]>); 3] = [
         (
             "raw".into(),
-            t.points.iter().filter_map(|p| p.raw.snr_db.map(|d| [x(p), d])).collect(),
+            t.points
+                .iter()
+                .filter_map(|p| p.raw.snr_db.map(|d| [x(p), d]))
+                .collect(),
         ),
         (
             format!("low-pass ({})", t.lowpass.describe()),
-            t.points.iter().filter_map(|p| p.lowpass.snr_db.map(|d| [x(p), d])).collect(),
+            t.points
+                .iter()
+                .filter_map(|p| p.lowpass.snr_db.map(|d| [x(p), d]))
+                .collect(),
         ),
         (
             format!("denoised ({})", t.model.as_deref().unwrap_or("none")),
-            t.points.iter().filter_map(|p| p.denoised_db.map(|d| [x(p), d])).collect(),
+            t.points
+                .iter()
+                .filter_map(|p| p.denoised_db.map(|d| [x(p), d]))
+                .collect(),
         ),
     ];
     Plot::new("dose titration")
         .legend(Legend::default())
-        .x_axis_label(if known { "exposure (e/Å²)" } else { "fraction of the exposure" })
+        .x_axis_label(if known {
+            "exposure (e/Å²)"
+        } else {
+            "fraction of the exposure"
+        })
         .y_axis_label("SNR (dB)")
         .height(ui.available_height().max(150.0))
         .show(ui, |pui| {
@@ -151,7 +164,11 @@ fn plot(ui: &mut egui::Ui, t: &Titration) {
                     continue;
                 }
                 pui.line(Line::new(name.clone(), PlotPoints::from(pts.clone())).color(COLOURS[i]));
-                pui.points(Points::new(name, PlotPoints::from(pts)).radius(3.0).color(COLOURS[i]));
+                pui.points(
+                    Points::new(name, PlotPoints::from(pts))
+                        .radius(3.0)
+                        .color(COLOURS[i]),
+                );
             }
         });
 }
