@@ -307,8 +307,9 @@ fn analyze_rejects_halves_of_different_shapes() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// `analyze --thin` on real counts (a 1024² crop of fei-extended, a plain counting sum of
-/// 47.6 e/Å² at 0.8538 Å/px): the table and CSV give each fraction's exposure from the mean
+/// `analyze --thin` on real counts (a 1024² crop of fei-extended, a counting sum of 47.6 e/Å²
+/// at 0.8538 Å/px, stored as counts × ≈ 104 off the integer lattice, so `--force` rounds
+/// them to counts): the table and CSV give each fraction's exposure from the mean
 /// count, and the raw SNR grows with exposure as shot noise says (∝ dose); `--booth-csv`
 /// writes Booth's spectrum-based SSNR beside it.
 #[test]
@@ -321,7 +322,7 @@ fn analyze_thin_titrates_real_counts() {
     cryolens::io::mrc::write_image(&crop, &full.crop(1024, 1024, 1024, 1024)).unwrap();
     let (csv, booth) = (dir.path().join("t.csv"), dir.path().join("b.csv"));
     let run = cryolens()
-        .args(["analyze", "--split-counts"])
+        .args(["analyze", "--force", "--split-counts"])
         .arg(&crop)
         .args(["--thin", "0.1,0.2,0.4", "--csv"])
         .arg(&csv)

@@ -323,6 +323,7 @@ fn paper_analyses_screenshot() {
     h.key_press(Key::A);
     h.step();
     h.get_by_label("denoise halves").click();
+    h.get_by_label("force count split").click();
     h.step();
     h.get_by_label("Analyse").click();
     h.step();

@@ -3,12 +3,10 @@
 //! estimates fail under correlated damping beside the curves.
 
 use eframe::egui;
+use egui::Color32;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::analysis::halfmap::FscReport;
-
-use super::analysis::plots::{log_axis, log10_points};
-use super::cref::COLOURS;
 
 /// The caveat shown beside the curves (crefDenoiser section 3.3, Fig. S4).
 pub const CAVEAT: &str = "Assumes noise independent of the signal and between the halves: \
@@ -26,27 +24,42 @@ pub fn shells_ui(ui: &mut egui::Ui, report: &FscReport, unit: &str, width: f32, 
             report.scalar.integral, report.scalar.mean
         ));
         ui.colored_label(ui.visuals().warn_fg_color, CAVEAT);
-        let series: [(&str, fn(&crate::metrics::VarianceEstimate) -> f64); 3] = [
-            ("signal var(S)", |v| v.signal),
-            ("noise var(N)", |v| v.noise_noisy),
-            ("SNR var(S)/var(N)", |v| v.snr_noisy),
+        type Get = fn(&crate::metrics::VarianceEstimate) -> f64;
+        let series: [(&str, Get, Color32); 3] = [
+            (
+                "signal var(S)",
+                |v| v.signal,
+                Color32::from_rgb(80, 200, 255),
+            ),
+            (
+                "noise var(N)",
+                |v| v.noise_noisy,
+                Color32::from_rgb(255, 170, 60),
+            ),
+            (
+                "SNR var(S)/var(N)",
+                |v| v.snr_noisy,
+                Color32::from_rgb(230, 80, 200),
+            ),
         ];
         Plot::new("half-map shells")
             .legend(Legend::default())
             .x_axis_label(format!("spatial frequency (1/{unit})"))
             .y_axis_label("power per shell (log)")
-            .y_axis_formatter(log_axis)
+            .y_axis_formatter(|mark, _| format!("1e{:.1}", mark.value))
             .height((height - 50.0).max(120.0))
             .show(ui, |pui| {
-                for (i, (name, get)) in series.iter().enumerate() {
-                    let pts = log10_points(
-                        report
-                            .shells
-                            .rings
-                            .iter()
-                            .map(|r| (r.frequency, get(&r.value))),
-                    );
-                    pui.line(Line::new(*name, PlotPoints::from(pts)).color(COLOURS[i + 1]));
+                for (name, get, colour) in series {
+                    // log10 of the positive values (egui_plot has no log axis).
+                    let pts: Vec<[f64; 2]> = report
+                        .shells
+                        .rings
+                        .iter()
+                        .map(|r| (r.frequency, get(&r.value)))
+                        .filter(|&(_, y)| y > 0.0 && y.is_finite())
+                        .map(|(x, y)| [x, y.log10()])
+                        .collect();
+                    pui.line(Line::new(name, PlotPoints::from(pts)).color(colour));
                 }
             });
     });
