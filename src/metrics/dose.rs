@@ -131,7 +131,7 @@ pub fn exposure_per_square_angstrom(image: &Image, gain: f64) -> Result<Option<f
 pub fn poisson_snr(expected_counts: &Image, fraction: f64) -> Result<f64, MetricsError> {
     check_image("expected counts", expected_counts)?;
     let mean = mean_of(&expected_counts.data);
-    if !(mean > 0.0) {
+    if mean.is_nan() || mean <= 0.0 {
         return Err(MetricsError::InvalidParameter {
             what: "mean expected count",
             requirement: "> 0",

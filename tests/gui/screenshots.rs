@@ -339,7 +339,8 @@ fn paper_analyses_screenshot() {
         .unwrap()
         .save(out.join("analysis-ssnr-booth.png"))
         .unwrap();
-    // Dose titration, denoised with the selected model when there is one.
+    // Dose titration, denoised with the bundled small model (fast on the CPU).
+    assert!(h.state_mut().select_model("cryolens-unet-small"));
     h.get_by_label("denoise halves").click();
     h.get_by_label("Dose titration").click();
     h.step();

@@ -120,7 +120,13 @@ impl AnalysisPanel {
                     Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc)))
                         .color(COLOURS[2]),
                 );
-                let booth = log10_points(a.booth.iter().map(|p| (p.frequency, p.ssnr)));
+                // The knots (spectrum minima) have SSNR 0 by construction: left out.
+                let booth = log10_points(
+                    a.booth
+                        .iter()
+                        .filter(|p| p.ssnr > 1e-6)
+                        .map(|p| (p.frequency, p.ssnr)),
+                );
                 pui.line(
                     Line::new("Booth: (P − N)/N, full micrograph", PlotPoints::from(booth))
                         .color(COLOURS[3]),
