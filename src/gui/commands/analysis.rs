@@ -38,15 +38,7 @@ impl CryolensApp {
             .get(index)
             .map(|m| m.path.clone())
             .filter(|p| p != Path::new(SAMPLE_NAME));
-        let model = if self.analysis.with_denoiser {
-            self.models.selected.zip(self.device.clone())
-        } else {
-            None
-        };
-        let split = crate::metrics::CountSplitOptions {
-            force: self.analysis.force_split,
-            ..Default::default()
-        };
+        let (model, split) = self.analysis_inputs();
         let lowpass_factor = self.settings.lowpass_factor;
         let ring_width = self.analysis.ring_width;
         self.analysis.error = None;
@@ -73,6 +65,26 @@ impl CryolensApp {
         self.analysis.start_analysis(index, job);
     }
 
+    /// The analysis panel's denoiser (the selected model and device, when 'denoise halves' is
+    /// on) and count-split options ('force count split').
+    fn analysis_inputs(
+        &self,
+    ) -> (
+        Option<(DenoiserChoice, crate::device::ComputeDevice)>,
+        crate::metrics::CountSplitOptions,
+    ) {
+        let model = if self.analysis.with_denoiser {
+            self.models.selected.zip(self.device.clone())
+        } else {
+            None
+        };
+        let split = crate::metrics::CountSplitOptions {
+            force: self.analysis.force_split,
+            ..Default::default()
+        };
+        (model, split)
+    }
+
     /// Starts the dose titration of the open micrograph at the fractions typed in the Dose
     /// titration tab: the low-pass of the low-pass view (binning or Gaussian), denoised with the
     /// selected model when 'denoise halves' is on.
@@ -83,15 +95,7 @@ impl CryolensApp {
         };
         let index = doc.index;
         let raw = Arc::clone(&doc.raw);
-        let model = if self.analysis.with_denoiser {
-            self.models.selected.zip(self.device.clone())
-        } else {
-            None
-        };
-        let split = crate::metrics::CountSplitOptions {
-            force: self.analysis.force_split,
-            ..Default::default()
-        };
+        let (model, split) = self.analysis_inputs();
         let lowpass = self.settings.lowpass();
         let job = Job::spawn("dose titration", move |p| {
             let denoiser = match model {
