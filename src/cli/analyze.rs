@@ -105,7 +105,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     summary["snr_db"] = json!(raw.snr_db);
     let frc = metrics::frc(&m1, &m2, args.ring_width)?;
     if let Some(path) = &args.booth_csv {
-        write_booth(&m1, &m2, path)?;
+        let mut full = m1.clone();
+        full.data
+            .iter_mut()
+            .zip(&m2.data)
+            .for_each(|(a, b)| *a += b);
+        write_booth(&full, path)?;
     }
     let mut rings = None;
     if let Some(model) = &args.model {
@@ -225,6 +230,9 @@ fn titration(args: &AnalyzeArgs, fractions: &str) -> Result<()> {
     )
     .with_context(|| format!("dose titration of {}", mic.display()))?;
     print!("{}", t.table());
+    if let Some(path) = &args.booth_csv {
+        write_booth(&image, path)?;
+    }
     if let Some(path) = &args.csv {
         write_atomically(path, t.csv().as_bytes())?;
         println!("wrote {}", path.display());
@@ -232,18 +240,14 @@ fn titration(args: &AnalyzeArgs, fractions: &str) -> Result<()> {
     Ok(())
 }
 
-/// Booth's SSNR of m1 + m2 (Welch spectrum, 512² Hann tiles, as the analysis panel's) as CSV.
-fn write_booth(m1: &Image, m2: &Image, path: &std::path::Path) -> Result<()> {
+/// Booth's SSNR of the whole micrograph `full` (Welch spectrum, 512² Hann tiles, as the
+/// analysis panel's) as CSV.
+fn write_booth(full: &Image, path: &std::path::Path) -> Result<()> {
     use crate::analysis::{SPECTRUM_TILE, micrograph::booth_of};
     use crate::fourier::{Window, power_spectrum_linear, rotational_average};
-    let mut full = m1.clone();
-    full.data
-        .iter_mut()
-        .zip(&m2.data)
-        .for_each(|(a, b)| *a += b);
     let tile = SPECTRUM_TILE.min(full.width.min(full.height));
     let spectrum = rotational_average(
-        &power_spectrum_linear(&full, tile, Window::Hann),
+        &power_spectrum_linear(full, tile, Window::Hann),
         full.pixel_size_angstrom,
     );
     let curve = booth_of(&spectrum);

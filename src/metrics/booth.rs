@@ -155,14 +155,17 @@ mod tests {
     fn minima_are_the_zeros() {
         let (spec, zeros) = spectrum();
         let found = spectrum_minima(&spec, 2, 3);
-        // Every zero up to where the rings are 5 bins apart is found within 1.5 bins.
-        let step = 0.5 / 2000.0;
-        for z in zeros.iter().filter(|&&z| z > 4.0 * step && z < 0.3) {
+        // Every zero below 0.3 is found within a tenth of the local ring spacing a / (2s) (the
+        // falling background moves the minimum of P slightly past the zero).
+        for &z in zeros.iter().filter(|&&z| z < 0.3) {
             let d = found
                 .iter()
                 .map(|f| (f - z).abs())
                 .fold(f64::INFINITY, f64::min);
-            assert!(d <= 1.5 * step, "zero {z}: nearest minimum {d}");
+            assert!(
+                d <= 0.1 * 0.004 / (2.0 * z),
+                "zero {z}: nearest minimum {d}"
+            );
         }
         assert!(booth_ssnr(&spec, &[]).is_empty());
     }
