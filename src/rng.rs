@@ -107,6 +107,48 @@ impl Rng {
         total
     }
 
+    /// Binomial(n, p) sample for any p in [0, 1]: p = ½ goes to [`Rng::binomial_half`];
+    /// otherwise, for n ≤ 65 536, the exact count of successes found by skipping ahead with
+    /// geometric gaps (cost ≈ n·min(p, 1 − p) + 1 draws); above, the normal approximation
+    /// round(np + √(np(1 − p)) · z) clamped to [0, n]. p outside [0, 1] or NaN is clamped
+    /// (NaN to 0).
+    pub fn binomial(&mut self, n: u64, p: f64) -> u64 {
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        if p == 0.5 {
+            return self.binomial_half(n);
+        }
+        if p == 0.0 || n == 0 {
+            return 0;
+        }
+        if p == 1.0 {
+            return n;
+        }
+        if n > 1 << 16 {
+            let m = n as f64 * p;
+            let x = (m + (m * (1.0 - p)).sqrt() * self.normal()).round();
+            return x.clamp(0.0, n as f64) as u64;
+        }
+        // Count the rarer outcome by geometric gaps between its occurrences.
+        let (q, flip) = if p > 0.5 { (1.0 - p, true) } else { (p, false) };
+        let log_miss = (1.0 - q).ln();
+        let mut position = 0u64;
+        let mut hits = 0u64;
+        loop {
+            // Trials up to and including the next success: 1 + ⌊ln U / ln(1 − q)⌋.
+            let u = 1.0 - self.uniform();
+            let gap = (u.ln() / log_miss).floor();
+            if !(gap.is_finite()) || gap >= (n - position) as f64 {
+                break;
+            }
+            position += gap as u64 + 1;
+            hits += 1;
+            if position >= n {
+                break;
+            }
+        }
+        if flip { n - hits } else { hits }
+    }
+
     /// Binomial(n, ½) sample: the number of ones among `n` fair random bits (exact, cost
     /// n/64 draws) for n ≤ 65 536; above, the normal approximation
     /// round(n/2 + √n/2 · z) clamped to [0, n] (relative error of the moments < 10⁻⁵).

@@ -232,8 +232,40 @@ fn cli_prints_crossings_and_writes_the_curve() {
         "{stdout}"
     );
     assert!(stdout.contains(&format!("FSC = 0.5: {b:.2} Å")), "{stdout}");
+    assert!(stdout.contains("FSC_scalar"), "{stdout}");
+    assert!(stdout.contains("correlated damping"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 1 + expected.curve.rings.len());
+    assert!(
+        text.lines().next().unwrap().ends_with(",signal,noise,snr"),
+        "{text}"
+    );
+    // With denoised half-maps (here the halves themselves): bias columns, bias 0.
+    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+        .args(["fsc", h1.to_str().unwrap(), h2.to_str().unwrap(), "--csv"])
+        .arg(&csv)
+        .arg("--denoised1")
+        .arg(&h1)
+        .arg("--denoised2")
+        .arg(&h2)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(",bias,snr_denoised,sbr")
+    );
+    let row: Vec<f64> = text
+        .lines()
+        .nth(5)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(row[10].abs() <= 1e-6 * row[6].abs(), "{row:?}");
     // A missing file is a clear error.
     let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
         .args(["fsc", h1.to_str().unwrap(), "/nonexistent/half2.mrc"])
@@ -285,8 +317,9 @@ fn cli_reports_no_crossing_for_maps_without_signal() {
     assert_eq!(stdout.matches("no crossing").count(), 2, "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     for line in text.lines().skip(1) {
-        // signal 0 and empty FSC, C_ref cells.
-        assert!(line.ends_with(",0,,"), "{line}");
+        // has_signal 0 and empty FSC, C_ref cells.
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(&cells[4..7], ["0", "", ""], "{line}");
     }
     // A real map under an all-zero mask.
     let truth = ribosome();
@@ -372,4 +405,60 @@ fn cli_refuses_mismatched_or_implausible_voxel_sizes_unless_told() {
         "1e30".as_ref(),
     ]);
     assert!(!ok && stderr.contains("1e30"), "{stderr}");
+}
+
+/// crefDenoiser eq. 12–13 and 2 in the FSC report: half-maps = known signal + independent
+/// noise of known power (SNR 0.5 in every shell) give the realised signal and noise power per
+/// shell, SNR 0.5, and FSC_scalar / Nyquist = the mean FSC = 0.5/1.5.
+#[test]
+fn report_has_signal_noise_per_shell_and_fsc_scalar() {
+    let truth = ribosome();
+    let snr = 0.5;
+    let maps = synthetic_half_maps(&truth, |_| snr, 13).unwrap();
+    let report = maps.halves.fsc(1.0).unwrap();
+    let power = |v: &Volume| shell_covariance(v, v, 1.0, None).unwrap();
+    let (s, n1, n2) = (power(&truth), power(&maps.noise1), power(&maps.noise2));
+    let mut checked = 0;
+    for (i, e) in report.shells.rings.iter().enumerate() {
+        if e.components < MIN_COMPONENTS {
+            continue;
+        }
+        let v = e.value;
+        let n = 0.5 * (n1.rings[i].value + n2.rings[i].value);
+        // A shell covariance of two maps of powers S + N sharing S has a standard error
+        // ≈ √((S + N)² + S²) / √(n/2) (n components): 3 se for signal and noise.
+        let sv = s.rings[i].value;
+        let se = ((sv + n).powi(2) + sv * sv).sqrt() / (e.components as f64 / 2.0).sqrt();
+        assert!(
+            (v.signal - sv).abs() <= 3.0 * se,
+            "shell {}: signal {} vs {sv}",
+            e.index,
+            v.signal
+        );
+        assert!(
+            (v.noise_noisy - n).abs() <= 3.0 * se,
+            "shell {}: noise {} vs {n}",
+            e.index,
+            v.noise_noisy
+        );
+        assert!(
+            (v.snr_noisy - snr).abs() <= 3.0 * se / n,
+            "shell {}: SNR {}",
+            e.index,
+            v.snr_noisy
+        );
+        assert!(
+            v.bias.abs() <= 1e-9 * v.signal.abs().max(1.0),
+            "no denoiser, no bias"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10);
+    let nyquist = 0.5 / 8.66;
+    assert!((report.scalar.max_frequency - nyquist).abs() < 1e-3 * nyquist);
+    assert!(
+        (report.scalar.mean - snr / (1.0 + snr)).abs() < 0.03,
+        "{:?}",
+        report.scalar
+    );
 }

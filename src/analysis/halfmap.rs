@@ -14,10 +14,11 @@ use anyhow::{Result, bail};
 use rustfft::num_complex::Complex;
 
 use crate::image::Volume;
-use crate::metrics::RingCurve;
 use crate::metrics::fsc::{
     FscShell, FscThreshold, ShellGrid, check_volumes, fft3, fsc, fsc_crossing, ifft3_real,
+    variance_estimate_shells,
 };
+use crate::metrics::{FscScalar, RingCurve, VarianceEstimate, fsc_scalar};
 use crate::rng::Rng;
 use crate::sampling::SamplingOverride;
 
@@ -43,6 +44,14 @@ pub struct FscReport {
     pub at_0143: FscThreshold,
     /// Crossing of 0.5, likewise.
     pub at_05: FscThreshold,
+    /// FSC_scalar, the curve integrated up to Nyquist (crefDenoiser eq. 2).
+    pub scalar: FscScalar,
+    /// Signal and noise power per shell from the half-maps alone (crefDenoiser eq. 12, 13,
+    /// 16): var(S) = cov(M₁, M₂), var(N) = [cov(M₁, M₁) cov(M₂, M₂)]^½ − cov(M₁, M₂); no
+    /// denoiser, so the denoised noise equals the noise and the bias is 0
+    /// ([`HalfMaps::shells_with_denoised`] adds a denoiser's). They assume noise independent
+    /// of the signal and between the halves.
+    pub shells: RingCurve<VarianceEstimate>,
 }
 
 impl HalfMaps {
@@ -130,11 +139,39 @@ impl HalfMaps {
     /// A shell width that is not > 0.
     pub fn fsc(&self, shell_width: f32) -> Result<FscReport> {
         let curve = fsc(&self.half1, &self.half2, shell_width, self.mask.as_ref())?;
+        let shells = self.shells_with_denoised(&self.half1, &self.half2, shell_width)?;
         Ok(FscReport {
             at_0143: fsc_crossing(&curve, 0.143),
             at_05: fsc_crossing(&curve, 0.5),
+            scalar: fsc_scalar(&curve),
             curve,
+            shells,
         })
+    }
+
+    /// Signal, noise and bias power per shell (crefDenoiser eq. 12–16, Fig. 7) from these
+    /// half-maps and their denoised versions `d1` = D(half 1), `d2` = D(half 2) (same shape;
+    /// mask applied), [`variance_estimate_shells`]. Given the half-maps themselves the bias is
+    /// 0 and the denoised noise is the noise. The estimates fail when a denoiser damps signal
+    /// and noise together (correlated damping, crefDenoiser section 3.3 and Fig. S4): the
+    /// independence assumptions of eq. 14–15 no longer hold.
+    ///
+    /// # Errors
+    /// Mismatched volumes or a shell width that is not > 0.
+    pub fn shells_with_denoised(
+        &self,
+        d1: &Volume,
+        d2: &Volume,
+        shell_width: f32,
+    ) -> Result<RingCurve<VarianceEstimate>> {
+        Ok(variance_estimate_shells(
+            &self.half1,
+            &self.half2,
+            d1,
+            d2,
+            shell_width,
+            self.mask.as_ref(),
+        )?)
     }
 }
 

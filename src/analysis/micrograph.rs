@@ -36,6 +36,9 @@ pub struct Analysis {
     pub spectra: [Option<Spectrum>; 3],
     /// With a denoiser: its name and the denoised-half results.
     pub denoised: Option<DenoisedAnalysis>,
+    /// Booth's SSNR of the raw micrograph from its power spectrum, the background through the
+    /// spectrum's minima (the CTF zeros), beside the FRC-based SSNR ([`booth_of`]).
+    pub booth: Vec<metrics::BoothPoint>,
 }
 
 /// The part of an [`Analysis`] that needs a denoiser.
@@ -108,6 +111,7 @@ pub fn analyze(
         input.denoised_view.map(spectrum),
         Some(spectrum(&lowpass_full)),
     ];
+    let booth = spectra[0].as_ref().map(booth_of).unwrap_or_default();
     let denoised = match input.denoiser {
         None => None,
         Some(d) => {
@@ -152,7 +156,20 @@ pub fn analyze(
         lowpass_frc,
         spectra,
         denoised,
+        booth,
     })
+}
+
+/// Booth's SSNR of a rotationally averaged power spectrum (Booth et al. 2004; restore
+/// supplement S3): the noise background through its local minima (the CTF zeros; ±2 rings,
+/// the first 3 rings skipped), [`metrics::booth_ssnr`].
+pub fn booth_of(spectrum: &Spectrum) -> Vec<metrics::BoothPoint> {
+    let s: Vec<(f64, f64)> = spectrum
+        .iter()
+        .map(|&(f, p)| (f64::from(f), f64::from(p)))
+        .collect();
+    let zeros = metrics::spectrum_minima(&s, 2, 3);
+    metrics::booth_ssnr(&s, &zeros)
 }
 
 impl Analysis {

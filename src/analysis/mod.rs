@@ -10,16 +10,19 @@
 //!
 //! By file: [`halves`] (where the two halves come from), [`micrograph`] (the analysis and its
 //! CSV), [`pane_curves`] (the comparison panes' curves), [`section`] (which 2D image of a
-//! file is shown, and its display statistics).
+//! file is shown, and its display statistics), [`titration`] (SNR against exposure by binomial
+//! thinning, Topaz-Denoise Results 3).
 
 pub mod halfmap;
 pub mod halves;
 pub mod micrograph;
 pub mod pane_curves;
 pub mod section;
+pub mod titration;
 
 pub use halves::{HalvesSource, find_half_pair, halves_for, read_half_pair};
 pub use micrograph::{Analysis, AnalysisInput, DenoisedAnalysis, SPECTRUM_TILE, Spectrum, analyze};
 pub use pane_curves::{
     PaneCurves, PaneFilter, PaneSpec, PaneView, comparison_pane_curves, pane_curves,
 };
+pub use titration::{Titration, TitrationPoint, parse_fractions, titrate};

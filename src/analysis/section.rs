@@ -103,3 +103,87 @@ pub fn section_contrast(volume: &dyn VolumeSource) -> Option<(f32, f32)> {
         .contrast_stats()
         .filter(|&(_, sigma)| sigma > 0.0 && sigma.is_finite())
 }
+
+/// Bin factor of Topaz's display normalisation ([`topaz_display_window`]).
+pub const TOPAZ_DISPLAY_LOWPASS: f32 = 16.0;
+
+/// Half-width of Topaz's display window in σ of the low-passed image.
+pub const TOPAZ_DISPLAY_SIGMAS: f32 = 4.0;
+
+/// Topaz-Denoise's display normalisation (Bepler et al. 2020, figures of raw, low-passed and
+/// denoised micrographs): the image is scaled by the mean μ and σ of its 16× low-passed copy
+/// ([`crate::fourier::bin_lowpass`], factor [`TOPAZ_DISPLAY_LOWPASS`]) and shown in [−4, 4],
+/// i.e. the absolute window (μ − 4σ, μ + 4σ), returned as (black, white) in image units.
+///
+/// Images above 4 M pixels are first averaged in 4 × 4 blocks and low-passed by 4× (the
+/// same band of frequencies; the block mean damps the band's edge by ≤ 2.5 %, so σ by less)
+/// to keep this cheap enough to run beside every view. A constant low-pass (σ = 0) gets
+/// the image's own σ; an empty image (0, 1).
+pub fn topaz_display_window(image: &Image) -> (f32, f32) {
+    let (w, h) = (image.width, image.height);
+    if w == 0 || h == 0 || image.data.len() != w * h {
+        return (0.0, 1.0);
+    }
+    let low = if w * h > 4 << 20 && w >= 8 && h >= 8 {
+        let (bw, bh) = (w / 4, h / 4);
+        let mut data = vec![0.0f32; bw * bh];
+        for (i, v) in data.iter_mut().enumerate() {
+            let (x, y) = (4 * (i % bw), 4 * (i / bw));
+            let mut s = 0.0f32;
+            for dy in 0..4 {
+                let row = &image.data[(y + dy) * w + x..(y + dy) * w + x + 4];
+                s += row.iter().sum::<f32>();
+            }
+            *v = s / 16.0;
+        }
+        let binned = Image {
+            width: bw,
+            height: bh,
+            data,
+            pixel_size_angstrom: None,
+        };
+        crate::fourier::bin_lowpass(&binned, TOPAZ_DISPLAY_LOWPASS / 4.0)
+    } else {
+        crate::fourier::bin_lowpass(image, TOPAZ_DISPLAY_LOWPASS)
+    };
+    let s = low.stats();
+    let sigma = if s.std > 0.0 && s.std.is_finite() {
+        s.std
+    } else {
+        image.stats().std.max(f64::MIN_POSITIVE)
+    };
+    let k = f64::from(TOPAZ_DISPLAY_SIGMAS);
+    ((s.mean - k * sigma) as f32, (s.mean + k * sigma) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::synthetic::smooth_field;
+    use crate::rng::Rng;
+
+    /// A smooth signal of σ 2 (all its power far below the 16× cutoff) plus white noise of
+    /// σ 5 around 100: the low-pass keeps the signal and 1/256 of the noise power, so the
+    /// window is 100 ± 4·√(4 + 25/256).
+    #[test]
+    fn window_is_lowpass_mean_plus_minus_four_sigma() {
+        for side in [512usize, 2304] {
+            let s = smooth_field(side, side, side as f32 / 16.0, 3);
+            let mut r = Rng::new(8);
+            let data = s
+                .data
+                .iter()
+                .map(|v| 100.0 + 2.0 * v + 5.0 * r.normal() as f32)
+                .collect();
+            let im = Image::new(side, side, data).unwrap();
+            let (lo, hi) = topaz_display_window(&im);
+            let sigma = (4.0f64 + 25.0 / 256.0).sqrt();
+            assert!(((lo + hi) / 2.0 - 100.0).abs() < 0.05, "{side}: {lo} {hi}");
+            let got = f64::from(hi - lo) / 8.0;
+            assert!(
+                (got / sigma - 1.0).abs() < 0.03,
+                "{side}: σ {got} vs {sigma}"
+            );
+        }
+    }
+}

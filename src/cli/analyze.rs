@@ -6,6 +6,10 @@
 //! SNBR and SBR after denoising (supplement eq. 15–20, 23) and Topaz's even/odd SNR in dB; and
 //! per Fourier ring (eq. 24) the FRC, SSNR and the variance components, with the frequency in
 //! 1/Å when the pixel size is known.
+//!
+//! With `--thin P[,P…]`, a dose titration instead (Topaz-Denoise Results 3): the SNR of the
+//! raw, low-passed and denoised micrograph at fractions P of its exposure, made by binomial
+//! thinning ([`crate::analysis::titration`]).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,9 +17,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::analysis::{HalvesSource, halves_for, read_half_pair};
+use crate::analysis::{HalvesSource, halves_for, parse_fractions, read_half_pair, titrate};
 use crate::denoise::{Denoiser2d, TileConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
+use crate::fourier::Lowpass;
 use crate::image::Image;
 use crate::io::atomic::write_atomically;
 use crate::jobs::Progress;
@@ -61,9 +66,27 @@ pub struct AnalyzeArgs {
     /// Write the numbers as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write the per-ring curves as CSV here.
+    /// Write the per-ring curves as CSV here (with `--thin`: the titration table).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Dose titration (Topaz-Denoise Results 3): thin the `--split-counts` micrograph to these
+    /// fractions of its exposure (each in (0, 0.5]; two disjoint thinned copies per fraction)
+    /// and print the SNR of raw, low-passed and (with `--model`) denoised images against the
+    /// exposure in e/Å²; replaces the halves analysis.
+    #[arg(long, value_name = "P[,P…]", requires = "split_counts")]
+    pub thin: Option<String>,
+    /// Bin factor of the low-pass compared in the titration (Topaz's 16×).
+    #[arg(long, default_value_t = 16.0)]
+    pub lowpass_factor: f32,
+    /// Low-pass the titration with a Gaussian of this real-space σ in Å instead of binning
+    /// (restore's figures: 20 Å); needs the pixel size.
+    #[arg(long, value_name = "SIGMA_A")]
+    pub lowpass_angstrom: Option<f32>,
+    /// Write Booth's SSNR of the full micrograph (half 1 + half 2) here: the rotational power
+    /// spectrum, the background through its minima (CTF zeros) and (P − N)/N per ring (Booth
+    /// et al. 2004; restore supplement S3), beside the FRC-based SSNR of `--csv`.
+    #[arg(long, value_name = "CSV")]
+    pub booth_csv: Option<PathBuf>,
 }
 
 /// Runs the analysis, prints a summary and writes the JSON/CSV files.
@@ -72,6 +95,9 @@ pub struct AnalyzeArgs {
 /// Missing or unreadable inputs, halves of different shapes or pixel sizes, data that are
 /// not counts (without `--force`), a model that cannot be loaded.
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    if let Some(fractions) = &args.thin {
+        return titration(args, fractions);
+    }
     let (m1, m2, summary) = halves(args)?;
     let inputs = match (&args.even, &args.odd, &args.split_counts) {
         (Some(e), Some(o), _) => format!("{} and {}", e.display(), o.display()),
@@ -94,6 +120,14 @@ fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Va
     summary["snr"] = json!(raw.snr);
     summary["snr_db"] = json!(raw.snr_db);
     let frc = metrics::frc(&m1, &m2, args.ring_width)?;
+    if let Some(path) = &args.booth_csv {
+        let mut full = m1.clone();
+        full.data
+            .iter_mut()
+            .zip(&m2.data)
+            .for_each(|(a, b)| *a += b);
+        write_booth(&full, path)?;
+    }
     let mut rings = None;
     if let Some(model) = &args.model {
         let spec = ModelSpec::parse(model)?;
@@ -193,6 +227,90 @@ fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Va
     Ok(())
 }
 
+/// `--thin`: the dose titration of the `--split-counts` micrograph, as a table and CSV.
+fn titration(args: &AnalyzeArgs, fractions: &str) -> Result<()> {
+    let fractions = parse_fractions(fractions)?;
+    let Some(mic) = &args.split_counts else {
+        bail!("--thin needs a counting-mode micrograph: give --split-counts MIC");
+    };
+    let image = crate::io::read_micrograph(mic)?;
+    let lowpass = match args.lowpass_angstrom {
+        Some(s) => Lowpass::GaussianAngstrom(s),
+        None => Lowpass::Bin(args.lowpass_factor),
+    };
+    let denoiser = match &args.model {
+        Some(model) => {
+            let device = ComputeDevice::select(args.device)?;
+            println!("device: {}", device.describe());
+            Some(Denoiser2d::load(&ModelSpec::parse(model)?, &device)?)
+        }
+        None => None,
+    };
+    let t = titrate(
+        &image,
+        &fractions,
+        lowpass,
+        denoiser.as_ref(),
+        &split_options(args),
+        &Progress::new(),
+    )
+    .with_context(|| format!("dose titration of {}", mic.display()))?;
+    print!("{}", t.table());
+    if let Some(path) = &args.booth_csv {
+        write_booth(&image, path)?;
+    }
+    if let Some(path) = &args.csv {
+        write_atomically(path, t.csv().as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Booth's SSNR of the whole micrograph `full` (Welch spectrum, 512² Hann tiles, as the
+/// analysis panel's) as CSV.
+fn write_booth(full: &Image, path: &std::path::Path) -> Result<()> {
+    use crate::analysis::{SPECTRUM_TILE, micrograph::booth_of};
+    use crate::fourier::{Window, power_spectrum_linear, rotational_average};
+    let tile = SPECTRUM_TILE.min(full.width.min(full.height));
+    let spectrum = rotational_average(
+        &power_spectrum_linear(full, tile, Window::Hann),
+        full.pixel_size_angstrom,
+    );
+    let curve = booth_of(&spectrum);
+    let unit = if full.pixel_size_angstrom.is_some() {
+        "frequency_per_angstrom"
+    } else {
+        "frequency_per_pixel"
+    };
+    let mut csv = format!("{unit},power,background,ssnr_booth\n");
+    for p in &curve {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{}",
+            p.frequency, p.power, p.background, p.ssnr
+        );
+    }
+    write_atomically(path, csv.as_bytes())?;
+    println!(
+        "Booth SSNR: {} rings between the first and last spectrum minimum; wrote {}",
+        curve.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn split_options(args: &AnalyzeArgs) -> CountSplitOptions {
+    CountSplitOptions {
+        gain: args
+            .gain
+            .map(GainSource::Given)
+            .unwrap_or(GainSource::Estimate),
+        seed: args.seed,
+        force: args.force,
+        ..CountSplitOptions::default()
+    }
+}
+
 fn db(v: Option<f64>) -> String {
     v.map(|d| format!("{d:.2} dB"))
         .unwrap_or_else(|| "n/a dB".into())
@@ -222,15 +340,7 @@ fn halves(args: &AnalyzeArgs) -> Result<(Image, Image, serde_json::Value)> {
             image.pixel_size_angstrom,
         )?;
     }
-    let options = CountSplitOptions {
-        gain: args
-            .gain
-            .map(GainSource::Given)
-            .unwrap_or(GainSource::Estimate),
-        seed: args.seed,
-        force: args.force,
-        ..CountSplitOptions::default()
-    };
+    let options = split_options(args);
     image
         .check_finite()
         .with_context(|| mic.display().to_string())?;

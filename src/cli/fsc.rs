@@ -1,6 +1,7 @@
 //! `cryolens fsc HALF1 HALF2 [--mask M] [--csv OUT] [--shell-width W]`: the Fourier shell
 //! correlation of two half-maps, its 0.143 and 0.5 crossings in Å, and the per-shell curve
-//! with C_ref = √(2·FSC/(1+FSC)) as CSV (crefDenoiser, Agarwal et al. 2024).
+//! with C_ref = √(2·FSC/(1+FSC)) as CSV (crefDenoiser, Agarwal et al. 2024), FSC_scalar (eq. 2)
+//! and the signal, noise (and, given denoised half-maps, bias) power per shell (eq. 12–16).
 
 use std::path::PathBuf;
 
@@ -36,7 +37,17 @@ pub struct FscArgs {
     /// 0.05–100 Å (the first known size is used for all).
     #[arg(long)]
     pub force: bool,
+    /// Denoised half-map 1 (D(half 1)): adds the denoised noise and the bias per shell to the
+    /// CSV (crefDenoiser eq. 14, 15).
+    #[arg(long, requires = "denoised2")]
+    pub denoised1: Option<PathBuf>,
+    /// Denoised half-map 2 (D(half 2)).
+    #[arg(long, requires = "denoised1")]
+    pub denoised2: Option<PathBuf>,
 }
+
+/// The caveat printed beside the signal / noise / bias estimates (crefDenoiser section 3.3).
+pub const CORRELATED_DAMPING_CAVEAT: &str = "signal, noise and bias per shell assume noise independent of the signal and between the halves; they fail when a denoiser damps signal and noise together (correlated damping, crefDenoiser Fig. S4)";
 
 fn describe(t: FscThreshold, threshold: f64) -> String {
     match t {
@@ -81,6 +92,23 @@ pub fn run(args: &FscArgs) -> Result<()> {
     );
     println!("{}", describe(report.at_0143, 0.143));
     println!("{}", describe(report.at_05, 0.5));
+    let scalar_unit = match report.curve.unit {
+        FrequencyUnit::PerAngstrom => "1/Å",
+        FrequencyUnit::PerPixel => "cycles/voxel",
+    };
+    println!(
+        "FSC_scalar (eq. 2): {:.5} {scalar_unit} (mean FSC up to Nyquist {:.4})",
+        report.scalar.integral, report.scalar.mean
+    );
+    let denoised = match (&args.denoised1, &args.denoised2) {
+        (Some(a), Some(b)) => {
+            let d = HalfMaps::read(a, b, None, &sampling)?;
+            Some(maps.shells_with_denoised(&d.half1, &d.half2, args.shell_width)?)
+        }
+        _ => None,
+    };
+    let shells = denoised.as_ref().unwrap_or(&report.shells);
+    println!("note: {CORRELATED_DAMPING_CAVEAT}");
     if let Some(path) = &args.csv {
         let unit = match report.curve.unit {
             FrequencyUnit::PerAngstrom => "per_angstrom",
@@ -90,9 +118,15 @@ pub fn run(args: &FscArgs) -> Result<()> {
             FrequencyUnit::PerAngstrom => "angstrom",
             FrequencyUnit::PerPixel => "voxels",
         };
-        let mut text =
-            format!("shell,frequency_{unit},resolution_{res},components,signal,fsc,c_ref\n");
-        for r in &report.curve.rings {
+        let mut text = format!(
+            "shell,frequency_{unit},resolution_{res},components,has_signal,fsc,c_ref,signal,noise,snr"
+        );
+        if denoised.is_some() {
+            text.push_str(",noise_denoised,bias,snr_denoised,sbr");
+        }
+        text.push('\n');
+        for (r, v) in report.curve.rings.iter().zip(&shells.rings) {
+            let v = v.value;
             // A shell without power in both maps has no FSC: its cells stay empty.
             let (fsc, c_ref) = if r.value.signal {
                 (
@@ -103,13 +137,23 @@ pub fn run(args: &FscArgs) -> Result<()> {
                 (String::new(), String::new())
             };
             text.push_str(&format!(
-                "{},{:.6},{:.4},{},{},{fsc},{c_ref}\n",
+                "{},{:.6},{:.4},{},{},{fsc},{c_ref},{:.6e},{:.6e},{:.6e}",
                 r.index,
                 r.frequency,
                 1.0 / r.frequency,
                 r.components,
                 u8::from(r.value.signal),
+                v.signal,
+                v.noise_noisy,
+                v.snr_noisy
             ));
+            if denoised.is_some() {
+                text.push_str(&format!(
+                    ",{:.6e},{:.6e},{:.6e},{:.6e}",
+                    v.noise_denoised, v.bias, v.snr_denoised, v.sbr
+                ));
+            }
+            text.push('\n');
         }
         write_atomically(path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;

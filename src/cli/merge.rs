@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::fourier::merge::merge_with_report;
+use crate::fourier::merge::{BandNorm, MergeFilter, Merger};
 
 /// `cryolens merge` options.
 #[derive(clap::Args, Debug)]
@@ -28,6 +28,10 @@ pub struct MergeArgs {
     /// header has one); 0.05–100 Å/px.
     #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
     pub pixel_size_angstrom: Option<f32>,
+    /// Band normalisation (restore S2.4): `std` equalises the standard deviation of the
+    /// Fourier amplitudes in the merge band (default), `rms` their root mean square.
+    #[arg(long, default_value = "std", value_parser = ["std", "rms"])]
+    pub band_norm: String,
 }
 
 /// Runs `cryolens merge`: reads both images, merges, writes the output and prints the
@@ -54,25 +58,28 @@ pub fn run(args: &MergeArgs) -> Result<()> {
             .check_finite()
             .with_context(|| path.display().to_string())?;
     }
-    let (merged, report) =
-        merge_with_report(&raw, &denoised, args.cutoff_angstrom, args.width_angstrom)
-            .with_context(|| {
-                format!(
-                    "merging {} into {}",
-                    args.denoised.display(),
-                    args.raw.display()
-                )
-            })?;
+    let norm = BandNorm::parse(&args.band_norm).map_err(anyhow::Error::msg)?;
+    MergeFilter::new(args.cutoff_angstrom, args.width_angstrom).context("merging")?;
+    let (merged, report) = Merger::new(&raw, &denoised)
+        .and_then(|m| m.merge_with_norm(args.cutoff_angstrom, args.width_angstrom, norm))
+        .with_context(|| {
+            format!(
+                "merging {} into {}",
+                args.denoised.display(),
+                args.raw.display()
+            )
+        })?;
     crate::io::mrc::write_image(&args.output, &merged)
         .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
-        "merged {} (low frequencies) into {} (high frequencies): band {:.2}-{:.2} Å, pixel {:.4} Å, denoised amplitudes × {:.4} ({} components in the band) -> {}",
+        "merged {} (low frequencies) into {} (high frequencies): band {:.2}-{:.2} Å, pixel {:.4} Å, denoised amplitudes × {:.4} (band {} matched, {} components) -> {}",
         args.denoised.display(),
         args.raw.display(),
         args.cutoff_angstrom + args.width_angstrom,
         args.cutoff_angstrom,
         report.pixel_size_angstrom,
         report.scale,
+        report.band_norm.name(),
         report.band_components,
         args.output.display()
     );

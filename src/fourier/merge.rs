@@ -18,11 +18,14 @@
 //! k = std(|R(s)|) / std(|D(s)|), both standard deviations taken over the Fourier components
 //! strictly inside the merge band (0 < L < 1), so the spread of the denoised amplitudes
 //! there equals the raw image's and no step in amplitude appears where the two meet. The mean
-//! (s = 0) is the denoised image's, unscaled.
+//! (s = 0) is the denoised image's, unscaled. [`Merger::merge_with_norm`] offers the other
+//! reading of S2.4, the ratio of RMS amplitudes ([`BandNorm`]).
 
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
 
+pub use super::band_norm::BandNorm;
+use super::band_norm::BandStats;
 use super::fft;
 use crate::image::Image;
 
@@ -314,6 +317,12 @@ pub struct MergeReport {
     pub raw_band_amplitude_std: f64,
     /// Standard deviation of the (unscaled) denoised image's Fourier amplitudes inside it.
     pub denoised_band_amplitude_std: f64,
+    /// RMS of the raw image's Fourier amplitudes inside the band.
+    pub raw_band_amplitude_rms: f64,
+    /// RMS of the (unscaled) denoised image's Fourier amplitudes inside it.
+    pub denoised_band_amplitude_rms: f64,
+    /// Which of the two the factor equalises.
+    pub band_norm: BandNorm,
     /// Fourier components (full plane) inside the band.
     pub band_components: usize,
     /// Pixel size used, Å/px.
@@ -322,14 +331,15 @@ pub struct MergeReport {
     pub filter: MergeFilter,
 }
 
-/// Weighted (full-plane) standard deviation of |F| over the half-plane bins inside the band.
-fn band_amplitude_std(
+/// [`BandStats`] of a half spectrum (`rfft2` layout of a `width × height` image of pixel size
+/// `pixel` Å) inside `filter`'s band, each half-plane column weighted for the full plane.
+pub(crate) fn band_stats(
     spectrum: &[Complex<f32>],
     width: usize,
     height: usize,
     pixel: f64,
     filter: &MergeFilter,
-) -> (f64, usize) {
+) -> BandStats {
     let dx = 1.0 / (width as f64 * pixel);
     let dy = 1.0 / (height as f64 * pixel);
     let (mut w_sum, mut sum, mut sum2, mut count) = (0.0f64, 0.0f64, 0.0f64, 0usize);
@@ -348,10 +358,14 @@ fn band_amplitude_std(
         }
     }
     if w_sum == 0.0 {
-        return (0.0, 0);
+        return BandStats::default();
     }
     let mean = sum / w_sum;
-    ((sum2 / w_sum - mean * mean).max(0.0).sqrt(), count)
+    BandStats {
+        std: (sum2 / w_sum - mean * mean).max(0.0).sqrt(),
+        rms: (sum2 / w_sum).sqrt(),
+        components: count,
+    }
 }
 
 /// Merges `denoised` (low frequencies) into `raw` (high frequencies), Palovcak et al. 2020
@@ -462,14 +476,29 @@ impl Merger {
         cutoff_angstrom: f32,
         width_angstrom: f32,
     ) -> Result<(Image, MergeReport), MergeError> {
+        self.merge_with_norm(cutoff_angstrom, width_angstrom, BandNorm::Std)
+    }
+
+    /// [`Merger::merge`] with the band normalisation `norm` ([`BandNorm`]: the amplitudes'
+    /// standard deviation, restore's default here, or their RMS).
+    ///
+    /// # Errors
+    /// As [`Merger::merge`].
+    pub fn merge_with_norm(
+        &self,
+        cutoff_angstrom: f32,
+        width_angstrom: f32,
+        norm: BandNorm,
+    ) -> Result<(Image, MergeReport), MergeError> {
         let filter = MergeFilter::new(cutoff_angstrom, width_angstrom)?;
         let (w, h) = (self.raw.width, self.raw.height);
         let pixel = self.pixel_size_angstrom;
         let p = pixel as f64;
         let (fr, fd) = (&self.raw.data, &self.denoised.data);
-        let (raw_std, n_band) = band_amplitude_std(fr, w, h, p, &filter);
-        let (den_std, _) = band_amplitude_std(fd, w, h, p, &filter);
-        if n_band < 2 || den_std <= 0.0 {
+        let raw_stats = band_stats(fr, w, h, p, &filter);
+        let den_stats = band_stats(fd, w, h, p, &filter);
+        let n_band = raw_stats.components;
+        if n_band < 2 || den_stats.of(norm) <= 0.0 {
             return Err(MergeError::EmptyBand {
                 from_angstrom: cutoff_angstrom as f64 + width_angstrom as f64,
                 to_angstrom: cutoff_angstrom as f64,
@@ -477,7 +506,7 @@ impl Merger {
                 nyquist_angstrom: 2.0 * p,
             });
         }
-        let scale = raw_std / den_std;
+        let scale = raw_stats.of(norm) / den_stats.of(norm);
         let dx = 1.0 / (w as f64 * p);
         let dy = 1.0 / (h as f64 * p);
         let mut merged = fd.clone();
@@ -506,8 +535,11 @@ impl Merger {
             image,
             MergeReport {
                 scale,
-                raw_band_amplitude_std: raw_std,
-                denoised_band_amplitude_std: den_std,
+                raw_band_amplitude_std: raw_stats.std,
+                denoised_band_amplitude_std: den_stats.std,
+                raw_band_amplitude_rms: raw_stats.rms,
+                denoised_band_amplitude_rms: den_stats.rms,
+                band_norm: norm,
                 band_components: n_band,
                 pixel_size_angstrom: pixel,
                 filter,

@@ -12,6 +12,7 @@
 //! back unchanged, invalid parameters (non-finite or non-positive sizes) return a copy or an
 //! error as documented.
 
+pub mod band_norm;
 mod fft;
 pub mod merge;
 
@@ -202,6 +203,38 @@ pub fn gaussian_lowpass_angstrom(
         .filter(|p| p.is_finite() && *p > 0.0)
         .ok_or(FourierError::UnknownPixelSize)?;
     Ok(gaussian_lowpass(image, sigma_angstrom / ps))
+}
+
+/// A low-pass filter chosen by the user: Topaz's binning or a Gaussian of σ in Å.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lowpass {
+    /// Topaz's binning low-pass by this factor ([`bin_lowpass`]; Topaz's figures use 16).
+    Bin(f32),
+    /// A Gaussian of this real-space σ in Å ([`gaussian_lowpass_angstrom`]; restore's
+    /// figures use 1/20 Å⁻¹, Topaz's σ = 8 px).
+    GaussianAngstrom(f32),
+}
+
+impl Lowpass {
+    /// Applies the filter (shape, pixel size and mean kept).
+    ///
+    /// # Errors
+    /// For a Gaussian: an image without pixel size ([`FourierError::UnknownPixelSize`]) or σ
+    /// not > 0 ([`FourierError::InvalidParameter`]).
+    pub fn apply(&self, image: &Image) -> Result<Image, FourierError> {
+        match *self {
+            Lowpass::Bin(f) => Ok(bin_lowpass(image, f)),
+            Lowpass::GaussianAngstrom(s) => gaussian_lowpass_angstrom(image, s),
+        }
+    }
+
+    /// A short label ("binned 16×", "Gaussian σ 20 Å").
+    pub fn describe(&self) -> String {
+        match *self {
+            Lowpass::Bin(f) => format!("binned {f}×"),
+            Lowpass::GaussianAngstrom(s) => format!("Gaussian σ {s} Å"),
+        }
+    }
 }
 
 /// Taper applied to each tile before its transform in [`power_spectrum_linear`].

@@ -325,6 +325,18 @@ impl CryolensApp {
         self.analysis.is_analysing()
     }
 
+    /// True while a dose titration runs.
+    pub fn is_titrating(&self) -> bool {
+        self.analysis.is_titrating()
+    }
+
+    /// The dose titration of the open micrograph, if computed.
+    pub fn titration(&self) -> Option<&crate::analysis::Titration> {
+        self.analysis
+            .titration(self.doc.as_ref().map(|d| d.index))
+            .map(|t| t.as_ref())
+    }
+
     /// Opens or closes the analysis panel.
     pub fn show_analysis(&mut self, open: bool) {
         self.analysis.open = open;

@@ -211,32 +211,27 @@ pub struct CountSplit {
     pub max_deviation: f64,
 }
 
-/// Splits a counting-mode sum into two halves with independent Poisson noise and the same
-/// signal ("count splitting", issue 3 item 2).
-///
-/// `image`: values n · g (n = electron counts per pixel, g = gain in image units per count).
-/// Each pixel's count n = round(value/g) is split into a ~ Binomial(n, ½) and n − a; the
-/// halves are g·a and g·(n − a), so they add up to the input, each holds half the dose,
-/// and if n ~ Poisson(λ) then a and n − a are independent Poisson(λ/2) (binomial thinning):
-/// same signal g·λ/2, independent noise, as required by the even/odd estimators
-/// ([`super::variance_estimate`], [`super::frc`], [`super::frank_al_ali_snr`]). SNRs measured
-/// on the halves are those of a half-dose image (the full sum has twice the SNR).
-///
-/// Data that are not counts are refused unless `options.force`: any value/g below
-/// −tolerance, or more than `tolerance` from an integer (float dose-weighted or
-/// gain-normalised sums). Forced, values/g are rounded and negatives set to 0. The split is
-/// deterministic given `options.seed` (one random stream per row, whatever the thread
-/// count). Shape and pixel size are kept.
-///
-/// # Errors
-/// [`MetricsError::BadImage`]; [`MetricsError::InvalidParameter`] for a given gain that is
-/// not finite and > 0, a tolerance outside (0, 0.5), or counts above 2³¹ (a gain far too
-/// small); [`MetricsError::GainEstimation`] (see [`estimate_gain`]);
-/// [`MetricsError::NotCounts`] for non-count data without `force`.
-pub fn split_counts(
+/// What [`counts_of`] found: the gain and how well the values fit counts × gain.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CountCheck {
+    /// Gain g (image units per count).
+    pub gain: f64,
+    /// The estimate, when the gain was estimated.
+    pub gain_estimate: Option<GainEstimate>,
+    /// Pixels with value/g below −tolerance.
+    pub negative: usize,
+    /// Pixels more than the tolerance from an integer count.
+    pub non_integer: usize,
+    /// Largest |value/g − round(value/g)|.
+    pub max_deviation: f64,
+}
+
+/// Checks `image` and `options`, finds the gain and checks that the values are counts × gain
+/// (the checks and errors of [`split_counts`]).
+pub(super) fn counts_of(
     image: &Image,
     options: &CountSplitOptions,
-) -> Result<CountSplit, MetricsError> {
+) -> Result<CountCheck, MetricsError> {
     check_image("image", image)?;
     let tol = options.tolerance;
     if !(tol > 0.0 && tol < 0.5) {
@@ -300,6 +295,53 @@ pub fn split_counts(
             value: gain,
         });
     }
+    Ok(CountCheck {
+        gain,
+        gain_estimate,
+        negative,
+        non_integer,
+        max_deviation: max_dev,
+    })
+}
+
+/// The count of one pixel value: round(value / gain), negatives 0.
+pub(super) fn count_of(value: f32, gain: f64) -> u64 {
+    (value as f64 / gain).round().max(0.0) as u64
+}
+
+/// Splits a counting-mode sum into two halves with independent Poisson noise and the same
+/// signal ("count splitting", issue 3 item 2).
+///
+/// `image`: values n · g (n = electron counts per pixel, g = gain in image units per count).
+/// Each pixel's count n = round(value/g) is split into a ~ Binomial(n, ½) and n − a; the
+/// halves are g·a and g·(n − a), so they add up to the input, each holds half the dose,
+/// and if n ~ Poisson(λ) then a and n − a are independent Poisson(λ/2) (binomial thinning):
+/// same signal g·λ/2, independent noise, as required by the even/odd estimators
+/// ([`super::variance_estimate`], [`super::frc`], [`super::frank_al_ali_snr`]). SNRs measured
+/// on the halves are those of a half-dose image (the full sum has twice the SNR).
+///
+/// Data that are not counts are refused unless `options.force`: any value/g below
+/// −tolerance, or more than `tolerance` from an integer (float dose-weighted or
+/// gain-normalised sums). Forced, values/g are rounded and negatives set to 0. The split is
+/// deterministic given `options.seed` (one random stream per row, whatever the thread
+/// count). Shape and pixel size are kept.
+///
+/// # Errors
+/// [`MetricsError::BadImage`]; [`MetricsError::InvalidParameter`] for a given gain that is
+/// not finite and > 0, a tolerance outside (0, 0.5), or counts above 2³¹ (a gain far too
+/// small); [`MetricsError::GainEstimation`] (see [`estimate_gain`]);
+/// [`MetricsError::NotCounts`] for non-count data without `force`.
+pub fn split_counts(
+    image: &Image,
+    options: &CountSplitOptions,
+) -> Result<CountSplit, MetricsError> {
+    let CountCheck {
+        gain,
+        gain_estimate,
+        negative,
+        non_integer,
+        max_deviation: max_dev,
+    } = counts_of(image, options)?;
     let w = image.width;
     let mut half1 = image.clone();
     let mut half2 = image.clone();
@@ -312,7 +354,7 @@ pub fn split_counts(
             let mut rng = Rng::stream(options.seed, row as u64);
             for (a_out, b_out) in h1.iter_mut().zip(h2.iter_mut()) {
                 // Both start as the input value.
-                let n = (*a_out as f64 / gain).round().max(0.0) as u64;
+                let n = count_of(*a_out, gain);
                 let a = rng.binomial_half(n);
                 *a_out = (gain * a as f64) as f32;
                 *b_out = (gain * (n - a) as f64) as f32;

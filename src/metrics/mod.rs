@@ -1,8 +1,9 @@
-//! Image-quality metrics for denoising without ground truth: signal, noise and bias
-//! variances from even/odd halves (Palovcak et al. 2020), correlation SNR (Frank & Al-Ali
-//! 1975), Topaz-Denoise's even/odd and labelled-region SNRs (Bepler et al. 2020), NT2C's
-//! region SNR (Li et al. 2022), Fourier ring correlation and spectral SNR, and count
-//! splitting of counting-mode sums into two halves with independent noise; [`synthetic`] makes
+//! Image-quality metrics for denoising without ground truth: signal, noise and bias variances
+//! from even/odd halves (Palovcak et al. 2020), correlation SNR (Frank & Al-Ali 1975), Booth's
+//! spectrum-based SSNR (Booth et al. 2004), Topaz-Denoise's even/odd and labelled-region SNRs
+//! (Bepler et al. 2020), NT2C's region SNR (Li et al. 2022), Fourier ring correlation and
+//! spectral SNR, count splitting of counting-mode sums into two halves with independent noise,
+//! and binomial thinning to lower exposures for dose titration ([`dose`]); [`synthetic`] makes
 //! images whose signal, noise and bias are known, the ground truth these estimators are tested
 //! against.
 //!
@@ -22,17 +23,23 @@
 //! Bepler et al., Nat. Commun. 11 (2020) 5208, Methods "Signal-to-noise quantification" and
 //! Suppl. Table 2; Li et al., Bioinformatics (2022), NT2C, section 3 and eq. 5.
 
+mod booth;
 mod count_split;
+pub mod dose;
 mod frc;
 pub mod fsc;
+mod fsc_scalar;
 mod region;
 pub mod synthetic;
 mod variance;
 
+pub use booth::{BoothPoint, booth_ssnr, spectrum_minima};
 pub use count_split::{
     CountSplit, CountSplitOptions, GainEstimate, GainSource, estimate_gain, split_counts,
 };
+pub use dose::{ThinnedPair, exposure_per_square_angstrom, poisson_snr, thin_counts_pair};
 pub use frc::{FrcValue, Ring, RingCurve, frc, spectral_covariance};
+pub use fsc_scalar::{FscScalar, fsc_scalar};
 pub use region::{Region, RegionPair, RegionSnr, region_snr_nt2c, region_snr_topaz};
 pub use variance::{
     VarianceEstimate, variance_estimate, variance_estimate_rings, variance_estimate_with,

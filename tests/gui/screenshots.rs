@@ -273,3 +273,108 @@ fn bundled_models_on_ucsf_screenshot() {
         .save(Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots/ucsf-bundled-models.png"))
         .unwrap();
 }
+
+/// The analyses the papers show, on a 1024² crop of fei-extended (real counts, 47.6 e/Å²):
+/// `screenshots/analysis-dose-titration.png` (SNR against exposure, Topaz-Denoise Fig. 3),
+/// `analysis-ssnr-booth.png` (Booth's SSNR beside the FRC-based one),
+/// `contrast-topaz.png` (Topaz's display normalisation), `lowpass-gaussian.png` (the
+/// low-pass view as a Gaussian of σ 20 Å) and `analysis-half-map-shells.png` (signal / noise
+/// per shell with FSC_scalar and the correlated-damping caveat) on synthetic half-maps of the
+/// ribosome map. Run with `--ignored` (reads the shared data).
+#[test]
+#[ignore]
+fn paper_analyses_screenshot() {
+    let _guard = setup();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let fei =
+        cryolens::io::read_micrograph(&data.join("micrographs/fei-extended/fei-extended.mrc"))
+            .unwrap();
+    let crop = dir.path().join("fei-crop.mrc");
+    cryolens::io::mrc::write_image(&crop, &fei.crop(1024, 1024, 1024, 1024)).unwrap();
+    let mut h = harness_with_session(
+        Source::Micrographs(vec![crop]),
+        &dir.path().join("session.json"),
+        Vec2::new(1500.0, 1000.0),
+    );
+    h.set_render_cursor(false);
+    wait_for(&mut h, "the crop", Duration::from_secs(120), |a| {
+        a.has_view(View::Raw)
+    });
+    // Topaz's display normalisation on the raw view.
+    h.get_by_label("Topaz").click();
+    h.step();
+    let (frame, _) = render_viewer(&mut h);
+    frame.save(out.join("contrast-topaz.png")).unwrap();
+    // The low-pass view as a Gaussian of σ 20 Å.
+    h.get_by_label("Gaussian (Å)").click();
+    h.step();
+    h.key_press(Key::Num3);
+    wait_for(
+        &mut h,
+        "the Gaussian low-pass",
+        Duration::from_secs(120),
+        |a| a.has_view(View::Lowpass),
+    );
+    let (frame, _) = render_viewer(&mut h);
+    frame.save(out.join("lowpass-gaussian.png")).unwrap();
+    h.key_press(Key::Num1);
+    h.key_press(Key::A);
+    h.step();
+    h.get_by_label("denoise halves").click();
+    h.get_by_label("force count split").click();
+    h.step();
+    h.get_by_label("Analyse").click();
+    h.step();
+    wait_for(&mut h, "the analysis", Duration::from_secs(600), |a| {
+        !a.is_analysing()
+    });
+    assert!(h.state().analysis().is_some_and(|a| !a.booth.is_empty()));
+    h.get_by_label("SSNR").click();
+    h.remove_cursor();
+    h.step();
+    h.step();
+    h.render()
+        .unwrap()
+        .save(out.join("analysis-ssnr-booth.png"))
+        .unwrap();
+    // Dose titration, denoised with the bundled small model (fast on the CPU).
+    assert!(h.state_mut().select_model("cryolens-unet-small"));
+    h.get_by_label("denoise halves").click();
+    h.get_by_label("Dose titration").click();
+    h.step();
+    h.get_by_label("Titrate").click();
+    h.step();
+    wait_for(&mut h, "the titration", Duration::from_secs(1200), |a| {
+        !a.is_titrating()
+    });
+    let t = h.state().titration().expect("a titration");
+    eprintln!("{}", t.table());
+    h.remove_cursor();
+    h.step();
+    h.step();
+    h.render()
+        .unwrap()
+        .save(out.join("analysis-dose-titration.png"))
+        .unwrap();
+    // Signal / noise per shell of synthetic half-maps (SNR 20·exp(−(f/0.2)²)).
+    let (_, truth) = cryolens::io::read(
+        &data.join("maps/zarr_particle_tools/ribo80s_emd_3883_866_64_resized.mrc"),
+    )
+    .unwrap();
+    let snr = |f: f64| 20.0 * (-(f / 0.2).powi(2)).exp();
+    let halves = cryolens::analysis::halfmap::synthetic_half_maps(&truth, snr, 5).unwrap();
+    let (a, b) = (dir.path().join("half1.mrc"), dir.path().join("half2.mrc"));
+    cryolens::io::mrc::write_volume(&a, &halves.halves.half1).unwrap();
+    cryolens::io::mrc::write_volume(&b, &halves.halves.half2).unwrap();
+    h.get_by_label("Half-map FSC").click();
+    h.state_mut().open_half_maps(&a, &b).unwrap();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("FSC_scalar").is_some());
+    h.render()
+        .unwrap()
+        .save(out.join("analysis-half-map-shells.png"))
+        .unwrap();
+}

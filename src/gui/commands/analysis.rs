@@ -38,15 +38,7 @@ impl CryolensApp {
             .get(index)
             .map(|m| m.path.clone())
             .filter(|p| p != Path::new(SAMPLE_NAME));
-        let model = if self.analysis.with_denoiser {
-            self.models.selected.zip(self.device.clone())
-        } else {
-            None
-        };
-        let split = crate::metrics::CountSplitOptions {
-            force: self.analysis.force_split,
-            ..Default::default()
-        };
+        let (model, split) = self.analysis_inputs();
         let lowpass_factor = self.settings.lowpass_factor;
         let ring_width = self.analysis.ring_width;
         let ctf = self.ctf_for(index);
@@ -73,6 +65,58 @@ impl CryolensApp {
             crate::analysis::analyze(&m1, &m2, source, &input, p)
         });
         self.analysis.start_analysis(index, job);
+    }
+
+    /// The analysis panel's denoiser (the selected model and device, when 'denoise halves' is
+    /// on) and count-split options ('force count split').
+    fn analysis_inputs(
+        &self,
+    ) -> (
+        Option<(DenoiserChoice, crate::device::ComputeDevice)>,
+        crate::metrics::CountSplitOptions,
+    ) {
+        let model = if self.analysis.with_denoiser {
+            self.models.selected.zip(self.device.clone())
+        } else {
+            None
+        };
+        let split = crate::metrics::CountSplitOptions {
+            force: self.analysis.force_split,
+            ..Default::default()
+        };
+        (model, split)
+    }
+
+    /// Starts the dose titration of the open micrograph at the fractions typed in the Dose
+    /// titration tab: the low-pass of the low-pass view (binning or Gaussian), denoised with the
+    /// selected model when 'denoise halves' is on.
+    pub fn start_titration(&mut self) {
+        let Some(doc) = &self.doc else { return };
+        let Some(fractions) = self.analysis.titration_fractions() else {
+            return;
+        };
+        let index = doc.index;
+        let raw = Arc::clone(&doc.raw);
+        let (model, split) = self.analysis_inputs();
+        let lowpass = self.settings.lowpass();
+        let job = Job::spawn("dose titration", move |p| {
+            let denoiser = match model {
+                Some((arch, device)) => {
+                    p.set_message(format!("loading {}", arch.name()));
+                    Some(Denoiser2d::load(&arch.spec()?, &device)?)
+                }
+                None => None,
+            };
+            crate::analysis::titrate(
+                &raw.image,
+                &fractions,
+                lowpass,
+                denoiser.as_ref(),
+                &split,
+                p,
+            )
+        });
+        self.analysis.start_titration(index, job);
     }
 
     /// With the comparison and the analysis panel open and the analysis done, computes each

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::fourier;
 use crate::fourier::merge::Merger;
 use crate::jobs::Job;
 
@@ -75,10 +74,10 @@ impl CryolensApp {
         }
         if !self.jobs.lowpass.is_running() && !doc.lowpass.contains_key(&key) {
             let raw = Arc::clone(&doc.raw);
-            let factor = self.settings.lowpass_factor;
+            let lowpass = self.settings.lowpass();
             let job = Job::spawn("lowpass", move |p| {
-                p.set_message(format!("binning by {factor}×"));
-                Ok(ViewImage::new(fourier::bin_lowpass(&raw.image, factor)))
+                p.set_message(format!("low-pass: {}", lowpass.describe()));
+                Ok(ViewImage::new(lowpass.apply(&raw.image)?))
             });
             self.jobs.lowpass.start(
                 LowpassKey {

@@ -105,6 +105,7 @@ impl CryolensApp {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
             }
+            AnalysisAction::RunTitration => self.start_titration(),
             AnalysisAction::TrainCref => self.start_cref_training(),
             AnalysisAction::ApplyCrefModel => self.start_cref_apply(),
             AnalysisAction::CancelCref => self.analysis.cref.cancel_training(),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use crate::fourier;
 use crate::jobs::Job;
 
 use crate::gui::app::CryolensApp;
@@ -154,7 +153,7 @@ impl CryolensApp {
         {
             let volume = Arc::clone(volume);
             let t = self.volume_view.slab_thickness;
-            let factor = self.settings.lowpass_factor;
+            let lowpass = self.settings.lowpass();
             let job = Job::spawn("orthoviews", move |_| {
                 use crate::image::Axis;
                 let (xz, yz) = match (shows, denoised) {
@@ -162,10 +161,7 @@ impl CryolensApp {
                     _ => (volume.slab(Axis::Y, y, t), volume.slab(Axis::X, x, t)),
                 };
                 let (xz, yz) = if shows == View::Lowpass {
-                    (
-                        fourier::bin_lowpass(&xz, factor),
-                        fourier::bin_lowpass(&yz, factor),
-                    )
+                    (lowpass.apply(&xz)?, lowpass.apply(&yz)?)
                 } else {
                     (xz, yz)
                 };

@@ -40,7 +40,29 @@ impl Contrast {
         let high = stats.mean + self.high_sigma as f64 * std;
         (low as f32, high.max(low + std * 1e-3) as f32)
     }
+
+    /// The contrast that shows the absolute window `(black, white)` (image units) on an image
+    /// with `stats`: the inverse of [`Contrast::window`]. With Topaz's display window
+    /// ([`crate::analysis::section::topaz_display_window`]: the 16× low-pass copy's mean ±
+    /// 4σ) this is Topaz-Denoise's display normalisation, the image scaled to the low-pass
+    /// copy's mean and σ and shown in [−4, 4].
+    pub fn showing(stats: &Stats, (black, white): (f32, f32)) -> Self {
+        let std = if stats.std > 0.0 && stats.std.is_finite() {
+            stats.std
+        } else {
+            1.0
+        };
+        let low = ((f64::from(black) - stats.mean) / std) as f32;
+        let high = ((f64::from(white) - stats.mean) / std) as f32;
+        Self {
+            low_sigma: low,
+            high_sigma: high.max(low + 1e-3),
+        }
+    }
 }
+
+/// What the Topaz preset needs of the shown image: its display statistics and Topaz's window.
+pub type TopazPreset = (Stats, (f32, f32));
 
 /// Colour maps the shader knows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,13 +99,15 @@ impl ColourMap {
     }
 }
 
-/// The contrast controls: low/high σ, a reset button, the colour map, and the histogram with
+/// The contrast controls: low/high σ, a reset button, the Topaz preset (when `topaz` gives
+/// the shown image's statistics and Topaz's window), the colour map, and the histogram with
 /// the window marked. Returns true if something changed.
 pub fn controls(
     ui: &mut egui::Ui,
     contrast: &mut Contrast,
     colour_map: &mut ColourMap,
     histogram: Option<&Histogram>,
+    topaz: Option<TopazPreset>,
 ) -> bool {
     let before = (*contrast, *colour_map);
     egui::Grid::new("contrast grid")
@@ -121,6 +145,16 @@ pub fn controls(
         {
             *contrast = Contrast::default();
         }
+        if ui
+            .add_enabled(topaz.is_some(), egui::Button::new("Topaz"))
+            .on_hover_text("Topaz-Denoise's display: scaled to the 16× low-pass image's mean and σ, shown in [−4, 4]")
+            .clicked()
+            && let Some((stats, window)) = topaz
+        {
+            *contrast = Contrast::showing(&stats, window);
+        }
+    });
+    ui.horizontal(|ui| {
         let label = ui.label("Colour map");
         egui::ComboBox::from_id_salt("colour map")
             .selected_text(colour_map.name())
@@ -219,6 +253,27 @@ mod tests {
         };
         let (lo, hi) = Contrast::default().window(&flat);
         assert!(hi > lo);
+    }
+
+    #[test]
+    fn topaz_preset_shows_the_low_pass_window() {
+        let stats = Stats {
+            mean: 10.0,
+            std: 2.0,
+            min: 0.0,
+            max: 20.0,
+        };
+        // Low-pass copy: mean 11, σ 0.5 → Topaz shows [11 − 2, 11 + 2] = [9, 13].
+        let c = Contrast::showing(&stats, (9.0, 13.0));
+        assert!(
+            (c.low_sigma + 0.5).abs() < 1e-6 && (c.high_sigma - 1.5).abs() < 1e-6,
+            "{c:?}"
+        );
+        let (lo, hi) = c.window(&stats);
+        assert!((lo - 9.0).abs() < 1e-5 && (hi - 13.0).abs() < 1e-5);
+        // A value at the low-pass mean + 4σ maps to white, at the mean to mid-grey.
+        let (lo, hi) = c.window(&stats);
+        assert!(((11.0 - lo) / (hi - lo) - 0.5).abs() < 1e-6);
     }
 
     #[test]

@@ -500,10 +500,11 @@ impl CrefPanel {
             let height = ui.available_height().max(150.0);
             let has_loss = !self.live_epochs.is_empty();
             ui.horizontal_top(|ui| {
+                let shells_width = ui.available_width() * 0.34;
                 let plot_width = if has_loss {
-                    ui.available_width() * 0.68
+                    (ui.available_width() - shells_width) * 0.68
                 } else {
-                    ui.available_width()
+                    ui.available_width() - shells_width
                 };
                 Plot::new("half-map fsc")
                     .legend(Legend::default())
@@ -548,6 +549,7 @@ impl CrefPanel {
                         pui.hline(HLine::new("0.143", 0.143).color(Color32::GRAY));
                         pui.hline(HLine::new("0.5", 0.5).color(Color32::DARK_GRAY));
                     });
+                super::halfmap_shells::shells_ui(ui, &report, unit, shells_width - 8.0, height);
                 if has_loss {
                     let loss: Vec<[f64; 2]> = self
                         .live_epochs

@@ -80,38 +80,63 @@ impl CryolensApp {
         ui.separator();
         ui.heading("Contrast");
         let histogram = self.view_image(self.view).map(|v| v.histogram.clone());
+        let topaz = self
+            .view_image(self.view)
+            .map(|v| (v.stats, v.topaz_window));
         let idx = self.view.index();
         contrast::controls(
             ui,
             &mut self.contrast[idx],
             &mut self.colour_map,
             histogram.as_ref(),
+            topaz,
         );
         ui.label(egui::RichText::new(format!("applies to the {} view", self.view.name())).weak());
         ui.separator();
 
         ui.heading("Low-pass");
-        ui.add(
-            egui::Slider::new(&mut self.settings.lowpass_factor, 1.0..=16.0)
-                .step_by(0.5)
-                .text("Bin factor"),
-        )
-        .on_hover_text("Topaz-style binning: Fourier crop by this factor");
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.settings.lowpass_gaussian, false, "Binning");
+            ui.selectable_value(&mut self.settings.lowpass_gaussian, true, "Gaussian (Å)")
+                .on_hover_text("Gaussian low-pass of real-space σ in Å (restore's figures: 20 Å); needs the pixel size");
+        });
         let pixel = self
             .doc
             .as_ref()
             .and_then(|d| d.raw.image.pixel_size_angstrom);
-        ui.label(match pixel {
-            Some(p) => format!(
-                "≈ {:.1} Å resolution (2 × {p:.4} Å × {})",
-                2.0 * p * self.settings.lowpass_factor,
-                self.settings.lowpass_factor
-            ),
-            None => format!(
-                "{}× Nyquist (pixel size unknown)",
-                self.settings.lowpass_factor
-            ),
-        });
+        if self.settings.lowpass_gaussian {
+            ui.add(
+                egui::Slider::new(&mut self.settings.lowpass_sigma_angstrom, 1.0..=100.0)
+                    .step_by(0.5)
+                    .text("σ (Å)"),
+            );
+            ui.label(match pixel {
+                Some(p) => format!(
+                    "σ = {:.1} px; power at 1/e at {:.1} Å",
+                    self.settings.lowpass_sigma_angstrom / p,
+                    std::f32::consts::TAU * self.settings.lowpass_sigma_angstrom
+                ),
+                None => "pixel size unknown: the Gaussian needs it".into(),
+            });
+        } else {
+            ui.add(
+                egui::Slider::new(&mut self.settings.lowpass_factor, 1.0..=16.0)
+                    .step_by(0.5)
+                    .text("Bin factor"),
+            )
+            .on_hover_text("Topaz-style binning: Fourier crop by this factor");
+            ui.label(match pixel {
+                Some(p) => format!(
+                    "≈ {:.1} Å resolution (2 × {p:.4} Å × {})",
+                    2.0 * p * self.settings.lowpass_factor,
+                    self.settings.lowpass_factor
+                ),
+                None => format!(
+                    "{}× Nyquist (pixel size unknown)",
+                    self.settings.lowpass_factor
+                ),
+            });
+        }
         ui.separator();
 
         ui.heading("Merge");

@@ -14,6 +14,11 @@ pub fn hundredths(v: f32) -> u32 {
 pub struct ViewSettings {
     /// Fourier-binning factor of the low-pass view.
     pub lowpass_factor: f32,
+    /// The low-pass view is a Gaussian of σ [`ViewSettings::lowpass_sigma_angstrom`] instead
+    /// of binning.
+    pub lowpass_gaussian: bool,
+    /// σ of the Gaussian low-pass, Å (restore's figures: 20 Å).
+    pub lowpass_sigma_angstrom: f32,
     /// Merge cutoff (Å): denoised below this resolution, raw above.
     pub merge_cutoff_angstrom: f32,
     /// Width of the merge's soft edge (Å).
@@ -24,6 +29,8 @@ impl Default for ViewSettings {
     fn default() -> Self {
         Self {
             lowpass_factor: 4.0,
+            lowpass_gaussian: false,
+            lowpass_sigma_angstrom: 20.0,
             merge_cutoff_angstrom: 8.0,
             merge_width_angstrom: 4.0,
         }
@@ -31,9 +38,23 @@ impl Default for ViewSettings {
 }
 
 impl ViewSettings {
-    /// The low-pass factor in hundredths (the key of the low-pass cache).
+    /// The low-pass of the low-pass view: binning by the factor, or the Gaussian in Å.
+    pub fn lowpass(&self) -> crate::fourier::Lowpass {
+        if self.lowpass_gaussian {
+            crate::fourier::Lowpass::GaussianAngstrom(self.lowpass_sigma_angstrom)
+        } else {
+            crate::fourier::Lowpass::Bin(self.lowpass_factor)
+        }
+    }
+
+    /// The key of the low-pass cache: the factor in hundredths, or for the Gaussian its σ in
+    /// hundredths of Å with the top bit set.
     pub fn lowpass_key(&self) -> u32 {
-        hundredths(self.lowpass_factor)
+        if self.lowpass_gaussian {
+            (1 << 31) | hundredths(self.lowpass_sigma_angstrom)
+        } else {
+            hundredths(self.lowpass_factor)
+        }
     }
 
     /// The key of the merged view of `model` at the current sliders.

@@ -22,6 +22,9 @@ pub struct ViewImage {
     pub stats: Stats,
     /// Value histogram around the mean, for the contrast panel.
     pub histogram: Histogram,
+    /// Topaz's display window (black, white) in image units: the 16× low-pass copy's mean ±
+    /// 4σ ([`crate::analysis::section::topaz_display_window`]), for the contrast preset.
+    pub topaz_window: (f32, f32),
 }
 
 impl ViewImage {
@@ -29,11 +32,13 @@ impl ViewImage {
     pub fn new(image: Image) -> Self {
         let stats = robust_stats(&image);
         let histogram = Histogram::of(&image.data, &stats);
+        let topaz_window = crate::analysis::section::topaz_display_window(&image);
         Self {
             id: NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed),
             image,
             stats,
             histogram,
+            topaz_window,
         }
     }
 

@@ -136,7 +136,7 @@ impl CryolensApp {
                 }
                 View::Lowpass => {
                     ui.spinner();
-                    ui.label(format!("Low-passing (bin {}×)…", self.settings.lowpass_factor));
+                    ui.label(format!("Low-passing ({})…", self.settings.lowpass().describe()));
                 }
             }
         });

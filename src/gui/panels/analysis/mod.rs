@@ -8,18 +8,20 @@
 //! the value and label the axis with powers of ten.
 //!
 //! The tabs live beside this file: [`plots`] (curves and the SNR table), [`spectrum`] (2D
-//! spectrum and CTF), [`regions`] (region SNR); the Half-maps tab is `panels::cref`.
+//! spectrum and CTF), [`regions`] (region SNR), [`titration`] (SNR against exposure); the
+//! Half-maps tab is `panels::cref`.
 
 pub mod plots;
 mod regions;
 mod spectrum;
+mod titration;
 
 use std::sync::Arc;
 
 use eframe::egui;
 use egui::Rect;
 
-use crate::analysis::{Analysis, PaneCurves};
+use crate::analysis::{Analysis, PaneCurves, Titration};
 use crate::ctf::Ctf;
 use crate::jobs::Job;
 
@@ -45,16 +47,19 @@ pub enum Tab {
     Spectrum2d,
     /// FSC and C_ref of two half-maps.
     HalfMaps,
+    /// SNR against exposure by binomial thinning.
+    Titration,
 }
 
 impl Tab {
-    const ALL: [Tab; 7] = [
+    const ALL: [Tab; 8] = [
         Tab::Spectrum2d,
         Tab::Spectra,
         Tab::Ssnr,
         Tab::SignalNoiseBias,
         Tab::Frc,
         Tab::Regions,
+        Tab::Titration,
         Tab::HalfMaps,
     ];
 
@@ -67,6 +72,7 @@ impl Tab {
             Tab::Regions => "Regions",
             Tab::Spectrum2d => "2D spectrum + CTF",
             Tab::HalfMaps => "Half-map FSC",
+            Tab::Titration => "Dose titration",
         }
     }
 }
@@ -98,6 +104,8 @@ pub enum AnalysisAction {
     OpenCrefDenoised,
     /// Apply a saved crefDenoiser to the open half-maps (Half-maps tab).
     ApplyCrefModel,
+    /// Start a dose titration of the open micrograph (Dose titration tab).
+    RunTitration,
 }
 
 /// State of the analysis panel.
@@ -145,6 +153,8 @@ pub struct AnalysisPanel {
     analysis_job: JobSlot<usize, Analysis>,
     /// The 2D power spectrum of micrograph (index): its pixel size and image.
     spectrum_job: JobSlot<usize, (Option<f32>, egui::ColorImage)>,
+    /// The Dose titration tab.
+    titration: titration::TitrationTab,
 }
 
 impl Default for AnalysisPanel {
@@ -179,6 +189,7 @@ impl Default for AnalysisPanel {
             pane_curves_progress: None,
             analysis_job: JobSlot::default(),
             spectrum_job: JobSlot::default(),
+            titration: titration::TitrationTab::default(),
         }
     }
 }
@@ -211,7 +222,31 @@ impl AnalysisPanel {
 
     /// Whether any of the panel's jobs runs (the Half-maps tab's included).
     pub fn is_busy(&self) -> bool {
-        self.analysis_job.is_running() || self.spectrum_job.is_running() || self.cref.is_busy()
+        self.analysis_job.is_running()
+            || self.spectrum_job.is_running()
+            || self.cref.is_busy()
+            || self.titration.is_running()
+    }
+
+    /// Runs `job`, the dose titration of micrograph `index` (cancelling the one before).
+    pub fn start_titration(&mut self, index: usize, job: Job<Titration>) {
+        self.titration.start(index, job);
+    }
+
+    /// The thinning fractions typed into the Dose titration tab, or `None` (the tab then
+    /// says why they do not parse).
+    pub fn titration_fractions(&mut self) -> Option<Vec<f64>> {
+        self.titration.parsed_fractions()
+    }
+
+    /// True while a dose titration runs.
+    pub fn is_titrating(&self) -> bool {
+        self.titration.is_running()
+    }
+
+    /// The dose titration of micrograph `index`, if it is the last one computed.
+    pub fn titration(&self, index: Option<usize>) -> Option<&Arc<Titration>> {
+        self.titration.current(index)
     }
 
     /// Takes a finished 2D spectrum: its texture, or why it failed.
@@ -229,6 +264,7 @@ impl AnalysisPanel {
 
     /// Takes a finished analysis: the result with its micrograph index, or why it failed.
     pub fn poll_analysis(&mut self) {
+        self.titration.poll();
         if let Some((index, result)) = self.analysis_job.poll() {
             match result {
                 Ok(a) => self.result = Some((index, Arc::new(a))),
@@ -313,6 +349,10 @@ impl AnalysisPanel {
                 let a = AnalysisAction::from(self.cref.show(ui));
                 if a != AnalysisAction::None {
                     action = a;
+                }
+            } else if self.tab == Tab::Titration {
+                if self.titration.show(ui, index) {
+                    action = AnalysisAction::RunTitration;
                 }
             } else if self.tab == Tab::Regions {
                 self.regions_ui(ui, views);

@@ -120,6 +120,17 @@ impl AnalysisPanel {
                     Line::new("low-pass", PlotPoints::from(curve(&a.lowpass_frc)))
                         .color(COLOURS[2]),
                 );
+                // The knots (spectrum minima) have SSNR 0 by construction: left out.
+                let booth = log10_points(
+                    a.booth
+                        .iter()
+                        .filter(|p| p.ssnr > 1e-6)
+                        .map(|p| (p.frequency, p.ssnr)),
+                );
+                pui.line(
+                    Line::new("Booth: (P − N)/N, full micrograph", PlotPoints::from(booth))
+                        .color(COLOURS[3]),
+                );
             }
             Tab::SignalNoiseBias => {
                 if let Some(d) = &a.denoised {
@@ -153,7 +164,7 @@ impl AnalysisPanel {
                 );
                 pui.hline(HLine::new("0", 0.0).color(Color32::GRAY));
             }
-            Tab::Regions | Tab::Spectrum2d | Tab::HalfMaps => {}
+            Tab::Regions | Tab::Spectrum2d | Tab::HalfMaps | Tab::Titration => {}
         });
         if tab == Tab::SignalNoiseBias && a.denoised.is_none() {
             ui.label("Run the analysis with “denoise halves” for these curves.");
