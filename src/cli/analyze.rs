@@ -104,7 +104,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         (_, _, Some(m)) => m.display().to_string(),
         _ => String::new(),
     };
-    analyse(args, m1, m2, summary).with_context(|| format!("analysing {inputs}"))
+    analyse(args, m1, m2, summary).with_context(|| inputs.clone())
 }
 
 /// The analysis of two checked halves (`run` after reading them).

@@ -171,7 +171,7 @@ fn cref_training_in_the_half_maps_tab() {
     h.step();
     h.get_by_label("Train crefDenoiser").click();
     h.step();
-    assert!(h.state().is_cref_training());
+    assert!(h.state().is_cref_training(), "{:?}", h.state().error());
     h.step();
     assert!(h.query_by_label("Cancel training").is_some());
     wait_for(

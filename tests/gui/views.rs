@@ -18,7 +18,7 @@ use crate::measure::{luminance, mean_abs_diff, roughness, std_of};
 fn sample_views_render_and_switch() {
     let _guard = setup();
     let t0 = Instant::now();
-    let mut h = harness(Source::Sample, None, Vec2::new(1100.0, 760.0));
+    let mut h = harness(Source::Sample, None, Vec2::new(1100.0, 1000.0));
     wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
         a.image_size().is_some()
     });

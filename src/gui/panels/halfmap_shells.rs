@@ -24,6 +24,7 @@ pub fn shells_ui(ui: &mut egui::Ui, report: &FscReport, unit: &str, width: f32, 
             report.scalar.integral, report.scalar.mean
         ));
         ui.colored_label(ui.visuals().warn_fg_color, CAVEAT);
+        let labels_height = ui.min_rect().height();
         type Get = fn(&crate::metrics::VarianceEstimate) -> f64;
         let series: [(&str, Get, Color32); 3] = [
             (
@@ -47,7 +48,9 @@ pub fn shells_ui(ui: &mut egui::Ui, report: &FscReport, unit: &str, width: f32, 
             .x_axis_label(format!("spatial frequency (1/{unit})"))
             .y_axis_label("power per shell (log)")
             .y_axis_formatter(|mark, _| format!("1e{:.1}", mark.value))
-            .height((height - 50.0).max(120.0))
+            // What the labels above left of the row's height: the plot must not make the
+            // row taller than `height`, or the panel grows a little every frame.
+            .height((height - labels_height - 8.0).max(120.0))
             .show(ui, |pui| {
                 for (name, get, colour) in series {
                     // log10 of the positive values (egui_plot has no log axis).
