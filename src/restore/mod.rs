@@ -7,8 +7,8 @@
 pub mod preprocess;
 
 pub use preprocess::{
-    DEFAULT_MAX_RESOLUTION_ANGSTROM, PreprocessConfig, Preprocessed, bandpass, binned_shape,
-    fourier_crop_to_resolution, phase_flip, preprocess, unbin,
+    DEFAULT_MAX_RESOLUTION_ANGSTROM, PreprocessConfig, Preprocessed, UNBIN_SOFT_EDGE_PX, bandpass,
+    binned_shape, fourier_crop_to_resolution, phase_flip, preprocess, unbin, unbin_soft_edge,
 };
 
 /// Errors of the restore pipeline.

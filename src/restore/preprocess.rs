@@ -28,9 +28,30 @@ use crate::image::Image;
 /// everything at or below 1/`highpass_angstrom` is zero.
 pub const HIGHPASS_EDGE_FRACTION: f64 = 0.25;
 
-/// The unbinning low-pass falls from 1 at (1 − this) × the binned Nyquist frequency to 0 at
-/// the binned Nyquist frequency, as a raised cosine.
-pub const UNBIN_EDGE_FRACTION: f64 = 0.1;
+/// Width of the unbinning soft edge in Fourier pixels of the full-size micrograph (1/(N p),
+/// N the longer side): restore's released `denoise.py` default (`--softmask_width 100`). The
+/// mask is 1 up to this many Fourier pixels inside the binned Nyquist frequency and falls to 0
+/// at it as a quarter sine period.
+pub const UNBIN_SOFT_EDGE_PX: f64 = 100.0;
+
+/// The soft edge is at most this fraction of the binned Nyquist radius: for small images
+/// (under ~400 Fourier pixels of radius) 100 px would damp the whole band, which the released
+/// code does; we keep the edge inside the outer quarter instead.
+pub const UNBIN_MAX_EDGE_FRACTION: f64 = 0.25;
+
+/// The unbinning mask at `u` Fourier pixels inside the binned Nyquist radius, for an edge
+/// `width` Fourier pixels wide: 0 at or beyond the radius, cos(π/2 · (width − 1 − u)/(width − 1))
+/// in the edge (restore's released soft mask: sin from π/2 down to 0 over the edge, 1 from
+/// one pixel inside it), 1 further in.
+pub fn unbin_soft_edge(u: f64, width: f64) -> f64 {
+    if u <= 0.0 {
+        0.0
+    } else if width <= 1.0 || u >= width - 1.0 {
+        1.0
+    } else {
+        (std::f64::consts::FRAC_PI_2 * (width - 1.0 - u) / (width - 1.0)).cos()
+    }
+}
 
 /// Default highest resolution kept, Å: 3.0, the band limit Palovcak et al. (2020, section 3.2)
 /// gave the T20S proteasome training data (binned pixel size 1.5 Å).
@@ -243,8 +264,9 @@ pub fn preprocess(
 }
 
 /// Unbinning (S2.3): the spectrum of `binned` is zero-padded to `width × height`, multiplied
-/// by a soft low-pass that falls (raised cosine) from 1 at (1 − [`UNBIN_EDGE_FRACTION`]) × the
-/// binned Nyquist frequency 1/(2 p_binned) to 0 at it; when `flip_back` is given, the binned
+/// by restore's soft mask ([`unbin_soft_edge`]): 1 up to [`UNBIN_SOFT_EDGE_PX`] Fourier pixels
+/// (at most [`UNBIN_MAX_EDGE_FRACTION`] of the radius) inside the binned Nyquist frequency
+/// 1/(2 p_binned), falling to 0 at it; when `flip_back` is given, the binned
 /// spectrum is first multiplied by the sign of that CTF on the binned grid (undoing the flip
 /// of [`preprocess`] exactly). The result is `width × height`
 /// with pixel size `pixel_size_angstrom` (the original micrograph's); the mean is kept.
@@ -288,15 +310,35 @@ pub fn unbin(
     let mut padded = fourier_pad(binned, width, height);
     padded.pixel_size_angstrom = Some(pixel_size_angstrom);
     let s_nyq = 0.5 / pb;
-    let s_edge = (1.0 - UNBIN_EDGE_FRACTION) * s_nyq;
+    // One Fourier pixel of the full-size grid, 1/Å (the finer axis).
+    let fourier_px = 1.0 / (width.max(height) as f64 * p);
+    let radius_px = s_nyq / fourier_px;
+    let edge_px = UNBIN_SOFT_EDGE_PX.min(UNBIN_MAX_EDGE_FRACTION * radius_px);
     Ok(filter_radial(&padded, p, |sx, sy| {
         let s = (sx * sx + sy * sy).sqrt();
-        if s <= s_edge {
-            1.0
-        } else if s >= s_nyq {
-            0.0
-        } else {
-            0.5 * (1.0 + (std::f64::consts::PI * (s - s_edge) / (s_nyq - s_edge)).cos())
-        }
+        unbin_soft_edge((s_nyq - s) / fourier_px, edge_px)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The released soft mask: 0 at the cutoff, 1 from `width − 1` pixels inside it, a quarter
+    /// sine period between, rising monotonically.
+    #[test]
+    fn soft_edge_is_the_released_quarter_sine() {
+        let w = UNBIN_SOFT_EDGE_PX;
+        assert_eq!(unbin_soft_edge(0.0, w), 0.0);
+        assert_eq!(unbin_soft_edge(-3.0, w), 0.0);
+        assert_eq!(unbin_soft_edge(w - 1.0, w), 1.0);
+        assert_eq!(unbin_soft_edge(5.0 * w, w), 1.0);
+        let mid = unbin_soft_edge((w - 1.0) / 2.0, w);
+        assert!(
+            (mid - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-12,
+            "{mid}"
+        );
+        let values: Vec<f64> = (0..=100).map(|i| unbin_soft_edge(i as f64, w)).collect();
+        assert!(values.windows(2).all(|v| v[1] >= v[0]));
+    }
 }
