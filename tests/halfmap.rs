@@ -265,7 +265,7 @@ fn cli_prints_crossings_and_writes_the_curve() {
         .split(',')
         .map(|v| v.parse().unwrap())
         .collect();
-    assert!(row[10].abs() <= 1e-6 * row[6].abs(), "{row:?}");
+    assert!(row[11].abs() <= 1e-6 * row[7].abs(), "{row:?}");
     // A missing file is a clear error.
     let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
         .args(["fsc", h1.to_str().unwrap(), "/nonexistent/half2.mrc"])
