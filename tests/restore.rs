@@ -8,7 +8,8 @@ use common::restore_data::{FEI_PIXEL, ctf, fei_crop, fei_full, for_bins, max_abs
 use cryolens::fourier::merge::HalfSpectrum;
 use cryolens::io::read_micrograph;
 use cryolens::restore::{
-    PreprocessConfig, RestoreError, fourier_crop_to_resolution, phase_flip, preprocess, unbin,
+    PreprocessConfig, RestoreError, UNBIN_MAX_EDGE_FRACTION, UNBIN_SOFT_EDGE_PX,
+    fourier_crop_to_resolution, phase_flip, preprocess, unbin, unbin_soft_edge,
 };
 
 #[test]
@@ -140,11 +141,22 @@ fn crop_then_unbin_keeps_the_low_frequencies() {
     let (f0, f1) = (HalfSpectrum::of(&image), HalfSpectrum::of(&back));
     let scale = max_abs(&f0);
     let nyq = 0.5 / pb;
-    let (mut kept, mut cut) = (0usize, 0usize);
+    // restore's released soft mask: 1 up to the edge, a quarter sine down to 0 at Nyquist.
+    let fourier_px = 1.0 / (1024.0 * FEI_PIXEL as f64);
+    let edge_px = UNBIN_SOFT_EDGE_PX.min(UNBIN_MAX_EDGE_FRACTION * nyq / fourier_px);
+    let open = nyq - (edge_px - 1.0) * fourier_px;
+    let (mut kept, mut edge, mut cut) = (0usize, 0usize, 0usize);
     for_bins(&f0, &f1, FEI_PIXEL as f64, |kx, ky, s, a, b| {
-        if s < 0.9 * nyq {
+        if s < open {
             assert!((a - b).norm() < 2e-5 * scale, "bin ({kx}, {ky}) at {s} Å⁻¹");
             kept += 1;
+        } else if s < nyq {
+            let m = unbin_soft_edge((nyq - s) / fourier_px, edge_px);
+            assert!(
+                (a * m as f32 - b).norm() < 2e-5 * scale,
+                "bin ({kx}, {ky}) at {s} Å⁻¹ in the soft edge"
+            );
+            edge += 1;
         } else if s >= nyq {
             assert!(
                 b.norm() < 1e-5 * scale,
@@ -153,9 +165,12 @@ fn crop_then_unbin_keeps_the_low_frequencies() {
             cut += 1;
         }
     });
-    assert!(kept > 50_000 && cut > 100_000, "{kept} kept, {cut} cut");
+    assert!(
+        kept > 30_000 && edge > 10_000 && cut > 100_000,
+        "{kept} kept, {edge} in the edge, {cut} cut"
+    );
     // The whole restore round trip with phase flipping and flipping back: the band between
-    // 1/160 Å⁻¹ (band-pass fully open) and 0.9 × Nyquist comes back unchanged.
+    // 1/160 Å⁻¹ (band-pass fully open) and the soft edge comes back unchanged.
     let config = PreprocessConfig {
         max_resolution_angstrom: 4.0,
         highpass_angstrom: 200.0,
@@ -164,7 +179,7 @@ fn crop_then_unbin_keeps_the_low_frequencies() {
     let back = unbin(&pre.image, 1024, 1024, FEI_PIXEL, Some(&ctf())).unwrap();
     let f2 = HalfSpectrum::of(&back);
     for_bins(&f0, &f2, FEI_PIXEL as f64, |kx, ky, s, a, b| {
-        if s > 1.0 / 160.0 && s < 0.9 * nyq {
+        if s > 1.0 / 160.0 && s < open {
             assert!((a - b).norm() < 2e-5 * scale, "bin ({kx}, {ky}) at {s} Å⁻¹");
         }
     });

@@ -7,8 +7,9 @@
 pub mod preprocess;
 
 pub use preprocess::{
-    DEFAULT_MAX_RESOLUTION_ANGSTROM, PreprocessConfig, Preprocessed, UNBIN_SOFT_EDGE_PX, bandpass,
-    binned_shape, fourier_crop_to_resolution, phase_flip, preprocess, unbin, unbin_soft_edge,
+    DEFAULT_MAX_RESOLUTION_ANGSTROM, PreprocessConfig, Preprocessed, UNBIN_MAX_EDGE_FRACTION,
+    UNBIN_SOFT_EDGE_PX, bandpass, binned_shape, fourier_crop_to_resolution, phase_flip, preprocess,
+    unbin, unbin_soft_edge,
 };
 
 /// Errors of the restore pipeline.
