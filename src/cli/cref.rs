@@ -121,14 +121,9 @@ pub struct CrefApplyArgs {
     pub device: DeviceChoice,
 }
 
-/// Reads the map at `path`, if one is given.
+/// Reads the map at `path`, if one is given (a 2D image is refused, naming the file).
 fn read_optional(path: Option<&std::path::Path>) -> Result<Option<crate::image::Volume>> {
-    path.map(|p| {
-        crate::io::read(p)
-            .map(|(_, v)| v)
-            .with_context(|| format!("reading {}", p.display()))
-    })
-    .transpose()
+    Ok(path.map(|p| crate::io::read_volume(p, "map")).transpose()?)
 }
 
 /// Runs `cryolens cref apply`.
@@ -136,8 +131,7 @@ fn read_optional(path: Option<&std::path::Path>) -> Result<Option<crate::image::
 /// # Errors
 /// An unreadable map or mask, an unknown or unreadable model, an unwritable output.
 pub fn apply(args: &CrefApplyArgs) -> Result<()> {
-    let (_, map) =
-        crate::io::read(&args.map).with_context(|| format!("reading {}", args.map.display()))?;
+    let map = crate::io::read_volume(&args.map, "map")?;
     let mask = read_optional(args.mask.as_deref())?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
