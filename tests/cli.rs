@@ -78,9 +78,19 @@ fn bad_inputs_give_clear_errors_and_the_batch_goes_on() {
         "{stdout}{stderr}"
     );
     assert!(stderr.contains("1 of 2 micrographs failed"), "{stderr}");
+    // The inputs share no folder below `/`-level parts, so the output keeps the good
+    // micrograph's folders; it is named on stdout.
+    let written = stdout
+        .lines()
+        .find_map(|l| l.split(" -> ").nth(1))
+        .and_then(|rest| rest.rsplit_once(" ("))
+        .map(|(path, _)| std::path::PathBuf::from(path))
+        .expect("the good micrograph is reported");
     assert!(
-        out.join("Ucsf_stack_1142_DW.mrc").is_file(),
-        "the good micrograph must still be written"
+        written.starts_with(&out)
+            && written.ends_with("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc")
+            && written.is_file(),
+        "the good micrograph must still be written: {stdout}"
     );
 }
 
@@ -514,4 +524,81 @@ fn analyze_thin_titrates_real_counts() {
     let booth = std::fs::read_to_string(&booth).unwrap();
     assert!(booth.starts_with("frequency_per_angstrom,power,background,ssnr_booth"));
     assert!(booth.lines().count() > 10, "{booth}");
+}
+
+/// `denoise` of micrographs with the same name in different folders (EPU grid squares) keeps
+/// the folders below the one they share; inputs that would land on one file, or an output that
+/// would overwrite its input, are refused before anything is written.
+#[test]
+fn denoise_keeps_same_named_micrographs_apart_or_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<std::path::PathBuf> = ["GridSquare_1", "GridSquare_2"]
+        .iter()
+        .map(|g| {
+            let folder = dir.path().join("Images").join(g).join("Data");
+            std::fs::create_dir_all(&folder).unwrap();
+            let path = folder.join("mic_001.mrc");
+            std::fs::copy(sample_mrc(), &path).unwrap();
+            path
+        })
+        .collect();
+    let out = dir.path().join("denoised");
+    let run = cryolens()
+        .args([
+            "denoise",
+            "--model",
+            "cryolens-restore-small",
+            "--device",
+            "cpu",
+            "-o",
+        ])
+        .arg(&out)
+        .args(&inputs)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for g in ["GridSquare_1", "GridSquare_2"] {
+        let written = out.join(g).join("Data").join("mic_001.mrc");
+        let m = cryolens::io::read_micrograph(&written).unwrap();
+        assert!(m.stats().std > 0.0, "{}", written.display());
+    }
+    assert!(!out.join("mic_001.mrc").exists());
+
+    // The same stem twice in one folder: refused, naming both, nothing written.
+    let tif = inputs[0].with_extension("tif");
+    std::fs::write(&tif, b"not read").unwrap();
+    let out2 = dir.path().join("denoised2");
+    let run = cryolens()
+        .args(["denoise", "--model", "cryolens-restore-small", "-o"])
+        .arg(&out2)
+        .arg(&inputs[0])
+        .arg(&tif)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains("mic_001.mrc")
+            && stderr.contains("mic_001.tif"),
+        "{stderr}"
+    );
+    assert!(!out2.join("mic_001.mrc").exists());
+
+    // Denoising into the input's own folder would overwrite it: refused, the input kept.
+    let before = std::fs::read(&inputs[0]).unwrap();
+    let run = cryolens()
+        .args(["denoise", "--model", "cryolens-restore-small", "-o"])
+        .arg(inputs[0].parent().unwrap())
+        .arg(&inputs[0])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("would overwrite this input"), "{stderr}");
+    assert_eq!(std::fs::read(&inputs[0]).unwrap(), before);
 }

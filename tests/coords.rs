@@ -449,7 +449,7 @@ fn malformed_coordinates_give_line_numbers() {
     .unwrap_err();
     assert!(e.to_string().contains("row 2 (line 8)"), "{e}");
     let e = coords::parse_relion("data_optics\nloop_\n_rlnOpticsGroup\n1\n", "m").unwrap_err();
-    assert!(e.to_string().contains("blocks: data_optics"), "{e}");
+    assert!(e.to_string().contains("in blocks data_optics"), "{e}");
     // Non-finite values are refused on export.
     assert!(coords::format_relion(&[Pick::new(f64::NAN, 1.0)]).is_err());
     // Unknown extensions are refused by the generic reader.

@@ -108,12 +108,12 @@ fn training_improves_the_map_against_the_truth() {
     );
     assert!(d > a + 0.01, "mean FSC against the truth {a} → {d}");
     let (ra, rd) = (
-        ev.fsc05_average_vs_truth.unwrap(),
-        ev.fsc05_denoised_vs_truth.unwrap(),
+        ev.fsc05_average_vs_truth.resolution().unwrap(),
+        ev.fsc05_denoised_vs_truth.resolution().unwrap(),
     );
     assert!(rd < ra, "FSC-0.5 against the truth {ra} → {rd} Å");
     // The paper's half-map test (section 3.2): FSC-0.5(D2, M1) finer than FSC-0.5(M1, M2).
-    assert!(ev.fsc05_denoised_half.unwrap() < ev.fsc05_halves.unwrap());
+    assert!(ev.fsc05_denoised_half.resolution().unwrap() < ev.fsc05_halves.resolution().unwrap());
 }
 
 #[test]

@@ -200,7 +200,8 @@ fn malformed_star_errors_have_line_numbers() {
     .to_string();
     assert_eq!(
         e,
-        "block `data_particles`, column `_rlnCoordinateY`, row 2 (line 6): `x4` is not a number"
+        "block `data_particles`, column `_rlnCoordinateY`, row 2 (line 6): `x4` is not a number \
+         (fix or remove that row)"
     );
     assert!(f.blocks[0].f64("rlnCoordinateY", 1).is_err());
     // A file path is named.

@@ -79,7 +79,7 @@ fn read_groups(inputs: &[PathBuf]) -> Result<Vec<Group>> {
                 first.display()
             );
         }
-        let groups = coords::read(input).with_context(|| format!("reading {}", input.display()))?;
+        let groups = coords::read(input).with_context(|| input.display().to_string())?;
         let own_name = coords::micrograph_from_path(input);
         for g in groups {
             let per_file = g.micrograph == own_name && !g.micrograph.contains('/');

@@ -19,6 +19,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::analysis::halfmap::HalfMaps;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::jobs::Progress;
+use crate::metrics::fsc::FscThreshold;
 use crate::models::format::cref_tf::CREF_GENERAL_MODEL;
 use crate::models::format::{cref_model_path, load_cref_model, save_cref_model};
 use crate::train::cref::{
@@ -148,14 +149,17 @@ pub fn apply(args: &CrefApplyArgs) -> Result<()> {
     Ok(())
 }
 
-fn angstrom(r: Option<f64>, known: bool) -> String {
+fn angstrom(t: FscThreshold, known: bool) -> String {
     let unit = if known { "Å" } else { "voxels" };
-    r.map(|v| format!("{v:.2} {unit}"))
-        .unwrap_or_else(|| "not reached up to Nyquist".into())
+    match (t.resolution(), t.absent_reason()) {
+        (Some(v), _) => format!("{v:.2} {unit}"),
+        (None, Some(why)) => why.to_string(),
+        (None, None) => "n/a".into(),
+    }
 }
 
-fn change(a: Option<f64>, b: Option<f64>, known: bool) -> String {
-    match (a, b) {
+fn change(a: FscThreshold, b: FscThreshold, known: bool) -> String {
+    match (a.resolution(), b.resolution()) {
         (Some(a), Some(b)) => format!("{:+.2} {}", b - a, if known { "Å" } else { "voxels" }),
         _ => "n/a".into(),
     }

@@ -96,7 +96,10 @@ pub struct DenoiseArgs {
     /// Topaz state dict or Cryolens model.
     #[arg(short, long, default_value = "unet")]
     pub model: String,
-    /// Output folder; each output is `<input stem>.mrc` there.
+    /// Output folder; each output is `<folders>/<input stem>.mrc` there, `<folders>` being the
+    /// input's folders below the folder all inputs share (flat for inputs of one folder).
+    /// Inputs that would land on one file, or an output that would overwrite its input, are
+    /// refused before anything is written.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Compute device.
@@ -308,12 +311,53 @@ pub fn progress_bar(total: u64, message: &str) -> ProgressBar {
     bar
 }
 
-fn output_path(dir: &Path, input: &Path) -> PathBuf {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "micrograph".into());
-    dir.join(format!("{stem}.mrc"))
+/// The output file of every input of a batch, in order: `<dir>/<folders>/<stem>.mrc`, where
+/// `<folders>` are the input's folders below the folder all inputs share (inputs of one folder
+/// are written flat), so that `GridSquare_1/mic_001.mrc` and `GridSquare_2/mic_001.mrc` do not
+/// overwrite each other (the same rule as `coords convert`, [`crate::io::coords::output_names`]).
+///
+/// # Errors
+/// Two inputs that would land on the same file (the same stem in one folder, or one file
+/// given twice), or an output that would overwrite its own input.
+fn output_paths(dir: &Path, inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let requests: Vec<crate::io::coords::NameRequest> = inputs
+        .iter()
+        .map(|input| crate::io::coords::NameRequest {
+            micrograph: std::path::absolute(input)
+                .unwrap_or_else(|_| input.clone())
+                .to_string_lossy()
+                .into_owned(),
+            source: "the command line".into(),
+        })
+        .collect();
+    let names = crate::io::coords::output_names(&requests).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut outputs = Vec::with_capacity(inputs.len());
+    for (input, name) in inputs.iter().zip(&names) {
+        let out = dir.join(name.file(".mrc"));
+        let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same(input, &out) {
+            return Err(Reported(format!(
+                "error: {}: the output {} would overwrite this input (choose another --output folder)",
+                input.display(),
+                out.display()
+            ))
+            .into());
+        }
+        outputs.push(out);
+    }
+    Ok(outputs)
+}
+
+/// Creates the folder of `out` (below the batch's output folder) before writing it.
+fn create_parent(out: &Path) -> Result<()> {
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
 }
 
 fn denoise(args: &DenoiseArgs) -> Result<()> {
@@ -332,9 +376,10 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
         patch_size: args.patch_size,
         padding: args.padding,
     };
+    let outputs = output_paths(&args.output, &args.files)?;
     let bar = progress_bar(args.files.len() as u64, "micrographs");
     let mut failures = 0usize;
-    for input in &args.files {
+    for (input, out) in args.files.iter().zip(&outputs) {
         bar.set_message(
             input
                 .file_name()
@@ -354,9 +399,9 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
                 &tiles,
                 &progress,
             )?;
-            let out = output_path(&args.output, input);
-            crate::io::mrc::write_image(&out, &denoised)?;
-            Ok(out)
+            create_parent(out)?;
+            crate::io::mrc::write_image(out, &denoised)?;
+            Ok(out.clone())
         })();
         // `suspend` prints even when the bar is hidden (output not a terminal).
         if !bar.suspend(|| report(input, &result, started)) {
@@ -396,8 +441,9 @@ fn denoise_volumes(args: &DenoiseArgs, spec: &ModelSpec, device: &ComputeDevice)
     if let Some(p) = args.padding {
         cfg.padding = p;
     }
+    let outputs = output_paths(&args.output, &args.files)?;
     let mut failures = 0usize;
-    for input in &args.files {
+    for (input, out) in args.files.iter().zip(&outputs) {
         let started = Instant::now();
         let result = (|| -> Result<PathBuf> {
             let (kind, volume) = crate::io::read(input)?;
@@ -426,9 +472,9 @@ fn denoise_volumes(args: &DenoiseArgs, spec: &ModelSpec, device: &ComputeDevice)
                 finished.store(true, std::sync::atomic::Ordering::Relaxed);
                 result
             })?;
-            let out = output_path(&args.output, input);
-            crate::io::mrc::write_volume(&out, &denoised)?;
-            Ok(out)
+            create_parent(out)?;
+            crate::io::mrc::write_volume(out, &denoised)?;
+            Ok(out.clone())
         })();
         if !report(input, &result, started) {
             failures += 1;

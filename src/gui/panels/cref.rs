@@ -420,7 +420,11 @@ impl CrefPanel {
         }
         if let Some(r) = &self.result {
             let e = &r.evaluation;
-            let res = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.2} {unit}"));
+            let res = |t: crate::metrics::fsc::FscThreshold| match (t.resolution(), t) {
+                (Some(v), _) => format!("{v:.2} {unit}"),
+                (None, crate::metrics::fsc::FscThreshold::NotReached) => "beyond Nyquist".into(),
+                (None, _) => "none (no signal)".into(),
+            };
             let run = match &r.applied_model {
                 Some(m) => format!("applied {m}"),
                 None => format!(

@@ -70,7 +70,8 @@ fn relion_from_star(
             .map(|b| format!("data_{}", crate::errors::quote(&b.name)))
             .collect();
         return Err(CoordsError::msg(format!(
-            "no loop with `_rlnCoordinateX` and `_rlnCoordinateY` (blocks: {})",
+            "no loop with `_rlnCoordinateX` and `_rlnCoordinateY` in blocks {} \
+             (give a RELION coordinate or particle STAR file)",
             names.join(", ")
         )));
     };
@@ -286,7 +287,10 @@ pub fn parse_relion_index(text: &str) -> Result<Vec<CoordinateFileEntry>, Coords
             })
         })
         .ok_or_else(|| {
-            CoordsError::msg("no loop with `_rlnMicrographName` and `_rlnMicrographCoordinates`")
+            CoordsError::msg(
+                "no loop with `_rlnMicrographName` and `_rlnMicrographCoordinates` \
+                 (give the coordinate_files.star of a RELION picking job)",
+            )
         })?;
     (0..block.len())
         .map(|r| {

@@ -42,7 +42,9 @@ pub use write::{WriteOptions, to_string, write};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StarError {
     /// The text is not valid STAR (for what we read); `line` counts from 1.
-    #[error("line {line}: {message}")]
+    #[error(
+        "line {line}: {message} (fix the file at that line: Cryolens reads STAR as RELION writes it)"
+    )]
     Syntax {
         /// The line, counted from 1.
         line: usize,
@@ -50,10 +52,10 @@ pub enum StarError {
         message: String,
     },
     /// No data block of that name.
-    #[error("no block `data_{}`", q(.0))]
+    #[error("no block `data_{}` (give the STAR file that has this block)", q(.0))]
     NoBlock(String),
     /// The block has no loop, or its loop or its key-value pairs lack the label.
-    #[error("block `data_{}` has no `_{}`", q(.block), q(.column))]
+    #[error("block `data_{}` has no `_{}` (give a STAR file with this column)", q(.block), q(.column))]
     NoColumn {
         /// The block name (without `data_`).
         block: String,
@@ -61,7 +63,7 @@ pub enum StarError {
         column: String,
     },
     /// A row index beyond the end of the loop.
-    #[error("block `data_{}` has {rows} rows, no row {row}", q(.block))]
+    #[error("block `data_{}` has {rows} rows, no row {row} (the file is shorter than its other tables say)", q(.block))]
     NoRow {
         /// The block name.
         block: String,
@@ -72,7 +74,7 @@ pub enum StarError {
     },
     /// A value is not of the type asked for.
     #[error(
-        "block `data_{}`, column `_{}`, row {row}{}: `{}` is not {expected}",
+        "block `data_{}`, column `_{}`, row {row}{}: `{}` is not {expected} (fix or remove that row)",
         q(.block),
         q(.column),
         fmt_line(*.line),

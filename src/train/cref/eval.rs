@@ -10,11 +10,12 @@ use super::data::{mean_sd, standardise};
 use crate::analysis::halfmap::HalfMaps;
 use crate::image::Volume;
 use crate::metrics::RingCurve;
-use crate::metrics::fsc::{FscShell, fsc, fsc_crossing};
+use crate::metrics::fsc::{FscShell, FscThreshold, fsc, fsc_crossing};
 use crate::models::cref::CrefUNet;
 
 /// Paper-style evaluation of a denoised map (see the module docs). Resolutions are in Å
-/// (voxels when the voxel size is unknown); `None` when the FSC stays ≥ 0.5 up to Nyquist.
+/// (voxels when the voxel size is unknown); an [`FscThreshold`] says whether the FSC crosses 0.5,
+/// stays above it up to Nyquist, or has no signal to cross with.
 #[derive(Clone, Debug)]
 pub struct CrefEvaluation {
     /// RMSE over shells 1…Nyquist of FSC_FD(s)² − C_ref(s)² for the identity (D = average,
@@ -23,13 +24,13 @@ pub struct CrefEvaluation {
     /// Same for the denoised map.
     pub rmse_denoised: f64,
     /// FSC-0.5 of the half-maps (M₁, M₂).
-    pub fsc05_halves: Option<f64>,
+    pub fsc05_halves: FscThreshold,
     /// FSC-0.5 of (D₂, M₁).
-    pub fsc05_denoised_half: Option<f64>,
-    /// FSC-0.5 of the average against the truth, when given.
-    pub fsc05_average_vs_truth: Option<f64>,
+    pub fsc05_denoised_half: FscThreshold,
+    /// FSC-0.5 of the average against the truth ([`FscThreshold::NoSignal`] without a truth).
+    pub fsc05_average_vs_truth: FscThreshold,
     /// FSC-0.5 of the denoised map against the truth, when given.
-    pub fsc05_denoised_vs_truth: Option<f64>,
+    pub fsc05_denoised_vs_truth: FscThreshold,
     /// Mean FSC over shells 1…Nyquist of the average against the truth, when given.
     pub mean_fsc_average_vs_truth: Option<f64>,
     /// Same for the denoised map.
@@ -207,7 +208,7 @@ pub fn evaluate_cref(
         n += 1;
     }
     let n = n.max(1) as f64;
-    let res05 = |c: &RingCurve<FscShell>| fsc_crossing(c, 0.5).resolution();
+    let res05 = |c: &RingCurve<FscShell>| fsc_crossing(c, 0.5);
     let (t_avg, t_dn) = match truth {
         Some(t) => (
             Some(fsc(&avg, t, shell_width, mask)?),
@@ -218,10 +219,10 @@ pub fn evaluate_cref(
     Ok(CrefEvaluation {
         rmse_identity: (e_id / n).sqrt(),
         rmse_denoised: (e_dn / n).sqrt(),
-        fsc05_halves: halves.at_05.resolution(),
+        fsc05_halves: halves.at_05,
         fsc05_denoised_half: res05(&fsc(denoised_half2, &maps.half1, shell_width, mask)?),
-        fsc05_average_vs_truth: t_avg.as_ref().and_then(res05),
-        fsc05_denoised_vs_truth: t_dn.as_ref().and_then(res05),
+        fsc05_average_vs_truth: t_avg.as_ref().map_or(FscThreshold::NoSignal, res05),
+        fsc05_denoised_vs_truth: t_dn.as_ref().map_or(FscThreshold::NoSignal, res05),
         mean_fsc_average_vs_truth: t_avg.as_ref().map(mean_of),
         mean_fsc_denoised_vs_truth: t_dn.as_ref().map(mean_of),
         halves_curve: halves.curve,
