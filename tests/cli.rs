@@ -602,3 +602,49 @@ fn denoise_keeps_same_named_micrographs_apart_or_refuses() {
     assert!(stderr.contains("would overwrite this input"), "{stderr}");
     assert_eq!(std::fs::read(&inputs[0]).unwrap(), before);
 }
+
+/// `denoise --png` writes beside the MRC the same image in Topaz's display normalisation:
+/// each grey level is the MRC value mapped through the 16× low-pass copy's mean ± 4σ.
+#[test]
+fn denoise_png_is_the_output_in_topaz_display_normalisation() {
+    let out = tempfile::tempdir().unwrap();
+    let run = cryolens()
+        .args([
+            "denoise",
+            "--model",
+            "cryolens-restore-small",
+            "--png",
+            "-o",
+        ])
+        .arg(out.path())
+        .arg(sample_mrc())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let denoised = cryolens::io::read_micrograph(&out.path().join("sample.mrc")).unwrap();
+    let png = image::open(out.path().join("sample.png"))
+        .unwrap()
+        .to_luma8();
+    assert_eq!(
+        (png.width() as usize, png.height() as usize),
+        (denoised.width, denoised.height)
+    );
+    let (black, white) = cryolens::analysis::section::topaz_display_window(&denoised);
+    assert!(white > black);
+    let mut sum = 0.0f64;
+    for (i, (&v, p)) in denoised.data.iter().zip(png.pixels()).enumerate() {
+        assert_eq!(
+            p.0[0],
+            cryolens::io::png::to_grey(v, black, white),
+            "pixel {i}"
+        );
+        sum += f64::from(p.0[0]);
+    }
+    // The window is centred on the low-pass mean, which is the image's mean.
+    let mean = sum / denoised.data.len() as f64;
+    assert!((mean - 127.5).abs() < 12.0, "mean grey {mean}");
+}

@@ -116,6 +116,11 @@ pub struct DenoiseArgs {
     /// by its own mean and σ exactly as Topaz does (seams included), instead of once globally.
     #[arg(long)]
     pub topaz_normalisation: bool,
+    /// Micrographs: also write `<stem>.png` beside each output, 8-bit in Topaz-Denoise's
+    /// display normalisation (the 16× low-pass copy's mean ± 4σ shown black to white), for
+    /// figures made the way the paper made them.
+    #[arg(long)]
+    pub png: bool,
     /// Each micrograph's CTF, for restore models trained on phase-flipped micrographs.
     #[command(flatten)]
     pub ctf: ctf_table::CtfArgs,
@@ -401,6 +406,15 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
             )?;
             create_parent(out)?;
             crate::io::mrc::write_image(out, &denoised)?;
+            if args.png {
+                let (black, white) = crate::analysis::section::topaz_display_window(&denoised);
+                crate::io::png::write_grey_png(
+                    &out.with_extension("png"),
+                    &denoised,
+                    black,
+                    white,
+                )?;
+            }
             Ok(out.clone())
         })();
         // `suspend` prints even when the bar is hidden (output not a terminal).

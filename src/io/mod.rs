@@ -14,6 +14,7 @@ pub mod coords;
 pub mod limits;
 pub mod mapped;
 pub mod mrc;
+pub mod png;
 pub mod star;
 pub mod tiff;
 
