@@ -36,6 +36,8 @@ pub enum PaneFilter<'a> {
         cutoff_angstrom: f32,
         /// Width of the soft edge (Å).
         width_angstrom: f32,
+        /// What the band's amplitudes are matched by ([`fourier::merge::BandNorm`]).
+        band_norm: fourier::merge::BandNorm,
     },
 }
 
@@ -104,10 +106,15 @@ pub fn pane_curves(
                 denoiser,
                 cutoff_angstrom,
                 width_angstrom,
+                band_norm,
             } => {
                 let (d1, d2) = denoise(denoiser)?;
                 let merge = |m: &Image, d: &Image| {
-                    fourier::merge::merge(m, d, cutoff_angstrom, width_angstrom)
+                    fourier::merge::Merger::new(m, d)
+                        .and_then(|mg| {
+                            mg.merge_with_norm(cutoff_angstrom, width_angstrom, band_norm)
+                        })
+                        .map(|(img, _)| img)
                         .with_context(|| format!("merging the halves of {label}"))
                 };
                 (merge(m1, &d1)?, merge(m2, &d2)?)
@@ -156,6 +163,8 @@ pub struct PaneSettings {
     pub cutoff_angstrom: f32,
     /// Merge edge width (Å) of merged panes.
     pub width_angstrom: f32,
+    /// Band normalisation of merged panes.
+    pub band_norm: fourier::merge::BandNorm,
     /// Ring width of the curves in Fourier pixels.
     pub ring_width: f32,
     /// The micrograph's CTF, for models trained on phase-flipped micrographs
@@ -218,6 +227,7 @@ pub fn comparison_pane_curves(
                 denoiser: d,
                 cutoff_angstrom: settings.cutoff_angstrom,
                 width_angstrom: settings.width_angstrom,
+                band_norm: settings.band_norm,
             }
         } else {
             // No model (or, to merge, no pixel size): this pane has no curves.

@@ -201,6 +201,11 @@ impl CryolensApp {
         )
     }
 
+    /// What the merge matches in the band (the side panel's "Match in band").
+    pub fn merge_band_norm(&self) -> crate::fourier::merge::BandNorm {
+        self.settings.merge_band_norm
+    }
+
     /// Sets the merge cutoff and edge width (Å); the merged view follows in the background.
     pub fn set_merge(&mut self, cutoff_angstrom: f32, width_angstrom: f32) {
         self.settings.merge_cutoff_angstrom = cutoff_angstrom;

@@ -160,6 +160,7 @@ impl CryolensApp {
             lowpass: self.settings.lowpass_key(),
             merge_cutoff: hundredths(self.settings.merge_cutoff_angstrom),
             merge_width: hundredths(self.settings.merge_width_angstrom),
+            merge_band_norm: self.settings.merge_band_norm,
             ring_width: hundredths(self.analysis.ring_width),
             force_split: self.analysis.force_split,
         };
@@ -208,6 +209,7 @@ impl CryolensApp {
             lowpass_factor,
             cutoff_angstrom: cutoff,
             width_angstrom: width,
+            band_norm: key.merge_band_norm,
             ring_width,
             ctf: self.ctf_for(doc.index),
         };

@@ -123,7 +123,7 @@ impl CryolensApp {
                 }
             };
             p.set_message(format!("merging at {cutoff} Å"));
-            let (img, _) = merger.merge(cutoff, width)?;
+            let (img, _) = merger.merge_with_norm(cutoff, width, key.band_norm)?;
             Ok((merger, ViewImage::new(img)))
         });
         self.jobs.merge.start(

@@ -152,6 +152,15 @@ impl CryolensApp {
                 .text("Edge (Å)"),
         )
         .on_hover_text("Width of the soft edge between the denoised and raw bands");
+        ui.horizontal(|ui| {
+            use crate::fourier::merge::BandNorm;
+            ui.label("Match in band:");
+            let norm = &mut self.settings.merge_band_norm;
+            ui.selectable_value(norm, BandNorm::Std, "σ")
+                .on_hover_text("The denoised amplitudes' standard deviation is set to the raw's in the band (default)");
+            ui.selectable_value(norm, BandNorm::Rms, "RMS")
+                .on_hover_text("The denoised amplitudes' root mean square is set to the raw's in the band");
+        });
         ui.label(
             egui::RichText::new(format!(
                 "band {:.1}–{:.1} Å; denoised amplitudes rescaled to the raw's in the band",

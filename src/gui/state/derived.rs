@@ -23,6 +23,9 @@ pub struct ViewSettings {
     pub merge_cutoff_angstrom: f32,
     /// Width of the merge's soft edge (Å).
     pub merge_width_angstrom: f32,
+    /// What the merge matches in the band: the amplitudes' standard deviation (default) or
+    /// their RMS (`cryolens merge --band-norm`).
+    pub merge_band_norm: crate::fourier::merge::BandNorm,
 }
 
 impl Default for ViewSettings {
@@ -33,6 +36,7 @@ impl Default for ViewSettings {
             lowpass_sigma_angstrom: 20.0,
             merge_cutoff_angstrom: 8.0,
             merge_width_angstrom: 4.0,
+            merge_band_norm: crate::fourier::merge::BandNorm::Std,
         }
     }
 }
@@ -63,12 +67,13 @@ impl ViewSettings {
             model,
             cutoff: hundredths(self.merge_cutoff_angstrom),
             width: hundredths(self.merge_width_angstrom),
+            band_norm: self.merge_band_norm,
         }
     }
 }
 
-/// What a merged view was made from: the model, and the cutoff and edge width in hundredths
-/// of Å.
+/// What a merged view was made from: the model, the cutoff and edge width in hundredths of
+/// Å, and the band normalisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MergeKey {
     /// The denoising model's name.
@@ -77,6 +82,8 @@ pub struct MergeKey {
     pub cutoff: u32,
     /// Edge width in hundredths of Å.
     pub width: u32,
+    /// Band normalisation.
+    pub band_norm: crate::fourier::merge::BandNorm,
 }
 
 /// A job on micrograph `index` with a model (denoising a micrograph or a volume).
@@ -124,6 +131,8 @@ pub struct PaneCurvesKey {
     pub merge_cutoff: u32,
     /// Merge edge width in hundredths of Å.
     pub merge_width: u32,
+    /// Merge band normalisation.
+    pub merge_band_norm: crate::fourier::merge::BandNorm,
     /// Ring width of the curves in hundredths.
     pub ring_width: u32,
     /// Whether the count split was forced.
