@@ -648,3 +648,20 @@ fn denoise_png_is_the_output_in_topaz_display_normalisation() {
     let mean = sum / denoised.data.len() as f64;
     assert!((mean - 127.5).abs() < 12.0, "mean grey {mean}");
 }
+
+/// Batch commands do not pass on the graphics stack's complaint about a missing
+/// `XDG_RUNTIME_DIR` (SSH sessions, cluster nodes): it looks like one of our errors.
+#[test]
+fn batch_commands_do_not_print_the_display_probe_message() {
+    let run = cryolens()
+        .arg("devices")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("--device auto:"));
+}

@@ -184,6 +184,9 @@ pub enum ModelsAction {
 /// Parses the command line and runs it; errors are printed as one clear message.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        quiet_display_probing();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -193,6 +196,23 @@ pub fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Mesa's Vulkan device-selection layer connects to a Wayland display to learn which GPU
+/// drives the screen, and libwayland prints `error: XDG_RUNTIME_DIR is invalid or not set in
+/// the environment.` when there is none (SSH sessions, batch jobs, cluster nodes): a harmless
+/// line that reads like our own errors. Batch commands never draw on a screen and choose their
+/// adapter themselves ([`crate::device`]), so the layer is switched off for them
+/// (`NODEVICE_SELECT=1`) when there is no `XDG_RUNTIME_DIR` and the user has not set it; the
+/// GUI keeps it.
+fn quiet_display_probing() {
+    if std::env::var_os("NODEVICE_SELECT").is_none()
+        && std::env::var_os("XDG_RUNTIME_DIR").is_none()
+    {
+        // SAFETY: called from `main` right after parsing the command line, before any thread
+        // is started, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }
 
