@@ -665,3 +665,50 @@ fn batch_commands_do_not_print_the_display_probe_message() {
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
     assert!(String::from_utf8_lossy(&run.stdout).contains("--device auto:"));
 }
+
+/// Without Topaz's weights, `denoise` with no `--model` takes the bundled model and says so,
+/// and `models list` shows every usable model with its licence and the default.
+#[test]
+fn default_model_is_the_guis_and_models_list_shows_it() {
+    let models = tempfile::tempdir().unwrap();
+    let list = cryolens()
+        .args(["models", "list"])
+        .env("CRYOLENS_MODELS_DIR", models.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("cryolens-restore-small "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("bundled") && line.contains("MIT OR Apache-2.0"),
+        "{line}"
+    );
+    assert!(stdout.contains("no Topaz models installed"), "{stdout}");
+    assert!(
+        stdout.contains("default for `cryolens denoise`: cryolens-unet-small"),
+        "{stdout}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let run = cryolens()
+        .args(["denoise", "-o"])
+        .arg(out.path())
+        .arg(sample_mrc())
+        .env("CRYOLENS_MODELS_DIR", models.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("no --model given: using cryolens-unet-small"),
+        "{stdout}"
+    );
+    assert!(out.path().join("sample.mrc").is_file());
+}

@@ -10,6 +10,7 @@ pub mod cref;
 pub mod ctf_table;
 pub mod fsc;
 pub mod merge;
+pub mod models_list;
 pub mod train;
 pub mod train3d;
 
@@ -93,9 +94,10 @@ pub struct DenoiseArgs {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// unet | unet-small | fcnn | affine | unet-v0.2.1 | a trained model's NAME | PATH to a
-    /// Topaz state dict or Cryolens model.
-    #[arg(short, long, default_value = "unet")]
-    pub model: String,
+    /// Topaz state dict or Cryolens model. Default: what the GUI takes first, Topaz's unet
+    /// when installed, else the bundled cryolens-unet-small (printed; `models list` shows all).
+    #[arg(short, long)]
+    pub model: Option<String>,
     /// Output folder; each output is `<folders>/<input stem>.mrc` there, `<folders>` being the
     /// input's folders below the folder all inputs share (flat for inputs of one folder).
     /// Inputs that would land on one file, or an output that would overwrite its input, are
@@ -274,14 +276,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Models {
             action: ModelsAction::List,
         }) => {
-            println!("models folder: {}", crate::paths::topaz_dir().display());
-            let installed = models::installed_topaz_models();
-            if installed.is_empty() {
-                println!("no Topaz models installed: run `cryolens models install topaz`");
-            }
-            for a in installed {
-                println!("{:<12} {}", a.name(), a.config().describe());
-            }
+            models_list::print_list();
             Ok(())
         }
         Some(Command::Models {
@@ -386,7 +381,15 @@ fn create_parent(out: &Path) -> Result<()> {
 }
 
 fn denoise(args: &DenoiseArgs) -> Result<()> {
-    let spec = ModelSpec::parse(&args.model)?;
+    let name = match &args.model {
+        Some(m) => m.clone(),
+        None => {
+            let d = models_list::default_model_name();
+            println!("no --model given: using {d} (the GUI's default; `cryolens models list`)");
+            d
+        }
+    };
+    let spec = ModelSpec::parse(&name)?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
     if spec.is_volume_model() {
