@@ -78,6 +78,21 @@ fn bad_inputs_give_clear_errors_and_the_batch_goes_on() {
         "{stdout}{stderr}"
     );
     assert!(stderr.contains("1 of 2 micrographs failed"), "{stderr}");
+    // The failure is in the manifest with its error, so a rerun retries only it.
+    let manifest = std::fs::read_to_string(out.join("cryolens_manifest.jsonl")).unwrap();
+    let failed: Vec<serde_json::Value> = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r.get("error").is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "{manifest}");
+    assert!(
+        failed[0]["input"]
+            .as_str()
+            .unwrap()
+            .ends_with("truncated.mrc")
+    );
+    assert!(failed[0]["error"].as_str().unwrap().starts_with("error: "));
     // The inputs share no folder below `/`-level parts, so the output keeps the good
     // micrograph's folders; it is named on stdout.
     let written = stdout
@@ -800,4 +815,125 @@ fn denoise_shards_match_the_unsharded_run_and_resume() {
     // Other options are another result: redone.
     let png = denoise(&sharded, &["--png"]);
     assert_eq!(png.matches(" -> ").count(), 3, "{png}");
+}
+
+/// `cryolens slurm` writes an array job whose tasks, run by hand with
+/// `SLURM_ARRAY_TASK_ID=K bash SCRIPT` as on a node, write together what one run writes;
+/// commands that cannot be sharded are refused.
+#[test]
+fn slurm_script_tasks_write_what_one_run_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = cryolens::io::read_micrograph(&sample_mrc()).unwrap();
+    let inputs: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            let path = dir.path().join(format!("mics/mic {i}.mrc"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            cryolens::io::mrc::write_image(&path, &sample.crop(0, 256 * i, 256, 256)).unwrap();
+            path
+        })
+        .collect();
+    let script = dir.path().join("job.sh");
+    let run = cryolens()
+        .current_dir(dir.path())
+        .args([
+            "slurm",
+            "--array",
+            "2",
+            "--cpus",
+            "2",
+            "--partition",
+            "cpu",
+            "--script",
+        ])
+        .arg(&script)
+        .args([
+            "--",
+            "denoise",
+            "--model",
+            "cryolens-restore-small",
+            "-o",
+            "out",
+        ])
+        .args(&inputs)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&script).unwrap();
+    for line in [
+        "#SBATCH --array=1-2",
+        "#SBATCH --partition=cpu",
+        "#SBATCH --cpus-per-task=2",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    for task in ["1", "2"] {
+        let run = std::process::Command::new("bash")
+            .arg(&script)
+            .env("SLURM_ARRAY_TASK_ID", task)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "task {task}: {}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    // Without a task id the script says what to set.
+    let run = std::process::Command::new("bash")
+        .arg(&script)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("SLURM_ARRAY_TASK_ID"));
+    // The same as one run.
+    let one = dir.path().join("one");
+    let run = cryolens()
+        .args(["denoise", "--model", "cryolens-restore-small", "-o"])
+        .arg(&one)
+        .args(&inputs)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    for i in 0..3 {
+        let name = format!("mic {i}.mrc");
+        let a = cryolens::io::read_micrograph(&one.join(&name)).unwrap();
+        let b = cryolens::io::read_micrograph(&dir.path().join("out").join(&name)).unwrap();
+        assert_eq!(a.data, b.data, "{name}");
+    }
+    // Refused: a command without --shard, a --shard of its own, zero tasks.
+    for (args, expect) in [
+        (
+            vec!["--array", "2", "--", "fsc", "a.mrc", "b.mrc"],
+            "cannot be sharded",
+        ),
+        (
+            vec![
+                "--array", "2", "--", "denoise", "-o", "x", "--shard", "1/2", "m.mrc",
+            ],
+            "its own --shard",
+        ),
+        (
+            vec!["--array", "0", "--", "denoise", "-o", "x", "m.mrc"],
+            "--array 0",
+        ),
+    ] {
+        let run = cryolens()
+            .current_dir(dir.path())
+            .args(["slurm", "--script", "bad.sh"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            !run.status.success() && stderr.contains(expect),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.path().join("bad.sh").exists());
+    }
 }

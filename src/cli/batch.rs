@@ -9,9 +9,10 @@
 //!
 //! Manifest: one JSON object per line ([`ManifestRecord`]), appended with a single `write` on
 //! a file opened for appending and synced, so that shards running at once on one file system
-//! interleave whole lines; a line cut by a kill is ignored when read. An item is done when a
-//! record names its input and output with the same model checksum and options, and the output
-//! file still has the recorded size.
+//! interleave whole lines; a line cut by a kill is ignored when read. Failed items are recorded
+//! too, with their error. An item is done when its latest record names its input and output
+//! with the same model checksum and options, no error, and the output file still has the
+//! recorded size; a rerun retries everything else.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -130,6 +131,9 @@ pub struct ManifestRecord {
     pub seconds: f64,
     /// The Cryolens version that wrote it.
     pub cryolens_version: String,
+    /// Why the item failed (then there is no output: size 0, no checksum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The manifest of an output folder: the records read at start, and appends.
@@ -181,7 +185,8 @@ impl Manifest {
         self.done
             .get(&output.to_string_lossy().into_owned())
             .is_some_and(|r| {
-                r.input == input.to_string_lossy()
+                r.error.is_none()
+                    && r.input == input.to_string_lossy()
                     && r.model_sha256 == model_sha256
                     && r.options == options
                     && std::fs::metadata(output).is_ok_and(|m| m.len() == r.size)
@@ -271,21 +276,30 @@ pub fn run_batch(
             continue;
         }
         let started = Instant::now();
-        let result = process(input, out).and_then(|()| {
+        let record = |size: u64, sha256: String, error: Option<String>| ManifestRecord {
+            input: input.to_string_lossy().into_owned(),
+            output: out.to_string_lossy().into_owned(),
+            size,
+            sha256,
+            model: run.model.0.clone(),
+            model_sha256: run.model.1.clone(),
+            options: run.options.clone(),
+            device: run.device.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+            cryolens_version: env!("CARGO_PKG_VERSION").into(),
+            error,
+        };
+        let mut result = process(input, out).and_then(|()| {
             let size = std::fs::metadata(out)?.len();
-            manifest.append(ManifestRecord {
-                input: input.to_string_lossy().into_owned(),
-                output: out.to_string_lossy().into_owned(),
-                size,
-                sha256: sha256_file(out)?,
-                model: run.model.0.clone(),
-                model_sha256: run.model.1.clone(),
-                options: run.options.clone(),
-                device: run.device.clone(),
-                seconds: started.elapsed().as_secs_f64(),
-                cryolens_version: env!("CARGO_PKG_VERSION").into(),
-            })
+            manifest.append(record(size, sha256_file(out)?, None))
         });
+        if let Err(e) = &result {
+            // The failure is recorded too; a failure to record it is reported with it.
+            let line = crate::errors::error_line_for(input, e);
+            if let Err(m) = manifest.append(record(0, String::new(), Some(line))) {
+                result = result.context(format!("and it could not be recorded: {m:#}"));
+            }
+        }
         print(&|| match &result {
             Ok(()) => println!(
                 "{} -> {} ({:.1} s)",
@@ -372,6 +386,7 @@ mod tests {
             device: "cpu".into(),
             seconds: 1.0,
             cryolens_version: "0".into(),
+            error: None,
         };
         m.append(rec).unwrap();
         // A line cut by a kill after it.
@@ -386,6 +401,17 @@ mod tests {
         assert!(!m.is_done(Path::new("in.mrc"), &out, "abd", "o"));
         assert!(!m.is_done(Path::new("in.mrc"), &out, "abc", "p"));
         std::fs::write(&out, b"1234").unwrap();
+        assert!(!m.is_done(Path::new("in.mrc"), &out, "abc", "o"));
+        // A later failure of the same item: not done.
+        std::fs::write(&out, b"12345").unwrap();
+        let mut m = Manifest::open(dir.path()).unwrap();
+        let failed = ManifestRecord {
+            error: Some("error: in.mrc: truncated".into()),
+            size: 0,
+            ..m.done.values().next().unwrap().clone()
+        };
+        m.append(failed).unwrap();
+        let m = Manifest::open(dir.path()).unwrap();
         assert!(!m.is_done(Path::new("in.mrc"), &out, "abc", "o"));
     }
 }

@@ -13,6 +13,7 @@ pub mod denoise;
 pub mod fsc;
 pub mod merge;
 pub mod models_list;
+pub mod slurm;
 pub mod train;
 pub mod train3d;
 
@@ -85,6 +86,9 @@ pub enum Command {
     /// Train a crefDenoiser on a pair of half-maps with the C_ref loss and denoise their
     /// average; prints RMSE(FSC_FD², C_ref²) and the FSC-0.5 change (Agarwal et al. 2024).
     Cref(cref::CrefArgs),
+    /// Write (and with --submit, submit) a SLURM array job running a batch command in shards:
+    /// `cryolens slurm --array 8 --script job.sh -- denoise --model unet -o out/ mics/*.mrc`.
+    Slurm(slurm::SlurmArgs),
 }
 
 /// `cryolens coords` actions.
@@ -244,6 +248,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Train3d(args)) => train3d::run(&args),
         Some(Command::Cref(args)) => cref::run(&args),
+        Some(Command::Slurm(args)) => slurm::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),
