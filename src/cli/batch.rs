@@ -142,6 +142,8 @@ pub struct Manifest {
     path: PathBuf,
     /// Latest record per output path.
     done: HashMap<String, ManifestRecord>,
+    /// The file ends in a line cut by a kill: the next append starts a new line first.
+    torn: bool,
 }
 
 impl Manifest {
@@ -153,8 +155,10 @@ impl Manifest {
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_NAME);
         let mut done = HashMap::new();
+        let mut torn = false;
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                torn = !text.is_empty() && !text.ends_with('\n');
                 for line in text.lines() {
                     if let Ok(r) = serde_json::from_str::<ManifestRecord>(line) {
                         done.insert(r.output.clone(), r);
@@ -166,7 +170,7 @@ impl Manifest {
                 return Err(e).with_context(|| format!("{}: cannot read", path.display()));
             }
         }
-        Ok(Self { path, done })
+        Ok(Self { path, done, torn })
     }
 
     /// How many records were read.
@@ -199,7 +203,12 @@ impl Manifest {
     /// # Errors
     /// Any I/O failure.
     pub fn append(&mut self, record: ManifestRecord) -> Result<()> {
-        let mut line = serde_json::to_string(&record)?;
+        let mut line = if self.torn {
+            String::from("\n")
+        } else {
+            String::new()
+        };
+        line += &serde_json::to_string(&record)?;
         line.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -209,6 +218,7 @@ impl Manifest {
         file.write_all(line.as_bytes())
             .and_then(|()| file.sync_data())
             .with_context(|| format!("{}: cannot append", self.path.display()))?;
+        self.torn = false;
         self.done.insert(record.output.clone(), record);
         Ok(())
     }
