@@ -794,6 +794,23 @@ fn denoise_shards_match_the_unsharded_run_and_resume() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(records.len(), 3);
+    // Each output's header labels say how it was made.
+    let labels = cryolens::io::mrc::read_labels(&sharded.join("mic_0.mrc")).unwrap();
+    assert_eq!(labels[0], format!("Cryolens {}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        labels.contains(&"model: cryolens-restore-small".to_string()),
+        "{labels:?}"
+    );
+    assert!(
+        labels.contains(&format!("model sha256: {sha}")),
+        "{labels:?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("command: cryolens denoise --model")),
+        "{labels:?}"
+    );
     for r in &records {
         assert_eq!(r["model_sha256"], sha.as_str());
         let out = std::path::Path::new(r["output"].as_str().unwrap());

@@ -101,6 +101,7 @@ pub fn run(args: &DenoiseArgs) -> Result<()> {
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
     let model_sha = sha256_file(&weights_path(&spec))?;
+    crate::io::provenance::set_model(&name, &model_sha);
     let outputs = output_paths(&args.output, &args.files, ".mrc")?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;

@@ -147,6 +147,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.command.is_some() {
         quiet_display_probing();
+        crate::io::provenance::set_command(
+            std::iter::once("cryolens".to_string()).chain(std::env::args().skip(1)),
+        );
+    } else {
+        crate::io::provenance::set_command(["cryolens (GUI)".to_string()]);
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod mapped;
 pub mod mrc;
 pub mod png;
+pub mod provenance;
 pub mod star;
 pub mod tiff;
 

@@ -204,11 +204,35 @@ pub(super) fn encode_header(spec: &HeaderSpec) -> [u8; HEADER_BYTES] {
     h[208..212].copy_from_slice(b"MAP ");
     h[212..216].copy_from_slice(&[0x44, 0x44, 0x00, 0x00]);
     put_f32(&mut h, 216, rms);
-    put_i32(&mut h, 220, 1);
-    let label = b"Written by Cryolens";
-    h[224..224 + label.len()].copy_from_slice(label);
-    for b in &mut h[224 + label.len()..224 + 80] {
-        *b = b' ';
+    // Text labels: where the file came from (`crate::io::provenance`), space-padded.
+    let labels = crate::io::provenance::current().mrc_labels();
+    put_i32(&mut h, 220, labels.len() as i32);
+    for (i, label) in labels.iter().enumerate() {
+        let start = 224 + 80 * i;
+        let slot = &mut h[start..start + 80];
+        slot.fill(b' ');
+        let bytes = label.as_bytes();
+        slot[..bytes.len()].copy_from_slice(bytes);
     }
     h
+}
+
+/// The text labels of an MRC file's header (NLABL of them, trailing spaces removed).
+///
+/// # Errors
+/// An unreadable file or one shorter than a header.
+pub fn read_labels(path: &Path) -> Result<Vec<String>, IoError> {
+    use std::io::Read;
+    let mut head = [0u8; super::HEADER_BYTES];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|e| IoError::os(path, e))?;
+    let n = i32::from_le_bytes([head[220], head[221], head[222], head[223]]).clamp(0, 10) as usize;
+    Ok((0..n)
+        .map(|i| {
+            String::from_utf8_lossy(&head[224 + 80 * i..224 + 80 * (i + 1)])
+                .trim_end_matches([' ', '\0'])
+                .to_string()
+        })
+        .collect())
 }

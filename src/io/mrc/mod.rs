@@ -12,7 +12,9 @@
 //! Writing is our own little-endian MRC2014 encoder (mode 2 float32, or mode 6 uint16 with
 //! [`write_image_u16`]) with correct `dmin/dmax/dmean/rms` (rms = population standard
 //! deviation, as `mrcfile` computes it), the pixel size in the cell (`xlen = nx · Å/px`),
-//! `NVERSION` 20141 and machine stamp `DD`; the files pass `mrcfile.validate`.
+//! `NVERSION` 20141 and machine stamp `DD`; the files pass `mrcfile.validate`. Their text labels
+//! say where they came from: program and version, model and its checksum, the command
+//! ([`crate::io::provenance`], read back with [`read_labels`]).
 //!
 //! # Files
 //! `header` checks and encodes the 1024-byte header, `read` reads voxels through the crate,
@@ -25,6 +27,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use header::read_labels;
 pub use read::{read, read_bytes, read_info};
 pub use write::{write_image, write_image_u16, write_volume};
 

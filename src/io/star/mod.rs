@@ -470,7 +470,8 @@ mod tests {
         let e = b.f64("y", 1).unwrap_err().to_string();
         assert_eq!(
             e,
-            "block `data_p`, column `_y`, row 2 (line 6): `oops` is not a number"
+            "block `data_p`, column `_y`, row 2 (line 6): `oops` is not a number \
+             (fix or remove that row)"
         );
         assert_eq!(b.f64_opt("y", 2).unwrap(), None);
         assert_eq!(b.i64("x", 2).unwrap(), 4);
