@@ -442,3 +442,86 @@ impl From<CrefAction> for AnalysisAction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fourier::merge::BandNorm;
+    use crate::gui::state::View;
+
+    fn key(index: usize) -> PaneCurvesKey {
+        PaneCurvesKey {
+            index,
+            panes: vec![View::Raw, View::Denoised],
+            model: Some("unet"),
+            pane_models: vec![Some("unet"), Some("unet")],
+            lowpass: 400,
+            merge_cutoff: 2000,
+            merge_width: 500,
+            merge_band_norm: BandNorm::Std,
+            ring_width: 400,
+            force_split: false,
+        }
+    }
+
+    /// Polls until the panel's jobs have finished.
+    fn settle(panel: &mut AnalysisPanel) {
+        while panel.is_busy() {
+            panel.poll_pane_curves();
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn pane_curves_are_computed_once_per_key() {
+        let mut panel = AnalysisPanel::default();
+        let (a, b) = (key(0), key(1));
+        assert!(panel.pane_curves_needed(&a));
+        panel.start_pane_curves(a.clone(), Job::spawn("t", |_| Ok(Vec::new())));
+        assert!(
+            !panel.pane_curves_needed(&a),
+            "already running for these panes"
+        );
+        settle(&mut panel);
+        assert!(!panel.pane_curves_needed(&a), "cached");
+        assert_eq!(panel.pane_curves().map(<[_]>::len), Some(0));
+        panel.hide_pane_curves();
+        assert!(panel.pane_curves().is_none());
+
+        // Other panes: nothing shown until computed; a failure is kept (not retried every
+        // frame) and said in the panel.
+        assert!(panel.pane_curves_needed(&b));
+        assert!(panel.pane_curves().is_none());
+        panel.start_pane_curves(b.clone(), Job::spawn("t", |_| anyhow::bail!("no halves")));
+        settle(&mut panel);
+        assert!(!panel.pane_curves_needed(&b));
+        assert!(panel.pane_curves().is_none());
+        assert!(
+            panel
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("no halves"))
+        );
+
+        // Only the last panes' curves are kept: the first ones are computed again.
+        assert!(panel.pane_curves_needed(&a));
+        assert!(panel.pane_curves().is_none());
+    }
+
+    #[test]
+    fn other_panes_cancel_the_running_pane_curves() {
+        let mut panel = AnalysisPanel::default();
+        let first = Job::spawn("t", |p| {
+            while !p.is_cancelled() {
+                std::thread::yield_now();
+            }
+            Ok(Vec::new())
+        });
+        let progress = Arc::clone(&first.progress);
+        panel.start_pane_curves(key(0), first);
+        assert!(panel.is_busy());
+        assert!(panel.pane_curves_needed(&key(1)));
+        assert!(progress.is_cancelled());
+        assert!(!panel.is_busy());
+    }
+}
