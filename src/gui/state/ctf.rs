@@ -4,7 +4,6 @@
 //! ([`SessionCtfState`] owns that table and the job reading the file).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::ctf::{Ctf, MicrographCtf, find_micrograph_ctf};
 use crate::jobs::Job;
@@ -46,20 +45,20 @@ impl SessionCtf {
 #[derive(Default)]
 pub struct SessionCtfState {
     /// The CTFs of the session's micrographs, once read.
-    table: Option<Arc<SessionCtf>>,
+    table: Option<SessionCtf>,
     /// The CTF file dialog, and reading the file chosen (`None`: cancelled).
     import: JobSlot<(), Option<CtfRead>>,
 }
 
 impl SessionCtfState {
     /// The session's CTF table, if one was read.
-    pub fn table(&self) -> Option<&Arc<SessionCtf>> {
+    pub fn table(&self) -> Option<&SessionCtf> {
         self.table.as_ref()
     }
 
     /// Replaces the session's CTF table (a new session, or a file read with "CTF…").
     pub fn set_table(&mut self, table: Option<SessionCtf>) {
-        self.table = table.map(Arc::new);
+        self.table = table;
     }
 
     /// Runs `job`, the dialog choosing a CTF file and its reading (cancelling the one
