@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use eframe::egui;
 
-use crate::analysis::PaneCurves;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::jobs::Job;
 use crate::paths::topaz_dir;
@@ -31,7 +30,7 @@ use super::panels::status;
 use super::panels::toolbar::{self, ToolbarInfo};
 use super::panels::training::TrainingPanel;
 use super::state::{
-    AppOptions, DocModel, Document, LowpassKey, PaneCurvesKey, SessionCtf, SessionFile, Source,
+    AppOptions, DocModel, Document, LowpassKey, SessionCtf, SessionCtfState, SessionFile, Source,
     View, ViewSettings, VolumeState,
 };
 use super::viewer::{self, ViewTransform};
@@ -87,8 +86,8 @@ pub struct CryolensApp {
     /// The session being opened, installed once its first micrograph is read.
     pub(super) pending_open: Option<(PickTool, Option<SessionCtf>)>,
     /// The CTFs of the session's micrographs (from its STAR, or read with "CTF…"), for models
-    /// trained on phase-flipped micrographs.
-    pub(super) ctf: Option<Arc<SessionCtf>>,
+    /// trained on phase-flipped micrographs, and the job reading a CTF file.
+    pub(super) ctf: SessionCtfState,
     /// The analysis panel (key A).
     pub(super) analysis: AnalysisPanel,
     /// The egui context (for textures made when jobs finish).
@@ -99,8 +98,6 @@ pub struct CryolensApp {
     pub(super) compare: CompareState,
     /// The XZ and YZ orthoviews of a volume.
     pub(super) orthoviews: Orthoviews,
-    /// The last pane curves computed (or tried: `None` after a failure), and for what.
-    pub(super) pane_curves: Option<(PaneCurvesKey, Option<Arc<Vec<PaneCurves>>>)>,
     /// Result of the last plot PNG export (set by the screenshot callback).
     pub(super) png_message: Arc<Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -178,13 +175,12 @@ impl CryolensApp {
             scroll_list: false,
             session_choice: options.session_file,
             pending_open: None,
-            ctf: None,
+            ctf: SessionCtfState::default(),
             analysis: AnalysisPanel::default(),
             egui_ctx: cc.egui_ctx.clone(),
             training: TrainingPanel::default(),
             compare: CompareState::default(),
             orthoviews: Orthoviews::default(),
-            pane_curves: None,
             png_message: Arc::default(),
             poll_interval,
         };
@@ -340,7 +336,7 @@ impl eframe::App for CryolensApp {
             .resizable(false)
             .default_size(270.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.side_panel(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
             });
         if self.picks.session.micrographs.len() > 1 {
             let scroll = std::mem::take(&mut self.scroll_list);
@@ -397,7 +393,7 @@ impl eframe::App for CryolensApp {
                             .show(ui, &cx, &mut self.transform, &mut panel.region_snr);
                     return;
                 }
-                self.single_view(ui, &ctx);
+                self.single_view_ui(ui);
             });
         if self.show_help {
             help::show(&ctx, &mut self.show_help);

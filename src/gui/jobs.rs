@@ -7,8 +7,6 @@ use std::time::Instant;
 
 use eframe::egui;
 
-use crate::analysis::PaneCurves;
-use crate::ctf::MicrographCtf;
 use crate::device::ComputeDevice;
 use crate::fourier::merge::Merger;
 use crate::image::Volume;
@@ -19,15 +17,12 @@ use crate::picking::exchange::{ExportFormat, ParsedImport};
 use super::job_slot::JobSlot;
 use super::loading::{Loaded, Prefetched, Sections};
 use super::state::{
-    DocModel, LowpassKey, MergeJobKey, OrthoKey, PaneCurvesKey, SectionKey, SessionCtf, ViewImage,
+    DocModel, LowpassKey, MergeJobKey, OrthoKey, SectionKey, SessionCtf, ViewImage,
 };
 
 /// A read picking session, its file, why a saved one could not be read, and the CTFs of its
 /// micrographs when it was opened from a STAR with CTF columns.
 pub type SessionRead = (PickSession, PathBuf, Option<String>, Option<SessionCtf>);
-
-/// A CTF file chosen and its entries (or why they could not be read).
-pub type CtfRead = (PathBuf, anyhow::Result<Vec<MicrographCtf>>);
 
 /// An export dialog: when it opened (a quick empty answer means no portal) and the format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +45,8 @@ pub struct ExportInto {
 /// A merge job's result: the cached transforms and the merged view.
 pub type MergeResult = (Arc<Merger>, ViewImage);
 
-/// The app's job slots, one per purpose.
+/// The app's job slots, one per purpose (the panels' own jobs live in their panels: the
+/// analysis panel's pane curves, the CTF import in [`super::state::SessionCtfState`], …).
 #[derive(Default)]
 pub struct AppJobs {
     /// Choosing the compute device (at start).
@@ -88,10 +84,6 @@ pub struct AppJobs {
     pub volume_denoise: JobSlot<DocModel, Volume>,
     /// The XZ and YZ orthoviews.
     pub ortho: JobSlot<OrthoKey, [egui::ColorImage; 2]>,
-    /// Each comparison pane's SSNR and signal/noise/bias curves.
-    pub pane_curves: JobSlot<PaneCurvesKey, Vec<PaneCurves>>,
-    /// The CTF file dialog, and reading the file chosen.
-    pub ctf: JobSlot<(), Option<CtfRead>>,
 }
 
 impl AppJobs {
@@ -111,11 +103,9 @@ impl AppJobs {
             || self.export.is_running()
             || self.export_write.is_running()
             || self.merge.is_running()
-            || self.ctf.is_running()
             || self.section.is_running()
             || self.ortho.is_running()
             || self.volume_denoise.is_running()
-            || self.pane_curves.is_running()
     }
 
     /// The jobs the status bar lists, with their progress.

@@ -5,21 +5,24 @@
 //! - [`state`]: plain data, no egui: the open document and its views cached by key
 //!   (`document`), the derived views' settings and keys (`derived`), the volume's navigation
 //!   (`volume`), region-SNR boxes and their cached SNR (`regions`), the views (`view`), the
-//!   images ready to show (`view_image`).
-//! - [`commands`]: every panel's Action handled in one place (`commands/mod.rs`), and the
-//!   app's commands by role: opening and navigation (`open`), derived views (`derived`),
-//!   volumes (`volume`), the analysis panel's jobs (`analysis`, `halfmaps`), files in and out
-//!   (`exchange`).
+//!   images ready to show (`view_image`), the session's CTF table and its import job (`ctf`).
+//! - [`commands`]: every panel's and view's Action handled in one place (`commands/mod.rs`:
+//!   it also builds their read-only contexts), and the app's commands by role: opening and
+//!   navigation (`open`), derived views (`derived`), volumes (`volume`), the analysis panel's
+//!   jobs (`analysis`, `halfmaps`), files in and out (`exchange`).
 //! - [`shortcuts`]: key bindings (listed by the help window, `?`).
-//! - [`views`]: the central area: single view, comparison panes and orthoviews (the latter two
-//!   draw from read-only contexts).
+//! - [`views`]: the central area: single view, comparison panes and orthoviews, each drawn
+//!   from a read-only context, changing only the state handed to it mutably (pan and zoom,
+//!   picks, region boxes) and returning what the app applies.
 //! - [`panels`]: toolbar, side panel, status bar, help, micrograph list, models, training,
-//!   analysis (with its tabs), half-maps and crefDenoiser (`cref`), contrast, picking.
+//!   analysis (with its tabs and its jobs), half-maps and crefDenoiser (`cref`), contrast,
+//!   picking. Panels own their state and jobs and return Actions; none takes the whole app.
 //! - [`viewer`]: pan/zoom, GPU textures and the paint callback running
 //!   `shaders/micrograph.wgsl`.
-//! - [`jobs`] (every job slot of the app), [`job_slot`] (one typed slot: start cancels the
-//!   previous job, poll, progress), [`dialogs`] (file dialogs as jobs), [`loading`] (job
-//!   bodies: reading micrographs, denoising, half-maps, training pairs).
+//! - [`jobs`] (the app's job slots; the panels' own live in the panels), [`job_slot`] (one
+//!   typed slot: start cancels the previous job, poll, progress), [`dialogs`] (file dialogs
+//!   as jobs), [`loading`] (job bodies: reading micrographs, denoising, half-maps, training
+//!   pairs).
 //! - [`queries`]: the read-only accessors (what tests and the status bar read).
 //!
 //! The science the jobs run lives in the library (`crate::analysis`, `crate::denoise`,

@@ -48,7 +48,10 @@ impl CryolensApp {
     /// True while any background job (session, load, denoise, low-pass, install, dialogs,
     /// device, analysis, training…) runs.
     pub fn is_busy(&self) -> bool {
-        self.jobs.any_running() || self.training.is_running() || self.analysis.is_busy()
+        self.jobs.any_running()
+            || self.ctf.is_importing()
+            || self.training.is_running()
+            || self.analysis.is_busy()
     }
 
     /// True while the micrograph is being read.
@@ -63,7 +66,7 @@ impl CryolensApp {
     /// sample goes by `sample.mrc`.
     pub fn ctf_for(&self, index: usize) -> Option<Ctf> {
         let path = &self.picks.session.micrographs.get(index)?.path;
-        let table = self.ctf.as_ref()?;
+        let table = self.ctf.table()?;
         if path == Path::new(SAMPLE_NAME) {
             table.for_micrograph(Path::new("sample.mrc"))
         } else {
@@ -73,7 +76,7 @@ impl CryolensApp {
 
     /// The file the session's CTFs were read from, if any.
     pub fn ctf_file(&self) -> Option<&Path> {
-        self.ctf.as_ref().map(|c| c.path.as_path())
+        self.ctf.table().map(|c| c.path.as_path())
     }
 
     /// The open micrograph denoised by `model` (its listed name), once computed; or why that
@@ -231,7 +234,7 @@ impl CryolensApp {
     /// The curves of the comparison panes that the analysis panel overlays (one per pane with
     /// curves, in pane order), once computed for the current panes and settings.
     pub fn pane_curves(&self) -> Option<&[crate::analysis::PaneCurves]> {
-        self.analysis.pane_curves.as_deref().map(Vec::as_slice)
+        self.analysis.pane_curves()
     }
 
     /// The analysis of the open micrograph, once computed.

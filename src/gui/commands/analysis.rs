@@ -123,20 +123,10 @@ impl CryolensApp {
     /// pane's SSNR and signal/noise/bias curves on the halves (in the background; again when
     /// the panes, model or settings change) and hands them to the analysis panel.
     pub(in crate::gui) fn update_pane_curves(&mut self) {
-        if let Some((key, result)) = self.jobs.pane_curves.poll() {
-            let curves = match result {
-                Ok(c) => Some(Arc::new(c)),
-                Err(e) => {
-                    self.analysis.error = Some(format!("Curves of the comparison panes: {e:#}"));
-                    None
-                }
-            };
-            self.pane_curves = Some((key, curves));
-        }
-        self.analysis.pane_curves_progress = self.jobs.pane_curves.fraction_and_message();
+        self.analysis.poll_pane_curves();
         let wanted = self.compare.open && self.analysis.open && self.analysis().is_some();
         let Some(doc) = self.doc.as_ref().filter(|_| wanted) else {
-            self.analysis.pane_curves = None;
+            self.analysis.hide_pane_curves();
             return;
         };
         let model = self.models.selected.filter(|_| self.device.is_some());
@@ -164,17 +154,9 @@ impl CryolensApp {
             ring_width: hundredths(self.analysis.ring_width),
             force_split: self.analysis.force_split,
         };
-        self.analysis.pane_curves = self
-            .pane_curves
-            .as_ref()
-            .filter(|(k, _)| *k == key)
-            .and_then(|(_, c)| c.clone());
-        let current = self.pane_curves.as_ref().is_some_and(|(k, _)| *k == key);
-        let running = self.jobs.pane_curves.is_running_for(&key);
-        if current || running {
+        if !self.analysis.pane_curves_needed(&key) {
             return;
         }
-        self.jobs.pane_curves.cancel();
         let raw = Arc::clone(&doc.raw);
         let path = self
             .picks
@@ -237,7 +219,7 @@ impl CryolensApp {
                 p,
             )
         });
-        self.jobs.pane_curves.start(job_key, job);
+        self.analysis.start_pane_curves(job_key, job);
     }
 
     /// Starts the 2D spectrum of the open micrograph when the panel shows it.
@@ -276,7 +258,7 @@ impl CryolensApp {
             self.error = Some(e);
         }
         self.analysis.poll_spectrum(&self.egui_ctx);
-        if let Some(((), result)) = self.jobs.ctf.poll() {
+        if let Some(result) = self.ctf.poll_import() {
             match result {
                 Ok(Some((path, entries))) => {
                     if let Err(e) = entries.and_then(|e| self.apply_ctf(&path, &e)) {

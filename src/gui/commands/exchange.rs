@@ -141,7 +141,7 @@ impl CryolensApp {
     }
 
     pub(in crate::gui) fn start_ctf_import(&mut self) {
-        if self.jobs.ctf.is_running() {
+        if self.ctf.is_importing() {
             return;
         }
         let dialog = Dialog::new("Read the CTF (RELION STAR or CTFFIND4 output)")
@@ -150,7 +150,7 @@ impl CryolensApp {
         let job = dialog.file_then("CTF dialog", |f, _| {
             Ok((f.to_path_buf(), read_ctf_entries(f)))
         });
-        self.jobs.ctf.start((), job);
+        self.ctf.start_import(job);
     }
 
     /// Reads the open micrograph's CTF from a RELION STAR or CTFFIND4 file into the analysis
@@ -189,7 +189,7 @@ impl CryolensApp {
         let name = entry.micrograph_name.clone();
         // The file also gives every micrograph's CTF to models trained on phase-flipped
         // micrographs: those that failed for want of one are tried again.
-        self.ctf = Some(Arc::new(SessionCtf {
+        self.ctf.set_table(Some(SessionCtf {
             path: path.to_path_buf(),
             entries: entries.to_vec(),
         }));

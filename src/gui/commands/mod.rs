@@ -1,4 +1,6 @@
-//! Every panel's Action handled in one place, and the jobs they start (dialogs, install).
+//! Every panel's Action handled in one place (toolbar, side panel, picking, models,
+//! analysis, training, and the single view's report), the read-only contexts those panels and
+//! views draw from, and the jobs they start (dialogs, install).
 //! The other files of this folder hold the app's commands by role: [`open`] (session and
 //! navigation), [`derived`] (denoised, low-pass and merged views), [`volume`] (sections,
 //! orthoviews), [`analysis`] and [`halfmaps`] (the analysis panel's jobs), [`exchange`]
@@ -22,12 +24,14 @@ use crate::paths::topaz_dir;
 
 use super::app::CryolensApp;
 use super::dialogs::{ALL_FILES, Dialog};
-use super::panels::analysis::AnalysisAction;
+use super::panels::analysis::{AnalysisAction, Tab};
 use super::panels::models::ModelsAction;
 use super::panels::picking::PickAction;
+use super::panels::side::{self, SideAction, SideCtx, SideEdits};
 use super::panels::toolbar::ToolbarAction;
 use super::panels::training::TrainingAction;
 use super::state::View;
+use super::views::single::{self, SingleViewCtx, SingleViewOutput};
 
 impl CryolensApp {
     /// Handles a toolbar button or its key.
@@ -74,6 +78,113 @@ impl CryolensApp {
                 }
             }
             ModelsAction::Install => self.start_install(),
+        }
+    }
+
+    /// Draws the side panel from the app's state and applies what it asks.
+    pub(in crate::gui) fn side_ui(&mut self, ui: &mut egui::Ui) {
+        let image = self.view_image(self.view).cloned();
+        let section = self.section();
+        let has_denoised_volume = self.has_denoised_volume();
+        let doc = self.doc.as_ref();
+        let cx = SideCtx {
+            section,
+            slab_thickness: self.volume_view.slab_thickness,
+            volume_denoising: self.jobs.volume_denoise.progress().map(|p| &**p),
+            has_denoised_volume,
+            pixel_size_angstrom: doc.and_then(|d| d.raw.image.pixel_size_angstrom),
+            view: self.view,
+            image: image.as_ref(),
+            models: &self.models,
+            denoising: self.jobs.denoise.progress().map(|p| &**p),
+            installing: self.jobs.install.progress().map(|p| &**p),
+            denoise_failed: doc
+                .zip(self.models.selected)
+                .is_some_and(|(d, a)| d.denoise_failed.contains_key(a.name())),
+        };
+        let edits = SideEdits {
+            compare: &mut self.compare,
+            picks: &mut self.picks,
+            contrast: &mut self.contrast[self.view.index()],
+            colour_map: &mut self.colour_map,
+            settings: &mut self.settings,
+        };
+        let actions = side::show(ui, &cx, edits);
+        let ctx = ui.ctx().clone();
+        for action in actions {
+            self.handle_side_action(&ctx, action);
+        }
+    }
+
+    /// Handles a side panel button or slider.
+    pub(in crate::gui) fn handle_side_action(&mut self, ctx: &egui::Context, action: SideAction) {
+        match action {
+            SideAction::SetSection(z) => self.set_section(z),
+            SideAction::SetSlabThickness(t) => self.set_slab_thickness(t),
+            SideAction::DenoiseVolume => self.denoise_volume(),
+            SideAction::ExportComparison(rect) => self.export_png(ctx, rect, "comparison"),
+            SideAction::Pick(a) => self.handle_pick_action(a),
+            SideAction::Models(a) => self.handle_models_action(a),
+        }
+    }
+
+    /// Draws the single view (or its placeholder) in the central area from the app's state,
+    /// and applies what it reports.
+    pub(in crate::gui) fn single_view_ui(&mut self, ui: &mut egui::Ui) {
+        let image = self.view_image(self.view).cloned();
+        let pick_radius_px = self.pick_radius_px();
+        let merge_key = self.merge_key();
+        let cx = SingleViewCtx {
+            view: self.view,
+            image: image.as_ref(),
+            doc: self.doc.as_ref(),
+            contrast: self.contrast[self.view.index()],
+            colour_map: self.colour_map,
+            gpu_ready: self.max_texture_side.is_some(),
+            pick_radius_px,
+            last_viewer_rect: self.viewer_rect,
+            labelling: self.analysis.labelling,
+            region_side_px: self.analysis.region_side_px,
+            show_regions: self.analysis.open && self.analysis.tab == Tab::Regions,
+            models: &self.models,
+            loading: self.jobs.load.is_running(),
+            installing: self.jobs.install.progress().map(|p| &**p),
+            denoising: self
+                .jobs
+                .denoise
+                .key()
+                .zip(self.jobs.denoise.progress())
+                .map(|(k, p)| (k.model, &**p)),
+            device_ready: self.device.is_some(),
+            merge_key,
+            settings: &self.settings,
+        };
+        let out = single::show(
+            ui,
+            &cx,
+            &mut self.transform,
+            &mut self.picks,
+            &mut self.analysis.regions,
+        );
+        self.apply_single_view(out);
+    }
+
+    /// Takes a frame of the single view: no comparison is drawn; the hover, the viewer's
+    /// rectangle and the orthoviews' cursor follow the viewer when it drew; a placeholder
+    /// button is handled.
+    pub(in crate::gui) fn apply_single_view(&mut self, out: SingleViewOutput) {
+        self.compare.frame_rect = None;
+        if let Some(viewer) = out.viewer {
+            self.hover = viewer.hover;
+            self.viewer_rect = viewer.rect;
+            if let Some((x, y, _)) = viewer.hover
+                && self.section().is_some()
+            {
+                self.volume_view.ortho_cursor = Some((x, y));
+            }
+        }
+        if let Some(action) = out.action {
+            self.handle_models_action(action);
         }
     }
 

@@ -90,7 +90,7 @@ impl CryolensApp {
         };
         let _ = self.picks.flush();
         self.picks = tool;
-        self.ctf = ctf.map(Arc::new);
+        self.ctf.set_table(ctf);
         self.cache.clear();
         self.doc = None;
         self.jobs.prefetch.cancel();

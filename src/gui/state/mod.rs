@@ -1,7 +1,8 @@
 //! The app's plain data, with no egui: what is open ([`document`]), the settings and keys of
 //! the views derived from it ([`derived`]: denoised, low-pass and merged caches by key), the
-//! volume's section and cursor ([`volume`]), the boxes of region SNR ([`regions`]), and the
-//! images ready to show ([`view_image`]).
+//! volume's section and cursor ([`volume`]), the boxes of region SNR ([`regions`]), the
+//! images ready to show ([`view_image`]), and the session's CTF table with the job reading
+//! one ([`ctf`]: job slots hold no egui either).
 //! Drawing lives in `gui::views` and `gui::panels`; jobs are started by `gui::commands`.
 
 pub mod ctf;
@@ -14,7 +15,7 @@ pub mod volume;
 
 use std::path::PathBuf;
 
-pub use ctf::SessionCtf;
+pub use ctf::{SessionCtf, SessionCtfState};
 pub use derived::{DocModel, LowpassKey, MergeJobKey, MergeKey, PaneCurvesKey, ViewSettings};
 pub use document::{CACHE_DOCS, Document};
 pub use view::View;

@@ -50,6 +50,30 @@ impl RegionLabels {
         self.revision = NEXT_REVISION.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds a square box of `side_px` pixels centred on micrograph pixel `(x, y)` (clicked),
+    /// kept inside a micrograph of `size` (width, height) pixels and no larger than it: a
+    /// signal box, or a background box.
+    pub fn label_at(
+        &mut self,
+        x: f64,
+        y: f64,
+        side_px: usize,
+        background: bool,
+        size: (usize, usize),
+    ) {
+        let side = side_px.min(size.0).min(size.1).max(1);
+        let clamp = |c: f64, n: usize| {
+            ((c - side as f64 / 2.0).round().max(0.0) as usize).min(n.saturating_sub(side))
+        };
+        let r = Region {
+            x: clamp(x, size.0),
+            y: clamp(y, size.1),
+            width: side,
+            height: side,
+        };
+        self.push(r, background);
+    }
+
     /// Removes every box.
     pub fn clear(&mut self) {
         *self = Self::default();
@@ -105,5 +129,34 @@ impl RegionSnrCache {
                     .map_err(|e| e.to_string()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelled_boxes_are_centred_and_stay_inside() {
+        let mut labels = RegionLabels::default();
+        let before = labels.revision();
+        // Centred on (100, 50): a 64-pixel box starts 32 pixels up and left.
+        labels.label_at(100.0, 50.0, 64, false, (400, 300));
+        // Near the far corner: pushed back inside (400 − 64, 300 − 64).
+        labels.label_at(399.0, 299.0, 64, true, (400, 300));
+        // Larger than the micrograph: shrunk to its shorter side, at the origin.
+        labels.label_at(10.0, 10.0, 500, false, (400, 300));
+        let boxes: Vec<_> = labels
+            .signal()
+            .iter()
+            .chain(labels.background())
+            .map(|r| (r.x, r.y, r.width, r.height))
+            .collect();
+        assert_eq!(
+            boxes,
+            [(68, 18, 64, 64), (0, 0, 300, 300), (336, 236, 64, 64)]
+        );
+        assert_eq!(labels.pairs().len(), 1);
+        assert_ne!(labels.revision(), before);
     }
 }

@@ -27,8 +27,8 @@ use crate::jobs::Job;
 
 use super::cref::{CrefAction, CrefPanel};
 use crate::gui::job_slot::JobSlot;
-use crate::gui::state::ViewImage;
 use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
+use crate::gui::state::{PaneCurvesKey, ViewImage};
 
 /// Which plot the panel shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,11 +144,13 @@ pub struct AnalysisPanel {
     pub cref: CrefPanel,
     /// The 2D spectrum texture and the micrograph index and pixel size it belongs to.
     pub spectrum: Option<(usize, Option<f32>, egui::TextureHandle)>,
-    /// With the comparison open: each pane's SSNR and signal / noise / bias curves, drawn
-    /// over each other on the SSNR and signal / noise / bias tabs (set by the app).
-    pub pane_curves: Option<Arc<Vec<PaneCurves>>>,
-    /// Progress (fraction, message) of the job computing [`AnalysisPanel::pane_curves`].
-    pub pane_curves_progress: Option<(f32, String)>,
+    /// With the comparison open: each pane's SSNR and signal / noise / bias curves for the
+    /// current panes, drawn over each other on the SSNR and signal / noise / bias tabs.
+    pane_curves: Option<Arc<Vec<PaneCurves>>>,
+    /// The last pane curves computed (or tried: `None` after a failure), and for what.
+    pane_curves_cache: Option<(PaneCurvesKey, Option<Arc<Vec<PaneCurves>>>)>,
+    /// Each comparison pane's SSNR and signal / noise / bias curves, for the panes' key.
+    pane_curves_job: JobSlot<PaneCurvesKey, Vec<PaneCurves>>,
     /// The analysis of micrograph (index).
     analysis_job: JobSlot<usize, Analysis>,
     /// The 2D power spectrum of micrograph (index): its pixel size and image.
@@ -186,7 +188,8 @@ impl Default for AnalysisPanel {
             region_snr: RegionSnrCache::default(),
             spectrum: None,
             pane_curves: None,
-            pane_curves_progress: None,
+            pane_curves_cache: None,
+            pane_curves_job: JobSlot::default(),
             analysis_job: JobSlot::default(),
             spectrum_job: JobSlot::default(),
             titration: titration::TitrationTab::default(),
@@ -226,6 +229,7 @@ impl AnalysisPanel {
             || self.spectrum_job.is_running()
             || self.cref.is_busy()
             || self.titration.is_running()
+            || self.pane_curves_job.is_running()
     }
 
     /// Runs `job`, the dose titration of micrograph `index` (cancelling the one before).
@@ -247,6 +251,49 @@ impl AnalysisPanel {
     /// The dose titration of micrograph `index`, if it is the last one computed.
     pub fn titration(&self, index: Option<usize>) -> Option<&Arc<Titration>> {
         self.titration.current(index)
+    }
+
+    /// The comparison panes' curves shown (one per pane with curves, in pane order), once
+    /// computed for the current panes and settings.
+    pub fn pane_curves(&self) -> Option<&[PaneCurves]> {
+        self.pane_curves.as_deref().map(Vec::as_slice)
+    }
+
+    /// Takes finished pane curves into the cache (a failure says why in the panel).
+    pub fn poll_pane_curves(&mut self) {
+        if let Some((key, result)) = self.pane_curves_job.poll() {
+            let curves = match result {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    self.error = Some(format!("Curves of the comparison panes: {e:#}"));
+                    None
+                }
+            };
+            self.pane_curves_cache = Some((key, curves));
+        }
+    }
+
+    /// Shows no pane curves (the comparison or the analysis is not open); the cache stays.
+    pub fn hide_pane_curves(&mut self) {
+        self.pane_curves = None;
+    }
+
+    /// Shows the cached pane curves of `key` (none until computed). True when they must be
+    /// computed, neither cached nor running: the job for other panes is then cancelled and
+    /// [`Self::start_pane_curves`] expected.
+    pub fn pane_curves_needed(&mut self, key: &PaneCurvesKey) -> bool {
+        let cached = self.pane_curves_cache.as_ref().filter(|(k, _)| k == key);
+        self.pane_curves = cached.and_then(|(_, c)| c.clone());
+        if cached.is_some() || self.pane_curves_job.is_running_for(key) {
+            return false;
+        }
+        self.pane_curves_job.cancel();
+        true
+    }
+
+    /// Runs `job`, the pane curves of `key` (cancelling the one before).
+    pub fn start_pane_curves(&mut self, key: PaneCurvesKey, job: Job<Vec<PaneCurves>>) {
+        self.pane_curves_job.start(key, job);
     }
 
     /// Takes a finished 2D spectrum: its texture, or why it failed.
@@ -393,5 +440,88 @@ impl From<CrefAction> for AnalysisAction {
             CrefAction::OpenCrefDenoised => AnalysisAction::OpenCrefDenoised,
             CrefAction::ApplyCrefModel => AnalysisAction::ApplyCrefModel,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fourier::merge::BandNorm;
+    use crate::gui::state::View;
+
+    fn key(index: usize) -> PaneCurvesKey {
+        PaneCurvesKey {
+            index,
+            panes: vec![View::Raw, View::Denoised],
+            model: Some("unet"),
+            pane_models: vec![Some("unet"), Some("unet")],
+            lowpass: 400,
+            merge_cutoff: 2000,
+            merge_width: 500,
+            merge_band_norm: BandNorm::Std,
+            ring_width: 400,
+            force_split: false,
+        }
+    }
+
+    /// Polls until the panel's jobs have finished.
+    fn settle(panel: &mut AnalysisPanel) {
+        while panel.is_busy() {
+            panel.poll_pane_curves();
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn pane_curves_are_computed_once_per_key() {
+        let mut panel = AnalysisPanel::default();
+        let (a, b) = (key(0), key(1));
+        assert!(panel.pane_curves_needed(&a));
+        panel.start_pane_curves(a.clone(), Job::spawn("t", |_| Ok(Vec::new())));
+        assert!(
+            !panel.pane_curves_needed(&a),
+            "already running for these panes"
+        );
+        settle(&mut panel);
+        assert!(!panel.pane_curves_needed(&a), "cached");
+        assert_eq!(panel.pane_curves().map(<[_]>::len), Some(0));
+        panel.hide_pane_curves();
+        assert!(panel.pane_curves().is_none());
+
+        // Other panes: nothing shown until computed; a failure is kept (not retried every
+        // frame) and said in the panel.
+        assert!(panel.pane_curves_needed(&b));
+        assert!(panel.pane_curves().is_none());
+        panel.start_pane_curves(b.clone(), Job::spawn("t", |_| anyhow::bail!("no halves")));
+        settle(&mut panel);
+        assert!(!panel.pane_curves_needed(&b));
+        assert!(panel.pane_curves().is_none());
+        assert!(
+            panel
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("no halves"))
+        );
+
+        // Only the last panes' curves are kept: the first ones are computed again.
+        assert!(panel.pane_curves_needed(&a));
+        assert!(panel.pane_curves().is_none());
+    }
+
+    #[test]
+    fn other_panes_cancel_the_running_pane_curves() {
+        let mut panel = AnalysisPanel::default();
+        let first = Job::spawn("t", |p| {
+            while !p.is_cancelled() {
+                std::thread::yield_now();
+            }
+            Ok(Vec::new())
+        });
+        let progress = Arc::clone(&first.progress);
+        panel.start_pane_curves(key(0), first);
+        assert!(panel.is_busy());
+        assert!(panel.pane_curves_needed(&key(1)));
+        assert!(progress.is_cancelled());
+        assert!(!panel.is_busy());
     }
 }

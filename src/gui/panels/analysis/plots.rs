@@ -177,9 +177,9 @@ impl AnalysisPanel {
         &self,
         ui: &mut egui::Ui,
     ) -> Option<Arc<Vec<crate::analysis::PaneCurves>>> {
-        if let Some((f, msg)) = &self.pane_curves_progress {
+        if let Some((f, msg)) = self.pane_curves_job.fraction_and_message() {
             ui.add(
-                egui::ProgressBar::new(*f)
+                egui::ProgressBar::new(f)
                     .desired_width(320.0)
                     .text(format!("comparison panes: {msg}")),
             );
