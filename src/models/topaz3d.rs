@@ -36,6 +36,7 @@ use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
 use super::topaz::LEAK;
+use super::unet::unet_blocks;
 use crate::kernels::pool::pool3d;
 use crate::kernels::{Cdhw, conv3d};
 
@@ -158,18 +159,12 @@ pub(crate) fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv3d
         .init(device)
 }
 
-fn conv_act(convs: &[Conv3d], mut x: Tensor<5>) -> Tensor<5> {
-    for c in convs {
-        x = leaky_relu(c.forward(x), LEAK);
-    }
-    x
-}
-
-fn conv_act_linear_last(convs: &[Conv3d], mut x: Tensor<5>) -> Tensor<5> {
+/// Applies `convs` with a leaky ReLU after each, except after the last when `linear_last`.
+fn conv_act(convs: &[Conv3d], mut x: Tensor<5>, linear_last: bool) -> Tensor<5> {
     let n = convs.len();
     for (i, c) in convs.iter().enumerate() {
         x = c.forward(x);
-        if i + 1 < n {
+        if !(linear_last && i + 1 == n) {
             x = leaky_relu(x, LEAK);
         }
     }
@@ -273,11 +268,7 @@ fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kerne
         let [d, h, w] = v.shape;
         return Tensor::from_data(TensorData::new(v.data, [1, v.channels, d, h, w]), &device);
     }
-    let y = if linear_last {
-        conv_act_linear_last(convs, x)
-    } else {
-        conv_act(convs, x)
-    };
+    let y = conv_act(convs, x, linear_last);
     if pool { pool3(y) } else { y }
 }
 
@@ -337,29 +328,25 @@ impl UNet3d {
 
     /// Randomly initialised (burn's default initialisation) 3D U-net of dimensions `config`.
     pub fn with_config(config: &UNet3dConfig, device: &Device) -> Self {
-        let d = device;
-        let UNet3dConfig {
-            nf,
-            base_width,
-            top_width,
-            top_channels: [t1, t2],
-        } = *config;
+        let ([enc1, enc2, enc3, enc4, enc5, enc6], [dec5, dec4, dec3, dec2, dec1]) = unet_blocks(
+            config.nf,
+            config.base_width,
+            config.top_width,
+            config.top_channels,
+            |cin, cout, k| conv(cin, cout, k, device),
+        );
         Self {
-            enc1: vec![conv(1, nf, base_width, d)],
-            enc2: vec![conv(nf, nf, 3, d)],
-            enc3: vec![conv(nf, nf, 3, d)],
-            enc4: vec![conv(nf, nf, 3, d)],
-            enc5: vec![conv(nf, nf, 3, d)],
-            enc6: vec![conv(nf, nf, 3, d)],
-            dec5: vec![conv(2 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec4: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec3: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec2: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec1: vec![
-                conv(2 * nf + 1, t1, top_width, d),
-                conv(t1, t2, top_width, d),
-                conv(t2, 1, top_width, d),
-            ],
+            enc1,
+            enc2,
+            enc3,
+            enc4,
+            enc5,
+            enc6,
+            dec5,
+            dec4,
+            dec3,
+            dec2,
+            dec1,
         }
     }
 
