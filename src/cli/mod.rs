@@ -424,14 +424,7 @@ fn denoise(args: &DenoiseArgs) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    if failures > 0 {
-        return Err(Reported(format!(
-            "{failures} of {} micrographs failed (errors above)",
-            args.files.len()
-        ))
-        .into());
-    }
-    Ok(())
+    batch_outcome(failures, args.files.len(), "micrographs")
 }
 
 /// `cryolens denoise` with a 3D model: each input must be a volume (MRC volume or TIFF stack),
@@ -494,10 +487,18 @@ fn denoise_volumes(args: &DenoiseArgs, spec: &ModelSpec, device: &ComputeDevice)
             failures += 1;
         }
     }
+    batch_outcome(failures, args.files.len(), "volumes")
+}
+
+/// The end of a batch whose failures were reported as they happened: `Ok` when none failed,
+/// else [`Reported`] "`failures` of `total` `items` failed (errors above)".
+///
+/// # Errors
+/// [`Reported`] when `failures` > 0.
+fn batch_outcome(failures: usize, total: usize, items: &str) -> Result<()> {
     if failures > 0 {
         return Err(Reported(format!(
-            "{failures} of {} volumes failed (errors above)",
-            args.files.len()
+            "{failures} of {total} {items} failed (errors above)"
         ))
         .into());
     }

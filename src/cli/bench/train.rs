@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::image::Image;
 use crate::models::TopazArch;
 
-use super::{BenchArgs, default_input, load_average_1min};
+use super::{BenchArgs, default_input, load_average_1min, python_can, run_peer};
 
 /// One trainer's timing in the training benchmark.
 #[derive(Clone, Debug)]
@@ -260,10 +260,7 @@ fn time_topaz_train(
     steps: usize,
     threads: usize,
 ) -> Result<Option<f64>> {
-    let probe = Command::new(python)
-        .args(["-c", "import topaz.denoising.models, torch, numpy"])
-        .output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
+    if !python_can(python, "import topaz.denoising.models, torch, numpy") {
         return Ok(None);
     }
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
@@ -279,27 +276,19 @@ fn time_topaz_train(
         Ok(p)
     };
     let (pa, pb) = (write("a.f32", &batch.a)?, write("b.f32", &batch.b)?);
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(arch)
-        .arg(&pa)
-        .arg(&pb)
-        .arg(batch.n.to_string())
-        .arg(batch.crop_px.to_string())
-        .arg(steps.to_string())
-        .arg(threads.to_string())
-        .output()
-        .context("running Topaz's training step")?;
-    if !out.status.success() {
-        bail!(
-            "Topaz's training step failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("Topaz printed {line:?}"))?;
+    let (v, line) = run_peer(
+        Command::new(python)
+            .arg(&script)
+            .arg(arch)
+            .arg(&pa)
+            .arg(&pb)
+            .arg(batch.n.to_string())
+            .arg(batch.crop_px.to_string())
+            .arg(steps.to_string())
+            .arg(threads.to_string()),
+        "Topaz's training step",
+        "Topaz",
+    )?;
     v["seconds_per_step"]
         .as_f64()
         .map(Some)

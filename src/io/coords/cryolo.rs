@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{
     CoordsError, Pick, check_finite, finite, fmt_short, fmt6, on_path, parse_int, parse_num,
-    read_text, size_of,
+    read_text, size_of, write_formatted,
 };
 use crate::io::IoError;
 use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
@@ -149,8 +149,7 @@ pub fn format_cbox(picks: &[Pick], box_size: Option<f64>) -> Result<String, Coor
 /// # Errors
 /// As [`format_cbox`], or a failed write.
 pub fn write_cbox(path: &Path, picks: &[Pick], box_size: Option<f64>) -> Result<(), IoError> {
-    let text = on_path(path, format_cbox(picks, box_size))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_cbox(picks, box_size))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,6 +239,5 @@ pub fn format_cryolo_coords(picks: &[Pick]) -> Result<String, CoordsError> {
 /// # Errors
 /// As [`format_cryolo_coords`], or a failed write.
 pub fn write_cryolo_coords(path: &Path, picks: &[Pick]) -> Result<(), IoError> {
-    let text = on_path(path, format_cryolo_coords(picks))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_cryolo_coords(picks))
 }

@@ -5,10 +5,9 @@ use std::path::Path;
 
 use super::{
     CoordsError, MicrographPicks, Pick, check_finite, fmt_short, group, on_path, parse_num,
-    read_text,
+    read_text, write_formatted,
 };
 use crate::io::IoError;
-use crate::io::star;
 
 /// Picks from a Topaz particle list: a header line naming `image_name`, `x_coord`, `y_coord`
 /// and optionally `score` (any order), then one pick per line, tab-separated (white space when
@@ -127,6 +126,5 @@ pub fn format_topaz(groups: &[MicrographPicks]) -> Result<String, CoordsError> {
 /// # Errors
 /// As [`format_topaz`], or a failed write.
 pub fn write_topaz(path: &Path, groups: &[MicrographPicks]) -> Result<(), IoError> {
-    let text = on_path(path, format_topaz(groups))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_topaz(groups))
 }
