@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::restore_data::{FEI_PIXEL, fei_crop, fei_crop_unet, max_abs};
 use cryolens::fourier::merge::{
     HalfSpectrum, MergeError, MergeFilter, Merger, merge, merge_with_report,
@@ -173,7 +171,7 @@ fn merge_errors_are_clear() {
 }
 
 fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    common::cryolens()
         .args(args)
         .output()
         .expect("running cryolens")

@@ -21,7 +21,7 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 
-use super::unet::{unet_blocks, unet_flow};
+use super::unet::{UDenoiseNet, unet_blocks, unet_flow};
 
 /// Slope of Topaz's leaky ReLUs (`nn.LeakyReLU(0.1)`).
 pub(crate) const LEAK: f64 = 0.1;
@@ -115,63 +115,24 @@ impl Fcnn {
 
 /// Topaz `unet` (`UDenoiseNet`): the noise2noise U-net of Lehtinen et al. with five 2×
 /// down-sampling stages, `nf` = 48 filters, first-layer width `base_width` (11 in v0.2.2, 7
-/// in v0.2.1) and top (output) width `top_width` (5 in v0.2.2, 3 in v0.2.1).
-#[derive(Module, Debug)]
-pub struct UNet {
-    /// `enc1`: conv 1→nf (base_width), pooled.
-    pub enc1: Vec<Conv2d>,
-    /// `enc2`…`enc5`: conv nf→nf (3×3), pooled.
-    pub enc2: Vec<Conv2d>,
-    /// See `enc2`.
-    pub enc3: Vec<Conv2d>,
-    /// See `enc2`.
-    pub enc4: Vec<Conv2d>,
-    /// See `enc2`.
-    pub enc5: Vec<Conv2d>,
-    /// `enc6`: conv nf→nf (3×3), not pooled.
-    pub enc6: Vec<Conv2d>,
-    /// `dec5`: two convs 2nf→2nf.
-    pub dec5: Vec<Conv2d>,
-    /// `dec4`…`dec2`: conv 3nf→2nf, conv 2nf→2nf.
-    pub dec4: Vec<Conv2d>,
-    /// See `dec4`.
-    pub dec3: Vec<Conv2d>,
-    /// See `dec4`.
-    pub dec2: Vec<Conv2d>,
-    /// `dec1`: conv (2nf+1)→64, 64→32, 32→1, all `top_width`; linear output.
-    pub dec1: Vec<Conv2d>,
-}
+/// in v0.2.1) and top (output) width `top_width` (5 in v0.2.2, 3 in v0.2.1); output block
+/// channels 64, 32.
+pub type UNet = UDenoiseNet<Conv2d>;
 
 impl UNet {
     /// Randomly initialised U-net; Topaz's v0.2.2 weights need `(48, 11, 5)`, v0.2.1 `(48, 7, 3)`.
     pub fn new(nf: usize, base_width: usize, top_width: usize, device: &Device) -> Self {
-        let ([enc1, enc2, enc3, enc4, enc5, enc6], [dec5, dec4, dec3, dec2, dec1]) =
-            unet_blocks(nf, base_width, top_width, [64, 32], |cin, cout, k| {
-                conv(cin, cout, k, device)
-            });
-        Self {
-            enc1,
-            enc2,
-            enc3,
-            enc4,
-            enc5,
-            enc6,
-            dec5,
-            dec4,
-            dec3,
-            dec2,
-            dec1,
-        }
+        Self::build(nf, base_width, top_width, [64, 32], |cin, cout, k| {
+            conv(cin, cout, k, device)
+        })
     }
 
     /// The blocks in [`unet_flow`]'s order: `enc1`…`enc6`, then `dec5`…`dec1`.
     pub fn blocks(&self) -> UNetBlocks<'_> {
-        UNetBlocks::new(
-            [
-                &self.enc1, &self.enc2, &self.enc3, &self.enc4, &self.enc5, &self.enc6,
-            ],
-            [&self.dec5, &self.dec4, &self.dec3, &self.dec2, &self.dec1],
-        )
+        UNetBlocks {
+            encoder: self.encoder().to_vec(),
+            decoder: self.decoder().to_vec(),
+        }
     }
 
     /// `[batch, 1, y, x]` → `[batch, 1, y, x]`.

@@ -8,7 +8,10 @@
 //! has L + 1 encoder blocks of one convolution (`enc1`: 1→nf, `base_width` wide; the others
 //! nf→nf, 3 wide; every one but the last followed by 2× max pooling) and L decoder blocks
 //! (`decL`: 2nf→2nf twice; `dec(L-1)`…`dec2`: 3nf→2nf, 2nf→2nf, 3 wide; `dec1`: the output
-//! block (2nf+1)→t₁→t₂→1, `top_width` wide, linear last).
+//! block (2nf+1)→t₁→t₂→1, `top_width` wide, linear last). [`UDenoiseNet`] holds the five-level
+//! U-net's blocks for either dimension.
+
+use burn::prelude::*;
 
 /// The convolutions of a Topaz U-net with `ENC` encoder blocks and `DEC` = `ENC` − 1 decoder
 /// blocks, built by `conv(cin, cout, width)` in the order of Topaz's modules — `enc1`…`encENC`,
@@ -43,6 +46,79 @@ pub(crate) fn unet_blocks<C, const ENC: usize, const DEC: usize>(
         }
     });
     (encoder, decoder)
+}
+
+/// Topaz's five-level U-net, `UDenoiseNet` (2D, `C` = `Conv2d`: [`super::topaz::UNet`]) and
+/// `UDenoiseNet3D` (`C` = `Conv3d`: [`super::topaz3d::UNet3d`]). Field names equal the
+/// PyTorch state-dict prefixes, and each `nn.Sequential` is a `Vec` of its convolutions in
+/// order (PyTorch's `dec5.0`, `dec5.2` become indices 0 and 1 when loaded with
+/// `map_indices_contiguous`).
+#[derive(Module, Debug)]
+pub struct UDenoiseNet<C> {
+    /// `enc1`: conv 1→nf (`base_width`), pooled.
+    pub enc1: Vec<C>,
+    /// `enc2`…`enc5`: conv nf→nf (3 wide), pooled.
+    pub enc2: Vec<C>,
+    /// See `enc2`.
+    pub enc3: Vec<C>,
+    /// See `enc2`.
+    pub enc4: Vec<C>,
+    /// See `enc2`.
+    pub enc5: Vec<C>,
+    /// `enc6`: conv nf→nf (3 wide), not pooled.
+    pub enc6: Vec<C>,
+    /// `dec5`: two convs 2nf→2nf.
+    pub dec5: Vec<C>,
+    /// `dec4`…`dec2`: conv 3nf→2nf, conv 2nf→2nf.
+    pub dec4: Vec<C>,
+    /// See `dec4`.
+    pub dec3: Vec<C>,
+    /// See `dec4`.
+    pub dec2: Vec<C>,
+    /// `dec1`: conv (2nf+1)→t₁, t₁→t₂, t₂→1, all `top_width` wide; linear output.
+    pub dec1: Vec<C>,
+}
+
+impl<C> UDenoiseNet<C> {
+    /// The U-net of `nf` filters, first width `base_width`, output width `top_width` and
+    /// output channels `top_channels`, its convolutions built by `conv(cin, cout, width)` (see
+    /// [`unet_blocks`]).
+    pub(crate) fn build(
+        nf: usize,
+        base_width: usize,
+        top_width: usize,
+        top_channels: [usize; 2],
+        conv: impl FnMut(usize, usize, usize) -> C,
+    ) -> Self {
+        let ([enc1, enc2, enc3, enc4, enc5, enc6], [dec5, dec4, dec3, dec2, dec1]) =
+            unet_blocks(nf, base_width, top_width, top_channels, conv);
+        Self {
+            enc1,
+            enc2,
+            enc3,
+            enc4,
+            enc5,
+            enc6,
+            dec5,
+            dec4,
+            dec3,
+            dec2,
+            dec1,
+        }
+    }
+
+    /// The encoder blocks in [`unet_flow`]'s order: `enc1`…`enc6`.
+    pub fn encoder(&self) -> [&[C]; 6] {
+        [
+            &self.enc1, &self.enc2, &self.enc3, &self.enc4, &self.enc5, &self.enc6,
+        ]
+        .map(Vec::as_slice)
+    }
+
+    /// The decoder blocks in [`unet_flow`]'s order: `dec5`…`dec1`.
+    pub fn decoder(&self) -> [&[C]; 5] {
+        [&self.dec5, &self.dec4, &self.dec3, &self.dec2, &self.dec1].map(Vec::as_slice)
+    }
 }
 
 /// Runs a U-net on `x`, whatever the tensors and whoever runs the blocks: `encode(block, h,

@@ -1,5 +1,5 @@
-//! Shared helpers for integration tests: paths to the shared real data and golden outputs,
-//! and the Topaz weights (installed on first use with `cryolens models install topaz`'s code).
+//! Shared helpers for integration tests: the `cryolens` binary and its failures, paths to the
+//! shared real data and golden outputs, and the Topaz weights (installed on first use with `cryolens models install topaz`'s code).
 
 #![allow(dead_code)]
 
@@ -12,6 +12,21 @@ use std::sync::Once;
 
 use cryolens::jobs::Progress;
 use cryolens::models::{self, install};
+
+/// The `cryolens` binary of this build, as a command to complete and run.
+pub fn cryolens() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cryolens"))
+}
+
+/// Asserts that a run of the binary failed with `expected` in its stderr and without a panic;
+/// returns the stderr.
+pub fn assert_clear_failure(run: &std::process::Output, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!run.status.success(), "succeeded; stderr: {stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
 
 /// `../shared/data/...` relative to the crate root.
 pub fn data(rel: &str) -> PathBuf {

@@ -8,8 +8,8 @@ use cryolens::gui::{Source, View};
 use egui::{Key, Vec2};
 use egui_kittest::kittest::Queryable;
 
-use crate::harness::{harness, render_viewer, setup, wait_for};
-use crate::measure::{luminance, roughness};
+use crate::harness::{harness, setup, viewer_luminance, wait_for};
+use crate::measure::roughness;
 
 #[test]
 fn no_model_installed_offers_the_install_button() {
@@ -35,11 +35,9 @@ fn no_model_installed_offers_the_install_button() {
         Duration::from_secs(300),
         |a| a.has_view(View::Denoised),
     );
-    let (den, rect) = render_viewer(&mut h);
-    let den = luminance(&den, rect);
+    let den = viewer_luminance(&mut h);
     h.key_press(Key::Num1);
-    let (raw, rect) = render_viewer(&mut h);
-    let raw = luminance(&raw, rect);
+    let raw = viewer_luminance(&mut h);
     assert!(
         roughness(&den) < 0.85 * roughness(&raw),
         "denoised {} vs raw {}",
