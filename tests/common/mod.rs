@@ -71,6 +71,21 @@ pub fn golden_or_data(spec: &str) -> PathBuf {
     }
 }
 
+/// The voxels of `v` inside `region` (`[z, y, x]` ranges), in `[z][y][x]` order.
+pub fn voxels_in(
+    v: &cryolens::image::Volume,
+    region: &cryolens::models::topaz3d::VoxelBox,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    for z in region[0].clone() {
+        for y in region[1].clone() {
+            let row = (z * v.height + y) * v.width;
+            out.extend_from_slice(&v.data[row + region[2].start..row + region[2].end]);
+        }
+    }
+    out
+}
+
 /// Max |a − b| / σ(b): the largest difference in units of the reference's standard deviation.
 pub fn max_rel_diff(a: &cryolens::image::Image, b: &cryolens::image::Image) -> f64 {
     assert_eq!((a.width, a.height), (b.width, b.height));
