@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use super::{
-    CoordsError, Pick, check_finite, fmt_short, on_path, parse_num, read_text, size_of,
-    write_formatted,
+    CoordsError, Pick, check_finite, fmt_short, parse_num, read_parsed, size_of, write_formatted,
 };
 use crate::io::IoError;
 
@@ -70,8 +69,7 @@ pub fn parse_eman_box(text: &str) -> Result<Vec<Pick>, CoordsError> {
 /// # Errors
 /// As [`parse_eman_box`], with the file named.
 pub fn read_eman_box(path: &Path) -> Result<Vec<Pick>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_eman_box(&text))
+    read_parsed(path, parse_eman_box)
 }
 
 /// EMAN `.box` text: one `x\ty\tw\th` line per pick, (x, y) the lower-left corner

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{
     CoordsError, MicrographPicks, Pick, check_finite, finite, fmt6, group, micrograph_from_path,
-    on_path, read_text, write_formatted,
+    on_path, read_parsed, read_text, write_formatted,
 };
 use crate::io::IoError;
 use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
@@ -136,8 +136,7 @@ fn optional<T>(
 /// # Errors
 /// As [`parse_relion`], with the file named.
 pub fn read_relion(path: &Path) -> Result<Vec<MicrographPicks>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_relion(&text, &micrograph_from_path(path)))
+    read_parsed(path, |text| parse_relion(text, &micrograph_from_path(path)))
 }
 
 /// Reads a RELION STAR file with [`parse_relion_lenient`]: picks and warnings.
@@ -310,8 +309,7 @@ pub fn parse_relion_index(text: &str) -> Result<Vec<CoordinateFileEntry>, Coords
 /// # Errors
 /// As [`parse_relion_index`], with the file named.
 pub fn read_relion_index(path: &Path) -> Result<Vec<CoordinateFileEntry>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_relion_index(&text))
+    read_parsed(path, parse_relion_index)
 }
 
 /// Reads the picks of a RELION project through its coordinate index (`manualpick.star` or

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::{
-    CoordsError, MicrographPicks, Pick, check_finite, fmt_short, group, on_path, parse_num,
-    read_text, write_formatted,
+    CoordsError, MicrographPicks, Pick, check_finite, fmt_short, group, parse_num, read_parsed,
+    write_formatted,
 };
 use crate::io::IoError;
 
@@ -77,8 +77,7 @@ pub fn parse_topaz(text: &str) -> Result<Vec<MicrographPicks>, CoordsError> {
 /// # Errors
 /// As [`parse_topaz`], with the file named.
 pub fn read_topaz(path: &Path) -> Result<Vec<MicrographPicks>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_topaz(&text))
+    read_parsed(path, parse_topaz)
 }
 
 /// Topaz particle list text: `image_name\tx_coord\ty_coord` plus `\tscore` when any pick has a
