@@ -2,11 +2,7 @@
 
 mod common;
 
-use std::process::Command;
-
-fn cryolens() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cryolens"))
-}
+use common::{assert_clear_failure, cryolens};
 
 #[test]
 fn denoise_writes_mrc_and_states_the_device() {
@@ -118,10 +114,7 @@ fn unknown_model_is_a_clear_error() {
         .arg(common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc"))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
-    assert!(stderr.contains("unknown model 'no-such-model'"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_clear_failure(&run, "unknown model 'no-such-model'");
 }
 
 #[test]
@@ -137,10 +130,7 @@ fn a_file_that_is_not_a_state_dict_is_rejected() {
         .arg(common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc"))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
-    assert!(stderr.contains("cannot load"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_clear_failure(&run, "cannot load");
 }
 
 #[test]
@@ -459,10 +449,7 @@ fn analyze_split_counts_writes_json_and_csv() {
         .arg(sample_mrc())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
-    assert!(stderr.contains("force"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_clear_failure(&run, "force");
 }
 
 #[test]
@@ -480,10 +467,7 @@ fn analyze_rejects_halves_of_different_shapes() {
         .arg(&odd)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
-    assert!(stderr.contains("differ in shape"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_clear_failure(&run, "differ in shape");
 }
 
 /// `analyze --thin` on real counts (a 1024² crop of fei-extended, a counting sum of 47.6 e/Å²

@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use cryolens::analysis::halfmap::{HalfMaps, radial_filter, synthetic_half_maps};
 use cryolens::image::Volume;
 use cryolens::metrics::fsc::{c_ref, fsc, shell_covariance, variance_estimate_shells};
@@ -214,7 +212,7 @@ fn cli_prints_crossings_and_writes_the_curve() {
     );
     cryolens::io::mrc::write_volume(&h1, &maps.halves.half1).unwrap();
     cryolens::io::mrc::write_volume(&h2, &maps.halves.half2).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    let out = common::cryolens()
         .args(["fsc", h1.to_str().unwrap(), h2.to_str().unwrap(), "--csv"])
         .arg(&csv)
         .output()
@@ -241,7 +239,7 @@ fn cli_prints_crossings_and_writes_the_curve() {
         "{text}"
     );
     // With denoised half-maps (here the halves themselves): bias columns, bias 0.
-    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    let out = common::cryolens()
         .args(["fsc", h1.to_str().unwrap(), h2.to_str().unwrap(), "--csv"])
         .arg(&csv)
         .arg("--denoised1")
@@ -267,7 +265,7 @@ fn cli_prints_crossings_and_writes_the_curve() {
         .collect();
     assert!(row[11].abs() <= 1e-6 * row[7].abs(), "{row:?}");
     // A missing file is a clear error.
-    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    let out = common::cryolens()
         .args(["fsc", h1.to_str().unwrap(), "/nonexistent/half2.mrc"])
         .output()
         .unwrap();
@@ -276,7 +274,7 @@ fn cli_prints_crossings_and_writes_the_curve() {
 }
 
 fn run_fsc(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    let out = common::cryolens()
         .arg("fsc")
         .args(args)
         .output()

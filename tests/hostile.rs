@@ -132,10 +132,10 @@ fn tiff_with(entries: &[(u16, u16, u32)], pixels: &[u8]) -> Vec<u8> {
     b
 }
 
-/// Grey TIFF entries: width, height, bits per sample, sample format (1 uint, 3 float), strip
-/// byte count.
-fn grey_tiff(w: u32, h: u32, bits: u32, format: u32, strip: u32) -> Vec<(u16, u16, u32)> {
-    vec![
+/// A grey TIFF: width, height, bits per sample, sample format (1 uint, 3 float), the strip
+/// byte count it states (true or a lie) and the pixel bytes it holds.
+fn grey_tiff(w: u32, h: u32, bits: u32, format: u32, strip: u32, pixels: &[u8]) -> Vec<u8> {
+    let entries = [
         (256, 4, w),
         (257, 4, h),
         (258, 3, bits),
@@ -146,7 +146,8 @@ fn grey_tiff(w: u32, h: u32, bits: u32, format: u32, strip: u32) -> Vec<(u16, u1
         (278, 4, h),
         (279, 4, strip),
         (339, 3, format),
-    ]
+    ];
+    tiff_with(&entries, pixels)
 }
 
 /// Deterministic pseudo-random bytes (xorshift).
@@ -239,26 +240,14 @@ fn corpus(dir: &Path) -> Vec<Case> {
     add("nan_volume.mrc", &mrc_f32(8, 8, 8, nan_some), Image);
 
     // TIFF: truncated, lying, a small deflate bomb, unsupported sample formats.
-    add(
-        "trunc.tif",
-        &tiff_with(&grey_tiff(64, 64, 8, 1, 4096), &[1; 100]),
-        Image,
-    );
-    add(
-        "huge_dims.tif",
-        &tiff_with(&grey_tiff(40000, 20000, 8, 1, 16), &[0; 16]),
-        Image,
-    );
-    add(
-        "float8.tif",
-        &tiff_with(&grey_tiff(4, 4, 8, 3, 16), &[0; 16]),
-        Image,
-    );
-    add(
-        "bits12.tif",
-        &tiff_with(&grey_tiff(4, 4, 12, 1, 24), &[0; 24]),
-        Image,
-    );
+    for (name, tiff) in [
+        ("trunc.tif", grey_tiff(64, 64, 8, 1, 4096, &[1; 100])),
+        ("huge_dims.tif", grey_tiff(40000, 20000, 8, 1, 16, &[0; 16])),
+        ("float8.tif", grey_tiff(4, 4, 8, 3, 16, &[0; 16])),
+        ("bits12.tif", grey_tiff(4, 4, 12, 1, 24, &[0; 24])),
+    ] {
+        add(name, &tiff, Image);
+    }
     add("tiff_magic_only.tif", b"II*\0", Image);
     add("garbage.tif", &garbage(3000, 11), Image);
     add("empty.tif", &[], Image);
@@ -270,7 +259,7 @@ fn corpus(dir: &Path) -> Vec<Case> {
     }
     add(
         "nan_pixels.tif",
-        &tiff_with(&grey_tiff(16, 16, 32, 3, 1024), &nan_tiff),
+        &grey_tiff(16, 16, 32, 3, 1024, &nan_tiff),
         Image,
     );
 

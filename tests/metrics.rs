@@ -12,9 +12,9 @@ use cryolens::metrics::synthetic::{
     NoiseModel, SyntheticConfig, SyntheticSet, generate, smooth_field,
 };
 use cryolens::metrics::{
-    self, CountSplitOptions, GainSource, MetricsError, Region, RegionPair, covariance,
-    frank_al_ali_snr, frc, region_snr_nt2c, region_snr_topaz, spectral_covariance, split_counts,
-    topaz_even_odd_snr, variance_estimate, variance_estimate_rings,
+    self, CountSplitOptions, GainSource, MetricsError, Region, RegionPair, VarianceEstimate,
+    covariance, frank_al_ali_snr, frc, region_snr_nt2c, region_snr_topaz, spectral_covariance,
+    split_counts, topaz_even_odd_snr, variance_estimate, variance_estimate_rings,
 };
 use cryolens::rng::Rng;
 
@@ -35,6 +35,21 @@ fn check(name: &str, estimate: f64, truth: f64, tol: f64) -> f64 {
         100.0 * e
     );
     e
+}
+
+/// [`check`]s the four variances and the two SNRs of estimate `e` against truth `t` (5 %),
+/// each named after `prefix`.
+fn check_variances(prefix: &str, e: &VarianceEstimate, t: &VarianceEstimate) {
+    for (name, estimate, truth) in [
+        ("var(S)", e.signal, t.signal),
+        ("var(Nn)", e.noise_noisy, t.noise_noisy),
+        ("var(Nd)", e.noise_denoised, t.noise_denoised),
+        ("var(B)", e.bias, t.bias),
+        ("SNR noisy", e.snr_noisy, t.snr_noisy),
+        ("SNR denoised", e.snr_denoised, t.snr_denoised),
+    ] {
+        check(&format!("{prefix}{name}"), estimate, truth, 0.05);
+    }
 }
 
 /// `size`² pixels, smooth signal (σ 3 px, std 1), Gaussian noise σ 2 (SNR 0.25), denoiser
@@ -64,12 +79,7 @@ fn palovcak_global_estimates_recover_the_truth() {
     let [d1, d2] = &set.denoised;
     let e = variance_estimate(m1, m2, d1, d2).unwrap();
     eprintln!("truth {t:?}");
-    check("var(S)", e.signal, t.signal, 0.05);
-    check("var(Nn)", e.noise_noisy, t.noise_noisy, 0.05);
-    check("var(Nd)", e.noise_denoised, t.noise_denoised, 0.05);
-    check("var(B)", e.bias, t.bias, 0.05);
-    check("SNR noisy", e.snr_noisy, t.snr_noisy, 0.05);
-    check("SNR denoised", e.snr_denoised, t.snr_denoised, 0.05);
+    check_variances("", &e, &t);
     check("SNBR", e.snbr, t.snbr, 0.05);
     check("SBR", e.sbr, t.sbr, 0.05);
 }
@@ -99,12 +109,7 @@ fn palovcak_poisson_noise_estimates_recover_the_truth() {
         &set.denoised[1],
     )
     .unwrap();
-    check("Poisson var(S)", e.signal, t.signal, 0.05);
-    check("Poisson var(Nn)", e.noise_noisy, t.noise_noisy, 0.05);
-    check("Poisson var(Nd)", e.noise_denoised, t.noise_denoised, 0.05);
-    check("Poisson var(B)", e.bias, t.bias, 0.05);
-    check("Poisson SNR noisy", e.snr_noisy, t.snr_noisy, 0.05);
-    check("Poisson SNR denoised", e.snr_denoised, t.snr_denoised, 0.05);
+    check_variances("Poisson ", &e, &t);
 }
 
 /// Per-ring truth from the components (the same ring binning as the estimator).

@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::restore_data::{FEI_PIXEL, ctf, fei_full};
 use common::restore_model::{RESTORE_SMALL, ctf_star_text, max_abs_diff, save_restore_model};
@@ -21,7 +21,7 @@ use cryolens::restore::{PreprocessConfig, phase_flip, preprocess, unbin};
 
 /// `cryolens ARGS…` with `CRYOLENS_MODELS_DIR=dir`.
 fn cryolens(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    common::cryolens()
         .env("CRYOLENS_MODELS_DIR", dir)
         .args(args)
         .output()

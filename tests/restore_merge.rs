@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::restore_data::{FEI_PIXEL, fei_crop, fei_crop_unet, max_abs};
 use cryolens::fourier::merge::{
     HalfSpectrum, MergeError, MergeFilter, Merger, merge, merge_with_report,
@@ -173,7 +171,7 @@ fn merge_errors_are_clear() {
 }
 
 fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    common::cryolens()
         .args(args)
         .output()
         .expect("running cryolens")
@@ -185,17 +183,21 @@ fn cli_merge_writes_the_merged_image() {
     let out = dir.path().join("merged.mrc");
     let raw_path = common::golden("fei-extended_crop1024.mrc");
     let den_path = common::golden("fei-extended_crop1024.unet.mrc");
-    let o = cli(&[
-        "merge",
-        raw_path.to_str().unwrap(),
-        den_path.to_str().unwrap(),
-        "--cutoff-angstrom",
-        "8",
-        "--width-angstrom",
-        "4",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    // `cryolens merge RAW DENOISED` at 8 Å, 4 Å wide, into `out`.
+    let merge_8a = |raw: &std::path::Path| {
+        cli(&[
+            "merge",
+            raw.to_str().unwrap(),
+            den_path.to_str().unwrap(),
+            "--cutoff-angstrom",
+            "8",
+            "--width-angstrom",
+            "4",
+            "--output",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = merge_8a(&raw_path);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let written = read_micrograph(&out).unwrap();
     assert_eq!((written.width, written.height), (1024, 1024));
@@ -217,17 +219,7 @@ fn cli_merge_writes_the_merged_image() {
 
     // Shape mismatch: non-zero exit and a message naming the problem.
     let ucsf = common::data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
-    let o = cli(&[
-        "merge",
-        ucsf.to_str().unwrap(),
-        den_path.to_str().unwrap(),
-        "--cutoff-angstrom",
-        "8",
-        "--width-angstrom",
-        "4",
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = merge_8a(&ucsf);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("same shape"));
     // Neither ucsf-1142 nor its Topaz output has a pixel size: an error, unless one is given.

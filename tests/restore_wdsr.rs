@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use burn::module::Module;
@@ -243,7 +242,7 @@ fn wdsr_trains_on_count_split_fei_and_round_trips() {
     let input_path = dir.path().join("held-out.mrc");
     cryolens::io::mrc::write_image(&input_path, &fei_full().crop(0, 3200, 300, 256)).unwrap();
     let out_dir = dir.path().join("denoised");
-    let output = Command::new(env!("CARGO_BIN_EXE_cryolens"))
+    let output = common::cryolens()
         .env("CRYOLENS_MODELS_DIR", dir.path())
         .args([
             "denoise",

@@ -19,7 +19,7 @@ use cryolens::device::ComputeDevice;
 use cryolens::image::{Image, Volume};
 use cryolens::jobs::Progress;
 use cryolens::models::ModelSpec;
-use cryolens::models::topaz3d::{Kernels3d, VoxelBox};
+use cryolens::models::topaz3d::Kernels3d;
 use cryolens::models::{format, load_any_3d};
 use cryolens::rng::Rng;
 use cryolens::train::{
@@ -54,18 +54,6 @@ fn noisy(truth: &Volume, factor: f64, stream: u64) -> Volume {
             .collect(),
         ..truth.clone()
     }
-}
-
-/// `region` of `v`, `[z][y][x]` order.
-fn extract(v: &Volume, region: &VoxelBox) -> Vec<f32> {
-    let mut out = Vec::new();
-    for z in region[0].clone() {
-        for y in region[1].clone() {
-            let row = (z * v.height + y) * v.width;
-            out.extend_from_slice(&v.data[row + region[2].start..row + region[2].end]);
-        }
-    }
-    out
 }
 
 fn correlation(a: &[f32], b: &[f32]) -> f64 {
@@ -150,9 +138,9 @@ fn training_lowers_validation_loss_denoises_towards_truth_and_round_trips() {
     let den = denoiser
         .denoise_region(&even, &VolumeTileConfig::default(), &slab, &Progress::new())
         .expect("denoise the slab");
-    let truth_slab = extract(&s, &slab);
+    let truth_slab = common::voxels_in(&s, &slab);
     let (c_noisy, c_den) = (
-        correlation(&extract(&even, &slab), &truth_slab),
+        correlation(&common::voxels_in(&even, &slab), &truth_slab),
         correlation(&den, &truth_slab),
     );
     println!(

@@ -33,18 +33,6 @@ fn read(name: &str) -> Volume {
     v
 }
 
-/// `region` of `v`, `[z][y][x]` order.
-fn extract(v: &Volume, region: &VoxelBox) -> Vec<f32> {
-    let mut out = Vec::new();
-    for z in region[0].clone() {
-        for y in region[1].clone() {
-            let row = (z * v.height + y) * v.width;
-            out.extend_from_slice(&v.data[row + region[2].start..row + region[2].end]);
-        }
-    }
-    out
-}
-
 fn max_diff_sigma(ours: &[f32], topaz: &[f32], sigma: f64) -> f64 {
     assert_eq!(ours.len(), topaz.len());
     ours.iter()
@@ -70,7 +58,7 @@ fn topaz_mode_matches_topaz_across_a_patch_border() {
         let ours = denoiser
             .denoise_region(&input, &cfg, region, &Progress::new())
             .expect("denoise region");
-        let topaz = extract(&golden, region);
+        let topaz = common::voxels_in(&golden, region);
         let rel = max_diff_sigma(&ours, &topaz, sigma);
         println!(
             "PARITY unet-3d-10a region {region:?}: max|diff| = {rel:.3e} σ ({:.1} s)",

@@ -26,6 +26,8 @@ use crate::train::cref::{
     CrefTrainConfig, apply_cref, apply_cref_map, evaluate_cref, model_meta, train_cref,
 };
 
+use super::MapSamplingArgs;
+
 /// `cryolens cref` options.
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -83,13 +85,9 @@ pub struct CrefArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Voxel size in Å for both maps (and the mask), whatever their headers say.
-    #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
-    pub pixel_size: Option<f32>,
-    /// Use the headers' voxel sizes even where they differ by more than 1 % or lie outside
-    /// 0.05–100 Å (the first known size is used for all).
-    #[arg(long)]
-    pub force: bool,
+    /// `--pixel-size`, `--force`.
+    #[command(flatten)]
+    pub sampling: MapSamplingArgs,
 }
 
 /// `cryolens cref` subcommands.
@@ -177,10 +175,7 @@ pub fn run(args: &CrefArgs) -> Result<()> {
     let (Some(half1), Some(half2), Some(output)) = (&args.half1, &args.half2, &args.output) else {
         bail!("give HALF1 HALF2 and --output (or `cryolens cref apply MAP`)");
     };
-    let sampling = crate::sampling::SamplingOverride {
-        pixel_size: args.pixel_size,
-        force: args.force,
-    };
+    let sampling = args.sampling.sampling();
     let maps = HalfMaps::read(half1, half2, args.mask.as_deref(), &sampling)?;
     let truth = read_optional(args.truth.as_deref())?;
     let device = ComputeDevice::select(args.device)?;

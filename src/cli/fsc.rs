@@ -11,7 +11,8 @@ use crate::analysis::halfmap::HalfMaps;
 use crate::io::atomic::write_atomically;
 use crate::metrics::FrequencyUnit;
 use crate::metrics::fsc::FscThreshold;
-use crate::sampling::SamplingOverride;
+
+use super::MapSamplingArgs;
 
 /// `cryolens fsc` options.
 #[derive(clap::Args, Debug)]
@@ -30,13 +31,9 @@ pub struct FscArgs {
     /// Shell width in Fourier voxels.
     #[arg(long, default_value_t = 1.0)]
     pub shell_width: f32,
-    /// Voxel size in Å for both maps (and the mask), whatever their headers say.
-    #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
-    pub pixel_size: Option<f32>,
-    /// Use the headers' voxel sizes even where they differ by more than 1 % or lie outside
-    /// 0.05–100 Å (the first known size is used for all).
-    #[arg(long)]
-    pub force: bool,
+    /// `--pixel-size`, `--force`.
+    #[command(flatten)]
+    pub sampling: MapSamplingArgs,
     /// Denoised half-map 1 (D(half 1)): adds the denoised noise and the bias per shell to the
     /// CSV (crefDenoiser eq. 14, 15).
     #[arg(long, requires = "denoised2")]
@@ -73,10 +70,7 @@ fn describe(t: FscThreshold, threshold: f64) -> String {
 /// # Errors
 /// Unreadable or mismatched maps or mask, a bad shell width, an unwritable CSV.
 pub fn run(args: &FscArgs) -> Result<()> {
-    let sampling = SamplingOverride {
-        pixel_size: args.pixel_size,
-        force: args.force,
-    };
+    let sampling = args.sampling.sampling();
     let maps = HalfMaps::read(&args.half1, &args.half2, args.mask.as_deref(), &sampling)?;
     let report = maps.fsc(args.shell_width)?;
     let v = &maps.half1;

@@ -182,6 +182,28 @@ fn quiet_display_probing() {
     }
 }
 
+/// The sampling options of commands that read several maps (`fsc`, `cref`).
+#[derive(clap::Args, Debug)]
+pub struct MapSamplingArgs {
+    /// Voxel size in Å for both maps (and the mask), whatever their headers say.
+    #[arg(long, value_parser = crate::sampling::parse_pixel_size)]
+    pub pixel_size: Option<f32>,
+    /// Use the headers' voxel sizes even where they differ by more than 1 % or lie outside
+    /// 0.05–100 Å (the first known size is used for all).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl MapSamplingArgs {
+    /// What the user asserted about the maps' sampling.
+    pub fn sampling(&self) -> crate::sampling::SamplingOverride {
+        crate::sampling::SamplingOverride {
+            pixel_size: self.pixel_size,
+            force: self.force,
+        }
+    }
+}
+
 /// A failure whose errors were already printed one per line (a batch where some inputs
 /// failed): `main` prints this summary as it is, without another `error: ` line.
 #[derive(Debug)]

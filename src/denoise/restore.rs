@@ -18,7 +18,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use burn::prelude::*;
 
-use super::tiling::{Tile, TileConfig, plan_tiles};
+use super::tiling::{Tile, TileConfig, denoise_tiles, plan_tiles};
 use crate::ctf::Ctf;
 use crate::device::ComputeDevice;
 use crate::image::Image;
@@ -247,12 +247,6 @@ impl RestoreDenoiser {
                 self.preprocess.max_resolution_angstrom
             );
         }
-        let (mean, std) = (stats.mean, stats.std);
-        let normalised: Vec<f32> = binned
-            .data
-            .iter()
-            .map(|&v| ((v as f64 - mean) / std) as f32)
-            .collect();
         let plan = self.plan(binned.width, binned.height, tiles);
         progress.start(
             plan.len() as u64,
@@ -263,19 +257,13 @@ impl RestoreDenoiser {
                 self.device.describe()
             ),
         );
-        let mut denoised =
-            Image::zeros(binned.width, binned.height).with_pixel_size(binned.pixel_size_angstrom);
-        for tile in &plan {
-            if progress.is_cancelled() {
-                bail!("denoising cancelled");
-            }
-            let input = tile.extract(&normalised, binned.width);
-            let values = self.forward_tile(input, tile)?;
-            tile.insert(&values, &mut denoised.data, binned.width, |v| {
-                (v as f64 * std + mean) as f32
-            });
-            progress.step();
-        }
+        let denoised = denoise_tiles(
+            binned,
+            (stats.mean, stats.std),
+            &plan,
+            progress,
+            |input, tile| self.forward_tile(input, tile),
+        )?;
         Ok(BinnedResult {
             preprocessed,
             denoised,

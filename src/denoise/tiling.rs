@@ -7,6 +7,10 @@
 //! of 2^pools), so that every pooling window and nearest up-sampling covers the same pixels as
 //! in the whole image. Padding and core size are rounded up to the alignment to ensure (2).
 
+use anyhow::{Result, bail};
+
+use crate::image::Image;
+use crate::jobs::Progress;
 use crate::models::TopazConfig;
 
 /// Tiling parameters (`--patch-size`, `--padding`).
@@ -73,6 +77,41 @@ impl Tile {
             }
         }
     }
+}
+
+/// Runs a network over `image` tile by tile: z-scores the image with its `mean` and `std`
+/// (image units), passes each window of `plan` to `forward` (normalised units in and out,
+/// row-major `in_h × in_w`) and writes each core back in image units, into an image of
+/// `image`'s shape and pixel size. One progress step per tile; `progress` must already be
+/// started with `plan.len()` steps.
+///
+/// # Errors
+/// `forward`'s errors; "denoising cancelled" when the job is cancelled between tiles.
+pub fn denoise_tiles(
+    image: &Image,
+    (mean, std): (f64, f64),
+    plan: &[Tile],
+    progress: &Progress,
+    mut forward: impl FnMut(Vec<f32>, &Tile) -> Result<Vec<f32>>,
+) -> Result<Image> {
+    let normalised: Vec<f32> = image
+        .data
+        .iter()
+        .map(|&v| ((v as f64 - mean) / std) as f32)
+        .collect();
+    let mut out =
+        Image::zeros(image.width, image.height).with_pixel_size(image.pixel_size_angstrom);
+    for tile in plan {
+        if progress.is_cancelled() {
+            bail!("denoising cancelled");
+        }
+        let values = forward(tile.extract(&normalised, image.width), tile)?;
+        tile.insert(&values, &mut out.data, image.width, |v| {
+            (v as f64 * std + mean) as f32
+        });
+        progress.step();
+    }
+    Ok(out)
 }
 
 fn round_up(v: usize, m: usize) -> usize {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
 use super::restore::is_restore_model;
-use super::tiling::{Tile, TileConfig, plan_tiles};
+use super::tiling::{Tile, TileConfig, denoise_tiles, plan_tiles};
 use crate::device::ComputeDevice;
 use crate::image::Image;
 use crate::jobs::Progress;
@@ -100,12 +100,6 @@ impl TopazDenoiser {
         if stats.std <= 0.0 || !stats.std.is_finite() {
             bail!("cannot denoise a constant image (standard deviation 0)");
         }
-        let (mean, std) = (stats.mean, stats.std);
-        let normalised: Vec<f32> = image
-            .data
-            .iter()
-            .map(|&v| ((v as f64 - mean) / std) as f32)
-            .collect();
         let plan = plan_tiles(
             image.width,
             image.height,
@@ -121,20 +115,13 @@ impl TopazDenoiser {
                 self.device.describe()
             ),
         );
-        let mut out =
-            Image::zeros(image.width, image.height).with_pixel_size(image.pixel_size_angstrom);
-        for tile in &plan {
-            if progress.is_cancelled() {
-                bail!("denoising cancelled");
-            }
-            let input = tile.extract(&normalised, image.width);
-            let values = self.forward_tile(input, tile)?;
-            tile.insert(&values, &mut out.data, image.width, |v| {
-                (v as f64 * std + mean) as f32
-            });
-            progress.step();
-        }
-        Ok(out)
+        denoise_tiles(
+            image,
+            (stats.mean, stats.std),
+            &plan,
+            progress,
+            |input, tile| self.forward_tile(input, tile),
+        )
     }
 
     /// Runs the network on one tile window (normalised units, row-major).

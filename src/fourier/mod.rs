@@ -127,28 +127,7 @@ pub fn bin_lowpass(image: &Image, factor: f32) -> Image {
         return image.clone();
     }
     let cutoff = 0.5 / factor as f64;
-    let keep = |n: usize| {
-        move |k: usize| {
-            if (k as f64 / n as f64) > cutoff {
-                0.0
-            } else {
-                1.0
-            }
-        }
-    };
-    let (data, _, _) = fft::separable(
-        &image.data,
-        w,
-        h,
-        |rows, n| (fft::filter_lines(rows, n, &keep(n)), n),
-        |cols, n| (fft::filter_lines(cols, n, &keep(n)), n),
-    );
-    Image {
-        width: w,
-        height: h,
-        data,
-        pixel_size_angstrom: image.pixel_size_angstrom,
-    }
+    filter_axes(image, |f| if f > cutoff { 0.0 } else { 1.0 })
 }
 
 /// Gaussian low-pass with real-space standard deviation `sigma_px` pixels, applied in Fourier
@@ -161,18 +140,25 @@ pub fn gaussian_lowpass(image: &Image, sigma_px: f32) -> Image {
         return image.clone();
     }
     let s2 = 2.0 * std::f64::consts::PI.powi(2) * (sigma_px as f64).powi(2);
-    let gain = |n: usize| {
-        move |k: usize| {
-            let f = k as f64 / n as f64;
-            (-s2 * f * f).exp() as f32
-        }
+    filter_axes(image, |f| (-s2 * f * f).exp() as f32)
+}
+
+/// `image` through a separable Fourier filter: along the rows, then along the columns, the
+/// component of frequency f = k/n cycles/px (bin k of a line of n pixels) multiplied by
+/// `gain(f)`, the same gain on both axes. Same shape and pixel size; the caller checks that
+/// `image.data` holds `width × height` values.
+fn filter_axes(image: &Image, gain: impl Fn(f64) -> f32 + Sync) -> Image {
+    let (w, h) = (image.width, image.height);
+    let line = |n: usize| {
+        let gain = &gain;
+        move |k: usize| gain(k as f64 / n as f64)
     };
     let (data, _, _) = fft::separable(
         &image.data,
         w,
         h,
-        |rows, n| (fft::filter_lines(rows, n, &gain(n)), n),
-        |cols, n| (fft::filter_lines(cols, n, &gain(n)), n),
+        |rows, n| (fft::filter_lines(rows, n, &line(n)), n),
+        |cols, n| (fft::filter_lines(cols, n, &line(n)), n),
     );
     Image {
         width: w,

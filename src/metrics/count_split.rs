@@ -309,6 +309,36 @@ pub(super) fn count_of(value: f32, gain: f64) -> u64 {
     (value as f64 / gain).round().max(0.0) as u64
 }
 
+/// Two images drawn from the counts of `image`: each pixel's electron count n
+/// ([`count_of`] its value and `gain`) becomes counts (a, b) = `draw(rng, n)`, and the two
+/// images hold gain·a and gain·b (image units, shape and pixel size of `image`). Row r draws
+/// from `Rng::stream(seed, r)`, so the result does not depend on the thread count.
+pub(super) fn split_pixel_counts(
+    image: &Image,
+    gain: f64,
+    seed: u64,
+    draw: impl Fn(&mut Rng, u64) -> (u64, u64) + Sync,
+) -> (Image, Image) {
+    let w = image.width;
+    let mut first = image.clone();
+    let mut second = image.clone();
+    first
+        .data
+        .par_chunks_mut(w)
+        .zip(second.data.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(row, (r1, r2))| {
+            let mut rng = Rng::stream(seed, row as u64);
+            for (a_out, b_out) in r1.iter_mut().zip(r2.iter_mut()) {
+                // Both start as the input value.
+                let (a, b) = draw(&mut rng, count_of(*a_out, gain));
+                *a_out = (gain * a as f64) as f32;
+                *b_out = (gain * b as f64) as f32;
+            }
+        });
+    (first, second)
+}
+
 /// Splits a counting-mode sum into two halves with independent Poisson noise and the same
 /// signal ("count splitting", issue 3 item 2).
 ///
@@ -342,24 +372,10 @@ pub fn split_counts(
         non_integer,
         max_deviation: max_dev,
     } = counts_of(image, options)?;
-    let w = image.width;
-    let mut half1 = image.clone();
-    let mut half2 = image.clone();
-    half1
-        .data
-        .par_chunks_mut(w)
-        .zip(half2.data.par_chunks_mut(w))
-        .enumerate()
-        .for_each(|(row, (h1, h2))| {
-            let mut rng = Rng::stream(options.seed, row as u64);
-            for (a_out, b_out) in h1.iter_mut().zip(h2.iter_mut()) {
-                // Both start as the input value.
-                let n = count_of(*a_out, gain);
-                let a = rng.binomial_half(n);
-                *a_out = (gain * a as f64) as f32;
-                *b_out = (gain * (n - a) as f64) as f32;
-            }
-        });
+    let (half1, half2) = split_pixel_counts(image, gain, options.seed, |rng, n| {
+        let a = rng.binomial_half(n);
+        (a, n - a)
+    });
     Ok(CountSplit {
         half1,
         half2,

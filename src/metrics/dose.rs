@@ -9,12 +9,9 @@
 //! estimators ([`super::frank_al_ali_snr`], [`super::topaz_even_odd_snr`]) measure the SNR of
 //! one image of exposure p × the full exposure. That is why p ≤ ½.
 
-use rayon::prelude::*;
-
-use super::count_split::{CountCheck, count_of, counts_of};
+use super::count_split::{CountCheck, counts_of, split_pixel_counts};
 use super::{CountSplitOptions, GainEstimate, MetricsError, check_image, mean_of};
 use crate::image::Image;
-use crate::rng::Rng;
 
 /// Two independent thinned copies of a counting-mode sum ([`thin_counts_pair`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -59,25 +56,11 @@ pub fn thin_counts_pair(
         non_integer,
         ..
     } = counts_of(image, options)?;
-    let w = image.width;
     let q = fraction / (1.0 - fraction);
-    let mut first = image.clone();
-    let mut second = image.clone();
-    first
-        .data
-        .par_chunks_mut(w)
-        .zip(second.data.par_chunks_mut(w))
-        .enumerate()
-        .for_each(|(row, (r1, r2))| {
-            let mut rng = Rng::stream(options.seed ^ 0x7468_696e, row as u64);
-            for (a_out, b_out) in r1.iter_mut().zip(r2.iter_mut()) {
-                let n = count_of(*a_out, gain);
-                let a = rng.binomial(n, fraction);
-                let b = rng.binomial(n - a, q);
-                *a_out = (gain * a as f64) as f32;
-                *b_out = (gain * b as f64) as f32;
-            }
-        });
+    let (first, second) = split_pixel_counts(image, gain, options.seed ^ 0x7468_696e, |rng, n| {
+        let a = rng.binomial(n, fraction);
+        (a, rng.binomial(n - a, q))
+    });
     Ok(ThinnedPair {
         first,
         second,
@@ -153,6 +136,7 @@ pub fn poisson_snr(expected_counts: &Image, fraction: f64) -> Result<f64, Metric
 mod tests {
     use super::*;
     use crate::metrics::GainSource;
+    use crate::rng::Rng;
 
     #[test]
     fn binomial_sampler_has_the_right_moments() {

@@ -109,7 +109,7 @@ pub enum MetricsError {
     /// The denoiser given to an even/odd estimator failed.
     #[error("the denoiser failed on the {half} half: {source:#}")]
     Denoiser {
-        /// "even" or "odd".
+        /// Which half: "even" or "odd", "first" or "second".
         half: &'static str,
         /// Its error.
         source: anyhow::Error,
@@ -338,6 +338,22 @@ pub struct EvenOddSnr {
     pub snr_db: Option<f64>,
 }
 
+/// `denoise` applied to two halves in order, each given as `(half, image)`; a failure is
+/// [`MetricsError::Denoiser`] naming its half ("odd", "first", …).
+fn denoise_halves<F>(
+    denoise: F,
+    halves: [(&'static str, &Image); 2],
+) -> Result<[Image; 2], MetricsError>
+where
+    F: Fn(&Image) -> anyhow::Result<Image>,
+{
+    let run = |(half, image): (&'static str, &Image)| {
+        denoise(image).map_err(|source| MetricsError::Denoiser { half, source })
+    };
+    let [a, b] = halves;
+    Ok([run(a)?, run(b)?])
+}
+
 /// Topaz-Denoise's SNR from two independent halves: SNR = 10 · log10(p / (1 − p)) dB with p
 /// the correlation between the denoised odd-frame micrograph and the raw even-frame one; done
 /// both ways (denoised even vs raw odd too) and the two dB values averaged, as in Bepler et
@@ -359,14 +375,7 @@ where
     F: Fn(&Image) -> anyhow::Result<Image>,
 {
     check_same(&[("even half", even), ("odd half", odd)])?;
-    let d_odd = denoise(odd).map_err(|source| MetricsError::Denoiser {
-        half: "odd",
-        source,
-    })?;
-    let d_even = denoise(even).map_err(|source| MetricsError::Denoiser {
-        half: "even",
-        source,
-    })?;
+    let [d_odd, d_even] = denoise_halves(denoise, [("odd", odd), ("even", even)])?;
     check_same(&[
         ("even half", even),
         ("denoised odd half", &d_odd),

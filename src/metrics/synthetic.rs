@@ -270,6 +270,15 @@ mod tests {
     };
     use super::*;
 
+    /// The default synthetic set at `width × height` pixels.
+    fn of_size(width: usize, height: usize) -> SyntheticSet {
+        generate(&SyntheticConfig {
+            width,
+            height,
+            ..SyntheticConfig::default()
+        })
+    }
+
     #[test]
     fn rng_is_deterministic_and_uniform() {
         let mut a = Rng::new(7);
@@ -318,11 +327,7 @@ mod tests {
 
     #[test]
     fn components_add_up() {
-        let set = generate(&SyntheticConfig {
-            width: 64,
-            height: 64,
-            ..SyntheticConfig::default()
-        });
+        let set = of_size(64, 64);
         for i in 0..2 {
             for p in 0..64 * 64 {
                 let d = set.denoised[i].data[p];
@@ -337,11 +342,7 @@ mod tests {
 
     #[test]
     fn identity_denoiser_has_no_bias() {
-        let set = generate(&SyntheticConfig {
-            width: 128,
-            height: 128,
-            ..SyntheticConfig::default()
-        });
+        let set = of_size(128, 128);
         let [m1, m2] = &set.noisy;
         let e = variance_estimate(m1, m2, m1, m2).unwrap();
         assert!((e.noise_noisy - e.noise_denoised).abs() < 1e-9);
@@ -355,11 +356,7 @@ mod tests {
         // Noise-free halves (M = S, D = D(S)) of band-limited images: the ring values
         // weighted by their components add up to the global ones (Parseval), since nothing
         // lies beyond Nyquist.
-        let set = generate(&SyntheticConfig {
-            width: 96,
-            height: 80,
-            ..SyntheticConfig::default()
-        });
+        let set = of_size(96, 80);
         let s = &set.signal;
         let d = set.denoiser.apply(s);
         let g = variance_estimate(s, s, &d, &d).unwrap();

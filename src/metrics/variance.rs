@@ -2,7 +2,7 @@
 //! 2020, supplement section S3 (eq. 9–24), over the whole image and per Fourier ring.
 
 use super::frc::{RingCurve, RingSpectra};
-use super::{MetricsError, check_same, cov_slices};
+use super::{MetricsError, check_same, cov_slices, denoise_halves};
 use crate::image::Image;
 
 /// Variances of the components of M_i = S + Nn_i and D_i = S + Nd_i + B (Palovcak et al.
@@ -170,13 +170,6 @@ where
     F: Fn(&Image) -> anyhow::Result<Image>,
 {
     check_same(&[("noisy half 1", m1), ("noisy half 2", m2)])?;
-    let d1 = denoise(m1).map_err(|source| MetricsError::Denoiser {
-        half: "first",
-        source,
-    })?;
-    let d2 = denoise(m2).map_err(|source| MetricsError::Denoiser {
-        half: "second",
-        source,
-    })?;
+    let [d1, d2] = denoise_halves(denoise, [("first", m1), ("second", m2)])?;
     variance_estimate(m1, m2, &d1, &d2)
 }

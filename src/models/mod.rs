@@ -13,6 +13,7 @@ pub mod install;
 pub mod native;
 pub mod topaz;
 pub mod topaz3d;
+pub(crate) mod unet;
 pub mod wdsr;
 
 use std::collections::HashMap;

@@ -9,7 +9,8 @@
 
 use burn::nn::conv::Conv2d;
 
-use super::topaz::{LEAK, TopazModel};
+use super::topaz::{LEAK, TopazModel, UNetBlocks};
+use super::unet::unet_flow;
 use crate::kernels::{Conv2dWeights, Hwc, chain, pool, up_cat};
 
 /// The weights of a burn `Conv2d` (`[cout, cin, k, k]`, square kernel), packed for the
@@ -51,16 +52,27 @@ fn run(convs: &[Conv2dWeights], x: Hwc, linear_last: bool) -> Hwc {
 /// Topaz's 2D models with host-side weights, run by the native kernels.
 pub struct NativeModel(Net);
 
-#[allow(clippy::enum_variant_names)] // the variants are Topaz's model names
 enum Net {
     /// One linear filter.
     Affine(Conv2dWeights),
     /// Three convolutions.
     Fcnn(Vec<Conv2dWeights>),
-    /// `enc1..enc4`, `dec3..dec1`.
-    UNetSmall([Vec<Conv2dWeights>; 7]),
-    /// `enc1..enc6`, `dec5..dec1`.
-    UNet([Vec<Conv2dWeights>; 11]),
+    /// A U-net's blocks in [`unet_flow`]'s order: `enc1`… (the bottom last), then the
+    /// deepest decoder block first, `dec1` last.
+    UNet {
+        encoder: Vec<Vec<Conv2dWeights>>,
+        decoder: Vec<Vec<Conv2dWeights>>,
+    },
+}
+
+impl Net {
+    fn unet(blocks: &UNetBlocks) -> Self {
+        let all = |list: &[&[Conv2d]]| list.iter().copied().map(convs).collect();
+        Net::UNet {
+            encoder: all(&blocks.encoder),
+            decoder: all(&blocks.decoder),
+        }
+    }
 }
 
 impl NativeModel {
@@ -69,28 +81,8 @@ impl NativeModel {
         NativeModel(match model {
             TopazModel::Affine(m) => Net::Affine(conv_weights(&m.filter)),
             TopazModel::Fcnn(m) => Net::Fcnn(convs(&m.net)),
-            TopazModel::UNetSmall(m) => Net::UNetSmall([
-                convs(&m.enc1),
-                convs(&m.enc2),
-                convs(&m.enc3),
-                convs(&m.enc4),
-                convs(&m.dec3),
-                convs(&m.dec2),
-                convs(&m.dec1),
-            ]),
-            TopazModel::UNet(m) => Net::UNet([
-                convs(&m.enc1),
-                convs(&m.enc2),
-                convs(&m.enc3),
-                convs(&m.enc4),
-                convs(&m.enc5),
-                convs(&m.enc6),
-                convs(&m.dec5),
-                convs(&m.dec4),
-                convs(&m.dec3),
-                convs(&m.dec2),
-                convs(&m.dec1),
-            ]),
+            TopazModel::UNetSmall(m) => Net::unet(&m.blocks()),
+            TopazModel::UNet(m) => Net::unet(&m.blocks()),
         })
     }
 
@@ -98,8 +90,7 @@ impl NativeModel {
     fn min_size(&self) -> usize {
         match &self.0 {
             Net::Affine(_) | Net::Fcnn(_) => 1,
-            Net::UNetSmall(_) => 8,
-            Net::UNet(_) => 32,
+            Net::UNet { encoder, .. } => 1 << (encoder.len() - 1),
         }
     }
 
@@ -124,28 +115,16 @@ impl NativeModel {
         let y = match &self.0 {
             Net::Affine(c) => c.forward(&x, None),
             Net::Fcnn(c) => run(c, x, true),
-            Net::UNetSmall([e1, e2, e3, e4, d3, d2, d1]) => {
-                let p1 = pool(&run(e1, x.clone(), false));
-                let p2 = pool(&run(e2, p1.clone(), false));
-                let p3 = pool(&run(e3, p2.clone(), false));
-                let h = run(e4, p3, false);
-                let h = run(d3, up_cat(&h, &p2), false);
-                let h = run(d2, up_cat(&h, &p1), false);
-                run(d1, up_cat(&h, &x), true)
-            }
-            Net::UNet([e1, e2, e3, e4, e5, e6, d5, d4, d3, d2, d1]) => {
-                let p1 = pool(&run(e1, x.clone(), false));
-                let p2 = pool(&run(e2, p1.clone(), false));
-                let p3 = pool(&run(e3, p2.clone(), false));
-                let p4 = pool(&run(e4, p3.clone(), false));
-                let p5 = pool(&run(e5, p4.clone(), false));
-                let h = run(e6, p5, false);
-                let h = run(d5, up_cat(&h, &p4), false);
-                let h = run(d4, up_cat(&h, &p3), false);
-                let h = run(d3, up_cat(&h, &p2), false);
-                let h = run(d2, up_cat(&h, &p1), false);
-                run(d1, up_cat(&h, &x), true)
-            }
+            Net::UNet { encoder, decoder } => unet_flow(
+                encoder,
+                decoder,
+                x,
+                |convs, h, pooled| {
+                    let h = run(convs, h, false);
+                    if pooled { pool(&h) } else { h }
+                },
+                |convs, h, skip, last| run(convs, up_cat(&h, &skip), last),
+            ),
         };
         y.data
     }

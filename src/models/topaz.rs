@@ -21,6 +21,8 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 
+use super::unet::{UDenoiseNet, unet_blocks, unet_flow};
+
 /// Slope of Topaz's leaky ReLUs (`nn.LeakyReLU(0.1)`).
 pub(crate) const LEAK: f64 = 0.1;
 
@@ -51,20 +53,13 @@ fn up_cat(h: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
     Tensor::cat(vec![h, skip], 1)
 }
 
-/// Applies `convs` in order with a leaky ReLU after each.
-fn conv_act(convs: &[Conv2d], mut x: Tensor<4>) -> Tensor<4> {
-    for c in convs {
-        x = act(c.forward(x));
-    }
-    x
-}
-
-/// Applies `convs` with a leaky ReLU after every one but the last (an output block).
-fn conv_act_linear_last(convs: &[Conv2d], mut x: Tensor<4>) -> Tensor<4> {
+/// Applies `convs` in order with a leaky ReLU after each, except after the last when
+/// `linear_last` (an output block).
+fn conv_act(convs: &[Conv2d], mut x: Tensor<4>, linear_last: bool) -> Tensor<4> {
     let n = convs.len();
     for (i, c) in convs.iter().enumerate() {
         x = c.forward(x);
-        if i + 1 < n {
+        if !(linear_last && i + 1 == n) {
             x = act(x);
         }
     }
@@ -114,75 +109,35 @@ impl Fcnn {
 
     /// `[batch, 1, y, x]` → `[batch, 1, y, x]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv_act_linear_last(&self.net, x)
+        conv_act(&self.net, x, true)
     }
 }
 
 /// Topaz `unet` (`UDenoiseNet`): the noise2noise U-net of Lehtinen et al. with five 2×
 /// down-sampling stages, `nf` = 48 filters, first-layer width `base_width` (11 in v0.2.2, 7
-/// in v0.2.1) and top (output) width `top_width` (5 in v0.2.2, 3 in v0.2.1).
-#[derive(Module, Debug)]
-pub struct UNet {
-    /// `enc1`: conv 1→nf (base_width), pooled.
-    pub enc1: Vec<Conv2d>,
-    /// `enc2`…`enc5`: conv nf→nf (3×3), pooled.
-    pub enc2: Vec<Conv2d>,
-    /// See `enc2`.
-    pub enc3: Vec<Conv2d>,
-    /// See `enc2`.
-    pub enc4: Vec<Conv2d>,
-    /// See `enc2`.
-    pub enc5: Vec<Conv2d>,
-    /// `enc6`: conv nf→nf (3×3), not pooled.
-    pub enc6: Vec<Conv2d>,
-    /// `dec5`: two convs 2nf→2nf.
-    pub dec5: Vec<Conv2d>,
-    /// `dec4`…`dec2`: conv 3nf→2nf, conv 2nf→2nf.
-    pub dec4: Vec<Conv2d>,
-    /// See `dec4`.
-    pub dec3: Vec<Conv2d>,
-    /// See `dec4`.
-    pub dec2: Vec<Conv2d>,
-    /// `dec1`: conv (2nf+1)→64, 64→32, 32→1, all `top_width`; linear output.
-    pub dec1: Vec<Conv2d>,
-}
+/// in v0.2.1) and top (output) width `top_width` (5 in v0.2.2, 3 in v0.2.1); output block
+/// channels 64, 32.
+pub type UNet = UDenoiseNet<Conv2d>;
 
 impl UNet {
     /// Randomly initialised U-net; Topaz's v0.2.2 weights need `(48, 11, 5)`, v0.2.1 `(48, 7, 3)`.
     pub fn new(nf: usize, base_width: usize, top_width: usize, device: &Device) -> Self {
-        let d = device;
-        Self {
-            enc1: vec![conv(1, nf, base_width, d)],
-            enc2: vec![conv(nf, nf, 3, d)],
-            enc3: vec![conv(nf, nf, 3, d)],
-            enc4: vec![conv(nf, nf, 3, d)],
-            enc5: vec![conv(nf, nf, 3, d)],
-            enc6: vec![conv(nf, nf, 3, d)],
-            dec5: vec![conv(2 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec4: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec3: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec2: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec1: vec![
-                conv(2 * nf + 1, 64, top_width, d),
-                conv(64, 32, top_width, d),
-                conv(32, 1, top_width, d),
-            ],
+        Self::build(nf, base_width, top_width, [64, 32], |cin, cout, k| {
+            conv(cin, cout, k, device)
+        })
+    }
+
+    /// The blocks in [`unet_flow`]'s order: `enc1`…`enc6`, then `dec5`…`dec1`.
+    pub fn blocks(&self) -> UNetBlocks<'_> {
+        UNetBlocks {
+            encoder: self.encoder().to_vec(),
+            decoder: self.decoder().to_vec(),
         }
     }
 
     /// `[batch, 1, y, x]` → `[batch, 1, y, x]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let p1 = pool(conv_act(&self.enc1, x.clone()));
-        let p2 = pool(conv_act(&self.enc2, p1.clone()));
-        let p3 = pool(conv_act(&self.enc3, p2.clone()));
-        let p4 = pool(conv_act(&self.enc4, p3.clone()));
-        let p5 = pool(conv_act(&self.enc5, p4.clone()));
-        let h = conv_act(&self.enc6, p5);
-        let h = conv_act(&self.dec5, up_cat(h, p4));
-        let h = conv_act(&self.dec4, up_cat(h, p3));
-        let h = conv_act(&self.dec3, up_cat(h, p2));
-        let h = conv_act(&self.dec2, up_cat(h, p1));
-        conv_act_linear_last(&self.dec1, up_cat(h, x))
+        self.blocks().forward(x)
     }
 }
 
@@ -209,31 +164,69 @@ pub struct UNetSmall {
 impl UNetSmall {
     /// Randomly initialised small U-net.
     pub fn new(nf: usize, width: usize, top_width: usize, device: &Device) -> Self {
-        let d = device;
+        let ([enc1, enc2, enc3, enc4], [dec3, dec2, dec1]) =
+            unet_blocks(nf, width, top_width, [64, 32], |cin, cout, k| {
+                conv(cin, cout, k, device)
+            });
         Self {
-            enc1: vec![conv(1, nf, width, d)],
-            enc2: vec![conv(nf, nf, 3, d)],
-            enc3: vec![conv(nf, nf, 3, d)],
-            enc4: vec![conv(nf, nf, 3, d)],
-            dec3: vec![conv(2 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec2: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec1: vec![
-                conv(2 * nf + 1, 64, top_width, d),
-                conv(64, 32, top_width, d),
-                conv(32, 1, top_width, d),
-            ],
+            enc1,
+            enc2,
+            enc3,
+            enc4,
+            dec3,
+            dec2,
+            dec1,
         }
+    }
+
+    /// The blocks in [`unet_flow`]'s order: `enc1`…`enc4`, then `dec3`…`dec1`.
+    pub fn blocks(&self) -> UNetBlocks<'_> {
+        UNetBlocks::new(
+            [&self.enc1, &self.enc2, &self.enc3, &self.enc4],
+            [&self.dec3, &self.dec2, &self.dec1],
+        )
     }
 
     /// `[batch, 1, y, x]` → `[batch, 1, y, x]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let p1 = pool(conv_act(&self.enc1, x.clone()));
-        let p2 = pool(conv_act(&self.enc2, p1.clone()));
-        let p3 = pool(conv_act(&self.enc3, p2.clone()));
-        let h = conv_act(&self.enc4, p3);
-        let h = conv_act(&self.dec3, up_cat(h, p2));
-        let h = conv_act(&self.dec2, up_cat(h, p1));
-        conv_act_linear_last(&self.dec1, up_cat(h, x))
+        self.blocks().forward(x)
+    }
+}
+
+/// A 2D U-net's convolution blocks, borrowed: the encoder shallowest first (its last block the
+/// unpooled bottom) and the decoder deepest first (its last block the output block `dec1`),
+/// the order [`unet_flow`] takes them in. The burn forward pass, the native kernels'
+/// ([`super::native`]) and native training (`crate::train::native`) all read a U-net this way.
+pub struct UNetBlocks<'a> {
+    /// `enc1`, `enc2`, …, the bottom block last.
+    pub encoder: Vec<&'a [Conv2d]>,
+    /// The deepest decoder block first, `dec1` last.
+    pub decoder: Vec<&'a [Conv2d]>,
+}
+
+impl<'a> UNetBlocks<'a> {
+    fn new<const E: usize, const D: usize>(
+        encoder: [&'a Vec<Conv2d>; E],
+        decoder: [&'a Vec<Conv2d>; D],
+    ) -> Self {
+        Self {
+            encoder: encoder.map(Vec::as_slice).to_vec(),
+            decoder: decoder.map(Vec::as_slice).to_vec(),
+        }
+    }
+
+    /// `[batch, 1, y, x]` → `[batch, 1, y, x]`: Topaz's U-net forward pass on burn.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        unet_flow(
+            &self.encoder,
+            &self.decoder,
+            x,
+            |convs, h, pooled| {
+                let h = conv_act(convs, h, false);
+                if pooled { pool(h) } else { h }
+            },
+            |convs, h, skip, last| conv_act(convs, up_cat(h, skip), last),
+        )
     }
 }
 
@@ -488,6 +481,15 @@ impl TopazModel {
                 base_width,
                 top_width,
             } => TopazModel::UNet(UNet::new(nf, base_width, top_width, device)),
+        }
+    }
+
+    /// The convolution blocks of a U-net; `None` for `affine` and `fcnn`.
+    pub fn unet_blocks(&self) -> Option<UNetBlocks<'_>> {
+        match self {
+            TopazModel::Affine(_) | TopazModel::Fcnn(_) => None,
+            TopazModel::UNetSmall(m) => Some(m.blocks()),
+            TopazModel::UNet(m) => Some(m.blocks()),
         }
     }
 

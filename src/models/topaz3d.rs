@@ -36,6 +36,7 @@ use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
 use super::topaz::LEAK;
+use super::unet::UDenoiseNet;
 use crate::kernels::pool::pool3d;
 use crate::kernels::{Cdhw, conv3d};
 
@@ -158,18 +159,12 @@ pub(crate) fn conv(cin: usize, cout: usize, k: usize, device: &Device) -> Conv3d
         .init(device)
 }
 
-fn conv_act(convs: &[Conv3d], mut x: Tensor<5>) -> Tensor<5> {
-    for c in convs {
-        x = leaky_relu(c.forward(x), LEAK);
-    }
-    x
-}
-
-fn conv_act_linear_last(convs: &[Conv3d], mut x: Tensor<5>) -> Tensor<5> {
+/// Applies `convs` with a leaky ReLU after each, except after the last when `linear_last`.
+fn conv_act(convs: &[Conv3d], mut x: Tensor<5>, linear_last: bool) -> Tensor<5> {
     let n = convs.len();
     for (i, c) in convs.iter().enumerate() {
         x = c.forward(x);
-        if i + 1 < n {
+        if !(linear_last && i + 1 == n) {
             x = leaky_relu(x, LEAK);
         }
     }
@@ -273,40 +268,13 @@ fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kerne
         let [d, h, w] = v.shape;
         return Tensor::from_data(TensorData::new(v.data, [1, v.channels, d, h, w]), &device);
     }
-    let y = if linear_last {
-        conv_act_linear_last(convs, x)
-    } else {
-        conv_act(convs, x)
-    };
+    let y = conv_act(convs, x, linear_last);
     if pool { pool3(y) } else { y }
 }
 
-/// Topaz `UDenoiseNet3D(nf=48, base_width=7, top_width=3)`.
-#[derive(Module, Debug)]
-pub struct UNet3d {
-    /// `enc1`: conv 1→nf (base_width³), pooled.
-    pub enc1: Vec<Conv3d>,
-    /// `enc2`…`enc5`: conv nf→nf (3³), pooled.
-    pub enc2: Vec<Conv3d>,
-    /// See `enc2`.
-    pub enc3: Vec<Conv3d>,
-    /// See `enc2`.
-    pub enc4: Vec<Conv3d>,
-    /// See `enc2`.
-    pub enc5: Vec<Conv3d>,
-    /// `enc6`: conv nf→nf (3³), not pooled.
-    pub enc6: Vec<Conv3d>,
-    /// `dec5`: two convs 2nf→2nf.
-    pub dec5: Vec<Conv3d>,
-    /// `dec4`…`dec2`: conv 3nf→2nf, conv 2nf→2nf.
-    pub dec4: Vec<Conv3d>,
-    /// See `dec4`.
-    pub dec3: Vec<Conv3d>,
-    /// See `dec4`.
-    pub dec2: Vec<Conv3d>,
-    /// `dec1`: conv (2nf+1)→64, 64→32, 32→1, all top_width³; linear output.
-    pub dec1: Vec<Conv3d>,
-}
+/// Topaz `UDenoiseNet3D(nf=48, base_width=7, top_width=3)`: the 2D U-net's layout with every
+/// convolution 3D.
+pub type UNet3d = UDenoiseNet<Conv3d>;
 
 /// Encoder outputs kept for the decoder: `skips[0]` is the input, `skips[l]` the pooled
 /// features at level `l` (1..=4), `bottom` the `enc6` output at level 5.
@@ -337,30 +305,13 @@ impl UNet3d {
 
     /// Randomly initialised (burn's default initialisation) 3D U-net of dimensions `config`.
     pub fn with_config(config: &UNet3dConfig, device: &Device) -> Self {
-        let d = device;
-        let UNet3dConfig {
-            nf,
-            base_width,
-            top_width,
-            top_channels: [t1, t2],
-        } = *config;
-        Self {
-            enc1: vec![conv(1, nf, base_width, d)],
-            enc2: vec![conv(nf, nf, 3, d)],
-            enc3: vec![conv(nf, nf, 3, d)],
-            enc4: vec![conv(nf, nf, 3, d)],
-            enc5: vec![conv(nf, nf, 3, d)],
-            enc6: vec![conv(nf, nf, 3, d)],
-            dec5: vec![conv(2 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec4: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec3: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec2: vec![conv(3 * nf, 2 * nf, 3, d), conv(2 * nf, 2 * nf, 3, d)],
-            dec1: vec![
-                conv(2 * nf + 1, t1, top_width, d),
-                conv(t1, t2, top_width, d),
-                conv(t2, 1, top_width, d),
-            ],
-        }
+        Self::build(
+            config.nf,
+            config.base_width,
+            config.top_width,
+            config.top_channels,
+            |cin, cout, k| conv(cin, cout, k, device),
+        )
     }
 
     /// The architecture of Topaz's pretrained 3D models.
@@ -554,11 +505,7 @@ mod tests {
         let expected = crop(full, &region).into_data().try_to_vec::<f32>().unwrap();
         let got = part.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(got.len(), expected.len());
-        let max = got
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let max = max_abs_diff(&got, &expected);
         assert!(max < 1e-5, "region forward differs by {max}");
         // The native CPU kernels give the same values.
         let native = model
@@ -571,12 +518,15 @@ mod tests {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        let max = native
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let max = max_abs_diff(&native, &expected);
         assert!(max < 1e-4, "native kernels differ by {max}");
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
     }
 
     fn x_again(v: &[f32], [d, h, w]: [usize; 3], device: &Device) -> Tensor<5> {

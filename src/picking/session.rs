@@ -307,10 +307,11 @@ impl PickSession {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn session() -> PickSession {
+    /// An empty session over two micrographs, `a.mrc` and `b.mrc`.
+    pub(in crate::picking) fn session() -> PickSession {
         PickSession::new(vec!["a.mrc".into(), "b.mrc".into()])
     }
 

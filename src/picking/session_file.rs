@@ -196,10 +196,7 @@ fn sha2_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn session() -> PickSession {
-        PickSession::new(vec!["a.mrc".into(), "b.mrc".into()])
-    }
+    use crate::picking::session::tests::session;
 
     #[test]
     fn json_round_trip_and_rejection() {

@@ -125,26 +125,19 @@ impl NativeTrainNet {
         let plan = match model {
             TopazModel::Affine(m) => NetPlan::Chain(push(std::slice::from_ref(&m.filter))?),
             TopazModel::Fcnn(m) => NetPlan::Chain(push(&m.net)?),
-            TopazModel::UNetSmall(m) => {
+            TopazModel::UNetSmall(_) | TopazModel::UNet(_) => {
+                let blocks = model.unet_blocks().ok_or_else(|| anyhow!("not a U-net"))?;
+                let (bottom, pooled) = blocks
+                    .encoder
+                    .split_last()
+                    .ok_or_else(|| anyhow!("a U-net without an encoder"))?;
                 let mut enc = Vec::new();
-                for l in [&m.enc1, &m.enc2, &m.enc3] {
+                for l in pooled {
                     enc.push(push(l)?);
                 }
-                let bottom = push(&m.enc4)?;
+                let bottom = push(bottom)?;
                 let mut dec = Vec::new();
-                for l in [&m.dec3, &m.dec2, &m.dec1] {
-                    dec.push(push(l)?);
-                }
-                NetPlan::UNet { enc, bottom, dec }
-            }
-            TopazModel::UNet(m) => {
-                let mut enc = Vec::new();
-                for l in [&m.enc1, &m.enc2, &m.enc3, &m.enc4, &m.enc5] {
-                    enc.push(push(l)?);
-                }
-                let bottom = push(&m.enc6)?;
-                let mut dec = Vec::new();
-                for l in [&m.dec5, &m.dec4, &m.dec3, &m.dec2, &m.dec1] {
+                for l in &blocks.decoder {
                     dec.push(push(l)?);
                 }
                 NetPlan::UNet { enc, bottom, dec }

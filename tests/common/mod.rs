@@ -1,5 +1,5 @@
-//! Shared helpers for integration tests: paths to the shared real data and golden outputs,
-//! and the Topaz weights (installed on first use with `cryolens models install topaz`'s code).
+//! Shared helpers for integration tests: the `cryolens` binary and its failures, paths to the
+//! shared real data and golden outputs, and the Topaz weights (installed on first use with `cryolens models install topaz`'s code).
 
 #![allow(dead_code)]
 
@@ -12,6 +12,21 @@ use std::sync::Once;
 
 use cryolens::jobs::Progress;
 use cryolens::models::{self, install};
+
+/// The `cryolens` binary of this build, as a command to complete and run.
+pub fn cryolens() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cryolens"))
+}
+
+/// Asserts that a run of the binary failed with `expected` in its stderr and without a panic;
+/// returns the stderr.
+pub fn assert_clear_failure(run: &std::process::Output, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!run.status.success(), "succeeded; stderr: {stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
 
 /// `../shared/data/...` relative to the crate root.
 pub fn data(rel: &str) -> PathBuf {
@@ -54,6 +69,21 @@ pub fn golden_or_data(spec: &str) -> PathBuf {
         Some(name) => golden(name),
         None => data(spec),
     }
+}
+
+/// The voxels of `v` inside `region` (`[z, y, x]` ranges), in `[z][y][x]` order.
+pub fn voxels_in(
+    v: &cryolens::image::Volume,
+    region: &cryolens::models::topaz3d::VoxelBox,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    for z in region[0].clone() {
+        for y in region[1].clone() {
+            let row = (z * v.height + y) * v.width;
+            out.extend_from_slice(&v.data[row + region[2].start..row + region[2].end]);
+        }
+    }
+    out
 }
 
 /// Max |a − b| / σ(b): the largest difference in units of the reference's standard deviation.

@@ -10,7 +10,9 @@ use cryolens::gui::{Source, View};
 use egui::{Key, Vec2};
 use egui_kittest::kittest::Queryable;
 
-use crate::harness::{click, harness_with_session, save_screenshot, screen_of, setup, wait_for};
+use crate::harness::{
+    click, harness_with_session, save_screenshot, screen_of, setup, started_app, wait_for,
+};
 
 #[test]
 fn analysis_panel_refuses_non_counts_then_measures_forced_split() {
@@ -131,15 +133,13 @@ fn half_map_fsc_in_the_analysis_panel() {
     let (a, b) = (dir.path().join("half1.mrc"), dir.path().join("half2.mrc"));
     cryolens::io::mrc::write_volume(&a, &halves.halves.half1).unwrap();
     cryolens::io::mrc::write_volume(&b, &halves.halves.half2).unwrap();
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::Sample,
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1200.0, 900.0),
+        "the sample",
+        |a| a.has_view(View::Raw),
     );
-    h.set_render_cursor(false);
-    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
     h.state_mut().open_half_maps(&a, &b).unwrap();
     h.step();
     h.step();
@@ -164,16 +164,11 @@ fn half_map_fsc_in_the_analysis_panel() {
 fn analysis_overlays_the_curves_of_all_comparison_panes() {
     let _guard = setup();
     let dir = tempfile::tempdir().unwrap();
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::Sample,
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1400.0, 1000.0),
-    );
-    h.set_render_cursor(false);
-    wait_for(
-        &mut h,
         "the sample and device",
-        Duration::from_secs(60),
         |a| a.has_view(View::Raw) && a.device_description().is_some(),
     );
     h.key_press(Key::A);

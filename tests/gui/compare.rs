@@ -9,8 +9,8 @@ use cryolens::gui::{CryolensApp, Source, View};
 use egui::{Key, Vec2};
 use egui_kittest::Harness;
 
-use crate::harness::{harness_with_session, render_viewer, save_screenshot, setup, wait_for};
-use crate::measure::{luminance, roughness};
+use crate::harness::{save_screenshot, setup, started_app, viewer_luminance, wait_for};
+use crate::measure::roughness;
 
 /// Labels region-SNR boxes on the bundled sample. Particles are dark: signal boxes on the 4
 /// darkest, background on the 4 brightest spots (64 px boxes, at least 128 px apart) of the
@@ -64,15 +64,13 @@ fn pane_db(label: &str) -> f64 {
 fn comparison_panes_with_region_snr() {
     let _guard = setup();
     let dir = tempfile::tempdir().unwrap();
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::Sample,
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1400.0, 950.0),
+        "the sample",
+        |a| a.has_view(View::Raw),
     );
-    h.set_render_cursor(false);
-    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
     for (key, view) in [
         (Key::Num2, View::Denoised),
         (Key::Num4, View::Merged),
@@ -123,15 +121,13 @@ fn comparison_panes_with_region_snr() {
 fn restore_model_denoises_and_compares() {
     let _guard = setup();
     let dir = tempfile::tempdir().unwrap();
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::Sample,
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1400.0, 950.0),
+        "the sample",
+        |a| a.has_view(View::Raw),
     );
-    h.set_render_cursor(false);
-    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
     const RESTORE: &str = "cryolens-restore-small";
     assert!(
         h.state_mut().select_model(RESTORE),
@@ -148,11 +144,9 @@ fn restore_model_denoises_and_compares() {
         });
     }
     h.key_press(Key::Num2);
-    let (den, rect) = render_viewer(&mut h);
-    let den = luminance(&den, rect);
+    let den = viewer_luminance(&mut h);
     h.key_press(Key::Num1);
-    let (raw, rect) = render_viewer(&mut h);
-    let raw = luminance(&raw, rect);
+    let raw = viewer_luminance(&mut h);
     assert!(
         roughness(&den) < 0.8 * roughness(&raw),
         "restore {} vs raw {}",

@@ -1,7 +1,7 @@
 //! Building the app under test and driving it: the global test lock and environment
 //! (`setup`), the app exactly as `gui::run` creates it on kittest's headless wgpu renderer
-//! (`harness`, `harness_with_session`), stepping until a job is done (`wait_for`), rendering
-//! the viewer (`render_viewer`), screen coordinates of micrograph pixels and clicks
+//! (`harness`, `harness_with_session`, `started_app`), stepping until a job is done (`wait_for`), rendering
+//! the viewer (`render_viewer`, `viewer_luminance`), screen coordinates of micrograph pixels and clicks
 //! (`screen_of`, `click`), and whole-window screenshots (`save_screenshot`).
 //!
 //! The tests run one at a time (the `SERIAL` lock taken by `setup`) because some of them
@@ -70,6 +70,22 @@ pub fn harness_with_session(
         .build_eframe(move |cc| CryolensApp::with_options(cc, source, options))
 }
 
+/// The start of most tests: the app on `source` with its picking session saved in
+/// `dir/session.json`, the mouse cursor left out of rendered frames, stepped until `ready`
+/// holds (`what` names it if that takes more than 60 s).
+pub fn started_app(
+    source: Source,
+    dir: &Path,
+    size: Vec2,
+    what: &str,
+    ready: impl Fn(&CryolensApp) -> bool,
+) -> Harness<'static, CryolensApp> {
+    let mut h = harness_with_session(source, &dir.join("session.json"), size);
+    h.set_render_cursor(false);
+    wait_for(&mut h, what, Duration::from_secs(60), ready);
+    h
+}
+
 /// Steps the harness until `done` holds, or panics after `timeout`.
 pub fn wait_for(
     h: &mut Harness<'_, CryolensApp>,
@@ -102,6 +118,12 @@ pub fn render_viewer(h: &mut Harness<'_, CryolensApp>) -> (RgbaImage, Rect) {
         let _ = frame.save(Path::new(&dir).join(format!("frame-{n:02}.png")));
     }
     (frame, rect)
+}
+
+/// [`render_viewer`] as luminance rows ([`crate::measure::luminance`]).
+pub fn viewer_luminance(h: &mut Harness<'_, CryolensApp>) -> Vec<Vec<f32>> {
+    let (frame, rect) = render_viewer(h);
+    crate::measure::luminance(&frame, rect)
 }
 
 /// Renders the whole window into `screenshots/NAME`.

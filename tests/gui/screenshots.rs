@@ -13,7 +13,7 @@ use egui_kittest::kittest::Queryable;
 use image::RgbaImage;
 
 use crate::harness::{
-    click, harness, harness_with_session, render_viewer, screen_of, setup, wait_for,
+    click, harness, harness_with_session, render_viewer, screen_of, setup, started_app, wait_for,
 };
 use crate::measure::{luminance, roughness};
 
@@ -147,15 +147,13 @@ fn picking_screenshot() {
 fn analysis_screenshot() {
     let _guard = setup();
     let dir = tempfile::tempdir().unwrap();
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::Sample,
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1500.0, 1000.0),
+        "the sample",
+        |a| a.has_view(View::Raw),
     );
-    h.set_render_cursor(false);
-    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
     h.key_press(Key::Num2);
     wait_for(&mut h, "denoising", Duration::from_secs(600), |a| {
         a.has_view(View::Denoised)

@@ -10,7 +10,7 @@ use egui::{Key, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-use crate::harness::{harness_with_session, save_screenshot, setup, wait_for};
+use crate::harness::{harness_with_session, save_screenshot, setup, started_app, wait_for};
 
 /// The training panel drives a tiny run on the sample: start, pause, continue, cancel (a
 /// checkpoint is kept), resume, finish; the model file is written and the curves filled.
@@ -151,15 +151,13 @@ fn cref_training_in_the_half_maps_tab() {
     cryolens::io::mrc::write_volume(&a, &halves.halves.half1).unwrap();
     cryolens::io::mrc::write_volume(&b, &halves.halves.half2).unwrap();
     cryolens::io::mrc::write_volume(&t, &truth).unwrap();
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::Sample,
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1400.0, 950.0),
+        "the sample",
+        |a| a.has_view(View::Raw),
     );
-    h.set_render_cursor(false);
-    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
-        a.has_view(View::Raw)
-    });
     h.state_mut().open_half_maps(&a, &b).unwrap();
     h.state_mut().set_cref_truth(&t).unwrap();
     {

@@ -11,7 +11,9 @@ use cryolens::gui::{self, Source, View};
 use egui::{Key, Role, Vec2};
 use egui_kittest::kittest::{NodeT, Queryable};
 
-use crate::harness::{harness, harness_with_session, render_viewer, setup, wait_for};
+use crate::harness::{
+    harness, harness_with_session, render_viewer, setup, viewer_luminance, wait_for,
+};
 use crate::measure::{luminance, mean_abs_diff, roughness, std_of};
 
 #[test]
@@ -32,8 +34,7 @@ fn sample_views_render_and_switch() {
 
     // Raw: the image area is not blank.
     assert_eq!(h.state().view(), View::Raw);
-    let (frame, rect) = render_viewer(&mut h);
-    let raw = luminance(&frame, rect);
+    let raw = viewer_luminance(&mut h);
     let raw_std = std_of(&raw);
     assert!(
         raw_std > 15.0,
@@ -45,8 +46,7 @@ fn sample_views_render_and_switch() {
     wait_for(&mut h, "the low-pass view", Duration::from_secs(60), |a| {
         a.view() == View::Lowpass && a.has_view(View::Lowpass)
     });
-    let (frame, rect) = render_viewer(&mut h);
-    let low = luminance(&frame, rect);
+    let low = viewer_luminance(&mut h);
     assert!(std_of(&low) > 15.0, "low-pass view looks blank");
     assert!(
         mean_abs_diff(&raw, &low) > 5.0,
@@ -84,8 +84,7 @@ fn sample_views_render_and_switch() {
     h.get_by_label("Denoised").click();
     h.step();
     assert_eq!(h.state().view(), View::Denoised);
-    let (frame, rect) = render_viewer(&mut h);
-    let den = luminance(&frame, rect);
+    let den = viewer_luminance(&mut h);
     assert!(std_of(&den) > 15.0, "denoised view looks blank");
     assert!(
         mean_abs_diff(&raw, &den) > 5.0,
@@ -304,20 +303,17 @@ fn merged_view_follows_the_sliders() {
     wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
         a.has_view(View::Raw)
     });
-    let (raw, rect) = render_viewer(&mut h);
-    let raw = luminance(&raw, rect);
+    let raw = viewer_luminance(&mut h);
     h.key_press(Key::Num2);
     wait_for(&mut h, "denoising", Duration::from_secs(600), |a| {
         a.has_view(View::Denoised)
     });
-    let (den, rect) = render_viewer(&mut h);
-    let den = luminance(&den, rect);
+    let den = viewer_luminance(&mut h);
     h.key_press(Key::Num4);
     wait_for(&mut h, "the merge", Duration::from_secs(120), |a| {
         a.view() == View::Merged && a.merged_is_current()
     });
-    let (m8, rect) = render_viewer(&mut h);
-    let m8 = luminance(&m8, rect);
+    let m8 = viewer_luminance(&mut h);
     // Raw high frequencies come back: rougher than denoised, smoother than raw.
     let (r_raw, r_den, r_m8) = (roughness(&raw), roughness(&den), roughness(&m8));
     assert!(
@@ -329,8 +325,7 @@ fn merged_view_follows_the_sliders() {
     wait_for(&mut h, "the new merge", Duration::from_secs(120), |a| {
         a.merged_is_current()
     });
-    let (m30, rect) = render_viewer(&mut h);
-    let m30 = luminance(&m30, rect);
+    let m30 = viewer_luminance(&mut h);
     assert!(mean_abs_diff(&m30, &m8) > 1.0);
     assert!(
         mean_abs_diff(&m30, &raw) < mean_abs_diff(&m8, &raw),
@@ -348,8 +343,7 @@ fn merged_view_follows_the_sliders() {
     wait_for(&mut h, "the RMS merge", Duration::from_secs(120), |a| {
         a.merged_is_current()
     });
-    let (rms, rect) = render_viewer(&mut h);
-    let rms = luminance(&rms, rect);
+    let rms = viewer_luminance(&mut h);
     let d = mean_abs_diff(&rms, &m8);
     eprintln!("σ vs RMS band normalisation: mean |Δ| {d} grey levels");
     // Measured 0.14 grey levels (display contrast takes out most of the band's rescaling).

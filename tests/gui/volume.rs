@@ -11,7 +11,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
 use crate::harness::{
-    click, harness_with_session, render_viewer, save_screenshot, screen_of, setup, wait_for,
+    click, harness_with_session, render_viewer, save_screenshot, screen_of, setup, started_app,
+    viewer_luminance, wait_for,
 };
 use crate::measure::{luminance, mean_abs_diff, roughness};
 
@@ -52,14 +53,12 @@ fn tomogram_sections_orthoviews_and_picks_with_z() {
     assert!((p.x - 50.0).abs() <= 1.0 && (p.y - 60.0).abs() <= 1.0);
     assert_eq!(p.z, Some(92.0));
     // Slab averaging smooths the section.
-    let (thin, rect) = render_viewer(&mut h);
-    let thin = roughness(&luminance(&thin, rect));
+    let thin = roughness(&viewer_luminance(&mut h));
     h.state_mut().set_slab_thickness(9);
     wait_for(&mut h, "the slab", Duration::from_secs(30), |a| {
         !a.is_busy()
     });
-    let (thick, rect) = render_viewer(&mut h);
-    let thick = roughness(&luminance(&thick, rect));
+    let thick = roughness(&viewer_luminance(&mut h));
     assert!(thick < thin, "slab of 9: roughness {thick} vs {thin}");
     let out = dir.path().join("export");
     let files = h
@@ -90,20 +89,14 @@ fn tomogram_denoised_by_the_3d_unet() {
     let dir = tempfile::tempdir().unwrap();
     let tomo =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tomograms/cylindra/14pf_MT.tif");
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::File(tomo),
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1100.0, 800.0),
-    );
-    h.set_render_cursor(false);
-    wait_for(
-        &mut h,
         "the tomogram and device",
-        Duration::from_secs(60),
         |a| a.has_view(View::Raw) && a.device_description().is_some(),
     );
-    let (raw, rect) = render_viewer(&mut h);
-    let raw = luminance(&raw, rect);
+    let raw = viewer_luminance(&mut h);
     h.get_by_label("Denoise volume (unet-3d-10a)").click();
     h.step();
     wait_for(&mut h, "the 3D denoising", Duration::from_secs(600), |a| {
@@ -116,8 +109,7 @@ fn tomogram_denoised_by_the_3d_unet() {
         Duration::from_secs(60),
         |a| a.has_view(View::Denoised),
     );
-    let (den, rect) = render_viewer(&mut h);
-    let den = luminance(&den, rect);
+    let den = viewer_luminance(&mut h);
     assert!(
         roughness(&den) < 0.8 * roughness(&raw),
         "denoised {} vs raw {}",
@@ -168,16 +160,11 @@ fn mapped_tomogram_orthoviews_follow_the_denoised_view() {
     cryolens::io::mrc::write_volume(&mrc, &volume).unwrap();
     // SAFETY: tests hold SERIAL; the variable is read only by the loader started below.
     unsafe { std::env::set_var(cryolens::io::mapped::MMAP_MIN_BYTES_ENV, "0") };
-    let mut h = harness_with_session(
+    let mut h = started_app(
         Source::File(mrc),
-        &dir.path().join("session.json"),
+        dir.path(),
         Vec2::new(1100.0, 800.0),
-    );
-    h.set_render_cursor(false);
-    wait_for(
-        &mut h,
         "the tomogram and device",
-        Duration::from_secs(60),
         |a| a.has_view(View::Raw) && a.device_description().is_some(),
     );
     // SAFETY: as above; the loader has finished.

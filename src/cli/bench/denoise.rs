@@ -13,7 +13,7 @@ use crate::image::Image;
 use crate::jobs::Progress;
 use crate::models::{ModelSpec, TopazArch};
 
-use super::{BenchArgs, default_input, peak_rss_mib, reset_peak_rss};
+use super::{BenchArgs, default_input, peak_rss_mib, python_can, reset_peak_rss, run_peer};
 
 /// One timed case.
 #[derive(Clone, Debug)]
@@ -41,29 +41,21 @@ fn time_topaz(
     input: &std::path::Path,
     crop: usize,
 ) -> Result<Option<(f64, f64)>> {
-    let probe = Command::new(python)
-        .args(["-c", "import topaz.denoise, mrcfile, torch"])
-        .output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
+    if !python_can(python, "import topaz.denoise, mrcfile, torch") {
         return Ok(None);
     }
     let script = std::env::temp_dir().join("cryolens_topaz_peer.py");
     std::fs::write(&script, include_str!("../../../assets/bench/topaz_peer.py"))?;
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(model)
-        .arg(input)
-        .arg(crop.to_string())
-        .arg(rayon::current_num_threads().to_string())
-        .output()
-        .context("running Topaz")?;
-    if !out.status.success() {
-        bail!("Topaz failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("Topaz printed {line:?}"))?;
+    let (v, _) = run_peer(
+        Command::new(python)
+            .arg(&script)
+            .arg(model)
+            .arg(input)
+            .arg(crop.to_string())
+            .arg(rayon::current_num_threads().to_string()),
+        "Topaz",
+        "Topaz",
+    )?;
     Ok(Some((
         v["seconds"].as_f64().unwrap_or(f64::NAN),
         v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),

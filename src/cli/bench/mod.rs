@@ -136,6 +136,38 @@ fn load_average_1min() -> Option<f64> {
         .ok()
 }
 
+/// Whether `python` runs `code` successfully (e.g. imports a peer's packages).
+fn python_can(python: &str, code: &str) -> bool {
+    let probe = std::process::Command::new(python)
+        .args(["-c", code])
+        .output();
+    matches!(&probe, Ok(o) if o.status.success())
+}
+
+/// Runs a peer program (a Python reference script) and parses the JSON object on the last
+/// line it prints; returns the object and that line (for error messages). `peer` names it in
+/// errors ("Topaz", "the numpy reference"), `printer` names who printed an unparsable line.
+///
+/// # Errors
+/// The program does not start, fails (its stderr is quoted) or prints no JSON last line.
+fn run_peer(
+    command: &mut std::process::Command,
+    peer: &str,
+    printer: &str,
+) -> Result<(serde_json::Value, String)> {
+    use anyhow::Context;
+    let out = command
+        .output()
+        .with_context(|| format!("running {peer}"))?;
+    if !out.status.success() {
+        anyhow::bail!("{peer} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default().to_string();
+    let v = serde_json::from_str(&line).with_context(|| format!("{printer} printed {line:?}"))?;
+    Ok((v, line))
+}
+
 /// Runs the benchmark and prints a table.
 ///
 /// # Errors

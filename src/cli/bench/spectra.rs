@@ -4,9 +4,9 @@
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::{BenchArgs, default_input, load_average_1min};
+use super::{BenchArgs, default_input, load_average_1min, python_can, run_peer};
 
 /// Tile side of the benchmarked Welch power spectrum (px).
 pub const SPECTRUM_TILE_PX: usize = 512;
@@ -191,13 +191,10 @@ fn time_numpy_spectra(
     dir: &std::path::Path,
     repeats: usize,
 ) -> Result<Option<(f64, f64, f64, f64)>> {
-    let probe = Command::new(python)
-        .args([
-            "-c",
-            "import numpy, mrcfile, sys; sys.exit(int(numpy.__version__.split('.')[0]) < 2)",
-        ])
-        .output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
+    if !python_can(
+        python,
+        "import numpy, mrcfile, sys; sys.exit(int(numpy.__version__.split('.')[0]) < 2)",
+    ) {
         return Ok(None);
     }
     let script = dir.join("spectra_peer.py");
@@ -205,22 +202,14 @@ fn time_numpy_spectra(
         &script,
         include_str!("../../../assets/bench/spectra_peer.py"),
     )?;
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(dir)
-        .arg(repeats.to_string())
-        .output()
-        .context("running the numpy reference")?;
-    if !out.status.success() {
-        bail!(
-            "the numpy reference failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("numpy printed {line:?}"))?;
+    let (v, line) = run_peer(
+        Command::new(python)
+            .arg(&script)
+            .arg(dir)
+            .arg(repeats.to_string()),
+        "the numpy reference",
+        "numpy",
+    )?;
     let get = |k: &str| {
         v[k].as_f64()
             .with_context(|| format!("numpy's output has no number '{k}': {line}"))

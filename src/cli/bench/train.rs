@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use crate::image::Image;
 use crate::models::TopazArch;
 
-use super::{BenchArgs, default_input, load_average_1min};
+use super::{BenchArgs, default_input, load_average_1min, python_can, run_peer};
 
 /// One trainer's timing in the training benchmark.
 #[derive(Clone, Debug)]
@@ -127,18 +127,13 @@ pub fn run_train(args: &BenchArgs) -> Result<()> {
     // 1. native
     let mut model = fresh();
     let mut optim = make_optim();
-    let mut native_times = Vec::new();
+    let mut native = StepTimes::default();
     let mut extract_times = Vec::new();
-    let mut native_first_loss = None;
     for i in 0..=steps {
         let t = Instant::now();
         let (value, grads) = native_step(&model, &batch, true, LossKind::L2, 2.0)?;
         model = optim.step(lr, model, grads);
-        let dt = t.elapsed().as_secs_f64();
-        native_first_loss.get_or_insert(value);
-        eprintln!("native step {i}: {dt:.2} s, loss {value:.5}");
-        if i > 0 {
-            native_times.push(dt);
+        if native.record("native", i, t, value) {
             let t = Instant::now();
             NativeTrainNet::from_model(&model)?;
             extract_times.push(t.elapsed().as_secs_f64());
@@ -148,7 +143,7 @@ pub fn run_train(args: &BenchArgs) -> Result<()> {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
 
     // 2. burn autodiff
-    let mut burn_first_loss = None;
+    let mut burn = StepTimes::default();
     let burn_seconds = if args.burn {
         let mut model = fresh();
         let mut optim = make_optim();
@@ -157,7 +152,6 @@ pub fn run_train(args: &BenchArgs) -> Result<()> {
         x.extend_from_slice(&batch.b);
         let mut y = batch.b.clone();
         y.extend_from_slice(&batch.a);
-        let mut times = Vec::new();
         for i in 0..=steps {
             let t = Instant::now();
             let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [2 * n, 1, c, c]), &ad);
@@ -171,14 +165,9 @@ pub fn run_train(args: &BenchArgs) -> Result<()> {
                 .context("empty loss")? as f64;
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optim.step(lr, model, grads);
-            let dt = t.elapsed().as_secs_f64();
-            burn_first_loss.get_or_insert(value);
-            eprintln!("burn step {i}: {dt:.2} s, loss {value:.5}");
-            if i > 0 {
-                times.push(dt);
-            }
+            burn.record("burn", i, t, value);
         }
-        Some(mean(&times))
+        Some(mean(&burn.seconds))
     } else {
         None
     };
@@ -191,7 +180,7 @@ pub fn run_train(args: &BenchArgs) -> Result<()> {
     let rows = [
         TrainBenchRow {
             trainer: "Cryolens native CPU kernels".into(),
-            seconds_per_step: Some(mean(&native_times)),
+            seconds_per_step: Some(mean(&native.seconds)),
             note: None,
         },
         TrainBenchRow {
@@ -216,7 +205,7 @@ pub fn run_train(args: &BenchArgs) -> Result<()> {
         "native: reading the weights out of the burn module takes {:.1} ms per step (included above)",
         1e3 * mean(&extract_times)
     );
-    if let (Some(a), Some(b)) = (native_first_loss, burn_first_loss) {
+    if let (Some(a), Some(b)) = (native.first_loss, burn.first_loss) {
         println!("first-step loss: native {a:.6}, burn {b:.6} (different random initialisations)");
     }
     if load > 1.5 {
@@ -251,6 +240,29 @@ pub fn print_train_table(rows: &[TrainBenchRow], crops_per_step: usize, topaz: O
     }
 }
 
+/// One trainer's timed steps; step 0 is a warm-up, printed but not timed.
+#[derive(Default)]
+struct StepTimes {
+    /// The loss of step 0.
+    first_loss: Option<f64>,
+    /// Seconds of each step after the warm-up.
+    seconds: Vec<f64>,
+}
+
+impl StepTimes {
+    /// Records step `i` of `trainer`, begun at `started` (optimiser step included), with loss
+    /// `loss`, and prints it; true when the step is timed (not the warm-up).
+    fn record(&mut self, trainer: &str, i: usize, started: Instant, loss: f64) -> bool {
+        let dt = started.elapsed().as_secs_f64();
+        self.first_loss.get_or_insert(loss);
+        eprintln!("{trainer} step {i}: {dt:.2} s, loss {loss:.5}");
+        if i > 0 {
+            self.seconds.push(dt);
+        }
+        i > 0
+    }
+}
+
 /// Runs `assets/bench/topaz_train_peer.py` on `batch`: mean seconds per step, `None` if
 /// `python` lacks topaz-em or torch.
 fn time_topaz_train(
@@ -260,10 +272,7 @@ fn time_topaz_train(
     steps: usize,
     threads: usize,
 ) -> Result<Option<f64>> {
-    let probe = Command::new(python)
-        .args(["-c", "import topaz.denoising.models, torch, numpy"])
-        .output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
+    if !python_can(python, "import topaz.denoising.models, torch, numpy") {
         return Ok(None);
     }
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
@@ -279,27 +288,19 @@ fn time_topaz_train(
         Ok(p)
     };
     let (pa, pb) = (write("a.f32", &batch.a)?, write("b.f32", &batch.b)?);
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(arch)
-        .arg(&pa)
-        .arg(&pb)
-        .arg(batch.n.to_string())
-        .arg(batch.crop_px.to_string())
-        .arg(steps.to_string())
-        .arg(threads.to_string())
-        .output()
-        .context("running Topaz's training step")?;
-    if !out.status.success() {
-        bail!(
-            "Topaz's training step failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().unwrap_or_default();
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("Topaz printed {line:?}"))?;
+    let (v, line) = run_peer(
+        Command::new(python)
+            .arg(&script)
+            .arg(arch)
+            .arg(&pa)
+            .arg(&pb)
+            .arg(batch.n.to_string())
+            .arg(batch.crop_px.to_string())
+            .arg(steps.to_string())
+            .arg(threads.to_string()),
+        "Topaz's training step",
+        "Topaz",
+    )?;
     v["seconds_per_step"]
         .as_f64()
         .map(Some)

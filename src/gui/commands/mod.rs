@@ -25,6 +25,7 @@ use crate::paths::topaz_dir;
 use super::app::CryolensApp;
 use super::dialogs::{ALL_FILES, Dialog};
 use super::panels::analysis::{AnalysisAction, Tab};
+use super::panels::cref::CrefAction;
 use super::panels::models::ModelsAction;
 use super::panels::picking::PickAction;
 use super::panels::side::{self, SideAction, SideCtx, SideEdits};
@@ -211,17 +212,25 @@ impl CryolensApp {
                 }
             }
             AnalysisAction::ImportCtf => self.start_ctf_import(),
-            AnalysisAction::OpenHalfMaps => self.analysis.cref.choose_half_maps(),
             AnalysisAction::ExportPng(rect) => {
                 let ctx = ui.ctx().clone();
                 self.export_plot_png(&ctx, rect);
             }
             AnalysisAction::RunTitration => self.start_titration(),
-            AnalysisAction::TrainCref => self.start_cref_training(),
-            AnalysisAction::ApplyCrefModel => self.start_cref_apply(),
-            AnalysisAction::CancelCref => self.analysis.cref.cancel_training(),
-            AnalysisAction::ChooseCrefTruth => self.analysis.cref.choose_truth(),
-            AnalysisAction::OpenCrefDenoised => {
+            AnalysisAction::Cref(action) => self.cref_action(action),
+        }
+    }
+
+    /// Carries out a button of the Half-maps tab.
+    fn cref_action(&mut self, action: CrefAction) {
+        match action {
+            CrefAction::None => {}
+            CrefAction::OpenHalfMaps => self.analysis.cref.choose_half_maps(),
+            CrefAction::TrainCref => self.start_cref_training(),
+            CrefAction::ApplyCrefModel => self.start_cref_apply(),
+            CrefAction::CancelCref => self.analysis.cref.cancel_training(),
+            CrefAction::ChooseCrefTruth => self.analysis.cref.choose_truth(),
+            CrefAction::OpenCrefDenoised => {
                 if let Err(e) = self.open_cref_denoised() {
                     self.error = Some(format!("Opening the denoised map failed: {e:#}"));
                 }

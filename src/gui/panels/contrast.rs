@@ -113,26 +113,23 @@ pub fn controls(
     egui::Grid::new("contrast grid")
         .num_columns(2)
         .show(ui, |ui| {
-            let label = ui.label("Low (σ)");
-            ui.add(
-                egui::DragValue::new(&mut contrast.low_sigma)
-                    .speed(0.05)
-                    .range(-50.0..=50.0)
-                    .fixed_decimals(2),
-            )
-            .labelled_by(label.id)
-            .on_hover_text("Values this many σ from the mean are drawn black");
-            ui.end_row();
-            let label = ui.label("High (σ)");
-            ui.add(
-                egui::DragValue::new(&mut contrast.high_sigma)
-                    .speed(0.05)
-                    .range(-50.0..=50.0)
-                    .fixed_decimals(2),
-            )
-            .labelled_by(label.id)
-            .on_hover_text("Values this many σ from the mean are drawn white");
-            ui.end_row();
+            for (name, sigma, shade) in [
+                ("Low (σ)", &mut contrast.low_sigma, "black"),
+                ("High (σ)", &mut contrast.high_sigma, "white"),
+            ] {
+                let label = ui.label(name);
+                ui.add(
+                    egui::DragValue::new(sigma)
+                        .speed(0.05)
+                        .range(-50.0..=50.0)
+                        .fixed_decimals(2),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(format!(
+                    "Values this many σ from the mean are drawn {shade}"
+                ));
+                ui.end_row();
+            }
         });
     if contrast.high_sigma <= contrast.low_sigma {
         contrast.high_sigma = contrast.low_sigma + 0.05;

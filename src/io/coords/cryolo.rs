@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::{
-    CoordsError, Pick, check_finite, finite, fmt_short, fmt6, on_path, parse_int, parse_num,
-    read_text, size_of,
+    CoordsError, Pick, check_finite, finite, fmt_short, fmt6, parse_int, parse_num, read_parsed,
+    size_of, write_formatted,
 };
 use crate::io::IoError;
 use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
@@ -89,8 +89,7 @@ pub fn parse_cbox(text: &str) -> Result<Vec<Pick>, CoordsError> {
 /// # Errors
 /// As [`parse_cbox`], with the file named.
 pub fn read_cbox(path: &Path) -> Result<Vec<Pick>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_cbox(&text))
+    read_parsed(path, parse_cbox)
 }
 
 /// crYOLO `.cbox` text as crYOLO 1.8+ writes it: `data_global` (`_cbox_format_version 1.0`),
@@ -149,8 +148,7 @@ pub fn format_cbox(picks: &[Pick], box_size: Option<f64>) -> Result<String, Coor
 /// # Errors
 /// As [`format_cbox`], or a failed write.
 pub fn write_cbox(path: &Path, picks: &[Pick], box_size: Option<f64>) -> Result<(), IoError> {
-    let text = on_path(path, format_cbox(picks, box_size))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_cbox(picks, box_size))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,8 +191,7 @@ pub fn parse_cryolo_coords(text: &str) -> Result<Vec<Pick>, CoordsError> {
 /// # Errors
 /// As [`parse_cryolo_coords`], with the file named.
 pub fn read_cryolo_coords(path: &Path) -> Result<Vec<Pick>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_cryolo_coords(&text))
+    read_parsed(path, parse_cryolo_coords)
 }
 
 /// crYOLO `.coords` text: `x y` per pick, plus `z` when the picks have z, plus the filament id
@@ -240,6 +237,5 @@ pub fn format_cryolo_coords(picks: &[Pick]) -> Result<String, CoordsError> {
 /// # Errors
 /// As [`format_cryolo_coords`], or a failed write.
 pub fn write_cryolo_coords(path: &Path, picks: &[Pick]) -> Result<(), IoError> {
-    let text = on_path(path, format_cryolo_coords(picks))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_cryolo_coords(picks))
 }

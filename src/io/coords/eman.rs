@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use super::{CoordsError, Pick, check_finite, fmt_short, on_path, parse_num, read_text, size_of};
+use super::{
+    CoordsError, Pick, check_finite, fmt_short, parse_num, read_parsed, size_of, write_formatted,
+};
 use crate::io::IoError;
-use crate::io::star;
 
 /// Picks from an EMAN `.box` file. Lines of 4 or more numbers are `x y w h [flag]` with (x, y)
 /// the lower-left corner: the centre is `(x + w/2, y + h/2)` and the size `(w, h)`. Lines of 2
@@ -68,8 +69,7 @@ pub fn parse_eman_box(text: &str) -> Result<Vec<Pick>, CoordsError> {
 /// # Errors
 /// As [`parse_eman_box`], with the file named.
 pub fn read_eman_box(path: &Path) -> Result<Vec<Pick>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_eman_box(&text))
+    read_parsed(path, parse_eman_box)
 }
 
 /// EMAN `.box` text: one `x\ty\tw\th` line per pick, (x, y) the lower-left corner
@@ -99,6 +99,5 @@ pub fn format_eman_box(picks: &[Pick], box_size: Option<f64>) -> Result<String, 
 /// # Errors
 /// As [`format_eman_box`], or a failed write.
 pub fn write_eman_box(path: &Path, picks: &[Pick], box_size: Option<f64>) -> Result<(), IoError> {
-    let text = on_path(path, format_eman_box(picks, box_size))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_eman_box(picks, box_size))
 }

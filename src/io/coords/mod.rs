@@ -285,6 +285,23 @@ fn on_path<T>(path: &Path, r: Result<T, CoordsError>) -> Result<T, IoError> {
     r.map_err(|e| IoError::invalid(path, e.to_string()))
 }
 
+/// Reads the text file `path` and parses it with `parse`; a parse error names the file (the
+/// `read_*` functions of every format).
+fn read_parsed<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, CoordsError>,
+) -> Result<T, IoError> {
+    let text = read_text(path)?;
+    on_path(path, parse(&text))
+}
+
+/// Writes formatted coordinate `text` atomically to `path`, or returns its formatting error
+/// with the file named (the `write_*` functions of every format).
+fn write_formatted(path: &Path, text: Result<String, CoordsError>) -> Result<(), IoError> {
+    let text = on_path(path, text)?;
+    star::write_text(path, &text)
+}
+
 /// A number as RELION writes it (`%.6f`) when that reads back as the same `f64`, else the
 /// shortest text that does, so that export never loses precision.
 fn fmt6(v: f64) -> String {

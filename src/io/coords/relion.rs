@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{
     CoordsError, MicrographPicks, Pick, check_finite, finite, fmt6, group, micrograph_from_path,
-    on_path, read_text,
+    on_path, read_parsed, read_text, write_formatted,
 };
 use crate::io::IoError;
 use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
@@ -136,8 +136,7 @@ fn optional<T>(
 /// # Errors
 /// As [`parse_relion`], with the file named.
 pub fn read_relion(path: &Path) -> Result<Vec<MicrographPicks>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_relion(&text, &micrograph_from_path(path)))
+    read_parsed(path, |text| parse_relion(text, &micrograph_from_path(path)))
 }
 
 /// Reads a RELION STAR file with [`parse_relion_lenient`]: picks and warnings.
@@ -206,6 +205,17 @@ fn relion_table(picks: &[Pick], micrographs: Option<&[&str]>) -> Result<Table, C
     Ok(table)
 }
 
+/// STAR text of one data block `data_<name>` holding `table`, written as RELION writes.
+///
+/// # Errors
+/// A value STAR cannot hold.
+fn one_block_text(name: &str, table: Table) -> Result<String, CoordsError> {
+    let file = StarFile {
+        blocks: vec![Block::with_table(name, table)],
+    };
+    Ok(star::to_string(&file, &WriteOptions::relion())?)
+}
+
 /// RELION per-micrograph coordinate file text (`<micrograph>_manualpick.star`), as RELION 3.1–5
 /// writes it: `# version 30001`, `data_`, a loop `_rlnCoordinateX #1`, `_rlnCoordinateY #2`,
 /// then `_rlnCoordinateZ` if the picks have z and `_rlnAutopickFigureOfMerit` if any has a score
@@ -216,10 +226,7 @@ fn relion_table(picks: &[Pick], micrographs: Option<&[&str]>) -> Result<Table, C
 /// # Errors
 /// A non-finite value, or z or a filament id on some picks only.
 pub fn format_relion(picks: &[Pick]) -> Result<String, CoordsError> {
-    let file = StarFile {
-        blocks: vec![Block::with_table("", relion_table(picks, None)?)],
-    };
-    Ok(star::to_string(&file, &WriteOptions::relion())?)
+    one_block_text("", relion_table(picks, None)?)
 }
 
 /// Writes [`format_relion`] atomically to `path`.
@@ -227,8 +234,7 @@ pub fn format_relion(picks: &[Pick]) -> Result<String, CoordsError> {
 /// # Errors
 /// As [`format_relion`], or a failed write.
 pub fn write_relion(path: &Path, picks: &[Pick]) -> Result<(), IoError> {
-    let text = on_path(path, format_relion(picks))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_relion(picks))
 }
 
 /// A RELION particle-style STAR text holding several micrographs: `data_particles` with
@@ -247,10 +253,7 @@ pub fn format_relion_particles(groups: &[MicrographPicks]) -> Result<String, Coo
         .flat_map(|g| g.picks.iter().map(|_| g.micrograph.as_str()))
         .collect();
     let table = relion_table(&all, Some(&names))?;
-    let file = StarFile {
-        blocks: vec![Block::with_table("particles", table)],
-    };
-    Ok(star::to_string(&file, &WriteOptions::relion())?)
+    one_block_text("particles", table)
 }
 
 /// Writes [`format_relion_particles`] atomically to `path`.
@@ -258,8 +261,7 @@ pub fn format_relion_particles(groups: &[MicrographPicks]) -> Result<String, Coo
 /// # Errors
 /// As [`format_relion_particles`], or a failed write.
 pub fn write_relion_particles(path: &Path, groups: &[MicrographPicks]) -> Result<(), IoError> {
-    let text = on_path(path, format_relion_particles(groups))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_relion_particles(groups))
 }
 
 /// One row of RELION's coordinate index (`manualpick.star`, `data_coordinate_files`).
@@ -307,8 +309,7 @@ pub fn parse_relion_index(text: &str) -> Result<Vec<CoordinateFileEntry>, Coords
 /// # Errors
 /// As [`parse_relion_index`], with the file named.
 pub fn read_relion_index(path: &Path) -> Result<Vec<CoordinateFileEntry>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_relion_index(&text))
+    read_parsed(path, parse_relion_index)
 }
 
 /// Reads the picks of a RELION project through its coordinate index (`manualpick.star` or
@@ -360,10 +361,7 @@ pub fn format_relion_index(entries: &[CoordinateFileEntry]) -> Result<String, Co
     for e in entries {
         table.push_row(vec![e.micrograph.clone(), e.coordinates.clone()])?;
     }
-    let file = StarFile {
-        blocks: vec![Block::with_table("coordinate_files", table)],
-    };
-    Ok(star::to_string(&file, &WriteOptions::relion())?)
+    one_block_text("coordinate_files", table)
 }
 
 /// Writes [`format_relion_index`] atomically to `path`.
@@ -371,6 +369,5 @@ pub fn format_relion_index(entries: &[CoordinateFileEntry]) -> Result<String, Co
 /// # Errors
 /// As [`format_relion_index`], or a failed write.
 pub fn write_relion_index(path: &Path, entries: &[CoordinateFileEntry]) -> Result<(), IoError> {
-    let text = on_path(path, format_relion_index(entries))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_relion_index(entries))
 }

@@ -4,11 +4,10 @@
 use std::path::Path;
 
 use super::{
-    CoordsError, MicrographPicks, Pick, check_finite, fmt_short, group, on_path, parse_num,
-    read_text,
+    CoordsError, MicrographPicks, Pick, check_finite, fmt_short, group, parse_num, read_parsed,
+    write_formatted,
 };
 use crate::io::IoError;
-use crate::io::star;
 
 /// Picks from a Topaz particle list: a header line naming `image_name`, `x_coord`, `y_coord`
 /// and optionally `score` (any order), then one pick per line, tab-separated (white space when
@@ -78,8 +77,7 @@ pub fn parse_topaz(text: &str) -> Result<Vec<MicrographPicks>, CoordsError> {
 /// # Errors
 /// As [`parse_topaz`], with the file named.
 pub fn read_topaz(path: &Path) -> Result<Vec<MicrographPicks>, IoError> {
-    let text = read_text(path)?;
-    on_path(path, parse_topaz(&text))
+    read_parsed(path, parse_topaz)
 }
 
 /// Topaz particle list text: `image_name\tx_coord\ty_coord` plus `\tscore` when any pick has a
@@ -127,6 +125,5 @@ pub fn format_topaz(groups: &[MicrographPicks]) -> Result<String, CoordsError> {
 /// # Errors
 /// As [`format_topaz`], or a failed write.
 pub fn write_topaz(path: &Path, groups: &[MicrographPicks]) -> Result<(), IoError> {
-    let text = on_path(path, format_topaz(groups))?;
-    star::write_text(path, &text)
+    write_formatted(path, format_topaz(groups))
 }

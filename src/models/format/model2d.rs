@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use burn::module::Module;
 use burn::prelude::Device;
 use burn::store::ModuleSnapshot;
@@ -234,9 +234,7 @@ pub fn save_model<M: Module + ModuleSnapshot, T: Serialize>(
 /// Missing or unreadable JSON; another format or a newer version; a training record that is
 /// not a `T`.
 pub fn read_meta<T: DeserializeOwned>(weights: &Path) -> Result<ModelMeta<T>> {
-    let (path, text) = read_sidecar(weights)?;
-    let meta: ModelMeta<T> =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let (path, meta): (_, ModelMeta<T>) = read_sidecar(weights)?;
     if meta.format != MODEL_FORMAT || meta.version > MODEL_FORMAT_VERSION {
         bail!(
             "{}: format {:?} version {} is not a Cryolens denoiser this version reads ({MODEL_FORMAT} ≤ {MODEL_FORMAT_VERSION})",

@@ -78,9 +78,7 @@ pub fn is_model_3d(weights: &Path) -> bool {
 /// # Errors
 /// Missing or unreadable JSON; another format (a 2D model) or a newer version.
 pub fn read_meta_3d<T: DeserializeOwned>(weights: &Path) -> Result<Model3dMeta<T>> {
-    let (path, text) = read_sidecar(weights)?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let (path, value): (_, serde_json::Value) = read_sidecar(weights)?;
     let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
     if format != MODEL_FORMAT_3D {
         bail!(

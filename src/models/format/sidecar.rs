@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::io::atomic::write_atomically;
@@ -58,11 +59,13 @@ pub fn meta_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 
-/// Reads the sidecar of the 2D or 3D model `weights`: its path ([`meta_path`]) and its text.
+/// Reads the sidecar of the 2D or 3D model `weights`: its path ([`meta_path`]) and its JSON
+/// as `T`.
 ///
 /// # Errors
-/// A missing or unreadable sidecar (the error names it and says what a model's files are).
-pub(super) fn read_sidecar(weights: &Path) -> Result<(PathBuf, String)> {
+/// A missing or unreadable sidecar (the error names it and says what a model's files are);
+/// JSON that is not a `T` ("parsing PATH").
+pub(super) fn read_sidecar<T: DeserializeOwned>(weights: &Path) -> Result<(PathBuf, T)> {
     let path = meta_path(weights);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -70,7 +73,9 @@ pub(super) fn read_sidecar(weights: &Path) -> Result<(PathBuf, String)> {
             path.display()
         )
     })?;
-    Ok((path, text))
+    let value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok((path, value))
 }
 
 /// Writes a model as Cryolens stores every model (2D, 3D, crefDenoiser): `weights`

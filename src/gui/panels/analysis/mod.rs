@@ -92,18 +92,8 @@ pub enum AnalysisAction {
     ExportPng(Rect),
     /// Choose a RELION/CTFFIND file to read this micrograph's CTF from.
     ImportCtf,
-    /// Choose two half-maps to compare.
-    OpenHalfMaps,
-    /// Train a crefDenoiser on the open half-maps (Half-maps tab).
-    TrainCref,
-    /// Cancel the running crefDenoiser training.
-    CancelCref,
-    /// Choose the true map for the crefDenoiser evaluation (synthetic half-maps).
-    ChooseCrefTruth,
-    /// Open the crefDenoiser's denoised average in the volume viewer.
-    OpenCrefDenoised,
-    /// Apply a saved crefDenoiser to the open half-maps (Half-maps tab).
-    ApplyCrefModel,
+    /// A button of the Half-maps tab (half-map FSC and crefDenoiser).
+    Cref(CrefAction),
     /// Start a dose titration of the open micrograph (Dose titration tab).
     RunTitration,
 }
@@ -433,12 +423,7 @@ impl From<CrefAction> for AnalysisAction {
     fn from(a: CrefAction) -> Self {
         match a {
             CrefAction::None => AnalysisAction::None,
-            CrefAction::OpenHalfMaps => AnalysisAction::OpenHalfMaps,
-            CrefAction::TrainCref => AnalysisAction::TrainCref,
-            CrefAction::CancelCref => AnalysisAction::CancelCref,
-            CrefAction::ChooseCrefTruth => AnalysisAction::ChooseCrefTruth,
-            CrefAction::OpenCrefDenoised => AnalysisAction::OpenCrefDenoised,
-            CrefAction::ApplyCrefModel => AnalysisAction::ApplyCrefModel,
+            a => AnalysisAction::Cref(a),
         }
     }
 }
