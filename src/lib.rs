@@ -63,4 +63,5 @@ pub mod picking;
 pub mod restore;
 pub mod rng;
 pub mod sampling;
+pub mod simulate;
 pub mod train;

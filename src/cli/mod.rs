@@ -10,6 +10,7 @@ pub mod cref;
 pub mod ctf_table;
 pub mod fsc;
 pub mod merge;
+pub mod simulate;
 pub mod train;
 pub mod train3d;
 
@@ -84,6 +85,9 @@ pub enum Command {
     /// Train a crefDenoiser on a pair of half-maps with the C_ref loss and denoise their
     /// average; prints RMSE(FSC_FD², C_ref²) and the FSC-0.5 change (Agarwal et al. 2024).
     Cref(cref::CrefArgs),
+    /// Simulate a micrograph with exact ground truth from an atomic model or a map and the
+    /// experimental parameters: truth, noisy, even/odd counts, particles.star, simulation.json.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// `cryolens denoise` options.
@@ -274,6 +278,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Train3d(args)) => train3d::run(&args),
         Some(Command::Cref(args)) => cref::run(&args),
+        Some(Command::Simulate(args)) => simulate::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),
