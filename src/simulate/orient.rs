@@ -183,9 +183,9 @@ mod tests {
             psi: -122.0,
         });
         // Orthonormal with determinant +1.
-        for i in 0..3 {
-            for j in 0..3 {
-                let dot: f64 = (0..3).map(|k| a[i][k] * a[j][k]).sum();
+        for (i, row_i) in a.iter().enumerate() {
+            for (j, row_j) in a.iter().enumerate() {
+                let dot: f64 = row_i.iter().zip(row_j).map(|(x, y)| x * y).sum();
                 assert!((dot - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
             }
         }
@@ -226,17 +226,17 @@ mod tests {
             tr += t;
             tr2 += t * t;
             let d = apply_transpose(&a, [0.0, 0.0, 1.0]);
-            for k in 0..3 {
-                zz[k] += d[k];
-                z2[k] += d[k] * d[k];
+            for ((s, s2), v) in zz.iter_mut().zip(z2.iter_mut()).zip(d) {
+                *s += v;
+                *s2 += v * v;
             }
         }
         let n = n as f64;
         assert!((tr / n).abs() < 0.02, "E[tr] = {}", tr / n);
         assert!((tr2 / n - 1.0).abs() < 0.04, "E[tr²] = {}", tr2 / n);
-        for k in 0..3 {
-            assert!((zz[k] / n).abs() < 0.015);
-            assert!((z2[k] / n - 1.0 / 3.0).abs() < 0.01);
+        for (s, s2) in zz.iter().zip(&z2) {
+            assert!((s / n).abs() < 0.015);
+            assert!((s2 / n - 1.0 / 3.0).abs() < 0.01);
         }
     }
 
