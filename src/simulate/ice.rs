@@ -51,13 +51,14 @@ pub fn background_spectrum(q: f64, thickness_angstrom: f64) -> f64 {
     ICE_MOLECULES_PER_ANGSTROM3 * thickness_angstrom * f * f * structure
 }
 
-/// The random-phase fluctuation of the ice's projected potential (V·Å, mean 0) on a row-major
-/// `size × size` grid of `pixel_size_angstrom`, deterministic for `seed`.
+/// The random-phase fluctuation of the ice's projected potential (V·Å, mean 0, pixel
+/// averages like the particles' potential) on a row-major `size × size` grid of
+/// `pixel_size_angstrom`, deterministic for `seed`.
 ///
-/// Coefficient k of the unnormalised DFT has modulus |G_k| = √(n · S(q_k)) / p, n = size²
-/// pixels, so that the pixel variance is
-/// Σ_k S(q_k) / (n p²) ≈ ∫ S(q) d²q; its phase is that of a white Gaussian field's
-/// coefficient (uniform, Hermitian).
+/// Coefficient k of the unnormalised DFT has modulus |G_k| = √(n · S(q_k)) · A_k / p, n = size²
+/// pixels, A_k = sinc(k_x/size) · sinc(k_y/size) the pixel aperture ([`pixel_aperture`]), so
+/// that the pixel variance is Σ_k S(q_k) A_k² / (n p²); its phase is that of a white Gaussian
+/// field's coefficient (uniform, Hermitian).
 pub fn random_phase_background(
     size: usize,
     pixel_size_angstrom: f64,
@@ -88,11 +89,21 @@ pub fn random_phase_background(
                     continue;
                 }
                 let q = (fx * fx + fy * fy).sqrt();
-                let amplitude = background_spectrum(q, thickness_angstrom).sqrt() * scale;
+                let amplitude = background_spectrum(q, thickness_angstrom).sqrt()
+                    * scale
+                    * pixel_aperture(kx, size)
+                    * pixel_aperture(ky, size);
                 *c *= amplitude / modulus;
             }
         });
     ifft2_real(&mut spectrum, size)
+}
+
+/// The transfer of averaging over a pixel at frequency index k of an n-point DFT:
+/// sinc(f) = sin(πf)/(πf), f = k/n cycles per pixel (signed).
+pub fn pixel_aperture(k: usize, n: usize) -> f64 {
+    let x = std::f64::consts::PI * signed(k, n) / n as f64;
+    if x == 0.0 { 1.0 } else { x.sin() / x }
 }
 
 /// Frequency index k of an n-point DFT as a signed integer (k or k − n).
@@ -120,7 +131,7 @@ mod tests {
         let field = random_phase_background(size, p, t, 11);
         let mean = field.iter().sum::<f64>() / field.len() as f64;
         let var = field.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / field.len() as f64;
-        // Σ_k S(q_k) / (n p²) over the grid, computed independently.
+        // Σ_k S(q_k) sinc²(kx/n) sinc²(ky/n) / (n p²) over the grid, computed independently.
         let dq = 1.0 / (size as f64 * p);
         let mut expected = 0.0;
         for ky in 0..size {
@@ -129,7 +140,11 @@ mod tests {
                     continue;
                 }
                 let q = (signed(kx, size).powi(2) + signed(ky, size).powi(2)).sqrt() * dq;
-                expected += background_spectrum(q, t);
+                let aperture = |k: usize| {
+                    let f = std::f64::consts::PI * signed(k, size) / size as f64;
+                    if f == 0.0 { 1.0 } else { (f.sin() / f).powi(2) }
+                };
+                expected += background_spectrum(q, t) * aperture(kx) * aperture(ky);
             }
         }
         expected /= (size * size) as f64 * p * p;
