@@ -1,5 +1,6 @@
 //! `cryolens simulate` against physics known independently: Poisson statistics of the ideal
-//! detector, Thon-ring minima of the truth at the CTF's analytic zeros, the projection of a map
+//! detector, Thon-ring minima of the truth at the CTF's analytic zeros (along each astigmatic
+//! axis too), the projection of a map
 //! of Gaussian blobs against the analytic projection, independence of the even and odd halves;
 //! determinism for a seed, particles.star read back by our coordinate reader, and the errors for
 //! bad input. Small micrographs (256–512 px) of the real 8ZPM model (`../shared/data/`).
@@ -191,6 +192,72 @@ fn thon_ring_minima_of_the_truth_sit_at_the_ctf_zeros() {
         6,
         "{minima:?}"
     );
+}
+
+#[test]
+fn astigmatic_thon_rings_follow_the_defocus_axes() {
+    // U = 1.2 µm along 30° from the x (column) axis, V = 0.8 µm at 120°: along each axis the
+    // truth's power (averaged over a ±4° wedge) has its minima at that axis's CTF zeros, which
+    // differ between the axes by several bins (a swapped or transposed layout would fail).
+    let config = SimulationConfig {
+        size: 512,
+        particles: 0,
+        defocus_um: 1.0,
+        astigmatism_um: 0.4,
+        astigmatism_angle_degrees: 30.0,
+        ice_thickness_nm: 10.0,
+        b_factor: 20.0,
+        ..small_config(8)
+    };
+    let sim = run(&config);
+    let n = config.size;
+    let truth = f64s(&sim.truth);
+    let mean = truth.iter().sum::<f64>() / truth.len() as f64;
+    let centred: Vec<f64> = truth.iter().map(|v| v - mean).collect();
+    let spectrum = simulate::fft2::fft2(&centred, n);
+    let ctf = config.ctf();
+    for axis_degrees in [30.0f64, 120.0] {
+        let axis = axis_degrees.to_radians();
+        let bins = n / 2;
+        let (mut power, mut count) = (vec![0.0; bins], vec![0usize; bins]);
+        for ky in 0..n {
+            for kx in 0..n {
+                let fx = simulate::ice::signed(kx, n);
+                let fy = simulate::ice::signed(ky, n);
+                // Angle from the axis modulo 180° (the spectrum is centrosymmetric).
+                let d = (fy.atan2(fx) - axis).rem_euclid(std::f64::consts::PI);
+                let off = d.min(std::f64::consts::PI - d);
+                let r = (fx * fx + fy * fy).sqrt().round() as usize;
+                if off < 4f64.to_radians() && r < bins {
+                    power[r] += spectrum[ky * n + kx].norm_sqr();
+                    count[r] += 1;
+                }
+            }
+        }
+        let profile: Vec<f64> = power
+            .iter()
+            .zip(&count)
+            .map(|(p, c)| if *c > 0 { p / *c as f64 } else { f64::NAN })
+            .collect();
+        let zeros = ctf.zeros_along(axis, 4);
+        for (k, s) in zeros.iter().enumerate() {
+            let bin = s * n as f64 * config.pixel_size_angstrom;
+            let centre = bin.round() as usize;
+            let lowest = (centre - 2..=centre + 2)
+                .min_by(|&a, &b| profile[a].total_cmp(&profile[b]))
+                .unwrap();
+            assert!(
+                (lowest as f64 - bin).abs() <= 1.0,
+                "axis {axis_degrees}°, zero {k} at {bin:.2} bins: lowest bin near it is {lowest}"
+            );
+        }
+    }
+    // The two axes' first zeros are well apart (about 33 and 40 bins).
+    let (u, v) = (
+        ctf.zeros_along(30f64.to_radians(), 1)[0],
+        ctf.zeros_along(120f64.to_radians(), 1)[0],
+    );
+    assert!((v - u) * n as f64 > 5.0);
 }
 
 /// A 64³ map (1 Å voxels) of three Gaussian blobs (σ = 2.5 Å) at known offsets from the centre.
