@@ -381,10 +381,17 @@ fn counting_detector_blurs_the_truth_and_adds_double_counts() {
 }
 
 #[test]
-fn a_seed_gives_the_same_micrograph() {
+fn a_seed_gives_the_same_micrograph_on_any_thread_count() {
     let a = run(&small_config(9));
     let b = run(&small_config(9));
     assert_eq!(a, b);
+    // Whatever the thread count.
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| run(&small_config(9)));
+    assert_eq!(a, one_thread);
     let c = run(&small_config(10));
     assert_ne!(a.noisy, c.noisy);
     assert_ne!(a.particles, c.particles);
