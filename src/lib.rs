@@ -11,7 +11,7 @@
 //! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser)   picking/ (sessions, autosave, exchange)
 //! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
-//! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)
+//! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)   simulate/
 //! 1 io          io/ (mrc/, tiff, mapped, star/, coords/, atomic writes)
 //! 0 foundation  image  jobs  device  paths  rng  errors  sampling
 //! ```
@@ -28,7 +28,8 @@
 //!   suffixes ([`io::EVEN_ODD_SUFFIXES`]) and the one atomic writer ([`io::atomic`]).
 //! - Science: FFTs, filters, spectra and restore's merge ([`fourier`]); the CTF and its
 //!   readers ([`ctf`]); FRC/FSC, SSNR, Palovcak's signal/noise/bias estimators, region SNR,
-//!   count splitting and synthetic ground truth ([`metrics`]).
+//!   count splitting and synthetic ground truth ([`metrics`]); micrographs simulated from atomic
+//!   models or maps with exact ground truth, `cryolens simulate` ([`simulate`]).
 //! - Networks: Topaz's 2D/3D U-nets, restore's WDSR U-net and crefDenoiser's network in burn,
 //!   their file format ([`models::format`]), installing and exporting ([`models`]); the native
 //!   CPU convolution, pooling and backward kernels with one band-size policy ([`kernels`]).
@@ -63,4 +64,5 @@ pub mod picking;
 pub mod restore;
 pub mod rng;
 pub mod sampling;
+pub mod simulate;
 pub mod train;

@@ -35,6 +35,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("fourier", 2),
     ("ctf", 2),
     ("metrics", 2),
+    ("simulate", 2),
     ("models", 3),
     ("kernels", 3),
     ("restore", 4),

@@ -13,6 +13,7 @@ pub mod denoise;
 pub mod fsc;
 pub mod merge;
 pub mod models_list;
+pub mod simulate;
 pub mod slurm;
 pub mod train;
 pub mod train3d;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Write (and with --submit, submit) a SLURM array job running a batch command in shards:
     /// `cryolens slurm --array 8 --script job.sh -- denoise --model unet -o out/ mics/*.mrc`.
     Slurm(slurm::SlurmArgs),
+    /// Simulate a micrograph with exact ground truth from an atomic model or a map and the
+    /// experimental parameters: truth, noisy, even/odd counts, particles.star, simulation.json.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// `cryolens coords` actions.
@@ -276,6 +280,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train3d(args)) => train3d::run(&args),
         Some(Command::Cref(args)) => cref::run(&args),
         Some(Command::Slurm(args)) => slurm::run(&args),
+        Some(Command::Simulate(args)) => simulate::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),
