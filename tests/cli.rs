@@ -167,6 +167,22 @@ fn coords_convert_relion_autopick_to_all_formats_and_back() {
             "{to}: {}",
             String::from_utf8_lossy(&run.stderr)
         );
+        if to == "relion" {
+            // The STAR file says where it came from, in comment lines RELION skips.
+            let text = std::fs::read_to_string(out.join(file)).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(
+                lines.next(),
+                Some(format!("# Written by Cryolens {}", env!("CARGO_PKG_VERSION")).as_str())
+            );
+            assert!(
+                lines
+                    .next()
+                    .unwrap()
+                    .starts_with("# command: cryolens coords convert --to relion"),
+                "{text}"
+            );
+        }
         let back = cryolens::io::coords::read(&out.join(file)).unwrap();
         let picks = &back
             .iter()

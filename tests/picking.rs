@@ -144,14 +144,18 @@ fn relion_export_has_exact_contents_and_reads_back() {
             out.join("manualpick.star")
         ]
     );
+    // The provenance line (no command or model in a test process), then RELION's layout.
+    let written = format!("# Written by Cryolens {}\n", env!("CARGO_PKG_VERSION"));
     assert_eq!(
         std::fs::read_to_string(&files[0]).unwrap(),
-        "\n# version 30001\n\ndata_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n \
+        written.clone()
+            + "\n# version 30001\n\ndata_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n \
          100.500000  200.250000\n1024.000000    7.125000\n\n"
     );
     assert_eq!(
         std::fs::read_to_string(&files[2]).unwrap(),
-        "\n# version 30001\n\ndata_coordinate_files\n\nloop_\n\
+        written
+            + "\n# version 30001\n\ndata_coordinate_files\n\nloop_\n\
          _rlnMicrographName #1\n_rlnMicrographCoordinates #2\n\
          MotionCorr/job002/mic1.mrc  ManualPick/job004/mic1_manualpick.star\n\
          MotionCorr/job002/mic3.mrc  ManualPick/job004/mic3_manualpick.star\n\n"

@@ -14,8 +14,7 @@ use anyhow::{Context, Result, anyhow};
 /// Any I/O failure; the temporary file is removed and `path` is left as it was.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    let mut tmp = temp_in(&dir).with_context(|| format!("creating a file in {}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
@@ -64,7 +63,7 @@ pub fn write_atomically_streaming(
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let dir = parent_dir(path);
-    let tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    let tmp = temp_in(&dir)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp);
     write(&mut out)?;
     let tmp = out.into_inner().map_err(|e| e.into_error())?;
@@ -72,6 +71,19 @@ pub fn write_atomically_streaming(
     tmp.persist(path).map_err(|e| e.error)?;
     sync_dir(&dir);
     Ok(())
+}
+
+/// A temporary file in `dir` with the permissions a plain `File::create` gives (0666 less the
+/// umask: readable by the group and others on most systems), not `tempfile`'s private 0600,
+/// so that outputs on a shared facility disk stay readable by colleagues after the rename.
+fn temp_in(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -90,6 +102,25 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files written atomically get the same permissions as a plain `File::create` there.
+    #[cfg(unix)]
+    #[test]
+    fn written_files_are_as_readable_as_created_ones() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("probe");
+        std::fs::File::create(&probe).unwrap();
+        let plain = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+        let a = dir.path().join("a");
+        write_atomically(&a, b"x").unwrap();
+        let b = dir.path().join("b");
+        write_atomically_streaming(&b, |w| w.write_all(b"y")).unwrap();
+        for p in [a, b] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, plain, "{}", p.display());
+        }
+    }
 
     #[test]
     fn replaces_whole_file_and_leaves_no_temporary() {

@@ -1,6 +1,7 @@
 //! Where a written file came from: the program and version, the command that ran, and the
 //! model with the checksum of its weights, written into every MRC header's text labels
-//! (MRC2014 has ten labels of 80 characters) so that a denoised micrograph says how it was
+//! (MRC2014 has ten labels of 80 characters) and as `#` comment lines at the top of every
+//! RELION STAR file we write, so that a denoised micrograph or a pick file says how it was
 //! made wherever it goes.
 //!
 //! The provenance is per process: the command line sets the command at start
@@ -90,6 +91,28 @@ impl Provenance {
     }
 }
 
+impl Provenance {
+    /// The STAR comment block: `# Written by Cryolens VERSION`, then `# model: NAME sha256:
+    /// HEX` and `# command: …` when known, each line printable and one line.
+    pub fn star_comment(&self) -> String {
+        let mut s = format!("# Written by Cryolens {}\n", env!("CARGO_PKG_VERSION"));
+        if let Some((name, sha)) = &self.model {
+            s += &format!("# model: {} sha256: {sha}\n", one_line(name));
+        }
+        if let Some(cmd) = &self.command {
+            s += &format!("# command: {}\n", one_line(cmd));
+        }
+        s
+    }
+}
+
+/// `s` with control characters (line breaks among them) replaced by spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// `s` with characters outside printable ASCII replaced by `?`, cut to `max` characters.
 fn ascii_cut(s: &str, max: usize) -> String {
     s.chars()
@@ -125,5 +148,12 @@ mod tests {
         let bare = Provenance::default().mrc_labels();
         assert_eq!(bare.len(), 1);
         assert_eq!(ascii_cut("Å é", 80), "? ?");
+        let c = Provenance {
+            command: Some("cryolens coords\nconvert".into()),
+            model: None,
+        }
+        .star_comment();
+        assert_eq!(c.lines().count(), 2);
+        assert!(c.lines().all(|l| l.starts_with("# ")));
     }
 }

@@ -124,9 +124,11 @@ fn picking_clicks_undo_redo_export_and_restore() {
             out.join("manualpick.star")
         ]
     );
+    // The provenance line, then RELION's layout.
     assert_eq!(
         std::fs::read_to_string(out.join("sample_manualpick.star")).unwrap(),
-        "\n# version 30001\n\ndata_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n\
+        format!("# Written by Cryolens {}\n", env!("CARGO_PKG_VERSION"))
+            + "\n# version 30001\n\ndata_\n\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n\
          100.000000  200.000000\n500.000000  600.000000\n\n"
     );
 

@@ -302,6 +302,12 @@ fn write_formatted(path: &Path, text: Result<String, CoordsError>) -> Result<(),
     star::write_text(path, &text)
 }
 
+/// [`write_formatted`] for RELION STAR text: the provenance comment lines first.
+fn write_formatted_star(path: &Path, text: Result<String, CoordsError>) -> Result<(), IoError> {
+    let text = on_path(path, text)?;
+    star::write_star_text(path, &text)
+}
+
 /// A number as RELION writes it (`%.6f`) when that reads back as the same `f64`, else the
 /// shortest text that does, so that export never loses precision.
 fn fmt6(v: f64) -> String {

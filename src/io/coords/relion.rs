@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{
     CoordsError, MicrographPicks, Pick, check_finite, finite, fmt6, group, micrograph_from_path,
-    on_path, read_parsed, read_text, write_formatted,
+    on_path, read_parsed, read_text, write_formatted_star,
 };
 use crate::io::IoError;
 use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
@@ -234,7 +234,7 @@ pub fn format_relion(picks: &[Pick]) -> Result<String, CoordsError> {
 /// # Errors
 /// As [`format_relion`], or a failed write.
 pub fn write_relion(path: &Path, picks: &[Pick]) -> Result<(), IoError> {
-    write_formatted(path, format_relion(picks))
+    write_formatted_star(path, format_relion(picks))
 }
 
 /// A RELION particle-style STAR text holding several micrographs: `data_particles` with
@@ -261,7 +261,7 @@ pub fn format_relion_particles(groups: &[MicrographPicks]) -> Result<String, Coo
 /// # Errors
 /// As [`format_relion_particles`], or a failed write.
 pub fn write_relion_particles(path: &Path, groups: &[MicrographPicks]) -> Result<(), IoError> {
-    write_formatted(path, format_relion_particles(groups))
+    write_formatted_star(path, format_relion_particles(groups))
 }
 
 /// One row of RELION's coordinate index (`manualpick.star`, `data_coordinate_files`).
@@ -369,5 +369,5 @@ pub fn format_relion_index(entries: &[CoordinateFileEntry]) -> Result<String, Co
 /// # Errors
 /// As [`format_relion_index`], or a failed write.
 pub fn write_relion_index(path: &Path, entries: &[CoordinateFileEntry]) -> Result<(), IoError> {
-    write_formatted(path, format_relion_index(entries))
+    write_formatted_star(path, format_relion_index(entries))
 }

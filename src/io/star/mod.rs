@@ -35,8 +35,8 @@ mod read;
 mod write;
 
 pub use read::{parse, parse_lenient, read};
-pub(crate) use write::write_text;
 pub use write::{WriteOptions, to_string, write};
+pub(crate) use write::{write_star_text, write_text};
 
 /// Errors parsing a STAR text or reading typed values from it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -144,7 +144,14 @@ pub fn to_string(file: &StarFile, options: &WriteOptions) -> Result<String, Star
 /// [`IoError::Invalid`] for a value STAR cannot hold or a failed write.
 pub fn write(path: &Path, file: &StarFile, options: &WriteOptions) -> Result<(), IoError> {
     let text = to_string(file, options).map_err(|e| IoError::invalid(path, e.to_string()))?;
-    write_text(path, &text)
+    write_star_text(path, &text)
+}
+
+/// Writes STAR `text` atomically, after the provenance comment lines
+/// ([`crate::io::provenance::Provenance::star_comment`]: program, model, command).
+pub(crate) fn write_star_text(path: &Path, text: &str) -> Result<(), IoError> {
+    let comment = crate::io::provenance::current().star_comment();
+    write_text(path, &format!("{comment}{text}"))
 }
 
 /// Writes text atomically with [`crate::io::atomic::write_atomically`].
