@@ -7,12 +7,12 @@
 //! `crate::`/`super::` path in `src/` and fails otherwise):
 //!
 //! ```text
-//! 6 faces       cli/ (one file per subcommand, bench/)      gui/ (eframe app, by role)
+//! 6 faces       cli/ (one file per subcommand, batch, slurm, bench/)   gui/ (eframe app, by role)
 //! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser)   picking/ (sessions, autosave, exchange)
 //! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
 //! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)   simulate/
-//! 1 io          io/ (mrc/, tiff, mapped, star/, coords/, atomic writes)
+//! 1 io          io/ (mrc/, tiff, png, mapped, star/, coords/, atomic writes, provenance)
 //! 0 foundation  image  jobs  device  paths  rng  errors  sampling
 //! ```
 //!
@@ -25,7 +25,9 @@
 //!   plausible pixel sizes, box sizes and the one same-sampling check in [`sampling`].
 //! - Files: MRC ([`io::mrc`]), TIFF, memory-mapped volumes ([`io::mapped`]), STAR
 //!   ([`io::star`]), particle coordinates one file per tool ([`io::coords`]), the even/odd
-//!   suffixes ([`io::EVEN_ODD_SUFFIXES`]) and the one atomic writer ([`io::atomic`]).
+//!   suffixes ([`io::EVEN_ODD_SUFFIXES`]), the one atomic writer ([`io::atomic`]), 8-bit PNG
+//!   renderings ([`io::png`]) and the provenance every MRC label and STAR file carries
+//!   ([`io::provenance`]).
 //! - Science: FFTs, filters, spectra and restore's merge ([`fourier`]); the CTF and its
 //!   readers ([`ctf`]); FRC/FSC, SSNR, Palovcak's signal/noise/bias estimators, region SNR,
 //!   count splitting and synthetic ground truth ([`metrics`]); micrographs simulated from atomic
@@ -38,9 +40,12 @@
 //!   panes' curves and half-map FSC ([`analysis`]).
 //! - Work: one training loop for 2D and 3D noise2noise and crefDenoiser training
 //!   ([`train`]); picking sessions with undo, autosave, import and export ([`picking`]).
-//! - Faces: the command line ([`cli`]) and the desktop app ([`gui`]: `app.rs` holds the
+//! - Faces: the command line ([`cli`]; batch commands share sharding, the resume manifest and
+//!   folder-keeping output names in `cli::batch`, and `cli::slurm` writes SLURM array jobs)
+//!   and the desktop app ([`gui`]: `app.rs` holds the
 //!   sub-states, polls jobs and lays out; `state/` plain data; `commands/` every panel
-//!   action; `views/` and `panels/` draw; `shortcuts.rs` the keys).
+//!   action; `views/` and `panels/` draw from read-only contexts and return actions;
+//!   `shortcuts.rs` the keys).
 //!
 //! Data flows one way: files are read by [`io`] into images; [`jobs`] run the science on
 //! background threads; the [`gui`] and the [`cli`] only submit jobs and show their results.

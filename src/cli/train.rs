@@ -328,8 +328,14 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
 
-    fn run_of(args: &[&str]) -> TrainRun {
-        let cli = Cli::try_parse_from(["cryolens", "train"].iter().chain(args)).unwrap();
+    /// The run `cryolens train ARGS` builds (`args` split at white space).
+    fn run_of(args: &str) -> TrainRun {
+        let cli = Cli::try_parse_from(
+            ["cryolens", "train"]
+                .into_iter()
+                .chain(args.split_whitespace()),
+        )
+        .unwrap();
         let Some(Command::Train(a)) = cli.command else {
             panic!("not a train command")
         };
@@ -340,16 +346,7 @@ mod tests {
     /// quarter of whatever number of epochs is asked for; Topaz architectures keep theirs.
     #[test]
     fn wdsr_defaults_follow_restore() {
-        let r = run_of(&[
-            "--split-counts",
-            "a.mrc",
-            "--arch",
-            "wdsr",
-            "-o",
-            "x",
-            "--epochs",
-            "8",
-        ]);
+        let r = run_of("--split-counts a.mrc --arch wdsr -o x --epochs 8");
         let c = &r.config;
         assert!(c.data.normalise_patches);
         assert_eq!(
@@ -359,19 +356,10 @@ mod tests {
         let d = c.lr_decay.unwrap();
         assert_eq!((d.factor, d.every_epochs), (0.5, 2));
         assert_eq!(c.learning_rate_at(7), 1e-4 / 8.0);
-        let r = run_of(&[
-            "--split-counts",
-            "a.mrc",
-            "--arch",
-            "wdsr",
-            "-o",
-            "x",
-            "--normalise",
-            "micrograph",
-        ]);
+        let r = run_of("--split-counts a.mrc --arch wdsr -o x --normalise micrograph");
         assert!(!r.config.data.normalise_patches);
         assert_eq!(r.config.lr_decay.unwrap().every_epochs, 25);
-        let r = run_of(&["--split-counts", "a.mrc", "-o", "x"]);
+        let r = run_of("--split-counts a.mrc -o x");
         assert!(!r.config.data.normalise_patches && r.config.lr_decay.is_none());
     }
 }
