@@ -294,11 +294,7 @@ fn coords_convert_keeps_same_named_micrographs_apart_or_refuses() {
     .unwrap();
     let out = dir.path().join("out-star");
     let run = convert("eman", &out, std::slice::from_ref(&star));
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     assert_eq!(
         cryolens::io::coords::read_eman_box(&out.join("GS1/mic_001.box"))
             .unwrap()
@@ -428,11 +424,7 @@ fn analyze_split_counts_writes_json_and_csv() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     assert!(stdout.contains("count split of") && stdout.contains("raw halves: cc ="));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -510,11 +502,7 @@ fn analyze_thin_titrates_real_counts() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     println!("{stdout}");
     assert!(stdout.contains("full exposure"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -571,11 +559,7 @@ fn denoise_keeps_same_named_micrographs_apart_or_refuses() {
         .args(&inputs)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     for g in ["GridSquare_1", "GridSquare_2"] {
         let written = out.join(g).join("Data").join("mic_001.mrc");
         let m = cryolens::io::read_micrograph(&written).unwrap();
@@ -635,11 +619,7 @@ fn denoise_png_is_the_output_in_topaz_display_normalisation() {
         .arg(sample_mrc())
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let denoised = cryolens::io::read_micrograph(&out.path().join("sample.mrc")).unwrap();
     let png = image::open(out.path().join("sample.png"))
         .unwrap()
@@ -716,11 +696,7 @@ fn default_model_is_the_guis_and_models_list_shows_it() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     assert!(
         stdout.contains("no --model given: using cryolens-unet-small"),
         "{stdout}"
@@ -874,11 +850,7 @@ fn slurm_script_tasks_write_what_one_run_writes() {
         .args(&inputs)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let text = std::fs::read_to_string(&script).unwrap();
     for line in [
         "#SBATCH --array=1-2",

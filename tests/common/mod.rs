@@ -28,6 +28,18 @@ pub fn assert_clear_failure(run: &std::process::Output, expected: &str) -> Strin
     stderr
 }
 
+/// Asserts that a run of the binary succeeded (showing its stdout and stderr when not);
+/// returns the stdout.
+pub fn assert_success(run: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "failed; stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}
+
 /// `../shared/data/...` relative to the crate root.
 pub fn data(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
