@@ -59,7 +59,7 @@ enum Net {
     Fcnn(Vec<Conv2dWeights>),
     /// A U-net's blocks in [`unet_flow`]'s order: `enc1`… (the bottom last), then the
     /// deepest decoder block first, `dec1` last.
-    UNet {
+    Unet {
         encoder: Vec<Vec<Conv2dWeights>>,
         decoder: Vec<Vec<Conv2dWeights>>,
     },
@@ -68,7 +68,7 @@ enum Net {
 impl Net {
     fn unet(blocks: &UNetBlocks) -> Self {
         let all = |list: &[&[Conv2d]]| list.iter().copied().map(convs).collect();
-        Net::UNet {
+        Net::Unet {
             encoder: all(&blocks.encoder),
             decoder: all(&blocks.decoder),
         }
@@ -90,7 +90,7 @@ impl NativeModel {
     fn min_size(&self) -> usize {
         match &self.0 {
             Net::Affine(_) | Net::Fcnn(_) => 1,
-            Net::UNet { encoder, .. } => 1 << (encoder.len() - 1),
+            Net::Unet { encoder, .. } => 1 << (encoder.len() - 1),
         }
     }
 
@@ -115,7 +115,7 @@ impl NativeModel {
         let y = match &self.0 {
             Net::Affine(c) => c.forward(&x, None),
             Net::Fcnn(c) => run(c, x, true),
-            Net::UNet { encoder, decoder } => unet_flow(
+            Net::Unet { encoder, decoder } => unet_flow(
                 encoder,
                 decoder,
                 x,

@@ -155,10 +155,13 @@ pub(crate) fn unet_flow<B, T: Clone>(
 mod tests {
     use super::*;
 
+    /// A convolution's (input channels, output channels, kernel width).
+    type Shape = (usize, usize, usize);
+
     #[test]
     fn blocks_have_topaz_shapes_in_module_order() {
         let mut order = Vec::new();
-        let (enc, dec): ([Vec<(usize, usize, usize)>; 4], [_; 3]) =
+        let (enc, dec): ([Vec<Shape>; 4], [_; 3]) =
             unet_blocks(48, 11, 5, [64, 32], |cin, cout, k| {
                 order.push((cin, cout, k));
                 (cin, cout, k)

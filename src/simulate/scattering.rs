@@ -252,7 +252,7 @@ impl ScatteringFactor {
 pub fn atomic_number(symbol: &str) -> Option<u8> {
     let s = symbol.trim();
     let known = |name: &&str| name.eq_ignore_ascii_case(s);
-    if let Some(i) = SYMBOLS.iter().position(|n| known(n)) {
+    if let Some(i) = SYMBOLS.iter().position(&known) {
         return u8::try_from(i + 1).ok();
     }
     HEAVY.iter().find(|(n, _)| known(n)).map(|&(_, z)| z)
