@@ -50,7 +50,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Denoise micrographs with a Topaz model, one at a time (streaming), writing float32 MRC.
+    /// Denoise micrographs (2D models) or tomograms (3D models) one at a time, writing float32
+    /// MRC; `--shard K/N` and a manifest make it resumable.
     Denoise(denoise::DenoiseArgs),
     /// Install or list denoising models.
     Models {
