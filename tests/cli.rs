@@ -926,3 +926,87 @@ fn slurm_script_tasks_write_what_one_run_writes() {
         assert!(!dir.path().join("bad.sh").exists());
     }
 }
+
+/// `cryolens relion denoise` as RELION runs an External job, from the project folder: the
+/// denoised micrographs and a micrographs STAR (optics and CTF columns kept, names replaced,
+/// paths relative to the project), `RELION_OUTPUT_NODES.star`, the exit marker; a rerun
+/// continues; a missing micrograph fails the job with RELION's failure marker.
+#[test]
+fn relion_external_job_denoises_a_micrographs_star() {
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    let sample = cryolens::io::read_micrograph(&sample_mrc()).unwrap();
+    std::fs::create_dir_all(p.join("MotionCorr/job002/Movies")).unwrap();
+    std::fs::create_dir_all(p.join("CtfFind/job003")).unwrap();
+    for i in 0..2 {
+        let path = p.join(format!("MotionCorr/job002/Movies/mic_{i}.mrc"));
+        cryolens::io::mrc::write_image(&path, &sample.crop(256 * i, 0, 256, 256)).unwrap();
+    }
+    let star = |mics: &[&str]| {
+        let mut s = String::from(
+            "\n# version 30001\n\ndata_optics\n\nloop_\n_rlnOpticsGroupName #1\n_rlnOpticsGroup #2\n\
+             _rlnMicrographPixelSize #3\n_rlnVoltage #4\nopticsGroup1 1 0.853776 300.0\n\n\
+             # version 30001\n\ndata_micrographs\n\nloop_\n_rlnMicrographName #1\n\
+             _rlnOpticsGroup #2\n_rlnDefocusU #3\n_rlnDefocusV #4\n",
+        );
+        for (i, m) in mics.iter().enumerate() {
+            s += &format!("{m} 1 {} 14800.5\n", 15000 + i);
+        }
+        s
+    };
+    std::fs::write(
+        p.join("CtfFind/job003/micrographs_ctf.star"),
+        star(&[
+            "MotionCorr/job002/Movies/mic_0.mrc",
+            "MotionCorr/job002/Movies/mic_1.mrc",
+        ]),
+    )
+    .unwrap();
+    let job = |job: &str, input: &str| {
+        cryolens()
+            .current_dir(p)
+            .args(["relion", "denoise", "--o", job, "--in_mics", input])
+            .args(["--model", "cryolens-restore-small", "--j", "2"])
+            .output()
+            .unwrap()
+    };
+    let run = job("External/job005/", "CtfFind/job003/micrographs_ctf.star");
+    common::assert_success(&run);
+    let dir = p.join("External/job005");
+    assert!(dir.join("RELION_JOB_EXIT_SUCCESS").is_file());
+    let out = cryolens::io::star::read(&dir.join("micrographs_denoised.star")).unwrap();
+    assert!(out.block("optics").is_some());
+    let mics = out.block("micrographs").unwrap();
+    assert_eq!(mics.len(), 2);
+    for i in 0..2 {
+        let name = mics.get("rlnMicrographName", i).unwrap();
+        assert_eq!(name, format!("External/job005/Micrographs/mic_{i}.mrc"));
+        assert!(p.join(name).is_file());
+        assert_eq!(mics.f64("rlnDefocusU", i).unwrap(), 15000.0 + i as f64);
+    }
+    let nodes = std::fs::read_to_string(dir.join("RELION_OUTPUT_NODES.star")).unwrap();
+    assert!(
+        nodes.contains("External/job005/micrographs_denoised.star")
+            && nodes.contains("MicrographGroupMetadata.star.relion"),
+        "{nodes}"
+    );
+    // Rerun: continues where it was (nothing left to do).
+    let again = common::assert_success(&job(
+        "External/job005/",
+        "CtfFind/job003/micrographs_ctf.star",
+    ));
+    assert!(again.contains("2 of 2 micrographs already done"), "{again}");
+    // A micrograph that is not there: the job fails the way RELION sees it.
+    std::fs::write(
+        p.join("CtfFind/job003/missing.star"),
+        star(&[
+            "MotionCorr/job002/Movies/mic_0.mrc",
+            "MotionCorr/job002/Movies/gone.mrc",
+        ]),
+    )
+    .unwrap();
+    let run = job("External/job006/", "CtfFind/job003/missing.star");
+    assert_clear_failure(&run, "gone.mrc");
+    assert!(p.join("External/job006/RELION_JOB_EXIT_FAILURE").is_file());
+    assert!(!p.join("External/job006/RELION_JOB_EXIT_SUCCESS").exists());
+}

@@ -66,7 +66,7 @@ pub struct DenoiseArgs {
     pub redo: bool,
 }
 /// The weights file of a model (for its checksum in the manifest).
-fn weights_path(spec: &ModelSpec) -> PathBuf {
+pub(super) fn weights_path(spec: &ModelSpec) -> PathBuf {
     match spec {
         ModelSpec::Topaz(a) => crate::paths::topaz_dir().join(a.weights_file()),
         ModelSpec::Topaz3d(a) => crate::paths::topaz_dir().join(a.weights_file()),

@@ -13,6 +13,7 @@ pub mod denoise;
 pub mod fsc;
 pub mod merge;
 pub mod models_list;
+pub mod relion;
 pub mod simulate;
 pub mod slurm;
 pub mod train;
@@ -94,6 +95,20 @@ pub enum Command {
     /// Simulate a micrograph with exact ground truth from an atomic model or a map and the
     /// experimental parameters: truth, noisy, even/odd counts, particles.star, simulation.json.
     Simulate(simulate::SimulateArgs),
+    /// RELION External jobs: `cryolens relion denoise --o JOBDIR --in_mics micrographs_ctf.star`.
+    Relion {
+        /// What to run.
+        #[command(subcommand)]
+        action: RelionAction,
+    },
+}
+
+/// `cryolens relion` jobs.
+#[derive(Subcommand, Debug)]
+pub enum RelionAction {
+    /// Denoise a micrographs STAR as a RELION 4/5 External job: denoised micrographs and
+    /// micrographs_denoised.star under JOBDIR, RELION_OUTPUT_NODES.star, the exit marker.
+    Denoise(relion::RelionDenoiseArgs),
 }
 
 /// `cryolens coords` actions.
@@ -281,6 +296,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train3d(args)) => train3d::run(&args),
         Some(Command::Cref(args)) => cref::run(&args),
         Some(Command::Slurm(args)) => slurm::run(&args),
+        Some(Command::Relion {
+            action: RelionAction::Denoise(args),
+        }) => relion::denoise(&args),
         Some(Command::Simulate(args)) => simulate::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
