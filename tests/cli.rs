@@ -356,6 +356,19 @@ fn coords_convert_keeps_same_named_micrographs_apart_or_refuses() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("-64"));
 }
 
+/// `cryolens denoise` with the bundled restore model on the CPU (fast: the CLI tests' model).
+fn denoise_small() -> std::process::Command {
+    let mut c = cryolens();
+    c.args([
+        "denoise",
+        "--model",
+        "cryolens-restore-small",
+        "--device",
+        "cpu",
+    ]);
+    c
+}
+
 fn sample_mrc() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample.mrc")
 }
@@ -546,15 +559,8 @@ fn denoise_keeps_same_named_micrographs_apart_or_refuses() {
         })
         .collect();
     let out = dir.path().join("denoised");
-    let run = cryolens()
-        .args([
-            "denoise",
-            "--model",
-            "cryolens-restore-small",
-            "--device",
-            "cpu",
-            "-o",
-        ])
+    let run = denoise_small()
+        .arg("-o")
         .arg(&out)
         .args(&inputs)
         .output()
@@ -720,15 +726,8 @@ fn denoise_shards_match_the_unsharded_run_and_resume() {
         })
         .collect();
     let denoise = |out: &std::path::Path, extra: &[&str]| {
-        let run = cryolens()
-            .args([
-                "denoise",
-                "--model",
-                "cryolens-restore-small",
-                "--device",
-                "cpu",
-                "-o",
-            ])
+        let run = denoise_small()
+            .arg("-o")
             .arg(out)
             .args(extra)
             .args(&inputs)
