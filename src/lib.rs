@@ -10,6 +10,7 @@
 //! 6 faces       cli/ (one file per subcommand, batch, slurm, bench/)   gui/ (eframe app, by role)
 //! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser)   picking/ (sessions, autosave, exchange)
 //! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
+//!               screen/ (grid screening: thumbnails, metrics, table, folder watch)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
 //! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)   simulate/
 //! 1 io          io/ (mrc/, tiff, png, mapped, star/, coords/, atomic writes, provenance)
@@ -37,7 +38,8 @@
 //!   CPU convolution, pooling and backward kernels with one band-size policy ([`kernels`]).
 //! - Pipelines: restore's preprocessing ([`restore`]); denoising a micrograph or a volume with
 //!   tiling ([`denoise`], [`denoise::Denoiser2d`]); one micrograph's analysis, the comparison
-//!   panes' curves and half-map FSC ([`analysis`]).
+//!   panes' curves and half-map FSC ([`analysis`]); grid screening at screen resolution,
+//!   `screening.csv` and the folder watch behind `cryolens screen` ([`screen`]).
 //! - Work: one training loop for 2D and 3D noise2noise and crefDenoiser training
 //!   ([`train`]); picking sessions with undo, autosave, import and export ([`picking`]).
 //! - Faces: the command line ([`cli`]; batch commands share sharding, the resume manifest and
@@ -69,5 +71,6 @@ pub mod picking;
 pub mod restore;
 pub mod rng;
 pub mod sampling;
+pub mod screen;
 pub mod simulate;
 pub mod train;

@@ -7,7 +7,7 @@
 //! 1 io           io/
 //! 2 science      fourier/  ctf/  metrics/
 //! 3 models       models/  kernels/
-//! 4 pipelines    restore/  denoise/  analysis/
+//! 4 pipelines    restore/  denoise/  analysis/  screen/
 //! 5 work         train/  picking/
 //! 6 faces        cli/  gui/
 //! ```
@@ -41,6 +41,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("restore", 4),
     ("denoise", 4),
     ("analysis", 4),
+    ("screen", 4),
     ("train", 5),
     ("picking", 5),
     ("cli", 6),

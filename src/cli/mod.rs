@@ -14,6 +14,7 @@ pub mod fsc;
 pub mod merge;
 pub mod models_list;
 pub mod relion;
+pub mod screen;
 pub mod simulate;
 pub mod slurm;
 pub mod train;
@@ -95,6 +96,9 @@ pub enum Command {
     /// Simulate a micrograph with exact ground truth from an atomic model or a map and the
     /// experimental parameters: truth, noisy, even/odd counts, particles.star, simulation.json.
     Simulate(simulate::SimulateArgs),
+    /// Screen a grid: denoised thumbnails, power spectra and screening.csv (SNR, ice, dose,
+    /// defocus) per micrograph, once or following the microscope's folder (--watch).
+    Screen(screen::ScreenArgs),
     /// RELION External jobs: `cryolens relion denoise --o JOBDIR --in_mics micrographs_ctf.star`.
     Relion {
         /// What to run.
@@ -300,6 +304,7 @@ pub fn run(cli: Cli) -> Result<()> {
             action: RelionAction::Denoise(args),
         }) => relion::denoise(&args),
         Some(Command::Simulate(args)) => simulate::run(&args),
+        Some(Command::Screen(args)) => screen::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),
         }) => coords::convert(&args),

@@ -19,6 +19,9 @@ pub struct MicrographCtf {
     /// of the optics group; RELION 3.0: `_rlnDetectorPixelSize` (µm) · 10⁴ /
     /// `_rlnMagnification`; CTFFIND: the header's pixel size).
     pub pixel_size_angstrom: Option<f64>,
+    /// The resolution up to which the CTF fit is good, Å, when the file gives it
+    /// (`_rlnCtfMaxResolution`; CTFFIND's 7th column, the spacing up to which rings were fit).
+    pub fit_resolution_angstrom: Option<f64>,
 }
 
 const HINT_OPTICS: &str =
@@ -227,6 +230,8 @@ fn ctf_from_star(file: &StarFile) -> Result<Vec<MicrographCtf>, CtfError> {
             micrograph_name: name,
             ctf,
             pixel_size_angstrom: pixel.filter(|p| p.is_finite() && *p > 0.0),
+            fit_resolution_angstrom: opt_col(table, "rlnCtfMaxResolution", r)?
+                .filter(|v| v.is_finite() && *v > 0.0),
         });
     }
     Ok(out)
@@ -344,6 +349,7 @@ pub fn parse_ctffind(text: &str) -> Result<Vec<MicrographCtf>, CtfError> {
                 micrograph_name,
                 ctf,
                 pixel_size_angstrom: (pixel.is_finite() && pixel > 0.0).then_some(pixel),
+                fit_resolution_angstrom: (v[6].is_finite() && v[6] > 0.0).then_some(v[6]),
             })
         })
         .collect()

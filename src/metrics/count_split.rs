@@ -139,7 +139,13 @@ fn difference_variance(image: &Image) -> f64 {
     parts.iter().sum::<f64>() / parts.len() as f64
 }
 
-/// The lattice spacing of the values, if they lie on one compatible with `vm`.
+/// The most electrons per pixel a counting-mode sum is taken to hold on average (a 4×-binned
+/// exposure of 100 e⁻/Å² at 1 Å/px holds 1,600). A finer lattice than mean / this is the
+/// float format's own spacing (one unit in the last place), not a count.
+pub const MAX_COUNTS_PER_PIXEL: f64 = 1e5;
+
+/// The lattice spacing of the values, if they lie on one compatible with `vm` and no finer
+/// than [`MAX_COUNTS_PER_PIXEL`] allows.
 fn find_quantum(values: &[f32], vm: f64) -> Option<f64> {
     const SAMPLE: usize = 1 << 18;
     let stride = values.len().div_ceil(SAMPLE).max(1);
@@ -162,6 +168,10 @@ fn find_quantum(values: &[f32], vm: f64) -> Option<f64> {
         kk += k * k;
     }
     let q = if kk > 0.0 { vk / kk } else { q0 };
+    let mean = sample.iter().map(|&v| f64::from(v)).sum::<f64>() / sample.len().max(1) as f64;
+    if mean / q > MAX_COUNTS_PER_PIXEL {
+        return None;
+    }
     (lattice_deviation(values, q) <= 0.05).then_some(q)
 }
 
@@ -458,6 +468,26 @@ mod tests {
         assert!(matches!(
             split_counts(&zero, &CountSplitOptions::default()),
             Err(MetricsError::GainEstimation { .. })
+        ));
+    }
+
+    #[test]
+    fn the_float_format_spacing_is_not_a_count() {
+        // Float data near 6800 lie on the f32 spacing 2⁻¹¹; with noise whose variance/mean
+        // matches that spacing (as a real dose-weighted micrograph's did), the spacing looked
+        // like a gain of 0.0005 and 1.4·10⁷ counts per pixel.
+        let ulp = 2f64.powi(-11);
+        let sigma = (ulp * 6802.0).sqrt();
+        let mut r = Rng::new(9);
+        let data = (0..256 * 256)
+            .map(|_| (6802.0 + sigma * r.normal()) as f32)
+            .collect();
+        let im = Image::new(256, 256, data).unwrap();
+        let g = estimate_gain(&im).unwrap();
+        assert!(g.quantum.is_none(), "{g:?}");
+        assert!(matches!(
+            split_counts(&im, &CountSplitOptions::default()),
+            Err(MetricsError::NotCounts { .. })
         ));
     }
 }

@@ -35,7 +35,8 @@ mod variance;
 
 pub use booth::{BoothPoint, booth_ssnr, spectrum_minima};
 pub use count_split::{
-    CountSplit, CountSplitOptions, GainEstimate, GainSource, estimate_gain, split_counts,
+    CountSplit, CountSplitOptions, GainEstimate, GainSource, MAX_COUNTS_PER_PIXEL, estimate_gain,
+    split_counts,
 };
 pub use dose::{ThinnedPair, exposure_per_square_angstrom, poisson_snr, thin_counts_pair};
 pub use frc::{FrcValue, Ring, RingCurve, frc, spectral_covariance};

@@ -35,7 +35,7 @@ pub struct BenchRow {
 }
 
 /// Runs the published Topaz through python, `None` if it is not installed.
-fn time_topaz(
+pub(super) fn time_topaz(
     python: &str,
     model: &str,
     input: &std::path::Path,

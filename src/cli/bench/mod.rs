@@ -3,7 +3,8 @@
 //! time of the power spectrum and of the even/odd analysis against numpy (see
 //! [`run_spectra`]); with `--what train`, noise2noise training steps of our native kernels,
 //! of burn's autodiff and of Topaz's PyTorch model (see [`run_train`]); with `--what picks`,
-//! heavy use of the picking GUI on synthetic sessions (see [`run_picks`]).
+//! heavy use of the picking GUI on synthetic sessions (see [`run_picks`]); with `--what screen`,
+//! the screening outputs of one micrograph against Topaz denoising it (`screen.rs`).
 //!
 //! Topaz is timed by `assets/bench/topaz_peer.py` (its `denoise_image` with patch 1024,
 //! padding 500, which is `topaz denoise`'s default), with the same number of CPU threads.
@@ -16,11 +17,13 @@
 
 mod denoise;
 mod picks;
+mod screen;
 mod spectra;
 mod train;
 
 pub use denoise::{BenchRow, print_table};
 pub use picks::{HEAVY_PICKS, SESSION_MICROGRAPHS, random_picks, run_picks};
+pub use screen::{ScreenBenchRow, print_screen_table};
 pub use spectra::{
     RING_WIDTH_PX, SPECTRUM_TILE_PX, STAND_IN_DENOISER_SIGMA_PX, SpectraBenchRow,
     print_spectra_table, run_spectra,
@@ -44,6 +47,9 @@ pub enum BenchWhat {
     /// Heavy picking: 100,000 picks on a micrograph (overlay, hit-testing) and a
     /// 5,000-micrograph session (list, autosave), synthetic; peak memory.
     Picks,
+    /// The screening outputs of one micrograph (`cryolens screen`) per model, against Topaz
+    /// denoising it with its defaults.
+    Screen,
 }
 
 /// `cryolens bench` options.
@@ -181,6 +187,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Picks {
         return run_picks(args);
+    }
+    if args.what == BenchWhat::Screen {
+        return screen::run_screen(args);
     }
     denoise::run(args)
 }

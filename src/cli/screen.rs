@@ -1,0 +1,481 @@
+//! `cryolens screen`: denoised thumbnails, power spectra and `screening.csv` for a grid's
+//! micrographs, once or following the folder the microscope writes into (`--watch`), and
+//! resumable ([`crate::screen`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Reported, models_list, progress_bar};
+use crate::ctf::{MicrographCtf, find_micrograph_ctf, read_ctf_file};
+use crate::denoise::Denoiser2d;
+use crate::device::{ComputeDevice, DeviceChoice};
+use crate::io::star::StarFile;
+use crate::jobs::Progress;
+use crate::models::ModelSpec;
+use crate::picking::PickSession;
+use crate::screen::curate::{self, Threshold};
+use crate::screen::{self, FolderWatch, ScreenRow, ScreenSettings, ScreenTable, acquisition};
+
+/// `cryolens screen` options.
+#[derive(clap::Args, Debug)]
+pub struct ScreenArgs {
+    /// Micrographs (MRC or TIFF), folders (walked into sub-folders: EPU's
+    /// `Images-Disc1/GridSquare_*/Data`, SerialEM sessions), glob patterns
+    /// (`'Micrographs/*.mrc'`) or a RELION micrographs STAR (its CTF columns are used).
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Output folder: `screening.csv`, `thumbnails/` (denoised), `raw/` and `spectra/` (PNG),
+    /// named after each micrograph's path below the folder the inputs share.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Keep following the input folders: new micrographs are screened as soon as they are
+    /// complete (size unchanged for --settle seconds, and an MRC header whose data is all
+    /// there). Stop with Ctrl+C: the table is complete after every micrograph.
+    #[arg(long)]
+    pub watch: bool,
+    /// Denoising model (as `cryolens denoise --model`). Default: the GUI's default.
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Longest side of the thumbnails in pixels; the denoiser and the SNR run at this size.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=1024))]
+    pub thumbnail_size: u32,
+    /// Skip the denoiser's even/odd SNR (two more denoisings per micrograph).
+    #[arg(long)]
+    pub no_denoised_snr: bool,
+    /// CTF results for the defocus, astigmatism and fit-resolution columns: a RELION STAR with
+    /// CTF columns (micrographs_ctf.star) or CTFFIND4 output, matched by file name. Without
+    /// it a CTFFIND result beside each micrograph (`<stem>.txt`, `<stem>_ctffind4.txt`) is
+    /// used.
+    #[arg(long, value_name = "FILE")]
+    pub ctf: Option<PathBuf>,
+    /// With --watch: seconds between two looks at the folders.
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_seconds: f64,
+    /// With --watch: seconds a file must stay unchanged before it is taken.
+    #[arg(long, default_value_t = 5.0)]
+    pub settle_seconds: f64,
+    /// With --watch: stop after this many seconds without a new micrograph (default: never).
+    #[arg(long)]
+    pub idle_exit_seconds: Option<f64>,
+    /// Reject micrographs by a metric of the table: `--reject-if 'ice_ring_db>3'`,
+    /// `--reject-if 'snr_raw_db<-20'` (repeatable; `<`, `<=`, `>`, `>=`). Decisions made in
+    /// the gallery stand; an unmeasured metric never rejects.
+    #[arg(long, value_name = "METRIC<VALUE")]
+    pub reject_if: Vec<Threshold>,
+    /// Screen every micrograph again, even those the table holds at the same size and time.
+    #[arg(long)]
+    pub redo: bool,
+}
+
+/// What one run keeps while it screens.
+struct Screener {
+    denoiser: Denoiser2d,
+    settings: ScreenSettings,
+    ctfs: Vec<MicrographCtf>,
+    root: PathBuf,
+    out: PathBuf,
+    table: ScreenTable,
+    sessions: HashMap<PathBuf, Option<PickSession>>,
+    thresholds: Vec<Threshold>,
+    source_star: Option<StarFile>,
+    failures: usize,
+    screened: usize,
+}
+
+/// Runs `cryolens screen`.
+///
+/// # Errors
+/// Bad inputs, an unknown model, no device, an unreadable table or CTF file; micrographs that
+/// fail become rows with their error and are counted in the final error.
+pub fn run(args: &ScreenArgs) -> Result<()> {
+    let mut folders = Vec::new();
+    let mut files = Vec::new();
+    let mut ctfs = Vec::new();
+    let mut source_star = None;
+    for input in &args.inputs {
+        let path = Path::new(input);
+        if path.is_dir() {
+            folders.push(path.to_path_buf());
+        } else {
+            files.extend(crate::picking::expand_input(input)?);
+            if path.extension().is_some_and(|e| e == "star") {
+                if let Ok(entries) = read_ctf_file(path) {
+                    println!("CTF: {} micrographs in {input}", entries.len());
+                    ctfs.extend(entries);
+                }
+                if source_star.is_none() {
+                    source_star = crate::io::star::read(path).ok();
+                }
+            }
+        }
+    }
+    if let Some(path) = &args.ctf {
+        let entries = read_ctf_file(path).with_context(|| {
+            format!(
+                "{}: cannot read CTF results (give a RELION STAR with _rlnDefocusU or CTFFIND4 output)",
+                path.display()
+            )
+        })?;
+        println!("CTF: {} micrographs in {}", entries.len(), path.display());
+        ctfs.extend(entries);
+    }
+    if args.watch && folders.is_empty() {
+        bail!("--watch follows folders: give the folder the microscope writes into");
+    }
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let out = std::fs::canonicalize(&args.output)?;
+    // Everything found now, in path order: folders walked for complete micrographs.
+    let mut watch = FolderWatch::new(
+        folders.clone(),
+        vec![args.output.clone(), out.clone()],
+        Duration::from_secs_f64(args.settle_seconds.max(0.0)),
+        usize::MAX,
+    );
+    // Without --watch every micrograph found now, complete or not (a damaged one becomes a
+    // row with its error); with it, the watch takes complete ones as they settle.
+    let mut found = if args.watch {
+        Vec::new()
+    } else {
+        crate::screen::watch::list_micrographs(&folders, &[args.output.clone(), out.clone()])
+    };
+    found.extend(files.iter().cloned());
+    let roots: Vec<PathBuf> = folders
+        .iter()
+        .cloned()
+        .chain(
+            files
+                .iter()
+                .filter_map(|f| f.parent().map(Path::to_path_buf)),
+        )
+        .collect();
+    let name = match &args.model {
+        Some(m) => m.clone(),
+        None => {
+            let d = models_list::default_model_name();
+            println!("no --model given: using {d} (the GUI's default; `cryolens models list`)");
+            d
+        }
+    };
+    let device = ComputeDevice::select(args.device)?;
+    println!("device: {}", device.describe());
+    let denoiser = Denoiser2d::load(&ModelSpec::parse(&name)?, &device)?;
+    println!("model: {}", denoiser.describe());
+    let mut s = Screener {
+        denoiser,
+        settings: ScreenSettings {
+            thumbnail_size: args.thumbnail_size as usize,
+            denoised_snr: !args.no_denoised_snr,
+            ..ScreenSettings::default()
+        },
+        ctfs,
+        root: common_root(&roots),
+        out: args.output.clone(),
+        table: ScreenTable::open(&args.output)?,
+        sessions: HashMap::new(),
+        thresholds: args.reject_if.clone(),
+        source_star,
+        failures: 0,
+        screened: 0,
+    };
+    let todo: Vec<PathBuf> = found
+        .iter()
+        .filter(|p| args.redo || !s.table.is_current(p))
+        .cloned()
+        .collect();
+    let skipped = found.len() - todo.len();
+    if skipped > 0 {
+        println!(
+            "{skipped} micrographs already screened at their current size and time (in {}); --redo to redo them",
+            s.table.path().display()
+        );
+    }
+    let bar = progress_bar(todo.len() as u64, "micrographs");
+    for path in &todo {
+        watch.mark_taken(path.clone());
+        let line = s.screen_one(path)?;
+        bar.suspend(|| print_line(&line));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    s.decide()?;
+    if args.watch {
+        // Everything already screened in the table is not taken again.
+        for row in s.table.rows() {
+            let p = PathBuf::from(&row.micrograph);
+            if !args.redo && s.table.is_current(&p) {
+                watch.mark_taken(p);
+            }
+        }
+        println!(
+            "watching {} (every {:.1} s; Ctrl+C to stop)",
+            folders
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.poll_seconds
+        );
+        let mut last_new = Instant::now();
+        loop {
+            let new = watch.poll();
+            if new.is_empty() {
+                if args
+                    .idle_exit_seconds
+                    .is_some_and(|t| last_new.elapsed().as_secs_f64() >= t)
+                {
+                    println!(
+                        "no new micrograph for {:.0} s: stopping",
+                        args.idle_exit_seconds.unwrap_or(0.0)
+                    );
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs_f64(args.poll_seconds.max(0.05)));
+                continue;
+            }
+            last_new = Instant::now();
+            for path in new {
+                if !args.redo && s.table.is_current(&path) {
+                    continue;
+                }
+                print_line(&s.screen_one(&path)?);
+            }
+            s.decide()?;
+        }
+    }
+    println!(
+        "{} micrographs screened, {} in {}",
+        s.screened,
+        s.table.rows().len(),
+        s.table.path().display()
+    );
+    if s.failures > 0 {
+        return Err(Reported(format!(
+            "{} of {} micrographs failed (their rows hold the errors)",
+            s.failures, s.screened
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+impl Screener {
+    /// Applies the thresholds, saves the table and writes the exports, printing the counts.
+    fn decide(&mut self) -> Result<()> {
+        let by_threshold = curate::apply_thresholds(self.table.rows_mut(), &self.thresholds);
+        self.table.save()?;
+        let n = curate::export(&self.out, self.table.rows(), self.source_star.as_ref())?;
+        println!(
+            "{} accepted, {} rejected ({by_threshold} by thresholds): accepted_micrographs.star, accepted.txt, rejected.csv in {}",
+            n.accepted,
+            n.rejected,
+            self.out.display()
+        );
+        Ok(())
+    }
+
+    /// Screens one micrograph, writes its PNGs and its row (the table is saved), and returns
+    /// the line to print. Only a table that cannot be written is an error.
+    fn screen_one(&mut self, path: &Path) -> Result<String> {
+        let started = Instant::now();
+        let ctf = find_micrograph_ctf(&self.ctfs, path)
+            .cloned()
+            .or_else(|| acquisition::ctffind_beside(path));
+        let progress = Progress::new();
+        let result = screen::screen_micrograph(
+            path,
+            &self.denoiser,
+            ctf.as_ref(),
+            &self.settings,
+            &progress,
+        )
+        .and_then(|screened| {
+            let rel = self.relative_name(path);
+            let mut row = screened.row;
+            let png = |folder: &str, image: &crate::image::Image, window: (f32, f32)| {
+                let file = PathBuf::from(folder).join(format!("{rel}.png"));
+                let target = self.out.join(&file);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                crate::io::png::write_grey_png(&target, image, window.0, window.1)?;
+                anyhow::Ok(file.to_string_lossy().into_owned())
+            };
+            let window = |im: &crate::image::Image, lo, hi| percentile_window(im, lo, hi);
+            let denoised = flatten(&screened.denoised);
+            let raw = flatten(&screened.raw);
+            row.thumbnail = Some(png(
+                "thumbnails",
+                &denoised,
+                window(&denoised, 0.005, 0.995),
+            )?);
+            row.raw_thumbnail = Some(png("raw", &raw, window(&raw, 0.005, 0.995))?);
+            row.spectrum = Some(png(
+                "spectra",
+                &screened.spectrum,
+                window(&screened.spectrum, 0.02, 0.998),
+            )?);
+            Ok(row)
+        });
+        self.screened += 1;
+        let mut row = match result {
+            Ok(row) => row,
+            Err(e) => {
+                self.failures += 1;
+                let (size, ns) = screen::table::file_stamp(path)
+                    .map_or((None, None), |(s, n)| (Some(s), Some(n)));
+                ScreenRow {
+                    micrograph: path.to_string_lossy().into_owned(),
+                    acquisition_time: acquisition::acquisition_time(path),
+                    error: Some(crate::errors::error_line_for(path, &e)),
+                    file_size_bytes: size,
+                    file_mtime_ns: ns,
+                    ..Default::default()
+                }
+            }
+        };
+        row.picks = self.picks_of(path);
+        let line = match &row.error {
+            Some(e) => e.clone(),
+            None => format!(
+                "{}: SNR raw {} / denoised {} dB, ice {} dB ({:.1} s)",
+                path.display(),
+                cell(row.snr_raw_db),
+                cell(row.snr_denoised_db),
+                cell(row.ice_ring_db),
+                started.elapsed().as_secs_f64()
+            ),
+        };
+        self.table.upsert(row);
+        self.table.save()?;
+        Ok(line)
+    }
+
+    /// `path` below the inputs' shared folder, without extension (`GridSquare_1/Data/x`).
+    fn relative_name(&self, path: &Path) -> String {
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let rel = abs.strip_prefix(&self.root).unwrap_or(&abs);
+        let rel = rel.with_extension("");
+        rel.components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Picks on `path` in the picking session beside it (`cryolens_session.json`), if any.
+    fn picks_of(&mut self, path: &Path) -> Option<usize> {
+        let dir = path.parent()?.to_path_buf();
+        let session = self
+            .sessions
+            .entry(dir.clone())
+            .or_insert_with(|| PickSession::load(&dir.join("cryolens_session.json")).ok());
+        let name = path.file_name()?;
+        session
+            .as_ref()?
+            .micrographs
+            .iter()
+            .find(|m| m.path.file_name() == Some(name))
+            .map(|m| m.picks.len())
+    }
+}
+
+/// Prints a result line: an error line on stderr, the rest on stdout.
+fn print_line(line: &str) {
+    if line.starts_with("error: ") {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// A number for the printed line, `–` when unmeasured.
+fn cell(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
+}
+
+/// `image` with its illumination gradient removed for display: minus its Gaussian low-pass
+/// of σ = 1/16 of the longest side (the ice gradient, not particles), computed on a mirrored
+/// extension so that opposite edges do not bleed into each other.
+fn flatten(image: &crate::image::Image) -> crate::image::Image {
+    let (w, h) = (image.width, image.height);
+    let sigma = w.max(h) as f32 / 16.0;
+    let pad = ((3.0 * sigma) as usize).min(w.min(h).saturating_sub(1));
+    let (pw, ph) = (w + 2 * pad, h + 2 * pad);
+    // Mirror index into 0..n (edge pixel not repeated).
+    let mirror = |i: isize, n: usize| -> usize {
+        let n = n as isize;
+        let j = if i < 0 {
+            -i
+        } else if i >= n {
+            2 * (n - 1) - i
+        } else {
+            i
+        };
+        j.clamp(0, n - 1) as usize
+    };
+    let mut data = Vec::with_capacity(pw * ph);
+    for y in 0..ph {
+        let sy = mirror(y as isize - pad as isize, h);
+        for x in 0..pw {
+            data.push(image.data[sy * w + mirror(x as isize - pad as isize, w)]);
+        }
+    }
+    let Ok(padded) = crate::image::Image::new(pw, ph, data) else {
+        return image.clone();
+    };
+    let background = crate::fourier::gaussian_lowpass(&padded, sigma);
+    let mut out = image.clone();
+    for y in 0..h {
+        for x in 0..w {
+            out.data[y * w + x] -= background.data[(y + pad) * pw + x + pad];
+        }
+    }
+    out
+}
+
+/// A display window (black, white) at the `lo` and `hi` quantiles of the image's finite
+/// values: 0.5 % and 99.5 % for thumbnails (the denoised image's contrast, not its
+/// illumination gradient), 2 % and 99.8 % for log spectra.
+fn percentile_window(image: &crate::image::Image, lo: f64, hi: f64) -> (f32, f32) {
+    let mut v: Vec<f32> = image
+        .data
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    v.sort_by(f32::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    (at(lo), at(hi))
+}
+
+/// The deepest folder that holds every path of `roots` (absolute), or `/`.
+fn common_root(roots: &[PathBuf]) -> PathBuf {
+    let abs: Vec<PathBuf> = roots
+        .iter()
+        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+        .collect();
+    let Some(first) = abs.first() else {
+        return PathBuf::from("/");
+    };
+    let mut common = first.clone();
+    for p in &abs[1..] {
+        while !p.starts_with(&common) {
+            if !common.pop() {
+                return PathBuf::from("/");
+            }
+        }
+    }
+    common
+}

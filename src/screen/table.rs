@@ -1,0 +1,269 @@
+//! `screening.csv`: one row per micrograph ([`ScreenRow`]), first column `micrograph` (the
+//! path as given), rewritten atomically after every micrograph so that a kill never leaves a
+//! torn table, and read back on a rerun to skip what is already screened.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The table's file name in the output folder.
+pub const TABLE_NAME: &str = "screening.csv";
+
+/// One micrograph's screening results. Empty cells are values that could not be measured
+/// (no pixel size, no halves, no CTF file) or, with `error` set, a micrograph that failed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScreenRow {
+    /// The micrograph's path as given (or as found by the watch).
+    pub micrograph: String,
+    /// When it was recorded, ISO 8601 ([`super::acquisition::acquisition_time`]).
+    pub acquisition_time: Option<String>,
+    /// Width in pixels (x).
+    pub width_px: Option<usize>,
+    /// Height in pixels (y).
+    pub height_px: Option<usize>,
+    /// Pixel size, Å/px (header, else the CTF file's).
+    pub pixel_size_angstrom: Option<f32>,
+    /// Mean pixel value (counts per pixel for a counting-mode sum), image units.
+    pub mean_value: Option<f64>,
+    /// Dose, e⁻/Å²: mean / gain (gain estimated from the noise, image units per electron)
+    /// over the pixel area; empty for data that are not counts.
+    pub dose_e_per_angstrom2: Option<f64>,
+    /// Where the halves for the SNR came from (even/odd sums or count splitting).
+    pub halves: Option<String>,
+    /// Frank & Al-Ali SNR of the raw halves at the screening pixel size, over the central
+    /// 256² pixels ([`super::SNR_REGION`]), dB.
+    pub snr_raw_db: Option<f64>,
+    /// Topaz's even/odd SNR of the denoiser at the screening pixel size over the same region
+    /// (denoised odd half against the raw even half, and the reverse, averaged), dB.
+    pub snr_denoised_db: Option<f64>,
+    /// Pixel size of the thumbnails and of the SNR columns, Å/px.
+    pub screen_pixel_size_angstrom: Option<f32>,
+    /// Crystalline-ice ring strength at 3.67 Å, dB ([`super::ice::ice_ring_db`]).
+    pub ice_ring_db: Option<f64>,
+    /// Mean defocus (U + V)/2, µm, from a CTF result.
+    pub defocus_um: Option<f64>,
+    /// Astigmatism |U − V|, µm.
+    pub astigmatism_um: Option<f64>,
+    /// Resolution of the CTF fit, Å.
+    pub ctf_fit_resolution_angstrom: Option<f64>,
+    /// Particles picked on it (the picking session beside the micrographs).
+    pub picks: Option<usize>,
+    /// The user's decision: `accept` or `reject`; empty until decided.
+    pub decision: Option<String>,
+    /// Why it was rejected (a threshold, or the user's words).
+    pub reason: Option<String>,
+    /// The error line when screening failed.
+    pub error: Option<String>,
+    /// The denoised thumbnail (PNG), relative to the output folder.
+    pub thumbnail: Option<String>,
+    /// The raw thumbnail (PNG, same binning), relative to the output folder.
+    pub raw_thumbnail: Option<String>,
+    /// The power-spectrum thumbnail (PNG), relative to the output folder.
+    pub spectrum: Option<String>,
+    /// The denoising model.
+    pub model: Option<String>,
+    /// Seconds spent screening it.
+    pub seconds: Option<f64>,
+    /// File size when screened, bytes (with `file_mtime_ns`: what a rerun compares).
+    pub file_size_bytes: Option<u64>,
+    /// File modification time when screened, ns since 1970.
+    pub file_mtime_ns: Option<u64>,
+}
+
+/// Size and modification time of a file (what says it has not changed since screening).
+///
+/// # Errors
+/// The file cannot be examined.
+pub fn file_stamp(path: &Path) -> std::io::Result<(u64, u64)> {
+    let meta = std::fs::metadata(path)?;
+    let ns = meta
+        .modified()?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    Ok((meta.len(), ns))
+}
+
+/// The screening table of one output folder, kept in memory and written whole.
+#[derive(Debug)]
+pub struct ScreenTable {
+    path: PathBuf,
+    rows: Vec<ScreenRow>,
+    index: HashMap<String, usize>,
+}
+
+impl ScreenTable {
+    /// Opens `dir/screening.csv`, or an empty table when there is none.
+    ///
+    /// # Errors
+    /// A table that cannot be read or parsed (named, with what to do).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(TABLE_NAME);
+        let mut table = Self {
+            path: path.clone(),
+            rows: Vec::new(),
+            index: HashMap::new(),
+        };
+        if !path.exists() {
+            return Ok(table);
+        }
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("{}: cannot read the screening table", path.display()))?;
+        for (i, row) in reader.deserialize::<ScreenRow>().enumerate() {
+            let row = row.with_context(|| {
+                format!(
+                    "{}: row {} is not a screening row (move the file away to start afresh)",
+                    path.display(),
+                    i + 2
+                )
+            })?;
+            table.upsert(row);
+        }
+        Ok(table)
+    }
+
+    /// The table's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All rows, in the order they were first added.
+    pub fn rows(&self) -> &[ScreenRow] {
+        &self.rows
+    }
+
+    /// All rows, to decide on ([`super::curate::apply_thresholds`]).
+    pub fn rows_mut(&mut self) -> &mut [ScreenRow] {
+        &mut self.rows
+    }
+
+    /// The row of `micrograph` (the path as given), if any.
+    pub fn get(&self, micrograph: &str) -> Option<&ScreenRow> {
+        self.index.get(micrograph).map(|&i| &self.rows[i])
+    }
+
+    /// Whether `micrograph` was screened without error at its current size and modification
+    /// time (a rerun skips it).
+    pub fn is_current(&self, micrograph: &Path) -> bool {
+        let Some(row) = self.get(&micrograph.to_string_lossy()) else {
+            return false;
+        };
+        let Ok((size, ns)) = file_stamp(micrograph) else {
+            return false;
+        };
+        row.error.is_none() && row.file_size_bytes == Some(size) && row.file_mtime_ns == Some(ns)
+    }
+
+    /// Adds `row`, or replaces the row of the same micrograph keeping its place and the
+    /// user's decision and reason when the new row has none.
+    pub fn upsert(&mut self, mut row: ScreenRow) {
+        match self.index.get(&row.micrograph) {
+            Some(&i) => {
+                let old = &self.rows[i];
+                if row.decision.is_none() {
+                    row.decision.clone_from(&old.decision);
+                    row.reason.clone_from(&old.reason);
+                }
+                self.rows[i] = row;
+            }
+            None => {
+                self.index.insert(row.micrograph.clone(), self.rows.len());
+                self.rows.push(row);
+            }
+        }
+    }
+
+    /// Writes the whole table atomically (temporary file, fsync, rename).
+    ///
+    /// # Errors
+    /// The folder is not writable.
+    pub fn save(&self) -> Result<()> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        if self.rows.is_empty() {
+            // Header only: serialize writes it with the first row.
+            writer.write_record(header())?;
+        }
+        for row in &self.rows {
+            writer.serialize(row)?;
+        }
+        let bytes = writer.into_inner().context("writing the screening table")?;
+        crate::io::atomic::write_atomically(&self.path, &bytes)
+            .with_context(|| format!("{}: cannot write the screening table", self.path.display()))
+    }
+}
+
+/// The column names, in order.
+pub fn header() -> Vec<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Serializing a default row writes the header line first.
+    if w.serialize(ScreenRow::default()).is_err() {
+        return vec!["micrograph".into()];
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    text.lines()
+        .next()
+        .unwrap_or("micrograph")
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_keep_decisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mic = dir.path().join("a, b.mrc");
+        std::fs::write(&mic, b"x").unwrap();
+        let (size, ns) = file_stamp(&mic).unwrap();
+        let mut t = ScreenTable::open(dir.path()).unwrap();
+        t.save().unwrap();
+        let text = std::fs::read_to_string(t.path()).unwrap();
+        assert!(text.starts_with("micrograph,acquisition_time,"), "{text}");
+        let row = ScreenRow {
+            micrograph: mic.to_string_lossy().into_owned(),
+            snr_raw_db: Some(-12.5),
+            decision: Some("reject".into()),
+            reason: Some("ice_ring_db > 3".into()),
+            file_size_bytes: Some(size),
+            file_mtime_ns: Some(ns),
+            ..Default::default()
+        };
+        t.upsert(row.clone());
+        t.save().unwrap();
+        let back = ScreenTable::open(dir.path()).unwrap();
+        assert_eq!(back.rows(), std::slice::from_ref(&row));
+        assert!(back.is_current(&mic));
+        // A rescreen keeps the decision.
+        let mut back = back;
+        back.upsert(ScreenRow {
+            snr_raw_db: Some(-11.0),
+            decision: None,
+            reason: None,
+            ..row.clone()
+        });
+        assert_eq!(back.rows()[0].decision.as_deref(), Some("reject"));
+        assert_eq!(back.rows()[0].snr_raw_db, Some(-11.0));
+        // A changed file is no longer current.
+        std::fs::write(&mic, b"xy").unwrap();
+        assert!(!back.is_current(&mic));
+    }
+
+    #[test]
+    fn a_damaged_table_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(TABLE_NAME),
+            "micrograph,width_px\na.mrc,wide\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", ScreenTable::open(dir.path()).unwrap_err());
+        assert!(e.contains("screening.csv") && e.contains("row 2"), "{e}");
+    }
+}

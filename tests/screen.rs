@@ -1,0 +1,219 @@
+//! `cryolens screen` on the real micrographs: the table's numbers against what is known of the
+//! data (the fei-extended exposure's stated dose and pixel size), thumbnails, a damaged file
+//! becoming a row, resume, and `--watch` with files arriving, partial and deleted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{cryolens, data};
+use cryolens::screen::{ScreenRow, ScreenTable};
+
+/// `cryolens screen` with the bundled small U-net on the CPU.
+fn screen() -> std::process::Command {
+    let mut c = cryolens();
+    c.args([
+        "screen",
+        "--model",
+        "cryolens-unet-small",
+        "--device",
+        "cpu",
+    ]);
+    c
+}
+
+fn fei() -> PathBuf {
+    data("micrographs/fei-extended/fei-extended.mrc")
+}
+
+fn ucsf() -> PathBuf {
+    data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc")
+}
+
+fn row<'a>(rows: &'a [ScreenRow], name: &str) -> &'a ScreenRow {
+    rows.iter()
+        .find(|r| r.micrograph.ends_with(name))
+        .unwrap_or_else(|| panic!("no row for {name}: {rows:?}"))
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    image::ImageReader::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_dimensions()
+        .unwrap()
+}
+
+#[test]
+fn a_folder_is_screened_with_known_numbers_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mics = dir.path().join("mics");
+    std::fs::create_dir(&mics).unwrap();
+    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    std::fs::copy(ucsf(), mics.join("ucsf.mrc")).unwrap();
+    // A truncated copy: a row with its error, never a stop.
+    let bytes = std::fs::read(ucsf()).unwrap();
+    std::fs::write(mics.join("broken.mrc"), &bytes[..3000]).unwrap();
+    std::fs::write(mics.join("notes.txt"), b"not a micrograph").unwrap();
+    // CTFFIND4 output beside the exposure (its stated defocus is about 0.9 µm).
+    std::fs::write(
+        mics.join("fei-extended_ctffind4.txt"),
+        "# Input file: fei-extended.mrc ; Number of micrographs: 1\n\
+         # Pixel size: 0.854 Angstroms ; acceleration voltage: 300.0 keV ; spherical aberration: 2.70 mm ; amplitude contrast: 0.07\n\
+         1.000000 9100.0 8700.0 30.0 0.0 0.08 4.2\n",
+    )
+    .unwrap();
+    let out = dir.path().join("screening");
+    let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
+    let stderr = common::assert_clear_failure(&run, "1 of 3 micrographs failed");
+    assert!(stderr.contains("broken.mrc"), "{stderr}");
+
+    let text = std::fs::read_to_string(out.join("screening.csv")).unwrap();
+    assert!(text.starts_with("micrograph,"), "{text}");
+    let table = ScreenTable::open(&out).unwrap();
+    let rows = table.rows();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+
+    let f = row(rows, "fei-extended.mrc");
+    assert!(f.error.is_none(), "{f:?}");
+    assert_eq!((f.width_px, f.height_px), (Some(3710), Some(3838)));
+    assert!(
+        (f.pixel_size_angstrom.unwrap() - 0.8538).abs() < 1e-3,
+        "{f:?}"
+    );
+    // The exposure's stated dose is 47.6 e⁻/Å²; ours comes from the mean over the gain that
+    // the noise gives (counts scaled by ≈ 100).
+    let dose = f.dose_e_per_angstrom2.unwrap();
+    assert!((dose - 47.6).abs() < 0.15 * 47.6, "dose {dose}");
+    assert!(
+        f.halves.as_deref().unwrap().contains("count split"),
+        "{f:?}"
+    );
+    let (raw, den) = (f.snr_raw_db.unwrap(), f.snr_denoised_db.unwrap());
+    assert!(
+        den > raw + 1.0,
+        "denoising must raise the SNR: raw {raw}, denoised {den}"
+    );
+    // Vitreous ice: no crystalline ring.
+    let ice = f.ice_ring_db.unwrap();
+    assert!(ice.abs() < 1.5, "ice ring {ice} dB");
+    assert!((f.defocus_um.unwrap() - 0.89).abs() < 1e-6, "{f:?}");
+    assert!((f.astigmatism_um.unwrap() - 0.04).abs() < 1e-6, "{f:?}");
+    assert_eq!(f.ctf_fit_resolution_angstrom, Some(4.2));
+    // Thumbnails at ≤ 512 px, aspect kept (3710 × 3838 → 495 × 512).
+    assert_eq!(
+        png_size(&out.join(f.thumbnail.as_ref().unwrap())),
+        (495, 512)
+    );
+    assert_eq!(
+        png_size(&out.join(f.raw_thumbnail.as_ref().unwrap())),
+        (495, 512)
+    );
+    assert_eq!(
+        png_size(&out.join(f.spectrum.as_ref().unwrap())),
+        (512, 512)
+    );
+    assert_eq!(f.thumbnail.as_deref(), Some("thumbnails/fei-extended.png"));
+
+    // Not counts and no pixel size: the measurable columns are empty, not an error.
+    let u = row(rows, "ucsf.mrc");
+    assert!(u.error.is_none(), "{u:?}");
+    assert!(u.snr_raw_db.is_none() && u.ice_ring_db.is_none() && u.dose_e_per_angstrom2.is_none());
+    assert!(out.join(u.thumbnail.as_ref().unwrap()).is_file());
+
+    let b = row(rows, "broken.mrc");
+    assert!(b.error.as_deref().unwrap().starts_with("error: "), "{b:?}");
+    assert!(b.thumbnail.is_none());
+
+    // A rerun screens only what failed or changed.
+    let seconds = f.seconds;
+    let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("2 micrographs already screened"),
+        "{stdout}"
+    );
+    let table = ScreenTable::open(&out).unwrap();
+    assert_eq!(row(table.rows(), "fei-extended.mrc").seconds, seconds);
+    assert_eq!(table.rows().len(), 3);
+}
+
+#[test]
+fn watch_takes_complete_files_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mics = dir.path().join("session");
+    std::fs::create_dir(&mics).unwrap();
+    let out = dir.path().join("out");
+    let bytes = std::fs::read(ucsf()).unwrap();
+    let mut child = screen()
+        .args([
+            "--watch",
+            "--settle-seconds",
+            "0.5",
+            "--poll-seconds",
+            "0.2",
+            "--idle-exit-seconds",
+            "6",
+            "--no-denoised-snr",
+        ])
+        .arg(&mics)
+        .arg("-o")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The microscope writes a.mrc slowly, b.mrc at once; c.mrc is deleted half-written.
+    std::fs::write(mics.join("a.mrc"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(mics.join("c.mrc"), &bytes[..bytes.len() / 3]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(mics.join("b.mrc"), &bytes).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    std::fs::remove_file(mics.join("c.mrc")).unwrap();
+    std::fs::write(mics.join("a.mrc"), &bytes).unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            child.kill().unwrap();
+            panic!("the watch did not stop after --idle-exit-seconds");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = ScreenTable::open(&out).unwrap();
+    let names: Vec<&str> = table
+        .rows()
+        .iter()
+        .map(|r| r.micrograph.rsplit('/').next().unwrap())
+        .collect();
+    // b was complete first; a only once its data were all there; c never.
+    assert_eq!(names, ["b.mrc", "a.mrc"], "{stdout}");
+    assert!(
+        table.rows().iter().all(|r| r.error.is_none()),
+        "{:?}",
+        table.rows()
+    );
+    assert!(stdout.contains("watching"), "{stdout}");
+}
+
+#[test]
+fn watch_needs_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = screen()
+        .arg("--watch")
+        .arg(ucsf())
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    common::assert_clear_failure(&run, "--watch follows folders");
+}
