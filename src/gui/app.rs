@@ -35,6 +35,7 @@ use super::state::{
 };
 use super::viewer::{self, ViewTransform};
 use super::views::compare::{CompareState, PaneContext};
+use super::views::gallery::GalleryView;
 use super::views::orthoviews::Orthoviews;
 
 /// The Cryolens desktop application. Its parts are visible to the rest of `gui` (commands,
@@ -98,6 +99,8 @@ pub struct CryolensApp {
     pub(super) compare: CompareState,
     /// The XZ and YZ orthoviews of a volume.
     pub(super) orthoviews: Orthoviews,
+    /// The gallery of a screening folder (key G).
+    pub(super) gallery: GalleryView,
     /// Result of the last plot PNG export (set by the screenshot callback).
     pub(super) png_message: Arc<Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -181,6 +184,7 @@ impl CryolensApp {
             training: TrainingPanel::default(),
             compare: CompareState::default(),
             orthoviews: Orthoviews::default(),
+            gallery: GalleryView::default(),
             png_message: Arc::default(),
             poll_interval,
         };
@@ -290,6 +294,8 @@ impl CryolensApp {
             self.models.refresh();
         }
         self.start_picking_jobs();
+        let gallery = self.gallery.poll(ctx);
+        self.handle_gallery_action(gallery);
         self.shortcuts(ctx);
         if let Some(path) =
             ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()))
@@ -369,6 +375,11 @@ impl eframe::App for CryolensApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE)
             .show(ui, |ui| {
+                if self.gallery.open {
+                    let action = self.gallery.show(ui);
+                    self.handle_gallery_action(action);
+                    return;
+                }
                 if self.compare.open
                     && let Some(doc) = &self.doc
                 {

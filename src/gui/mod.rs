@@ -74,6 +74,13 @@ pub fn source_of(inputs: &[String]) -> anyhow::Result<Source> {
         return Ok(Source::Sample);
     }
     if let [one] = inputs
+        && std::path::Path::new(one)
+            .join(crate::screen::TABLE_NAME)
+            .is_file()
+    {
+        return Ok(Source::Screening(one.into()));
+    }
+    if let [one] = inputs
         && one.ends_with(".star")
         && std::path::Path::new(one).is_file()
     {

@@ -52,6 +52,17 @@ impl CryolensApp {
             || self.ctf.is_importing()
             || self.training.is_running()
             || self.analysis.is_busy()
+            || self.gallery.is_busy()
+    }
+
+    /// The screening gallery once its table is read, whether it is shown, and how many
+    /// thumbnails it holds as textures.
+    pub fn gallery(&self) -> (Option<&crate::gui::state::gallery::Gallery>, bool, usize) {
+        (
+            self.gallery.gallery(),
+            self.gallery.open,
+            self.gallery.textures(),
+        )
     }
 
     /// True while the micrograph is being read.

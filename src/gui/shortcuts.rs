@@ -13,6 +13,23 @@ impl CryolensApp {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
+        let toggle_gallery = ctx.input(|i| !i.modifiers.command && i.key_pressed(Key::G));
+        if toggle_gallery && self.gallery.gallery().is_some() {
+            self.gallery.open = !self.gallery.open;
+        } else if toggle_gallery {
+            self.info = Some(
+                "No gallery: open a screening folder (`cryolens screen … -o DIR`, then `cryolens DIR`)"
+                    .into(),
+            );
+        }
+        if self.gallery.open {
+            let action = self.gallery.keys(ctx);
+            self.handle_gallery_action(action);
+            if ctx.input(|i| i.key_pressed(Key::Questionmark) || i.key_pressed(Key::F1)) {
+                self.handle_toolbar_action(ToolbarAction::ToggleHelp);
+            }
+            return;
+        }
         let (views, fit, open, zoom_in, zoom_out, help) = ctx.input_mut(|i| {
             let views = [Key::Num1, Key::Num2, Key::Num3, Key::Num4].map(|k| i.key_pressed(k));
             let open = i.consume_key(egui::Modifiers::COMMAND, Key::O) || i.key_pressed(Key::O);

@@ -176,6 +176,22 @@ impl ScreenTable {
         }
     }
 
+    /// Sets (or clears, with `None`) the decision and reason of `micrograph`'s row; `false`
+    /// when the table has no such row.
+    pub fn set_decision(
+        &mut self,
+        micrograph: &str,
+        decision: Option<String>,
+        reason: Option<String>,
+    ) -> bool {
+        let Some(&i) = self.index.get(micrograph) else {
+            return false;
+        };
+        self.rows[i].decision = decision;
+        self.rows[i].reason = reason;
+        true
+    }
+
     /// Writes the whole table atomically (temporary file, fsync, rename).
     ///
     /// # Errors

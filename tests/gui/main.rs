@@ -15,6 +15,7 @@
 
 mod analysis;
 mod compare;
+mod gallery;
 mod harness;
 mod heavy;
 mod measure;

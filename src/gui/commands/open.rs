@@ -33,6 +33,11 @@ impl CryolensApp {
             Source::File(p) => (vec![absolute(&p)], None),
             Source::Micrographs(ps) => (ps.iter().map(|p| absolute(p)).collect(), None),
             Source::Star(p) => (Vec::new(), Some(absolute(&p))),
+            Source::Screening(dir) => {
+                // The session opens once the table is read (GalleryAction::Loaded).
+                self.gallery.open_dir(absolute(&dir));
+                return;
+            }
         };
         if paths.is_empty() && star.is_none() {
             self.error = Some("Nothing to open: no micrographs were given".into());
@@ -100,6 +105,37 @@ impl CryolensApp {
         self.thumbnail_failed.clear();
         self.jobs.thumbnail.cancel();
         self.scroll_list = true;
+    }
+
+    /// What the gallery asked for: open the screening folder's micrographs as the session, or
+    /// show one of them in the viewer (leaving the gallery).
+    pub(in crate::gui) fn handle_gallery_action(
+        &mut self,
+        action: Option<crate::gui::views::gallery::GalleryAction>,
+    ) {
+        use crate::gui::views::gallery::GalleryAction;
+        match action {
+            Some(GalleryAction::Loaded(paths)) if !paths.is_empty() => {
+                self.open(Source::Micrographs(paths));
+            }
+            Some(GalleryAction::Open(path)) => {
+                let wanted = absolute(&path);
+                match self
+                    .picks
+                    .session
+                    .micrographs
+                    .iter()
+                    .position(|m| m.path == wanted || m.path == path)
+                {
+                    Some(i) => {
+                        self.gallery.open = false;
+                        self.go_to(i);
+                    }
+                    None => self.open(Source::File(path)),
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Shows micrograph `index` of the session: at once when it is cached (prefetched or

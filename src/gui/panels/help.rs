@@ -32,6 +32,18 @@ pub fn show(ctx: &egui::Context, open: &mut bool) {
                         ("H", "hide / show picks"),
                         ("middle drag", "pan"),
                         ("A", "analysis panel (spectra, SSNR, signal/noise/bias)"),
+                        (
+                            "G",
+                            "screening gallery (`cryolens DIR` of `cryolens screen -o DIR`)",
+                        ),
+                        (
+                            "gallery: arrows, A / X",
+                            "move; accept / reject (again: undecided)",
+                        ),
+                        (
+                            "gallery: Ctrl+Z, Enter, 1 / 2",
+                            "undo; open in the viewer; raw / denoised",
+                        ),
                         ("T", "training panel (noise2noise on this session)"),
                         ("C", "compare views side by side (linked pan and zoom)"),
                         (

@@ -8,6 +8,7 @@
 pub mod ctf;
 pub mod derived;
 pub mod document;
+pub mod gallery;
 pub mod regions;
 pub mod view;
 pub mod view_image;
@@ -38,6 +39,9 @@ pub enum Source {
     /// A RELION micrographs STAR: its micrographs and, when it has CTF columns
     /// (`micrographs_ctf.star`), each one's CTF ([`SessionCtf`]).
     Star(PathBuf),
+    /// A screening folder (`cryolens screen`'s output, with `screening.csv`): its gallery,
+    /// and its micrographs as the picking session.
+    Screening(PathBuf),
 }
 
 /// Where the picking session is saved.

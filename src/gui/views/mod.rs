@@ -1,7 +1,9 @@
 //! The central area's views: [`single`] (one view with picks, drawn by [`picks`]), [`compare`] (2 to 4 panes or a
-//! swipe) and [`orthoviews`] (XZ and YZ through a volume).
+//! swipe), [`orthoviews`] (XZ and YZ through a volume) and [`gallery`] (a screening folder's
+//! thumbnails, key G).
 
 pub mod compare;
+pub mod gallery;
 pub mod orthoviews;
 pub mod picks;
 pub mod single;

@@ -1,0 +1,271 @@
+//! The gallery's plain data (no egui): the screening table of one output folder
+//! (`cryolens screen`), the order it is shown in, the selection, and the user's decisions with
+//! their undo history. The view (`gui/views/gallery.rs`) draws it and saves it.
+
+use std::path::{Path, PathBuf};
+
+use crate::screen::ScreenRow;
+use crate::screen::curate::{self, Threshold};
+
+/// The reason recorded with a decision made in the gallery.
+pub const GALLERY_REASON: &str = "gallery";
+
+/// One row's decision and reason before a change: (table index, decision, reason).
+type Earlier = (usize, Option<String>, Option<String>);
+
+/// A screening table being curated.
+#[derive(Clone, Debug)]
+pub struct Gallery {
+    /// The screening output folder (thumbnails are relative to it).
+    pub dir: PathBuf,
+    rows: Vec<ScreenRow>,
+    /// Display order: indices into `rows`.
+    order: Vec<usize>,
+    /// Position of the selection in `order`.
+    selected: usize,
+    /// Show the raw thumbnails instead of the denoised ones.
+    pub show_raw: bool,
+    /// The metric shown under each thumbnail and sorted by (`None`: table order).
+    pub sort: Option<&'static str>,
+    /// Earlier (decision, reason) of each changed row, newest last; a threshold is one step.
+    undo: Vec<Vec<Earlier>>,
+    /// Incremented by every change of a decision (the view saves when it moves).
+    pub revision: u64,
+}
+
+impl Gallery {
+    /// A gallery of `rows` read from `dir`, in table order, the first selected.
+    pub fn new(dir: PathBuf, rows: Vec<ScreenRow>) -> Self {
+        let order = (0..rows.len()).collect();
+        Self {
+            dir,
+            rows,
+            order,
+            selected: 0,
+            show_raw: false,
+            sort: None,
+            undo: Vec::new(),
+            revision: 0,
+        }
+    }
+
+    /// The rows, in table order.
+    pub fn rows(&self) -> &[ScreenRow] {
+        &self.rows
+    }
+
+    /// How many micrographs.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The row shown at display position `position`.
+    pub fn row_at(&self, position: usize) -> Option<&ScreenRow> {
+        self.order.get(position).map(|&i| &self.rows[i])
+    }
+
+    /// The table index of the row at display position `position`.
+    pub fn index_at(&self, position: usize) -> Option<usize> {
+        self.order.get(position).copied()
+    }
+
+    /// The selected display position.
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+
+    /// Selects display position `position` (clamped).
+    pub fn select(&mut self, position: usize) {
+        self.selected = position.min(self.order.len().saturating_sub(1));
+    }
+
+    /// Moves the selection by `delta` positions (clamped to the ends).
+    pub fn move_by(&mut self, delta: isize) {
+        let last = self.order.len().saturating_sub(1) as isize;
+        self.selected = (self.selected as isize + delta).clamp(0, last.max(0)) as usize;
+    }
+
+    /// Decides the selected micrograph (`accept` or `reject`); deciding it the same way
+    /// again clears the decision. One undo step.
+    pub fn decide(&mut self, decision: &str) {
+        let Some(&i) = self.order.get(self.selected) else {
+            return;
+        };
+        let row = &mut self.rows[i];
+        self.undo
+            .push(vec![(i, row.decision.clone(), row.reason.clone())]);
+        if row.decision.as_deref() == Some(decision) {
+            row.decision = None;
+            row.reason = None;
+        } else {
+            row.decision = Some(decision.to_string());
+            row.reason = Some(GALLERY_REASON.to_string());
+        }
+        self.revision += 1;
+    }
+
+    /// Applies `thresholds` to the micrographs not decided by hand
+    /// ([`curate::apply_thresholds`]) as one undo step; returns how many they reject.
+    pub fn apply_thresholds(&mut self, thresholds: &[Threshold]) -> usize {
+        let before: Vec<_> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.decision.clone(), r.reason.clone()))
+            .collect();
+        let n = curate::apply_thresholds(&mut self.rows, thresholds);
+        let changed: Vec<_> = before
+            .into_iter()
+            .filter(|(i, d, r)| self.rows[*i].decision != *d || self.rows[*i].reason != *r)
+            .collect();
+        if !changed.is_empty() {
+            self.undo.push(changed);
+            self.revision += 1;
+        }
+        n
+    }
+
+    /// How many micrographs `thresholds` would reject now (for the count beside the rule).
+    pub fn would_reject(&self, thresholds: &[Threshold]) -> usize {
+        let mut rows = self.rows.clone();
+        curate::apply_thresholds(&mut rows, thresholds)
+    }
+
+    /// Undoes the last decision or threshold; `false` when there is nothing to undo.
+    pub fn undo(&mut self) -> bool {
+        let Some(step) = self.undo.pop() else {
+            return false;
+        };
+        for (i, decision, reason) in step {
+            self.rows[i].decision = decision;
+            self.rows[i].reason = reason;
+        }
+        self.revision += 1;
+        true
+    }
+
+    /// Sorts by `metric` (descending: best SNR first, worst ice first; rows without a value
+    /// last), or table order for `None`; the selected micrograph stays selected.
+    pub fn sort_by(&mut self, metric: Option<&'static str>) {
+        let current = self.order.get(self.selected).copied();
+        self.sort = metric;
+        self.order = (0..self.rows.len()).collect();
+        if let Some(m) = metric {
+            let value = |i: usize| curate::metric(&self.rows[i], m);
+            self.order.sort_by(|&a, &b| match (value(a), value(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => a.cmp(&b),
+            });
+        }
+        if let Some(c) = current {
+            self.selected = self.order.iter().position(|&i| i == c).unwrap_or(0);
+        }
+    }
+
+    /// (accepted, rejected, with an error) counts over the table.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let errors = self.rows.iter().filter(|r| r.error.is_some()).count();
+        let accepted = self.rows.iter().filter(|r| curate::is_accepted(r)).count();
+        (accepted, self.rows.len() - accepted - errors, errors)
+    }
+
+    /// The micrograph file of `row`: its path as written when that exists, else resolved
+    /// against the screening folder's parent and the folder itself (a table written from
+    /// another working folder).
+    pub fn micrograph_path(&self, row: &ScreenRow) -> PathBuf {
+        let p = PathBuf::from(&row.micrograph);
+        if p.is_absolute() || p.exists() {
+            return p;
+        }
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        [parent.join(&p), self.dir.join(&p)]
+            .into_iter()
+            .find(|c| c.exists())
+            .unwrap_or(p)
+    }
+
+    /// The micrographs that screened without error, in table order (the picking session the
+    /// gallery opens).
+    pub fn session_paths(&self) -> Vec<PathBuf> {
+        self.rows
+            .iter()
+            .filter(|r| r.error.is_none())
+            .map(|r| self.micrograph_path(r))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gallery() -> Gallery {
+        let rows = ["a", "b", "c"]
+            .iter()
+            .zip([Some(-10.0), None, Some(-5.0)])
+            .map(|(n, snr)| ScreenRow {
+                micrograph: format!("/m/{n}.mrc"),
+                snr_raw_db: snr,
+                ice_ring_db: Some(if *n == "b" { 6.0 } else { 0.0 }),
+                ..Default::default()
+            })
+            .collect();
+        Gallery::new(PathBuf::from("/out"), rows)
+    }
+
+    #[test]
+    fn decisions_toggle_and_undo() {
+        let mut g = gallery();
+        g.move_by(1);
+        g.decide("reject");
+        assert_eq!(g.rows()[1].decision.as_deref(), Some("reject"));
+        g.decide("reject");
+        assert!(
+            g.rows()[1].decision.is_none(),
+            "the same key again clears it"
+        );
+        assert!(g.undo());
+        assert_eq!(g.rows()[1].decision.as_deref(), Some("reject"));
+        assert!(g.undo() && !g.undo());
+        assert!(g.rows()[1].decision.is_none());
+        assert_eq!(g.revision, 4);
+        g.move_by(10);
+        assert_eq!(g.selected(), 2);
+        g.move_by(-10);
+        assert_eq!(g.selected(), 0);
+    }
+
+    #[test]
+    fn thresholds_count_apply_and_undo_as_one_step() {
+        let mut g = gallery();
+        let t: Threshold = "ice_ring_db>3".parse().unwrap();
+        assert_eq!(g.would_reject(std::slice::from_ref(&t)), 1);
+        assert_eq!(g.counts(), (3, 0, 0));
+        assert_eq!(g.apply_thresholds(&[t]), 1);
+        assert_eq!(g.counts(), (2, 1, 0));
+        assert!(g.undo());
+        assert_eq!(g.counts(), (3, 0, 0));
+    }
+
+    #[test]
+    fn sorting_keeps_the_selection() {
+        let mut g = gallery();
+        g.move_by(2);
+        g.sort_by(Some("snr_raw_db"));
+        // c (−5) first, a (−10), b (no value) last; c stays selected.
+        let names: Vec<_> = (0..3)
+            .map(|p| g.row_at(p).unwrap().micrograph.clone())
+            .collect();
+        assert_eq!(names, ["/m/c.mrc", "/m/a.mrc", "/m/b.mrc"]);
+        assert_eq!(g.selected(), 0);
+        g.sort_by(None);
+        assert_eq!(g.index_at(g.selected()), Some(2));
+    }
+}
