@@ -46,7 +46,8 @@
 //!   folder-keeping output names in `cli::batch`, and `cli::slurm` writes SLURM array jobs)
 //!   and the desktop app ([`gui`]: `app.rs` holds the
 //!   sub-states, polls jobs and lays out; `state/` plain data; `commands/` every panel
-//!   action; `views/` and `panels/` draw from read-only contexts and return actions;
+//!   action; `views/` (single, compare, orthoviews, the screening gallery) and `panels/` draw
+//!   from read-only contexts and return actions;
 //!   `shortcuts.rs` the keys).
 //!
 //! Data flows one way: files are read by [`io`] into images; [`jobs`] run the science on
