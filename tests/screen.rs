@@ -125,6 +125,19 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
     assert!(b.error.as_deref().unwrap().starts_with("error: "), "{b:?}");
     assert!(b.thumbnail.is_none());
 
+    // The exports: the accepted micrographs open as a picking session (our STAR reader and
+    // RELION's conventions: optics group with the pixel size), the failed one has its reason.
+    let accepted =
+        cryolens::picking::expand_input(&out.join("accepted_micrographs.star").to_string_lossy())
+            .unwrap();
+    assert_eq!(accepted.len(), 2, "{accepted:?}");
+    assert!(accepted.iter().all(|p| p.is_file()), "{accepted:?}");
+    let star = cryolens::io::star::read(&out.join("accepted_micrographs.star")).unwrap();
+    let optics = star.block("optics").unwrap();
+    assert!(optics.has_column("rlnMicrographPixelSize") && optics.has_column("rlnOpticsGroup"));
+    let rejected = std::fs::read_to_string(out.join("rejected.csv")).unwrap();
+    assert!(rejected.contains("broken.mrc,error: "), "{rejected}");
+
     // A rerun screens only what failed or changed.
     let seconds = f.seconds;
     let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
@@ -136,6 +149,32 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
     let table = ScreenTable::open(&out).unwrap();
     assert_eq!(row(table.rows(), "fei-extended.mrc").seconds, seconds);
     assert_eq!(table.rows().len(), 3);
+
+    // A threshold rejects by a metric (fei's ice ring, −0.03 dB, is above −1); ucsf has no
+    // value and stays; loosening it gives fei back.
+    let run = screen()
+        .args(["--reject-if", "ice_ring_db>-1"])
+        .arg(&mics)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("1 accepted, 2 rejected (1 by thresholds)"),
+        "{stdout}"
+    );
+    let rejected = std::fs::read_to_string(out.join("rejected.csv")).unwrap();
+    assert!(
+        rejected.contains("fei-extended.mrc,threshold: ice_ring_db"),
+        "{rejected}"
+    );
+    let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("2 accepted, 1 rejected (0 by thresholds)"),
+        "{stdout}"
+    );
 }
 
 #[test]
