@@ -130,10 +130,21 @@ impl Gallery {
         n
     }
 
-    /// How many micrographs `thresholds` would reject now (for the count beside the rule).
+    /// How many micrographs `thresholds` would reject now (for the count beside the rule,
+    /// every frame: counted in place, as [`curate::apply_thresholds`] would decide).
     pub fn would_reject(&self, thresholds: &[Threshold]) -> usize {
-        let mut rows = self.rows.clone();
-        curate::apply_thresholds(&mut rows, thresholds)
+        self.rows
+            .iter()
+            .filter(|r| {
+                let by_threshold = r
+                    .reason
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with(curate::THRESHOLD_REASON));
+                r.error.is_none()
+                    && (r.decision.is_none() || by_threshold)
+                    && thresholds.iter().any(|t| t.rejects(r))
+            })
+            .count()
     }
 
     /// Undoes the last decision or threshold; `false` when there is nothing to undo.
@@ -252,6 +263,12 @@ mod tests {
         assert_eq!(g.counts(), (2, 1, 0));
         assert!(g.undo());
         assert_eq!(g.counts(), (3, 0, 0));
+        // A decision by hand stands: the rule no longer counts b.
+        g.move_by(1);
+        g.decide("accept");
+        let t: Threshold = "ice_ring_db>3".parse().unwrap();
+        assert_eq!(g.would_reject(std::slice::from_ref(&t)), 0);
+        assert_eq!(g.apply_thresholds(&[t]), 0);
     }
 
     #[test]
