@@ -287,6 +287,7 @@ impl GalleryView {
             ui.colored_label(ui.visuals().warn_fg_color, m);
         }
         ui.label("A accept · X reject (again: undecided) · Ctrl+Z undo · arrows move · Enter open · G back to the viewer");
+        metric_plot(ui, g);
         let width = ui.available_width();
         let columns = ((width / (CELL + 8.0)).floor() as usize).max(1);
         self.columns = columns;
@@ -326,6 +327,36 @@ impl GalleryView {
         self.visible = visible;
         action
     }
+}
+
+/// The sort metric (SNR of the raw halves when unsorted) of every micrograph against its
+/// place in the table (acquisition order, as cryoSPARC Live plots it), the selected one marked.
+fn metric_plot(ui: &mut egui::Ui, g: &Gallery) {
+    use egui_plot::{Plot, PlotPoints, Points, VLine};
+    let metric = g.sort.unwrap_or("snr_raw_db");
+    let points: Vec<[f64; 2]> = g
+        .rows()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| crate::screen::curate::metric(r, metric).map(|v| [i as f64, v]))
+        .collect();
+    if points.is_empty() {
+        return;
+    }
+    let selected = g.index_at(g.selected()).map(|i| i as f64);
+    Plot::new("gallery metric")
+        .height(110.0)
+        .allow_scroll(false)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .x_axis_label("micrograph (acquisition order)")
+        .y_axis_label(metric)
+        .show(ui, |pui| {
+            pui.points(Points::new(metric, PlotPoints::from(points)).radius(2.5));
+            if let Some(x) = selected {
+                pui.vline(VLine::new("selected", x));
+            }
+        });
 }
 
 /// One grid cell: the thumbnail framed by its decision (green accepted by hand, red
