@@ -229,8 +229,10 @@ fn screen_halves(
     let counts = image.stats().mean / g.gain;
     let plausible = (0.01..=metrics::MAX_COUNTS_PER_PIXEL).contains(&counts);
     if correlation < 0.1 && plausible && !split.force {
+        // The gain just estimated, not estimated a third time over the full micrograph.
         let forced = CountSplitOptions {
             force: true,
+            gain: metrics::GainSource::Given(g.gain),
             ..*split
         };
         halves_for(image, Some(path), &forced).ok()
