@@ -73,6 +73,9 @@ pub struct ScreenArgs {
     pub redo: bool,
 }
 
+/// Files the watch hands over per look at the folders.
+const WATCH_BATCH: usize = 16;
+
 /// What one run keeps while it screens.
 struct Screener {
     denoiser: Denoiser2d,
@@ -131,13 +134,6 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let out = std::fs::canonicalize(&args.output)?;
-    // Everything found now, in path order: folders walked for complete micrographs.
-    let mut watch = FolderWatch::new(
-        folders.clone(),
-        vec![args.output.clone(), out.clone()],
-        Duration::from_secs_f64(args.settle_seconds.max(0.0)),
-        usize::MAX,
-    );
     // Without --watch every micrograph found now, complete or not (a damaged one becomes a
     // row with its error); with it, the watch takes complete ones as they settle.
     let mut found = if args.watch {
@@ -198,7 +194,6 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
     }
     let bar = progress_bar(todo.len() as u64, "micrographs");
     for path in &todo {
-        watch.mark_taken(path.clone());
         let line = s.screen_one(path)?;
         bar.suspend(|| print_line(&line));
         bar.inc(1);
@@ -206,6 +201,14 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
     bar.finish_and_clear();
     s.decide()?;
     if args.watch {
+        // At most WATCH_BATCH new files per look, oldest first: the queue stays bounded when
+        // the microscope outpaces the screen, and the rest wait in the folder.
+        let mut watch = FolderWatch::new(
+            folders.clone(),
+            vec![args.output.clone(), out.clone()],
+            Duration::from_secs_f64(args.settle_seconds.max(0.0)),
+            WATCH_BATCH,
+        );
         // Everything already screened in the table is not taken again.
         for row in s.table.rows() {
             let p = PathBuf::from(&row.micrograph);
@@ -297,30 +300,10 @@ impl Screener {
         )
         .and_then(|screened| {
             let rel = self.relative_name(path);
+            let [thumbnail, raw, spectrum] = screened.write_pngs(&self.out, &rel)?;
             let mut row = screened.row;
-            let png = |folder: &str, image: &crate::image::Image, window: (f32, f32)| {
-                let file = PathBuf::from(folder).join(format!("{rel}.png"));
-                let target = self.out.join(&file);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                crate::io::png::write_grey_png(&target, image, window.0, window.1)?;
-                anyhow::Ok(file.to_string_lossy().into_owned())
-            };
-            let window = |im: &crate::image::Image, lo, hi| percentile_window(im, lo, hi);
-            let denoised = flatten(&screened.denoised);
-            let raw = flatten(&screened.raw);
-            row.thumbnail = Some(png(
-                "thumbnails",
-                &denoised,
-                window(&denoised, 0.005, 0.995),
-            )?);
-            row.raw_thumbnail = Some(png("raw", &raw, window(&raw, 0.005, 0.995))?);
-            row.spectrum = Some(png(
-                "spectra",
-                &screened.spectrum,
-                window(&screened.spectrum, 0.02, 0.998),
-            )?);
+            (row.thumbnail, row.raw_thumbnail, row.spectrum) =
+                (Some(thumbnail), Some(raw), Some(spectrum));
             Ok(row)
         });
         self.screened += 1;
@@ -400,64 +383,6 @@ fn print_line(line: &str) {
 /// A number for the printed line, `–` when unmeasured.
 fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
-}
-
-/// `image` with its illumination gradient removed for display: minus its Gaussian low-pass
-/// of σ = 1/16 of the longest side (the ice gradient, not particles), computed on a mirrored
-/// extension so that opposite edges do not bleed into each other.
-fn flatten(image: &crate::image::Image) -> crate::image::Image {
-    let (w, h) = (image.width, image.height);
-    let sigma = w.max(h) as f32 / 16.0;
-    let pad = ((3.0 * sigma) as usize).min(w.min(h).saturating_sub(1));
-    let (pw, ph) = (w + 2 * pad, h + 2 * pad);
-    // Mirror index into 0..n (edge pixel not repeated).
-    let mirror = |i: isize, n: usize| -> usize {
-        let n = n as isize;
-        let j = if i < 0 {
-            -i
-        } else if i >= n {
-            2 * (n - 1) - i
-        } else {
-            i
-        };
-        j.clamp(0, n - 1) as usize
-    };
-    let mut data = Vec::with_capacity(pw * ph);
-    for y in 0..ph {
-        let sy = mirror(y as isize - pad as isize, h);
-        for x in 0..pw {
-            data.push(image.data[sy * w + mirror(x as isize - pad as isize, w)]);
-        }
-    }
-    let Ok(padded) = crate::image::Image::new(pw, ph, data) else {
-        return image.clone();
-    };
-    let background = crate::fourier::gaussian_lowpass(&padded, sigma);
-    let mut out = image.clone();
-    for y in 0..h {
-        for x in 0..w {
-            out.data[y * w + x] -= background.data[(y + pad) * pw + x + pad];
-        }
-    }
-    out
-}
-
-/// A display window (black, white) at the `lo` and `hi` quantiles of the image's finite
-/// values: 0.5 % and 99.5 % for thumbnails (the denoised image's contrast, not its
-/// illumination gradient), 2 % and 99.8 % for log spectra.
-fn percentile_window(image: &crate::image::Image, lo: f64, hi: f64) -> (f32, f32) {
-    let mut v: Vec<f32> = image
-        .data
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite())
-        .collect();
-    if v.is_empty() {
-        return (0.0, 1.0);
-    }
-    v.sort_by(f32::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
-    (at(lo), at(hi))
 }
 
 /// The deepest folder that holds every path of `roots` (absolute), or `/`.

@@ -16,6 +16,7 @@ pub mod acquisition;
 pub mod curate;
 pub mod ice;
 pub mod table;
+pub mod thumbnails;
 pub mod watch;
 
 use std::path::Path;
