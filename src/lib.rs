@@ -10,7 +10,7 @@
 //! 6 faces       cli/ (one file per subcommand, batch, slurm, bench/)   gui/ (eframe app, by role)
 //! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser)   picking/ (sessions, autosave, exchange)
 //! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
-//!               screen/ (grid screening: thumbnails, metrics, table, folder watch)
+//!               screen/ (grid screening: thumbnails, metrics, ring curves, table, folder watch, runs)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
 //! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)   simulate/
 //! 1 io          io/ (mrc/, tiff, png, mapped, star/, coords/, atomic writes, provenance)

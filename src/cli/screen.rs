@@ -2,22 +2,21 @@
 //! micrographs, once or following the folder the microscope writes into (`--watch`), and
 //! resumable ([`crate::screen`]).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use super::{Reported, models_list, progress_bar};
-use crate::ctf::{MicrographCtf, find_micrograph_ctf, read_ctf_file};
+use crate::ctf::read_ctf_file;
 use crate::denoise::Denoiser2d;
 use crate::device::{ComputeDevice, DeviceChoice};
-use crate::io::star::StarFile;
 use crate::jobs::Progress;
 use crate::models::ModelSpec;
-use crate::picking::PickSession;
-use crate::screen::curate::{self, Threshold};
-use crate::screen::{self, FolderWatch, ScreenRow, ScreenSettings, ScreenTable, acquisition};
+use crate::screen;
+use crate::screen::curate::{ExportCounts, Threshold};
+use crate::screen::run::{Followed, Screener, ScreenerSetup, common_root};
+use crate::screen::{ScreenRow, ScreenSettings};
 
 /// `cryolens screen` options.
 #[derive(clap::Args, Debug)]
@@ -75,21 +74,6 @@ pub struct ScreenArgs {
 
 /// Files the watch hands over per look at the folders.
 const WATCH_BATCH: usize = 16;
-
-/// What one run keeps while it screens.
-struct Screener {
-    denoiser: Denoiser2d,
-    settings: ScreenSettings,
-    ctfs: Vec<MicrographCtf>,
-    root: PathBuf,
-    out: PathBuf,
-    table: ScreenTable,
-    sessions: HashMap<PathBuf, Option<PickSession>>,
-    thresholds: Vec<Threshold>,
-    source_star: Option<StarFile>,
-    failures: usize,
-    screened: usize,
-}
 
 /// Runs `cryolens screen`.
 ///
@@ -163,59 +147,51 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
     println!("device: {}", device.describe());
     let denoiser = Denoiser2d::load(&ModelSpec::parse(&name)?, &device)?;
     println!("model: {}", denoiser.describe());
-    let mut s = Screener {
-        denoiser,
-        settings: ScreenSettings {
-            thumbnail_size: args.thumbnail_size as usize,
-            denoised_snr: !args.no_denoised_snr,
-            ..ScreenSettings::default()
+    let mut s = Screener::new(
+        ScreenerSetup {
+            denoiser,
+            settings: ScreenSettings {
+                thumbnail_size: args.thumbnail_size as usize,
+                denoised_snr: !args.no_denoised_snr,
+                ..ScreenSettings::default()
+            },
+            ctfs,
+            root: common_root(&roots),
+            out: args.output.clone(),
+            thresholds: args.reject_if.clone(),
+            source_star,
         },
-        ctfs,
-        root: common_root(&roots),
-        out: args.output.clone(),
-        table: ScreenTable::open(&args.output)?,
-        sessions: HashMap::new(),
-        thresholds: args.reject_if.clone(),
-        source_star,
-        failures: 0,
-        screened: 0,
-    };
+        crate::picking::pick_counter(),
+    )?;
     let todo: Vec<PathBuf> = found
         .iter()
-        .filter(|p| args.redo || !s.table.is_current(p))
+        .filter(|p| args.redo || !s.table().is_current(p))
         .cloned()
         .collect();
     let skipped = found.len() - todo.len();
     if skipped > 0 {
         println!(
             "{skipped} micrographs already screened at their current size and time (in {}); --redo to redo them",
-            s.table.path().display()
+            s.table().path().display()
         );
     }
     let bar = progress_bar(todo.len() as u64, "micrographs");
     for path in &todo {
-        let line = s.screen_one(path)?;
+        let line = screen_line(path, &s.screen_one(path, &Progress::new())?);
         bar.suspend(|| print_line(&line));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    s.decide()?;
+    decide(&mut s, &out)?;
     if args.watch {
         // At most WATCH_BATCH new files per look, oldest first: the queue stays bounded when
         // the microscope outpaces the screen, and the rest wait in the folder.
-        let mut watch = FolderWatch::new(
+        let mut watch = s.watch(
             folders.clone(),
-            vec![args.output.clone(), out.clone()],
             Duration::from_secs_f64(args.settle_seconds.max(0.0)),
             WATCH_BATCH,
+            args.redo,
         );
-        // Everything already screened in the table is not taken again.
-        for row in s.table.rows() {
-            let p = PathBuf::from(&row.micrograph);
-            if !args.redo && s.table.is_current(&p) {
-                watch.mark_taken(p);
-            }
-        }
         println!(
             "watching {} (every {:.1} s; Ctrl+C to stop)",
             folders
@@ -225,149 +201,75 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
                 .join(", "),
             args.poll_seconds
         );
-        let mut last_new = Instant::now();
-        loop {
-            let new = watch.poll();
-            if new.is_empty() {
-                if args
-                    .idle_exit_seconds
-                    .is_some_and(|t| last_new.elapsed().as_secs_f64() >= t)
-                {
-                    println!(
-                        "no new micrograph for {:.0} s: stopping",
-                        args.idle_exit_seconds.unwrap_or(0.0)
-                    );
-                    break;
+        let poll = Duration::from_secs_f64(args.poll_seconds.max(0.05));
+        let idle = args
+            .idle_exit_seconds
+            .map(|t| Duration::from_secs_f64(t.max(0.0)));
+        let out_display = out.display().to_string();
+        screen::run::follow(
+            &mut s,
+            &mut watch,
+            poll,
+            idle,
+            args.redo,
+            &Progress::new(),
+            |step| match step {
+                Followed::Screened(path, row) => print_line(&screen_line(path, row)),
+                Followed::Decided(n, by_threshold) => {
+                    println!("{}", decided_line(&n, by_threshold, &out_display));
                 }
-                std::thread::sleep(Duration::from_secs_f64(args.poll_seconds.max(0.05)));
-                continue;
-            }
-            last_new = Instant::now();
-            for path in new {
-                if !args.redo && s.table.is_current(&path) {
-                    continue;
+                Followed::Idle(t) => {
+                    println!("no new micrograph for {:.0} s: stopping", t.as_secs_f64());
                 }
-                print_line(&s.screen_one(&path)?);
-            }
-            s.decide()?;
-        }
+            },
+        )?;
     }
+    let (screened, failures) = s.counts();
     println!(
-        "{} micrographs screened, {} in {}",
-        s.screened,
-        s.table.rows().len(),
-        s.table.path().display()
+        "{screened} micrographs screened, {} in {}",
+        s.table().rows().len(),
+        s.table().path().display()
     );
-    if s.failures > 0 {
+    if failures > 0 {
         return Err(Reported(format!(
-            "{} of {} micrographs failed (their rows hold the errors)",
-            s.failures, s.screened
+            "{failures} of {screened} micrographs failed (their rows hold the errors)"
         ))
         .into());
     }
     Ok(())
 }
 
-impl Screener {
-    /// Applies the thresholds, saves the table and writes the exports, printing the counts.
-    fn decide(&mut self) -> Result<()> {
-        let by_threshold = curate::apply_thresholds(self.table.rows_mut(), &self.thresholds);
-        self.table.save()?;
-        let n = curate::export(&self.out, self.table.rows(), self.source_star.as_ref())?;
-        println!(
-            "{} accepted, {} rejected ({by_threshold} by thresholds): accepted_micrographs.star, accepted.txt, rejected.csv in {}",
-            n.accepted,
-            n.rejected,
-            self.out.display()
-        );
-        Ok(())
-    }
+/// Applies the thresholds, saves the table and writes the exports, printing the counts.
+fn decide(s: &mut Screener, out: &Path) -> Result<()> {
+    let (n, by_threshold) = s.decide()?;
+    println!(
+        "{}",
+        decided_line(&n, by_threshold, &out.display().to_string())
+    );
+    Ok(())
+}
 
-    /// Screens one micrograph, writes its PNGs and its row (the table is saved), and returns
-    /// the line to print. Only a table that cannot be written is an error.
-    fn screen_one(&mut self, path: &Path) -> Result<String> {
-        let started = Instant::now();
-        let ctf = find_micrograph_ctf(&self.ctfs, path)
-            .cloned()
-            .or_else(|| acquisition::ctffind_beside(path));
-        let progress = Progress::new();
-        let result = screen::screen_micrograph(
-            path,
-            &self.denoiser,
-            ctf.as_ref(),
-            &self.settings,
-            &progress,
-        )
-        .and_then(|screened| {
-            let rel = self.relative_name(path);
-            let [thumbnail, raw, spectrum] = screened.write_pngs(&self.out, &rel)?;
-            let mut row = screened.row;
-            (row.thumbnail, row.raw_thumbnail, row.spectrum) =
-                (Some(thumbnail), Some(raw), Some(spectrum));
-            Ok(row)
-        });
-        self.screened += 1;
-        let mut row = match result {
-            Ok(row) => row,
-            Err(e) => {
-                self.failures += 1;
-                let (size, ns) = screen::table::file_stamp(path)
-                    .map_or((None, None), |(s, n)| (Some(s), Some(n)));
-                ScreenRow {
-                    micrograph: path.to_string_lossy().into_owned(),
-                    acquisition_time: acquisition::acquisition_time(path),
-                    error: Some(crate::errors::error_line_for(path, &e)),
-                    file_size_bytes: size,
-                    file_mtime_ns: ns,
-                    ..Default::default()
-                }
-            }
-        };
-        row.picks = self.picks_of(path);
-        let line = match &row.error {
-            Some(e) => e.clone(),
-            None => format!(
-                "{}: SNR raw {} / denoised {} dB, ice {} dB ({:.1} s)",
-                path.display(),
-                cell(row.snr_raw_db),
-                cell(row.snr_denoised_db),
-                cell(row.ice_ring_db),
-                started.elapsed().as_secs_f64()
-            ),
-        };
-        self.table.upsert(row);
-        self.table.save()?;
-        Ok(line)
-    }
+/// The counts line printed after deciding.
+fn decided_line(n: &ExportCounts, by_threshold: usize, out: &str) -> String {
+    format!(
+        "{} accepted, {} rejected ({by_threshold} by thresholds): accepted_micrographs.star, accepted.txt, rejected.csv in {out}",
+        n.accepted, n.rejected
+    )
+}
 
-    /// `path` below the inputs' shared folder, without extension (`GridSquare_1/Data/x`).
-    fn relative_name(&self, path: &Path) -> String {
-        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let rel = abs.strip_prefix(&self.root).unwrap_or(&abs);
-        let rel = rel.with_extension("");
-        rel.components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("/")
-    }
-
-    /// Picks on `path` in the picking session beside it (`cryolens_session.json`), if any.
-    fn picks_of(&mut self, path: &Path) -> Option<usize> {
-        let dir = path.parent()?.to_path_buf();
-        let session = self
-            .sessions
-            .entry(dir.clone())
-            .or_insert_with(|| PickSession::load(&dir.join("cryolens_session.json")).ok());
-        let name = path.file_name()?;
-        session
-            .as_ref()?
-            .micrographs
-            .iter()
-            .find(|m| m.path.file_name() == Some(name))
-            .map(|m| m.picks.len())
+/// The line printed for a screened micrograph: its error line, or its numbers.
+fn screen_line(path: &Path, row: &ScreenRow) -> String {
+    match &row.error {
+        Some(e) => e.clone(),
+        None => format!(
+            "{}: SNR raw {} / denoised {} dB, SNBR {} dB, ice {} dB ({} s)",
+            path.display(),
+            cell(row.snr_raw_db),
+            cell(row.snr_denoised_db),
+            cell(row.snbr_db),
+            cell(row.ice_ring_db),
+            cell(row.seconds)
+        ),
     }
 }
 
@@ -383,24 +285,4 @@ fn print_line(line: &str) {
 /// A number for the printed line, `–` when unmeasured.
 fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
-}
-
-/// The deepest folder that holds every path of `roots` (absolute), or `/`.
-fn common_root(roots: &[PathBuf]) -> PathBuf {
-    let abs: Vec<PathBuf> = roots
-        .iter()
-        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
-        .collect();
-    let Some(first) = abs.first() else {
-        return PathBuf::from("/");
-    };
-    let mut common = first.clone();
-    for p in &abs[1..] {
-        while !p.starts_with(&common) {
-            if !common.pop() {
-                return PathBuf::from("/");
-            }
-        }
-    }
-    common
 }

@@ -65,6 +65,28 @@ impl CryolensApp {
         )
     }
 
+    /// Starts **Watch folder…** on `folder` as its dialog does.
+    pub fn watch(&mut self, folder: std::path::PathBuf) {
+        self.watch_folder(folder);
+    }
+
+    /// The live watch, if one was started: micrographs it screened, whether it still runs,
+    /// and the newest row.
+    pub fn live(&self) -> Option<(usize, bool, Option<crate::screen::ScreenRow>)> {
+        let live = self.gallery.live()?;
+        Some((live.screened(), live.is_running(), live.newest()))
+    }
+
+    /// Stops the live watch after the micrograph it is screening.
+    pub fn stop_watch(&mut self) {
+        self.gallery.stop_watch();
+    }
+
+    /// How many micrographs the gallery's per-ring curves average, once read.
+    pub fn gallery_curves(&self) -> Option<usize> {
+        self.gallery.dataset_curves().map(|c| c.micrographs)
+    }
+
     /// True while the micrograph is being read.
     pub fn is_loading(&self) -> bool {
         self.jobs.session.is_running()

@@ -22,6 +22,9 @@ impl CryolensApp {
                     .into(),
             );
         }
+        if ctx.input(|i| !i.modifiers.command && i.key_pressed(Key::W)) {
+            self.handle_toolbar_action(ToolbarAction::WatchFolder);
+        }
         if self.gallery.open {
             let action = self.gallery.keys(ctx);
             self.handle_gallery_action(action);

@@ -15,6 +15,7 @@
 //! hit-testing, `overlay` what of a micrograph's picks to draw at a zoom; all re-exported here.
 
 pub mod autosave;
+mod counts;
 mod edit;
 pub mod exchange;
 mod index;
@@ -24,6 +25,7 @@ mod picks;
 mod session;
 mod session_file;
 
+pub use counts::pick_counter;
 pub use edit::Edit;
 pub use index::PickIndex;
 pub use inputs::{MICROGRAPH_EXTENSIONS, expand_input, glob_match};

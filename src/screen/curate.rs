@@ -20,12 +20,14 @@ use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
 pub const THRESHOLD_REASON: &str = "threshold: ";
 
 /// The numeric columns a threshold may test, in table order.
-pub const METRICS: [&str; 11] = [
+pub const METRICS: [&str; 13] = [
     "pixel_size_angstrom",
     "mean_value",
     "dose_e_per_angstrom2",
     "snr_raw_db",
     "snr_denoised_db",
+    "restore_snr_denoised_db",
+    "snbr_db",
     "ice_ring_db",
     "defocus_um",
     "astigmatism_um",
@@ -42,6 +44,8 @@ pub fn metric(row: &ScreenRow, name: &str) -> Option<f64> {
         "dose_e_per_angstrom2" => row.dose_e_per_angstrom2,
         "snr_raw_db" => row.snr_raw_db,
         "snr_denoised_db" => row.snr_denoised_db,
+        "restore_snr_denoised_db" => row.restore_snr_denoised_db,
+        "snbr_db" => row.snbr_db,
         "ice_ring_db" => row.ice_ring_db,
         "defocus_um" => row.defocus_um,
         "astigmatism_um" => row.astigmatism_um,

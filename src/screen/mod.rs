@@ -14,7 +14,9 @@
 
 pub mod acquisition;
 pub mod curate;
+pub mod curves;
 pub mod ice;
+pub mod run;
 pub mod table;
 pub mod thumbnails;
 pub mod watch;
@@ -41,7 +43,9 @@ pub struct ScreenSettings {
     /// Longest side of the thumbnails and of the images the SNR is measured on, pixels
     /// (micrographs already smaller are not binned).
     pub thumbnail_size: usize,
-    /// Also measure the denoiser's even/odd SNR (two more denoisings at screen resolution).
+    /// Also measure the denoiser on the halves (two more denoisings of the central
+    /// [`SNR_REGION`]): Topaz's even/odd SNR, restore's denoised SNR and SNBR, and the per-ring
+    /// signal, bias and noise ([`curves`]).
     pub denoised_snr: bool,
     /// Count splitting when no even/odd sums lie beside a micrograph.
     pub split: CountSplitOptions,
@@ -76,6 +80,9 @@ pub struct Screened {
     /// The full-resolution power spectrum (Welch, Hann tiles of `spectrum_size`), log10, DC
     /// in the middle ([`fourier::power_spectrum`]).
     pub spectrum: Image,
+    /// Per-ring signal, bias and noise of the SNR region ([`curves::RING_WIDTH`]), when the
+    /// halves were denoised.
+    pub rings: Option<curves::RingTable>,
 }
 
 /// The screen-resolution shape of a `width × height` micrograph: the longest side at most
@@ -153,17 +160,30 @@ pub fn screen_micrograph(
         .context("denoising the binned micrograph")?;
     let mut snr_raw_db = None;
     let mut snr_denoised_db = None;
+    let mut restore = None;
+    let mut rings = None;
     if let Some((a, b, _)) = &small_halves {
         let (a, b) = (central(a, SNR_REGION), central(b, SNR_REGION));
-        let (a, b) = (&a, &b);
-        snr_raw_db = metrics::frank_al_ali_snr(a, b).ok().and_then(|s| s.snr_db);
+        snr_raw_db = metrics::frank_al_ali_snr(&a, &b)
+            .ok()
+            .and_then(|s| s.snr_db);
         if settings.denoised_snr {
             progress.set_message("denoised SNR");
-            let eo = metrics::topaz_even_odd_snr(a, b, |half| {
-                denoiser.denoise_with_ctf(half, c, true, &tiles, progress)
-            })
-            .context("denoising the halves")?;
+            let run = |half: &Image| denoiser.denoise_with_ctf(half, c, true, &tiles, progress);
+            let da = run(&a).context("denoising the first half")?;
+            let db = run(&b).context("denoising the second half")?;
+            let eo = metrics::topaz_even_odd_snr(&a, &b, |half: &Image| {
+                Ok(if std::ptr::eq(half, &a) {
+                    da.clone()
+                } else {
+                    db.clone()
+                })
+            })?;
             snr_denoised_db = eo.snr_db;
+            restore = metrics::variance_estimate(&a, &b, &da, &db).ok();
+            rings = metrics::variance_estimate_rings(&a, &b, &da, &db, curves::RING_WIDTH)
+                .ok()
+                .map(|curve| curves::RingTable::from_curve(&curve));
         }
     }
     let (size, ns) = table::file_stamp(path).map_or((None, None), |(s, n)| (Some(s), Some(n)));
@@ -179,6 +199,12 @@ pub fn screen_micrograph(
         halves: small_halves.as_ref().map(|(_, _, s)| s.describe()),
         snr_raw_db: snr_raw_db.map(|v| round(v, 2)),
         snr_denoised_db: snr_denoised_db.map(|v| round(v, 2)),
+        restore_snr_denoised_db: restore
+            .and_then(|r| metrics::to_db(r.snr_denoised))
+            .map(|v| round(v, 2)),
+        snbr_db: restore
+            .and_then(|r| metrics::to_db(r.snbr))
+            .map(|v| round(v, 2)),
         screen_pixel_size_angstrom: raw
             .pixel_size_angstrom
             .map(|p| round(f64::from(p), 4) as f32),
@@ -207,6 +233,7 @@ pub fn screen_micrograph(
         raw,
         denoised,
         spectrum,
+        rings,
     })
 }
 

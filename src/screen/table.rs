@@ -14,7 +14,9 @@ pub const TABLE_NAME: &str = "screening.csv";
 
 /// One micrograph's screening results. Empty cells are values that could not be measured
 /// (no pixel size, no halves, no CTF file) or, with `error` set, a micrograph that failed.
+/// Tables written before a column existed read with that column empty.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ScreenRow {
     /// The micrograph's path as given (or as found by the watch).
     pub micrograph: String,
@@ -39,6 +41,12 @@ pub struct ScreenRow {
     /// Topaz's even/odd SNR of the denoiser at the screening pixel size over the same region
     /// (denoised odd half against the raw even half, and the reverse, averaged), dB.
     pub snr_denoised_db: Option<f64>,
+    /// Restore's SNR of a denoised half, var(S)/var(Nd) (Palovcak et al. 2020 supplement
+    /// eq. 20) over the same region, dB.
+    pub restore_snr_denoised_db: Option<f64>,
+    /// Restore's signal-to-noise-and-bias ratio of a denoised half, var(S)/(var(Nd) + var(B))
+    /// over the same region, dB.
+    pub snbr_db: Option<f64>,
     /// Pixel size of the thumbnails and of the SNR columns, Å/px.
     pub screen_pixel_size_angstrom: Option<f32>,
     /// Crystalline-ice ring strength at 3.67 Å, dB ([`super::ice::ice_ring_db`]).
@@ -63,6 +71,9 @@ pub struct ScreenRow {
     pub raw_thumbnail: Option<String>,
     /// The power-spectrum thumbnail (PNG), relative to the output folder.
     pub spectrum: Option<String>,
+    /// Per-ring signal, bias and noise (CSV, [`super::curves`]), relative to the output
+    /// folder.
+    pub ring_curves: Option<String>,
     /// The denoising model.
     pub model: Option<String>,
     /// Seconds spent screening it.
@@ -192,6 +203,23 @@ impl ScreenTable {
         true
     }
 
+    /// Takes the decisions and reasons of the table as it is on disk now, for every row it
+    /// holds: the gallery may have saved the user's decisions since this table was read, and
+    /// a screen (which decides nothing by hand) must not write over them. A table that cannot
+    /// be read leaves the decisions as they are.
+    pub fn adopt_decisions_from_disk(&mut self) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let Ok(disk) = Self::open(dir) else { return };
+        for row in disk.rows {
+            if let Some(&i) = self.index.get(&row.micrograph) {
+                self.rows[i].decision = row.decision;
+                self.rows[i].reason = row.reason;
+            }
+        }
+    }
+
     /// Writes the whole table atomically (temporary file, fsync, rename).
     ///
     /// # Errors
@@ -281,5 +309,49 @@ mod tests {
         .unwrap();
         let e = format!("{:#}", ScreenTable::open(dir.path()).unwrap_err());
         assert!(e.contains("screening.csv") && e.contains("row 2"), "{e}");
+    }
+
+    #[test]
+    fn older_tables_read_with_new_columns_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(TABLE_NAME),
+            "micrograph,snr_raw_db,decision
+a.mrc,-12.5,accept
+",
+        )
+        .unwrap();
+        let t = ScreenTable::open(dir.path()).unwrap();
+        assert_eq!(t.rows()[0].snr_raw_db, Some(-12.5));
+        assert_eq!(t.rows()[0].decision.as_deref(), Some("accept"));
+        assert_eq!(t.rows()[0].snbr_db, None);
+    }
+
+    #[test]
+    fn a_screen_keeps_decisions_saved_by_the_gallery_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |m: &str| ScreenRow {
+            micrograph: m.into(),
+            ..Default::default()
+        };
+        let mut screen = ScreenTable::open(dir.path()).unwrap();
+        screen.upsert(row("a.mrc"));
+        screen.upsert(row("b.mrc"));
+        screen.save().unwrap();
+        // The gallery decides on its own copy and saves.
+        let mut gallery = ScreenTable::open(dir.path()).unwrap();
+        gallery.set_decision("a.mrc", Some("reject".into()), Some("drift".into()));
+        gallery.save().unwrap();
+        // The screen adds a micrograph and saves its (stale) copy.
+        screen.upsert(row("c.mrc"));
+        screen.adopt_decisions_from_disk();
+        screen.save().unwrap();
+        let back = ScreenTable::open(dir.path()).unwrap();
+        assert_eq!(back.rows().len(), 3);
+        assert_eq!(
+            back.get("a.mrc").unwrap().decision.as_deref(),
+            Some("reject")
+        );
+        assert_eq!(back.get("a.mrc").unwrap().reason.as_deref(), Some("drift"));
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! One module per concern: `harness` (building and driving the app), `measure` (statistics
 //! of rendered frames), then the tests: `views`, `models`, `picking`, `heavy`, `analysis`, `compare`,
-//! `volume`, `training`, `restore_ctf`, and the `#[ignore]`d `screenshots` writers.
+//! `volume`, `training`, `restore_ctf`, `gallery`, `live`, and the `#[ignore]`d `screenshots` writers.
 //!
 //! `cargo test --release --test gui -- --ignored --exact screenshots::screenshots` writes
 //! `screenshots/*.png`.
@@ -18,6 +18,7 @@ mod compare;
 mod gallery;
 mod harness;
 mod heavy;
+mod live;
 mod measure;
 mod models;
 mod picking;

@@ -4,7 +4,8 @@
 //! [`run_spectra`]); with `--what train`, noise2noise training steps of our native kernels,
 //! of burn's autodiff and of Topaz's PyTorch model (see [`run_train`]); with `--what picks`,
 //! heavy use of the picking GUI on synthetic sessions (see [`run_picks`]); with `--what screen`,
-//! the screening outputs of one micrograph against Topaz denoising it (`screen.rs`).
+//! the screening outputs of one micrograph against Topaz denoising it (`screen.rs`); with
+//! `--what gallery`, the screening gallery over 10,000 micrographs (`gallery.rs`).
 //!
 //! Topaz is timed by `assets/bench/topaz_peer.py` (its `denoise_image` with patch 1024,
 //! padding 500, which is `topaz denoise`'s default), with the same number of CPU threads.
@@ -16,6 +17,7 @@
 //! load average); `denoise`, `spectra`, `train` and `picks` hold one benchmark each.
 
 mod denoise;
+mod gallery;
 mod picks;
 mod screen;
 mod spectra;
@@ -50,6 +52,9 @@ pub enum BenchWhat {
     /// The screening outputs of one micrograph (`cryolens screen`) per model, against Topaz
     /// denoising it with its defaults.
     Screen,
+    /// The screening gallery over a synthetic folder of `--micrographs` rows: open time,
+    /// frame times while scrolling, peak memory.
+    Gallery,
 }
 
 /// `cryolens bench` options.
@@ -105,6 +110,9 @@ pub struct BenchArgs {
     /// `--what picks`: picks per micrograph of the 5,000-micrograph session.
     #[arg(long, default_value_t = 200)]
     pub picks_per_micrograph: usize,
+    /// `--what gallery`: micrographs in the synthetic screening folder.
+    #[arg(long, default_value_t = 10_000)]
+    pub micrographs: usize,
 }
 
 fn default_input() -> PathBuf {
@@ -190,6 +198,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Screen {
         return screen::run_screen(args);
+    }
+    if args.what == BenchWhat::Gallery {
+        return gallery::run_gallery(args);
     }
     denoise::run(args)
 }

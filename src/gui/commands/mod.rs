@@ -40,6 +40,7 @@ impl CryolensApp {
         match action {
             ToolbarAction::None => {}
             ToolbarAction::Open => self.open_dialog(),
+            ToolbarAction::WatchFolder => self.gallery.choose_watch_folder(),
             ToolbarAction::View(view) => self.set_view(view),
             ToolbarAction::Fit => self.transform.fit = true,
             ToolbarAction::Zoom(factor) => self.zoom_step(factor),

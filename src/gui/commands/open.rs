@@ -107,6 +107,31 @@ impl CryolensApp {
         self.scroll_list = true;
     }
 
+    /// **Watch folder…**: screens `folder`'s micrographs as they land with the selected model
+    /// on the app's device, into `folder/cryolens_screening`, and shows its gallery with the
+    /// live pane.
+    pub(in crate::gui) fn watch_folder(&mut self, folder: PathBuf) {
+        let Some(model) = self.models.selected else {
+            self.error = Some(
+                "No denoising model: install the Topaz models (Models panel) to watch a folder"
+                    .into(),
+            );
+            return;
+        };
+        let Some(device) = self.device.clone() else {
+            self.error = Some("The compute device is not ready yet: try again in a moment".into());
+            return;
+        };
+        if !folder.is_dir() {
+            self.error = Some(format!(
+                "error: {}: not a folder (choose the folder the microscope writes into)",
+                folder.display()
+            ));
+            return;
+        }
+        self.gallery.start_watch(absolute(&folder), model, device);
+    }
+
     /// What the gallery asked for: open the screening folder's micrographs as the session, or
     /// show one of them in the viewer (leaving the gallery).
     pub(in crate::gui) fn handle_gallery_action(
@@ -118,6 +143,7 @@ impl CryolensApp {
             Some(GalleryAction::Loaded(paths)) if !paths.is_empty() => {
                 self.open(Source::Micrographs(paths));
             }
+            Some(GalleryAction::Watch(folder)) => self.watch_folder(folder),
             Some(GalleryAction::Open(path)) => {
                 let wanted = absolute(&path);
                 match self

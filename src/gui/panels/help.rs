@@ -37,6 +37,10 @@ pub fn show(ctx: &egui::Context, open: &mut bool) {
                             "screening gallery (`cryolens DIR` of `cryolens screen -o DIR`)",
                         ),
                         (
+                            "W",
+                            "watch a folder: screen micrographs as they land (live pane)",
+                        ),
+                        (
                             "gallery: arrows, A / X",
                             "move; accept / reject (again: undecided)",
                         ),

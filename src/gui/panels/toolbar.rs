@@ -20,6 +20,8 @@ pub enum ToolbarAction {
     Zoom(f32),
     /// Show or hide the keyboard shortcuts.
     ToggleHelp,
+    /// Choose a folder to watch (screening as micrographs land, the gallery's live pane).
+    WatchFolder,
 }
 
 /// What the toolbar shows.
@@ -44,6 +46,13 @@ pub fn show(ui: &mut egui::Ui, info: &ToolbarInfo<'_>) -> ToolbarAction {
             .clicked()
         {
             action = ToolbarAction::Open;
+        }
+        if ui
+            .button("Watch folder…")
+            .on_hover_text("Screen the micrographs of a folder as the microscope writes them (W)")
+            .clicked()
+        {
+            action = ToolbarAction::WatchFolder;
         }
         ui.separator();
         for (i, view) in View::ALL.into_iter().enumerate() {

@@ -203,13 +203,64 @@ impl Gallery {
     }
 
     /// The micrographs that screened without error, in table order (the picking session the
-    /// gallery opens).
-    pub fn session_paths(&self) -> Vec<PathBuf> {
+    /// gallery opens); with `accepted_only`, only those the exports accept.
+    pub fn session_paths(&self, accepted_only: bool) -> Vec<PathBuf> {
         self.rows
             .iter()
-            .filter(|r| r.error.is_none())
+            .filter(|r| r.error.is_none() && (!accepted_only || curate::is_accepted(r)))
             .map(|r| self.micrograph_path(r))
             .collect()
+    }
+
+    /// Selects the micrograph of table index `index` (a plotted point), wherever the sort
+    /// shows it.
+    pub fn select_index(&mut self, index: usize) {
+        if let Some(p) = self.order.iter().position(|&i| i == index) {
+            self.selected = p;
+        }
+    }
+
+    /// Takes the table as re-read from disk while a screen adds to it: new micrographs are
+    /// appended (shown in the current sort), known ones get their new numbers but keep the
+    /// decisions made here. Returns how many were added. When the table on disk disagrees
+    /// with a decision made here (a save that a screen wrote over), the revision moves so the
+    /// view saves again.
+    pub fn merge(&mut self, rows: Vec<ScreenRow>) -> usize {
+        let index: std::collections::HashMap<String, usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.micrograph.clone(), i))
+            .collect();
+        let mut added = 0;
+        let mut disagrees = false;
+        for mut row in rows {
+            match index.get(&row.micrograph) {
+                Some(&i) => {
+                    let mine = &self.rows[i];
+                    disagrees |= row.decision != mine.decision || row.reason != mine.reason;
+                    row.decision.clone_from(&mine.decision);
+                    row.reason.clone_from(&mine.reason);
+                    self.rows[i] = row;
+                }
+                None => {
+                    self.rows.push(row);
+                    added += 1;
+                }
+            }
+        }
+        if added > 0 {
+            self.sort_by(self.sort);
+        }
+        if disagrees {
+            self.revision += 1;
+        }
+        added
+    }
+
+    /// The newest micrograph (last in table order) that screened without error.
+    pub fn newest(&self) -> Option<&ScreenRow> {
+        self.rows.iter().rev().find(|r| r.error.is_none())
     }
 }
 
@@ -284,5 +335,49 @@ mod tests {
         assert_eq!(g.selected(), 0);
         g.sort_by(None);
         assert_eq!(g.index_at(g.selected()), Some(2));
+    }
+
+    #[test]
+    fn merge_appends_new_rows_and_keeps_decisions_made_here() {
+        let mut g = gallery();
+        g.sort_by(Some("snr_raw_db"));
+        g.select(0);
+        let selected = g.index_at(0);
+        g.decide("accept");
+        let saved = g.revision;
+        // The screen rewrote the table without that decision, and added d.
+        let mut rows = g.rows().to_vec();
+        rows[selected.unwrap()].decision = None;
+        rows[0].snr_raw_db = Some(-9.0);
+        rows.push(ScreenRow {
+            micrograph: "/m/d.mrc".into(),
+            snr_raw_db: Some(-1.0),
+            ..Default::default()
+        });
+        assert_eq!(g.merge(rows), 1);
+        assert_eq!(g.len(), 4);
+        assert_eq!(
+            g.rows()[selected.unwrap()].decision.as_deref(),
+            Some("accept")
+        );
+        assert_eq!(g.rows()[0].snr_raw_db, Some(-9.0));
+        assert!(g.revision > saved, "the disagreement is saved again");
+        // Sorted by SNR, d (−1 dB) comes first; the selection follows its micrograph.
+        assert_eq!(g.row_at(0).unwrap().micrograph, "/m/d.mrc");
+        assert_eq!(g.index_at(g.selected()), selected);
+        assert_eq!(g.newest().unwrap().micrograph, "/m/d.mrc");
+        g.select_index(1);
+        assert_eq!(g.index_at(g.selected()), Some(1));
+    }
+
+    #[test]
+    fn the_session_can_be_restricted_to_accepted_micrographs() {
+        let mut g = gallery();
+        g.select(1);
+        g.decide("reject");
+        assert_eq!(g.session_paths(false).len(), 3);
+        let accepted = g.session_paths(true);
+        assert_eq!(accepted.len(), 2);
+        assert!(!accepted.iter().any(|p| p.ends_with("b.mrc")));
     }
 }

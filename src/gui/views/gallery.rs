@@ -12,13 +12,19 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
+pub use super::gallery_cell::CELL;
+use super::gallery_cell::{cell, decode};
+use super::gallery_plots::{self, GalleryPlot};
+use super::live::LiveWatch;
+use crate::device::ComputeDevice;
+use crate::gui::dialogs::Dialog;
 use crate::gui::job_slot::JobSlot;
+use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::gallery::Gallery;
 use crate::screen::curate::{METRICS, Threshold};
+use crate::screen::curves::{DatasetCurves, RingTable, mean_sd};
 use crate::screen::{ScreenRow, ScreenTable};
 
-/// Side of a grid cell's image, points.
-pub const CELL: f32 = 176.0;
 /// Textures kept at most (≈ 4 screenfuls); those farthest from the view are dropped first.
 pub const MAX_TEXTURES: usize = 400;
 /// Thumbnails decoded per job.
@@ -29,8 +35,12 @@ const BATCH: usize = 8;
 pub enum GalleryAction {
     /// Open this micrograph in the viewer (Enter, double click).
     Open(PathBuf),
-    /// The table was read: open these micrographs as the picking session.
+    /// The table was read (or the user asked for the accepted ones only): open these
+    /// micrographs as the picking session.
     Loaded(Vec<PathBuf>),
+    /// A folder to watch was chosen: start the watch with the app's model and device
+    /// ([`GalleryView::start_watch`]).
+    Watch(PathBuf),
 }
 
 /// A decoded thumbnail: (table index, raw?) and its pixels.
@@ -51,6 +61,16 @@ pub struct GalleryView {
     columns: usize,
     rule: String,
     message: Option<String>,
+    plot: GalleryPlot,
+    curves: JobSlot<usize, Option<DatasetCurves>>,
+    /// The dataset curves and how many rows had curves when they were read.
+    dataset_curves: Option<(usize, Option<DatasetCurves>)>,
+    refresh: JobSlot<(), Vec<ScreenRow>>,
+    refresh_again: bool,
+    live: Option<LiveWatch>,
+    watch_dialog: JobSlot<(), Option<PathBuf>>,
+    /// The selection the grid last scrolled for.
+    shown_selection: Option<usize>,
 }
 
 impl GalleryView {
@@ -76,9 +96,61 @@ impl GalleryView {
         self.textures.values().filter(|t| t.is_some()).count()
     }
 
+    /// Display positions laid out in the last frame (the rows on screen).
+    pub fn visible(&self) -> std::ops::Range<usize> {
+        self.visible.clone()
+    }
+
     /// Whether a job runs (the app repaints to poll it).
     pub fn is_busy(&self) -> bool {
-        self.load.is_running() || self.save.is_running() || self.thumbs.is_running()
+        self.load.is_running()
+            || self.save.is_running()
+            || self.thumbs.is_running()
+            || self.curves.is_running()
+            || self.refresh.is_running()
+            || self.watch_dialog.is_running()
+            || self.live.as_ref().is_some_and(LiveWatch::is_busy)
+    }
+
+    /// Shows the folder dialog of **Watch folder…** (the answer comes as
+    /// [`GalleryAction::Watch`]).
+    pub fn choose_watch_folder(&mut self) {
+        if !self.watch_dialog.is_running() {
+            let dialog = Dialog::new("Watch the folder the microscope writes into");
+            self.watch_dialog
+                .start((), dialog.folder_job("watch folder dialog"));
+        }
+    }
+
+    /// Follows `folder` ([`LiveWatch`]): its micrographs are screened with `model` on
+    /// `device` into `folder/cryolens_screening`, whose gallery opens now and grows as they
+    /// land, the newest shown in the live pane. A watch already running is stopped.
+    pub fn start_watch(&mut self, folder: PathBuf, model: DenoiserChoice, device: ComputeDevice) {
+        if let Some(old) = &mut self.live {
+            old.stop();
+        }
+        let poll = std::time::Duration::from_secs(2);
+        let settle = std::time::Duration::from_secs(3);
+        let live = LiveWatch::start(folder, model, device, poll, settle);
+        self.open_dir(live.out.clone());
+        self.live = Some(live);
+    }
+
+    /// Stops the live watch (after the micrograph it is screening).
+    pub fn stop_watch(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.stop();
+        }
+    }
+
+    /// The running or finished watch, if any.
+    pub fn live(&self) -> Option<&LiveWatch> {
+        self.live.as_ref()
+    }
+
+    /// The dataset's per-ring curves once read (Fig. 3b).
+    pub fn dataset_curves(&self) -> Option<&DatasetCurves> {
+        self.dataset_curves.as_ref()?.1.as_ref()
     }
 
     /// Polls the jobs: the table (returns [`GalleryAction::Loaded`]), decoded thumbnails,
@@ -90,7 +162,7 @@ impl GalleryView {
                 Ok(rows) => {
                     let g = Gallery::new(dir, rows);
                     self.message = None;
-                    action = Some(GalleryAction::Loaded(g.session_paths()));
+                    action = Some(GalleryAction::Loaded(g.session_paths(false)));
                     self.gallery = Some(g);
                     self.textures.clear();
                 }
@@ -112,6 +184,13 @@ impl GalleryView {
             }
             self.drop_far_textures();
         }
+        if let Some(((), Ok(Some(folder)))) = self.watch_dialog.poll() {
+            action = Some(GalleryAction::Watch(folder));
+        }
+        self.poll_live(ctx);
+        if let Some((rows, Ok(curves))) = self.curves.poll() {
+            self.dataset_curves = Some((rows, curves));
+        }
         if let Some(g) = &self.gallery {
             if g.revision != self.saved_revision && !self.save.is_running() {
                 let (dir, rows, revision) = (g.dir.clone(), g.rows().to_vec(), g.revision);
@@ -123,6 +202,54 @@ impl GalleryView {
             }
         }
         action
+    }
+
+    /// Polls the live watch and re-reads the table when it changed (merged into the gallery,
+    /// decisions made here kept); starts reading the per-ring curves when the plot shows them
+    /// and rows with curves came or went.
+    fn poll_live(&mut self, ctx: &egui::Context) {
+        if let Some(live) = &mut self.live
+            && live.poll(ctx)
+        {
+            self.refresh_again = true;
+        }
+        if let Some(((), Ok(rows))) = self.refresh.poll()
+            && let Some(g) = &mut self.gallery
+        {
+            g.merge(rows);
+        }
+        if self.refresh_again
+            && !self.refresh.is_running()
+            && !self.load.is_running()
+            && let Some(g) = &self.gallery
+        {
+            self.refresh_again = false;
+            let dir = g.dir.clone();
+            self.refresh.spawn((), "gallery-refresh", move |_| {
+                Ok(ScreenTable::open(&dir)?.rows().to_vec())
+            });
+        }
+        let Some(g) = &self.gallery else { return };
+        let with_curves = g.rows().iter().filter(|r| r.ring_curves.is_some()).count();
+        let current = self.dataset_curves.as_ref().map(|c| c.0);
+        if self.plot == GalleryPlot::Rings
+            && current != Some(with_curves)
+            && !self.curves.is_running()
+        {
+            let dir = g.dir.clone();
+            let files: Vec<PathBuf> = g
+                .rows()
+                .iter()
+                .filter_map(|r| r.ring_curves.as_ref().map(|c| dir.join(c)))
+                .collect();
+            self.curves.spawn(with_curves, "gallery-curves", move |_| {
+                let tables: Vec<RingTable> = files
+                    .iter()
+                    .filter_map(|f| RingTable::read(f).ok())
+                    .collect();
+                Ok(mean_sd(&tables))
+            });
+        }
     }
 
     /// Starts decoding the visible thumbnails that have no texture yet.
@@ -151,7 +278,7 @@ impl GalleryView {
         self.thumbs.spawn((), "gallery-thumbnails", move |_| {
             Ok(wanted
                 .into_iter()
-                .map(|(i, path)| ((i, raw), decode(&path)))
+                .map(|(i, path)| ((i, raw), decode(&path, CELL as u32)))
                 .collect())
         });
     }
@@ -242,6 +369,13 @@ impl GalleryView {
         ui.painter()
             .rect_filled(ui.max_rect(), 0.0, ui.visuals().panel_fill);
         ui.add_space(4.0);
+        if let Some(live) = &mut self.live {
+            let rule = self.rule.trim().parse::<Threshold>().ok();
+            if live.show(ui, rule.as_ref()) {
+                live.stop();
+            }
+            ui.separator();
+        }
         ui.horizontal(|ui| {
             ui.add_space(6.0);
             let (accepted, rejected, errors) = g.counts();
@@ -264,12 +398,14 @@ impl GalleryView {
             }
             ui.checkbox(&mut g.show_raw, "raw (1 / 2)");
             ui.separator();
-            ui.label("reject if");
+            let label = ui.label("reject if");
             ui.add(
                 egui::TextEdit::singleline(&mut self.rule)
                     .hint_text("ice_ring_db>3")
                     .desired_width(150.0),
-            );
+            )
+            .labelled_by(label.id)
+            .on_hover_text("A threshold (METRIC<VALUE or METRIC>VALUE); while watching, a banner shows when the newest micrograph crosses it");
             match self.rule.trim().parse::<Threshold>() {
                 Ok(t) if !self.rule.trim().is_empty() => {
                     let n = g.would_reject(std::slice::from_ref(&t));
@@ -286,8 +422,37 @@ impl GalleryView {
         if let Some(m) = &self.message {
             ui.colored_label(ui.visuals().warn_fg_color, m);
         }
+        ui.horizontal(|ui| {
+            ui.add_space(6.0);
+            ui.label("plot");
+            for p in GalleryPlot::ALL {
+                ui.selectable_value(&mut self.plot, p, p.label());
+            }
+            ui.separator();
+            let accepted = g.session_paths(true);
+            if ui
+                .button(format!("Pick on accepted ({})", accepted.len()))
+                .on_hover_text("Open only the accepted micrographs as the picking session")
+                .clicked()
+            {
+                action = Some(GalleryAction::Loaded(accepted));
+            }
+        });
         ui.label("A accept · X reject (again: undecided) · Ctrl+Z undo · arrows move · Enter open · G back to the viewer");
-        metric_plot(ui, g);
+        match self.plot {
+            GalleryPlot::Order => {
+                if let Some(i) = gallery_plots::order_plot(ui, g) {
+                    g.select_index(i);
+                }
+            }
+            GalleryPlot::Histograms => gallery_plots::histograms(ui, g),
+            GalleryPlot::Rings => gallery_plots::rings(
+                ui,
+                self.dataset_curves.as_ref().and_then(|c| c.1.as_ref()),
+                self.curves.is_running(),
+            ),
+            GalleryPlot::Hidden => {}
+        }
         let width = ui.available_width();
         let columns = ((width / (CELL + 8.0)).floor() as usize).max(1);
         self.columns = columns;
@@ -295,7 +460,12 @@ impl GalleryView {
         let row_height = CELL + 44.0;
         let selected_row = g.selected() / columns;
         let mut scroll = egui::ScrollArea::vertical().auto_shrink(false);
-        if !self.visible.is_empty()
+        // Follow the selection when it moved (keys, a plotted point) off the screen; the
+        // wheel may scroll away from an unchanged selection.
+        let moved = self.shown_selection != Some(g.selected());
+        self.shown_selection = Some(g.selected());
+        if moved
+            && !self.visible.is_empty()
             && !(self.visible.start..self.visible.end).contains(&g.selected())
         {
             scroll = scroll.vertical_scroll_offset(
@@ -329,158 +499,6 @@ impl GalleryView {
     }
 }
 
-/// The sort metric (SNR of the raw halves when unsorted) of every micrograph against its
-/// place in the table (acquisition order, as cryoSPARC Live plots it), the selected one marked.
-fn metric_plot(ui: &mut egui::Ui, g: &Gallery) {
-    use egui_plot::{Plot, PlotPoints, Points, VLine};
-    let metric = g.sort.unwrap_or("snr_raw_db");
-    let points: Vec<[f64; 2]> = g
-        .rows()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| crate::screen::curate::metric(r, metric).map(|v| [i as f64, v]))
-        .collect();
-    if points.is_empty() {
-        return;
-    }
-    let selected = g.index_at(g.selected()).map(|i| i as f64);
-    Plot::new("gallery metric")
-        .height(110.0)
-        .allow_scroll(false)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .x_axis_label("micrograph (acquisition order)")
-        .y_axis_label(metric)
-        .show(ui, |pui| {
-            pui.points(Points::new(metric, PlotPoints::from(points)).radius(2.5));
-            if let Some(x) = selected {
-                pui.vline(VLine::new("selected", x));
-            }
-        });
-}
-
-/// One grid cell: the thumbnail framed by its decision (green accepted by hand, red
-/// rejected, grey undecided; blue outline when selected), its name and metric.
-fn cell(
-    ui: &mut egui::Ui,
-    row: &ScreenRow,
-    texture: Option<&egui::TextureHandle>,
-    selected: bool,
-    metric: Option<&'static str>,
-) -> egui::Response {
-    let (rect, response) =
-        ui.allocate_exact_size(egui::vec2(CELL + 4.0, CELL + 40.0), egui::Sense::click());
-    let painter = ui.painter_at(rect);
-    let image_rect =
-        egui::Rect::from_min_size(rect.min + egui::vec2(2.0, 2.0), egui::vec2(CELL, CELL));
-    match (texture, &row.error) {
-        (_, Some(e)) => {
-            painter.rect_filled(image_rect, 2.0, egui::Color32::from_rgb(60, 20, 20));
-            painter.text(
-                image_rect.center(),
-                egui::Align2::CENTER_CENTER,
-                short(e, 28),
-                egui::FontId::proportional(11.0),
-                egui::Color32::LIGHT_RED,
-            );
-        }
-        (Some(t), None) => {
-            let [w, h] = t.size();
-            let scale = CELL / w.max(h) as f32;
-            let size = egui::vec2(w as f32 * scale, h as f32 * scale);
-            let r = egui::Rect::from_center_size(image_rect.center(), size);
-            painter.image(
-                t.id(),
-                r,
-                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-                egui::Color32::WHITE,
-            );
-        }
-        (None, None) => {
-            painter.rect_filled(image_rect, 2.0, egui::Color32::from_gray(40));
-        }
-    }
-    let frame = match row.decision.as_deref() {
-        Some("reject") => egui::Color32::from_rgb(220, 50, 50),
-        Some("accept") => egui::Color32::from_rgb(60, 190, 90),
-        _ => egui::Color32::from_gray(90),
-    };
-    painter.rect_stroke(
-        image_rect,
-        2.0,
-        egui::Stroke::new(3.0, frame),
-        egui::StrokeKind::Outside,
-    );
-    if selected {
-        painter.rect_stroke(
-            rect,
-            3.0,
-            egui::Stroke::new(2.0, egui::Color32::from_rgb(80, 160, 255)),
-            egui::StrokeKind::Inside,
-        );
-    }
-    let name = row
-        .micrograph
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(&row.micrograph);
-    let value = metric.map_or_else(
-        || {
-            row.snr_denoised_db
-                .or(row.snr_raw_db)
-                .map_or(String::new(), |v| format!("SNR {v:.1} dB"))
-        },
-        |m| {
-            crate::screen::curate::metric(row, m)
-                .map_or_else(|| format!("{m}: –"), |v| format!("{m}: {v:.2}"))
-        },
-    );
-    let text = ui.visuals().text_color();
-    painter.text(
-        egui::pos2(rect.left() + 2.0, image_rect.bottom() + 4.0),
-        egui::Align2::LEFT_TOP,
-        short(name, 30),
-        egui::FontId::proportional(11.0),
-        text,
-    );
-    painter.text(
-        egui::pos2(rect.left() + 2.0, image_rect.bottom() + 20.0),
-        egui::Align2::LEFT_TOP,
-        short(&value, 30),
-        egui::FontId::proportional(11.0),
-        text,
-    );
-    response
-}
-
-/// `s` cut to `n` characters with an ellipsis.
-fn short(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
-}
-
-/// Decodes a thumbnail PNG shrunk to fit a cell; `None` when it cannot be read.
-fn decode(path: &std::path::Path) -> Option<egui::ColorImage> {
-    let img = image::open(path).ok()?.into_luma8();
-    let side = CELL as u32;
-    let longest = img.width().max(img.height());
-    let small = if longest > side {
-        let fit = |n: u32| ((u64::from(n) * u64::from(side) / u64::from(longest)) as u32).max(1);
-        image::imageops::thumbnail(&img, fit(img.width()), fit(img.height()))
-    } else {
-        img
-    };
-    let (w, h) = (small.width() as usize, small.height() as usize);
-    let pixels = small
-        .pixels()
-        .map(|p| egui::Color32::from_gray(p.0[0]))
-        .collect();
-    Some(egui::ColorImage::new([w, h], pixels))
-}
-
 /// Writes the decisions of `rows` into the table of `dir` as it is on disk now (a screen
 /// still running there may have added rows), atomically.
 fn save(dir: &std::path::Path, rows: Vec<ScreenRow>) -> anyhow::Result<()> {
@@ -489,4 +507,71 @@ fn save(dir: &std::path::Path, rows: Vec<ScreenRow>) -> anyhow::Result<()> {
         table.set_decision(&row.micrograph, row.decision, row.reason);
     }
     table.save()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One headless frame at time `t` with `events`.
+    fn frame(ctx: &egui::Context, view: &mut GalleryView, t: f64, events: Vec<egui::Event>) {
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1200.0, 900.0),
+            )),
+            time: Some(t),
+            events,
+            ..Default::default()
+        };
+        let _ = ctx.run_ui(input, |ui| {
+            view.show(ui);
+        });
+    }
+
+    #[test]
+    fn the_wheel_scrolls_away_from_the_selection_and_keys_bring_it_back() {
+        let rows = (0..300)
+            .map(|i| ScreenRow {
+                micrograph: format!("/m/{i:03}.mrc"),
+                ..Default::default()
+            })
+            .collect();
+        let mut view = GalleryView {
+            open: true,
+            gallery: Some(Gallery::new(PathBuf::from("/out"), rows)),
+            ..Default::default()
+        };
+        let ctx = egui::Context::default();
+        frame(
+            &ctx,
+            &mut view,
+            0.0,
+            vec![egui::Event::PointerMoved(egui::pos2(600.0, 700.0))],
+        );
+        assert_eq!(view.visible().start, 0);
+        for k in 1..120 {
+            let wheel = egui::Event::MouseWheel {
+                unit: egui::MouseWheelUnit::Point,
+                delta: egui::vec2(0.0, -120.0),
+                phase: egui::TouchPhase::Move,
+                modifiers: egui::Modifiers::NONE,
+                source: egui::MouseWheelSource::Wheel,
+            };
+            frame(&ctx, &mut view, f64::from(k) / 60.0, vec![wheel]);
+        }
+        // egui smooths the wheel over the following frames: let it settle.
+        for k in 120..600 {
+            frame(&ctx, &mut view, f64::from(k) / 60.0, Vec::new());
+        }
+        let away = view.visible();
+        assert!(away.start > 20, "the wheel scrolled: {away:?}");
+        assert!(!away.contains(&0), "the selection (0) is off screen");
+        // A key that moves the selection brings the grid to it.
+        view.gallery.as_mut().unwrap().move_by(1);
+        for k in 600..610 {
+            frame(&ctx, &mut view, f64::from(k) / 60.0, Vec::new());
+        }
+        assert!(view.visible().contains(&1), "{:?}", view.visible());
+    }
 }

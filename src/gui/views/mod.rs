@@ -1,9 +1,12 @@
 //! The central area's views: [`single`] (one view with picks, drawn by [`picks`]), [`compare`] (2 to 4 panes or a
 //! swipe), [`orthoviews`] (XZ and YZ through a volume) and [`gallery`] (a screening folder's
-//! thumbnails, key G).
+//! thumbnails, key G, with its [`gallery_plots`] and the [`live`] pane of **Watch folder…**).
 
 pub mod compare;
 pub mod gallery;
+mod gallery_cell;
+pub mod gallery_plots;
+pub mod live;
 pub mod orthoviews;
 pub mod picks;
 pub mod single;
