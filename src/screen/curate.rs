@@ -201,6 +201,35 @@ pub fn export(dir: &Path, rows: &[ScreenRow], source: Option<&StarFile>) -> Resu
     })
 }
 
+/// The copy of the input RELION STAR kept in the output folder, so that exports made later
+/// (the gallery's, after each decision) keep its optics groups and CTF columns too.
+pub const SOURCE_STAR: &str = "input_micrographs.star";
+
+/// Keeps `source` as `dir/input_micrographs.star` ([`SOURCE_STAR`]), atomically.
+///
+/// # Errors
+/// An unwritable folder.
+pub fn keep_source(dir: &Path, source: &StarFile) -> Result<()> {
+    star::write(&dir.join(SOURCE_STAR), source, &WriteOptions::relion())?;
+    Ok(())
+}
+
+/// [`export`] of the table of `dir` as it is on disk, with the input STAR kept there
+/// ([`keep_source`]) when there is one: what the gallery runs after saving decisions.
+///
+/// # Errors
+/// An unreadable table or kept STAR; an unwritable folder.
+pub fn export_folder(dir: &Path) -> Result<ExportCounts> {
+    let table = super::ScreenTable::open(dir)?;
+    let kept = dir.join(SOURCE_STAR);
+    let source = if kept.is_file() {
+        Some(star::read(&kept)?)
+    } else {
+        None
+    };
+    export(dir, table.rows(), source.as_ref())
+}
+
 /// The file name of a path written with `/` or `\`.
 fn file_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
@@ -374,5 +403,23 @@ mod tests {
         let mics = own.block("micrographs").unwrap();
         assert_eq!(mics.get("rlnMicrographName", 0).unwrap(), "/data/a.mrc");
         assert_eq!(mics.i64("rlnOpticsGroup", 0).unwrap(), 1);
+
+        // A later export from the folder alone (the gallery's, after a decision) keeps the
+        // input STAR's optics and CTF columns through the copy kept there.
+        keep_source(dir.path(), &source).unwrap();
+        let mut table = crate::screen::ScreenTable::open(dir.path()).unwrap();
+        rows[1].decision = Some("accept".into());
+        rows[1].reason = Some("gallery".into());
+        for r in rows {
+            table.upsert(r);
+        }
+        table.save().unwrap();
+        let n = export_folder(dir.path()).unwrap();
+        assert_eq!(n.accepted, 2);
+        let back = star::read(&dir.path().join("accepted_micrographs.star")).unwrap();
+        assert_eq!(back.block("optics"), source.block("optics"));
+        let mics = back.block("micrographs").unwrap();
+        assert_eq!(mics.len(), 2);
+        assert_eq!(mics.f64("rlnDefocusU", 1).unwrap(), 12000.0);
     }
 }

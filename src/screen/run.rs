@@ -48,12 +48,16 @@ pub struct Screener {
 }
 
 impl Screener {
-    /// Opens (or starts) the table of `setup.out`.
+    /// Opens (or starts) the table of `setup.out`, and keeps the input STAR there
+    /// ([`curate::keep_source`]).
     ///
     /// # Errors
-    /// A table that cannot be read.
+    /// A table that cannot be read; an output folder that cannot be written.
     pub fn new(setup: ScreenerSetup, picks: PickCounter) -> Result<Self> {
         let table = ScreenTable::open(&setup.out)?;
+        if let Some(source) = &setup.source_star {
+            curate::keep_source(&setup.out, source)?;
+        }
         Ok(Self {
             setup,
             table,

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use cryolens::gui::{CryolensApp, Source};
 use cryolens::screen::ScreenTable;
-use egui::{Key, Vec2};
+use egui::{Key, Role, Vec2};
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 
 use crate::harness::{save_screenshot, setup, started_app, wait_for};
 
@@ -113,11 +114,44 @@ fn gallery_curates_with_keys_and_saves_the_decisions() {
             })
         },
     );
+    // The exports follow the decisions: c leaves the accepted list for rejected.csv with the
+    // gallery as its reason, beside the damaged file and its error.
+    wait_for(
+        &mut h,
+        "the exports rewritten",
+        Duration::from_secs(30),
+        |_| {
+            std::fs::read_to_string(out.join("accepted.txt"))
+                .is_ok_and(|t| t.lines().count() == 3 && !t.contains("c.mrc"))
+        },
+    );
+    let rejected = std::fs::read_to_string(out.join("rejected.csv")).unwrap();
+    assert!(rejected.contains("c.mrc,gallery"), "{rejected}");
+    assert!(rejected.contains("z_broken.mrc,\"error: "), "{rejected}");
+    let star = cryolens::io::star::read(&out.join("accepted_micrographs.star")).unwrap();
+    assert_eq!(star.block("micrographs").unwrap().len(), 3);
     if std::env::var_os("CRYOLENS_SAVE_SCREENSHOTS").is_some() {
         save_screenshot(&mut h, "gallery.png");
     }
 
-    // Enter opens c in the viewer.
+    // Sorting by the raw SNR puts the only exposure with halves (fei) first and keeps the
+    // selection on c.
+    h.get_by_role_and_label(Role::ComboBox, "sort").click();
+    h.run_steps(2);
+    h.get_by_label("snr_raw_db").click();
+    h.run_steps(2);
+    let (g, _, _) = h.state().gallery();
+    let g = g.unwrap();
+    assert_eq!(g.sort, Some("snr_raw_db"));
+    assert!(g.row_at(0).unwrap().micrograph.ends_with("d_fei.mrc"));
+    assert!(
+        g.row_at(g.selected())
+            .unwrap()
+            .micrograph
+            .ends_with("c.mrc")
+    );
+
+    // Enter opens c in the viewer (the session keeps table order).
     h.key_press(Key::Enter);
     h.step();
     let (_, open, _) = h.state().gallery();

@@ -21,7 +21,7 @@ use crate::gui::dialogs::Dialog;
 use crate::gui::job_slot::JobSlot;
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::gallery::Gallery;
-use crate::screen::curate::{METRICS, Threshold};
+use crate::screen::curate::{self, ExportCounts, METRICS, Threshold};
 use crate::screen::curves::{DatasetCurves, RingTable, mean_sd};
 use crate::screen::{ScreenRow, ScreenTable};
 
@@ -53,7 +53,8 @@ pub struct GalleryView {
     pub open: bool,
     gallery: Option<Gallery>,
     load: JobSlot<PathBuf, Vec<ScreenRow>>,
-    save: JobSlot<u64, ()>,
+    save: JobSlot<u64, ExportCounts>,
+    exported: Option<ExportCounts>,
     saved_revision: u64,
     thumbs: JobSlot<(), Decoded>,
     textures: HashMap<(usize, bool), Option<egui::TextureHandle>>,
@@ -171,7 +172,10 @@ impl GalleryView {
         }
         if let Some((revision, result)) = self.save.poll() {
             match result {
-                Ok(()) => self.saved_revision = self.saved_revision.max(revision),
+                Ok(counts) => {
+                    self.saved_revision = self.saved_revision.max(revision);
+                    self.exported = Some(counts);
+                }
                 Err(e) => self.message = Some(format!("Decisions not saved: {e:#}")),
             }
         }
@@ -376,7 +380,7 @@ impl GalleryView {
             }
             ui.separator();
         }
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.add_space(6.0);
             let (accepted, rejected, errors) = g.counts();
             ui.strong(format!(
@@ -422,13 +426,24 @@ impl GalleryView {
         if let Some(m) = &self.message {
             ui.colored_label(ui.visuals().warn_fg_color, m);
         }
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.add_space(6.0);
             ui.label("plot");
             for p in GalleryPlot::ALL {
                 ui.selectable_value(&mut self.plot, p, p.label());
             }
             ui.separator();
+            if let Some(n) = &self.exported {
+                ui.label(format!(
+                    "exported: {} accepted, {} rejected",
+                    n.accepted, n.rejected
+                ))
+                .on_hover_text(
+                    "accepted_micrographs.star, accepted.txt and rejected.csv, rewritten \
+                         after every decision beside screening.csv",
+                );
+                ui.separator();
+            }
             let accepted = g.session_paths(true);
             if ui
                 .button(format!("Pick on accepted ({})", accepted.len()))
@@ -500,13 +515,15 @@ impl GalleryView {
 }
 
 /// Writes the decisions of `rows` into the table of `dir` as it is on disk now (a screen
-/// still running there may have added rows), atomically.
-fn save(dir: &std::path::Path, rows: Vec<ScreenRow>) -> anyhow::Result<()> {
+/// still running there may have added rows), atomically, then the exports
+/// ([`curate::export_folder`]: `accepted_micrographs.star`, `accepted.txt`, `rejected.csv`).
+fn save(dir: &std::path::Path, rows: Vec<ScreenRow>) -> anyhow::Result<ExportCounts> {
     let mut table = ScreenTable::open(dir)?;
     for row in rows {
         table.set_decision(&row.micrograph, row.decision, row.reason);
     }
-    table.save()
+    table.save()?;
+    curate::export_folder(dir)
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 
 use eframe::egui;
 use egui::Color32;
-use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{
+    AxisHints, Bar, BarChart, FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine,
+};
 
-use crate::gui::panels::analysis::plots::log_axis;
 use crate::gui::state::gallery::Gallery;
 use crate::screen::curate::metric;
 use crate::screen::curves::{DatasetCurves, MeanSd};
@@ -88,6 +89,8 @@ pub fn order_plot(ui: &mut egui::Ui, g: &Gallery) -> Option<usize> {
         .allow_zoom(false)
         .x_axis_label("micrograph (acquisition order)")
         .y_axis_label(name)
+        .include_x(0.0)
+        .include_x(g.rows().len().saturating_sub(1) as f64)
         .show(ui, |pui| {
             pui.points(Points::new(name, PlotPoints::from(shown)).radius(2.5));
             if let Some(x) = selected {
@@ -201,7 +204,7 @@ impl Bins {
 }
 
 /// Mean ± SD over the micrographs of the per-ring signal, bias and noise power (before and
-/// after denoising), log10 y axis as in the paper; a message while they are read or when no
+/// after denoising), on a log10 y axis as in the paper (the axis shows log10 of the power); a message while they are read or when no
 /// micrograph has curves.
 pub fn rings(ui: &mut egui::Ui, curves: Option<&DatasetCurves>, reading: bool) {
     let Some(c) = curves.filter(|c| c.micrographs > 0) else {
@@ -231,9 +234,12 @@ pub fn rings(ui: &mut egui::Ui, curves: Option<&DatasetCurves>, reading: bool) {
             "spatial frequency ({unit}); mean ± SD of {} micrographs",
             c.micrographs
         ))
-        .y_axis_label("power (log)")
-        .y_axis_min_width(56.0)
-        .y_axis_formatter(log_axis)
+        // Decades are ≈ 25 points apart on a plot this short: label them anyway.
+        .custom_y_axes(vec![
+            AxisHints::new_y()
+                .label("log10 power")
+                .label_spacing(12.0..=18.0),
+        ])
         .show(ui, |pui| {
             for (name, values, colour) in quantities {
                 let band = log_band(&c.frequency, values);

@@ -27,7 +27,7 @@ pub(super) const PANE_COLOURS: [Color32; 6] = [
 pub(super) type Component = (&'static str, fn(&metrics::VarianceEstimate) -> f64);
 
 /// Formats log10-scaled axis marks as powers of ten.
-pub(in crate::gui) fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+pub(super) fn log_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
     let v = mark.value;
     if (v - v.round()).abs() < 1e-9 {
         format!("1e{}", v.round() as i64)
