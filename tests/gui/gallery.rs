@@ -162,4 +162,48 @@ fn gallery_curates_with_keys_and_saves_the_decisions() {
     h.key_press(Key::G);
     h.step();
     assert!(h.state().gallery().1);
+
+    // The metrics as a table, filtered: only the rejected micrograph, then by name.
+    h.get_by_label("table").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("SNR raw (dB)").is_some());
+    // Its name stands in the micrograph list and in the table.
+    assert_eq!(h.query_all_by_label("d_fei.mrc").count(), 2);
+    h.get_by_role_and_label(Role::ComboBox, "show").click();
+    h.run_steps(2);
+    h.get_by_label("rejected").click();
+    h.run_steps(2);
+    let (g, _, _) = h.state().gallery();
+    assert_eq!(g.unwrap().len(), 1);
+    assert!(g.unwrap().row_at(0).unwrap().micrograph.ends_with("c.mrc"));
+    assert!(h.query_by_label("1 shown").is_some());
+    if std::env::var_os("CRYOLENS_SAVE_SCREENSHOTS").is_some() {
+        h.get_by_role_and_label(Role::ComboBox, "show").click();
+        h.run_steps(2);
+        h.get_by_label("all").click();
+        h.run_steps(3);
+        save_screenshot(&mut h, "gallery_table.png");
+        h.get_by_role_and_label(Role::ComboBox, "show").click();
+        h.run_steps(2);
+        h.get_by_label("rejected").click();
+        h.run_steps(2);
+    }
+    h.get_by_role_and_label(Role::ComboBox, "show").click();
+    h.run_steps(2);
+    h.get_by_label("all").click();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::TextInput, "name").click();
+    h.run_steps(1);
+    h.get_by_role_and_label(Role::TextInput, "name")
+        .type_text("FEI");
+    h.run_steps(2);
+    let (g, _, _) = h.state().gallery();
+    assert_eq!(g.unwrap().len(), 1);
+    assert!(
+        g.unwrap()
+            .row_at(0)
+            .unwrap()
+            .micrograph
+            .ends_with("d_fei.mrc")
+    );
 }

@@ -10,6 +10,56 @@ use crate::screen::curate::{self, Threshold};
 /// The reason recorded with a decision made in the gallery.
 pub const GALLERY_REASON: &str = "gallery";
 
+/// Which micrographs the gallery shows, by their decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Show {
+    /// Every micrograph.
+    #[default]
+    All,
+    /// Not decided yet (and screened without error).
+    Undecided,
+    /// Accepted (by hand).
+    Accepted,
+    /// Rejected (by hand or by a threshold).
+    Rejected,
+    /// Failed to screen.
+    Failed,
+}
+
+impl Show {
+    /// Every choice, in the order of the selector.
+    pub const ALL: [Show; 5] = [
+        Show::All,
+        Show::Undecided,
+        Show::Accepted,
+        Show::Rejected,
+        Show::Failed,
+    ];
+
+    /// The selector's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Show::All => "all",
+            Show::Undecided => "undecided",
+            Show::Accepted => "accepted",
+            Show::Rejected => "rejected",
+            Show::Failed => "failed",
+        }
+    }
+
+    /// Whether `row` is shown.
+    pub fn shows(self, row: &ScreenRow) -> bool {
+        let decision = row.decision.as_deref();
+        match self {
+            Show::All => true,
+            Show::Undecided => row.error.is_none() && decision.is_none(),
+            Show::Accepted => row.error.is_none() && decision == Some("accept"),
+            Show::Rejected => row.error.is_none() && decision == Some("reject"),
+            Show::Failed => row.error.is_some(),
+        }
+    }
+}
+
 /// One row's decision and reason before a change: (table index, decision, reason).
 type Earlier = (usize, Option<String>, Option<String>);
 
@@ -27,6 +77,10 @@ pub struct Gallery {
     pub show_raw: bool,
     /// The metric shown under each thumbnail and sorted by (`None`: table order).
     pub sort: Option<&'static str>,
+    /// Shown micrographs by decision.
+    show: Show,
+    /// Shown micrographs by name: those whose path contains this text (case-insensitive).
+    name_filter: String,
     /// Earlier (decision, reason) of each changed row, newest last; a threshold is one step.
     undo: Vec<Vec<Earlier>>,
     /// Incremented by every change of a decision (the view saves when it moves).
@@ -44,6 +98,8 @@ impl Gallery {
             selected: 0,
             show_raw: false,
             sort: None,
+            show: Show::All,
+            name_filter: String::new(),
             undo: Vec::new(),
             revision: 0,
         }
@@ -165,7 +221,14 @@ impl Gallery {
     pub fn sort_by(&mut self, metric: Option<&'static str>) {
         let current = self.order.get(self.selected).copied();
         self.sort = metric;
-        self.order = (0..self.rows.len()).collect();
+        let text = self.name_filter.to_lowercase();
+        self.order = (0..self.rows.len())
+            .filter(|&i| {
+                let r = &self.rows[i];
+                self.show.shows(r)
+                    && (text.is_empty() || r.micrograph.to_lowercase().contains(&text))
+            })
+            .collect();
         if let Some(m) = metric {
             let value = |i: usize| curate::metric(&self.rows[i], m);
             self.order.sort_by(|&a, &b| match (value(a), value(b)) {
@@ -175,9 +238,25 @@ impl Gallery {
                 (None, None) => a.cmp(&b),
             });
         }
-        if let Some(c) = current {
-            self.selected = self.order.iter().position(|&i| i == c).unwrap_or(0);
+        self.selected = current
+            .and_then(|c| self.order.iter().position(|&i| i == c))
+            .unwrap_or(0);
+    }
+
+    /// Shows only the micrographs of `show` whose path contains `name` (case-insensitive; empty:
+    /// any), in the current sort. Decisions made meanwhile do not hide a micrograph until the
+    /// filter is set again.
+    pub fn set_filter(&mut self, show: Show, name: &str) {
+        if show != self.show || name != self.name_filter {
+            self.show = show;
+            self.name_filter = name.to_string();
+            self.sort_by(self.sort);
         }
+    }
+
+    /// The decision filter and the name filter.
+    pub fn filter(&self) -> (Show, &str) {
+        (self.show, &self.name_filter)
     }
 
     /// (accepted, rejected, with an error) counts over the table.
@@ -379,5 +458,32 @@ mod tests {
         let accepted = g.session_paths(true);
         assert_eq!(accepted.len(), 2);
         assert!(!accepted.iter().any(|p| p.ends_with("b.mrc")));
+    }
+
+    #[test]
+    fn filters_by_decision_and_name_within_the_sort() {
+        let mut g = gallery();
+        g.select(1);
+        g.decide("reject");
+        g.sort_by(Some("snr_raw_db"));
+        g.set_filter(Show::Undecided, "");
+        // a (−10 dB) and c (−5 dB) are undecided; sorted, c first.
+        let shown: Vec<&str> = (0..g.len())
+            .map(|p| g.row_at(p).unwrap().micrograph.as_str())
+            .collect();
+        assert_eq!(shown, ["/m/c.mrc", "/m/a.mrc"]);
+        g.set_filter(Show::Rejected, "");
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.row_at(0).unwrap().micrograph, "/m/b.mrc");
+        g.set_filter(Show::All, "A.MRC");
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.row_at(0).unwrap().micrograph, "/m/a.mrc");
+        g.set_filter(Show::Failed, "");
+        assert!(g.is_empty());
+        g.set_filter(Show::All, "");
+        assert_eq!(g.len(), 3);
+        // Counts and thresholds are over the whole table, not what is shown.
+        g.set_filter(Show::Accepted, "");
+        assert_eq!(g.counts(), (2, 1, 0));
     }
 }

@@ -15,12 +15,13 @@ use eframe::egui;
 pub use super::gallery_cell::CELL;
 use super::gallery_cell::{cell, decode};
 use super::gallery_plots::{self, GalleryPlot};
+use super::gallery_table;
 use super::live::LiveWatch;
 use crate::device::ComputeDevice;
 use crate::gui::dialogs::Dialog;
 use crate::gui::job_slot::JobSlot;
 use crate::gui::panels::models::DenoiserChoice;
-use crate::gui::state::gallery::Gallery;
+use crate::gui::state::gallery::{Gallery, Show};
 use crate::screen::curate::{self, ExportCounts, METRICS, Threshold};
 use crate::screen::curves::{DatasetCurves, RingTable, mean_sd};
 use crate::screen::{ScreenRow, ScreenTable};
@@ -72,6 +73,10 @@ pub struct GalleryView {
     watch_dialog: JobSlot<(), Option<PathBuf>>,
     /// The selection the grid last scrolled for.
     shown_selection: Option<usize>,
+    /// The metrics table instead of the thumbnail grid.
+    table: bool,
+    /// The name filter as typed.
+    name_filter: String,
 }
 
 impl GalleryView {
@@ -311,7 +316,12 @@ impl GalleryView {
     /// X rejects, Ctrl+Z undoes, Enter opens the selected micrograph, 1 / 2 raw / denoised.
     pub fn keys(&mut self, ctx: &egui::Context) -> Option<GalleryAction> {
         let g = self.gallery.as_mut()?;
-        let columns = self.columns.max(1) as isize;
+        // Up and down move a line in the table, a row of the grid otherwise.
+        let columns = if self.table {
+            1
+        } else {
+            self.columns.max(1) as isize
+        };
         let (moves, accept, reject, undo, enter, raw, denoised) = ctx.input_mut(|i| {
             let undo = i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z);
             let plain = !i.modifiers.command && !i.modifiers.alt;
@@ -385,8 +395,28 @@ impl GalleryView {
             let (accepted, rejected, errors) = g.counts();
             ui.strong(format!(
                 "{} micrographs: {accepted} accepted, {rejected} rejected, {errors} failed",
-                g.len()
+                g.rows().len()
             ));
+            ui.separator();
+            let (mut show, _) = g.filter();
+            egui::ComboBox::from_label("show")
+                .selected_text(show.label())
+                .show_ui(ui, |ui| {
+                    for s in Show::ALL {
+                        ui.selectable_value(&mut show, s, s.label());
+                    }
+                });
+            let name = ui.label("name");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.name_filter)
+                    .hint_text("GridSquare_12")
+                    .desired_width(110.0),
+            )
+            .labelled_by(name.id);
+            g.set_filter(show, self.name_filter.trim());
+            if g.len() < g.rows().len() {
+                ui.label(format!("{} shown", g.len()));
+            }
             ui.separator();
             let mut sort = g.sort;
             egui::ComboBox::from_label("sort")
@@ -428,6 +458,11 @@ impl GalleryView {
         }
         ui.horizontal_wrapped(|ui| {
             ui.add_space(6.0);
+            ui.selectable_value(&mut self.table, false, "grid")
+                .on_hover_text("Thumbnails");
+            ui.selectable_value(&mut self.table, true, "table")
+                .on_hover_text("The metrics, one line per micrograph; click a header to sort");
+            ui.separator();
             ui.label("plot");
             for p in GalleryPlot::ALL {
                 ui.selectable_value(&mut self.plot, p, p.label());
@@ -467,6 +502,17 @@ impl GalleryView {
                 self.curves.is_running(),
             ),
             GalleryPlot::Hidden => {}
+        }
+        if self.table {
+            let moved = self.shown_selection != Some(g.selected());
+            self.shown_selection = Some(g.selected());
+            let scroll_to = moved.then_some(g.selected());
+            if let gallery_table::TableAction::Open(p) = gallery_table::show(ui, g, scroll_to)
+                && let Some(row) = g.row_at(p)
+            {
+                action = Some(GalleryAction::Open(g.micrograph_path(row)));
+            }
+            return action;
         }
         let width = ui.available_width();
         let columns = ((width / (CELL + 8.0)).floor() as usize).max(1);

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod gallery;
 mod gallery_cell;
 pub mod gallery_plots;
+mod gallery_table;
 pub mod live;
 pub mod orthoviews;
 pub mod picks;
