@@ -13,7 +13,7 @@
 //!               screen/ (grid screening: thumbnails, metrics, ring curves, table, folder watch, runs)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
 //! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)   simulate/
-//! 1 io          io/ (mrc/, tiff, png, mapped, star/, coords/, atomic writes, provenance)
+//! 1 io          io/ (mrc/, tiff, png, mapped, star/, coords/, cryoSPARC .cs, atomic writes, provenance)
 //! 0 foundation  image  jobs  device  paths  rng  errors  sampling
 //! ```
 //!

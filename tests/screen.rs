@@ -256,3 +256,77 @@ fn watch_needs_a_folder() {
         .unwrap();
     common::assert_clear_failure(&run, "--watch follows folders");
 }
+
+#[test]
+fn a_cryosparc_exposures_table_gives_the_ctf_columns() {
+    use cryolens::io::cryosparc::{CsColumn, CsFile};
+    let dir = tempfile::tempdir().unwrap();
+    let mics = dir.path().join("mics");
+    std::fs::create_dir(&mics).unwrap();
+    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    // Patch CTF's exposures as cryoSPARC names them: a UID prefix and the motion-correction
+    // suffix around the user's file name; defocus in Å, angles in radians.
+    let cs = dir.path().join("J4_exposures_ctf_estimated.cs");
+    CsFile::from_columns(&[
+        CsColumn::U64("uid".into(), vec![3_141_592_653_589_793, 42]),
+        CsColumn::Text(
+            "micrograph_blob/path".into(),
+            vec![
+                "J3/motioncorrected/3141592653589793_fei-extended_patch_aligned_doseweighted.mrc"
+                    .into(),
+                "J3/motioncorrected/4200000000000000_other_patch_aligned_doseweighted.mrc".into(),
+            ],
+        ),
+        CsColumn::F32("micrograph_blob/psize_A".into(), vec![0.854, 0.854]),
+        CsColumn::F32("ctf/accel_kv".into(), vec![300.0, 300.0]),
+        CsColumn::F32("ctf/cs_mm".into(), vec![2.7, 2.7]),
+        CsColumn::F32("ctf/amp_contrast".into(), vec![0.1, 0.1]),
+        CsColumn::F32("ctf/df1_A".into(), vec![12_500.0, 30_000.0]),
+        CsColumn::F32("ctf/df2_A".into(), vec![11_500.0, 29_000.0]),
+        CsColumn::F32("ctf/df_angle_rad".into(), vec![0.3, 0.3]),
+        CsColumn::F32("ctf/ctf_fit_to_A".into(), vec![3.8, 6.0]),
+    ])
+    .write(&cs)
+    .unwrap();
+    let out = dir.path().join("screening");
+    let run = screen()
+        .arg("--no-denoised-snr")
+        .arg("--ctf")
+        .arg(&cs)
+        .arg(&mics)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stdout).contains("CTF: 2 micrographs"));
+    let table = ScreenTable::open(&out).unwrap();
+    let r = row(table.rows(), "fei-extended.mrc");
+    assert_eq!(r.defocus_um, Some(1.2));
+    assert_eq!(r.astigmatism_um, Some(0.1));
+    assert!((r.ctf_fit_resolution_angstrom.unwrap() - 3.8).abs() < 1e-4);
+
+    // A particles .cs is no CTF source: the missing field is named.
+    let particles = dir.path().join("particles.cs");
+    CsFile::from_columns(&[
+        CsColumn::U64("uid".into(), vec![1]),
+        CsColumn::F32("location/center_x_frac".into(), vec![0.5]),
+    ])
+    .write(&particles)
+    .unwrap();
+    let run = screen()
+        .arg("--ctf")
+        .arg(&particles)
+        .arg(&mics)
+        .arg("-o")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("micrograph_blob/path"), "{err}");
+}

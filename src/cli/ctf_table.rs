@@ -12,9 +12,10 @@ use crate::denoise::Denoiser2d;
 /// The `--ctf` option.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct CtfArgs {
-    /// Each micrograph's CTF: a RELION STAR with CTF columns (micrographs_ctf.star) or CTFFIND4
-    /// output, matched by file name (`mic_DW`, `mic_EVN`, `mic_ODD` and `mic` are one
-    /// micrograph). Needed by restore models trained on phase-flipped micrographs: their input
+    /// Each micrograph's CTF: a RELION STAR with CTF columns (micrographs_ctf.star), CTFFIND4
+    /// output or a cryoSPARC exposures `.cs`, matched by file name (`mic_DW`, `mic_EVN`,
+    /// `mic_ODD`, `mic_patch_aligned_doseweighted` and `mic` are one micrograph; cryoSPARC's
+    /// UID prefix is dropped). Needed by restore models trained on phase-flipped micrographs: their input
     /// is phase flipped before denoising and flipped back after; other models do not use it.
     #[arg(long, value_name = "FILE")]
     pub ctf: Option<PathBuf>,
@@ -47,7 +48,7 @@ impl CtfArgs {
         }
         let entries = read_ctf_file(path).with_context(|| {
             format!(
-                "{}: cannot read CTF parameters (give a RELION STAR with _rlnDefocusU or CTFFIND4 output)",
+                "{}: cannot read CTF parameters (give a RELION STAR with _rlnDefocusU, CTFFIND4 output or a cryoSPARC exposures .cs)",
                 path.display()
             )
         })?;

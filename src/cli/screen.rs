@@ -48,7 +48,8 @@ pub struct ScreenArgs {
     #[arg(long)]
     pub no_denoised_snr: bool,
     /// CTF results for the defocus, astigmatism and fit-resolution columns: a RELION STAR with
-    /// CTF columns (micrographs_ctf.star) or CTFFIND4 output, matched by file name. Without
+    /// CTF columns (micrographs_ctf.star), CTFFIND4 output or a cryoSPARC exposures `.cs`
+    /// (Patch CTF), matched by file name (cryoSPARC's UID prefix dropped). Without
     /// it a CTFFIND result beside each micrograph (`<stem>.txt`, `<stem>_ctffind4.txt`) is
     /// used.
     #[arg(long, value_name = "FILE")]
@@ -105,7 +106,7 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
     if let Some(path) = &args.ctf {
         let entries = read_ctf_file(path).with_context(|| {
             format!(
-                "{}: cannot read CTF results (give a RELION STAR with _rlnDefocusU or CTFFIND4 output)",
+                "{}: cannot read CTF results (give a RELION STAR with _rlnDefocusU, CTFFIND4 output or a cryoSPARC exposures .cs)",
                 path.display()
             )
         })?;

@@ -22,11 +22,13 @@
 //!
 //! # Files
 //! This file holds the [`Ctf`] type, its formulas and phase flipping; `readers` reads the
-//! parameters of micrographs from RELION STAR files and CTFFIND4 output ([`MicrographCtf`],
-//! re-exported here with its readers).
+//! parameters of micrographs from RELION STAR files, CTFFIND4 output and cryoSPARC exposures
+//! `.cs` files ([`MicrographCtf`], re-exported here with its readers).
 
+mod cryosparc;
 mod readers;
 
+pub use cryosparc::{read_ctf_cs, without_uid};
 pub use readers::{
     MicrographCtf, find_micrograph_ctf, parse_ctf_star, parse_ctffind, read_ctf_file,
     read_ctf_star, read_ctffind,
@@ -83,6 +85,10 @@ pub enum CtfError {
         /// The group number.
         group: i64,
     },
+    /// A cryoSPARC `.cs` file without the fields of an exposure CTF (the message names the
+    /// file and the field).
+    #[error("{0}")]
+    Cryosparc(String),
     /// A CTFFIND4 output file that cannot be read.
     #[error("CTFFIND output, line {line}: {message}")]
     Ctffind {

@@ -28,19 +28,19 @@ const HINT_OPTICS: &str =
     "RELION 3.1+ keeps it in `data_optics` (joined by `_rlnOpticsGroup`), RELION 3.0 in every row";
 
 /// Reads per-micrograph CTF parameters from a RELION STAR file (`.star`, see
-/// [`parse_ctf_star`]) or, for any other extension, CTFFIND4 output text (see
-/// [`parse_ctffind`]).
+/// [`parse_ctf_star`]), a cryoSPARC exposures table (`.cs`, see [`super::read_ctf_cs`]) or,
+/// for any other extension, CTFFIND4 output text (see [`parse_ctffind`]).
 ///
 /// # Errors
 /// As [`read_ctf_star`] or [`read_ctffind`].
 pub fn read_ctf_file(path: &Path) -> Result<Vec<MicrographCtf>, CtfError> {
-    if path
+    let extension = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("star"))
-    {
-        read_ctf_star(path)
-    } else {
-        read_ctffind(path)
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("star") => read_ctf_star(path),
+        Some("cs") => super::read_ctf_cs(path),
+        _ => read_ctffind(path),
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod atomic;
 pub mod coords;
+pub mod cryosparc;
 pub mod limits;
 pub mod mapped;
 pub mod mrc;
@@ -35,14 +36,20 @@ pub const EVEN_ODD_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_
 /// supplement S2.1).
 pub const DOSE_WEIGHTED_SUFFIX: &str = "_DW";
 
+/// The suffixes of cryoSPARC's Patch Motion Correction outputs (`mic_patch_aligned.mrc`,
+/// `mic_patch_aligned_doseweighted.mrc`), longest first.
+pub const CRYOSPARC_SUFFIXES: [&str; 2] = ["_patch_aligned_doseweighted", "_patch_aligned"];
+
 /// The name one micrograph's files share: `stem` without one trailing half suffix
-/// ([`EVEN_ODD_SUFFIXES`]) or [`DOSE_WEIGHTED_SUFFIX`], so `mic_DW`, `mic_EVN`, `mic_ODD`
-/// and `mic` all give `mic`. Only one suffix is removed.
+/// ([`EVEN_ODD_SUFFIXES`]), [`DOSE_WEIGHTED_SUFFIX`] or cryoSPARC suffix
+/// ([`CRYOSPARC_SUFFIXES`]), so `mic_DW`, `mic_EVN`, `mic_ODD`,
+/// `mic_patch_aligned_doseweighted` and `mic` all give `mic`. Only one suffix is removed.
 pub fn micrograph_base(stem: &str) -> &str {
     EVEN_ODD_SUFFIXES
         .iter()
         .flat_map(|&(even, odd)| [even, odd])
         .chain([DOSE_WEIGHTED_SUFFIX])
+        .chain(CRYOSPARC_SUFFIXES)
         .find_map(|suffix| stem.strip_suffix(suffix))
         .unwrap_or(stem)
 }

@@ -144,9 +144,10 @@ impl CryolensApp {
         if self.ctf.is_importing() {
             return;
         }
-        let dialog = Dialog::new("Read the CTF (RELION STAR or CTFFIND4 output)")
-            .filter("CTF parameters", &["star", "txt"])
-            .filter(ALL_FILES.0, ALL_FILES.1);
+        let dialog =
+            Dialog::new("Read the CTF (RELION STAR, CTFFIND4 output or cryoSPARC exposures .cs)")
+                .filter("CTF parameters", &["star", "txt", "cs"])
+                .filter(ALL_FILES.0, ALL_FILES.1);
         let job = dialog.file_then("CTF dialog", |f, _| {
             Ok((f.to_path_buf(), read_ctf_entries(f)))
         });
