@@ -503,3 +503,41 @@ fn damaged_inputs_never_panic() {
     }
     assert!(inputs > 500);
 }
+
+#[test]
+fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
+    // The real RELION autopick file of ucsf-1142 (959 × 927 px) written as cryoSPARC would
+    // store it (fractions of (ny, nx) in f32), read back, then converted by the CLI.
+    let groups = coords::read_relion(&ucsf_star()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cs = dir.path().join("J7_picked_particles.cs");
+    coords::write_cryosparc_particles(&cs, &groups, |_| Some((927, 959))).unwrap();
+    let back = coords::read(&cs).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].micrograph, groups[0].micrograph);
+    assert_eq!(back[0].picks.len(), 45);
+    for (p, q) in back[0].picks.iter().zip(&groups[0].picks) {
+        assert!(
+            (p.x - q.x).abs() < 1e-3 && (p.y - q.y).abs() < 1e-3,
+            "{p:?} {q:?}"
+        );
+        // The figure of merit travels as cryoSPARC's NCC score (f32).
+        assert!((p.score.unwrap() - q.score.unwrap()).abs() < 1e-6);
+    }
+    let out = dir.path().join("relion");
+    let run = common::cryolens()
+        .args(["coords", "convert", "--to", "relion", "--output"])
+        .arg(&out)
+        .arg(&cs)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let star = out.join("Ucsf_stack_1142_DW_manualpick.star");
+    let converted = coords::read_relion(&star).unwrap();
+    assert_eq!(converted[0].picks.len(), 45);
+    assert!((converted[0].picks[0].x - 839.125024).abs() < 1e-3);
+}

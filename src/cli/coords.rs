@@ -31,7 +31,7 @@ pub enum CoordTarget {
 /// `cryolens coords convert` options.
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
-    /// Coordinate files (.star, .txt, .box, .cbox, .coords), any mix.
+    /// Coordinate files (.star, .txt, .box, .cbox, .coords, cryoSPARC particles .cs), any mix.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output format.

@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use super::{Ctf, CtfError, MicrographCtf};
-use crate::io::cryosparc::CsFile;
+use crate::io::cryosparc::{CsFile, without_uid};
 
 /// The fields a CTF needs, and what each is.
 const REQUIRED: [(&str, &str); 7] = [
@@ -71,35 +71,10 @@ pub fn read_ctf_cs(path: &Path) -> Result<Vec<MicrographCtf>, CtfError> {
     Ok(out)
 }
 
-/// `path` with cryoSPARC's numeric UID prefix (at least 6 digits and `_`) removed from its
-/// file name; other paths unchanged.
-pub fn without_uid(path: &str) -> String {
-    let (dir, name) = match path.rfind('/') {
-        Some(k) => path.split_at(k + 1),
-        None => ("", path),
-    };
-    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
-    match name.as_bytes().get(digits) {
-        Some(b'_') if digits >= 6 => format!("{dir}{}", &name[digits + 1..]),
-        _ => path.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::io::cryosparc::CsColumn;
-
-    #[test]
-    fn uid_prefixes_are_dropped_from_names_only() {
-        assert_eq!(
-            without_uid("J3/motioncorrected/14589772112353001_mic_0001.mrc"),
-            "J3/motioncorrected/mic_0001.mrc"
-        );
-        assert_eq!(without_uid("J3/mic_0001.mrc"), "J3/mic_0001.mrc");
-        assert_eq!(without_uid("J3/0001_mic.mrc"), "J3/0001_mic.mrc");
-        assert_eq!(without_uid("123456789_a.mrc"), "a.mrc");
-    }
 
     #[test]
     fn exposures_give_relion_ctfs_and_particles_are_refused() {

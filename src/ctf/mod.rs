@@ -28,7 +28,7 @@
 mod cryosparc;
 mod readers;
 
-pub use cryosparc::{read_ctf_cs, without_uid};
+pub use cryosparc::read_ctf_cs;
 pub use readers::{
     MicrographCtf, find_micrograph_ctf, parse_ctf_star, parse_ctffind, read_ctf_file,
     read_ctf_star, read_ctffind,

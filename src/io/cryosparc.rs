@@ -255,6 +255,20 @@ fn layout(record: &[Field]) -> Result<(Vec<CsField>, usize), String> {
     Ok((fields, offset))
 }
 
+/// `path` with cryoSPARC's numeric UID prefix (at least 6 digits and `_`) removed from its
+/// file name; other paths unchanged.
+pub fn without_uid(path: &str) -> String {
+    let (dir, name) = match path.rfind('/') {
+        Some(k) => path.split_at(k + 1),
+        None => ("", path),
+    };
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    match name.as_bytes().get(digits) {
+        Some(b'_') if digits >= 6 => format!("{dir}{}", &name[digits + 1..]),
+        _ => path.to_string(),
+    }
+}
+
 /// A number of NumPy type `type_str` from its bytes.
 fn number(type_str: &str, bytes: &[u8]) -> Option<f64> {
     let t: TypeStr = type_str.parse().ok()?;
@@ -433,6 +447,17 @@ mod tests {
         assert_eq!(back.number("ctf/df1_A", 2), None);
         assert_eq!(back.number("missing", 0), None);
         assert_eq!(back.text("ctf/df1_A", 0), None);
+    }
+
+    #[test]
+    fn uid_prefixes_are_dropped_from_names_only() {
+        assert_eq!(
+            without_uid("J3/motioncorrected/14589772112353001_mic_0001.mrc"),
+            "J3/motioncorrected/mic_0001.mrc"
+        );
+        assert_eq!(without_uid("J3/mic_0001.mrc"), "J3/mic_0001.mrc");
+        assert_eq!(without_uid("J3/0001_mic.mrc"), "J3/0001_mic.mrc");
+        assert_eq!(without_uid("123456789_a.mrc"), "a.mrc");
     }
 
     #[test]

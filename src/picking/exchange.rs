@@ -266,8 +266,9 @@ pub struct ParsedImport {
 /// Reads the coordinate file `path` (any format of `crate::io::coords`, RELION 3.0/3.1+
 /// coordinate and autopick files with their figures of merit included) for micrograph
 /// `micrograph` at `micrograph_path`, without touching a session (a worker may run it). A
-/// file listing several micrographs (a Topaz list, a RELION particles STAR) contributes the
-/// group whose name matches the micrograph's file stem.
+/// file listing several micrographs (a Topaz list, a RELION particles STAR, a cryoSPARC
+/// particles `.cs`) contributes the group whose name matches the micrograph's file stem, else
+/// its micrograph base ([`crate::io::micrograph_base`]).
 ///
 /// # Errors
 /// The file's errors; no group for this micrograph in a multi-micrograph file.
@@ -278,13 +279,22 @@ pub fn read_import(
     options: ImportOptions,
 ) -> Result<ParsedImport, PickingError> {
     let mic_stem = stem(micrograph_path);
-    let groups = coords::read(path)?;
+    let mut groups = coords::read(path)?;
+    let base = |s: &str| crate::io::micrograph_base(s).to_string();
     let group = if groups.len() == 1 {
         groups.into_iter().next()
     } else {
-        groups
-            .into_iter()
-            .find(|g| stem(Path::new(&g.micrograph)) == mic_stem)
+        // The same stem, else the same micrograph base (cryoSPARC's
+        // `mic_patch_aligned_doseweighted.mrc` and RELION's `mic_DW.mrc` for `mic.mrc`).
+        let at = groups
+            .iter()
+            .position(|g| stem(Path::new(&g.micrograph)) == mic_stem)
+            .or_else(|| {
+                groups
+                    .iter()
+                    .position(|g| base(&stem(Path::new(&g.micrograph))) == base(&mic_stem))
+            });
+        at.map(|i| groups.swap_remove(i))
     }
     .ok_or_else(|| {
         PickingError::Other(format!(
@@ -378,5 +388,32 @@ mod tests {
         );
         let abs = relion_relative(Path::new("out"), "a_manualpick.star");
         assert!(Path::new(&abs).is_absolute() && abs.ends_with("out/a_manualpick.star"));
+    }
+
+    #[test]
+    fn a_cryosparc_particles_table_imports_into_the_users_micrograph() {
+        use crate::io::coords::{MicrographPicks, Pick, write_cryosparc_particles};
+        let dir = tempfile::tempdir().unwrap();
+        let cs = dir.path().join("J5_picked_particles.cs");
+        let group = |name: &str, x: f64| MicrographPicks {
+            micrograph: format!("J3/motioncorrected/{name}_patch_aligned_doseweighted.mrc"),
+            picks: vec![Pick::new(x, 100.0)],
+        };
+        write_cryosparc_particles(
+            &cs,
+            &[group("mic_0001", 500.0), group("mic_0002", 700.0)],
+            |_| Some((4092, 5760)),
+        )
+        .unwrap();
+        let mic = dir.path().join("mic_0002.mrc");
+        let parsed = read_import(3, &mic, &cs, ImportOptions::default()).unwrap();
+        assert_eq!(parsed.picks.len(), 1);
+        assert!((parsed.picks[0].x - 700.0).abs() < 1e-2);
+        let other = dir.path().join("mic_0003.mrc");
+        let e = read_import(0, &other, &cs, ImportOptions::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("no picks for micrograph mic_0003"),
+            "{e}"
+        );
     }
 }

@@ -105,8 +105,8 @@ impl CryolensApp {
         }
         let dialog = Dialog::new("Import picks into this micrograph")
             .filter(
-                "Coordinates (RELION, Topaz, EMAN, crYOLO)",
-                &["star", "txt", "box", "cbox", "coords"],
+                "Coordinates (RELION, Topaz, EMAN, crYOLO, cryoSPARC)",
+                &["star", "txt", "box", "cbox", "coords", "cs"],
             )
             .filter(ALL_FILES.0, ALL_FILES.1);
         self.jobs.import.start((), dialog.file_job("import dialog"));

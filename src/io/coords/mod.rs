@@ -1,5 +1,5 @@
-//! Particle coordinates: import and export of RELION, Topaz, EMAN, crYOLO `.cbox` and crYOLO
-//! `.coords` files.
+//! Particle coordinates: import and export of RELION, Topaz, EMAN, crYOLO `.cbox`, crYOLO
+//! `.coords` and cryoSPARC particle `.cs` files.
 //!
 //! Every format is read into [`Pick`]s: the particle **centre** in pixels of the micrograph
 //! the coordinates were made on, `x` = column, `y` = row, counted in the file's storage order
@@ -21,6 +21,7 @@
 //! | EMAN `.box` | `x y w h` per line, tab- or space-separated | lower-left corner (smallest x and row) | `x + w/2`, `y + h/2` | – | – | `#helix:`/`#segment width:` files of e2helixboxer hold 2-column segment **centres**, one filament per `#helix` |
 //! | crYOLO `.cbox` | STAR, `data_cryolo` loop `_CoordinateX/Y/Z _Width _Height _Depth _EstWidth _EstHeight _Confidence _NumBoxes _Angle [_filamentid]`, `<NA>` = missing | lower-left corner, like EMAN (crYOLO's `box.x, box.y`) | `X + Width/2`, `Y + Height/2` | `_CoordinateZ` is the centre slice, as is | `_Confidence` | `_filamentid` |
 //! | crYOLO `.coords` | `x y [z [filament]]`, white space separated | centre | as is | 3rd column | – | 4th column: filament id |
+//! | cryoSPARC `.cs` | NumPy structured array: `location/center_x_frac`, `location/center_y_frac`, `location/micrograph_shape` (ny, nx), `location/micrograph_path` | centre, as fractions of the micrograph | x = frac_x · nx, y = frac_y · ny (pyem's `csparc2star`); MRC row order like RELION, no flip | – | `pick_stats/ncc_score` | the UID prefix of cryoSPARC's paths is dropped |
 //!
 //! Units are pixels everywhere. Sizes ([`Pick::size`]) are box width and height in pixels.
 //! RELION's `_rlnHelicalTubeID` is read as [`Pick::filament`]; `_rlnParticleSelectionType`,
@@ -59,6 +60,7 @@
 //! `crate::io::coords::…`.
 
 mod cryolo;
+mod cryosparc;
 mod eman;
 mod names;
 mod relion;
@@ -68,6 +70,7 @@ pub use cryolo::{
     format_cbox, format_cryolo_coords, parse_cbox, parse_cryolo_coords, read_cbox,
     read_cryolo_coords, write_cbox, write_cryolo_coords,
 };
+pub use cryosparc::{read_cryosparc_particles, write_cryosparc_particles};
 pub use eman::{format_eman_box, parse_eman_box, read_eman_box, write_eman_box};
 pub use names::{NameRequest, OutputName, output_names};
 pub use relion::{
@@ -211,6 +214,8 @@ pub enum CoordFormat {
     Cbox,
     /// crYOLO plain coordinates (`.coords`).
     CryoloCoords,
+    /// cryoSPARC particles `.cs`.
+    Cryosparc,
 }
 
 impl CoordFormat {
@@ -223,6 +228,7 @@ impl CoordFormat {
             "box" => CoordFormat::EmanBox,
             "cbox" => CoordFormat::Cbox,
             "coords" => CoordFormat::CryoloCoords,
+            "cs" => CoordFormat::Cryosparc,
             _ => return None,
         })
     }
@@ -241,7 +247,7 @@ pub fn read(path: &Path) -> Result<Vec<MicrographPicks>, IoError> {
     let format = CoordFormat::from_path(path).ok_or_else(|| {
         IoError::invalid(
             path,
-            "unknown coordinate format: expected .star, .txt, .box, .cbox or .coords",
+            "unknown coordinate format: expected .star, .txt, .box, .cbox, .coords or .cs",
         )
     })?;
     let single = |picks: Vec<Pick>| {
@@ -256,6 +262,7 @@ pub fn read(path: &Path) -> Result<Vec<MicrographPicks>, IoError> {
         CoordFormat::EmanBox => single(read_eman_box(path)?),
         CoordFormat::Cbox => single(read_cbox(path)?),
         CoordFormat::CryoloCoords => single(read_cryolo_coords(path)?),
+        CoordFormat::Cryosparc => read_cryosparc_particles(path)?,
     })
 }
 
