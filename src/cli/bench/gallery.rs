@@ -157,14 +157,7 @@ pub fn run_gallery(args: &BenchArgs) -> Result<()> {
     frame(&ctx, &mut view, vec![egui::Event::PointerMoved(centre)]);
     let mut times = Vec::new();
     for _ in 0..300 {
-        let wheel = egui::Event::MouseWheel {
-            unit: egui::MouseWheelUnit::Point,
-            delta: egui::vec2(0.0, -120.0),
-            phase: egui::TouchPhase::Move,
-            modifiers: egui::Modifiers::NONE,
-            source: egui::MouseWheelSource::Wheel,
-        };
-        let took = frame(&ctx, &mut view, vec![wheel]);
+        let took = frame(&ctx, &mut view, vec![GalleryView::wheel_notch()]);
         times.push(took.as_secs_f64() * 1e3);
         std::thread::sleep(Duration::from_micros(16_667).saturating_sub(took));
     }

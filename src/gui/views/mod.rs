@@ -1,13 +1,9 @@
 //! The central area's views: [`single`] (one view with picks, drawn by [`picks`]), [`compare`] (2 to 4 panes or a
 //! swipe), [`orthoviews`] (XZ and YZ through a volume) and [`gallery`] (a screening folder's
-//! thumbnails, key G, with its [`gallery_plots`] and the [`live`] pane of **Watch folder…**).
+//! thumbnails, key G, with its plots and table, and the live pane of **Watch folder…**).
 
 pub mod compare;
 pub mod gallery;
-mod gallery_cell;
-pub mod gallery_plots;
-mod gallery_table;
-pub mod live;
 pub mod orthoviews;
 pub mod picks;
 pub mod single;

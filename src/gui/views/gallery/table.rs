@@ -9,8 +9,9 @@ use crate::gui::state::gallery::Gallery;
 use crate::screen::ScreenRow;
 use crate::screen::curate::metric;
 
-/// The metric columns: header, table column ([`crate::screen::curate::METRICS`]), unit.
-const COLUMNS: [(&str, &str, &str); 10] = [
+/// The metrics shown by name (the table's columns, the live pane's lines): label, table
+/// column ([`crate::screen::curate::METRICS`]), unit.
+pub(super) const COLUMNS: [(&str, &str, &str); 10] = [
     ("SNR raw", "snr_raw_db", "dB"),
     ("SNR denoised", "snr_denoised_db", "dB"),
     ("SNBR", "snbr_db", "dB"),

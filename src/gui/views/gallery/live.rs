@@ -165,7 +165,7 @@ impl LiveWatch {
         {
             let path = self.out.join(&rel);
             self.image.spawn(rel, "live image", move |_| {
-                Ok(super::gallery_cell::decode(&path, SIDE as u32))
+                Ok(super::cell::decode(&path, SIDE as u32))
             });
         }
         let changed = generation != self.seen;
@@ -237,14 +237,7 @@ impl LiveWatch {
                     if let Some(e) = &row.error {
                         ui.colored_label(ui.visuals().warn_fg_color, e);
                     }
-                    for (label, column, unit) in [
-                        ("SNR raw", "snr_raw_db", "dB"),
-                        ("SNR denoised", "snr_denoised_db", "dB"),
-                        ("SNBR", "snbr_db", "dB"),
-                        ("ice ring", "ice_ring_db", "dB"),
-                        ("dose", "dose_e_per_angstrom2", "e/Å²"),
-                        ("defocus", "defocus_um", "µm"),
-                    ] {
+                    for (label, column, unit) in super::table::COLUMNS {
                         if let Some(v) = metric(row, column) {
                             ui.label(format!("{label}: {v:.2} {unit}"));
                         }

@@ -12,19 +12,24 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-pub use super::gallery_cell::CELL;
-use super::gallery_cell::{cell, decode};
-use super::gallery_plots::{self, GalleryPlot};
-use super::gallery_table;
-use super::live::LiveWatch;
+pub(in crate::gui) mod cell;
+mod jobs;
+pub mod live;
+pub mod plots;
+pub(in crate::gui) mod table;
+
 use crate::device::ComputeDevice;
 use crate::gui::dialogs::Dialog;
 use crate::gui::job_slot::JobSlot;
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::gallery::{Gallery, Show};
-use crate::screen::curate::{self, ExportCounts, METRICS, Threshold};
-use crate::screen::curves::{DatasetCurves, RingTable, mean_sd};
+use crate::screen::curate::{ExportCounts, METRICS, Threshold};
+use crate::screen::curves::DatasetCurves;
 use crate::screen::{ScreenRow, ScreenTable};
+pub use cell::CELL;
+use cell::cell;
+use live::LiveWatch;
+use plots::GalleryPlot;
 
 /// Textures kept at most (≈ 4 screenfuls); those farthest from the view are dropped first.
 pub const MAX_TEXTURES: usize = 400;
@@ -100,6 +105,18 @@ impl GalleryView {
     /// Thumbnails decoded into textures so far (kept ones).
     pub fn textures(&self) -> usize {
         self.textures.values().filter(|t| t.is_some()).count()
+    }
+
+    /// One notch of a mouse wheel scrolling the content up (what the benchmark and the tests
+    /// send to scroll the grid down).
+    pub fn wheel_notch() -> egui::Event {
+        egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, -120.0),
+            phase: egui::TouchPhase::Move,
+            modifiers: egui::Modifiers::NONE,
+            source: egui::MouseWheelSource::Wheel,
+        }
     }
 
     /// Display positions laid out in the last frame (the rows on screen).
@@ -204,112 +221,13 @@ impl GalleryView {
             if g.revision != self.saved_revision && !self.save.is_running() {
                 let (dir, rows, revision) = (g.dir.clone(), g.rows().to_vec(), g.revision);
                 self.save
-                    .spawn(revision, "gallery-save", move |_| save(&dir, rows));
+                    .spawn(revision, "gallery-save", move |_| jobs::save(&dir, rows));
             }
             if !self.thumbs.is_running() {
                 self.decode_next();
             }
         }
         action
-    }
-
-    /// Polls the live watch and re-reads the table when it changed (merged into the gallery,
-    /// decisions made here kept); starts reading the per-ring curves when the plot shows them
-    /// and rows with curves came or went.
-    fn poll_live(&mut self, ctx: &egui::Context) {
-        if let Some(live) = &mut self.live
-            && live.poll(ctx)
-        {
-            self.refresh_again = true;
-        }
-        if let Some(((), Ok(rows))) = self.refresh.poll()
-            && let Some(g) = &mut self.gallery
-        {
-            g.merge(rows);
-        }
-        if self.refresh_again
-            && !self.refresh.is_running()
-            && !self.load.is_running()
-            && let Some(g) = &self.gallery
-        {
-            self.refresh_again = false;
-            let dir = g.dir.clone();
-            self.refresh.spawn((), "gallery-refresh", move |_| {
-                Ok(ScreenTable::open(&dir)?.rows().to_vec())
-            });
-        }
-        let Some(g) = &self.gallery else { return };
-        let with_curves = g.rows().iter().filter(|r| r.ring_curves.is_some()).count();
-        let current = self.dataset_curves.as_ref().map(|c| c.0);
-        if self.plot == GalleryPlot::Rings
-            && current != Some(with_curves)
-            && !self.curves.is_running()
-        {
-            let dir = g.dir.clone();
-            let files: Vec<PathBuf> = g
-                .rows()
-                .iter()
-                .filter_map(|r| r.ring_curves.as_ref().map(|c| dir.join(c)))
-                .collect();
-            self.curves.spawn(with_curves, "gallery-curves", move |_| {
-                let tables: Vec<RingTable> = files
-                    .iter()
-                    .filter_map(|f| RingTable::read(f).ok())
-                    .collect();
-                Ok(mean_sd(&tables))
-            });
-        }
-    }
-
-    /// Starts decoding the visible thumbnails that have no texture yet.
-    fn decode_next(&mut self) {
-        let Some(g) = &self.gallery else { return };
-        let raw = g.show_raw;
-        let wanted: Vec<(usize, PathBuf)> = self
-            .visible
-            .clone()
-            .filter_map(|p| g.index_at(p))
-            .filter(|&i| !self.textures.contains_key(&(i, raw)))
-            .take(BATCH)
-            .map(|i| {
-                let row = &g.rows()[i];
-                let rel = if raw {
-                    &row.raw_thumbnail
-                } else {
-                    &row.thumbnail
-                };
-                (i, rel.as_ref().map(|r| g.dir.join(r)).unwrap_or_default())
-            })
-            .collect();
-        if wanted.is_empty() {
-            return;
-        }
-        self.thumbs.spawn((), "gallery-thumbnails", move |_| {
-            Ok(wanted
-                .into_iter()
-                .map(|(i, path)| ((i, raw), decode(&path, CELL as u32)))
-                .collect())
-        });
-    }
-
-    /// Drops textures beyond [`MAX_TEXTURES`], those farthest from the visible rows first.
-    fn drop_far_textures(&mut self) {
-        if self.textures.len() <= MAX_TEXTURES {
-            return;
-        }
-        let Some(g) = &self.gallery else { return };
-        let centre = (self.visible.start + self.visible.end) / 2;
-        let position: HashMap<usize, usize> = (0..g.len())
-            .filter_map(|p| g.index_at(p).map(|i| (i, p)))
-            .collect();
-        let mut keys: Vec<(usize, bool)> = self.textures.keys().copied().collect();
-        keys.sort_by_key(|(i, _)| {
-            std::cmp::Reverse(position.get(i).map_or(usize::MAX, |p| p.abs_diff(centre)))
-        });
-        let excess = self.textures.len() - MAX_TEXTURES;
-        for k in keys.into_iter().take(excess) {
-            self.textures.remove(&k);
-        }
     }
 
     /// The gallery's keys while it is shown: arrows move (up/down by a row), A accepts,
@@ -491,12 +409,12 @@ impl GalleryView {
         ui.label("A accept · X reject (again: undecided) · Ctrl+Z undo · arrows move · Enter open · G back to the viewer");
         match self.plot {
             GalleryPlot::Order => {
-                if let Some(i) = gallery_plots::order_plot(ui, g) {
+                if let Some(i) = plots::order_plot(ui, g) {
                     g.select_index(i);
                 }
             }
-            GalleryPlot::Histograms => gallery_plots::histograms(ui, g),
-            GalleryPlot::Rings => gallery_plots::rings(
+            GalleryPlot::Histograms => plots::histograms(ui, g),
+            GalleryPlot::Rings => plots::rings(
                 ui,
                 self.dataset_curves.as_ref().and_then(|c| c.1.as_ref()),
                 self.curves.is_running(),
@@ -507,7 +425,7 @@ impl GalleryView {
             let moved = self.shown_selection != Some(g.selected());
             self.shown_selection = Some(g.selected());
             let scroll_to = moved.then_some(g.selected());
-            if let gallery_table::TableAction::Open(p) = gallery_table::show(ui, g, scroll_to)
+            if let table::TableAction::Open(p) = table::show(ui, g, scroll_to)
                 && let Some(row) = g.row_at(p)
             {
                 action = Some(GalleryAction::Open(g.micrograph_path(row)));
@@ -560,18 +478,6 @@ impl GalleryView {
     }
 }
 
-/// Writes the decisions of `rows` into the table of `dir` as it is on disk now (a screen
-/// still running there may have added rows), atomically, then the exports
-/// ([`curate::export_folder`]: `accepted_micrographs.star`, `accepted.txt`, `rejected.csv`).
-fn save(dir: &std::path::Path, rows: Vec<ScreenRow>) -> anyhow::Result<ExportCounts> {
-    let mut table = ScreenTable::open(dir)?;
-    for row in rows {
-        table.set_decision(&row.micrograph, row.decision, row.reason);
-    }
-    table.save()?;
-    curate::export_folder(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,14 +520,12 @@ mod tests {
         );
         assert_eq!(view.visible().start, 0);
         for k in 1..120 {
-            let wheel = egui::Event::MouseWheel {
-                unit: egui::MouseWheelUnit::Point,
-                delta: egui::vec2(0.0, -120.0),
-                phase: egui::TouchPhase::Move,
-                modifiers: egui::Modifiers::NONE,
-                source: egui::MouseWheelSource::Wheel,
-            };
-            frame(&ctx, &mut view, f64::from(k) / 60.0, vec![wheel]);
+            frame(
+                &ctx,
+                &mut view,
+                f64::from(k) / 60.0,
+                vec![GalleryView::wheel_notch()],
+            );
         }
         // egui smooths the wheel over the following frames: let it settle.
         for k in 120..600 {
