@@ -10,13 +10,33 @@ use crate::io::{EVEN_ODD_SUFFIXES, micrograph_base};
 use crate::metrics::{self, CountSplitOptions};
 use crate::sampling::SamplingOverride;
 
+/// The sub-folders Warp and WarpTools write the even and odd half averages into, beside the
+/// full averages (`average/even/`, `average/odd/`), the file names unchanged.
+pub const WARP_HALF_FOLDERS: (&str, &str) = ("even", "odd");
+
 /// The even and odd frame sums of micrograph `path`, when both exist beside it with the same
 /// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); MotionCor2's
 /// dose-weighted sum pairs the same way (`mic_DW.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc`, see
 /// [`crate::io::micrograph_base`]); `path` may also be one of the halves itself
-/// (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). `None` when no complete pair exists.
+/// (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). Warp and WarpTools keep the halves in
+/// sub-folders of the averages' folder under the same name ([`WARP_HALF_FOLDERS`]:
+/// `average/mic.mrc` → `average/even/mic.mrc` + `average/odd/mic.mrc`; a half given itself
+/// pairs with its sibling). `None` when no complete pair exists.
 pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
     let dir = path.parent().unwrap_or(Path::new(""));
+    let name = path.file_name()?;
+    let (even_dir, odd_dir) = WARP_HALF_FOLDERS;
+    let average = match dir.file_name().and_then(|d| d.to_str()) {
+        Some(d) if d == even_dir || d == odd_dir => dir.parent().unwrap_or(Path::new("")),
+        _ => dir,
+    };
+    let (a, b) = (
+        average.join(even_dir).join(name),
+        average.join(odd_dir).join(name),
+    );
+    if a.is_file() && b.is_file() {
+        return Some((a, b));
+    }
     let stem = path.file_stem()?.to_string_lossy().into_owned();
     let ext = path
         .extension()
@@ -166,5 +186,25 @@ mod tests {
         );
         assert_eq!(find_half_pair(&d.join("c.mrc")), None);
         assert_eq!(find_half_pair(&d.join("b.mrc")), None);
+    }
+
+    #[test]
+    fn warp_keeps_halves_in_even_and_odd_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let average = dir.path().join("average");
+        for sub in ["", "even", "odd"] {
+            std::fs::create_dir_all(average.join(sub)).unwrap();
+            std::fs::write(average.join(sub).join("mic_0001.mrc"), b"x").unwrap();
+        }
+        std::fs::write(average.join("even/mic_0002.mrc"), b"x").unwrap();
+        std::fs::write(average.join("mic_0002.mrc"), b"x").unwrap();
+        let pair = Some((
+            average.join("even/mic_0001.mrc"),
+            average.join("odd/mic_0001.mrc"),
+        ));
+        assert_eq!(find_half_pair(&average.join("mic_0001.mrc")), pair);
+        assert_eq!(find_half_pair(&average.join("odd/mic_0001.mrc")), pair);
+        // Only the even half: no pair.
+        assert_eq!(find_half_pair(&average.join("mic_0002.mrc")), None);
     }
 }

@@ -41,6 +41,15 @@ pub fn is_screenable(path: &Path) -> bool {
     if stem.ends_with("_Fractions") || is_half(&stem) {
         return false;
     }
+    // Warp's half averages: `average/even/`, `average/odd/`.
+    let (even, odd) = crate::analysis::halves::WARP_HALF_FOLDERS;
+    if path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|d| d == even || d == odd)
+    {
+        return false;
+    }
     // EPU: below GridSquare_* only Data/ holds exposures.
     let components: Vec<String> = path
         .parent()
@@ -243,6 +252,10 @@ mod tests {
                 false,
             ),
             ("s/Images-Disc1/GridSquare_1/GridSquare_1.mrc", false),
+            // Warp: the averages are exposures, their even/odd halves are not.
+            ("warp/average/mic_0001.mrc", true),
+            ("warp/average/even/mic_0001.mrc", false),
+            ("warp/average/odd/mic_0001.mrc", false),
         ] {
             assert_eq!(is_screenable(Path::new(path)), taken, "{path}");
         }
