@@ -304,6 +304,32 @@ fn ctffind_output() {
     assert_eq!(m[1].ctf.defocus_u_angstrom, 11000.0);
 }
 
+/// CTFFIND5's layout: columns 8–10 add the estimated tilt axis, tilt angle and sample
+/// thickness (Elferich et al. 2024).
+const CTFFIND5: &str = "# Output from CTFFind version 5.0.2, run on 2025-06-02 10:11:12
+# Input file: /data/mic_0002.mrc ; Number of micrographs: 1
+# Pixel size: 0.830 Angstroms ; acceleration voltage: 300.0 keV ; spherical aberration: 2.70 mm ; amplitude contrast: 0.07
+# Box size: 512 pixels ; min. res.: 30.0 Angstroms ; max. res.: 3.5 Angstroms ; min. def.: 5000.0 um; max. def. 50000.0 um
+# Columns: #1 - micrograph number; #2 - defocus 1 [Angstroms]; #3 - defocus 2; #4 - azimuth of astigmatism; #5 - additional phase shift [radians]; #6 - cross correlation; #7 - spacing (in Angstroms) up to which CTF rings were fit successfully; #8 - Estimated tilt axis angle; #9 - Estimated tilt angle ; #10 Estimated sample thickness (in Angstroms)
+1.000000 12000.5 11800.25 35.0 0.0 0.12 3.9 -84.5 12.25 412.0
+";
+
+#[test]
+fn ctffind5_keeps_tilt_and_thickness() {
+    let m = parse_ctffind(CTFFIND5).unwrap();
+    let c = &m[0];
+    assert_eq!(c.ctf.defocus_u_angstrom, 12000.5);
+    assert_eq!(c.tilt_degrees, Some((-84.5, 12.25)));
+    assert_eq!(c.sample_thickness_angstrom, Some(412.0));
+    assert_eq!(c.fit_resolution_angstrom, Some(3.9));
+    // CTFFIND 4.1: no such columns.
+    let c4 = &parse_ctffind(CTFFIND).unwrap()[0];
+    assert_eq!(
+        (c4.tilt_degrees, c4.sample_thickness_angstrom),
+        (None, None)
+    );
+}
+
 #[test]
 fn ctffind_errors_are_clear() {
     let no_voltage = CTFFIND.replace("acceleration voltage: 300.0 keV ;", "");

@@ -330,3 +330,51 @@ fn a_cryosparc_exposures_table_gives_the_ctf_columns() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("micrograph_blob/path"), "{err}");
 }
+
+#[test]
+fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mics = dir.path().join("mics");
+    std::fs::create_dir(&mics).unwrap();
+    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    // CTFFIND5 run on it: columns 8–10 are tilt axis, tilt angle and sample thickness (Å).
+    std::fs::write(
+        mics.join("fei-extended_ctffind.txt"),
+        "# Output from CTFFind version 5.0.2\n\
+         # Input file: fei-extended.mrc ; Number of micrographs: 1\n\
+         # Pixel size: 0.854 Angstroms ; acceleration voltage: 300.0 keV ; spherical aberration: 2.70 mm ; amplitude contrast: 0.07\n\
+         1.0 14000.0 13600.0 20.0 0.0 0.11 4.2 -80.0 7.5 385.0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("screening");
+    let run = screen()
+        .arg("--no-denoised-snr")
+        .arg(&mics)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table = ScreenTable::open(&out).unwrap();
+    let r = row(table.rows(), "fei-extended.mrc");
+    assert_eq!(r.defocus_um, Some(1.38));
+    assert_eq!(r.ice_thickness_nm, Some(38.5));
+    assert_eq!(r.ctf_tilt_degrees, Some(7.5));
+    // A rule on the new column rejects by it.
+    let run = screen()
+        .args(["--no-denoised-snr", "--reject-if", "ice_thickness_nm>30"])
+        .arg(&mics)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let table = ScreenTable::open(&out).unwrap();
+    let r = row(table.rows(), "fei-extended.mrc");
+    assert_eq!(r.decision.as_deref(), Some("reject"));
+    assert!(r.reason.as_deref().unwrap().contains("ice_thickness_nm"));
+}

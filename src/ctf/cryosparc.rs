@@ -66,6 +66,10 @@ pub fn read_ctf_cs(path: &Path) -> Result<Vec<MicrographCtf>, CtfError> {
             fit_resolution_angstrom: cs
                 .number("ctf/ctf_fit_to_A", i)
                 .filter(|r| r.is_finite() && *r > 0.0),
+            tilt_degrees: None,
+            // Patch CTF estimates the ice thickness (`ctf_stats/ice_thickness_rel`) only
+            // relatively; no absolute thickness.
+            sample_thickness_angstrom: None,
         });
     }
     Ok(out)

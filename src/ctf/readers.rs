@@ -22,6 +22,12 @@ pub struct MicrographCtf {
     /// The resolution up to which the CTF fit is good, Å, when the file gives it
     /// (`_rlnCtfMaxResolution`; CTFFIND's 7th column, the spacing up to which rings were fit).
     pub fit_resolution_angstrom: Option<f64>,
+    /// CTFFIND5's estimated specimen tilt: (tilt axis angle, tilt angle), degrees (its 8th
+    /// and 9th columns); `None` from other sources or when not estimated.
+    pub tilt_degrees: Option<(f64, f64)>,
+    /// CTFFIND5's estimated sample (ice) thickness, Å (its 10th column); `None` from other
+    /// sources or when not estimated (0).
+    pub sample_thickness_angstrom: Option<f64>,
 }
 
 const HINT_OPTICS: &str =
@@ -227,6 +233,8 @@ fn ctf_from_star(file: &StarFile) -> Result<Vec<MicrographCtf>, CtfError> {
         };
         ctf.validate()?;
         out.push(MicrographCtf {
+            tilt_degrees: None,
+            sample_thickness_angstrom: None,
             micrograph_name: name,
             ctf,
             pixel_size_angstrom: pixel.filter(|p| p.is_finite() && *p > 0.0),
@@ -266,8 +274,10 @@ fn header_number(header: &str, key: &str) -> Option<f64> {
 /// `spherical aberration:` (mm) and `amplitude contrast:`; `Input file:` names the
 /// micrograph when present. Each data line has at least 7 numbers: micrograph number,
 /// defocus 1 (Å), defocus 2 (Å), azimuth of astigmatism (degrees), additional phase shift
-/// (radians), cross-correlation, spacing up to which rings were fit (Å); extra columns
-/// (CTFFIND 4.1/5) are ignored. Defocus 1/2 and the azimuth map to RELION's U/V/angle
+/// (radians), cross-correlation, spacing up to which rings were fit (Å). CTFFIND5 adds the
+/// estimated tilt axis angle and tilt angle (degrees) and the sample thickness (Å) as
+/// columns 8–10: they are kept ([`MicrographCtf::tilt_degrees`],
+/// [`MicrographCtf::sample_thickness_angstrom`]; a thickness of 0 means not estimated). Defocus 1/2 and the azimuth map to RELION's U/V/angle
 /// unchanged (RELION imports CTFFIND this way); the phase shift is converted to degrees.
 ///
 /// # Errors
@@ -350,6 +360,9 @@ pub fn parse_ctffind(text: &str) -> Result<Vec<MicrographCtf>, CtfError> {
                 ctf,
                 pixel_size_angstrom: (pixel.is_finite() && pixel > 0.0).then_some(pixel),
                 fit_resolution_angstrom: (v[6].is_finite() && v[6] > 0.0).then_some(v[6]),
+                tilt_degrees: (v.len() >= 9 && v[7].is_finite() && v[8].is_finite())
+                    .then(|| (v[7], v[8])),
+                sample_thickness_angstrom: v.get(9).copied().filter(|t| t.is_finite() && *t > 0.0),
             })
         })
         .collect()

@@ -20,7 +20,7 @@ use crate::io::star::{self, Block, StarFile, Table, WriteOptions};
 pub const THRESHOLD_REASON: &str = "threshold: ";
 
 /// The numeric columns a threshold may test, in table order.
-pub const METRICS: [&str; 13] = [
+pub const METRICS: [&str; 15] = [
     "pixel_size_angstrom",
     "mean_value",
     "dose_e_per_angstrom2",
@@ -32,6 +32,8 @@ pub const METRICS: [&str; 13] = [
     "defocus_um",
     "astigmatism_um",
     "ctf_fit_resolution_angstrom",
+    "ice_thickness_nm",
+    "ctf_tilt_degrees",
     "picks",
     "seconds",
 ];
@@ -50,6 +52,8 @@ pub fn metric(row: &ScreenRow, name: &str) -> Option<f64> {
         "defocus_um" => row.defocus_um,
         "astigmatism_um" => row.astigmatism_um,
         "ctf_fit_resolution_angstrom" => row.ctf_fit_resolution_angstrom,
+        "ice_thickness_nm" => row.ice_thickness_nm,
+        "ctf_tilt_degrees" => row.ctf_tilt_degrees,
         "picks" => row.picks.map(|p| p as f64),
         "seconds" => row.seconds,
         _ => None,

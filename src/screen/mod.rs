@@ -222,6 +222,10 @@ pub fn screen_micrograph(
             )
         }),
         ctf_fit_resolution_angstrom: ctf.and_then(|c| c.fit_resolution_angstrom),
+        ice_thickness_nm: ctf
+            .and_then(|c| c.sample_thickness_angstrom)
+            .map(|t| round(t / 10.0, 1)),
+        ctf_tilt_degrees: ctf.and_then(|c| c.tilt_degrees).map(|(_, t)| round(t, 2)),
         model: Some(denoiser.label().to_string()),
         seconds: Some(round(started.elapsed().as_secs_f64(), 2)),
         file_size_bytes: size,

@@ -57,6 +57,10 @@ pub struct ScreenRow {
     pub astigmatism_um: Option<f64>,
     /// Resolution of the CTF fit, Å.
     pub ctf_fit_resolution_angstrom: Option<f64>,
+    /// Sample (ice) thickness estimated by CTFFIND5, nm.
+    pub ice_thickness_nm: Option<f64>,
+    /// Specimen tilt estimated by CTFFIND5, degrees.
+    pub ctf_tilt_degrees: Option<f64>,
     /// Particles picked on it (the picking session beside the micrographs).
     pub picks: Option<usize>,
     /// The user's decision: `accept` or `reject`; empty until decided.

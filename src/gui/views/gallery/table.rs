@@ -11,7 +11,7 @@ use crate::screen::curate::metric;
 
 /// The metrics shown by name (the table's columns, the live pane's lines): label, table
 /// column ([`crate::screen::curate::METRICS`]), unit.
-pub(super) const COLUMNS: [(&str, &str, &str); 10] = [
+pub(super) const COLUMNS: [(&str, &str, &str); 12] = [
     ("SNR raw", "snr_raw_db", "dB"),
     ("SNR denoised", "snr_denoised_db", "dB"),
     ("SNBR", "snbr_db", "dB"),
@@ -20,6 +20,8 @@ pub(super) const COLUMNS: [(&str, &str, &str); 10] = [
     ("defocus", "defocus_um", "µm"),
     ("astigmatism", "astigmatism_um", "µm"),
     ("CTF fit", "ctf_fit_resolution_angstrom", "Å"),
+    ("ice (CTFFIND5)", "ice_thickness_nm", "nm"),
+    ("tilt (CTFFIND5)", "ctf_tilt_degrees", "°"),
     ("picks", "picks", ""),
     ("pixel", "pixel_size_angstrom", "Å"),
 ];
