@@ -540,4 +540,52 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
     let converted = coords::read_relion(&star).unwrap();
     assert_eq!(converted[0].picks.len(), 45);
     assert!((converted[0].picks[0].x - 839.125024).abs() < 1e-3);
+
+    // And on to cryoSPARC again: the import STAR, and the .cs with the micrograph's shape.
+    let back_out = dir.path().join("cryosparc");
+    let run = common::cryolens()
+        .args([
+            "coords",
+            "convert",
+            "--to",
+            "cryosparc",
+            "--micrograph-shape",
+            "959x927",
+            "--output",
+        ])
+        .arg(&back_out)
+        .arg(&star)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let particles = coords::read_relion(&back_out.join("particles.star")).unwrap();
+    assert_eq!(particles[0].micrograph, "Ucsf_stack_1142_DW.mrc");
+    let again = coords::read(&back_out.join("particles.cs")).unwrap();
+    assert_eq!(again[0].picks.len(), 45);
+    for (p, q) in again[0].picks.iter().zip(&groups[0].picks) {
+        assert!(
+            (p.x - q.x).abs() < 1e-3 && (p.y - q.y).abs() < 1e-3,
+            "{p:?} {q:?}"
+        );
+    }
+    let bad = common::cryolens()
+        .args([
+            "coords",
+            "convert",
+            "--to",
+            "cryosparc",
+            "--micrograph-shape",
+            "959",
+            "--output",
+        ])
+        .arg(&back_out)
+        .arg(&star)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("COLUMNSxROWS"));
 }

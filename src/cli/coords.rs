@@ -26,6 +26,9 @@ pub enum CoordTarget {
     Eman,
     /// `<micrograph>.cbox` per micrograph (crYOLO).
     Cryolo,
+    /// For cryoSPARC's Import Particles: one `particles.star` (RELION particles table, each
+    /// pick naming its micrograph by file name) and, with `--micrograph-shape`, `particles.cs`.
+    Cryosparc,
 }
 
 /// `cryolens coords convert` options.
@@ -51,6 +54,10 @@ pub struct ConvertArgs {
     /// TIFF/PNG images used with MRC files or back. Applied after scaling.
     #[arg(long, value_name = "ROWS")]
     pub flip_y: Option<usize>,
+    /// With `--to cryosparc`: every micrograph's size as COLUMNSxROWS (e.g. `5760x4092`), to
+    /// also write `particles.cs` (cryoSPARC stores picks as fractions of it).
+    #[arg(long, value_name = "COLUMNSxROWS", value_parser = parse_shape)]
+    pub micrograph_shape: Option<(u32, u32)>,
 }
 
 /// The picks of one micrograph, merged over the inputs, with the input they first came from.
@@ -106,6 +113,25 @@ fn read_groups(inputs: &[PathBuf]) -> Result<Vec<Group>> {
         }
     }
     Ok(by_name.into_values().collect())
+}
+
+/// The file name of a micrograph named by path (`/` or `\\` separators).
+fn file_name_of(micrograph: &str) -> String {
+    micrograph
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(micrograph)
+        .to_string()
+}
+
+/// Parses `COLUMNSxROWS` (`5760x4092`) into (columns, rows), both ≥ 1.
+fn parse_shape(text: &str) -> Result<(u32, u32), String> {
+    let (a, b) = text
+        .split_once(['x', 'X', '×'])
+        .ok_or_else(|| format!("`{text}` is not COLUMNSxROWS (e.g. 5760x4092)"))?;
+    let n = |t: &str| t.trim().parse::<u32>().ok().filter(|&v| v >= 1);
+    n(a).zip(n(b))
+        .ok_or_else(|| format!("`{text}`: columns and rows must be whole numbers ≥ 1"))
 }
 
 /// A relative path as RELION's index holds it (`/` separators).
@@ -211,6 +237,33 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
             each(".cbox", &|p, g| {
                 Ok(coords::write_cbox(p, &g.picks, args.box_size)?)
             })?;
+        }
+        CoordTarget::Cryosparc => {
+            // cryoSPARC matches particles to its exposures by micrograph file name.
+            let named: Vec<MicrographPicks> = groups
+                .iter()
+                .map(|g| {
+                    let name = file_name_of(&g.picks.micrograph);
+                    MicrographPicks {
+                        // A per-micrograph file names its micrograph without extension.
+                        micrograph: if name.contains('.') {
+                            name
+                        } else {
+                            format!("{name}.mrc")
+                        },
+                        picks: g.picks.picks.clone(),
+                    }
+                })
+                .collect();
+            coords::write_relion_particles(&args.output.join("particles.star"), &named)?;
+            if let Some((nx, ny)) = args.micrograph_shape {
+                coords::write_cryosparc_particles(
+                    &args.output.join("particles.cs"),
+                    &named,
+                    |_| Some((ny, nx)),
+                )?;
+            }
+            written = named.iter().map(|g| g.picks.len()).sum();
         }
     }
     println!(

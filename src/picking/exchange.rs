@@ -75,15 +75,20 @@ pub enum ExportFormat {
     Eman,
     /// crYOLO `.cbox` files, one per micrograph (needs the box size).
     Cryolo,
+    /// For cryoSPARC: `particles.star` (one RELION particles table naming each micrograph by
+    /// file name, what cryoSPARC's Import Particles job reads) and, when every micrograph's
+    /// shape can be read from its MRC header, `particles.cs` (fractions of that shape).
+    Cryosparc,
 }
 
 impl ExportFormat {
     /// All formats, in menu order.
-    pub const ALL: [ExportFormat; 4] = [
+    pub const ALL: [ExportFormat; 5] = [
         ExportFormat::Relion,
         ExportFormat::Topaz,
         ExportFormat::Eman,
         ExportFormat::Cryolo,
+        ExportFormat::Cryosparc,
     ];
 
     /// Menu label.
@@ -93,6 +98,7 @@ impl ExportFormat {
             ExportFormat::Topaz => "Topaz txt",
             ExportFormat::Eman => "EMAN box",
             ExportFormat::Cryolo => "crYOLO cbox",
+            ExportFormat::Cryosparc => "cryoSPARC",
         }
     }
 }
@@ -185,6 +191,40 @@ pub fn export(
             let path = out_dir.join("particles.txt");
             coords::write_topaz(&path, &groups)?;
             written.push(path);
+        }
+        ExportFormat::Cryosparc => {
+            let groups: Vec<MicrographPicks> = picked
+                .iter()
+                .map(|(i, picks)| MicrographPicks {
+                    micrograph: session.micrographs[*i]
+                        .path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| name_of(*i)),
+                    picks: picks.clone(),
+                })
+                .collect();
+            let path = out_dir.join("particles.star");
+            coords::write_relion_particles(&path, &groups)?;
+            written.push(path);
+            // (ny, nx) of each micrograph from its MRC header; TIFF or unreadable: no .cs.
+            let shapes: Vec<Option<(u32, u32)>> = picked
+                .iter()
+                .map(|(i, _)| {
+                    let info = crate::io::mrc::read_info(&session.micrographs[*i].path).ok()?;
+                    Some((u32::try_from(info.ny).ok()?, u32::try_from(info.nx).ok()?))
+                })
+                .collect();
+            if shapes.iter().all(Option::is_some) {
+                let path = out_dir.join("particles.cs");
+                coords::write_cryosparc_particles(&path, &groups, |name| {
+                    groups
+                        .iter()
+                        .position(|g| g.micrograph == name)
+                        .and_then(|k| shapes[k])
+                })?;
+                written.push(path);
+            }
         }
         ExportFormat::Eman | ExportFormat::Cryolo => {
             for ((_, picks), out_name) in picked.iter().zip(&names) {
@@ -415,5 +455,30 @@ mod tests {
             e.to_string().contains("no picks for micrograph mic_0003"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_cryosparc_export_writes_the_import_star_and_the_cs() {
+        use crate::io::coords::{self, Pick};
+        let ucsf = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
+        let mut session = PickSession::new(vec![ucsf]);
+        session.micrographs[0].picks = [(100.0, 200.0), (958.0, 926.0)]
+            .iter()
+            .map(|&(x, y)| SessionPick::from_pick(&Pick::new(x, y)))
+            .collect();
+        session.touch();
+        let dir = tempfile::tempdir().unwrap();
+        let written = export(&session, ExportFormat::Cryosparc, dir.path()).unwrap();
+        assert_eq!(written.len(), 2, "{written:?}");
+        let star = coords::read_relion(&dir.path().join("particles.star")).unwrap();
+        assert_eq!(star[0].micrograph, "Ucsf_stack_1142_DW.mrc");
+        let cs = crate::io::cryosparc::CsFile::read(&dir.path().join("particles.cs")).unwrap();
+        // The real header's shape: 959 columns, 927 rows, stored as (ny, nx).
+        assert_eq!(cs.number_at("location/micrograph_shape", 0, 0), Some(927.0));
+        assert_eq!(cs.number_at("location/micrograph_shape", 0, 1), Some(959.0));
+        let back = coords::read(&dir.path().join("particles.cs")).unwrap();
+        assert!((back[0].picks[1].x - 958.0).abs() < 1e-3);
+        assert!((back[0].picks[1].y - 926.0).abs() < 1e-3);
     }
 }
