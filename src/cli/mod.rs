@@ -169,8 +169,8 @@ pub enum ModelsAction {
 /// Parses the command line and runs it; errors are printed as one clear message.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    quiet_display_probing();
     if cli.command.is_some() {
-        quiet_display_probing();
         crate::io::provenance::set_command(
             std::iter::once("cryolens".to_string()).chain(std::env::args().skip(1)),
         );
@@ -192,10 +192,12 @@ pub fn main() -> ExitCode {
 /// Mesa's Vulkan device-selection layer connects to a Wayland display to learn which GPU
 /// drives the screen, and libwayland prints `error: XDG_RUNTIME_DIR is invalid or not set in
 /// the environment.` when there is none (SSH sessions, batch jobs, cluster nodes): a harmless
-/// line that reads like our own errors. Batch commands never draw on a screen and choose their
-/// adapter themselves ([`crate::device`]), so the layer is switched off for them
-/// (`NODEVICE_SELECT=1`) when there is no `XDG_RUNTIME_DIR` and the user has not set it; the
-/// GUI keeps it.
+/// line that reads like our own errors, once per adapter query (dozens at GUI start over X
+/// forwarding or VNC). Without `XDG_RUNTIME_DIR` there is no Wayland socket to find, so the
+/// layer learns nothing; and every command, the GUI included, chooses its adapter itself
+/// ([`crate::device`]). The layer is therefore switched off (`NODEVICE_SELECT=1`) when there is
+/// no `XDG_RUNTIME_DIR` and the user has not set `NODEVICE_SELECT`; on a Wayland or X desktop
+/// session (which sets `XDG_RUNTIME_DIR`) nothing changes.
 fn quiet_display_probing() {
     if std::env::var_os("NODEVICE_SELECT").is_none()
         && std::env::var_os("XDG_RUNTIME_DIR").is_none()
