@@ -589,3 +589,58 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("COLUMNSxROWS"));
 }
+
+#[test]
+fn relion5_tomography_particles_convert_through_the_tomograms_star() {
+    let dir = tempfile::tempdir().unwrap();
+    let tomograms = dir.path().join("tomograms.star");
+    std::fs::write(
+        &tomograms,
+        "data_global\nloop_\n_rlnTomoName\n_rlnTomoTiltSeriesPixelSize\n_rlnTomoTomogramBinning\n\
+         _rlnTomoSizeX\n_rlnTomoSizeY\n_rlnTomoSizeZ\nTS_01 2.39 6.0 4092 4092 1392\n",
+    )
+    .unwrap();
+    let particles = dir.path().join("particles.star");
+    // Centred Å: the tomogram centre, and a particle 1446 tilt-series pixels left of it.
+    std::fs::write(
+        &particles,
+        "data_particles\nloop_\n_rlnTomoName\n_rlnCenteredCoordinateXAngst\n\
+         _rlnCenteredCoordinateYAngst\n_rlnCenteredCoordinateZAngst\n\
+         TS_01 0.0 0.0 0.0\nTS_01 -3455.94 0.0 0.0\n",
+    )
+    .unwrap();
+    let convert = |to: &str, out: &Path, input: &Path, with_tomograms: bool| {
+        let mut c = common::cryolens();
+        c.args(["coords", "convert", "--to", to, "--output"])
+            .arg(out);
+        if with_tomograms {
+            c.arg("--tomograms").arg(&tomograms);
+        }
+        c.arg(input).output().unwrap()
+    };
+    let out = dir.path().join("relion");
+    let run = convert("relion", &out, &particles, false);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--tomograms"));
+    let run = convert("relion", &out, &particles, true);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let picks = &coords::read_relion(&out.join("TS_01_manualpick.star")).unwrap()[0].picks;
+    // Voxels of the 6× binned reconstruction: the centre is (341, 341, 116).
+    assert!((picks[0].x - 341.0).abs() < 1e-6 && (picks[0].z.unwrap() - 116.0).abs() < 1e-6);
+    assert!((picks[1].x - 100.0).abs() < 1e-6, "{:?}", picks[1]);
+    // And back to centred Å.
+    let back = dir.path().join("relion5");
+    let run = convert("relion5", &back, &out.join("TS_01_manualpick.star"), true);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let t = coords::read_tomograms_star(&tomograms).unwrap();
+    let again = coords::read_relion5_particles(&back.join("particles.star"), &t).unwrap();
+    assert!((again[0].picks[1].x - 100.0).abs() < 1e-6);
+}

@@ -26,6 +26,9 @@ pub enum CoordTarget {
     Eman,
     /// `<micrograph>.cbox` per micrograph (crYOLO).
     Cryolo,
+    /// One RELION 5 tomography `particles.star` (`_rlnTomoName`, centred Å; needs
+    /// --tomograms; each micrograph named as its tomogram).
+    Relion5,
     /// For cryoSPARC's Import Particles: one `particles.star` (RELION particles table, each
     /// pick naming its micrograph by file name) and, with `--micrograph-shape`, `particles.cs`.
     Cryosparc,
@@ -58,6 +61,11 @@ pub struct ConvertArgs {
     /// also write `particles.cs` (cryoSPARC stores picks as fractions of it).
     #[arg(long, value_name = "COLUMNSxROWS", value_parser = parse_shape)]
     pub micrograph_shape: Option<(u32, u32)>,
+    /// A RELION 5 tomograms STAR (`_rlnTomoSizeX/Y/Z`, `_rlnTomoTiltSeriesPixelSize`,
+    /// `_rlnTomoTomogramBinning`): needed to read RELION 5 tomography particles (centred Å) and
+    /// to write `--to relion5`; picks are in voxels of the reconstructed tomograms.
+    #[arg(long, value_name = "STAR")]
+    pub tomograms: Option<PathBuf>,
 }
 
 /// The picks of one micrograph, merged over the inputs, with the input they first came from.
@@ -74,7 +82,10 @@ struct Group {
 /// Reads every input and merges the picks of each micrograph: micrographs named inside a file
 /// (RELION particle files, Topaz lists) by name, per-micrograph files by folder and name (so
 /// `GridSquare_1/mic_001.box` and `GridSquare_2/mic_001.box` stay apart).
-fn read_groups(inputs: &[PathBuf]) -> Result<Vec<Group>> {
+fn read_groups(
+    inputs: &[PathBuf],
+    tomograms: Option<&[coords::TomogramGeometry]>,
+) -> Result<Vec<Group>> {
     let mut seen_inputs: BTreeMap<PathBuf, &PathBuf> = BTreeMap::new();
     let mut by_name: BTreeMap<String, Group> = BTreeMap::new();
     for input in inputs {
@@ -86,7 +97,17 @@ fn read_groups(inputs: &[PathBuf]) -> Result<Vec<Group>> {
                 first.display()
             );
         }
-        let groups = coords::read(input).with_context(|| input.display().to_string())?;
+        let groups = if coords::is_relion5_tomo_particles(input) {
+            let tomograms = tomograms.with_context(|| {
+                format!(
+                    "{}: RELION 5 tomography particles (centred Å) need the tomograms STAR: give --tomograms tomograms.star",
+                    input.display()
+                )
+            })?;
+            coords::read_relion5_particles(input, tomograms)?
+        } else {
+            coords::read(input).with_context(|| input.display().to_string())?
+        };
         let own_name = coords::micrograph_from_path(input);
         for g in groups {
             let per_file = g.micrograph == own_name && !g.micrograph.contains('/');
@@ -156,7 +177,12 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
     if !(args.scale.is_finite() && args.scale > 0.0) {
         bail!("--scale must be a positive number, got {}", args.scale);
     }
-    let mut groups = read_groups(&args.inputs)?;
+    let tomograms = args
+        .tomograms
+        .as_deref()
+        .map(coords::read_tomograms_star)
+        .transpose()?;
+    let mut groups = read_groups(&args.inputs, tomograms.as_deref())?;
     for g in &mut groups {
         g.picks.scale(args.scale);
         if let Some(rows) = args.flip_y {
@@ -237,6 +263,18 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
             each(".cbox", &|p, g| {
                 Ok(coords::write_cbox(p, &g.picks, args.box_size)?)
             })?;
+        }
+        CoordTarget::Relion5 => {
+            let tomograms = tomograms.as_deref().context(
+                "--to relion5 needs --tomograms tomograms.star (the tomograms' sizes and binning)",
+            )?;
+            let named: Vec<MicrographPicks> = groups.iter().map(|g| g.picks.clone()).collect();
+            coords::write_relion5_particles(
+                &args.output.join("particles.star"),
+                &named,
+                tomograms,
+            )?;
+            written = named.iter().map(|g| g.picks.len()).sum();
         }
         CoordTarget::Cryosparc => {
             // cryoSPARC matches particles to its exposures by micrograph file name.

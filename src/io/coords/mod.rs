@@ -21,6 +21,7 @@
 //! | EMAN `.box` | `x y w h` per line, tab- or space-separated | lower-left corner (smallest x and row) | `x + w/2`, `y + h/2` | – | – | `#helix:`/`#segment width:` files of e2helixboxer hold 2-column segment **centres**, one filament per `#helix` |
 //! | crYOLO `.cbox` | STAR, `data_cryolo` loop `_CoordinateX/Y/Z _Width _Height _Depth _EstWidth _EstHeight _Confidence _NumBoxes _Angle [_filamentid]`, `<NA>` = missing | lower-left corner, like EMAN (crYOLO's `box.x, box.y`) | `X + Width/2`, `Y + Height/2` | `_CoordinateZ` is the centre slice, as is | `_Confidence` | `_filamentid` |
 //! | crYOLO `.coords` | `x y [z [filament]]`, white space separated | centre | as is | 3rd column | – | 4th column: filament id |
+//! | RELION 5 tomography particles | `data_particles`: `_rlnTomoName`, `_rlnCenteredCoordinate{X,Y,Z}Angst` | centre, in Å from the tomogram's centre | voxel = (Å / `_rlnTomoTiltSeriesPixelSize` + `_rlnTomoSize*` / 2) / `_rlnTomoTomogramBinning` (tomograms STAR), minus `_rlnOrigin*Angst` | the same | `_rlnAutopickFigureOfMerit` | needs the tomograms STAR |
 //! | cryoSPARC `.cs` | NumPy structured array: `location/center_x_frac`, `location/center_y_frac`, `location/micrograph_shape` (ny, nx), `location/micrograph_path` | centre, as fractions of the micrograph | x = frac_x · nx, y = frac_y · ny (pyem's `csparc2star`); MRC row order like RELION, no flip | – | `pick_stats/ncc_score` | the UID prefix of cryoSPARC's paths is dropped |
 //!
 //! Units are pixels everywhere. Sizes ([`Pick::size`]) are box width and height in pixels.
@@ -64,6 +65,7 @@ mod cryosparc;
 mod eman;
 mod names;
 mod relion;
+mod relion5;
 mod topaz;
 
 pub use cryolo::{
@@ -78,6 +80,10 @@ pub use relion::{
     format_relion_particles, parse_relion, parse_relion_index, parse_relion_lenient, read_relion,
     read_relion_index, read_relion_lenient, read_relion_project, relion_coordinate_file_name,
     write_relion, write_relion_index, write_relion_particles,
+};
+pub use relion5::{
+    TomogramGeometry, is_relion5_tomo_particles, read_relion5_particles, read_tomograms_star,
+    write_relion5_particles,
 };
 pub use topaz::{format_topaz, parse_topaz, read_topaz, write_topaz};
 
