@@ -531,11 +531,7 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
         .arg(&cs)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let star = out.join("Ucsf_stack_1142_DW_manualpick.star");
     let converted = coords::read_relion(&star).unwrap();
     assert_eq!(converted[0].picks.len(), 45);
@@ -557,11 +553,7 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
         .arg(&star)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let particles = coords::read_relion(&back_out.join("particles.star")).unwrap();
     assert_eq!(particles[0].micrograph, "Ucsf_stack_1142_DW.mrc");
     let again = coords::read(&back_out.join("particles.cs")).unwrap();
@@ -586,8 +578,7 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
         .arg(&star)
         .output()
         .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("COLUMNSxROWS"));
+    common::assert_clear_failure(&bad, "COLUMNSxROWS");
 }
 
 #[test]
@@ -620,14 +611,9 @@ fn relion5_tomography_particles_convert_through_the_tomograms_star() {
     };
     let out = dir.path().join("relion");
     let run = convert("relion", &out, &particles, false);
-    assert!(!run.status.success());
-    assert!(String::from_utf8_lossy(&run.stderr).contains("--tomograms"));
+    common::assert_clear_failure(&run, "--tomograms");
     let run = convert("relion", &out, &particles, true);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let picks = &coords::read_relion(&out.join("TS_01_manualpick.star")).unwrap()[0].picks;
     // Voxels of the 6× binned reconstruction: the centre is (341, 341, 116).
     assert!((picks[0].x - 341.0).abs() < 1e-6 && (picks[0].z.unwrap() - 116.0).abs() < 1e-6);
@@ -635,11 +621,7 @@ fn relion5_tomography_particles_convert_through_the_tomograms_star() {
     // And back to centred Å.
     let back = dir.path().join("relion5");
     let run = convert("relion5", &back, &out.join("TS_01_manualpick.star"), true);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let t = coords::read_tomograms_star(&tomograms).unwrap();
     let again = coords::read_relion5_particles(&back.join("particles.star"), &t).unwrap();
     assert!((again[0].picks[1].x - 100.0).abs() < 1e-6);

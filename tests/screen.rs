@@ -37,6 +37,15 @@ fn row<'a>(rows: &'a [ScreenRow], name: &str) -> &'a ScreenRow {
         .unwrap_or_else(|| panic!("no row for {name}: {rows:?}"))
 }
 
+/// A temporary folder holding `mics/fei-extended.mrc`: the folder and `mics`.
+fn fei_folder() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let mics = dir.path().join("mics");
+    std::fs::create_dir(&mics).unwrap();
+    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    (dir, mics)
+}
+
 fn png_size(path: &Path) -> (u32, u32) {
     image::ImageReader::open(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -46,10 +55,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 #[test]
 fn a_folder_is_screened_with_known_numbers_and_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mics = dir.path().join("mics");
-    std::fs::create_dir(&mics).unwrap();
-    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    let (dir, mics) = fei_folder();
     std::fs::copy(ucsf(), mics.join("ucsf.mrc")).unwrap();
     // A truncated copy: a row with its error, never a stop.
     let bytes = std::fs::read(ucsf()).unwrap();
@@ -260,10 +266,7 @@ fn watch_needs_a_folder() {
 #[test]
 fn a_cryosparc_exposures_table_gives_the_ctf_columns() {
     use cryolens::io::cryosparc::{CsColumn, CsFile};
-    let dir = tempfile::tempdir().unwrap();
-    let mics = dir.path().join("mics");
-    std::fs::create_dir(&mics).unwrap();
-    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    let (dir, mics) = fei_folder();
     // Patch CTF's exposures as cryoSPARC names them: a UID prefix and the motion-correction
     // suffix around the user's file name; defocus in Å, angles in radians.
     let cs = dir.path().join("J4_exposures_ctf_estimated.cs");
@@ -298,11 +301,7 @@ fn a_cryosparc_exposures_table_gives_the_ctf_columns() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     assert!(String::from_utf8_lossy(&run.stdout).contains("CTF: 2 micrographs"));
     let table = ScreenTable::open(&out).unwrap();
     let r = row(table.rows(), "fei-extended.mrc");
@@ -326,17 +325,12 @@ fn a_cryosparc_exposures_table_gives_the_ctf_columns() {
         .arg(dir.path().join("other"))
         .output()
         .unwrap();
-    assert!(!run.status.success());
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("micrograph_blob/path"), "{err}");
+    common::assert_clear_failure(&run, "micrograph_blob/path");
 }
 
 #[test]
 fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let mics = dir.path().join("mics");
-    std::fs::create_dir(&mics).unwrap();
-    std::fs::copy(fei(), mics.join("fei-extended.mrc")).unwrap();
+    let (dir, mics) = fei_folder();
     // CTFFIND5 run on it: columns 8–10 are tilt axis, tilt angle and sample thickness (Å).
     std::fs::write(
         mics.join("fei-extended_ctffind.txt"),
@@ -354,11 +348,7 @@ fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let table = ScreenTable::open(&out).unwrap();
     let r = row(table.rows(), "fei-extended.mrc");
     assert_eq!(r.defocus_um, Some(1.38));
@@ -372,7 +362,7 @@ fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(run.status.success());
+    common::assert_success(&run);
     let table = ScreenTable::open(&out).unwrap();
     let r = row(table.rows(), "fei-extended.mrc");
     assert_eq!(r.decision.as_deref(), Some("reject"));
