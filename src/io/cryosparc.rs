@@ -1,7 +1,7 @@
 //! cryoSPARC `.cs` files: NumPy structured arrays (one record per exposure or particle, named
 //! fields such as `ctf/df1_A` or `location/center_x_frac`), read and written through `npyz`
-//! (the `.npy` header, shape and order are its business; records are taken as raw bytes and
-//! their fields sliced by the offsets of the dtype).
+//! (the `.npy` header and dtype are its business; the records, the rest of a one-dimensional
+//! array's file, are taken as raw bytes and their fields sliced by the offsets of the dtype).
 //!
 //! Fields are little- or big-endian numbers (`f4`, `f8`, `i1`–`i8`, `u1`–`u8`), fixed-length
 //! byte strings (`|S<n>`, cryoSPARC's paths) and fixed-size arrays of numbers (e.g.
@@ -34,6 +34,8 @@ pub struct CsField {
     pub count: usize,
     offset: usize,
     element_size: usize,
+    /// `type_str` parsed once (values are decoded per record).
+    parsed: TypeStr,
 }
 
 /// A column to write: its name and values, one per record.
@@ -71,29 +73,37 @@ impl CsFile {
                 "not a cryoSPARC .cs file ({e}; expected a NumPy structured array)"
             ))
         })?;
-        let npy = npyz::NpyFile::with_header(header, reader);
-        let DType::Record(record) = npy.dtype() else {
+        let DType::Record(record) = header.dtype() else {
             return Err(bad(format!(
                 "not a cryoSPARC .cs file (a NumPy array of {}, not of records)",
-                npy.dtype().descr()
+                header.dtype().descr()
             )));
         };
-        if npy.shape().len() != 1 {
+        if header.shape().len() != 1 {
             return Err(bad(format!(
                 "a .cs table is one-dimensional, this array has shape {:?}",
-                npy.shape()
+                header.shape()
             )));
         }
         let (fields, record_size) = layout(&record).map_err(bad)?;
-        let n = npy.len() as usize;
-        let records: Vec<RawRecord> = npy
-            .into_vec()
-            .map_err(|e| bad(format!("truncated or unreadable records ({e})")))?;
-        debug_assert_eq!(records.len(), n);
+        // The records are the rest of the file, one after the other (a 1-D array has one
+        // order): check their size against the header before taking them.
+        let n = header.shape()[0];
+        let expected = n.checked_mul(record_size as u64);
+        let mut records = Vec::new();
+        reader
+            .read_to_end(&mut records)
+            .map_err(|e| IoError::os(path, e))?;
+        if expected != Some(records.len() as u64) {
+            return Err(bad(format!(
+                "the header declares {n} records of {record_size} bytes but {} bytes of records follow (a truncated or damaged file: copy it again)",
+                records.len()
+            )));
+        }
         Ok(Self {
             fields,
             record_size,
-            records: records.into_iter().flat_map(|r| r.0).collect(),
+            records,
         })
     }
 
@@ -133,7 +143,7 @@ impl CsFile {
             self.fields
                 .iter()
                 .map(|f| {
-                    let plain = DType::Plain(f.type_str.parse::<TypeStr>().expect("own type"));
+                    let plain = DType::Plain(f.parsed.clone());
                     Field {
                         name: f.name.clone(),
                         dtype: if f.count == 1 {
@@ -196,7 +206,7 @@ impl CsFile {
         }
         let start = i * self.record_size + f.offset + k * f.element_size;
         let bytes = &self.records[start..start + f.element_size];
-        number(&f.type_str, bytes)
+        number(&f.parsed, bytes)
     }
 
     /// Numeric field `name` of record `i` (its first element).
@@ -246,6 +256,7 @@ fn layout(record: &[Field]) -> Result<(Vec<CsField>, usize), String> {
         fields.push(CsField {
             name: f.name.clone(),
             type_str: plain.to_string(),
+            parsed: plain.clone(),
             count,
             offset,
             element_size,
@@ -269,9 +280,8 @@ pub fn without_uid(path: &str) -> String {
     }
 }
 
-/// A number of NumPy type `type_str` from its bytes.
-fn number(type_str: &str, bytes: &[u8]) -> Option<f64> {
-    let t: TypeStr = type_str.parse().ok()?;
+/// A number of NumPy type `t` from its bytes.
+fn number(t: &TypeStr, bytes: &[u8]) -> Option<f64> {
     let big = matches!(t.endianness(), npyz::Endianness::Big);
     let mut b = bytes.to_vec();
     if big {
@@ -355,24 +365,11 @@ impl CsColumn {
     }
 }
 
-/// One record as its raw bytes (the dtype's item size), for `npyz`'s reader and writer.
+/// One record as its raw bytes (the dtype's item size), for `npyz`'s writer.
 struct RawRecord(Vec<u8>);
-
-/// Reads records of a fixed size.
-struct RawReader(usize);
 
 /// Writes records of a fixed size.
 struct RawWriter(usize);
-
-impl npyz::TypeRead for RawReader {
-    type Value = RawRecord;
-
-    fn read_one<R: Read>(&self, mut bytes: R) -> std::io::Result<RawRecord> {
-        let mut buf = vec![0; self.0];
-        bytes.read_exact(&mut buf)?;
-        Ok(RawRecord(buf))
-    }
-}
 
 impl npyz::TypeWrite for RawWriter {
     type Value = RawRecord;
@@ -382,17 +379,6 @@ impl npyz::TypeWrite for RawWriter {
             return Err(std::io::Error::other("record of the wrong size"));
         }
         writer.write_all(&value.0)
-    }
-}
-
-impl npyz::Deserialize for RawRecord {
-    type TypeReader = RawReader;
-
-    fn reader(dtype: &DType) -> Result<RawReader, npyz::DTypeError> {
-        dtype
-            .num_bytes()
-            .map(RawReader)
-            .ok_or_else(|| npyz::DTypeError::custom("a record type of unknown size"))
     }
 }
 
@@ -462,11 +448,12 @@ mod tests {
 
     #[test]
     fn numbers_of_every_width_and_order() {
-        assert_eq!(number("<i2", &(-3i16).to_le_bytes()), Some(-3.0));
-        assert_eq!(number(">i4", &(-70_000i32).to_be_bytes()), Some(-70_000.0));
-        assert_eq!(number("|u1", &[200]), Some(200.0));
-        assert_eq!(number(">f8", &2.5f64.to_be_bytes()), Some(2.5));
-        assert_eq!(number("<f2", &[0, 0]), None);
+        let n = |t: &str, bytes: &[u8]| number(&t.parse().unwrap(), bytes);
+        assert_eq!(n("<i2", &(-3i16).to_le_bytes()), Some(-3.0));
+        assert_eq!(n(">i4", &(-70_000i32).to_be_bytes()), Some(-70_000.0));
+        assert_eq!(n("|u1", &[200]), Some(200.0));
+        assert_eq!(n(">f8", &2.5f64.to_be_bytes()), Some(2.5));
+        assert_eq!(n("<f2", &[0, 0]), None);
     }
 
     #[test]
@@ -484,5 +471,36 @@ mod tests {
         npyz::to_file_1d(&plain, vec![1.0f32, 2.0]).unwrap();
         let e = CsFile::read(&plain).unwrap_err().to_string();
         assert!(e.contains("not of records"), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_over_declared_tables_are_refused_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.cs");
+        CsFile::from_columns(&[CsColumn::F64("ctf/df1_A".into(), vec![1.0, 2.0, 3.0])])
+            .write(&good)
+            .unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        // Cut in the middle of the last record.
+        let cut = dir.path().join("cut.cs");
+        std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+        let e = CsFile::read(&cut).unwrap_err().to_string();
+        assert!(
+            e.contains("declares 3 records of 8 bytes but 21 bytes"),
+            "{e}"
+        );
+        // A header claiming 10¹² records over 24 bytes of data.
+        let header_len = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        let huge = header.replacen("(3, )", "(1000000000000, )", 1);
+        assert_ne!(huge, header);
+        let lie = dir.path().join("lie.cs");
+        let mut out = bytes[..8].to_vec();
+        out.extend(u16::try_from(huge.len()).unwrap().to_le_bytes());
+        out.extend(huge.as_bytes());
+        out.extend(&bytes[10 + header_len..]);
+        std::fs::write(&lie, out).unwrap();
+        let e = CsFile::read(&lie).unwrap_err().to_string();
+        assert!(e.contains("declares 1000000000000 records"), "{e}");
     }
 }

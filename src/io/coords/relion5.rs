@@ -47,7 +47,7 @@ impl TomogramGeometry {
 ///
 /// # Errors
 /// An unreadable STAR; no block with `_rlnTomoName` and the size and pixel-size columns (the
-/// missing column named).
+/// missing column named); a size, pixel size or binning that is not a positive number.
 pub fn read_tomograms_star(path: &Path) -> Result<Vec<TomogramGeometry>, IoError> {
     let file = star::read(path)?;
     let needed = [
@@ -76,7 +76,7 @@ pub fn read_tomograms_star(path: &Path) -> Result<Vec<TomogramGeometry>, IoError
     let bad = |e: star::StarError| IoError::invalid(path, e.to_string());
     (0..block.len())
         .map(|r| {
-            Ok(TomogramGeometry {
+            let t = TomogramGeometry {
                 name: block.get("rlnTomoName", r).map_err(bad)?.to_string(),
                 size_px: [
                     block.f64("rlnTomoSizeX", r).map_err(bad)?,
@@ -92,7 +92,22 @@ pub fn read_tomograms_star(path: &Path) -> Result<Vec<TomogramGeometry>, IoError
                 } else {
                     1.0
                 },
-            })
+            };
+            let positive = |v: f64| v.is_finite() && v > 0.0;
+            if !(positive(t.pixel_size_angstrom)
+                && positive(t.binning)
+                && t.size_px.iter().all(|&v| positive(v)))
+            {
+                return Err(IoError::invalid(
+                    path,
+                    format!(
+                        "tomogram `{}`: pixel size, binning and sizes must be positive numbers (row {})",
+                        t.name,
+                        r + 1
+                    ),
+                ));
+            }
+            Ok(t)
         })
         .collect()
 }
@@ -332,6 +347,15 @@ TS_02 AlignTiltSeries/job053/tilt_series/TS_02.star 300.0 2.7 0.1 2.39 -1.0 opti
         let p = read_relion5_particles(&refined, &t).unwrap()[0].picks[0];
         // +14.34 Å = 6 tilt-series pixels = 1 voxel right of the centre voxel 341.
         assert!((p.x - 342.0).abs() < 1e-9, "{p:?}");
+        // A zero pixel size is refused, not divided by.
+        let zero = dir.path().join("zero.star");
+        std::fs::write(
+            &zero,
+            TOMOGRAMS.replace("opticsGroup1 2.39 6.0", "opticsGroup1 0 6.0"),
+        )
+        .unwrap();
+        let e = read_tomograms_star(&zero).unwrap_err().to_string();
+        assert!(e.contains("must be positive"), "{e}");
         // A picks file is refused as a tomograms STAR, naming what is missing.
         let e = read_tomograms_star(&path).unwrap_err().to_string();
         assert!(e.contains("_rlnTomoSizeX"), "{e}");
