@@ -457,6 +457,8 @@ mod tests {
         assert_eq!(g.session_paths(false).len(), 3);
         let accepted = g.session_paths(true);
         assert_eq!(accepted.len(), 2);
+        // The count the gallery shows every frame is the same set.
+        assert_eq!(g.counts().0, accepted.len());
         assert!(!accepted.iter().any(|p| p.ends_with("b.mrc")));
     }
 

@@ -397,13 +397,14 @@ impl GalleryView {
                 );
                 ui.separator();
             }
-            let accepted = g.session_paths(true);
+            // The count every frame, the paths (a file check each) only on a click.
+            let (accepted, _, _) = g.counts();
             if ui
-                .button(format!("Pick on accepted ({})", accepted.len()))
+                .button(format!("Pick on accepted ({accepted})"))
                 .on_hover_text("Open only the accepted micrographs as the picking session")
                 .clicked()
             {
-                action = Some(GalleryAction::Loaded(accepted));
+                action = Some(GalleryAction::Loaded(g.session_paths(true)));
             }
         });
         ui.label("A accept · X reject (again: undecided) · Ctrl+Z undo · arrows move · Enter open · G back to the viewer");
