@@ -136,15 +136,6 @@ fn read_groups(
     Ok(by_name.into_values().collect())
 }
 
-/// The file name of a micrograph named by path (`/` or `\\` separators).
-fn file_name_of(micrograph: &str) -> String {
-    micrograph
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(micrograph)
-        .to_string()
-}
-
 /// Parses `COLUMNSxROWS` (`5760x4092`) into (columns, rows), both ≥ 1.
 fn parse_shape(text: &str) -> Result<(u32, u32), String> {
     let (a, b) = text
@@ -281,7 +272,7 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
             let named: Vec<MicrographPicks> = groups
                 .iter()
                 .map(|g| {
-                    let name = file_name_of(&g.picks.micrograph);
+                    let name = crate::io::file_name_in(&g.picks.micrograph).to_string();
                     MicrographPicks {
                         // A per-micrograph file names its micrograph without extension.
                         micrograph: if name.contains('.') {

@@ -36,6 +36,13 @@ pub const EVEN_ODD_SUFFIXES: [(&str, &str); 2] = [("_EVN", "_ODD"), ("_even", "_
 /// supplement S2.1).
 pub const DOSE_WEIGHTED_SUFFIX: &str = "_DW";
 
+/// The last component of a path written as text with `/` or `\` separators (the form paths
+/// take in STAR files, CSV tables and cryoSPARC tables, whatever the system that wrote them):
+/// `J3/mic.mrc` and `C:\data\mic.mrc` give `mic.mrc`.
+pub fn file_name_in(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
 /// The suffixes of cryoSPARC's Patch Motion Correction outputs (`mic_patch_aligned.mrc`,
 /// `mic_patch_aligned_doseweighted.mrc`), longest first.
 pub const CRYOSPARC_SUFFIXES: [&str; 2] = ["_patch_aligned_doseweighted", "_patch_aligned"];
@@ -355,6 +362,14 @@ pub(crate) fn volume_to_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_of_paths_written_anywhere() {
+        assert_eq!(file_name_in("J3/motioncorrected/mic.mrc"), "mic.mrc");
+        assert_eq!(file_name_in("C:\\data\\mic.mrc"), "mic.mrc");
+        assert_eq!(file_name_in("mic.mrc"), "mic.mrc");
+        assert_eq!(file_name_in("dir/"), "");
+    }
 
     /// MotionCor2's `-SplitSum 1` names: the dose-weighted sum and both halves share a base.
     #[test]

@@ -234,15 +234,12 @@ pub fn export_folder(dir: &Path) -> Result<ExportCounts> {
     export(dir, table.rows(), source.as_ref())
 }
 
-/// The file name of a path written with `/` or `\`.
-fn file_name(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
-}
-
 /// `file` with only the accepted rows of its micrographs table.
 fn keep_accepted(file: &StarFile, accepted: &[&ScreenRow]) -> Result<StarFile> {
-    let names: std::collections::HashSet<&str> =
-        accepted.iter().map(|r| file_name(&r.micrograph)).collect();
+    let names: std::collections::HashSet<&str> = accepted
+        .iter()
+        .map(|r| crate::io::file_name_in(&r.micrograph))
+        .collect();
     let index = file
         .blocks
         .iter()
@@ -260,7 +257,7 @@ fn keep_accepted(file: &StarFile, accepted: &[&ScreenRow]) -> Result<StarFile> {
         .context("no _rlnMicrographName")?;
     let mut kept = Table::new(table.columns());
     for row in table.rows() {
-        if names.contains(file_name(&row[col])) {
+        if names.contains(crate::io::file_name_in(&row[col])) {
             kept.push_row(row.clone())?;
         }
     }

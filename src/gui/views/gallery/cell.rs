@@ -68,11 +68,7 @@ pub(super) fn cell(
             egui::StrokeKind::Inside,
         );
     }
-    let name = row
-        .micrograph
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or(&row.micrograph);
+    let name = crate::io::file_name_in(&row.micrograph);
     let value = metric.map_or_else(
         || {
             row.snr_denoised_db

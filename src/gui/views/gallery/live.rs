@@ -188,7 +188,7 @@ impl LiveWatch {
             let value = metric(row, &t.metric).unwrap_or(f64::NAN);
             let text = format!(
                 "Threshold: {}: {} = {value:.2} crosses {}{}{}",
-                file_name(&row.micrograph),
+                crate::io::file_name_in(&row.micrograph),
                 t.metric,
                 t.metric,
                 t.op,
@@ -233,7 +233,10 @@ impl LiveWatch {
                 }
                 if let Some(row) = &newest {
                     ui.separator();
-                    ui.label(format!("newest: {}", file_name(&row.micrograph)));
+                    ui.label(format!(
+                        "newest: {}",
+                        crate::io::file_name_in(&row.micrograph)
+                    ));
                     if let Some(e) = &row.error {
                         ui.colored_label(ui.visuals().warn_fg_color, e);
                     }
@@ -250,11 +253,6 @@ impl LiveWatch {
         });
         stop
     }
-}
-
-/// The last path component of `path`.
-fn file_name(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
 /// Locks the shared state (a worker that panicked while holding it leaves it usable).

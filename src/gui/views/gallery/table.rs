@@ -137,11 +137,7 @@ fn table_ui(ui: &mut egui::Ui, g: &mut Gallery, scroll_to: Option<usize>) -> Tab
 /// The cells of one line.
 fn cells(line: &mut egui_extras::TableRow<'_, '_>, row: &ScreenRow) {
     line.col(|ui| {
-        let name = row
-            .micrograph
-            .rsplit(['/', '\\'])
-            .next()
-            .unwrap_or(&row.micrograph);
+        let name = crate::io::file_name_in(&row.micrograph);
         ui.label(name).on_hover_text(&row.micrograph);
     });
     line.col(|ui| {
