@@ -299,6 +299,12 @@ fn frank_al_ali_and_topaz_even_odd_recover_the_truth() {
     // The known denoiser: p = cov(S, S + B) / [var(D) var(M)]^½ from the components.
     let den = set.denoiser.clone();
     let eo = topaz_even_odd_snr(m1, m2, move |m| Ok(den.apply(m))).unwrap();
+    // The same from halves denoised beforehand (what analysis and screening pass).
+    let (d1, d2) = (set.denoiser.apply(m1), set.denoiser.apply(m2));
+    assert_eq!(
+        cryolens::metrics::topaz_even_odd_snr_of(m1, m2, &d1, &d2).unwrap(),
+        eo
+    );
     let mut sb = set.signal.clone();
     sb.data
         .iter_mut()

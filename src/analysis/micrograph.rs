@@ -132,13 +132,7 @@ pub fn analyze(
             let variance = metrics::variance_estimate(m1, m2, &d1, &d2)?;
             let rings = metrics::variance_estimate_rings(m1, m2, &d1, &d2, input.ring_width)?;
             let frc = metrics::frc(&d1, &d2, input.ring_width)?;
-            let eo = metrics::topaz_even_odd_snr(m1, m2, |half: &Image| {
-                Ok(if std::ptr::eq(half, m1) {
-                    d1.clone()
-                } else {
-                    d2.clone()
-                })
-            })?;
+            let eo = metrics::topaz_even_odd_snr_of(m1, m2, &d1, &d2)?;
             Some(DenoisedAnalysis {
                 model: d.label().to_string(),
                 variance,

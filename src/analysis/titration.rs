@@ -121,13 +121,7 @@ pub fn titrate(
                 progress.set_message(format!("denoising at {p} of the exposure"));
                 let d1 = d.denoise(&pair.first, &tiles, progress)?;
                 let d2 = d.denoise(&pair.second, &tiles, progress)?;
-                let eo = metrics::topaz_even_odd_snr(&pair.first, &pair.second, |half: &Image| {
-                    Ok(if std::ptr::eq(half, &pair.first) {
-                        d1.clone()
-                    } else {
-                        d2.clone()
-                    })
-                })?;
+                let eo = metrics::topaz_even_odd_snr_of(&pair.first, &pair.second, &d1, &d2)?;
                 eo.snr_db
             }
         };

@@ -152,13 +152,7 @@ fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Va
         let d1 = denoise(&m1, "1")?;
         let d2 = denoise(&m2, "2")?;
         let v = metrics::variance_estimate(&m1, &m2, &d1, &d2)?;
-        let eo = metrics::topaz_even_odd_snr(&m1, &m2, |half: &Image| {
-            if std::ptr::eq(half, &m1) {
-                Ok(d1.clone())
-            } else {
-                Ok(d2.clone())
-            }
-        })?;
+        let eo = metrics::topaz_even_odd_snr_of(&m1, &m2, &d1, &d2)?;
         println!(
             "with {}: SNR denoised = {:.5} ({}), SNBR = {:.5}, SBR = {:.3}; Topaz even/odd SNR = {}",
             denoiser.label(),

@@ -377,13 +377,30 @@ where
 {
     check_same(&[("even half", even), ("odd half", odd)])?;
     let [d_odd, d_even] = denoise_halves(denoise, [("odd", odd), ("even", even)])?;
+    topaz_even_odd_snr_of(even, odd, &d_even, &d_odd)
+}
+
+/// [`topaz_even_odd_snr`] with the halves already denoised: `denoised_even` = D(`even`),
+/// `denoised_odd` = D(`odd`) (for callers that use the denoised halves for other estimates
+/// too, e.g. [`variance_estimate`]).
+///
+/// # Errors
+/// As [`correlation`] (all four images are checked for shape and sampling).
+pub fn topaz_even_odd_snr_of(
+    even: &Image,
+    odd: &Image,
+    denoised_even: &Image,
+    denoised_odd: &Image,
+) -> Result<EvenOddSnr, MetricsError> {
+    let (d_even, d_odd) = (denoised_even, denoised_odd);
     check_same(&[
         ("even half", even),
-        ("denoised odd half", &d_odd),
-        ("denoised even half", &d_even),
+        ("odd half", odd),
+        ("denoised odd half", d_odd),
+        ("denoised even half", d_even),
     ])?;
-    let a = SnrEstimate::from_cc(correlation_unchecked(&d_odd, even)?);
-    let b = SnrEstimate::from_cc(correlation_unchecked(&d_even, odd)?);
+    let a = SnrEstimate::from_cc(correlation_unchecked(d_odd, even)?);
+    let b = SnrEstimate::from_cc(correlation_unchecked(d_even, odd)?);
     let snr_db = match (a.snr_db, b.snr_db) {
         (Some(x), Some(y)) => Some(0.5 * (x + y)),
         _ => None,

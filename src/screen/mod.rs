@@ -172,13 +172,7 @@ pub fn screen_micrograph(
             let run = |half: &Image| denoiser.denoise_with_ctf(half, c, true, &tiles, progress);
             let da = run(&a).context("denoising the first half")?;
             let db = run(&b).context("denoising the second half")?;
-            let eo = metrics::topaz_even_odd_snr(&a, &b, |half: &Image| {
-                Ok(if std::ptr::eq(half, &a) {
-                    da.clone()
-                } else {
-                    db.clone()
-                })
-            })?;
+            let eo = metrics::topaz_even_odd_snr_of(&a, &b, &da, &db)?;
             snr_denoised_db = eo.snr_db;
             restore = metrics::variance_estimate(&a, &b, &da, &db).ok();
             rings = metrics::variance_estimate_rings(&a, &b, &da, &db, curves::RING_WIDTH)
