@@ -12,7 +12,7 @@ use std::process::Output;
 use common::restore_data::{FEI_PIXEL, ctf, fei_full};
 use common::restore_model::{RESTORE_SMALL, ctf_star_text, max_abs_diff, save_restore_model};
 use cryolens::ctf::{find_micrograph_ctf, read_ctf_file};
-use cryolens::denoise::{Denoiser2d, NeedsCtf, RestoreDenoiser, TileConfig};
+use cryolens::denoise::{Denoiser2d, NeedsCtf, PhaseFlip, RestoreDenoiser, TileConfig};
 use cryolens::device::ComputeDevice;
 use cryolens::io::read_micrograph;
 use cryolens::jobs::Progress;
@@ -164,7 +164,15 @@ fn denoise_with_ctf_flips_denoises_and_flips_back() {
     assert!(text(&o).contains("CTF: 1 micrographs"), "{}", text(&o));
     let cli = read_micrograph(&path).unwrap();
     let lib = den
-        .denoise_with_ctf(&image, Some(&c), true, &t, &p)
+        .denoise_flipped(
+            &image,
+            Some(PhaseFlip {
+                ctf: &c,
+                flip_back: true,
+            }),
+            &t,
+            &p,
+        )
         .unwrap();
     let scale = lib.stats().std as f32;
     let d_lib = max_abs_diff(&cli, &lib);
@@ -181,7 +189,15 @@ fn denoise_with_ctf_flips_denoises_and_flips_back() {
         "--no-flip-back changes nothing"
     );
     let kept_lib = den
-        .denoise_with_ctf(&image, Some(&c), false, &t, &p)
+        .denoise_flipped(
+            &image,
+            Some(PhaseFlip {
+                ctf: &c,
+                flip_back: false,
+            }),
+            &t,
+            &p,
+        )
         .unwrap();
     let d_kept = max_abs_diff(&kept, &kept_lib);
     assert!(d_kept < 1e-4 * scale, "--no-flip-back vs library: {d_kept}");

@@ -11,7 +11,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use common::restore_data::{FEI_PIXEL, ctf, fei_full, for_bins};
 use common::restore_model::{save_restore_model, tiny_wdsr};
-use cryolens::denoise::{Denoiser2d, RestoreDenoiser, TileConfig};
+use cryolens::denoise::{Denoiser2d, PhaseFlip, RestoreDenoiser, TileConfig};
 use cryolens::device::ComputeDevice;
 use cryolens::fourier::merge::HalfSpectrum;
 use cryolens::image::Image;
@@ -376,10 +376,12 @@ fn restore_denoiser_keeps_shape_and_band_limit() {
 
     // Phase flipped in and back out: still the input's shape and pixel size.
     let flipped = den
-        .denoise_with_ctf(
+        .denoise_flipped(
             &image,
-            Some(&ctf()),
-            true,
+            Some(PhaseFlip {
+                ctf: &ctf(),
+                flip_back: true,
+            }),
             &TileConfig::default(),
             &progress,
         )
@@ -405,10 +407,6 @@ fn restore_denoiser_errors_are_clear() {
         .with_pixel_size(Some(1.0));
     let e = den.denoise(&constant, &t, &p).unwrap_err();
     assert!(format!("{e:#}").contains("constant"), "{e:#}");
-    let e = den
-        .denoise_with_ctf(&fei_full().crop(0, 0, 64, 64), None, true, &t, &p)
-        .unwrap_err();
-    assert!(format!("{e:#}").contains("CTF"), "{e:#}");
     // A Topaz-architecture file is not a restore model.
     let bundled = ModelSpec::parse(format::BUNDLED_DEFAULT_MODEL).unwrap();
     let e = RestoreDenoiser::load(&bundled, &ComputeDevice::flex("test"))

@@ -27,7 +27,7 @@ use crate::image::Image;
 use crate::jobs::Progress;
 use crate::models::{ModelSpec, TopazConfig};
 
-pub use restore::{NeedsCtf, RestoreDenoiser};
+pub use restore::{NeedsCtf, PhaseFlip, RestoreDenoiser};
 pub use tiling::{Tile, TileConfig, plan_tiles};
 pub use topaz::TopazDenoiser;
 
@@ -143,7 +143,8 @@ impl Denoiser2d {
     ) -> Result<Image> {
         match self {
             Denoiser2d::Restore(r) if r.trained_with_phase_flip() => {
-                r.denoise_with_ctf(image, ctf, flip_back && ctf.is_some(), tiles, progress)
+                let flip = ctf.map(|ctf| PhaseFlip { ctf, flip_back });
+                r.denoise_flipped(image, flip, tiles, progress)
             }
             _ => self.denoise(image, tiles, progress),
         }

@@ -51,6 +51,16 @@ pub struct NeedsCtf {
 
 /// The output of [`RestoreDenoiser::denoise_binned`]: the preprocessed input and its
 /// denoised version, both binned (pixel size max_resolution/2), before unbinning.
+/// A micrograph's CTF as a restore model is given it (S2.3): the phases flipped with `ctf`
+/// before denoising, and flipped back with it afterwards when `flip_back` (restore's default).
+#[derive(Clone, Copy, Debug)]
+pub struct PhaseFlip<'a> {
+    /// The micrograph's CTF (RELION conventions, see [`Ctf`]).
+    pub ctf: &'a Ctf,
+    /// Flip the denoised micrograph's phases back (`false`: the output stays phase flipped).
+    pub flip_back: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct BinnedResult {
     /// The preprocessed input (binned, band-passed, phase flipped if a CTF was given).
@@ -122,7 +132,7 @@ impl RestoreDenoiser {
     }
 
     /// Whether the training data were phase flipped (then give the micrograph's CTF to
-    /// [`RestoreDenoiser::denoise_with_ctf`]).
+    /// [`RestoreDenoiser::denoise_flipped`]).
     pub fn trained_with_phase_flip(&self) -> bool {
         self.trained_with_phase_flip
     }
@@ -166,44 +176,41 @@ impl RestoreDenoiser {
     /// holds frequencies from 1/highpass to 1/max_resolution Å⁻¹, and the input's mean.
     ///
     /// # Errors
-    /// As [`RestoreDenoiser::denoise_with_ctf`]; [`NeedsCtf`] for a model trained on
+    /// As [`RestoreDenoiser::denoise_flipped`]; [`NeedsCtf`] for a model trained on
     /// phase-flipped micrographs.
     pub fn denoise(&self, image: &Image, tiles: &TileConfig, progress: &Progress) -> Result<Image> {
-        self.denoise_with_ctf(image, None, false, tiles, progress)
+        self.denoise_flipped(image, None, tiles, progress)
     }
 
-    /// Denoises a micrograph (S2.3): preprocessing (phase flipped with `ctf` when given),
-    /// tiled WDSR inference, unbinning to the input's shape and pixel size, and with
-    /// `flip_back` the phases flipped back with the same CTF. Reports one progress step per
-    /// tile.
+    /// Denoises a micrograph (S2.3): preprocessing (phase flipped with `flip.ctf` when
+    /// given), tiled WDSR inference, unbinning to the input's shape and pixel size, and with
+    /// `flip.flip_back` the phases flipped back with the same CTF. Reports one progress step
+    /// per tile.
     ///
     /// A model trained on phase-flipped micrographs ([`RestoreDenoiser::trained_with_phase_flip`])
-    /// needs `ctf`: its input is flipped as its training data were (restore's `denoise.py`
+    /// needs a CTF: its input is flipped as its training data were (restore's `denoise.py`
     /// flips, and flips back unless told not to). A model trained on unflipped data may be
     /// given one too (then its input is flipped all the same: the caller decides).
     ///
     /// # Errors
     /// [`NeedsCtf`] when the model was trained on phase-flipped micrographs and `ctf` is
     /// `None`; an image without pixel size, empty or with non-finite values; a constant image
-    /// after preprocessing; an invalid CTF; `flip_back` without a CTF; cancellation; a backend
-    /// failure.
-    pub fn denoise_with_ctf(
+    /// after preprocessing; an invalid CTF; cancellation; a backend failure.
+    pub fn denoise_flipped(
         &self,
         image: &Image,
-        ctf: Option<&Ctf>,
-        flip_back: bool,
+        flip: Option<PhaseFlip<'_>>,
         tiles: &TileConfig,
         progress: &Progress,
     ) -> Result<Image> {
-        if ctf.is_none() && self.trained_with_phase_flip {
+        if flip.is_none() && self.trained_with_phase_flip {
             return Err(NeedsCtf {
                 model: self.label.clone(),
             }
             .into());
         }
-        if flip_back && ctf.is_none() {
-            bail!("flipping the phases back needs the micrograph's CTF");
-        }
+        let ctf = flip.map(|f| f.ctf);
+        let flip_back = flip.is_some_and(|f| f.flip_back);
         let binned = self.denoise_binned(image, ctf, tiles, progress)?;
         let p = &binned.preprocessed;
         let mut out = crate::restore::unbin(
@@ -223,7 +230,7 @@ impl RestoreDenoiser {
     /// network's output on it (see [`BinnedResult`]).
     ///
     /// # Errors
-    /// As [`RestoreDenoiser::denoise_with_ctf`].
+    /// As [`RestoreDenoiser::denoise_flipped`].
     pub fn denoise_binned(
         &self,
         image: &Image,

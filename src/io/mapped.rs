@@ -10,7 +10,8 @@
 //!
 //! Values are decoded on demand to `f32` by the same rules as [`super::mrc::read`]: modes 0
 //! (int8; unsigned when the IMOD stamp says bytes are unsigned), 1 (int16), 2 (float32),
-//! 6 (uint16) and 12 (float16), little- or big-endian, the extended header skipped by its
+//! 6 (uint16), 12 (float16) and 101 (4-bit packed, rows starting on a byte), little- or
+//! big-endian, the extended header skipped by its
 //! declared size; so every section, slab and block equals the loaded [`Volume`]'s exactly.
 //!
 //! [`VolumeSource`] is what views draw from: a loaded [`Volume`] and a [`MappedVolume`] both
@@ -200,12 +201,15 @@ enum Encoding {
     U16,
     F32,
     F16,
+    /// Mode 101: two voxels a byte, the first in the low nibble, each row starting on a byte.
+    U4,
 }
 
 impl Encoding {
+    /// Bytes per voxel, rounded up (a whole byte for [`Encoding::U4`]; see `row_bytes`).
     fn bytes(self) -> usize {
         match self {
-            Encoding::I8 | Encoding::U8 => 1,
+            Encoding::I8 | Encoding::U8 | Encoding::U4 => 1,
             Encoding::I16 | Encoding::U16 | Encoding::F16 => 2,
             Encoding::F32 => 4,
         }
@@ -265,6 +269,7 @@ impl MappedVolume {
             2 => Encoding::F32,
             6 => Encoding::U16,
             12 => Encoding::F16,
+            101 => Encoding::U4,
             mode => {
                 return Err(IoError::UnsupportedMode {
                     path: path.to_path_buf(),
@@ -275,7 +280,13 @@ impl MappedVolume {
         };
         let data_offset = HEADER_BYTES + info.nsymbt;
         let expected = data_offset as u64
-            + (info.nx as u64 * info.ny as u64 * info.nz as u64) * encoding.bytes() as u64;
+            + super::mrc::data_bytes(
+                info.mode,
+                encoding.bytes() as u64,
+                info.nx as u64,
+                info.ny as u64,
+                info.nz as u64,
+            );
         if (map.len() as u64) < expected {
             return Err(IoError::Truncated {
                 path: path.to_path_buf(),
@@ -316,6 +327,9 @@ impl MappedVolume {
 
     /// Decodes `out.len()` voxels starting at voxel `first` (storage order).
     fn decode(&self, first: usize, out: &mut [f32]) {
+        if self.encoding == Encoding::U4 {
+            return self.decode_packed(first, out);
+        }
         let b = self.encoding.bytes();
         let start = self.data_offset + first * b;
         let bytes = &self.map[start..start + out.len() * b];
@@ -358,6 +372,19 @@ impl MappedVolume {
                     f32::from_le_bytes(c)
                 }
             }),
+            Encoding::U4 => unreachable!("decoded by decode_packed"),
+        }
+    }
+
+    /// [`Self::decode`] for mode 101: voxel x of row r sits in byte `r · ceil(nx / 2) + x / 2`,
+    /// low nibble for even x.
+    fn decode_packed(&self, first: usize, out: &mut [f32]) {
+        let nx = self.info.nx;
+        let row_bytes = nx.div_ceil(2);
+        for (i, o) in out.iter_mut().enumerate() {
+            let (row, x) = ((first + i) / nx, (first + i) % nx);
+            let byte = self.map[self.data_offset + row * row_bytes + x / 2];
+            *o = f32::from(if x % 2 == 0 { byte & 0x0f } else { byte >> 4 });
         }
     }
 }

@@ -108,9 +108,9 @@ pub enum IoError {
         /// Sections declared.
         nz: i64,
     },
-    /// The MRC data mode is not one we read (we read 0, 1, 2, 6 and 12).
+    /// The MRC data mode is not one we read (we read 0, 1, 2, 6, 12 and 101).
     #[error(
-        "{path}: MRC mode {mode} ({what}) is not supported (convert it to mode 0 int8, 1 int16, 2 float32, 6 uint16 or 12 float16)"
+        "{path}: MRC mode {mode} ({what}) is not supported (convert it to mode 0 int8, 1 int16, 2 float32, 6 uint16, 12 float16 or 101 4-bit)"
     )]
     UnsupportedMode {
         /// The file.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cryolens::denoise::{RestoreDenoiser, TileConfig};
+use cryolens::denoise::{PhaseFlip, RestoreDenoiser, TileConfig};
 use cryolens::device::ComputeDevice;
 use cryolens::gui::{self, Source, View};
 use cryolens::jobs::Progress;
@@ -70,7 +70,15 @@ fn session_star_ctf_flips_restore_models() {
         RestoreDenoiser::load(&ModelSpec::File(weights), &ComputeDevice::cpu("test")).unwrap();
     let (t, p) = (TileConfig::default(), Progress::new());
     let want = den
-        .denoise_with_ctf(&image, Some(&ctf), true, &t, &p)
+        .denoise_flipped(
+            &image,
+            Some(PhaseFlip {
+                ctf: &ctf,
+                flip_back: true,
+            }),
+            &t,
+            &p,
+        )
         .unwrap();
     let scale = want.stats().std as f32;
     let diff = max_abs_diff(&shown, &want);

@@ -7,7 +7,8 @@ use std::path::Path;
 use super::{HEADER_BYTES, MrcInfo};
 use crate::io::{ContentKind, IoError, MAX_VOXELS};
 
-/// What an MRC mode is, and whether we read it.
+/// What an MRC mode is, and whether we read it: bytes per voxel (rounded up: mode 101 packs
+/// two voxels in a byte, see [`data_bytes`]) and the mode's name.
 pub(super) fn mode_info(mode: i32) -> (Option<u64>, &'static str) {
     match mode {
         0 => (Some(1), "int8"),
@@ -17,8 +18,20 @@ pub(super) fn mode_info(mode: i32) -> (Option<u64>, &'static str) {
         12 => (Some(2), "float16"),
         3 => (None, "complex int16"),
         4 => (None, "complex float32"),
-        101 => (None, "4-bit packed"),
+        101 => (Some(1), "4-bit packed"),
         _ => (None, "unknown mode"),
+    }
+}
+
+/// Bytes of voxel data in a file of `nx` × `ny` × `nz` voxels of `mode` (`bytes_per_voxel`
+/// from [`mode_info`]). Mode 101 (IMOD's and SerialEM's 4-bit packing, two voxels a byte, the
+/// first in the low nibble) starts every row on a byte, so an odd `nx` leaves a padding
+/// nibble at each row's end: `ceil(nx / 2)` bytes a row.
+pub(crate) fn data_bytes(mode: i32, bytes_per_voxel: u64, nx: u64, ny: u64, nz: u64) -> u64 {
+    if mode == 101 {
+        nx.div_ceil(2) * ny * nz
+    } else {
+        nx * ny * nz * bytes_per_voxel
     }
 }
 
@@ -88,7 +101,14 @@ pub(super) fn check_header(path: &Path, head: &[u8], file_len: u64) -> Result<Mr
         });
     }
     let nsymbt = h.nsymbt as u64;
-    let expected = HEADER_BYTES as u64 + nsymbt + voxels as u64 * bytes_per_voxel;
+    let data = data_bytes(
+        h.mode,
+        bytes_per_voxel,
+        h.nx as u64,
+        h.ny as u64,
+        h.nz as u64,
+    );
+    let expected = HEADER_BYTES as u64 + nsymbt + data;
     if expected > file_len {
         return Err(IoError::Truncated {
             path: to_path(),

@@ -6,7 +6,9 @@
 //! an absurd allocation (the crate call is also wrapped in `catch_unwind` as a last resort).
 //!
 //! Modes read: 0 (int8; unsigned when an IMOD header says so), 1 (int16), 2 (float32),
-//! 6 (uint16), 12 (float16), all converted to `f32`. Extended headers (FEI1/FEI2, CCP4, SERI…)
+//! 6 (uint16), 12 (float16) and 101 (4-bit packed, two voxels a byte with the first in the
+//! low nibble, each row starting on a byte: SerialEM's counting-mode frames), all converted
+//! to `f32`. Extended headers (FEI1/FEI2, CCP4, SERI…)
 //! are skipped by their declared size (`nsymbt`). Big- and little-endian files are read.
 //!
 //! Writing is our own little-endian MRC2014 encoder (mode 2 float32, or mode 6 uint16 with
@@ -27,6 +29,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use header::data_bytes;
 pub use header::read_labels;
 pub use read::{read, read_bytes, read_info};
 pub use write::{write_image, write_image_u16, write_volume};

@@ -131,7 +131,7 @@ fn bad_headers_are_errors_not_panics() {
         assert!(matches!(e, IoError::BadDimensions { .. }), "{e}");
     }
     // Unknown and unsupported modes.
-    for mode in [5, 7, 3, 4, 101, -1, 1_000_000] {
+    for mode in [5, 7, 3, 4, -1, 1_000_000] {
         let e = read_bytes(&with_data(raw_header(2, 2, 1, mode, 0), 64)).unwrap_err();
         assert!(
             matches!(e, IoError::UnsupportedMode { .. }),
@@ -218,4 +218,35 @@ fn write_rejects_bad_shape() {
         pixel_size_angstrom: None,
     };
     assert!(write_image(&p, &empty).is_err());
+}
+
+/// Mode 101 (4-bit packed): a 3×2×2 stack, odd width so every row ends in a padding nibble
+/// (SerialEM/IMOD: rows start on a byte; first voxel in the low nibble). Read whole and
+/// mapped, the same values; one byte short is a truncated file.
+#[test]
+fn reads_mode_101_packed_rows_whole_and_mapped() {
+    let values: Vec<u8> = (0..12u8).map(|v| (v * 5) % 16).collect();
+    let mut data = Vec::new();
+    for row in values.chunks(3) {
+        data.push(row[0] | (row[1] << 4));
+        data.push(row[2] | (0xf << 4)); // the padding nibble is ignored
+    }
+    let mut bytes = raw_header(3, 2, 2, 101, 0);
+    bytes.extend(&data);
+    let want: Vec<f32> = values.iter().map(|&v| f32::from(v)).collect();
+    let (_, v) = read_bytes(&bytes).unwrap();
+    assert_eq!((v.width, v.height, v.depth), (3, 2, 2));
+    assert_eq!(v.data, want);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frames.mrcs");
+    std::fs::write(&path, &bytes).unwrap();
+    let mapped = crate::io::mapped::MappedVolume::open(&path).unwrap();
+    let loaded = crate::io::mapped::VolumeSource::to_volume(&mapped).unwrap();
+    assert_eq!(loaded.data, want);
+    let section = crate::io::mapped::VolumeSource::section(&mapped, 1);
+    assert_eq!(section.data, want[6..]);
+
+    let e = read_bytes(&bytes[..bytes.len() - 1]).unwrap_err();
+    assert!(matches!(e, IoError::Truncated { .. }), "{e}");
 }
