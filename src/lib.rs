@@ -13,7 +13,7 @@
 //!               screen/ (grid screening: thumbnails, metrics, ring curves, table, folder watch, runs)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
 //! 2 science     fourier/   ctf/   metrics/ (+ synthetic ground truth)   simulate/
-//! 1 io          io/ (mrc/, tiff, png, mapped, star/, coords/, cryoSPARC .cs, atomic writes, provenance)
+//! 1 io          io/ (mrc/, tiff, png, mapped, omezarr, star/, coords/, cryoSPARC .cs, atomic writes, provenance)
 //! 0 foundation  image  jobs  device  paths  rng  errors  sampling
 //! ```
 //!
@@ -24,7 +24,8 @@
 //!   [`jobs`]; the one choice of compute device in [`device`]; the user's folders in
 //!   [`paths`]; the one seeded generator in [`rng`]; the one error-line style in [`errors`];
 //!   plausible pixel sizes, box sizes and the one same-sampling check in [`sampling`].
-//! - Files: MRC ([`io::mrc`]), TIFF, memory-mapped volumes ([`io::mapped`]), STAR
+//! - Files: MRC ([`io::mrc`]), TIFF, memory-mapped volumes ([`io::mapped`]), OME-Zarr
+//!   ([`io::omezarr`]), STAR
 //!   ([`io::star`]), particle coordinates one file per tool ([`io::coords`]), the even/odd
 //!   suffixes ([`io::EVEN_ODD_SUFFIXES`]), the one atomic writer ([`io::atomic`]), 8-bit PNG
 //!   renderings ([`io::png`]) and the provenance every MRC label and STAR file carries

@@ -73,24 +73,37 @@ pub fn pick_section(
     if width == 0 || height == 0 || depth == 0 {
         anyhow::bail!("the file holds no pixels ({width}×{height}×{depth})");
     }
+    let described = volume.describe();
     if depth == 1 {
-        return Ok((volume.section(0), None));
+        let image = volume.section(0);
+        fail_on_read_error(volume)?;
+        return Ok((image, described));
     }
     let what = match kind {
         ContentKind::Stack => "stack",
         _ => "volume",
     };
-    let mapped = if volume.is_mapped() {
-        " (memory-mapped: sections are read as shown)"
-    } else {
-        ""
+    let mapped = match described {
+        Some(d) => format!(" ({d})"),
+        None if volume.is_mapped() => " (memory-mapped: sections are read as shown)".into(),
+        None => String::new(),
     };
+    let image = volume.section(depth / 2);
+    fail_on_read_error(volume)?;
     Ok((
-        volume.section(depth / 2),
+        image,
         Some(format!(
             "{what} of {depth} sections{mapped}: section slider and Up/Down keys in the side panel"
         )),
     ))
+}
+
+/// The source's first failed read as an error (see [`VolumeSource::read_error`]).
+fn fail_on_read_error(volume: &dyn VolumeSource) -> Result<()> {
+    match volume.read_error() {
+        Some(e) => anyhow::bail!("{e}"),
+        None => Ok(()),
+    }
 }
 
 /// The display statistics (median, robust σ) shared by all sections of `volume`, when it

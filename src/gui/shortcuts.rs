@@ -33,11 +33,13 @@ impl CryolensApp {
             }
             return;
         }
-        let (views, fit, open, zoom_in, zoom_out, help) = ctx.input_mut(|i| {
+        let (views, open_zarr, fit, open, zoom_in, zoom_out, help) = ctx.input_mut(|i| {
             let views = [Key::Num1, Key::Num2, Key::Num3, Key::Num4].map(|k| i.key_pressed(k));
+            let open_zarr = i.consume_key(egui::Modifiers::SHIFT, Key::O);
             let open = i.consume_key(egui::Modifiers::COMMAND, Key::O) || i.key_pressed(Key::O);
             (
                 views,
+                open_zarr,
                 i.key_pressed(Key::F),
                 open,
                 i.key_pressed(Key::Plus) || i.key_pressed(Key::Equals),
@@ -52,6 +54,7 @@ impl CryolensApp {
             .chain([
                 (fit, ToolbarAction::Fit),
                 (open, ToolbarAction::Open),
+                (open_zarr, ToolbarAction::OpenZarr),
                 (zoom_in, ToolbarAction::Zoom(1.25)),
                 (zoom_out, ToolbarAction::Zoom(0.8)),
                 (help, ToolbarAction::ToggleHelp),

@@ -136,9 +136,20 @@ pub trait VolumeSource: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// Whether the voxels are read from a memory-mapped file on demand.
+    /// Whether the voxels are read from a file on demand (memory-mapped MRC, OME-Zarr chunks).
     fn is_mapped(&self) -> bool {
         false
+    }
+
+    /// The first read that failed (e.g. an OME-Zarr chunk that could not be decoded; its
+    /// voxels read as NaN), `None` when every read succeeded or reads cannot fail.
+    fn read_error(&self) -> Option<String> {
+        None
+    }
+
+    /// What the source is, when more than its file says (e.g. "OME-Zarr level 1 of 3 …").
+    fn describe(&self) -> Option<String> {
+        None
     }
 }
 
@@ -454,13 +465,19 @@ impl VolumeSource for MappedVolume {
 }
 
 /// Opens a file for viewing: an MRC of at least [`mmap_min_bytes`] bytes is mapped
-/// ([`MappedVolume`]); anything smaller, and every TIFF, is read whole by [`super::read`].
+/// ([`MappedVolume`]); an OME-Zarr store is read chunk by chunk at the level that fits a view
+/// ([`super::omezarr::open_for_view`]); anything smaller, and every TIFF, is read whole by
+/// [`super::read`].
 ///
 /// # Errors
-/// Those of [`super::read`] and [`MappedVolume::open`].
+/// Those of [`super::read`], [`MappedVolume::open`] and [`super::omezarr::open_for_view`].
 pub fn open_volume(
     path: &Path,
 ) -> Result<(ContentKind, std::sync::Arc<dyn VolumeSource>), IoError> {
+    if super::omezarr::is_ome_zarr(path) {
+        let v = super::omezarr::open_for_view(path, super::omezarr::view_max_side())?;
+        return Ok((v.kind(), std::sync::Arc::new(v)));
+    }
     let len = std::fs::metadata(path)
         .map_err(|e| IoError::os(path, e))?
         .len();

@@ -15,6 +15,7 @@ pub mod cryosparc;
 pub mod limits;
 pub mod mapped;
 pub mod mrc;
+pub mod omezarr;
 pub mod png;
 pub mod provenance;
 pub mod star;
@@ -225,6 +226,7 @@ fn sniff(path: &Path, head: &[u8]) -> Format {
 ///
 /// The format is told by content (TIFF magic bytes) and extension: TIFF for `.tif .tiff`,
 /// otherwise MRC (`.mrc .mrcs .map .rec .st` and anything else with a plausible MRC header).
+/// A folder is read as an OME-Zarr store ([`omezarr::read`]: its finest level).
 /// Values are converted to `f32`; shape is `depth` (z) × `height` (y) × `width` (x), x fastest,
 /// as numpy shows the file (`array[z, y, x]`). The pixel size is in Å when the file states it
 /// (see [`mrc::read`] and [`tiff::read`] for the rules), else `None`.
@@ -233,11 +235,26 @@ fn sniff(path: &Path, head: &[u8]) -> Format {
 /// [`IoError`] describing why the file cannot be read: missing, not MRC/TIFF, truncated, bad
 /// dimensions, unsupported mode or pixel format, too large.
 pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
+    if path.is_dir() {
+        return read_folder(path);
+    }
     let (head, n) = first_bytes(path)?;
     match sniff(path, &head[..n]) {
         Format::Tiff => tiff::read(path),
         Format::Mrc => mrc::read(path),
     }
+}
+
+/// A folder given where a file is read: an OME-Zarr store (its finest level, or the level
+/// folder named) or a clear error.
+fn read_folder(path: &Path) -> Result<(ContentKind, Volume), IoError> {
+    if omezarr::is_ome_zarr(path) {
+        return omezarr::read(path);
+    }
+    Err(IoError::invalid(
+        path,
+        "a folder, not an image file (give an MRC or TIFF file, or an OME-Zarr store's root)",
+    ))
 }
 
 /// Reads a volume (MRC volume or TIFF stack, see [`read`]) and refuses a single section:

@@ -40,6 +40,7 @@ impl CryolensApp {
         match action {
             ToolbarAction::None => {}
             ToolbarAction::Open => self.open_dialog(),
+            ToolbarAction::OpenZarr => self.open_zarr_dialog(),
             ToolbarAction::WatchFolder => self.gallery.choose_watch_folder(),
             ToolbarAction::View(view) => self.set_view(view),
             ToolbarAction::Fit => self.transform.fit = true,
@@ -266,6 +267,17 @@ impl CryolensApp {
         self.jobs
             .dialog
             .start(Instant::now(), dialog.file_job("open dialog"));
+    }
+
+    /// Asks for an OME-Zarr store (a folder: its root, or one level's folder) to open.
+    pub(in crate::gui) fn open_zarr_dialog(&mut self) {
+        if self.jobs.dialog.is_running() {
+            return;
+        }
+        let dialog = Dialog::new("Open an OME-Zarr tomogram (its .zarr folder)");
+        self.jobs
+            .dialog
+            .start(Instant::now(), dialog.folder_job("OME-Zarr dialog"));
     }
 
     pub(in crate::gui) fn start_install(&mut self) {

@@ -20,6 +20,7 @@ pub fn show(ctx: &egui::Context, open: &mut bool) {
                         ("wheel", "zoom around the cursor"),
                         ("drag (off a pick)", "pan"),
                         ("O, Ctrl+O", "open a file"),
+                        ("Shift+O", "open an OME-Zarr tomogram (a folder)"),
                         ("click", "add a pick"),
                         ("right click, Shift+click", "remove the nearest pick"),
                         ("drag a pick", "move it"),

@@ -12,6 +12,8 @@ pub enum ToolbarAction {
     None,
     /// Open a micrograph (file dialog).
     Open,
+    /// Open an OME-Zarr tomogram (folder dialog).
+    OpenZarr,
     /// Show this view.
     View(View),
     /// Fit the micrograph to the window.
@@ -46,6 +48,16 @@ pub fn show(ui: &mut egui::Ui, info: &ToolbarInfo<'_>) -> ToolbarAction {
             .clicked()
         {
             action = ToolbarAction::Open;
+        }
+        if ui
+            .button("Open OME-Zarr…")
+            .on_hover_text(
+                "Open a tomogram stored as OME-Zarr (a folder, e.g. from the cryoET Data Portal), \
+                 read chunk by chunk at the level that fits the view (Shift+O)",
+            )
+            .clicked()
+        {
+            action = ToolbarAction::OpenZarr;
         }
         if ui
             .button("Watch folder…")
