@@ -18,6 +18,7 @@ pub mod mrc;
 pub mod omezarr;
 pub mod png;
 pub mod provenance;
+pub mod source;
 pub mod star;
 pub mod tiff;
 

@@ -25,7 +25,7 @@ use zarrs::array::{Array, data_type};
 use zarrs::filesystem::FilesystemStore;
 
 use crate::image::Volume;
-use crate::io::mapped::VolumeSource;
+use crate::io::source::VolumeSource;
 use crate::io::{ContentKind, IoError};
 pub use metadata::{Level, Multiscales, is_ome_zarr, read_multiscales};
 use metadata::{level_of, open_array, open_store};
