@@ -18,7 +18,9 @@ pub const WARP_HALF_FOLDERS: (&str, &str) = ("even", "odd");
 /// extension: `mic.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc` (or `_even`/`_odd`); MotionCor2's
 /// dose-weighted sum pairs the same way (`mic_DW.mrc` → `mic_EVN.mrc` + `mic_ODD.mrc`, see
 /// [`crate::io::micrograph_base`]); `path` may also be one of the halves itself
-/// (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). Warp and WarpTools keep the halves in
+/// (`mic_EVN.mrc` → itself + `mic_ODD.mrc`). cryoSPARC's halves carry the full name
+/// (`UID_mic_patch_aligned_doseweighted.mrc` → `…_doseweighted_even.mrc` +
+/// `…_doseweighted_odd.mrc`): the name's own halves are tried before its base name's. Warp and WarpTools keep the halves in
 /// sub-folders of the averages' folder under the same name ([`WARP_HALF_FOLDERS`]:
 /// `average/mic.mrc` → `average/even/mic.mrc` + `average/odd/mic.mrc`; a half given itself
 /// pairs with its sibling). `None` when no complete pair exists.
@@ -42,12 +44,22 @@ pub fn find_half_pair(path: &Path) -> Option<(PathBuf, PathBuf)> {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
+    // The halves of the name itself first (cryoSPARC:
+    // `mic_patch_aligned_doseweighted.mrc` → `mic_patch_aligned_doseweighted_even.mrc`), then
+    // of its base name (MotionCor2: `mic_DW.mrc` → `mic_EVN.mrc`).
     let base = micrograph_base(&stem);
-    for (even, odd) in EVEN_ODD_SUFFIXES {
-        let a = dir.join(format!("{base}{even}{ext}"));
-        let b = dir.join(format!("{base}{odd}{ext}"));
-        if a.is_file() && b.is_file() {
-            return Some((a, b));
+    let prefixes = if base == stem {
+        vec![base]
+    } else {
+        vec![stem.as_str(), base]
+    };
+    for prefix in prefixes {
+        for (even, odd) in EVEN_ODD_SUFFIXES {
+            let a = dir.join(format!("{prefix}{even}{ext}"));
+            let b = dir.join(format!("{prefix}{odd}{ext}"));
+            if a.is_file() && b.is_file() {
+                return Some((a, b));
+            }
         }
     }
     None
@@ -184,6 +196,17 @@ mod tests {
             find_half_pair(&d.join("b.tif")),
             Some((d.join("b_even.tif"), d.join("b_odd.tif")))
         );
+        // cryoSPARC: the halves of the full name, UID prefix and all.
+        let cs = "1458977_mic_patch_aligned_doseweighted";
+        touch(&format!("{cs}.mrc"));
+        touch(&format!("{cs}_even.mrc"));
+        touch(&format!("{cs}_odd.mrc"));
+        let csp = Some((
+            d.join(format!("{cs}_even.mrc")),
+            d.join(format!("{cs}_odd.mrc")),
+        ));
+        assert_eq!(find_half_pair(&d.join(format!("{cs}.mrc"))), csp);
+        assert_eq!(find_half_pair(&d.join(format!("{cs}_odd.mrc"))), csp);
         assert_eq!(find_half_pair(&d.join("c.mrc")), None);
         assert_eq!(find_half_pair(&d.join("b.mrc")), None);
     }
