@@ -404,3 +404,72 @@ fn sigkill_mid_write_leaves_the_old_or_the_new_file() {
         }
     }
 }
+
+/// Picks on a real tomogram exported for RELION 5: centred Å coordinates from the tomogram's
+/// own size and voxel size, with the tomograms STAR they were made with; both read back to
+/// the voxels picked. A 2D micrograph is refused with the reason.
+#[test]
+fn relion5_export_of_tomogram_picks_reads_back_to_the_voxels() {
+    let tomo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/tomograms/particleannotation/3d_test_data.tif");
+    let (_, mut v) = cryolens::io::read(&tomo).unwrap();
+    // The TIFF states no voxel size: refused, since RELION 5 positions are in Å.
+    let mut no_voxel_size = PickSession::new(vec![tomo.clone()]);
+    no_voxel_size.add_at(0, 5.0, 5.0, Some(5.0));
+    let dir = tempfile::tempdir().unwrap();
+    let e = exchange::export(
+        &no_voxel_size,
+        ExportFormat::Relion5,
+        &dir.path().join("none"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no voxel size"), "{e}");
+    // As an MRC of 13.48 Å voxels.
+    let px = 13.48f64;
+    v.pixel_size_angstrom = Some(px as f32);
+    let tomo = dir.path().join("3d_test_data.mrc");
+    cryolens::io::mrc::write_volume(&tomo, &v).unwrap();
+    let mut session = PickSession::new(vec![tomo.clone()]);
+    session.add_at(0, 60.0, 57.5, Some(99.0));
+    session.add_at(0, 10.25, 100.0, Some(3.0));
+    let out = dir.path().join("relion5");
+    let files = exchange::export(&session, ExportFormat::Relion5, &out).unwrap();
+    assert_eq!(
+        files,
+        vec![out.join("tomograms.star"), out.join("particles.star")]
+    );
+    let tomograms = cryolens::io::coords::read_tomograms_star(&files[0]).unwrap();
+    assert_eq!(tomograms.len(), 1);
+    assert_eq!(tomograms[0].name, "3d_test_data");
+    assert_eq!(tomograms[0].size_px, [112.0, 115.0, 202.0]);
+    let text = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(text.contains("_rlnCenteredCoordinateZAngst"), "{text}");
+    // (voxel − size/2) · px for the 112 × 115 × 202 tomogram.
+    let first = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("3d_test_data"))
+        .unwrap();
+    let c: Vec<f64> = first
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(c.len(), 3);
+    for (got, want) in c.iter().zip([4.0 * px, 0.0, -2.0 * px]) {
+        assert!((got - want).abs() < 1e-3, "{c:?}");
+    }
+    let back = cryolens::io::coords::read_relion5_particles(&files[1], &tomograms).unwrap();
+    assert_eq!(back.len(), 1);
+    let p = back[0].picks[1];
+    assert!((p.x - 10.25).abs() < 1e-4 && (p.y - 100.0).abs() < 1e-4);
+    assert!((p.z.unwrap() - 3.0).abs() < 1e-4);
+
+    // A 2D micrograph is not a tomogram.
+    let mut flat = PickSession::new(vec![ucsf()]);
+    flat.add(0, 5.0, 5.0);
+    let e = exchange::export(&flat, ExportFormat::Relion5, &dir.path().join("flat"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a tomogram"), "{e}");
+}

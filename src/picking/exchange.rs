@@ -79,16 +79,21 @@ pub enum ExportFormat {
     /// file name, what cryoSPARC's Import Particles job reads) and, when every micrograph's
     /// shape can be read from its MRC header, `particles.cs` (fractions of that shape).
     Cryosparc,
+    /// RELION 5 tomography: `particles.star` with `_rlnTomoName` (the tomogram's file stem)
+    /// and `_rlnCenteredCoordinate{X,Y,Z}Angst`, and the `tomograms.star` they were converted
+    /// with (each tomogram as shown: its voxels as unbinned pixels of its voxel size).
+    Relion5,
 }
 
 impl ExportFormat {
     /// All formats, in menu order.
-    pub const ALL: [ExportFormat; 5] = [
+    pub const ALL: [ExportFormat; 6] = [
         ExportFormat::Relion,
         ExportFormat::Topaz,
         ExportFormat::Eman,
         ExportFormat::Cryolo,
         ExportFormat::Cryosparc,
+        ExportFormat::Relion5,
     ];
 
     /// Menu label.
@@ -99,6 +104,7 @@ impl ExportFormat {
             ExportFormat::Eman => "EMAN box",
             ExportFormat::Cryolo => "crYOLO cbox",
             ExportFormat::Cryosparc => "cryoSPARC",
+            ExportFormat::Relion5 => "RELION 5 tomo",
         }
     }
 }
@@ -226,6 +232,25 @@ pub fn export(
                 written.push(path);
             }
         }
+        ExportFormat::Relion5 => {
+            let mut groups = Vec::new();
+            let mut tomograms = Vec::new();
+            for (i, picks) in &picked {
+                let path = &session.micrographs[*i].path;
+                let geometry = tomogram_geometry(path)?;
+                groups.push(MicrographPicks {
+                    micrograph: geometry.name.clone(),
+                    picks: picks.clone(),
+                });
+                tomograms.push(geometry);
+            }
+            let path = out_dir.join("tomograms.star");
+            coords::write_tomograms_star(&path, &tomograms)?;
+            written.push(path);
+            let path = out_dir.join("particles.star");
+            coords::write_relion5_particles(&path, &groups, &tomograms)?;
+            written.push(path);
+        }
         ExportFormat::Eman | ExportFormat::Cryolo => {
             for ((_, picks), out_name) in picked.iter().zip(&names) {
                 let path = if format == ExportFormat::Eman {
@@ -242,6 +267,37 @@ pub fn export(
         }
     }
     Ok(written)
+}
+
+/// The geometry of the tomogram at `path` as it is shown (the level a view opens, for
+/// OME-Zarr): named by its file stem, its voxels taken as unbinned tilt-series pixels of its
+/// voxel size. Positions in Å from the centre do not depend on the binning, so the particles
+/// match RELION's own tomograms STAR for the same tomogram.
+///
+/// # Errors
+/// An unreadable file, a 2D image (no z), or no voxel size in its header.
+fn tomogram_geometry(path: &Path) -> Result<coords::TomogramGeometry, PickingError> {
+    let (_, volume) = crate::io::mapped::open_volume(path)?;
+    let (w, h, d) = volume.shape();
+    let fail = |what: &str| PickingError::Other(format!("{}: {what}", path.display()));
+    if d < 2 {
+        return Err(fail(
+            "a 2D micrograph, not a tomogram (RELION 5 particles are for tomograms; export as RELION STAR)",
+        ));
+    }
+    let px = volume.pixel_size_angstrom().ok_or_else(|| {
+        fail("no voxel size in its header (RELION 5 positions are in Å: set the header's pixel size, e.g. IMOD `alterheader -del`)")
+    })?;
+    let name = path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    Ok(coords::TomogramGeometry {
+        name,
+        size_px: [w as f64, h as f64, d as f64],
+        pixel_size_angstrom: f64::from(px),
+        binning: 1.0,
+    })
 }
 
 /// RELION names coordinate files relative to the project folder, which holds the job folder:

@@ -83,7 +83,7 @@ pub use relion::{
 };
 pub use relion5::{
     TomogramGeometry, is_relion5_tomo_particles, read_relion5_particles, read_tomograms_star,
-    write_relion5_particles,
+    write_relion5_particles, write_tomograms_star,
 };
 pub use topaz::{format_topaz, parse_topaz, read_topaz, write_topaz};
 

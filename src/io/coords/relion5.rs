@@ -240,6 +240,35 @@ pub fn write_relion5_particles(
     star::write(path, &file, &WriteOptions::relion())
 }
 
+/// Writes `tomograms` as a RELION 5 tomograms STAR (`data_global`: name, size in unbinned
+/// pixels, tilt-series pixel size, binning), atomically: what [`read_tomograms_star`] reads.
+///
+/// # Errors
+/// A failed write.
+pub fn write_tomograms_star(path: &Path, tomograms: &[TomogramGeometry]) -> Result<(), IoError> {
+    let mut table = Table::new(&[
+        "rlnTomoName",
+        "rlnTomoSizeX",
+        "rlnTomoSizeY",
+        "rlnTomoSizeZ",
+        "rlnTomoTiltSeriesPixelSize",
+        "rlnTomoTomogramBinning",
+    ]);
+    for t in tomograms {
+        let mut row = vec![t.name.clone()];
+        row.extend(t.size_px.iter().map(|v| format!("{v}")));
+        row.push(format!("{:.6}", t.pixel_size_angstrom));
+        row.push(format!("{}", t.binning));
+        table
+            .push_row(row)
+            .map_err(|e| IoError::invalid(path, e.to_string()))?;
+    }
+    let file = StarFile {
+        blocks: vec![Block::with_table("global", table)],
+    };
+    star::write(path, &file, &WriteOptions::relion())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
