@@ -82,6 +82,17 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
 
     let f = row(rows, "fei-extended.mrc");
     assert!(f.error.is_none(), "{f:?}");
+    // Provenance: the version and the checksum of the weights that screened it.
+    let weights = cryolens::models::ModelSpec::parse("cryolens-unet-small")
+        .unwrap()
+        .weights_path()
+        .unwrap();
+    let sha = cryolens::io::provenance::sha256_file(&weights).unwrap();
+    assert_eq!(f.model_sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(
+        f.cryolens_version.as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!((f.width_px, f.height_px), (Some(3710), Some(3838)));
     assert!(
         (f.pixel_size_angstrom.unwrap() - 0.8538).abs() < 1e-3,

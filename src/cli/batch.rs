@@ -15,7 +15,7 @@
 //! recorded size; a rerun retries everything else.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -224,25 +224,7 @@ impl Manifest {
     }
 }
 
-/// SHA-256 of a file, hex, read in 1 MiB blocks.
-///
-/// # Errors
-/// An unreadable file.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
-}
+pub use crate::io::provenance::sha256_file;
 
 /// What stays the same for every item of one batch run.
 pub struct BatchRun<'a> {

@@ -146,11 +146,14 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
     };
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
-    let denoiser = Denoiser2d::load(&ModelSpec::parse(&name)?, &device)?;
+    let spec = ModelSpec::parse(&name)?;
+    let denoiser = Denoiser2d::load(&spec, &device)?;
     println!("model: {}", denoiser.describe());
+    let model_sha256 = Some(crate::io::provenance::sha256_file(&spec.weights_path()?)?);
     let mut s = Screener::new(
         ScreenerSetup {
             denoiser,
+            model_sha256,
             settings: ScreenSettings {
                 thumbnail_size: args.thumbnail_size as usize,
                 denoised_snr: !args.no_denoised_snr,

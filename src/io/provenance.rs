@@ -8,6 +8,7 @@
 //! ([`set_command`]) and a batch command its model once loaded ([`set_model`]); the GUI says
 //! it is the GUI. Without either, labels say only the program and version.
 
+use std::path::Path;
 use std::sync::RwLock;
 
 /// What the labels of files written by this process say.
@@ -53,6 +54,30 @@ pub fn set_model(name: &str, sha256: &str) {
     if let Ok(mut p) = CURRENT.write() {
         p.model = Some((name.to_string(), sha256.to_string()));
     }
+}
+
+/// SHA-256 of a file, hex, read in 1 MiB blocks.
+///
+/// # Errors
+/// [`super::IoError::Os`] naming the file when it cannot be read.
+pub fn sha256_file(path: &Path) -> Result<String, super::IoError> {
+    sha256_of(path).map_err(|e| super::IoError::os(path, e))
+}
+
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// The provenance of this process now.

@@ -22,6 +22,8 @@ pub type PickCounter = Box<dyn FnMut(&Path) -> Option<usize> + Send>;
 pub struct ScreenerSetup {
     /// The denoiser of the thumbnails and of the denoised SNR.
     pub denoiser: Denoiser2d,
+    /// SHA-256 of the denoiser's weights file (hex), recorded in every row.
+    pub model_sha256: Option<String>,
     /// Thumbnail size and what to measure.
     pub settings: ScreenSettings,
     /// CTF results matched to micrographs by file name (a CTFFIND file beside a micrograph
@@ -140,6 +142,10 @@ impl Screener {
             }
         };
         row.picks = (self.picks)(path);
+        row.cryolens_version = Some(env!("CARGO_PKG_VERSION").to_string());
+        if row.error.is_none() {
+            row.model_sha256.clone_from(&self.setup.model_sha256);
+        }
         self.table.upsert(row.clone());
         self.table.adopt_decisions_from_disk();
         self.table.save()?;

@@ -80,6 +80,11 @@ pub struct ScreenRow {
     pub ring_curves: Option<String>,
     /// The denoising model.
     pub model: Option<String>,
+    /// SHA-256 of the model's weights file (hex), what the MRC labels and STAR comments of
+    /// files written with it also carry ([`crate::io::provenance`]).
+    pub model_sha256: Option<String>,
+    /// The Cryolens version that screened it.
+    pub cryolens_version: Option<String>,
     /// Seconds spent screening it.
     pub seconds: Option<f64>,
     /// File size when screened, bytes (with `file_mtime_ns`: what a rerun compares).

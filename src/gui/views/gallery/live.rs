@@ -71,9 +71,12 @@ impl LiveWatch {
         let (f, o, s) = (folder.clone(), out.clone(), shared.clone());
         job.spawn((), "watch folder", move |progress| {
             std::fs::create_dir_all(&o)?;
-            let denoiser = crate::denoise::Denoiser2d::load(&model.spec()?, &device)?;
+            let spec = model.spec()?;
+            let denoiser = crate::denoise::Denoiser2d::load(&spec, &device)?;
+            let model_sha256 = Some(crate::io::provenance::sha256_file(&spec.weights_path()?)?);
             let setup = ScreenerSetup {
                 denoiser,
+                model_sha256,
                 settings: ScreenSettings::default(),
                 ctfs: Vec::new(),
                 root: std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone()),
