@@ -1008,4 +1008,61 @@ fn relion_external_job_denoises_a_micrographs_star() {
     assert_clear_failure(&run, "gone.mrc");
     assert!(p.join("External/job006/RELION_JOB_EXIT_FAILURE").is_file());
     assert!(!p.join("External/job006/RELION_JOB_EXIT_SUCCESS").exists());
+
+    // `relion screen` on the real RELION 3.0 CTF STAR of EMPIAR-10025 (its first two
+    // micrographs, cut from the sample under their names): the table and thumbnails in the
+    // job folder, the accepted micrographs (a rule on the STAR's defocus rejects the second at
+    // 1.71 µm) declared as its output with every column kept; a rerun continues.
+    let real = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/coords/topaz_empiar10025_coords/ctf_params.star"),
+    )
+    .unwrap();
+    let mut text = String::new();
+    let mut rows = 0;
+    for line in real.lines() {
+        let is_row = line.contains(".mrc");
+        if is_row {
+            if rows == 2 {
+                break;
+            }
+            let name = line.split_whitespace().last().unwrap();
+            cryolens::io::mrc::write_image(&p.join(name), &sample.crop(256 * rows, 0, 256, 256))
+                .unwrap();
+            rows += 1;
+        }
+        text += line;
+        text += "\n";
+    }
+    std::fs::write(p.join("CtfFind/job003/screen.star"), text).unwrap();
+    let screen = || {
+        cryolens()
+            .current_dir(p)
+            .args(["relion", "screen", "--o", "External/job007/"])
+            .args(["--in_mics", "CtfFind/job003/screen.star"])
+            .args(["--model", "cryolens-unet-small", "--device", "cpu"])
+            .args(["--reject_if", "defocus_um>1.6", "--j", "2"])
+            .output()
+            .unwrap()
+    };
+    common::assert_success(&screen());
+    let dir = p.join("External/job007");
+    assert!(dir.join("RELION_JOB_EXIT_SUCCESS").is_file());
+    assert!(dir.join("screening.csv").is_file());
+    let accepted = cryolens::io::star::read(&dir.join("accepted_micrographs.star")).unwrap();
+    let mics = accepted.block("images").unwrap();
+    assert_eq!(mics.len(), 1);
+    assert_eq!(
+        mics.get("rlnMicrographName", 0).unwrap(),
+        "14sep05c_c_00003gr_00014sq_00004hl_00004es_c.mrc"
+    );
+    assert_eq!(mics.f64("rlnDefocusU", 0).unwrap(), 14905.80957);
+    assert_eq!(mics.f64("rlnMagnification", 0).unwrap(), 38023.0);
+    let nodes = std::fs::read_to_string(dir.join("RELION_OUTPUT_NODES.star")).unwrap();
+    assert!(
+        nodes.contains("External/job007/accepted_micrographs.star"),
+        "{nodes}"
+    );
+    let again = common::assert_success(&screen());
+    assert!(again.contains("already screened"), "{again}");
 }

@@ -113,6 +113,9 @@ pub enum RelionAction {
     /// Denoise a micrographs STAR as a RELION 4/5 External job: denoised micrographs and
     /// micrographs_denoised.star under JOBDIR, RELION_OUTPUT_NODES.star, the exit marker.
     Denoise(relion::RelionDenoiseArgs),
+    /// Screen a micrographs STAR as a RELION 4/5 External job: screening.csv, thumbnails and
+    /// accepted_micrographs.star under JOBDIR, RELION_OUTPUT_NODES.star, the exit marker.
+    Screen(relion::RelionScreenArgs),
 }
 
 /// `cryolens coords` actions.
@@ -305,6 +308,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Relion {
             action: RelionAction::Denoise(args),
         }) => relion::denoise(&args),
+        Some(Command::Relion {
+            action: RelionAction::Screen(args),
+        }) => relion::screen(&args),
         Some(Command::Simulate(args)) => simulate::run(&args),
         Some(Command::Screen(args)) => screen::run(&args),
         Some(Command::Coords {

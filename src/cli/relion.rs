@@ -1,4 +1,5 @@
-//! `cryolens relion denoise`: Cryolens as a RELION 4/5 External job. RELION runs the program
+//! `cryolens relion denoise` and `cryolens relion screen`: Cryolens as a RELION 4/5 External
+//! job. RELION runs the program
 //! from the project folder with `--o JOBDIR --in_mics STAR` and the job's own options; the job
 //! writes its outputs under JOBDIR, declares them in `RELION_OUTPUT_NODES.star`, and ends with
 //! `RELION_JOB_EXIT_SUCCESS` or `RELION_JOB_EXIT_FAILURE` (RELION itself sends stdout and
@@ -9,6 +10,12 @@
 //! inputs share) and `JOBDIR/micrographs_denoised.star`, the input STAR with every block kept
 //! (optics groups, CTF columns) and `_rlnMicrographName` pointing at the denoised micrographs,
 //! paths relative to the project folder as RELION writes them.
+//!
+//! `relion screen` screens the input STAR's micrographs into the job folder as `cryolens
+//! screen` does (`screening.csv`, thumbnails, spectra) and declares
+//! `accepted_micrographs.star` (the input with every block kept and only the accepted rows;
+//! `--reject_if` rules as `--reject-if`); rerunning it continues (micrographs already in the
+//! table at the same size and time are not screened again).
 
 use std::path::{Path, PathBuf};
 
@@ -90,24 +97,100 @@ fn with_names(file: &StarFile, index: usize, names: &[String]) -> Result<StarFil
     Ok(out)
 }
 
-/// Runs the job; see the module docs.
+/// `cryolens relion screen` options: RELION's External-job arguments and ours.
+#[derive(clap::Args, Debug)]
+pub struct RelionScreenArgs {
+    /// The job folder RELION gives (`External/job013/`).
+    #[arg(long = "o")]
+    pub job_dir: PathBuf,
+    /// The micrographs STAR RELION gives (`CtfFind/job004/micrographs_ctf.star`).
+    #[arg(long = "in_mics")]
+    pub in_mics: PathBuf,
+    /// The model (as `cryolens screen --model`; default as there).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Rejection rules, as `cryolens screen --reject-if` (`ice_ring_db>3`).
+    #[arg(long = "reject_if", value_name = "METRIC<VALUE")]
+    pub reject_if: Vec<crate::screen::curate::Threshold>,
+    /// Threads RELION asks for (accepted for RELION's sake).
+    #[arg(long = "j")]
+    pub threads: Option<usize>,
+}
+
+/// Runs the denoising job; see the module docs.
 ///
 /// # Errors
 /// An unreadable or unsuitable STAR, an unknown model, colliding outputs; micrographs that
 /// fail (each reported on stderr); an unwritable job folder. `RELION_JOB_EXIT_FAILURE` is
 /// written in every case.
 pub fn denoise(args: &RelionDenoiseArgs) -> Result<()> {
-    let result = run_job(args);
+    with_exit_marker(&args.job_dir, run_job(args))
+}
+
+/// Runs the screening job; see the module docs.
+///
+/// # Errors
+/// As `cryolens screen` (micrographs that fail are rows with their error, and make the job
+/// fail after the others are screened); an unwritable job folder.
+pub fn screen(args: &RelionScreenArgs) -> Result<()> {
+    let screen_args = super::screen::ScreenArgs {
+        inputs: vec![args.in_mics.to_string_lossy().into_owned()],
+        output: args.job_dir.clone(),
+        watch: false,
+        model: args.model.clone(),
+        device: args.device,
+        thumbnail_size: 512,
+        no_denoised_snr: false,
+        ctf: None,
+        poll_seconds: 2.0,
+        settle_seconds: 5.0,
+        idle_exit_seconds: None,
+        reject_if: args.reject_if.clone(),
+        redo: false,
+    };
+    let result = super::screen::run(&screen_args);
+    let accepted = args.job_dir.join("accepted_micrographs.star");
+    let declared = if accepted.is_file() {
+        write_output_nodes(&args.job_dir, &accepted)
+    } else {
+        Ok(())
+    };
+    with_exit_marker(&args.job_dir, result.and(declared))
+}
+
+/// Writes `RELION_JOB_EXIT_SUCCESS` or `RELION_JOB_EXIT_FAILURE` for `result` (removing the
+/// other), then returns `result`.
+fn with_exit_marker(job_dir: &Path, result: Result<()>) -> Result<()> {
     let (marker, stale) = if result.is_ok() {
         ("RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE")
     } else {
         ("RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_SUCCESS")
     };
-    let _ = std::fs::remove_file(args.job_dir.join(stale));
-    std::fs::create_dir_all(&args.job_dir)
-        .and_then(|()| std::fs::write(args.job_dir.join(marker), b""))
-        .with_context(|| format!("{}: cannot write {marker}", args.job_dir.display()))?;
+    let _ = std::fs::remove_file(job_dir.join(stale));
+    std::fs::create_dir_all(job_dir)
+        .and_then(|()| std::fs::write(job_dir.join(marker), b""))
+        .with_context(|| format!("{}: cannot write {marker}", job_dir.display()))?;
     result
+}
+
+/// Declares `star` (a micrographs STAR) as the job's output in `RELION_OUTPUT_NODES.star`.
+fn write_output_nodes(job_dir: &Path, star_path: &Path) -> Result<()> {
+    let mut nodes = Table::new(&["rlnPipeLineNodeName", "rlnPipeLineNodeTypeLabel"]);
+    nodes.push_row(vec![
+        star_path.to_string_lossy().into_owned(),
+        "MicrographGroupMetadata.star.relion".into(),
+    ])?;
+    star::write(
+        &job_dir.join("RELION_OUTPUT_NODES.star"),
+        &StarFile {
+            blocks: vec![Block::with_table("output_nodes", nodes)],
+        },
+        &WriteOptions::relion(),
+    )?;
+    Ok(())
 }
 
 fn run_job(args: &RelionDenoiseArgs) -> Result<()> {
@@ -162,18 +245,7 @@ fn run_job(args: &RelionDenoiseArgs) -> Result<()> {
         &with_names(&file, index, &out_names)?,
         &WriteOptions::relion(),
     )?;
-    let mut nodes = Table::new(&["rlnPipeLineNodeName", "rlnPipeLineNodeTypeLabel"]);
-    nodes.push_row(vec![
-        out_star.to_string_lossy().into_owned(),
-        "MicrographGroupMetadata.star.relion".into(),
-    ])?;
-    star::write(
-        &args.job_dir.join("RELION_OUTPUT_NODES.star"),
-        &StarFile {
-            blocks: vec![Block::with_table("output_nodes", nodes)],
-        },
-        &WriteOptions::relion(),
-    )?;
+    write_output_nodes(&args.job_dir, &out_star)?;
     println!(
         "wrote {} ({} micrographs)",
         out_star.display(),
