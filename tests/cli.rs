@@ -1066,3 +1066,75 @@ fn relion_external_job_denoises_a_micrographs_star() {
     let again = common::assert_success(&screen());
     assert!(again.contains("already screened"), "{again}");
 }
+
+/// `cryolens analyze MIC… -o DIR` as a batch: each micrograph (three 512² crops of the real
+/// fei-extended exposure, two of one name in different folders) count split into halves
+/// (`--force`: its values are near, not exactly, counts × gain); shards write exactly what one run writes, folders kept; a rerun skips what is
+/// done; each JSON equals the single-micrograph analysis of the same micrograph.
+#[test]
+fn analyze_batches_shard_resume_and_match_the_single_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let fei =
+        cryolens::io::read_micrograph(&common::data("micrographs/fei-extended/fei-extended.mrc"))
+            .unwrap();
+    let inputs: Vec<std::path::PathBuf> = [("a/mic.mrc", 0), ("b/mic.mrc", 1), ("b/other.mrc", 2)]
+        .iter()
+        .map(|&(name, i)| {
+            let path = dir.path().join("mics").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            cryolens::io::mrc::write_image(&path, &fei.crop(600 * i, 700, 512, 512)).unwrap();
+            path
+        })
+        .collect();
+    let analyze = |out: &std::path::Path, extra: &[&str]| {
+        let run = cryolens()
+            .arg("analyze")
+            .args(&inputs)
+            .arg("-o")
+            .arg(out)
+            .arg("--force")
+            .args(extra)
+            .output()
+            .unwrap();
+        common::assert_success(&run)
+    };
+    let one = dir.path().join("one");
+    analyze(&one, &[]);
+    let sharded = dir.path().join("sharded");
+    analyze(&sharded, &["--shard", "1/2"]);
+    let second = analyze(&sharded, &["--shard", "2/2"]);
+    assert_eq!(second.matches(" -> ").count(), 1, "{second}");
+    for name in ["a/mic", "b/mic", "b/other"] {
+        for ext in ["json", "csv"] {
+            let file = format!("{name}.{ext}");
+            let a = std::fs::read_to_string(one.join(&file)).unwrap();
+            let b = std::fs::read_to_string(sharded.join(&file)).unwrap();
+            assert_eq!(a, b, "{file}");
+        }
+    }
+    let again = analyze(&sharded, &[]);
+    assert!(again.contains("3 of 3 micrographs already done"), "{again}");
+    // The batch's numbers are the single analysis's.
+    let batch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(one.join("b/mic.json")).unwrap()).unwrap();
+    assert!(
+        batch["halves"].as_str().unwrap().contains("count split"),
+        "{batch}"
+    );
+    let single_json = dir.path().join("single.json");
+    let run = cryolens()
+        .arg("analyze")
+        .arg("--split-counts")
+        .arg(&inputs[1])
+        .arg("--force")
+        .arg("--json")
+        .arg(&single_json)
+        .output()
+        .unwrap();
+    common::assert_success(&run);
+    let single: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&single_json).unwrap()).unwrap();
+    let snr = single["snr_db"].as_f64().unwrap();
+    assert!(snr.is_finite() && snr < 0.0, "{single}");
+    assert_eq!(batch["snr_db"].as_f64(), Some(snr));
+}

@@ -7,12 +7,17 @@
 //! per Fourier ring (eq. 24) the FRC, SSNR and the variance components, with the frequency in
 //! 1/Å when the pixel size is known.
 //!
+//! Given micrographs and `--output DIR` instead of named halves, a batch: each micrograph's
+//! halves are found beside it (even/odd sums, [`crate::analysis::find_half_pair`]) or made by
+//! count splitting, and its numbers and curves go to `DIR/<name>.json` and `.csv`; `--shard
+//! K/N` and the manifest make it resumable as `cryolens denoise` ([`super::batch`]).
+//!
 //! With `--thin P[,P…]`, a dose titration instead (Topaz-Denoise Results 3): the SNR of the
 //! raw, low-passed and denoised micrograph at fractions P of its exposure, made by binomial
 //! thinning ([`crate::analysis::titration`]).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -30,6 +35,19 @@ use crate::models::ModelSpec;
 /// `cryolens analyze` options.
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
+    /// Micrographs to analyse as a batch (with `--output`): each one's halves are the even/odd
+    /// sums beside it, else a count split.
+    #[arg(conflicts_with_all = ["even", "split_counts"], requires = "output")]
+    pub files: Vec<PathBuf>,
+    /// Batch output folder: `<name>.json` and `<name>.csv` per micrograph, and the manifest.
+    #[arg(short, long, requires = "files")]
+    pub output: Option<PathBuf>,
+    /// Batch: take only share K of N of the sorted micrographs (`--shard 2/8`).
+    #[arg(long, value_name = "K/N", requires = "files")]
+    pub shard: Option<super::batch::Shard>,
+    /// Batch: redo every micrograph, even those the manifest records as done.
+    #[arg(long, requires = "files")]
+    pub redo: bool,
     /// Even half (frame sum of even frames).
     #[arg(long, requires = "odd", conflicts_with = "split_counts")]
     pub even: Option<PathBuf>,
@@ -98,17 +116,105 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     if let Some(fractions) = &args.thin {
         return titration(args, fractions);
     }
+    if let Some(out) = &args.output {
+        return batch(args, out);
+    }
     let (m1, m2, summary) = halves(args)?;
     let inputs = match (&args.even, &args.odd, &args.split_counts) {
         (Some(e), Some(o), _) => format!("{} and {}", e.display(), o.display()),
         (_, _, Some(m)) => m.display().to_string(),
         _ => String::new(),
     };
-    analyse(args, m1, m2, summary).with_context(|| inputs.clone())
+    let mic = args
+        .even
+        .as_ref()
+        .or(args.split_counts.as_ref())
+        .context("no micrograph named")?;
+    let denoiser = load_denoiser(args)?;
+    let files = Outputs {
+        json: args.json.as_deref(),
+        csv: args.csv.as_deref(),
+    };
+    analyse(args, mic, m1, m2, summary, denoiser.as_ref(), files).with_context(|| inputs.clone())
 }
 
-/// The analysis of two checked halves (`run` after reading them).
-fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Value) -> Result<()> {
+/// The `--model` denoiser, loaded on the `--device`.
+fn load_denoiser(args: &AnalyzeArgs) -> Result<Option<Denoiser2d>> {
+    let Some(model) = &args.model else {
+        return Ok(None);
+    };
+    let spec = ModelSpec::parse(model)?;
+    let device = ComputeDevice::select(args.device)?;
+    println!("device: {}", device.describe());
+    Ok(Some(Denoiser2d::load(&spec, &device)?))
+}
+
+/// `cryolens analyze MIC… -o DIR`: every micrograph of this shard not done yet, its halves
+/// found beside it or count split, into `DIR/<name>.json` and `.csv` (see the module docs).
+fn batch(args: &AnalyzeArgs, out: &Path) -> Result<()> {
+    let outputs = super::batch::output_paths(out, &args.files, ".json")?;
+    let denoiser = load_denoiser(args)?;
+    let model = match (&args.model, &denoiser) {
+        (Some(name), Some(_)) => {
+            let sha = crate::io::provenance::sha256_file(&ModelSpec::parse(name)?.weights_path()?)?;
+            (name.clone(), sha)
+        }
+        _ => ("none".into(), String::new()),
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let run = super::batch::BatchRun {
+        inputs: &args.files,
+        outputs: &outputs,
+        shard: args.shard,
+        redo: args.redo,
+        model,
+        options: format!(
+            "analyze ring_width={} gain={:?} seed={} force={}",
+            args.ring_width, args.gain, args.seed, args.force
+        ),
+        device: ComputeDevice::select(args.device)?.describe(),
+        noun: "micrographs",
+    };
+    let split = split_options(args);
+    let process = |input: &Path, json: &Path| -> Result<()> {
+        let image = crate::io::read_micrograph(input)?;
+        image.check_finite()?;
+        let (m1, m2, source) = halves_for(&image, Some(input), &split)?;
+        let summary = json!({
+            "micrograph": input,
+            "halves": source.describe(),
+            "pixel_size_angstrom": m1.pixel_size_angstrom,
+        });
+        if let Some(parent) = json.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let csv = json.with_extension("csv");
+        let files = Outputs {
+            json: Some(json),
+            csv: Some(&csv),
+        };
+        analyse(args, input, m1, m2, summary, denoiser.as_ref(), files)
+    };
+    super::batch::run_batch(&run, out, process, |line| line())
+}
+
+/// Where [`analyse`] writes its numbers and curves.
+#[derive(Clone, Copy)]
+struct Outputs<'a> {
+    json: Option<&'a Path>,
+    csv: Option<&'a Path>,
+}
+
+/// The analysis of two checked halves of micrograph `mic` (whose name finds its CTF).
+fn analyse(
+    args: &AnalyzeArgs,
+    mic: &Path,
+    m1: Image,
+    m2: Image,
+    mut summary: serde_json::Value,
+    denoiser: Option<&Denoiser2d>,
+    files: Outputs<'_>,
+) -> Result<()> {
     let raw = metrics::frank_al_ali_snr(&m1, &m2)?;
     println!(
         "raw halves: cc = {:.5}, SNR = {:.5} ({})",
@@ -129,20 +235,11 @@ fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Va
         write_booth(&full, path)?;
     }
     let mut rings = None;
-    if let Some(model) = &args.model {
-        let spec = ModelSpec::parse(model)?;
-        let device = ComputeDevice::select(args.device)?;
-        println!("device: {}", device.describe());
-        let denoiser = Denoiser2d::load(&spec, &device)?;
+    if let Some(denoiser) = denoiser {
         let tiles = TileConfig::default();
         // Both halves are one micrograph: one CTF, found by the micrograph's name.
-        let mic = args
-            .even
-            .as_ref()
-            .or(args.split_counts.as_ref())
-            .context("no micrograph named")?;
-        let table = args.ctf.table_for(&denoiser)?;
-        let ctf = super::ctf_table::ctf_for(&denoiser, table.as_ref(), mic)
+        let table = args.ctf.table_for(denoiser)?;
+        let ctf = super::ctf_table::ctf_for(denoiser, table.as_ref(), mic)
             .with_context(|| mic.display().to_string())?;
         let denoise = |half: &Image, which: &str| {
             denoiser
@@ -180,12 +277,12 @@ fn analyse(args: &AnalyzeArgs, m1: Image, m2: Image, mut summary: serde_json::Va
             args.ring_width,
         )?);
     }
-    if let Some(path) = &args.json {
+    if let Some(path) = files.json {
         let text = serde_json::to_string_pretty(&summary)?;
         write_atomically(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
-    if let Some(path) = &args.csv {
+    if let Some(path) = files.csv {
         let unit = match frc.unit {
             FrequencyUnit::PerAngstrom => "frequency_per_angstrom,resolution_angstrom",
             FrequencyUnit::PerPixel => "frequency_per_pixel,resolution_pixels",

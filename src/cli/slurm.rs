@@ -43,7 +43,7 @@ pub struct SlurmArgs {
 }
 
 /// The batch commands that take `--shard`.
-const SHARDED: [&str; 1] = ["denoise"];
+const SHARDED: [&str; 2] = ["denoise", "analyze"];
 
 /// `s` quoted for bash (single quotes; a `'` inside becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
