@@ -399,9 +399,13 @@ impl eframe::App for CryolensApp {
                             .map(|(_, a)| &**a),
                         regions: &panel.regions,
                     };
-                    self.viewer_rect =
-                        self.compare
-                            .show(ui, &cx, &mut self.transform, &mut panel.region_snr);
+                    self.viewer_rect = self.compare.show(
+                        ui,
+                        &cx,
+                        &mut self.transform,
+                        &mut panel.region_snr,
+                        &mut panel.truth_scores,
+                    );
                     return;
                 }
                 self.single_view_ui(ui);

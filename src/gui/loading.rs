@@ -36,6 +36,9 @@ pub struct Loaded {
     pub volume: Option<Arc<dyn VolumeSource>>,
     /// The micrograph list's thumbnail, made on the worker.
     pub thumbnail: egui::ColorImage,
+    /// The noise-free truth of a simulated micrograph (`cryolens simulate`'s `truth.mrc`
+    /// beside `noisy.mrc`, in the micrograph's units: halved for `even.mrc`/`odd.mrc`).
+    pub truth: Option<ViewImage>,
 }
 
 /// A prefetched micrograph and, when a model was selected, its denoised view.
@@ -71,6 +74,25 @@ pub fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Resul
     } = micrograph;
     p.set_message("computing statistics");
     let thumbnail = micrograph_list::thumbnail(&image, micrograph_list::THUMBNAIL_SIDE);
+    let truth = match crate::simulate::outputs::truth_beside(path) {
+        Some((truth_path, scale)) => {
+            p.set_message("reading the simulation's truth");
+            let mut truth = io::read_micrograph(&truth_path)?;
+            truth.data.iter_mut().for_each(|v| *v *= scale);
+            if (truth.width, truth.height) != (image.width, image.height) {
+                anyhow::bail!(
+                    "{}: {}×{} pixels, not the micrograph's {}×{} (simulate again)",
+                    truth_path.display(),
+                    truth.width,
+                    truth.height,
+                    image.width,
+                    image.height
+                );
+            }
+            Some(ViewImage::new(truth))
+        }
+        None => None,
+    };
     Ok(Loaded {
         index,
         name,
@@ -81,6 +103,7 @@ pub fn load_micrograph(index: usize, path: &Path, p: &Progress) -> anyhow::Resul
         },
         volume,
         thumbnail,
+        truth,
     })
 }
 
@@ -132,6 +155,7 @@ pub fn document(loaded: Loaded, denoised: Option<(&'static str, ViewImage)>) -> 
     if let Some((model, img)) = denoised {
         doc.denoised.insert(model, Arc::new(img));
     }
+    doc.truth = loaded.truth.map(Arc::new);
     doc
 }
 

@@ -31,6 +31,7 @@ pub mod fsc;
 mod fsc_scalar;
 mod region;
 pub mod synthetic;
+pub mod truth;
 mod variance;
 
 pub use booth::{BoothPoint, booth_ssnr, spectrum_minima};
@@ -282,6 +283,27 @@ fn correlation_unchecked(x: &Image, y: &Image) -> Result<f64, MetricsError> {
         }
     }
     Ok(cov_slices(&x.data, &y.data) / (vx * vy).sqrt())
+}
+
+/// The first frequency where a curve of (frequency, value) points, in increasing
+/// frequency, falls below `threshold`, linear between the point before and the first below
+/// (from (0, 1) before the first point); `None` when it never does. The crossing rule of FSC
+/// and FRC resolutions ([`fsc::fsc_crossing`], [`truth::score_against_truth`]).
+pub fn first_crossing(curve: impl IntoIterator<Item = (f64, f64)>, threshold: f64) -> Option<f64> {
+    let mut prev = (0.0f64, 1.0f64);
+    for (f, v) in curve {
+        if v < threshold {
+            let (f0, v0) = prev;
+            let t = if v0 > v {
+                (v0 - threshold) / (v0 - v)
+            } else {
+                1.0
+            };
+            return Some(f0 + t.clamp(0.0, 1.0) * (f - f0));
+        }
+        prev = (f, v);
+    }
+    None
 }
 
 /// 10 · log10(`linear`) (decibels); `None` when `linear` is not finite and > 0 (no

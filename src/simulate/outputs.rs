@@ -93,6 +93,23 @@ pub fn simulation_json(config: &SimulationConfig, simulation: &Simulation) -> St
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
+/// The noise-free truth of a simulated micrograph at `path`, when `path` is one of a
+/// simulation's outputs (its folder holds `simulation.json` and `truth.mrc`): the truth's
+/// path and the factor that puts it in `path`'s units (1 for `noisy.mrc`; ½ for `even.mrc`
+/// and `odd.mrc`, which hold half the dose each). `None` for `truth.mrc` itself and for
+/// anything else.
+pub fn truth_beside(path: &Path) -> Option<(PathBuf, f32)> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_str()?;
+    let scale = match name {
+        "noisy.mrc" => 1.0,
+        "even.mrc" | "odd.mrc" => 0.5,
+        _ => return None,
+    };
+    let truth = dir.join(OUTPUT_FILES[0]);
+    (dir.join(OUTPUT_FILES[5]).is_file() && truth.is_file()).then_some((truth, scale))
+}
+
 /// Writes every output into `dir` (created if needed), atomically file by file; returns their
 /// paths in [`OUTPUT_FILES`] order.
 ///

@@ -28,5 +28,6 @@ mod restore_ctf;
 mod restore_model;
 mod screenshots;
 mod training;
+mod truth;
 mod views;
 mod volume;

@@ -254,6 +254,10 @@ impl CryolensApp {
     }
 
     pub(in crate::gui) fn poll_analysis(&mut self) {
+        if self.analysis.truth_scores.poll() {
+            let keep = self.doc.as_ref().map(|d| d.keep_ids()).unwrap_or_default();
+            self.analysis.truth_scores.retain(&keep);
+        }
         if let Some(e) = self.analysis.cref.poll() {
             self.error = Some(e);
         }

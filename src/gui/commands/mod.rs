@@ -104,6 +104,7 @@ impl CryolensApp {
             denoise_failed: doc
                 .zip(self.models.selected)
                 .is_some_and(|(d, a)| d.denoise_failed.contains_key(a.name())),
+            has_truth: doc.is_some_and(|d| d.truth.is_some()),
         };
         let edits = SideEdits {
             compare: &mut self.compare,

@@ -43,6 +43,8 @@ pub struct SideCtx<'a> {
     pub installing: Option<&'a Progress>,
     /// Whether the selected model failed on the open micrograph.
     pub denoise_failed: bool,
+    /// Whether the open micrograph is simulated and has its truth.
+    pub has_truth: bool,
 }
 
 /// What the side panel's controls edit in place.
@@ -95,7 +97,7 @@ pub fn show(ui: &mut egui::Ui, cx: &SideCtx<'_>, edits: SideEdits<'_>) -> Vec<Si
             .on_hover_text("C: 2 to 4 panes with linked pan, zoom and contrast, or a swipe");
     });
     if compare.open {
-        compare.controls(ui, &cx.models.installed);
+        compare.controls(ui, &cx.models.installed, cx.has_truth);
         if ui
             .button("Export comparison PNG")
             .on_hover_text("The panes with their labels and scale bars, into cryolens_analysis/")

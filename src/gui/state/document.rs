@@ -43,6 +43,9 @@ pub struct Document {
     pub denoised_volume: Option<(&'static str, Arc<Volume>)>,
     /// The section of the denoised volume matching the raw section shown.
     pub denoised_section: Option<Arc<ViewImage>>,
+    /// The noise-free truth of a simulated micrograph, in its units, when there is one
+    /// ([`crate::simulate::outputs::truth_beside`]).
+    pub truth: Option<Arc<ViewImage>>,
 }
 
 impl Document {
@@ -72,6 +75,7 @@ impl Document {
             }),
             denoised_volume: None,
             denoised_section: None,
+            truth: None,
         }
     }
 
@@ -81,6 +85,7 @@ impl Document {
             .chain(self.denoised.values().map(|v| v.id))
             .chain(self.lowpass.values().map(|v| v.id))
             .chain(self.merged.iter().map(|(_, v)| v.id))
+            .chain(self.truth.iter().map(|v| v.id))
             .collect()
     }
 

@@ -10,6 +10,7 @@ pub mod derived;
 pub mod document;
 pub mod gallery;
 pub mod regions;
+pub mod truth;
 pub mod view;
 pub mod view_image;
 pub mod volume;

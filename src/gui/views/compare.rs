@@ -2,6 +2,8 @@
 //! low-pass, merged), with linked pan, zoom and contrast (in σ of each view), or a swipe
 //! between two views; each pane is labelled with its SNR and carries a scale bar. A denoised
 //! pane may show another model than the selected one (Topaz's unet beside a restore model).
+//! A simulated micrograph's noise-free truth can take the last pane, and then every pane is
+//! labelled with its PSNR and SSIM against it ([`crate::gui::state::truth`]).
 
 use eframe::egui;
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
@@ -12,6 +14,7 @@ use crate::analysis::Analysis;
 use crate::gui::panels::contrast::{ColourMap, Contrast};
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::regions::{RegionLabels, RegionSnrCache};
+use crate::gui::state::truth::{TruthScoreCache, score_label};
 use crate::gui::state::{Document, View, ViewImage, ViewSettings};
 use crate::gui::viewer::{self, ViewTransform};
 
@@ -28,6 +31,8 @@ pub struct CompareState {
     pub swipe: bool,
     /// Position of the swipe line, as a fraction of the width.
     pub split: f32,
+    /// The last pane (the second when swiping) shows the simulation's truth, when there is one.
+    pub truth_pane: bool,
     /// Where the comparison was drawn in the last frame.
     pub frame_rect: Option<Rect>,
     /// The rectangle of each pane in the last frame.
@@ -44,6 +49,7 @@ impl Default for CompareState {
             models: vec![None; 4],
             swipe: false,
             split: 0.5,
+            truth_pane: true,
             frame_rect: None,
             pane_rects: Vec::new(),
             labels: Vec::new(),
@@ -93,8 +99,9 @@ impl CompareState {
     }
 
     /// The side-panel controls: number of panes, each pane's view (and, for a denoised pane,
-    /// its model among `installed`), swipe.
-    pub fn controls(&mut self, ui: &mut egui::Ui, installed: &[DenoiserChoice]) {
+    /// its model among `installed`), swipe, and with a simulation's truth (`has_truth`) the
+    /// truth pane.
+    pub fn controls(&mut self, ui: &mut egui::Ui, installed: &[DenoiserChoice], has_truth: bool) {
         let mut n = self.panes.len();
         ui.add(egui::Slider::new(&mut n, 2..=4).text("panes"));
         while self.panes.len() < n {
@@ -121,6 +128,12 @@ impl CompareState {
                         }
                     });
             }
+        }
+        if has_truth {
+            ui.checkbox(&mut self.truth_pane, "Truth in the last pane")
+                .on_hover_text(
+                    "The simulation's noise-free truth; every pane is scored against it (PSNR, SSIM)",
+                );
         }
         ui.checkbox(&mut self.swipe, "Swipe (panes 1 | 2)");
         if self.swipe {
@@ -221,14 +234,15 @@ impl PaneContext<'_> {
 
 impl CompareState {
     /// Draws the comparison panes in the central area from `cx`, with the shared pan and zoom
-    /// `transform`; region SNR comes from (and goes into) `snr`. Returns the first pane's
-    /// viewer rectangle.
+    /// `transform`; region SNR comes from (and goes into) `snr`, scores against a simulation's
+    /// truth from `truth`. Returns the first pane's viewer rectangle.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         cx: &PaneContext<'_>,
         transform: &mut ViewTransform,
         snr: &mut RegionSnrCache,
+        truth: &mut TruthScoreCache,
     ) -> Option<Rect> {
         let area = ui.available_rect_before_wrap();
         self.frame_rect = Some(area);
@@ -255,16 +269,21 @@ impl CompareState {
                 .map(|(i, (v, r))| (i, *v, r))
                 .collect()
         };
+        let truth_index = (self.truth_pane && cx.doc.truth.is_some())
+            .then(|| if self.swipe { 1 } else { panes.len() - 1 });
         for (i, view, rect) in panes {
+            let is_truth = truth_index == Some(i);
             let own = self
                 .pane_model(i, cx.selected)
                 .filter(|m| view == View::Denoised && Some(*m) != cx.selected);
             let name = match (view, own) {
+                _ if is_truth => "Truth (noise-free)".to_string(),
                 (View::Denoised, Some(m)) => format!("{} ({})", view.name(), m.name()),
                 (View::Denoised, None) => format!("{} ({model})", view.name()),
                 _ => view.name().to_string(),
             };
             let img = match own {
+                _ if is_truth => cx.doc.truth.clone(),
                 Some(m) => cx.denoised_by(m).cloned(),
                 None => cx.view_image(view).cloned(),
             };
@@ -304,7 +323,7 @@ impl CompareState {
                 transform,
                 &img,
                 viewer::Look {
-                    contrast: cx.contrast[view.index()],
+                    contrast: cx.contrast[if is_truth { 0 } else { view.index() }],
                     colour_map: cx.colour_map,
                     keep: keep.clone(),
                     gpu_ready: cx.gpu_ready,
@@ -320,7 +339,19 @@ impl CompareState {
             }
             // The analysis's even/odd SNR is the selected model's: another model's pane
             // shows region SNR only.
-            let snr = pane_snr(cx, snr, view, &img, own.is_none());
+            let mut snr = if is_truth {
+                String::new()
+            } else {
+                pane_snr(cx, snr, view, &img, own.is_none())
+            };
+            if let (Some(t), false) = (&cx.doc.truth, is_truth) {
+                let scores = score_label(truth.get(&img, t));
+                snr = if snr.is_empty() {
+                    scores
+                } else {
+                    format!("{snr} · {scores}")
+                };
+            }
             let label = if snr.is_empty() {
                 name
             } else {

@@ -508,27 +508,16 @@ pub fn fsc_crossing(curve: &RingCurve<FscShell>, threshold: f64) -> FscThreshold
     if !curve.rings.iter().any(|r| r.value.signal) {
         return FscThreshold::NoSignal;
     }
-    let mut prev = (0.0f64, 1.0f64);
-    for r in &curve.rings {
-        let (f, v) = (r.frequency, r.value.fsc);
-        if v < threshold {
-            let (f0, v0) = prev;
-            let t = if v0 > v {
-                (v0 - threshold) / (v0 - v)
-            } else {
-                1.0
-            };
-            let frequency = f0 + t.clamp(0.0, 1.0) * (f - f0);
-            return FscThreshold::Crossed(FscCrossing {
-                threshold,
-                frequency,
-                resolution: 1.0 / frequency,
-                unit: curve.unit,
-            });
-        }
-        prev = (f, v);
+    let points = curve.rings.iter().map(|r| (r.frequency, r.value.fsc));
+    match super::first_crossing(points, threshold) {
+        Some(frequency) => FscThreshold::Crossed(FscCrossing {
+            threshold,
+            frequency,
+            resolution: 1.0 / frequency,
+            unit: curve.unit,
+        }),
+        None => FscThreshold::NotReached,
     }
-    FscThreshold::NotReached
 }
 
 /// Signal, noise and bias variances per Fourier shell from noisy half-maps `m1`, `m2` and

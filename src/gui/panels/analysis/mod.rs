@@ -122,6 +122,8 @@ pub struct AnalysisPanel {
     pub regions: RegionLabels,
     /// Region SNR of each view, by (image, regions revision).
     pub region_snr: RegionSnrCache,
+    /// Each view's scores against a simulation's truth, by image.
+    pub truth_scores: crate::gui::state::truth::TruthScoreCache,
     /// The CTF whose zeros are drawn over the 2D spectrum (typed in or read from a STAR).
     pub ctf: Ctf,
     /// Draw the CTF rings.
@@ -176,6 +178,7 @@ impl Default for AnalysisPanel {
             spectrum_zoom: 2.0,
             cref: CrefPanel::default(),
             region_snr: RegionSnrCache::default(),
+            truth_scores: Default::default(),
             spectrum: None,
             pane_curves: None,
             pane_curves_cache: None,
@@ -220,6 +223,7 @@ impl AnalysisPanel {
             || self.cref.is_busy()
             || self.titration.is_running()
             || self.pane_curves_job.is_running()
+            || self.truth_scores.is_running()
     }
 
     /// Runs `job`, the dose titration of micrograph `index` (cancelling the one before).
