@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! 6 faces       cli/ (one file per subcommand, batch, slurm, bench/)   gui/ (eframe app, by role)
-//! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser)   picking/ (sessions, autosave, exchange)
+//! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser, nt2c data)   picking/ (sessions, autosave, exchange)
 //! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
 //!               screen/ (grid screening: thumbnails, metrics, ring curves, table, folder watch, runs)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
@@ -24,7 +24,8 @@
 //!   [`jobs`]; the one choice of compute device in [`device`]; the user's folders in
 //!   [`paths`]; the one seeded generator in [`rng`]; the one error-line style in [`errors`];
 //!   plausible pixel sizes, box sizes and the one same-sampling check in [`sampling`].
-//! - Files: MRC ([`io::mrc`]), TIFF, memory-mapped volumes ([`io::mapped`]), OME-Zarr
+//! - Files: MRC ([`io::mrc`]), TIFF, what views draw volumes from ([`io::source`]),
+//!   memory-mapped volumes ([`io::mapped`]), OME-Zarr
 //!   ([`io::omezarr`]), STAR
 //!   ([`io::star`]), particle coordinates one file per tool ([`io::coords`]), the even/odd
 //!   suffixes ([`io::EVEN_ODD_SUFFIXES`]), the one atomic writer ([`io::atomic`]), 8-bit PNG
@@ -32,7 +33,8 @@
 //!   ([`io::provenance`]).
 //! - Science: FFTs, filters, spectra and restore's merge ([`fourier`]); the CTF and its
 //!   readers ([`ctf`]); FRC/FSC, SSNR, Palovcak's signal/noise/bias estimators, region SNR,
-//!   count splitting and synthetic ground truth ([`metrics`]); micrographs simulated from atomic
+//!   count splitting, synthetic ground truth and scores against a simulation's truth (PSNR,
+//!   SSIM, FRC: [`metrics::truth`]) ([`metrics`]); micrographs simulated from atomic
 //!   models or maps with exact ground truth, `cryolens simulate` ([`simulate`]).
 //! - Networks: Topaz's 2D/3D U-nets, restore's WDSR U-net and crefDenoiser's network in burn,
 //!   their file format ([`models::format`]), installing and exporting ([`models`]); the native
@@ -42,7 +44,8 @@
 //!   panes' curves and half-map FSC ([`analysis`]); grid screening at screen resolution,
 //!   `screening.csv` and the folder watch behind `cryolens screen` ([`screen`]).
 //! - Work: one training loop for 2D and 3D noise2noise and crefDenoiser training
-//!   ([`train`]); picking sessions with undo, autosave, import and export ([`picking`]).
+//!   ([`train`]), and Noise-Transfer2Clean's background patches and re-weighting
+//!   ([`train::nt2c`]); picking sessions with undo, autosave, import and export ([`picking`]).
 //! - Faces: the command line ([`cli`]; batch commands share sharding, the resume manifest and
 //!   folder-keeping output names in `cli::batch`, and `cli::slurm` writes SLURM array jobs)
 //!   and the desktop app ([`gui`]: `app.rs` holds the

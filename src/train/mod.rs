@@ -52,6 +52,7 @@ pub mod init;
 pub mod loss;
 pub mod model2d;
 pub mod native;
+pub mod nt2c;
 pub mod run;
 pub mod trainer2d;
 pub mod trainer3d;

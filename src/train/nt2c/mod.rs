@@ -1,0 +1,17 @@
+//! Noise-Transfer2Clean (Li et al. 2022): the parts that make its training data.
+//!
+//! - [`patches`]: the background (pure-noise) patches of a micrograph, found on its coarse-
+//!   denoised copy by the similarity of each patch's local patches (§2.2.2, eq. 3).
+//! - [`reweight`]: a simulated clean patch and a noise patch made into a clean-noisy pair
+//!   with the contrast of the simulated noisy patch (§2.2.3, eq. 4; what we solve, and the
+//!   modulation we chose, are in its docs).
+//!
+//! Not built yet: the WGAN-GP noise synthesiser (§2.1.2, eq. 2), the coarse and fine
+//! denoisers' training on these pairs, and `cryolens nt2c`; [`crate::simulate`] makes the
+//! simulated pairs.
+
+pub mod patches;
+pub mod reweight;
+
+pub use patches::{BackgroundPatch, PatchSettings, cut_patches, find_background_patches};
+pub use reweight::{Reweighted, reweight};
