@@ -37,6 +37,12 @@ pub fn bundled_models_dir() -> PathBuf {
         .join("models")
 }
 
+/// Where the GUI's **Simulate…** writes its simulations: `simulations/` in the user's
+/// Cryolens data folder, beside `sessions/`.
+pub fn simulations_dir() -> PathBuf {
+    sessions_dir().with_file_name("simulations")
+}
+
 /// The folder for session files that cannot live beside their micrographs (and the bundled
 /// sample's): `sessions/` in the user's Cryolens data folder (`~/.local/share/cryolens`, or
 /// beside `$CRYOLENS_MODELS_DIR`).

@@ -101,6 +101,8 @@ pub struct CryolensApp {
     pub(super) orthoviews: Orthoviews,
     /// The gallery of a screening folder (key G).
     pub(super) gallery: GalleryView,
+    /// The Simulate… window and its job.
+    pub(super) simulate: crate::gui::panels::simulate::SimulatePanel,
     /// Result of the last plot PNG export (set by the screenshot callback).
     pub(super) png_message: Arc<Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -185,6 +187,7 @@ impl CryolensApp {
             compare: CompareState::default(),
             orthoviews: Orthoviews::default(),
             gallery: GalleryView::default(),
+            simulate: Default::default(),
             png_message: Arc::default(),
             poll_interval,
         };
@@ -296,6 +299,9 @@ impl CryolensApp {
         self.start_picking_jobs();
         let gallery = self.gallery.poll(ctx);
         self.handle_gallery_action(gallery);
+        if let crate::gui::panels::simulate::SimulateAction::Open(path) = self.simulate.poll() {
+            self.open(Source::File(path));
+        }
         self.shortcuts(ctx);
         if let Some(path) =
             ctx.input(|i| i.raw.dropped_files.first().map(|f| f.path().to_path_buf()))
@@ -410,6 +416,9 @@ impl eframe::App for CryolensApp {
                 }
                 self.single_view_ui(ui);
             });
+        if self.simulate.open {
+            self.simulate.show(&ctx);
+        }
         if self.show_help {
             help::show(&ctx, &mut self.show_help);
         }

@@ -53,6 +53,12 @@ impl CryolensApp {
             || self.training.is_running()
             || self.analysis.is_busy()
             || self.gallery.is_busy()
+            || self.simulate.is_busy()
+    }
+
+    /// The Simulate… window's state (tests drive it as the window would).
+    pub fn simulate_panel(&mut self) -> &mut crate::gui::panels::simulate::SimulatePanel {
+        &mut self.simulate
     }
 
     /// The screening gallery once its table is read, whether it is shown, and how many

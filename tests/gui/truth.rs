@@ -8,6 +8,7 @@ use cryolens::gui::{Source, View};
 use cryolens::metrics::truth::{psnr_db, ssim};
 use cryolens::simulate::{self, SimulationConfig, Specimen, outputs};
 use egui::{Key, Vec2};
+use egui_kittest::kittest::Queryable;
 
 use crate::harness::{harness_with_session, save_screenshot, setup, wait_for};
 
@@ -99,4 +100,48 @@ fn a_simulated_micrograph_is_compared_with_its_truth() {
     );
     assert!(raw_ssim < 1.0 && low_ssim < raw_ssim, "{labels:?}");
     save_screenshot(&mut h, "compare-truth.png");
+}
+
+/// Simulate… in the GUI: the window's button runs the simulation in the background, and the
+/// simulated micrograph opens with its truth.
+#[test]
+fn simulate_window_makes_and_opens_a_micrograph_with_its_truth() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with_session(
+        Source::Sample,
+        &dir.path().join("session.json"),
+        Vec2::new(1300.0, 800.0),
+    );
+    wait_for(&mut h, "the sample", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw)
+    });
+    let panel = h.state_mut().simulate_panel();
+    panel.set_atoms(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/atomic_models/6msm.pdb"),
+    );
+    panel.set_field(384, 3);
+    panel.set_output_root(dir.path().join("simulations"));
+    h.get_by_label("Simulate…").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    save_screenshot(&mut h, "simulate-window.png");
+    h.get_by_label("Simulate").click();
+    wait_for(
+        &mut h,
+        "the simulated micrograph",
+        Duration::from_secs(120),
+        |a| a.image_size() == Some((384, 384)) && a.has_view(View::Raw),
+    );
+    let out = dir.path().join("simulations/6msm-384px-seed1");
+    assert!(out.join("truth.mrc").is_file() && out.join("simulation.json").is_file());
+    assert_eq!(h.state_mut().simulate_panel().error(), None);
+    h.state_mut()
+        .set_compare(true, &[View::Raw, View::Raw], false);
+    wait_for(&mut h, "the truth pane", Duration::from_secs(60), |a| {
+        let l = a.compare_labels();
+        l.len() == 2 && l[1].starts_with("Truth") && l[0].contains("SSIM")
+    });
 }

@@ -42,6 +42,7 @@ impl CryolensApp {
             ToolbarAction::Open => self.open_dialog(),
             ToolbarAction::OpenZarr => self.open_zarr_dialog(),
             ToolbarAction::WatchFolder => self.gallery.choose_watch_folder(),
+            ToolbarAction::Simulate => self.simulate.open = true,
             ToolbarAction::View(view) => self.set_view(view),
             ToolbarAction::Fit => self.transform.fit = true,
             ToolbarAction::Zoom(factor) => self.zoom_step(factor),

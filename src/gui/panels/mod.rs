@@ -13,6 +13,7 @@ pub mod micrograph_list;
 pub mod models;
 pub mod picking;
 pub mod side;
+pub mod simulate;
 pub mod status;
 pub mod toolbar;
 pub mod training;

@@ -24,6 +24,8 @@ pub enum ToolbarAction {
     ToggleHelp,
     /// Choose a folder to watch (screening as micrographs land, the gallery's live pane).
     WatchFolder,
+    /// Show the Simulate… window (a micrograph with its truth from an atomic model).
+    Simulate,
 }
 
 /// What the toolbar shows.
@@ -65,6 +67,15 @@ pub fn show(ui: &mut egui::Ui, info: &ToolbarInfo<'_>) -> ToolbarAction {
             .clicked()
         {
             action = ToolbarAction::WatchFolder;
+        }
+        if ui
+            .button("Simulate…")
+            .on_hover_text(
+                "Make a micrograph with its noise-free truth from an atomic model, and open it",
+            )
+            .clicked()
+        {
+            action = ToolbarAction::Simulate;
         }
         ui.separator();
         for (i, view) in View::ALL.into_iter().enumerate() {
