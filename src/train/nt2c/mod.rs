@@ -6,10 +6,13 @@
 //!   with the contrast of the simulated noisy patch (§2.2.3, eq. 4; what we solve, and the
 //!   modulation we chose, are in its docs).
 //!
-//! Not built yet: the WGAN-GP noise synthesiser (§2.1.2, eq. 2), the coarse and fine
-//! denoisers' training on these pairs, and `cryolens nt2c`; [`crate::simulate`] makes the
-//! simulated pairs.
+//! - [`gan`]: the WGAN-GP noise synthesiser (§2.1.2, eq. 2) trained on the background
+//!   patches, with a first-derivative form of the gradient penalty (its docs say how).
+//!
+//! Not built yet: the coarse and fine denoisers' training on these pairs, and `cryolens
+//! nt2c`; [`crate::simulate`] makes the simulated pairs.
 
+pub mod gan;
 pub mod patches;
 pub mod reweight;
 
