@@ -104,6 +104,15 @@ fn manifest(out: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The batch command of the test, on the CPU.
+const DENOISE: [&str; 5] = [
+    "denoise",
+    "--model",
+    "cryolens-unet-small",
+    "--device",
+    "cpu",
+];
+
 fn mtime(p: &Path) -> SystemTime {
     p.metadata().and_then(|m| m.modified()).unwrap()
 }
@@ -138,13 +147,7 @@ fn a_slurm_array_denoises_in_shards_and_resubmitting_redoes_only_the_rest() {
         .env("SLURM_CONF", &cluster.conf)
         .args(["slurm", "--array", "3", "--cpus", &cores.to_string()])
         .args(["--script", "job.sh", "--submit", "--"])
-        .args([
-            "denoise",
-            "--model",
-            "cryolens-unet-small",
-            "--device",
-            "cpu",
-        ])
+        .args(DENOISE)
         .arg("-o")
         .arg(&out)
         .args(&inputs)
@@ -221,14 +224,8 @@ fn a_slurm_array_denoises_in_shards_and_resubmitting_redoes_only_the_rest() {
     // The same as one local run.
     let local = work.join("local");
     let run = cryolens()
-        .args([
-            "denoise",
-            "--model",
-            "cryolens-unet-small",
-            "--device",
-            "cpu",
-            "-o",
-        ])
+        .args(DENOISE)
+        .arg("-o")
         .arg(&local)
         .args(&inputs)
         .output()

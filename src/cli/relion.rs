@@ -31,9 +31,9 @@ use crate::models::ModelSpec;
 /// The STAR file of the denoised micrographs, in the job folder.
 pub const OUTPUT_STAR: &str = "micrographs_denoised.star";
 
-/// `cryolens relion denoise` options: RELION's External-job arguments and ours.
+/// The arguments RELION gives every External job, and the model and device ours take.
 #[derive(clap::Args, Debug)]
-pub struct RelionDenoiseArgs {
+pub struct RelionJobArgs {
     /// The job folder RELION gives (`External/job012/`).
     #[arg(long = "o")]
     pub job_dir: PathBuf,
@@ -49,6 +49,25 @@ pub struct RelionDenoiseArgs {
     /// Threads RELION asks for (the CPU path uses all cores; accepted for RELION's sake).
     #[arg(long = "j")]
     pub threads: Option<usize>,
+}
+
+/// `cryolens relion denoise` options.
+#[derive(clap::Args, Debug)]
+pub struct RelionDenoiseArgs {
+    /// RELION's arguments, the model and the device.
+    #[command(flatten)]
+    pub job: RelionJobArgs,
+}
+
+/// `cryolens relion screen` options.
+#[derive(clap::Args, Debug)]
+pub struct RelionScreenArgs {
+    /// RELION's arguments, the model and the device.
+    #[command(flatten)]
+    pub job: RelionJobArgs,
+    /// Rejection rules, as `cryolens screen --reject-if` (`ice_ring_db>3`).
+    #[arg(long = "reject_if", value_name = "METRIC<VALUE")]
+    pub reject_if: Vec<crate::screen::curate::Threshold>,
 }
 
 /// The micrograph names of `file`'s micrographs table (`data_micrographs`, or RELION 3.0's
@@ -97,29 +116,6 @@ fn with_names(file: &StarFile, index: usize, names: &[String]) -> Result<StarFil
     Ok(out)
 }
 
-/// `cryolens relion screen` options: RELION's External-job arguments and ours.
-#[derive(clap::Args, Debug)]
-pub struct RelionScreenArgs {
-    /// The job folder RELION gives (`External/job013/`).
-    #[arg(long = "o")]
-    pub job_dir: PathBuf,
-    /// The micrographs STAR RELION gives (`CtfFind/job004/micrographs_ctf.star`).
-    #[arg(long = "in_mics")]
-    pub in_mics: PathBuf,
-    /// The model (as `cryolens screen --model`; default as there).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
-    /// Rejection rules, as `cryolens screen --reject-if` (`ice_ring_db>3`).
-    #[arg(long = "reject_if", value_name = "METRIC<VALUE")]
-    pub reject_if: Vec<crate::screen::curate::Threshold>,
-    /// Threads RELION asks for (accepted for RELION's sake).
-    #[arg(long = "j")]
-    pub threads: Option<usize>,
-}
-
 /// Runs the denoising job; see the module docs.
 ///
 /// # Errors
@@ -127,7 +123,7 @@ pub struct RelionScreenArgs {
 /// fail (each reported on stderr); an unwritable job folder. `RELION_JOB_EXIT_FAILURE` is
 /// written in every case.
 pub fn denoise(args: &RelionDenoiseArgs) -> Result<()> {
-    with_exit_marker(&args.job_dir, run_job(args))
+    with_exit_marker(&args.job.job_dir, run_job(args))
 }
 
 /// Runs the screening job; see the module docs.
@@ -137,11 +133,11 @@ pub fn denoise(args: &RelionDenoiseArgs) -> Result<()> {
 /// fail after the others are screened); an unwritable job folder.
 pub fn screen(args: &RelionScreenArgs) -> Result<()> {
     let screen_args = super::screen::ScreenArgs {
-        inputs: vec![args.in_mics.to_string_lossy().into_owned()],
-        output: args.job_dir.clone(),
+        inputs: vec![args.job.in_mics.to_string_lossy().into_owned()],
+        output: args.job.job_dir.clone(),
         watch: false,
-        model: args.model.clone(),
-        device: args.device,
+        model: args.job.model.clone(),
+        device: args.job.device,
         thumbnail_size: 512,
         no_denoised_snr: false,
         ctf: None,
@@ -152,13 +148,13 @@ pub fn screen(args: &RelionScreenArgs) -> Result<()> {
         redo: false,
     };
     let result = super::screen::run(&screen_args);
-    let accepted = args.job_dir.join("accepted_micrographs.star");
+    let accepted = args.job.job_dir.join("accepted_micrographs.star");
     let declared = if accepted.is_file() {
-        write_output_nodes(&args.job_dir, &accepted)
+        write_output_nodes(&args.job.job_dir, &accepted)
     } else {
         Ok(())
     };
-    with_exit_marker(&args.job_dir, result.and(declared))
+    with_exit_marker(&args.job.job_dir, result.and(declared))
 }
 
 /// Writes `RELION_JOB_EXIT_SUCCESS` or `RELION_JOB_EXIT_FAILURE` for `result` (removing the
@@ -194,12 +190,13 @@ fn write_output_nodes(job_dir: &Path, star_path: &Path) -> Result<()> {
 }
 
 fn run_job(args: &RelionDenoiseArgs) -> Result<()> {
-    let file = star::read(&args.in_mics)?;
-    let (index, names) = micrograph_names(&file, &args.in_mics)?;
+    let file = star::read(&args.job.in_mics)?;
+    let (index, names) = micrograph_names(&file, &args.job.in_mics)?;
     let inputs: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
-    let out_dir = args.job_dir.join("Micrographs");
+    let out_dir = args.job.job_dir.join("Micrographs");
     let outputs = output_paths(&out_dir, &inputs, ".mrc")?;
     let name = args
+        .job
         .model
         .clone()
         .unwrap_or_else(super::models_list::default_model_name);
@@ -207,7 +204,7 @@ fn run_job(args: &RelionDenoiseArgs) -> Result<()> {
     if spec.is_volume_model() {
         bail!("{name} is a 3D model: a RELION micrographs job needs a 2D model (unet, …)");
     }
-    let device = ComputeDevice::select(args.device)?;
+    let device = ComputeDevice::select(args.job.device)?;
     println!("device: {}", device.describe());
     let denoiser = Denoiser2d::load(&spec, &device)?;
     println!("model: {}", denoiser.describe());
@@ -234,18 +231,18 @@ fn run_job(args: &RelionDenoiseArgs) -> Result<()> {
         crate::io::mrc::write_image(out, &denoised)?;
         Ok(())
     };
-    run_batch(&batch, &args.job_dir, process, |line| line())?;
+    run_batch(&batch, &args.job.job_dir, process, |line| line())?;
     let out_names: Vec<String> = outputs
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    let out_star = args.job_dir.join(OUTPUT_STAR);
+    let out_star = args.job.job_dir.join(OUTPUT_STAR);
     star::write(
         &out_star,
         &with_names(&file, index, &out_names)?,
         &WriteOptions::relion(),
     )?;
-    write_output_nodes(&args.job_dir, &out_star)?;
+    write_output_nodes(&args.job.job_dir, &out_star)?;
     println!(
         "wrote {} ({} micrographs)",
         out_star.display(),

@@ -20,7 +20,7 @@ pub mod wdsr;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 
 use crate::paths::topaz_dir;
 use burn::store::{ModuleSnapshot, PytorchStore};
@@ -146,6 +146,18 @@ impl ModelSpec {
             })
         }
     }
+}
+
+/// The L2 norm of each `[n, …]` slice of a 4D tensor over its last three axes, shaped
+/// `[n, 1, 1, 1]` for broadcasting, at least 10⁻¹² (weight norm's per-filter norm, the
+/// gradient penalty's per-sample norm).
+pub(crate) fn norm_per_first_axis(t: Tensor<4>) -> Tensor<4> {
+    t.powf_scalar(2.0)
+        .sum_dim(3)
+        .sum_dim(2)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12)
 }
 
 /// The pretrained Topaz models that are installed, in menu order.

@@ -247,14 +247,7 @@ impl WnConv2d {
     pub fn weight(&self) -> Tensor<4> {
         let v = self.v.val();
         let [cout, _, _, _] = v.dims();
-        let norm = v
-            .clone()
-            .powf_scalar(2.0)
-            .sum_dim(3)
-            .sum_dim(2)
-            .sum_dim(1)
-            .sqrt()
-            .clamp_min(1e-12);
+        let norm = super::norm_per_first_axis(v.clone());
         let scale = self.g.val().reshape([cout, 1, 1, 1]) / norm;
         v * scale
     }

@@ -87,14 +87,7 @@ pub fn fd_gradient_norm(critic: &NoiseCritic, x: Tensor<4>) -> Tensor<1> {
         Some(g) => Tensor::<4>::from_data(g.into_data(), &device),
         None => Tensor::zeros(dims, &device),
     };
-    let norm = g
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(3)
-        .sum_dim(2)
-        .sum_dim(1)
-        .sqrt()
-        .clamp_min(1e-12);
+    let norm = crate::models::norm_per_first_axis(g.clone());
     let u = g / norm;
     let up = critic.forward(x.clone() + u.clone() * FD_STEP);
     let down = critic.forward(x - u * FD_STEP);
