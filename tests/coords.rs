@@ -539,21 +539,16 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
 
     // And on to cryoSPARC again: the import STAR, and the .cs with the micrograph's shape.
     let back_out = dir.path().join("cryosparc");
-    let run = common::cryolens()
-        .args([
-            "coords",
-            "convert",
-            "--to",
-            "cryosparc",
-            "--micrograph-shape",
-            "959x927",
-            "--output",
-        ])
-        .arg(&back_out)
-        .arg(&star)
-        .output()
-        .unwrap();
-    common::assert_success(&run);
+    let to_cryosparc = |shape: &str| {
+        common::cryolens()
+            .args(["coords", "convert", "--to", "cryosparc"])
+            .args(["--micrograph-shape", shape, "--output"])
+            .arg(&back_out)
+            .arg(&star)
+            .output()
+            .unwrap()
+    };
+    common::assert_success(&to_cryosparc("959x927"));
     let particles = coords::read_relion(&back_out.join("particles.star")).unwrap();
     assert_eq!(particles[0].micrograph, "Ucsf_stack_1142_DW.mrc");
     let again = coords::read(&back_out.join("particles.cs")).unwrap();
@@ -564,20 +559,7 @@ fn real_picks_survive_cryosparc_fractions_and_convert_to_relion() {
             "{p:?} {q:?}"
         );
     }
-    let bad = common::cryolens()
-        .args([
-            "coords",
-            "convert",
-            "--to",
-            "cryosparc",
-            "--micrograph-shape",
-            "959",
-            "--output",
-        ])
-        .arg(&back_out)
-        .arg(&star)
-        .output()
-        .unwrap();
+    let bad = to_cryosparc("959");
     common::assert_clear_failure(&bad, "COLUMNSxROWS");
 }
 

@@ -23,6 +23,17 @@ fn screen() -> std::process::Command {
     c
 }
 
+/// `cryolens screen EXTRA… INPUT -o OUT`, run to its end.
+fn screen_into(extra: &[&std::ffi::OsStr], input: &Path, out: &Path) -> std::process::Output {
+    screen()
+        .args(extra)
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 fn fei() -> PathBuf {
     data("micrographs/fei-extended/fei-extended.mrc")
 }
@@ -70,7 +81,7 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
     )
     .unwrap();
     let out = dir.path().join("screening");
-    let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
+    let run = screen_into(&[], &mics, &out);
     let stderr = common::assert_clear_failure(&run, "1 of 3 micrographs failed");
     assert!(stderr.contains("broken.mrc"), "{stderr}");
 
@@ -157,7 +168,7 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
 
     // A rerun screens only what failed or changed.
     let seconds = f.seconds;
-    let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
+    let run = screen_into(&[], &mics, &out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("2 micrographs already screened"),
@@ -169,13 +180,11 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
 
     // A threshold rejects by a metric (fei's ice ring, −0.03 dB, is above −1); ucsf has no
     // value and stays; loosening it gives fei back.
-    let run = screen()
-        .args(["--reject-if", "ice_ring_db>-1"])
-        .arg(&mics)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = screen_into(
+        &["--reject-if".as_ref(), "ice_ring_db>-1".as_ref()],
+        &mics,
+        &out,
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("1 accepted, 2 rejected (1 by thresholds)"),
@@ -186,7 +195,7 @@ fn a_folder_is_screened_with_known_numbers_and_resumes() {
         rejected.contains("fei-extended.mrc,threshold: ice_ring_db"),
         "{rejected}"
     );
-    let run = screen().arg(&mics).arg("-o").arg(&out).output().unwrap();
+    let run = screen_into(&[], &mics, &out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("2 accepted, 1 rejected (0 by thresholds)"),
@@ -303,15 +312,15 @@ fn a_cryosparc_exposures_table_gives_the_ctf_columns() {
     .write(&cs)
     .unwrap();
     let out = dir.path().join("screening");
-    let run = screen()
-        .arg("--no-denoised-snr")
-        .arg("--ctf")
-        .arg(&cs)
-        .arg(&mics)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = screen_into(
+        &[
+            "--no-denoised-snr".as_ref(),
+            "--ctf".as_ref(),
+            cs.as_os_str(),
+        ],
+        &mics,
+        &out,
+    );
     common::assert_success(&run);
     assert!(String::from_utf8_lossy(&run.stdout).contains("CTF: 2 micrographs"));
     let table = ScreenTable::open(&out).unwrap();
@@ -352,13 +361,7 @@ fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
     )
     .unwrap();
     let out = dir.path().join("screening");
-    let run = screen()
-        .arg("--no-denoised-snr")
-        .arg(&mics)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = screen_into(&["--no-denoised-snr".as_ref()], &mics, &out);
     common::assert_success(&run);
     let table = ScreenTable::open(&out).unwrap();
     let r = row(table.rows(), "fei-extended.mrc");
@@ -366,13 +369,15 @@ fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
     assert_eq!(r.ice_thickness_nm, Some(38.5));
     assert_eq!(r.ctf_tilt_degrees, Some(7.5));
     // A rule on the new column rejects by it.
-    let run = screen()
-        .args(["--no-denoised-snr", "--reject-if", "ice_thickness_nm>30"])
-        .arg(&mics)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = screen_into(
+        &[
+            "--no-denoised-snr".as_ref(),
+            "--reject-if".as_ref(),
+            "ice_thickness_nm>30".as_ref(),
+        ],
+        &mics,
+        &out,
+    );
     common::assert_success(&run);
     let table = ScreenTable::open(&out).unwrap();
     let r = row(table.rows(), "fei-extended.mrc");
