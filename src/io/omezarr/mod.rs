@@ -123,6 +123,8 @@ pub struct OmeZarrVolume {
     cache: Mutex<ChunkCache>,
     /// The first chunk that could not be decoded (its voxels read as NaN).
     error: Mutex<Option<String>>,
+    /// [`VolumeSource::contrast_stats`], computed on first use.
+    contrast: std::sync::OnceLock<(f32, f32)>,
 }
 
 impl std::fmt::Debug for OmeZarrVolume {
@@ -167,6 +169,7 @@ impl OmeZarrVolume {
             read,
             cache: Mutex::new(ChunkCache::default()),
             error: Mutex::new(None),
+            contrast: std::sync::OnceLock::new(),
         })
     }
 
@@ -268,7 +271,11 @@ impl VolumeSource for OmeZarrVolume {
     }
 
     fn contrast_stats(&self) -> Option<(f32, f32)> {
-        Some(self.robust_sample_stats(1_000_000))
+        Some(
+            *self
+                .contrast
+                .get_or_init(|| self.robust_sample_stats(1_000_000)),
+        )
     }
 
     fn read_error(&self) -> Option<String> {
