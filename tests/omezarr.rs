@@ -46,7 +46,7 @@ fn ome_zarr_py_store_reads_every_level_with_its_voxel_size() {
     assert_eq!(xz.data[5 * 36 + 33], value(33, 17, 5));
     let b = v.block((14, 13, 6), (5, 7, 4)).unwrap();
     assert_eq!(b.data[((3 * 7) + 6) * 5 + 4], value(18, 19, 9));
-    assert!(v.read_error().is_none());
+    assert!(v.take_read_error().is_none());
 
     // Level 1 is level 0 at every second voxel; `io::read` of the level folder reads it.
     let (kind, l1) = read(&fixture().join("1")).unwrap();
@@ -157,7 +157,7 @@ fn a_sparse_multi_gigabyte_zarr_v3_store_opens_lazily() {
     // A whole 2048² section is read chunk by chunk (4 MiB of pixels out of 8 GiB).
     let s = v.section(z);
     assert_eq!(s.data[y * 2048 + 5 * 64 + 1], inside(5 * 64 + 1));
-    assert!(v.read_error().is_none());
+    assert!(v.take_read_error().is_none());
 }
 
 #[test]
@@ -199,6 +199,14 @@ fn bad_stores_are_one_clear_error() {
     assert!(e.contains("chunk [0, 0, 0]"), "{e}");
     let e = read_micrograph(&copy.join("0")).err().unwrap().to_string();
     assert!(e.contains("chunk [0, 0, 0]"), "{e}");
+    // A view reading the bad chunk gets its error once; a view elsewhere reads cleanly.
+    let v = open_level(&copy, 0).unwrap();
+    let s = v.section(0);
+    assert!(s.data[0].is_nan() && s.data[35].is_finite());
+    assert!(v.take_read_error().unwrap().contains("chunk [0, 0, 0]"));
+    assert_eq!(v.take_read_error(), None);
+    assert!(v.section(11).data.iter().all(|x| x.is_finite()));
+    assert_eq!(v.take_read_error(), None);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

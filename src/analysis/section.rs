@@ -98,9 +98,9 @@ pub fn pick_section(
     ))
 }
 
-/// The source's first failed read as an error (see [`VolumeSource::read_error`]).
+/// The source's first failed read as an error (see [`VolumeSource::take_read_error`]).
 fn fail_on_read_error(volume: &dyn VolumeSource) -> Result<()> {
-    match volume.read_error() {
+    match volume.take_read_error() {
         Some(e) => anyhow::bail!("{e}"),
         None => Ok(()),
     }

@@ -109,9 +109,10 @@ pub trait VolumeSource: Send + Sync + std::fmt::Debug {
         false
     }
 
-    /// The first read that failed (e.g. an OME-Zarr chunk that could not be decoded; its
-    /// voxels read as NaN), `None` when every read succeeded or reads cannot fail.
-    fn read_error(&self) -> Option<String> {
+    /// The first read that failed since the last call (e.g. an OME-Zarr chunk that could not
+    /// be decoded; its voxels read as NaN), taken so that the next view reports its own;
+    /// `None` when every read succeeded or reads cannot fail.
+    fn take_read_error(&self) -> Option<String> {
         None
     }
 

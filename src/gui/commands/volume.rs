@@ -27,8 +27,12 @@ impl CryolensApp {
         let job = Job::spawn("section", move |p| {
             use crate::image::Axis;
             p.set_message(format!("section {z}"));
+            let raw = volume.slab(Axis::Z, z, thickness);
+            if let Some(e) = volume.take_read_error() {
+                anyhow::bail!("section {z}: {e}");
+            }
             Ok((
-                section_view(&*volume, volume.slab(Axis::Z, z, thickness)),
+                section_view(&*volume, raw),
                 denoised.map(|d| ViewImage::new(d.slab(Axis::Z, z, thickness))),
             ))
         });
@@ -160,6 +164,9 @@ impl CryolensApp {
                     (View::Denoised, Some(d)) => (d.slab(Axis::Y, y, t), d.slab(Axis::X, x, t)),
                     _ => (volume.slab(Axis::Y, y, t), volume.slab(Axis::X, x, t)),
                 };
+                if let Some(e) = volume.take_read_error() {
+                    anyhow::bail!("orthoviews: {e}");
+                }
                 let (xz, yz) = if shows == View::Lowpass {
                     (lowpass.apply(&xz)?, lowpass.apply(&yz)?)
                 } else {

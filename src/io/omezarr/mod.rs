@@ -100,7 +100,7 @@ pub fn read(path: &Path) -> Result<(ContentKind, Volume), IoError> {
     let (w, h, d) = v.shape();
     crate::io::limits::check_fits(path, "reading this OME-Zarr level", (w * h * d * 4) as u64)?;
     let volume = v.to_volume()?;
-    if let Some(e) = v.read_error() {
+    if let Some(e) = v.take_read_error() {
         return Err(IoError::invalid(path, e));
     }
     Ok((v.kind(), volume))
@@ -278,8 +278,8 @@ impl VolumeSource for OmeZarrVolume {
         )
     }
 
-    fn read_error(&self) -> Option<String> {
-        self.error.lock().ok().and_then(|e| e.clone())
+    fn take_read_error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|mut e| e.take())
     }
 
     fn describe(&self) -> Option<String> {
