@@ -588,3 +588,61 @@ fn the_command_writes_every_output() {
         assert!(out.join(name).is_file(), "{name}");
     }
 }
+
+/// `cryolens score`: the raw micrograph, its baselines and a model scored against the
+/// simulation's truth, the raw row equal to the library's numbers; a truth of another shape
+/// is one clear error.
+#[test]
+fn score_tables_the_baselines_against_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SimulationConfig {
+        size: 384,
+        pixel_size_angstrom: 2.0,
+        b_factor: 50.0,
+        particles: 3,
+        seed: 5,
+        ..SimulationConfig::new(Specimen::Atoms(model("6msm.pdb")))
+    };
+    let sim = run(&config);
+    let out = dir.path().join("sim");
+    outputs::write_outputs(&out, &config, &sim).unwrap();
+    let csv = dir.path().join("scores.csv");
+    let o = cryolens()
+        .arg("score")
+        .arg(out.join("noisy.mrc"))
+        .arg("--truth")
+        .arg(out.join("truth.mrc"))
+        .args(["--model", "affine", "--device", "cpu", "--csv"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    for (row, name) in rows
+        .iter()
+        .zip(["\"raw\"", "\"low-pass", "\"Gaussian", "\"affine\""])
+    {
+        assert!(row.starts_with(name), "{row}");
+    }
+    let raw_psnr: f64 = rows[0].split(',').nth(1).unwrap().parse().unwrap();
+    let want = cryolens::metrics::truth::psnr_db(&sim.noisy, &sim.truth).unwrap();
+    assert!((raw_psnr - want).abs() < 1e-3, "{raw_psnr} vs {want}");
+    // A truth of another size.
+    let small = dir.path().join("small.mrc");
+    cryolens::io::mrc::write_image(&small, &sim.truth.crop(0, 0, 100, 100)).unwrap();
+    let o = cryolens()
+        .arg("score")
+        .arg(out.join("noisy.mrc"))
+        .arg("--truth")
+        .arg(&small)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("same shape"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -14,6 +14,7 @@ pub mod fsc;
 pub mod merge;
 pub mod models_list;
 pub mod relion;
+pub mod score;
 pub mod screen;
 pub mod simulate;
 pub mod slurm;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Simulate a micrograph with exact ground truth from an atomic model or a map and the
     /// experimental parameters: truth, noisy, even/odd counts, particles.star, simulation.json.
     Simulate(simulate::SimulateArgs),
+    /// Score a simulated micrograph, its low-pass and Gaussian baselines and its denoisings
+    /// against the simulation's truth: PSNR, SSIM, FRC-0.5.
+    Score(score::ScoreArgs),
     /// Screen a grid: denoised thumbnails, power spectra and screening.csv (SNR, ice, dose,
     /// defocus) per micrograph, once or following the microscope's folder (--watch).
     Screen(screen::ScreenArgs),
@@ -312,6 +316,7 @@ pub fn run(cli: Cli) -> Result<()> {
             action: RelionAction::Screen(args),
         }) => relion::screen(&args),
         Some(Command::Simulate(args)) => simulate::run(&args),
+        Some(Command::Score(args)) => score::run(&args),
         Some(Command::Screen(args)) => screen::run(&args),
         Some(Command::Coords {
             action: CoordsAction::Convert(args),

@@ -34,8 +34,12 @@ pub struct TruthScores {
     pub frc: RingCurve<FrcValue>,
     /// The frequency where the FRC with the truth first falls below 0.5 (linear between
     /// rings), in the curve's unit (Å⁻¹ with a pixel size, else cycles/px); `None` when it
-    /// stays above up to Nyquist.
+    /// stays above up to Nyquist, or is below 0.5 from the first ring (a CTF leaves the
+    /// lowest frequencies of a phase-contrast image with little signal): see `frc_mean`.
     pub frc_half_frequency: Option<f64>,
+    /// The FRC with the truth averaged over all Fourier components up to Nyquist (each ring
+    /// weighted by its components), in [−1, 1]: 1 for an exact copy.
+    pub frc_mean: f64,
 }
 
 impl TruthScores {
@@ -58,11 +62,21 @@ pub fn score_against_truth(
     ring_width: f32,
 ) -> Result<TruthScores, MetricsError> {
     let frc = frc(image, truth, ring_width)?;
-    let crossing = super::first_crossing(frc.rings.iter().map(|r| (r.frequency, r.value.frc)), 0.5);
+    let starts_above = frc.rings.first().is_some_and(|r| r.value.frc >= 0.5);
+    let points = frc.rings.iter().map(|r| (r.frequency, r.value.frc));
+    let crossing = super::first_crossing(points, 0.5).filter(|_| starts_above);
+    let components: usize = frc.rings.iter().map(|r| r.components).sum();
+    let frc_mean = frc
+        .rings
+        .iter()
+        .map(|r| r.value.frc * r.components as f64)
+        .sum::<f64>()
+        / components.max(1) as f64;
     Ok(TruthScores {
         psnr_db: psnr_db(image, truth)?,
         ssim: ssim(image, truth)?,
         frc_half_frequency: crossing,
+        frc_mean,
         frc,
     })
 }
@@ -222,6 +236,7 @@ mod tests {
         assert!(s.psnr_db.is_infinite());
         assert!((s.ssim - 1.0).abs() < 1e-12);
         assert_eq!(s.frc_half_frequency, None);
+        assert!((s.frc_mean - 1.0).abs() < 1e-9);
     }
 
     /// Additive white noise of σ: MSE = σ², so PSNR = 20 log₁₀(L / σ); SSIM falls with σ;
