@@ -40,7 +40,7 @@ pub struct AnalyzeArgs {
     #[arg(conflicts_with_all = ["even", "split_counts"], requires = "output")]
     pub files: Vec<PathBuf>,
     /// Batch output folder: `<name>.json` and `<name>.csv` per micrograph, and the manifest.
-    #[arg(short, long, requires = "files")]
+    #[arg(short, long, requires = "files", conflicts_with_all = ["json", "csv", "booth_csv", "thin"])]
     pub output: Option<PathBuf>,
     /// Batch: take only share K of N of the sorted micrographs (`--shard 2/8`).
     #[arg(long, value_name = "K/N", requires = "files")]
@@ -134,19 +134,34 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let files = Outputs {
         json: args.json.as_deref(),
         csv: args.csv.as_deref(),
+        booth_csv: args.booth_csv.as_deref(),
     };
     analyse(args, mic, m1, m2, summary, denoiser.as_ref(), files).with_context(|| inputs.clone())
 }
 
-/// The `--model` denoiser, loaded on the `--device`.
-fn load_denoiser(args: &AnalyzeArgs) -> Result<Option<Denoiser2d>> {
+/// The `--model` denoiser loaded on the `--device`, with the `--ctf` table it needs (read
+/// once for a whole batch) and the device described.
+struct LoadedDenoiser {
+    denoiser: Denoiser2d,
+    ctfs: Option<super::ctf_table::CtfTable>,
+    device: String,
+}
+
+/// The `--model` denoiser, if one is asked for (see [`LoadedDenoiser`]).
+fn load_denoiser(args: &AnalyzeArgs) -> Result<Option<LoadedDenoiser>> {
     let Some(model) = &args.model else {
         return Ok(None);
     };
     let spec = ModelSpec::parse(model)?;
     let device = ComputeDevice::select(args.device)?;
     println!("device: {}", device.describe());
-    Ok(Some(Denoiser2d::load(&spec, &device)?))
+    let denoiser = Denoiser2d::load(&spec, &device)?;
+    let ctfs = args.ctf.table_for(&denoiser)?;
+    Ok(Some(LoadedDenoiser {
+        denoiser,
+        ctfs,
+        device: device.describe(),
+    }))
 }
 
 /// `cryolens analyze MIC… -o DIR`: every micrograph of this shard not done yet, its halves
@@ -172,7 +187,9 @@ fn batch(args: &AnalyzeArgs, out: &Path) -> Result<()> {
             "analyze ring_width={} gain={:?} seed={} force={}",
             args.ring_width, args.gain, args.seed, args.force
         ),
-        device: ComputeDevice::select(args.device)?.describe(),
+        device: denoiser
+            .as_ref()
+            .map_or_else(|| "none (no --model)".into(), |d| d.device.clone()),
         noun: "micrographs",
     };
     let split = split_options(args);
@@ -192,6 +209,7 @@ fn batch(args: &AnalyzeArgs, out: &Path) -> Result<()> {
         let files = Outputs {
             json: Some(json),
             csv: Some(&csv),
+            booth_csv: None,
         };
         analyse(args, input, m1, m2, summary, denoiser.as_ref(), files)
     };
@@ -203,6 +221,7 @@ fn batch(args: &AnalyzeArgs, out: &Path) -> Result<()> {
 struct Outputs<'a> {
     json: Option<&'a Path>,
     csv: Option<&'a Path>,
+    booth_csv: Option<&'a Path>,
 }
 
 /// The analysis of two checked halves of micrograph `mic` (whose name finds its CTF).
@@ -212,7 +231,7 @@ fn analyse(
     m1: Image,
     m2: Image,
     mut summary: serde_json::Value,
-    denoiser: Option<&Denoiser2d>,
+    denoiser: Option<&LoadedDenoiser>,
     files: Outputs<'_>,
 ) -> Result<()> {
     let raw = metrics::frank_al_ali_snr(&m1, &m2)?;
@@ -226,7 +245,7 @@ fn analyse(
     summary["snr"] = json!(raw.snr);
     summary["snr_db"] = json!(raw.snr_db);
     let frc = metrics::frc(&m1, &m2, args.ring_width)?;
-    if let Some(path) = &args.booth_csv {
+    if let Some(path) = files.booth_csv {
         let mut full = m1.clone();
         full.data
             .iter_mut()
@@ -235,11 +254,10 @@ fn analyse(
         write_booth(&full, path)?;
     }
     let mut rings = None;
-    if let Some(denoiser) = denoiser {
+    if let Some(LoadedDenoiser { denoiser, ctfs, .. }) = denoiser {
         let tiles = TileConfig::default();
         // Both halves are one micrograph: one CTF, found by the micrograph's name.
-        let table = args.ctf.table_for(denoiser)?;
-        let ctf = super::ctf_table::ctf_for(denoiser, table.as_ref(), mic)
+        let ctf = super::ctf_table::ctf_for(denoiser, ctfs.as_ref(), mic)
             .with_context(|| mic.display().to_string())?;
         let denoise = |half: &Image, which: &str| {
             denoiser
