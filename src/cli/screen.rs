@@ -18,6 +18,13 @@ use crate::screen::curate::{ExportCounts, Threshold};
 use crate::screen::run::{Followed, Screener, ScreenerSetup, common_root};
 use crate::screen::{ScreenRow, ScreenSettings};
 
+/// Default longest side of the thumbnails, pixels (`--thumbnail-size`).
+pub const THUMBNAIL_SIZE: u32 = 512;
+/// Default seconds between two looks at watched folders (`--poll-seconds`).
+pub const POLL_SECONDS: f64 = 2.0;
+/// Default seconds a watched file must stay unchanged (`--settle-seconds`).
+pub const SETTLE_SECONDS: f64 = 5.0;
+
 /// `cryolens screen` options.
 #[derive(clap::Args, Debug)]
 pub struct ScreenArgs {
@@ -42,7 +49,7 @@ pub struct ScreenArgs {
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Longest side of the thumbnails in pixels; the denoiser and the SNR run at this size.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=1024))]
+    #[arg(long, default_value_t = THUMBNAIL_SIZE, value_parser = clap::value_parser!(u32).range(64..=1024))]
     pub thumbnail_size: u32,
     /// Skip the denoiser's even/odd SNR (two more denoisings per micrograph).
     #[arg(long)]
@@ -55,10 +62,10 @@ pub struct ScreenArgs {
     #[arg(long, value_name = "FILE")]
     pub ctf: Option<PathBuf>,
     /// With --watch: seconds between two looks at the folders.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = POLL_SECONDS)]
     pub poll_seconds: f64,
     /// With --watch: seconds a file must stay unchanged before it is taken.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = SETTLE_SECONDS)]
     pub settle_seconds: f64,
     /// With --watch: stop after this many seconds without a new micrograph (default: never).
     #[arg(long)]
