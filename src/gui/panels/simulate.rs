@@ -181,49 +181,48 @@ impl SimulatePanel {
             }
         });
         egui::Grid::new("simulate-parameters").show(ui, |ui| {
-            ui.label("Size");
-            ui.add(
+            let mut row = |label: &str, value: egui::DragValue<'_>| {
+                ui.label(label);
+                ui.add(value);
+                ui.end_row();
+            };
+            row(
+                "Size",
                 egui::DragValue::new(&mut self.size)
                     .range(64..=8192)
                     .suffix(" px"),
             );
-            ui.end_row();
-            ui.label("Pixel size");
-            ui.add(
+            row(
+                "Pixel size",
                 egui::DragValue::new(&mut self.pixel_size_angstrom)
                     .range(0.3..=10.0)
                     .speed(0.05)
                     .suffix(" Å"),
             );
-            ui.end_row();
-            ui.label("Defocus");
-            ui.add(
+            row(
+                "Defocus",
                 egui::DragValue::new(&mut self.defocus_um)
                     .range(0.1..=10.0)
                     .speed(0.05)
                     .suffix(" µm"),
             );
-            ui.end_row();
-            ui.label("Dose");
-            ui.add(
+            row(
+                "Dose",
                 egui::DragValue::new(&mut self.dose)
                     .range(1.0..=200.0)
                     .suffix(" e/Å²"),
             );
-            ui.end_row();
-            ui.label("Particles");
-            ui.add(egui::DragValue::new(&mut self.particles).range(1..=500));
-            ui.end_row();
-            ui.label("Ice");
-            ui.add(
+            row(
+                "Particles",
+                egui::DragValue::new(&mut self.particles).range(1..=500),
+            );
+            row(
+                "Ice",
                 egui::DragValue::new(&mut self.ice_nm)
                     .range(5.0..=300.0)
                     .suffix(" nm"),
             );
-            ui.end_row();
-            ui.label("Seed");
-            ui.add(egui::DragValue::new(&mut self.seed));
-            ui.end_row();
+            row("Seed", egui::DragValue::new(&mut self.seed));
         });
         ui.horizontal(|ui| {
             let running = self.job.is_running();
