@@ -57,6 +57,16 @@ pub struct ScoreArgs {
 pub fn run(args: &ScoreArgs) -> Result<()> {
     let truth = crate::io::read_micrograph(&args.truth)?;
     let micrograph = crate::io::read_micrograph(&args.micrograph)?;
+    if (truth.width, truth.height) != (micrograph.width, micrograph.height) {
+        anyhow::bail!(
+            "{}: the truth and the micrograph must have the same shape, but the truth is {}×{} pixels and the micrograph {}×{} (give the truth.mrc of the same simulation)",
+            args.truth.display(),
+            truth.width,
+            truth.height,
+            micrograph.width,
+            micrograph.height
+        );
+    }
     let mut rows: Vec<(String, Image)> = vec![("raw".into(), micrograph.clone())];
     let lowpass = Lowpass::Bin(args.lowpass_factor);
     rows.push((
