@@ -1,9 +1,11 @@
-//! Background jobs: one mechanism for the GUI and the CLI.
+//! Background jobs: one mechanism for the GUI and the CLI; and the share of a batch one job
+//! takes ([`Shard`], `--shard K/N`).
 //!
 //! A job runs on its own thread and reports through a shared [`Progress`] (steps done of a
 //! total, a short message, a cancel flag). The GUI polls [`Job::try_take`] and the progress
 //! each frame and never blocks; the CLI draws the same progress with indicatif.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
@@ -156,6 +158,51 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
+/// One shard of a batch: `index` of `count`, both from 1 (`--shard 2/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 1..=count.
+    pub index: usize,
+    /// How many shards share the inputs.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// Parses `K/N` with 1 ≤ K ≤ N.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard `{s}` is not K/N (write e.g. 2/8)"))?;
+        let parse = |v: &str| v.trim().parse::<usize>().ok();
+        match (parse(k), parse(n)) {
+            (Some(index), Some(count)) if index >= 1 && index <= count => {
+                Ok(Shard { index, count })
+            }
+            _ => Err(format!(
+                "shard `{s}` is not K/N with 1 ≤ K ≤ N (write e.g. 2/8)"
+            )),
+        }
+    }
+}
+
+/// The positions in `inputs` that belong to `shard` (all of them for `None`), in sorted
+/// path order: the i-th sorted input goes to shard `i mod N + 1`.
+pub fn shard_items(inputs: &[PathBuf], shard: Option<Shard>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by(|&a, &b| inputs[a].cmp(&inputs[b]));
+    match shard {
+        None => order,
+        Some(s) => order
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % s.count + 1 == s.index)
+            .map(|(_, item)| item)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +227,32 @@ mod tests {
         let job: Job<()> = Job::spawn("t", |_| panic!("boom"));
         let err = job.wait().unwrap_err().to_string();
         assert!(err.contains("boom"), "{err}");
+    }
+
+    #[test]
+    fn shards_partition_the_sorted_inputs() {
+        let inputs: Vec<PathBuf> = ["c", "a", "e", "b", "d"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let mut all: Vec<usize> = (1..=3)
+            .flat_map(|k| shard_items(&inputs, Some(Shard { index: k, count: 3 })))
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2, 3, 4]);
+        // Sorted a b c d e: shard 1 takes a and d.
+        assert_eq!(
+            shard_items(&inputs, Some(Shard { index: 1, count: 3 })),
+            vec![1, 4]
+        );
+        assert_eq!(shard_items(&inputs, None), vec![1, 3, 0, 4, 2]);
+    }
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        assert_eq!("2/8".parse::<Shard>(), Ok(Shard { index: 2, count: 8 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
     }
 }

@@ -317,3 +317,111 @@ fn merged_spectrum_is_continuous_across_the_band() {
         "std is the default"
     );
 }
+
+#[test]
+fn merge_batches_follow_a_denoise_batch_shard_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let fei = read_micrograph(&common::data("micrographs/fei-extended/fei-extended.mrc")).unwrap();
+    let inputs: Vec<std::path::PathBuf> = [("a/mic.mrc", 0), ("b/mic.mrc", 1), ("b/other.mrc", 2)]
+        .iter()
+        .map(|&(name, i)| {
+            let path = dir.path().join("mics").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            cryolens::io::mrc::write_image(&path, &fei.crop(600 * i, 700, 384, 384)).unwrap();
+            path
+        })
+        .collect();
+    let den = dir.path().join("den");
+    let run = |args: &[&std::ffi::OsStr]| common::cryolens().args(args).output().unwrap();
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let mut denoise: Vec<std::ffi::OsString> =
+        ["denoise", "--model", "affine", "--device", "cpu", "-o"]
+            .map(os)
+            .to_vec();
+    denoise.push(den.clone().into());
+    denoise.extend(inputs.iter().map(|p| p.clone().into_os_string()));
+    let d: Vec<&std::ffi::OsStr> = denoise.iter().map(|s| s.as_os_str()).collect();
+    common::assert_success(&run(&d));
+    let merged = dir.path().join("merged");
+    let batch = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = vec![os("merge")];
+        a.extend(inputs.iter().map(|p| p.clone().into_os_string()));
+        for s in [
+            "--denoised-dir",
+            den.to_str().unwrap(),
+            "--cutoff-angstrom",
+            "8",
+            "--width-angstrom",
+            "4",
+            "-o",
+            merged.to_str().unwrap(),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            a.push(os(s));
+        }
+        run(&a.iter().map(|s| s.as_os_str()).collect::<Vec<_>>())
+    };
+    let first = common::assert_success(&batch(&["--shard", "1/2"]));
+    assert_eq!(first.matches(" -> ").count(), 2, "{first}");
+    let second = common::assert_success(&batch(&["--shard", "2/2"]));
+    assert_eq!(second.matches(" -> ").count(), 1, "{second}");
+    // Each merged micrograph is what the one-pair merge makes of it and its denoised image.
+    for name in ["a/mic.mrc", "b/mic.mrc", "b/other.mrc"] {
+        let single = dir.path().join("single.mrc");
+        let o = cli(&[
+            "merge",
+            dir.path().join("mics").join(name).to_str().unwrap(),
+            den.join(name).to_str().unwrap(),
+            "--cutoff-angstrom",
+            "8",
+            "--width-angstrom",
+            "4",
+            "-o",
+            single.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // The same pixels (the headers' labels name the commands, which differ).
+        let (a, b) = (
+            read_micrograph(&single).unwrap(),
+            read_micrograph(&merged.join(name)).unwrap(),
+        );
+        assert_eq!((a.width, a.height), (b.width, b.height), "{name}");
+        assert!(a.data == b.data, "{name}: the batch merged other pixels");
+    }
+    let again = common::assert_success(&batch(&[]));
+    assert!(again.contains("3 of 3 micrographs already done"), "{again}");
+    // Denoising again makes the merges out of date; a missing denoised image is one error
+    // line, recorded, and the batch goes on.
+    std::fs::remove_file(den.join("b/other.mrc")).unwrap();
+    common::assert_success(&run(&d));
+    std::fs::remove_file(den.join("b/mic.mrc")).unwrap();
+    let o = batch(&[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no denoised image") && err.contains("1 of 3 micrographs failed"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).matches(" -> ").count(),
+        2
+    );
+    // Two raw images are a pair; three without --denoised-dir are refused.
+    let three: Vec<&str> = inputs.iter().map(|p| p.to_str().unwrap()).collect();
+    let o = cli(&[
+        "merge",
+        three[0],
+        three[1],
+        three[2],
+        "--cutoff-angstrom",
+        "8",
+        "--width-angstrom",
+        "4",
+        "-o",
+        "x.mrc",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--denoised-dir"));
+}

@@ -384,3 +384,101 @@ fn a_ctffind5_result_beside_the_micrograph_gives_ice_thickness_and_tilt() {
     assert_eq!(r.decision.as_deref(), Some("reject"));
     assert!(r.reason.as_deref().unwrap().contains("ice_thickness_nm"));
 }
+
+#[test]
+fn shards_write_their_own_tables_and_fold_into_what_one_run_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fei = cryolens::io::read_micrograph(&fei()).unwrap();
+    let inputs: Vec<PathBuf> = [("a/mic.mrc", 0), ("b/mic.mrc", 1), ("b/other.mrc", 2)]
+        .iter()
+        .map(|&(name, i)| {
+            let path = dir.path().join("mics").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            cryolens::io::mrc::write_image(&path, &fei.crop(700 * i, 600, 512, 512)).unwrap();
+            path
+        })
+        .collect();
+    let run = |out: &Path, extra: &[&str]| {
+        let o = screen()
+            .arg("--no-denoised-snr")
+            .args(extra)
+            .args(&inputs)
+            .arg("-o")
+            .arg(out)
+            .output()
+            .unwrap();
+        common::assert_success(&o)
+    };
+    let one = dir.path().join("one");
+    run(&one, &[]);
+    let sharded = dir.path().join("sharded");
+    let first = run(&sharded, &["--shard", "1/2"]);
+    assert!(
+        first.contains("shard 1/2: 2 micrographs screened"),
+        "{first}"
+    );
+    run(&sharded, &["--shard", "2/2"]);
+    // Each shard kept its own table and decided nothing.
+    for k in [1, 2] {
+        assert!(
+            sharded
+                .join(format!("screening.shard-{k}-of-2.csv"))
+                .exists()
+        );
+    }
+    assert!(!sharded.join("screening.csv").exists());
+    assert!(!sharded.join("accepted.txt").exists());
+    // A shard run again has nothing left to do: it skips what the other shards hold too.
+    let again = run(&sharded, &["--shard", "1/2"]);
+    assert!(again.contains("2 micrographs already screened"), "{again}");
+    // The unsharded run screens nothing, folds the tables and decides.
+    let fold = run(&sharded, &[]);
+    assert!(fold.contains("3 micrographs already screened"), "{fold}");
+    assert!(!sharded.join("screening.shard-1-of-2.csv").exists());
+    assert!(sharded.join("accepted.txt").exists());
+    let rows = |out: &Path| -> Vec<ScreenRow> {
+        ScreenTable::open(out)
+            .unwrap()
+            .rows()
+            .iter()
+            .map(|r| ScreenRow {
+                seconds: None,
+                ..r.clone()
+            })
+            .collect()
+    };
+    let (a, b) = (rows(&one), rows(&sharded));
+    assert_eq!(a.len(), 3);
+    assert_eq!(a, b);
+    for r in &a {
+        assert!(r.error.is_none() && r.snr_raw_db.is_some(), "{r:?}");
+        let png = r.thumbnail.as_deref().unwrap();
+        assert_eq!(
+            std::fs::read(one.join(png)).unwrap(),
+            std::fs::read(sharded.join(png)).unwrap(),
+            "{png}"
+        );
+    }
+    // The exports, but for the comment naming the command (its -o differs).
+    let body = |path: PathBuf| -> String {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("# command:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for name in ["accepted.txt", "accepted_micrographs.star"] {
+        assert_eq!(body(one.join(name)), body(sharded.join(name)), "{name}");
+    }
+    // --shard follows no folder.
+    let o = screen()
+        .args(["--watch", "--shard", "1/2"])
+        .arg(dir.path().join("mics"))
+        .arg("-o")
+        .arg(&sharded)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
+}

@@ -20,55 +20,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+pub use crate::jobs::{Shard, shard_items};
 use serde::{Deserialize, Serialize};
 
 /// The file name of the manifest in the output folder.
 pub const MANIFEST_NAME: &str = "cryolens_manifest.jsonl";
-
-/// One shard of a batch: `index` of `count`, both from 1 (`--shard 2/8`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    /// This shard, 1..=count.
-    pub index: usize,
-    /// How many shards share the inputs.
-    pub count: usize,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-
-    /// Parses `K/N` with 1 ≤ K ≤ N.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (k, n) = s
-            .split_once('/')
-            .ok_or_else(|| format!("shard `{s}` is not K/N (write e.g. 2/8)"))?;
-        let parse = |v: &str| v.trim().parse::<usize>().ok();
-        match (parse(k), parse(n)) {
-            (Some(index), Some(count)) if index >= 1 && index <= count => {
-                Ok(Shard { index, count })
-            }
-            _ => Err(format!(
-                "shard `{s}` is not K/N with 1 ≤ K ≤ N (write e.g. 2/8)"
-            )),
-        }
-    }
-}
-
-/// The positions in `inputs` that belong to `shard` (all of them for `None`), in sorted
-/// path order: the i-th sorted input goes to shard `i mod N + 1`.
-pub fn shard_items(inputs: &[PathBuf], shard: Option<Shard>) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..inputs.len()).collect();
-    order.sort_by(|&a, &b| inputs[a].cmp(&inputs[b]));
-    match shard {
-        None => order,
-        Some(s) => order
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % s.count + 1 == s.index)
-            .map(|(_, item)| item)
-            .collect(),
-    }
-}
 
 /// The output file of every input of a batch, in order: `<dir>/<folders>/<stem><suffix>`,
 /// where `<folders>` are the input's folders below the folder all inputs share (inputs of one
@@ -332,33 +289,6 @@ pub fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shards_partition_the_sorted_inputs() {
-        let inputs: Vec<PathBuf> = ["c", "a", "e", "b", "d"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        let mut all: Vec<usize> = (1..=3)
-            .flat_map(|k| shard_items(&inputs, Some(Shard { index: k, count: 3 })))
-            .collect();
-        all.sort_unstable();
-        assert_eq!(all, vec![0, 1, 2, 3, 4]);
-        // Sorted a b c d e: shard 1 takes a and d.
-        assert_eq!(
-            shard_items(&inputs, Some(Shard { index: 1, count: 3 })),
-            vec![1, 4]
-        );
-        assert_eq!(shard_items(&inputs, None), vec![1, 3, 0, 4, 2]);
-    }
-
-    #[test]
-    fn shard_syntax_is_checked() {
-        assert_eq!("2/8".parse::<Shard>(), Ok(Shard { index: 2, count: 8 }));
-        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
-            assert!(bad.parse::<Shard>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn manifest_skips_torn_lines_and_checks_size() {

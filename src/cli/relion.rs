@@ -146,6 +146,7 @@ pub fn screen(args: &RelionScreenArgs) -> Result<()> {
         idle_exit_seconds: None,
         reject_if: args.reject_if.clone(),
         redo: false,
+        shard: None,
     };
     let result = super::screen::run(&screen_args);
     let accepted = args.job.job_dir.join("accepted_micrographs.star");

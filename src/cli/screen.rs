@@ -11,7 +11,7 @@ use super::{Reported, models_list, progress_bar};
 use crate::ctf::read_ctf_file;
 use crate::denoise::Denoiser2d;
 use crate::device::{ComputeDevice, DeviceChoice};
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Shard, shard_items};
 use crate::models::ModelSpec;
 use crate::screen;
 use crate::screen::curate::{ExportCounts, Threshold};
@@ -78,6 +78,12 @@ pub struct ScreenArgs {
     /// Screen every micrograph again, even those the table holds at the same size and time.
     #[arg(long)]
     pub redo: bool,
+    /// Take only share K of N of the sorted micrographs (`--shard 2/8`, one task of a SLURM
+    /// array): rows go to `screening.shard-K-of-N.csv` and nothing is decided; a run without
+    /// `--shard` over the same inputs then folds the shards' tables into `screening.csv`
+    /// (screening only what is missing) and decides.
+    #[arg(long, value_name = "K/N", conflicts_with = "watch")]
+    pub shard: Option<Shard>,
 }
 
 /// Files the watch hands over per look at the folders.
@@ -134,6 +140,12 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
         crate::screen::watch::list_micrographs(&folders, &[args.output.clone(), out.clone()])
     };
     found.extend(files.iter().cloned());
+    if let Some(shard) = args.shard {
+        found = shard_items(&found, Some(shard))
+            .into_iter()
+            .map(|i| found[i].clone())
+            .collect();
+    }
     let roots: Vec<PathBuf> = folders
         .iter()
         .cloned()
@@ -171,12 +183,18 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
             out: args.output.clone(),
             thresholds: args.reject_if.clone(),
             source_star,
+            shard: args.shard,
         },
         crate::picking::pick_counter(),
     )?;
+    // A shard skips what any table of the folder holds (its own, the folded one, the others').
+    let known = match args.shard {
+        Some(_) => Some(crate::screen::ScreenTable::open(&out)?),
+        None => None,
+    };
     let todo: Vec<PathBuf> = found
         .iter()
-        .filter(|p| args.redo || !s.table().is_current(p))
+        .filter(|p| args.redo || !known.as_ref().unwrap_or(s.table()).is_current(p))
         .cloned()
         .collect();
     let skipped = found.len() - todo.len();
@@ -193,6 +211,21 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(shard) = args.shard {
+        let (screened, failures) = s.counts();
+        println!(
+            "shard {}/{}: {screened} micrographs screened, {} rows in {}; run the command again without --shard to fold the shards' tables into {} and decide",
+            shard.index,
+            shard.count,
+            s.table().rows().len(),
+            s.table().path().display(),
+            crate::screen::TABLE_NAME
+        );
+        return failed(screened, failures);
+    }
+    if s.table().has_folded_shards() {
+        s.table_mut().order_by(&found);
+    }
     decide(&mut s, &out)?;
     if args.watch {
         // At most WATCH_BATCH new files per look, oldest first: the queue stays bounded when
@@ -241,6 +274,11 @@ pub fn run(args: &ScreenArgs) -> Result<()> {
         s.table().rows().len(),
         s.table().path().display()
     );
+    failed(screened, failures)
+}
+
+/// The run's result: an error counting the micrographs that failed, if any did.
+fn failed(screened: usize, failures: usize) -> Result<()> {
     if failures > 0 {
         return Err(Reported(format!(
             "{failures} of {screened} micrographs failed (their rows hold the errors)"

@@ -43,7 +43,7 @@ pub struct SlurmArgs {
 }
 
 /// The batch commands that take `--shard`.
-const SHARDED: [&str; 2] = ["denoise", "analyze"];
+const SHARDED: [&str; 4] = ["denoise", "analyze", "screen", "merge"];
 
 /// `s` quoted for bash (single quotes; a `'` inside becomes `'\''`).
 pub fn shell_quote(s: &str) -> String {
@@ -163,6 +163,11 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         args.array,
         args.script.display()
     );
+    if args.command.first().is_some_and(|c| c == "screen") {
+        println!(
+            "when every task has finished, run the screen command once more without --shard: it folds the tasks' tables into screening.csv and decides"
+        );
+    }
     if args.submit {
         let out = std::process::Command::new("sbatch")
             .arg("--parsable")

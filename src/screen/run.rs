@@ -13,7 +13,7 @@ use super::{FolderWatch, ScreenRow, ScreenSettings, ScreenTable, acquisition};
 use crate::ctf::{MicrographCtf, find_micrograph_ctf};
 use crate::denoise::Denoiser2d;
 use crate::io::star::StarFile;
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Shard};
 
 /// Counts the particles picked on a micrograph (the picking session beside it), or `None`.
 pub type PickCounter = Box<dyn FnMut(&Path) -> Option<usize> + Send>;
@@ -38,6 +38,9 @@ pub struct ScreenerSetup {
     /// The RELION STAR the micrographs came from, whose optics and CTF columns the accepted
     /// STAR keeps.
     pub source_star: Option<StarFile>,
+    /// One task's share of a sharded screen: rows go to its own shard table
+    /// ([`super::table::shard_table_name`]) and nothing is decided or exported.
+    pub shard: Option<Shard>,
 }
 
 /// A screening run: its table and counts.
@@ -50,13 +53,16 @@ pub struct Screener {
 }
 
 impl Screener {
-    /// Opens (or starts) the table of `setup.out`, and keeps the input STAR there
-    /// ([`curate::keep_source`]).
+    /// Opens (or starts) the table of `setup.out` (the shard's own table for a shard), and
+    /// keeps the input STAR there ([`curate::keep_source`]).
     ///
     /// # Errors
     /// A table that cannot be read; an output folder that cannot be written.
     pub fn new(setup: ScreenerSetup, picks: PickCounter) -> Result<Self> {
-        let table = ScreenTable::open(&setup.out)?;
+        let table = match setup.shard {
+            Some(shard) => ScreenTable::open_shard(&setup.out, shard)?,
+            None => ScreenTable::open(&setup.out)?,
+        };
         if let Some(source) = &setup.source_star {
             curate::keep_source(&setup.out, source)?;
         }
@@ -72,6 +78,11 @@ impl Screener {
     /// The table as screened so far.
     pub fn table(&self) -> &ScreenTable {
         &self.table
+    }
+
+    /// The table, to order its rows ([`ScreenTable::order_by`]).
+    pub fn table_mut(&mut self) -> &mut ScreenTable {
+        &mut self.table
     }
 
     /// Micrographs screened by this run, and how many of them failed.
@@ -152,15 +163,22 @@ impl Screener {
         Ok(row)
     }
 
-    /// Applies the thresholds (after taking the decisions saved on disk), saves the table and
-    /// writes the exports; returns the counts and how many the thresholds rejected.
+    /// Applies the thresholds (after taking the decisions saved on disk), saves the table,
+    /// removes the shard tables it folded in, and writes the exports; returns the counts and
+    /// how many the thresholds rejected.
     ///
     /// # Errors
-    /// The table or an export cannot be written.
+    /// A shard's run (it decides nothing: the run that folds the shards does); the table or an
+    /// export cannot be written.
     pub fn decide(&mut self) -> Result<(ExportCounts, usize)> {
+        anyhow::ensure!(
+            self.setup.shard.is_none(),
+            "a shard of a screen does not decide: run the screen without --shard to fold the shards' tables and decide"
+        );
         self.table.adopt_decisions_from_disk();
         let by_threshold = curate::apply_thresholds(self.table.rows_mut(), &self.setup.thresholds);
         self.table.save()?;
+        self.table.remove_folded_shards()?;
         let counts = curate::export(
             &self.setup.out,
             self.table.rows(),

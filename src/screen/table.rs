@@ -1,16 +1,37 @@
 //! `screening.csv`: one row per micrograph ([`ScreenRow`]), first column `micrograph` (the
 //! path as given), rewritten atomically after every micrograph so that a kill never leaves a
 //! torn table, and read back on a rerun to skip what is already screened.
+//!
+//! A sharded screen (`--shard K/N`, one task of a SLURM array) writes its rows to its own
+//! `screening.shard-K-of-N.csv` instead, so that tasks running at once never write one file.
+//! Opening a folder's table folds every shard table into it (rows in shard-file order, each
+//! replacing an older row of the same micrograph); an unsharded run saves the folded table and
+//! removes the shard tables ([`ScreenTable::remove_folded_shards`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+
+use crate::jobs::Shard;
 use serde::{Deserialize, Serialize};
 
 /// The table's file name in the output folder.
 pub const TABLE_NAME: &str = "screening.csv";
+
+/// The file name of shard `shard`'s table: `screening.shard-K-of-N.csv`.
+pub fn shard_table_name(shard: Shard) -> String {
+    format!("screening.shard-{}-of-{}.csv", shard.index, shard.count)
+}
+
+/// Whether `name` is a shard table's file name.
+fn is_shard_table_name(name: &str) -> bool {
+    name.strip_prefix("screening.shard-")
+        .and_then(|rest| rest.strip_suffix(".csv"))
+        .and_then(|rest| rest.split_once("-of-"))
+        .is_some_and(|(k, n)| k.parse::<usize>().is_ok() && n.parse::<usize>().is_ok())
+}
 
 /// One micrograph's screening results. Empty cells are values that could not be measured
 /// (no pixel size, no halves, no CTF file) or, with `error` set, a micrograph that failed.
@@ -113,24 +134,64 @@ pub struct ScreenTable {
     path: PathBuf,
     rows: Vec<ScreenRow>,
     index: HashMap<String, usize>,
+    /// Shard tables folded in at open.
+    folded: Vec<PathBuf>,
 }
 
 impl ScreenTable {
-    /// Opens `dir/screening.csv`, or an empty table when there is none.
+    /// Opens `dir/screening.csv` (an empty table when there is none) with every shard table of
+    /// `dir` folded in, in file-name order.
     ///
     /// # Errors
     /// A table that cannot be read or parsed (named, with what to do).
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join(TABLE_NAME);
-        let mut table = Self {
-            path: path.clone(),
+        let mut table = Self::empty(dir.join(TABLE_NAME));
+        table.read_rows(&dir.join(TABLE_NAME))?;
+        let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| is_shard_table_name(&e.file_name().to_string_lossy()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        shards.sort();
+        for shard in &shards {
+            table.read_rows(shard)?;
+        }
+        table.folded = shards;
+        Ok(table)
+    }
+
+    /// Opens shard `shard`'s own table in `dir` (`screening.shard-K-of-N.csv`), and only it:
+    /// what this shard screened before.
+    ///
+    /// # Errors
+    /// A table that cannot be read or parsed.
+    pub fn open_shard(dir: &Path, shard: Shard) -> Result<Self> {
+        let path = dir.join(shard_table_name(shard));
+        let mut table = Self::empty(path.clone());
+        table.read_rows(&path)?;
+        Ok(table)
+    }
+
+    /// A table at `path` with no rows.
+    fn empty(path: PathBuf) -> Self {
+        Self {
+            path,
             rows: Vec::new(),
             index: HashMap::new(),
-        };
-        if !path.exists() {
-            return Ok(table);
+            folded: Vec::new(),
         }
-        let mut reader = csv::Reader::from_path(&path)
+    }
+
+    /// Upserts the rows of the table file at `path` (none: nothing).
+    fn read_rows(&mut self, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Ok(());
+        }
+        let mut reader = csv::Reader::from_path(path)
             .with_context(|| format!("{}: cannot read the screening table", path.display()))?;
         for (i, row) in reader.deserialize::<ScreenRow>().enumerate() {
             let row = row.with_context(|| {
@@ -140,9 +201,54 @@ impl ScreenTable {
                     i + 2
                 )
             })?;
-            table.upsert(row);
+            self.upsert(row);
         }
-        Ok(table)
+        Ok(())
+    }
+
+    /// Whether shard tables were folded in when this table was opened.
+    pub fn has_folded_shards(&self) -> bool {
+        !self.folded.is_empty()
+    }
+
+    /// Puts the rows in the order of `micrographs` (paths as given), rows of other
+    /// micrographs after them in their present order: a folded table then lists its rows as
+    /// an unsharded run over the same inputs would.
+    pub fn order_by(&mut self, micrographs: &[PathBuf]) {
+        let rank: HashMap<String, usize> = micrographs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.to_string_lossy().into_owned(), i))
+            .collect();
+        self.rows
+            .sort_by_key(|row| rank.get(&row.micrograph).copied().unwrap_or(usize::MAX));
+        self.index = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (row.micrograph.clone(), i))
+            .collect();
+    }
+
+    /// Removes the shard tables folded in at [`Self::open`]; call it after [`Self::save`]
+    /// has written their rows into `screening.csv`. Returns how many were removed.
+    ///
+    /// # Errors
+    /// A shard table that cannot be removed.
+    pub fn remove_folded_shards(&mut self) -> Result<usize> {
+        let n = self.folded.len();
+        for path in self.folded.drain(..) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("{}: cannot remove the folded shard table", path.display())
+                    });
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// The table's path.

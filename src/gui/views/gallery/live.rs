@@ -83,6 +83,7 @@ impl LiveWatch {
                 out: o,
                 thresholds: Vec::new(),
                 source_star: None,
+                shard: None,
             };
             let mut screener = Screener::new(setup, crate::picking::pick_counter())?;
             let mut watch = screener.watch(vec![f.clone()], settle, 4, false);
