@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! 6 faces       cli/ (one file per subcommand, batch, slurm, bench/)   gui/ (eframe app, by role)
-//! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser, nt2c data)   picking/ (sessions, autosave, exchange)
+//! 5 work        train/ (noise2noise, 2D+3D, crefDenoiser, nt2c)   picking/ (sessions, autosave, exchange)
 //! 4 pipelines   restore/   denoise/ (2D, volumes, tiling)   analysis/ (micrograph, panes, halves, half-maps)
 //!               screen/ (grid screening: thumbnails, metrics, ring curves, table, folder watch, runs)
 //! 3 models      models/ (burn networks, model files, install, export)   kernels/ (native CPU)
@@ -44,7 +44,8 @@
 //!   panes' curves and half-map FSC ([`analysis`]); grid screening at screen resolution,
 //!   `screening.csv` and the folder watch behind `cryolens screen` ([`screen`]).
 //! - Work: one training loop for 2D and 3D noise2noise and crefDenoiser training
-//!   ([`train`]), and Noise-Transfer2Clean's background patches and re-weighting
+//!   ([`train`]), and Noise-Transfer2Clean end to end: simulated pairs, coarse denoiser,
+//!   background patches, WGAN-GP noise synthesiser, re-weighting, fine denoiser
 //!   ([`train::nt2c`]); picking sessions with undo, autosave, import and export ([`picking`]).
 //! - Faces: the command line ([`cli`]; batch commands share sharding, the resume manifest and
 //!   folder-keeping output names in `cli::batch`, and `cli::slurm` writes SLURM array jobs)

@@ -13,6 +13,7 @@ pub mod denoise;
 pub mod fsc;
 pub mod merge;
 pub mod models_list;
+pub mod nt2c;
 pub mod relion;
 pub mod score;
 pub mod screen;
@@ -97,6 +98,10 @@ pub enum Command {
     /// Simulate a micrograph with exact ground truth from an atomic model or a map and the
     /// experimental parameters: truth, noisy, even/odd counts, particles.star, simulation.json.
     Simulate(simulate::SimulateArgs),
+    /// Noise-Transfer2Clean end to end: simulated pairs from an atomic model, a coarse
+    /// denoiser, background patches, a WGAN-GP noise synthesiser, re-weighted pairs and a fine
+    /// denoiser registered as NAME (Li et al. 2022).
+    Nt2c(nt2c::Nt2cArgs),
     /// Score a simulated micrograph, its low-pass and Gaussian baselines and its denoisings
     /// against the simulation's truth: PSNR, SSIM, FRC-0.5.
     Score(score::ScoreArgs),
@@ -305,6 +310,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Analyze(args)) => analyze::run(&args),
         Some(Command::Fsc(args)) => fsc::run(&args),
         Some(Command::Merge(args)) => merge::run(&args),
+        Some(Command::Nt2c(args)) => nt2c::run(&args),
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Train3d(args)) => train3d::run(&args),
         Some(Command::Cref(args)) => cref::run(&args),
@@ -358,6 +364,36 @@ pub fn progress_bar(total: u64, message: &str) -> ProgressBar {
     );
     bar.set_message(message.to_string());
     bar
+}
+
+/// Runs `work` on this thread while a progress bar (on another) follows `progress`: its
+/// message and step counts, redrawn ten times a second; `work` may print through the bar
+/// (`bar.suspend`).
+///
+/// # Errors
+/// Whatever `work` returns.
+pub fn run_with_progress_bar<T>(
+    progress: &crate::jobs::Progress,
+    work: impl FnOnce(&ProgressBar) -> Result<T>,
+) -> Result<T> {
+    let bar = progress_bar(0, "");
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                let (done, total) = progress.counts();
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(progress.message());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let result = work(&bar);
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    bar.finish_and_clear();
+    result
 }
 
 /// `cryolens models export MODEL --output OUT.pt`.

@@ -119,23 +119,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let config = args.config();
     config.validate()?;
     let progress = Progress::new();
-    let finished = std::sync::atomic::AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let bar = super::progress_bar(0, "simulating");
-            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
-                let (done, total) = progress.counts();
-                bar.set_length(total);
-                bar.set_position(done);
-                bar.set_message(progress.message());
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            bar.finish_and_clear();
-        });
-        let result = simulate::simulate(&config, &progress);
-        finished.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
-    });
+    let result =
+        super::run_with_progress_bar(&progress, |_| Ok(simulate::simulate(&config, &progress)?));
     let simulation = result?;
     for w in &simulation.derived.warnings {
         eprintln!("warning: {w}");

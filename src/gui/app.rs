@@ -103,6 +103,8 @@ pub struct CryolensApp {
     pub(super) gallery: GalleryView,
     /// The Simulate… window and its job.
     pub(super) simulate: crate::gui::panels::simulate::SimulatePanel,
+    /// The NT2C window and its run.
+    pub(super) nt2c: crate::gui::panels::nt2c::Nt2cPanel,
     /// Result of the last plot PNG export (set by the screenshot callback).
     pub(super) png_message: Arc<Mutex<Option<Result<String, String>>>>,
     /// How often to poll running jobs: each poll repaints, which costs a whole CPU core at
@@ -188,6 +190,7 @@ impl CryolensApp {
             orthoviews: Orthoviews::default(),
             gallery: GalleryView::default(),
             simulate: Default::default(),
+            nt2c: Default::default(),
             png_message: Arc::default(),
             poll_interval,
         };
@@ -301,6 +304,9 @@ impl CryolensApp {
         self.handle_gallery_action(gallery);
         if let crate::gui::panels::simulate::SimulateAction::Open(path) = self.simulate.poll() {
             self.open(Source::File(path));
+        }
+        if self.nt2c.poll() {
+            self.models.refresh();
         }
         self.shortcuts(ctx);
         if let Some(path) =
@@ -418,6 +424,11 @@ impl eframe::App for CryolensApp {
             });
         if self.simulate.open {
             self.simulate.show(&ctx);
+        }
+        if self.nt2c.open {
+            let micrograph = self.current_micrograph_file();
+            self.nt2c
+                .show(&ctx, micrograph.as_deref(), self.device.clone());
         }
         if self.show_help {
             help::show(&ctx, &mut self.show_help);

@@ -54,6 +54,19 @@ impl CryolensApp {
             || self.analysis.is_busy()
             || self.gallery.is_busy()
             || self.simulate.is_busy()
+            || self.nt2c.is_busy()
+    }
+
+    /// The NT2C window's state (tests drive it as the window would).
+    pub fn nt2c_panel(&mut self) -> &mut crate::gui::panels::nt2c::Nt2cPanel {
+        &mut self.nt2c
+    }
+
+    /// The file of the micrograph shown, `None` without one or for the bundled sample.
+    pub fn current_micrograph_file(&self) -> Option<std::path::PathBuf> {
+        let doc = self.doc.as_ref()?;
+        let path = &self.picks.session.micrographs.get(doc.index)?.path;
+        (path != std::path::Path::new(crate::gui::state::SAMPLE_NAME)).then(|| path.clone())
     }
 
     /// The Simulate… window's state (tests drive it as the window would).

@@ -21,6 +21,7 @@ mod heavy;
 mod live;
 mod measure;
 mod models;
+mod nt2c;
 mod omezarr;
 mod picking;
 mod restore_ctf;

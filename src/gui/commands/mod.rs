@@ -248,11 +248,15 @@ impl CryolensApp {
             "on the {n} micrograph(s) of this session: even/odd pairs beside them, else count-split halves; model saved to {}",
             self.training.output().display()
         );
-        if let TrainingAction::Start { resume } = self.training.show(ui, &note)
-            && let Err(e) = self.start_training(resume)
-        {
-            self.training
-                .failed_to_start(format!("Training could not start: {e:#}"));
+        match self.training.show(ui, &note) {
+            TrainingAction::Start { resume } => {
+                if let Err(e) = self.start_training(resume) {
+                    self.training
+                        .failed_to_start(format!("Training could not start: {e:#}"));
+                }
+            }
+            TrainingAction::Nt2c => self.nt2c.open = true,
+            TrainingAction::None => {}
         }
     }
 

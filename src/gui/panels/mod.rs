@@ -11,6 +11,7 @@ pub mod halfmap_shells;
 pub mod help;
 pub mod micrograph_list;
 pub mod models;
+pub mod nt2c;
 pub mod picking;
 pub mod side;
 pub mod simulate;

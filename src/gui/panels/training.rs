@@ -25,6 +25,8 @@ pub enum TrainingAction {
         /// Continue from the checkpoint.
         resume: bool,
     },
+    /// Open the NT2C window (the other method: simulated pairs and noise transfer).
+    Nt2c,
 }
 
 /// State of the training panel.
@@ -315,6 +317,15 @@ impl TrainingPanel {
             if !running {
                 if ui.button("Start training").clicked() {
                     action = TrainingAction::Start { resume: false };
+                }
+                if ui
+                    .button("NT2C…")
+                    .on_hover_text(
+                        "Noise-Transfer2Clean: a denoiser from simulated pairs of an atomic model and this micrograph's own noise",
+                    )
+                    .clicked()
+                {
+                    action = TrainingAction::Nt2c;
                 }
                 let checkpoint = self.output().with_extension("checkpoints");
                 if ui

@@ -43,6 +43,19 @@ pub enum PairSource {
         /// Half B, same shape.
         odd: Arc<Image>,
     },
+    /// A noisy image and its clean target (supervised training: a simulation's noisy
+    /// micrograph and its truth, NT2C's coarse and fine denoisers). Half A is the noisy
+    /// image; half B, the target, is normalised with the noisy image's mean and σ, so the
+    /// model learns the clean image in the units of the normalised input, which is how a
+    /// denoiser's output is put back ([`crate::denoise`]). Train it in one direction only.
+    Supervised {
+        /// A short name for reports.
+        name: String,
+        /// The input.
+        noisy: Arc<Image>,
+        /// The target, same shape.
+        clean: Arc<Image>,
+    },
 }
 
 impl PairSource {
@@ -51,7 +64,7 @@ impl PairSource {
         match self {
             PairSource::Files { even, .. } => even.display().to_string(),
             PairSource::CountSplit { path, .. } => format!("{} (count split)", path.display()),
-            PairSource::InMemory { name, .. } => name.clone(),
+            PairSource::InMemory { name, .. } | PairSource::Supervised { name, .. } => name.clone(),
         }
     }
 }
@@ -254,7 +267,9 @@ impl Preprocessor {
                 micrograph_key(&odd.to_string_lossy()),
             ],
             PairSource::CountSplit { path, .. } => vec![micrograph_key(&path.to_string_lossy())],
-            PairSource::InMemory { name, .. } => vec![micrograph_key(name)],
+            PairSource::InMemory { name, .. } | PairSource::Supervised { name, .. } => {
+                vec![micrograph_key(name)]
+            }
         };
         table
             .iter()
@@ -328,6 +343,7 @@ pub fn load_pair_with(
             (split.half1, split.half2)
         }
         PairSource::InMemory { even, odd, .. } => ((**even).clone(), (**odd).clone()),
+        PairSource::Supervised { noisy, clean, .. } => ((**noisy).clone(), (**clean).clone()),
     };
     let (a, b) = match preprocess {
         Some(p) => {
@@ -350,7 +366,19 @@ pub fn load_pair_with(
         );
     }
     let (na, sa) = normalise(&a, &format!("{} half A", source.name()))?;
-    let (nb, sb) = normalise(&b, &format!("{} half B", source.name()))?;
+    let (nb, sb) = match source {
+        PairSource::Supervised { .. } => {
+            b.check_finite()
+                .map_err(|e| anyhow!("{} target: {e}", source.name()))?;
+            let data = b
+                .data
+                .iter()
+                .map(|&v| ((f64::from(v) - sa.0) / sa.1) as f32)
+                .collect();
+            (data, sa)
+        }
+        _ => normalise(&b, &format!("{} half B", source.name()))?,
+    };
     Ok(LoadedPair {
         a: na,
         b: nb,
@@ -386,12 +414,21 @@ pub fn check_pair_sampling(source: &PairSource) -> Result<()> {
                 .with_context(|| format!("reading {}", path.display()))?;
             check_plausible_pixel_size(&path.display().to_string(), p)?;
         }
-        PairSource::InMemory { name, even, odd } => {
+        PairSource::InMemory {
+            name,
+            even: a,
+            odd: b,
+        }
+        | PairSource::Supervised {
+            name,
+            noisy: a,
+            clean: b,
+        } => {
             check_same_pixel_size(
                 &format!("{name} half A"),
-                even.pixel_size_angstrom,
+                a.pixel_size_angstrom,
                 &format!("{name} half B"),
-                odd.pixel_size_angstrom,
+                b.pixel_size_angstrom,
             )?;
         }
     }
@@ -506,5 +543,46 @@ mod tests {
             preprocess_config(&RestorePreprocessing::default()),
             PreprocessConfig::default()
         );
+    }
+
+    /// A supervised pair's target is put in the units of the normalised input: a clean image
+    /// equal to the noisy one's expectation lands on the noisy image's normalised mean, and
+    /// is not stretched to unit variance as a noise2noise half would be.
+    #[test]
+    fn supervised_targets_share_the_inputs_normalisation() {
+        let mut rng = crate::rng::Rng::new(5);
+        let (w, h) = (64usize, 48usize);
+        let clean: Vec<f32> = (0..w * h)
+            .map(|i| 30.0 + 5.0 * ((i % w) as f32 / 10.0).sin())
+            .collect();
+        let noisy: Vec<f32> = clean
+            .iter()
+            .map(|&c| c + 4.0 * rng.normal() as f32)
+            .collect();
+        let image = |d: Vec<f32>| Arc::new(Image::new(w, h, d).unwrap());
+        let source = PairSource::Supervised {
+            name: "sim".into(),
+            noisy: image(noisy.clone()),
+            clean: image(clean.clone()),
+        };
+        let pair = load_pair(&source, 0, 0).unwrap();
+        let (mean, sd) = pair.stats[0];
+        assert_eq!(pair.stats[1], pair.stats[0]);
+        for (i, &c) in clean.iter().enumerate() {
+            let want = ((f64::from(c) - mean) / sd) as f32;
+            assert!((pair.b[i] - want).abs() < 1e-5);
+        }
+        // The target's spread is the signal's share of the input's, well under 1.
+        let var_b = pair.b.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / (w * h) as f64;
+        assert!(var_b < 0.7, "{var_b}");
+        // The same images as a noise2noise pair: each half gets unit variance.
+        let n2n = PairSource::InMemory {
+            name: "n2n".into(),
+            even: image(noisy),
+            odd: image(clean),
+        };
+        let pair = load_pair(&n2n, 0, 0).unwrap();
+        let var_b = pair.b.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / (w * h) as f64;
+        assert!((var_b - 1.0).abs() < 1e-3, "{var_b}");
     }
 }

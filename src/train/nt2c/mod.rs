@@ -9,12 +9,17 @@
 //! - [`gan`]: the WGAN-GP noise synthesiser (§2.1.2, eq. 2) trained on the background
 //!   patches, with a first-derivative form of the gradient penalty (its docs say how).
 //!
-//! Not built yet: the coarse and fine denoisers' training on these pairs, and `cryolens
-//! nt2c`; [`crate::simulate`] makes the simulated pairs.
+//! - [`pipeline`]: the whole method, from real micrographs and an atomic model to a
+//!   registered fine denoiser (`cryolens nt2c`): simulated pairs ([`crate::simulate`]), the
+//!   coarse denoiser, the patches, the synthesiser, the re-weighted pairs, the fine denoiser.
+//! - [`artefacts`]: a work folder read back, for the GUI's stage views.
 
+pub mod artefacts;
 pub mod gan;
 pub mod patches;
+pub mod pipeline;
 pub mod reweight;
 
 pub use patches::{BackgroundPatch, PatchSettings, cut_patches, find_background_patches};
+pub use pipeline::{Nt2cReport, Nt2cRun, Nt2cSettings, run_nt2c};
 pub use reweight::{Reweighted, reweight};
