@@ -74,6 +74,18 @@ fn nt2c_window_runs_the_pipeline_and_shows_every_stage() {
             h.step();
         }
         save_screenshot(&mut h, "nt2c-stages.png");
+        // Scrolled to the spectra, histograms and loss curves.
+        h.hover_at(egui::pos2(300.0, 700.0));
+        h.step();
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: Vec2::new(0.0, -900.0),
+            phase: egui::TouchPhase::Move,
+            modifiers: egui::Modifiers::NONE,
+            source: egui::MouseWheelSource::Wheel,
+        });
+        h.run_steps(60);
+        save_screenshot(&mut h, "nt2c-stages-curves.png");
     }
     // SAFETY: as above.
     unsafe { std::env::remove_var("CRYOLENS_MODELS_DIR") };

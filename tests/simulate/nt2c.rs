@@ -165,7 +165,7 @@ fn nt2c_refuses_bad_input_with_one_line() {
     let ucsf = data("micrographs/ucsf-1142/Ucsf_stack_1142_DW.mrc");
     let e = nt2c(&["--name", "x"], &ucsf);
     assert!(e.contains("--pixel-size-angstrom"), "{e}");
-    let e = nt2c(&["--name", "x", "--dose", "-3"], &mic);
+    let e = nt2c(&["--name", "x", "--dose=-3"], &mic);
     assert!(e.contains("--dose"), "{e}");
     let e = nt2c(&["--name", "x", "--simulated", "1"], &mic);
     assert!(e.contains("--simulated"), "{e}");

@@ -110,12 +110,20 @@ impl Nt2cPanel {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// Shows the stages of the work folder `dir`.
+    /// Shows the stages of the work folder `dir` (its report's stage lines replace the log).
     ///
     /// # Errors
     /// A damaged artefact (named).
     pub fn show_work_folder(&mut self, dir: &Path) -> anyhow::Result<()> {
-        self.artefacts = Some(Nt2cArtefacts::read(dir)?);
+        let artefacts = Nt2cArtefacts::read(dir)?;
+        if let (Some(report), Ok(mut log)) = (&artefacts.report, self.log.lock()) {
+            *log = report
+                .stages
+                .iter()
+                .map(|s| format!("{}: {} ({:.0} s)", s.stage, s.detail, s.seconds))
+                .collect();
+        }
+        self.artefacts = Some(artefacts);
         self.textures.clear();
         Ok(())
     }
@@ -229,12 +237,14 @@ impl Nt2cPanel {
         let mut open = self.open;
         egui::Window::new("NT2C: Noise-Transfer2Clean")
             .open(&mut open)
-            .default_width(720.0)
+            .default_size([720.0, 1000.0])
             .show(ctx, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    self.parameters(ui, micrograph, device);
-                    self.stages(ui);
-                });
+                egui::ScrollArea::vertical()
+                    .auto_shrink(false)
+                    .show(ui, |ui| {
+                        self.parameters(ui, micrograph, device);
+                        self.stages(ui);
+                    });
             });
         self.open = open;
     }

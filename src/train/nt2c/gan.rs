@@ -293,8 +293,8 @@ mod tests {
             })
             .collect();
         let config = GanConfig {
-            latent: 8,
-            width: 2,
+            latent: 4,
+            width: 8,
             batch: 8,
             steps: 120,
             learning_rate: 3e-3,
@@ -319,7 +319,8 @@ mod tests {
         .unwrap();
         let trained = train_gan(&patches, &config, &device, &crate::jobs::Progress::new()).unwrap();
         let (before, after) = (sd_of(&untrained), sd_of(&trained));
-        // 120 steps of a width-2 pair close over 40 % of the gap.
+        // 120 steps of a width-8 pair close over 40 % of the gap (a narrower generator can
+        // start with every channel of a layer dead: few ReLU channels on non-negative input).
         assert!(
             (after - 3.0).abs() < 0.6 * (before - 3.0).abs(),
             "σ of samples: {before} untrained, {after} trained, 3 real"
