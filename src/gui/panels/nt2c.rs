@@ -15,6 +15,7 @@ use crate::device::ComputeDevice;
 use crate::gui::dialogs::{ALL_FILES, Dialog};
 use crate::gui::job_slot::JobSlot;
 use crate::gui::panels::micrograph_list::thumbnail;
+use crate::gui::panels::simulate::defocus_value;
 use crate::simulate::{SimulationConfig, Specimen};
 use crate::train::nt2c::artefacts::{Nt2cArtefacts, histogram, mean_radial_power};
 use crate::train::nt2c::{Nt2cRun, Nt2cSettings, run_nt2c};
@@ -285,13 +286,7 @@ impl Nt2cPanel {
                 ui.add(value);
                 ui.end_row();
             };
-            row(
-                "Defocus",
-                egui::DragValue::new(&mut self.defocus_um)
-                    .range(0.1..=10.0)
-                    .speed(0.05)
-                    .suffix(" µm"),
-            );
+            row("Defocus", defocus_value(&mut self.defocus_um));
             row(
                 "Dose (0: from the counts)",
                 egui::DragValue::new(&mut self.dose)

@@ -199,13 +199,7 @@ impl SimulatePanel {
                     .speed(0.05)
                     .suffix(" Å"),
             );
-            row(
-                "Defocus",
-                egui::DragValue::new(&mut self.defocus_um)
-                    .range(0.1..=10.0)
-                    .speed(0.05)
-                    .suffix(" µm"),
-            );
+            row("Defocus", defocus_value(&mut self.defocus_um));
             row(
                 "Dose",
                 egui::DragValue::new(&mut self.dose)
@@ -243,4 +237,12 @@ impl SimulatePanel {
             ui.colored_label(egui::Color32::LIGHT_RED, e);
         }
     }
+}
+
+/// The defocus field of the simulation windows: 0.1–10 µm, with its unit.
+pub(crate) fn defocus_value(defocus_um: &mut f64) -> egui::DragValue<'_> {
+    egui::DragValue::new(defocus_um)
+        .range(0.1..=10.0)
+        .speed(0.05)
+        .suffix(" µm")
 }
