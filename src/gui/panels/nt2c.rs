@@ -44,6 +44,9 @@ pub struct Nt2cPanel {
     job: JobSlot<(), PathBuf>,
     log: Arc<Mutex<Vec<String>>>,
     artefacts: Option<Nt2cArtefacts>,
+    /// Real and synthesised noise's radial power spectra and histograms, computed once per
+    /// work folder shown (not per frame).
+    curves: Option<[NoiseCurves; 2]>,
     textures: Vec<egui::TextureHandle>,
     error: Option<String>,
 }
@@ -67,6 +70,7 @@ impl Default for Nt2cPanel {
             job: JobSlot::default(),
             log: Arc::default(),
             artefacts: None,
+            curves: None,
             textures: Vec::new(),
             error: None,
         }
@@ -124,6 +128,7 @@ impl Nt2cPanel {
                 .map(|s| format!("{}: {} ({:.0} s)", s.stage, s.detail, s.seconds))
                 .collect();
         }
+        self.curves = noise_curves(&artefacts);
         self.artefacts = Some(artefacts);
         self.textures.clear();
         Ok(())
@@ -143,6 +148,7 @@ impl Nt2cPanel {
         }
         self.error = None;
         self.artefacts = None;
+        self.curves = None;
         self.textures.clear();
         let work = self
             .work_root
@@ -402,25 +408,14 @@ impl Nt2cPanel {
                 }
             });
         }
-        if !a.real_noise.is_empty() && !a.synthetic_noise.is_empty() {
-            let (lo, hi) = value_range(&a.real_noise);
-            let curves = [
-                (
-                    mean_radial_power(&a.real_noise),
-                    histogram(&a.real_noise, lo, hi, 48),
-                ),
-                (
-                    mean_radial_power(&a.synthetic_noise),
-                    histogram(&a.synthetic_noise, lo, hi, 48),
-                ),
-            ];
+        if let Some(curves) = &self.curves {
             ui.horizontal(|ui| {
                 plot(
                     ui,
                     "nt2c-spectra",
                     "cycles/px",
                     "log₁₀ power",
-                    &curves,
+                    curves,
                     |c| {
                         c.0.iter()
                             .skip(1)
@@ -428,7 +423,7 @@ impl Nt2cPanel {
                             .collect()
                     },
                 );
-                plot(ui, "nt2c-histograms", "value", "fraction", &curves, |c| {
+                plot(ui, "nt2c-histograms", "value", "fraction", curves, |c| {
                     c.1.iter()
                         .map(|&(v, n)| [f64::from(v), f64::from(n)])
                         .collect()
@@ -469,6 +464,20 @@ impl Nt2cPanel {
             });
         }
     }
+}
+
+/// A radial power spectrum (cycles/px, power) and a histogram (value, fraction).
+type NoiseCurves = (Vec<(f32, f32)>, Vec<(f32, f32)>);
+
+/// The real and synthesised noise's curves, histograms over the real noise's value range;
+/// `None` without both kinds of patch.
+fn noise_curves(a: &Nt2cArtefacts) -> Option<[NoiseCurves; 2]> {
+    if a.real_noise.is_empty() || a.synthetic_noise.is_empty() {
+        return None;
+    }
+    let (lo, hi) = value_range(&a.real_noise);
+    let curves = |p: &[crate::image::Image]| (mean_radial_power(p), histogram(p, lo, hi, 48));
+    Some([curves(&a.real_noise), curves(&a.synthetic_noise)])
 }
 
 /// The 1st and 99th percentiles of the patches' values (the histograms' range).
