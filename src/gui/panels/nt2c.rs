@@ -12,10 +12,9 @@ use eframe::egui::{self, Color32};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::device::ComputeDevice;
-use crate::gui::dialogs::{ALL_FILES, Dialog};
 use crate::gui::job_slot::JobSlot;
 use crate::gui::panels::micrograph_list::thumbnail;
-use crate::gui::panels::simulate::defocus_value;
+use crate::gui::panels::simulate::{AtomsChooser, defocus_value};
 use crate::simulate::{SimulationConfig, Specimen};
 use crate::train::nt2c::artefacts::{Nt2cArtefacts, histogram, mean_radial_power};
 use crate::train::nt2c::{Nt2cRun, Nt2cSettings, run_nt2c};
@@ -29,7 +28,7 @@ const TILES: usize = 4;
 pub struct Nt2cPanel {
     /// Whether the window is shown.
     pub open: bool,
-    atoms: Option<PathBuf>,
+    atoms: AtomsChooser,
     name: String,
     defocus_um: f64,
     dose: f64,
@@ -40,7 +39,6 @@ pub struct Nt2cPanel {
     threshold: f64,
     /// Where work folders go (`None`: `nt2c/` beside the trained models).
     work_root: Option<PathBuf>,
-    dialog: JobSlot<(), Option<PathBuf>>,
     job: JobSlot<(), PathBuf>,
     log: Arc<Mutex<Vec<String>>>,
     artefacts: Option<Nt2cArtefacts>,
@@ -56,7 +54,7 @@ impl Default for Nt2cPanel {
         let cpu = Nt2cSettings::cpu(SimulationConfig::new(Specimen::Atoms(PathBuf::new())));
         Self {
             open: false,
-            atoms: None,
+            atoms: AtomsChooser::default(),
             name: "nt2c".into(),
             defocus_um: 1.5,
             dose: 0.0,
@@ -66,7 +64,6 @@ impl Default for Nt2cPanel {
             gan_steps: cpu.gan.steps,
             threshold: cpu.patches.threshold,
             work_root: None,
-            dialog: JobSlot::default(),
             job: JobSlot::default(),
             log: Arc::default(),
             artefacts: None,
@@ -80,7 +77,7 @@ impl Default for Nt2cPanel {
 impl Nt2cPanel {
     /// Uses the atomic model at `path`.
     pub fn set_atoms(&mut self, path: PathBuf) {
-        self.atoms = Some(path);
+        self.atoms.path = Some(path);
     }
 
     /// Writes work folders under `dir`.
@@ -97,7 +94,7 @@ impl Nt2cPanel {
 
     /// Whether a dialog or a run is going.
     pub fn is_busy(&self) -> bool {
-        self.dialog.is_running() || self.job.is_running()
+        self.atoms.is_running() || self.job.is_running()
     }
 
     /// Why the last run failed.
@@ -137,7 +134,7 @@ impl Nt2cPanel {
     /// Starts NT2C on `micrograph` (its header's pixel size; the dose estimated from its
     /// counts unless set) with the window's parameters, on `device`.
     pub fn start(&mut self, micrograph: &Path, device: ComputeDevice) {
-        let Some(atoms) = self.atoms.clone() else {
+        let Some(atoms) = self.atoms.path.clone() else {
             self.error = Some("choose an atomic model (PDB or mmCIF) first".into());
             return;
         };
@@ -211,12 +208,8 @@ impl Nt2cPanel {
 
     /// Takes a finished dialog or run: `true` when a run finished (a model was registered).
     pub fn poll(&mut self) -> bool {
-        if let Some(((), result)) = self.dialog.poll() {
-            match result {
-                Ok(Some(path)) => self.atoms = Some(path),
-                Ok(None) => {}
-                Err(e) => self.error = Some(format!("file dialog failed: {e:#}")),
-            }
+        if let Some(e) = self.atoms.poll() {
+            self.error = Some(e);
         }
         match self.job.poll() {
             Some(((), Ok(work))) => {
@@ -269,20 +262,7 @@ impl Nt2cPanel {
              the fine denoiser (Li et al. 2022).",
         );
         ui.horizontal(|ui| {
-            let name = self.atoms.as_ref().map_or("no atomic model".into(), |p| {
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            });
-            ui.label(name);
-            if ui.button("Atomic model…").clicked() && !self.dialog.is_running() {
-                let dialog = Dialog::new("Choose an atomic model")
-                    .filter("PDB, mmCIF", &["pdb", "cif", "ent", "gz"])
-                    .filter(ALL_FILES.0, ALL_FILES.1);
-                self.dialog
-                    .start((), dialog.file_job("atomic model dialog"));
-            }
+            self.atoms.ui(ui);
             ui.label("Model name");
             ui.text_edit_singleline(&mut self.name);
         });
@@ -324,7 +304,7 @@ impl Nt2cPanel {
         });
         ui.horizontal(|ui| {
             let ready = !self.job.is_running()
-                && self.atoms.is_some()
+                && self.atoms.path.is_some()
                 && micrograph.is_some()
                 && device.is_some();
             let button = ui

@@ -24,7 +24,7 @@ pub enum SimulateAction {
 pub struct SimulatePanel {
     /// Whether the window is shown.
     pub open: bool,
-    atoms: Option<PathBuf>,
+    atoms: AtomsChooser,
     size: usize,
     pixel_size_angstrom: f64,
     defocus_um: f64,
@@ -34,7 +34,6 @@ pub struct SimulatePanel {
     seed: u64,
     /// Where simulations go (`None`: [`crate::paths::simulations_dir`]).
     output_root: Option<PathBuf>,
-    dialog: JobSlot<(), Option<PathBuf>>,
     job: JobSlot<u64, PathBuf>,
     error: Option<String>,
 }
@@ -43,7 +42,7 @@ impl Default for SimulatePanel {
     fn default() -> Self {
         Self {
             open: false,
-            atoms: None,
+            atoms: AtomsChooser::default(),
             size: 1024,
             pixel_size_angstrom: 2.0,
             defocus_um: 2.0,
@@ -52,7 +51,6 @@ impl Default for SimulatePanel {
             ice_nm: 30.0,
             seed: 1,
             output_root: None,
-            dialog: JobSlot::default(),
             job: JobSlot::default(),
             error: None,
         }
@@ -62,7 +60,7 @@ impl Default for SimulatePanel {
 impl SimulatePanel {
     /// Uses the atomic model at `path` (PDB or mmCIF, gzipped or not).
     pub fn set_atoms(&mut self, path: PathBuf) {
-        self.atoms = Some(path);
+        self.atoms.path = Some(path);
     }
 
     /// Writes simulations into `dir` instead of the user's `simulations/` folder.
@@ -77,7 +75,7 @@ impl SimulatePanel {
 
     /// Whether a dialog or a simulation is running.
     pub fn is_busy(&self) -> bool {
-        self.dialog.is_running() || self.job.is_running()
+        self.atoms.is_running() || self.job.is_running()
     }
 
     /// Why the last simulation failed.
@@ -102,7 +100,7 @@ impl SimulatePanel {
 
     /// Starts the simulation of the current parameters (nothing without an atomic model).
     pub fn start(&mut self) {
-        let Some(atoms) = self.atoms.clone() else {
+        let Some(atoms) = self.atoms.path.clone() else {
             self.error = Some("choose an atomic model (PDB or mmCIF) first".into());
             return;
         };
@@ -129,12 +127,8 @@ impl SimulatePanel {
     /// Takes finished dialogs and simulations: the simulated micrograph to open, if one is
     /// done.
     pub fn poll(&mut self) -> SimulateAction {
-        if let Some(((), result)) = self.dialog.poll() {
-            match result {
-                Ok(Some(path)) => self.atoms = Some(path),
-                Ok(None) => {}
-                Err(e) => self.error = Some(format!("file dialog failed: {e:#}")),
-            }
+        if let Some(e) = self.atoms.poll() {
+            self.error = Some(e);
         }
         match self.job.poll() {
             Some((_, Ok(noisy))) => {
@@ -164,22 +158,7 @@ impl SimulatePanel {
             "A micrograph with its noise-free truth, from an atomic model: projected potential, \
              CTF, Poisson shot noise (ideal detector), even/odd frame sums.",
         );
-        ui.horizontal(|ui| {
-            let name = self.atoms.as_ref().map_or("no atomic model".into(), |p| {
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            });
-            ui.label(name);
-            if ui.button("Atomic model…").clicked() && !self.dialog.is_running() {
-                let dialog = Dialog::new("Choose an atomic model")
-                    .filter("PDB, mmCIF", &["pdb", "cif", "ent", "gz"])
-                    .filter(ALL_FILES.0, ALL_FILES.1);
-                self.dialog
-                    .start((), dialog.file_job("atomic model dialog"));
-            }
-        });
+        ui.horizontal(|ui| self.atoms.ui(ui));
         egui::Grid::new("simulate-parameters").show(ui, |ui| {
             let mut row = |label: &str, value: egui::DragValue<'_>| {
                 ui.label(label);
@@ -222,7 +201,7 @@ impl SimulatePanel {
             let running = self.job.is_running();
             if ui
                 .add_enabled(
-                    !running && self.atoms.is_some(),
+                    !running && self.atoms.path.is_some(),
                     egui::Button::new("Simulate"),
                 )
                 .clicked()
@@ -245,4 +224,48 @@ pub(crate) fn defocus_value(defocus_um: &mut f64) -> egui::DragValue<'_> {
         .range(0.1..=10.0)
         .speed(0.05)
         .suffix(" µm")
+}
+
+/// The atomic-model chooser of the simulation windows: the chosen file's name and an
+/// **Atomic model…** button whose file dialog runs in the background.
+#[derive(Default)]
+pub(crate) struct AtomsChooser {
+    /// The chosen PDB or mmCIF file.
+    pub path: Option<PathBuf>,
+    dialog: JobSlot<(), Option<PathBuf>>,
+}
+
+impl AtomsChooser {
+    /// Whether the file dialog is open.
+    pub fn is_running(&self) -> bool {
+        self.dialog.is_running()
+    }
+
+    /// Takes a finished dialog's choice; the error line when the dialog failed.
+    pub fn poll(&mut self) -> Option<String> {
+        match self.dialog.poll()? {
+            ((), Ok(Some(path))) => self.path = Some(path),
+            ((), Ok(None)) => {}
+            ((), Err(e)) => return Some(format!("file dialog failed: {e:#}")),
+        }
+        None
+    }
+
+    /// The file's name (or "no atomic model") and the button.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let name = self.path.as_ref().map_or("no atomic model".into(), |p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        });
+        ui.label(name);
+        if ui.button("Atomic model…").clicked() && !self.dialog.is_running() {
+            let dialog = Dialog::new("Choose an atomic model")
+                .filter("PDB, mmCIF", &["pdb", "cif", "ent", "gz"])
+                .filter(ALL_FILES.0, ALL_FILES.1);
+            self.dialog
+                .start((), dialog.file_job("atomic model dialog"));
+        }
+    }
 }
