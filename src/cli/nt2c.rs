@@ -114,8 +114,7 @@ pub fn run(args: &Nt2cArgs) -> Result<()> {
         );
     }
     let first = &args.micrographs[0];
-    let image = crate::io::read_micrograph(first)
-        .with_context(|| format!("{}: cannot read the micrograph", first.display()))?;
+    let image = crate::io::read_micrograph(first)?;
     let pixel = match (args.pixel_size_angstrom, image.pixel_size_angstrom) {
         (Some(p), _) | (None, Some(p)) => f64::from(p),
         (None, None) => bail!(

@@ -423,8 +423,8 @@ fn read_micrographs(paths: &[PathBuf], pixel: f64) -> Result<Vec<Image>> {
     paths
         .iter()
         .map(|path| {
-            let mut image = crate::io::read_micrograph(path)
-                .with_context(|| format!("{}: cannot read the micrograph", path.display()))?;
+            // The reader's errors already name the file.
+            let mut image = crate::io::read_micrograph(path)?;
             image
                 .check_finite()
                 .with_context(|| path.display().to_string())?;
