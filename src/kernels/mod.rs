@@ -40,6 +40,7 @@
 pub mod backward;
 pub mod conv2d;
 pub mod conv3d;
+pub mod fftconv;
 pub mod im2col;
 pub mod matmul;
 pub mod pool;
@@ -49,8 +50,9 @@ pub mod tensor;
 mod tests;
 
 pub use backward::{ConvGrad, NetPlan, TrainConv2d};
-pub use conv2d::{Conv2dWeights, chain};
+pub use conv2d::{Conv2dPlan, Conv2dWeights, ConvStrategy, chain};
 pub use conv3d::conv3d;
+pub use fftconv::{FftConv, fft_pays};
 pub use pool::{pool, pool3d, up_cat};
 pub use tensor::{Cdhw, Hwc};
 

@@ -84,6 +84,56 @@ fn conv2d_paths_equal_the_direct_convolution() {
 }
 
 #[test]
+fn fft_convolution_equals_the_direct_one() {
+    // Sizes that leave partial tiles on both axes, images smaller than one tile, one input
+    // or one output channel, and the fcnn's 11×11 and the unet's 5×5 widths.
+    for (cin, cout, k, h, w) in [
+        (4, 6, 11, 130, 71),
+        (3, 2, 5, 20, 9),
+        (1, 8, 11, 60, 150),
+        (9, 1, 7, 61, 64),
+    ] {
+        let x = Hwc {
+            height: h,
+            width: w,
+            channels: cin,
+            data: values(h * w * cin, 7),
+        };
+        let raw = values(cout * cin * k * k, 8);
+        let bias = values(cout, 9);
+        let expected = direct_conv(&x, &raw, &bias, cout, k);
+        let c = Conv2dWeights::from_oihw(&raw, Some(bias), cout, cin, k);
+        let fft = FftConv::new(&c);
+        let scale = expected.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+        let got = fft.forward(&x, None);
+        assert_eq!((got.height, got.width, got.channels), (h, w, cout));
+        let d = max_diff(&got.data, &expected);
+        assert!(d < 1e-5 * scale.max(1.0), "{cin}→{cout} k {k} {h}×{w}: {d}");
+        let leaky = fft.forward(&x, Some(0.1));
+        let want: Vec<f32> = expected
+            .iter()
+            .map(|&v| if v < 0.0 { v * 0.1 } else { v })
+            .collect();
+        assert!(max_diff(&leaky.data, &want) < 1e-5 * scale.max(1.0));
+    }
+}
+
+#[test]
+fn fft_is_planned_only_for_wide_kernels_with_many_channels() {
+    assert!(fft_pays(11, 64, 64), "fcnn's middle layer");
+    assert!(fft_pays(11, 64, 1), "fcnn's last layer");
+    assert!(fft_pays(5, 97, 64), "the unet's output block");
+    assert!(fft_pays(5, 64, 32), "the unet's output block");
+    assert!(
+        !fft_pays(11, 1, 64),
+        "one input channel: 64 inverse transforms cost more"
+    );
+    assert!(!fft_pays(5, 32, 1), "the unet's last layer");
+    assert!(!fft_pays(3, 48, 48), "3×3 stays direct");
+    assert!(!fft_pays(11, 1, 1), "the affine filter stays direct");
+}
+
+#[test]
 fn weight_gradient_is_the_adjoint_of_the_convolution() {
     // ⟨conv(x; W), dz⟩ is linear in W, so its gradient dW satisfies ⟨dW, V⟩ = ⟨conv(x; V), dz⟩.
     for (cin, cout, k) in [(2, 3, 3), (32, 2, 3)] {

@@ -11,7 +11,7 @@ use burn::nn::conv::Conv2d;
 
 use super::topaz::{LEAK, TopazModel, UNetBlocks};
 use super::unet::unet_flow;
-use crate::kernels::{Conv2dWeights, Hwc, chain, pool, up_cat};
+use crate::kernels::{Conv2dPlan, Conv2dWeights, ConvStrategy, Hwc, chain, pool, up_cat};
 
 /// The weights of a burn `Conv2d` (`[cout, cin, k, k]`, square kernel), packed for the
 /// native kernels; a missing bias reads as zeros.
@@ -37,15 +37,17 @@ pub(crate) fn conv_weights(conv: &Conv2d) -> Conv2dWeights {
     Conv2dWeights::from_oihw(&raw, bias, cout, cin, kh)
 }
 
-fn convs(list: &[Conv2d]) -> Vec<Conv2dWeights> {
-    list.iter().map(conv_weights).collect()
+fn convs(list: &[Conv2d], strategy: ConvStrategy) -> Vec<Conv2dPlan> {
+    list.iter()
+        .map(|c| Conv2dPlan::new(conv_weights(c), strategy))
+        .collect()
 }
 
 /// The slope of Topaz's leaky ReLUs in the kernels' f32.
 const SLOPE: f32 = LEAK as f32;
 
 /// Applies `convs` with Topaz's leaky ReLU after each except the last when `linear_last`.
-fn run(convs: &[Conv2dWeights], x: Hwc, linear_last: bool) -> Hwc {
+fn run(convs: &[Conv2dPlan], x: Hwc, linear_last: bool) -> Hwc {
     chain(convs, x, SLOPE, linear_last)
 }
 
@@ -56,18 +58,18 @@ enum Net {
     /// One linear filter.
     Affine(Conv2dWeights),
     /// Three convolutions.
-    Fcnn(Vec<Conv2dWeights>),
+    Fcnn(Vec<Conv2dPlan>),
     /// A U-net's blocks in [`unet_flow`]'s order: `enc1`… (the bottom last), then the
     /// deepest decoder block first, `dec1` last.
     Unet {
-        encoder: Vec<Vec<Conv2dWeights>>,
-        decoder: Vec<Vec<Conv2dWeights>>,
+        encoder: Vec<Vec<Conv2dPlan>>,
+        decoder: Vec<Vec<Conv2dPlan>>,
     },
 }
 
 impl Net {
-    fn unet(blocks: &UNetBlocks) -> Self {
-        let all = |list: &[&[Conv2d]]| list.iter().copied().map(convs).collect();
+    fn unet(blocks: &UNetBlocks, strategy: ConvStrategy) -> Self {
+        let all = |list: &[&[Conv2d]]| list.iter().map(|l| convs(l, strategy)).collect();
         Net::Unet {
             encoder: all(&blocks.encoder),
             decoder: all(&blocks.decoder),
@@ -76,14 +78,35 @@ impl Net {
 }
 
 impl NativeModel {
-    /// Copies the weights out of a loaded burn model.
+    /// Copies the weights out of a loaded burn model; wide kernels go through the FFT where
+    /// it pays ([`ConvStrategy::Auto`]).
     pub fn from_burn(model: &TopazModel) -> Self {
+        Self::with_strategy(model, ConvStrategy::Auto)
+    }
+
+    /// [`NativeModel::from_burn`] with the convolution algorithm chosen by `strategy`
+    /// (`Direct`: the im2col + `gemm` baseline of `cryolens bench`).
+    pub fn with_strategy(model: &TopazModel, strategy: ConvStrategy) -> Self {
         NativeModel(match model {
             TopazModel::Affine(m) => Net::Affine(conv_weights(&m.filter)),
-            TopazModel::Fcnn(m) => Net::Fcnn(convs(&m.net)),
-            TopazModel::UNetSmall(m) => Net::unet(&m.blocks()),
-            TopazModel::UNet(m) => Net::unet(&m.blocks()),
+            TopazModel::Fcnn(m) => Net::Fcnn(convs(&m.net, strategy)),
+            TopazModel::UNetSmall(m) => Net::unet(&m.blocks(), strategy),
+            TopazModel::UNet(m) => Net::unet(&m.blocks(), strategy),
         })
+    }
+
+    /// How many of the network's convolutions run through the FFT.
+    pub fn fft_layers(&self) -> usize {
+        match &self.0 {
+            Net::Affine(_) => 0,
+            Net::Fcnn(c) => c.iter().filter(|c| c.uses_fft()).count(),
+            Net::Unet { encoder, decoder } => encoder
+                .iter()
+                .chain(decoder)
+                .flatten()
+                .filter(|c| c.uses_fft())
+                .count(),
+        }
     }
 
     /// Smallest side the network takes (2^poolings, as [`super::TopazConfig::min_size`]).
