@@ -24,6 +24,8 @@ pub struct TopazDenoiser {
     config: TopazConfig,
     device: ComputeDevice,
     label: String,
+    /// Whether [`TopazDenoiser::with_direct_convolutions`] turned the FFT path off.
+    direct: bool,
 }
 
 impl TopazDenoiser {
@@ -53,6 +55,7 @@ impl TopazDenoiser {
             config,
             device: device.clone(),
             label: spec.label(),
+            direct: false,
         })
     }
 
@@ -61,10 +64,36 @@ impl TopazDenoiser {
         self.config
     }
 
+    /// The same denoiser with every native convolution run directly (im2col + `gemm`), the
+    /// baseline `cryolens bench --devices cpu-direct` compares the FFT path with; no change
+    /// off the native kernels.
+    pub fn with_direct_convolutions(mut self) -> Self {
+        if self.native.is_some() {
+            self.native = Some(NativeModel::with_strategy(
+                &self.model,
+                crate::kernels::ConvStrategy::Direct,
+            ));
+            self.direct = true;
+        }
+        self
+    }
+
+    /// The network's work on a `height × width` image counted as direct convolution, GFLOP
+    /// ([`NativeModel::gflop`]).
+    pub fn gflop(&self, height: usize, width: usize) -> f64 {
+        match &self.native {
+            Some(n) => n.gflop(height, width),
+            None => NativeModel::with_strategy(&self.model, crate::kernels::ConvStrategy::Direct)
+                .gflop(height, width),
+        }
+    }
+
     /// Which kernels run the network: "native (CPU)", "burn flex (CPU)" or "burn wgpu".
     pub fn backend_name(&self) -> &'static str {
         if self.device.is_gpu() {
             "burn wgpu"
+        } else if self.native.is_some() && self.direct {
+            "native direct (CPU)"
         } else if self.native.is_some() {
             "native (CPU)"
         } else {

@@ -52,8 +52,8 @@ mod tests;
 pub use backward::{ConvGrad, NetPlan, TrainConv2d};
 pub use conv2d::{Conv2dPlan, Conv2dWeights, ConvStrategy, chain};
 pub use conv3d::conv3d;
-pub use fftconv::{FftConv, fft_pays};
-pub use pool::{pool, pool3d, up_cat};
+pub use fftconv::{FFT_SIDE, FftConv, fft_pays};
+pub use pool::{pool, pool3d, up_cat, up_cat_rows};
 pub use tensor::{Cdhw, Hwc};
 
 /// What a band of output pixels feeds (see [`band_px`]).

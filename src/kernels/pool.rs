@@ -38,25 +38,34 @@ pub fn pool(x: &Hwc) -> Hwc {
 /// An empty `x` (a U-net input smaller than 2^poolings per side pools to nothing): the
 /// models pad such inputs to their minimum size first (`models::fit`).
 pub fn up_cat(x: &Hwc, skip: &Hwc) -> Hwc {
+    up_cat_rows(x, skip, 0, skip.height)
+}
+
+/// Rows `[y0, y1)` of [`up_cat`]`(x, skip)`, with the up-sampling's source rows those of the
+/// whole image (so that strips of a U-net's output block can be built one at a time).
+///
+/// # Panics
+/// An empty `x`, or `y1` beyond `skip`'s height.
+pub fn up_cat_rows(x: &Hwc, skip: &Hwc, y0: usize, y1: usize) -> Hwc {
     let (h, w) = (skip.height, skip.width);
+    assert!(y0 <= y1 && y1 <= h, "rows {y0}..{y1} of {h}");
     let (c1, c2) = (x.channels, skip.channels);
     let c = c1 + c2;
     let src_y = nearest_sources(h, x.height);
     let src_x = nearest_sources(w, x.width);
-    let mut data = vec![0.0f32; h * w * c];
-    data.par_chunks_mut(w * c)
-        .enumerate()
-        .for_each(|(yo, row)| {
-            let yi = src_y[yo];
-            for xo in 0..w {
-                let a = (yi * x.width + src_x[xo]) * c1;
-                row[xo * c..xo * c + c1].copy_from_slice(&x.data[a..a + c1]);
-                let b = (yo * w + xo) * c2;
-                row[xo * c + c1..(xo + 1) * c].copy_from_slice(&skip.data[b..b + c2]);
-            }
-        });
+    let mut data = vec![0.0f32; (y1 - y0) * w * c];
+    data.par_chunks_mut(w * c).enumerate().for_each(|(r, row)| {
+        let yo = y0 + r;
+        let yi = src_y[yo];
+        for xo in 0..w {
+            let a = (yi * x.width + src_x[xo]) * c1;
+            row[xo * c..xo * c + c1].copy_from_slice(&x.data[a..a + c1]);
+            let b = (yo * w + xo) * c2;
+            row[xo * c + c1..(xo + 1) * c].copy_from_slice(&skip.data[b..b + c2]);
+        }
+    });
     Hwc {
-        height: h,
+        height: y1 - y0,
         width: w,
         channels: c,
         data,

@@ -25,6 +25,20 @@ impl Hwc {
         }
     }
 
+    /// Rows `[y0, y1)` as a new activation.
+    ///
+    /// # Panics
+    /// When `y1` is beyond the height or before `y0`.
+    pub fn rows(&self, y0: usize, y1: usize) -> Hwc {
+        let row = self.width * self.channels;
+        Hwc {
+            height: y1 - y0,
+            width: self.width,
+            channels: self.channels,
+            data: self.data[y0 * row..y1 * row].to_vec(),
+        }
+    }
+
     /// Adds `other` (same shape) element-wise.
     pub fn add_assign(&mut self, other: &Hwc) {
         for (x, y) in self.data.iter_mut().zip(&other.data) {

@@ -11,7 +11,9 @@ use burn::nn::conv::Conv2d;
 
 use super::topaz::{LEAK, TopazModel, UNetBlocks};
 use super::unet::unet_flow;
-use crate::kernels::{Conv2dPlan, Conv2dWeights, ConvStrategy, Hwc, chain, pool, up_cat};
+use crate::kernels::{
+    Conv2dPlan, Conv2dWeights, ConvStrategy, Hwc, chain, pool, up_cat, up_cat_rows,
+};
 
 /// The weights of a burn `Conv2d` (`[cout, cin, k, k]`, square kernel), packed for the
 /// native kernels; a missing bias reads as zeros.
@@ -49,6 +51,47 @@ const SLOPE: f32 = LEAK as f32;
 /// Applies `convs` with Topaz's leaky ReLU after each except the last when `linear_last`.
 fn run(convs: &[Conv2dPlan], x: Hwc, linear_last: bool) -> Hwc {
     chain(convs, x, SLOPE, linear_last)
+}
+
+/// Output rows per strip of [`by_strips`]: even (so 2×2 pooling of a strip is the strip of the
+/// pooling), and with the output block's 6-row halo on both sides 360 rows, six whole FFT
+/// tiles of its 5×5 convolutions (60 rows each, [`crate::kernels::FFT_SIDE`] − 4).
+const STRIP_ROWS: usize = 348;
+
+/// Runs the chain `convs` (leaky ReLU after each, except the last when `linear_last`; 2×2
+/// pooling after when `pooled`) on an image of `height` rows, `STRIP_ROWS` output rows at a
+/// time, reading input rows `[a, b)` through `rows(a, b)`. Each strip is computed from its
+/// rows plus a halo of the chain's reach (Σ k/2 rows) on each side that is not the image's
+/// edge, and only its own rows are kept: those never see the zeros a convolution pads the
+/// strip with, so the result equals the whole-image chain's while only one strip's
+/// activations exist at a time (the output block's 97 full-resolution channels are 840 MB
+/// for a 1024² tile with its margins).
+fn by_strips(
+    convs: &[Conv2dPlan],
+    height: usize,
+    rows: impl Fn(usize, usize) -> Hwc,
+    linear_last: bool,
+    pooled: bool,
+) -> Hwc {
+    let halo: usize = convs.iter().map(|c| c.weights.k / 2).sum();
+    let mut out: Option<Hwc> = None;
+    for y0 in (0..height).step_by(STRIP_ROWS) {
+        let y1 = (y0 + STRIP_ROWS).min(height);
+        let (a, b) = (y0.saturating_sub(halo), (y1 + halo).min(height));
+        let z = run(convs, rows(a, b), linear_last).rows(y0 - a, y1 - a);
+        let z = if pooled { pool(&z) } else { z };
+        match &mut out {
+            None => out = Some(z),
+            Some(o) => {
+                o.height += z.height;
+                o.data.extend_from_slice(&z.data);
+            }
+        }
+    }
+    out.unwrap_or_else(|| {
+        let z = run(convs, rows(0, height), linear_last);
+        if pooled { pool(&z) } else { z }
+    })
 }
 
 /// Topaz's 2D models with host-side weights, run by the native kernels.
@@ -95,6 +138,37 @@ impl NativeModel {
         })
     }
 
+    /// The network's work on a `height × width` image as direct convolution, in GFLOP
+    /// (`2·k²·cin·cout` per output pixel of each convolution, at the pixel count of its
+    /// U-net level; pooling, up-sampling and bias are not counted): the common yardstick of
+    /// `cryolens bench`'s achieved GFLOP/s, whichever algorithm runs (the FFT path does less
+    /// arithmetic for the same result).
+    pub fn gflop(&self, height: usize, width: usize) -> f64 {
+        let conv = |c: &Conv2dWeights, level: usize| {
+            let px = (height >> level) * (width >> level);
+            2.0 * (c.k * c.k * c.cin * c.cout * px) as f64
+        };
+        let flops = match &self.0 {
+            Net::Affine(c) => conv(c, 0),
+            Net::Fcnn(c) => c.iter().map(|c| conv(&c.weights, 0)).sum(),
+            Net::Unet { encoder, decoder } => {
+                let enc: f64 = encoder
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(l, b)| b.iter().map(move |c| conv(&c.weights, l)))
+                    .sum();
+                let deepest = decoder.len();
+                let dec: f64 = decoder
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, b)| b.iter().map(move |c| conv(&c.weights, deepest - 1 - i)))
+                    .sum();
+                enc + dec
+            }
+        };
+        flops / 1e9
+    }
+
     /// How many of the network's convolutions run through the FFT.
     pub fn fft_layers(&self) -> usize {
         match &self.0 {
@@ -138,15 +212,26 @@ impl NativeModel {
         let y = match &self.0 {
             Net::Affine(c) => c.forward(&x, None),
             Net::Fcnn(c) => run(c, x, true),
+            // The full-resolution blocks (the first encoder block, whose input is the one-channel
+            // image, and the output block) run in strips: their activations are the largest.
             Net::Unet { encoder, decoder } => unet_flow(
                 encoder,
                 decoder,
                 x,
                 |convs, h, pooled| {
+                    if h.channels == 1 && pooled {
+                        return by_strips(convs, h.height, |a, b| h.rows(a, b), false, true);
+                    }
                     let h = run(convs, h, false);
                     if pooled { pool(&h) } else { h }
                 },
-                |convs, h, skip, last| run(convs, up_cat(&h, &skip), last),
+                |convs, h, skip, last| {
+                    if last {
+                        let rows = |a, b| up_cat_rows(&h, &skip, a, b);
+                        return by_strips(convs, skip.height, rows, true, false);
+                    }
+                    run(convs, up_cat(&h, &skip), last)
+                },
             ),
         };
         y.data

@@ -32,6 +32,12 @@ pub struct BenchRow {
     pub topaz_seconds: Option<f64>,
     /// Topaz's peak resident memory, MiB.
     pub topaz_peak_mib: Option<f64>,
+    /// The network's work on the input as direct convolution, GFLOP
+    /// ([`TopazDenoiser::gflop`]); the same yardstick for Topaz.
+    pub gflop: f64,
+    /// The peak of this CPU, GFLOP/s: nominal ([`super::peak::Peak::nominal`]), else the
+    /// measured `gemm` rate.
+    pub peak_gflops: f64,
 }
 
 /// Runs the published Topaz through python, `None` if it is not installed.
@@ -82,12 +88,12 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
     };
     for n in &names {
         let choice = match n.as_str() {
-            "cpu" => DeviceChoice::Cpu,
+            "cpu" | "cpu-direct" => DeviceChoice::Cpu,
             "flex" => DeviceChoice::Flex,
             "gpu" => DeviceChoice::Gpu,
-            other => bail!("unknown device '{other}' (cpu, flex or gpu)"),
+            other => bail!("unknown device '{other}' (cpu, cpu-direct, flex or gpu)"),
         };
-        devices.push(ComputeDevice::select(choice)?);
+        devices.push((ComputeDevice::select(choice)?, n == "cpu-direct"));
     }
     println!(
         "input: {} ({}×{} px)",
@@ -98,6 +104,15 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
     println!(
         "threads: {} (rayon; Topaz is given the same number of torch threads)",
         rayon::current_num_threads()
+    );
+    let peak = super::peak::measure();
+    println!(
+        "peak: {:.0} GFLOP/s attainable (f32 gemm 2048³, all threads, best of 5); nominal {} ({})",
+        peak.measured,
+        peak.nominal
+            .map(|p| format!("{p:.0} GFLOP/s"))
+            .unwrap_or_else(|| "n/a".into()),
+        peak.how
     );
     let mut rows = Vec::new();
     for size in &args.sizes {
@@ -122,8 +137,11 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
             } else {
                 None
             };
-            for device in &devices {
-                let denoiser = TopazDenoiser::load(&ModelSpec::Topaz(arch), device)?;
+            for (device, direct) in &devices {
+                let mut denoiser = TopazDenoiser::load(&ModelSpec::Topaz(arch), device)?;
+                if *direct {
+                    denoiser = denoiser.with_direct_convolutions();
+                }
                 let tiles = TileConfig::default();
                 // warm-up (autotuning on wgpu, allocator on the CPU) on a small crop
                 let warm = image.crop(0, 0, 256.min(image.width), 256.min(image.height));
@@ -143,6 +161,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
                     peak_mib: peak_rss_mib(),
                     topaz_seconds: topaz.map(|t| t.0),
                     topaz_peak_mib: topaz.map(|t| t.1),
+                    gflop: denoiser.gflop(image.height, image.width),
+                    peak_gflops: peak.nominal.unwrap_or(peak.measured),
                 };
                 eprintln!(
                     "{} {} {}: {:.2} s",
@@ -152,31 +172,40 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    for d in &devices {
+    for (d, _) in &devices {
         println!("device: {}", d.describe());
     }
     print_table(&rows);
     Ok(())
 }
 
-/// Prints rows as a Markdown table (pasteable into notes).
+/// Prints rows as a Markdown table (pasteable into notes). "GFLOP/s" is the network's work
+/// counted as direct convolution over the time (so an FFT layer can lift it past the peak);
+/// "% peak" divides it by the nominal peak.
 pub fn print_table(rows: &[BenchRow]) {
     println!(
-        "| model | backend | input | Cryolens s | peak MiB | Topaz s (CPU) | Topaz peak MiB | speed-up vs Topaz |"
+        "| model | backend | input | GFLOP | Cryolens s | GFLOP/s (% peak) | peak MiB | Topaz s (CPU) | Topaz GFLOP/s (% peak) | Topaz peak MiB | speed-up vs Topaz |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let na = || "n/a".to_string();
+    let rate = |s: f64, r: &BenchRow| {
+        let g = r.gflop / s;
+        format!("{g:.0} ({:.0} %)", 100.0 * g / r.peak_gflops)
+    };
     for r in rows {
         println!(
-            "| {} | {} | {} | {:.2} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {:.2} | {} | {:.0} | {} | {} | {} | {} |",
             r.model,
             r.backend,
             r.input,
+            r.gflop,
             r.seconds,
+            rate(r.seconds, r),
             r.peak_mib,
             r.topaz_seconds
                 .map(|t| format!("{t:.2}"))
                 .unwrap_or_else(na),
+            r.topaz_seconds.map(|t| rate(t, r)).unwrap_or_else(na),
             r.topaz_peak_mib
                 .map(|m| format!("{m:.0}"))
                 .unwrap_or_else(na),

@@ -18,6 +18,7 @@
 
 mod denoise;
 mod gallery;
+mod peak;
 mod picks;
 mod screen;
 mod spectra;
@@ -77,7 +78,9 @@ pub struct BenchArgs {
     /// Input sizes: `crop` (1024² from the centre region), `full` (the whole micrograph).
     #[arg(long, value_delimiter = ',', default_value = "crop,full")]
     pub sizes: Vec<String>,
-    /// Backends: `cpu`, `gpu` (default: cpu, plus gpu when a hardware GPU exists).
+    /// Backends: `cpu` (native kernels, FFT for wide kernels), `cpu-direct` (native kernels,
+    /// every convolution direct), `flex` (burn's CPU backend), `gpu` (default: cpu, plus gpu
+    /// when a hardware GPU exists).
     #[arg(long, value_delimiter = ',')]
     pub devices: Vec<String>,
     /// Run the published Topaz on the same inputs for the ratio (needs python3 with topaz-em).
