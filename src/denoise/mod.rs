@@ -119,6 +119,40 @@ impl Denoiser2d {
         }
     }
 
+    /// A quick look at the denoised micrograph: `image` Fourier-binned ([`crate::fourier::fourier_crop`]) so
+    /// that its longer side is at most `max_side` pixels, denoised in one piece. `None` when
+    /// the image is already that small or the model is a restore model (its own Fourier
+    /// crop to the training pixel size comes first, and it may need the CTF). The GUI shows
+    /// it stretched over the micrograph while the full-resolution denoising runs.
+    ///
+    /// # Errors
+    /// As [`Denoiser2d::denoise`].
+    pub fn preview(
+        &self,
+        image: &Image,
+        max_side: usize,
+        progress: &Progress,
+    ) -> Result<Option<Image>> {
+        let longest = image.width.max(image.height);
+        let Denoiser2d::Topaz(t) = self else {
+            return Ok(None);
+        };
+        if longest <= max_side || max_side == 0 {
+            return Ok(None);
+        }
+        let scale = max_side as f64 / longest as f64;
+        let (w, h) = (
+            ((image.width as f64 * scale).round() as usize).max(1),
+            ((image.height as f64 * scale).round() as usize).max(1),
+        );
+        let binned = crate::fourier::fourier_crop(image, w, h);
+        let whole = TileConfig {
+            patch_size: 0,
+            padding: None,
+        };
+        t.denoise(&binned, &whole, progress).map(Some)
+    }
+
     /// Whether this model must be given each micrograph's CTF: a restore model trained on
     /// phase-flipped micrographs ([`RestoreDenoiser::trained_with_phase_flip`]).
     pub fn needs_ctf(&self) -> bool {

@@ -247,6 +247,16 @@ impl CryolensApp {
                 }
             }
         }
+        if let Some((key, result)) = self.jobs.preview.poll() {
+            let DocModel { index, model } = key;
+            if let Some(doc) = self.doc_mut(index) {
+                doc.previewed.insert(model);
+                // A failed preview says nothing the full job will not: it reports errors.
+                if let Ok(Some(img)) = result {
+                    doc.denoised_preview.insert(model, Arc::new(img));
+                }
+            }
+        }
         if let Some((key, result)) = self.jobs.lowpass.poll() {
             let LowpassKey { index, factor } = key;
             match result {

@@ -58,6 +58,9 @@ pub struct AppJobs {
     pub load: JobSlot<String, Loaded>,
     /// Denoising the open micrograph with a model.
     pub denoise: JobSlot<DocModel, ViewImage>,
+    /// The binned denoised preview shown while `denoise` runs (`None`: no preview for this
+    /// image or model).
+    pub preview: JobSlot<DocModel, Option<ViewImage>>,
     /// Low-passing the open micrograph.
     pub lowpass: JobSlot<LowpassKey, ViewImage>,
     /// Merging denoised low and raw high frequencies.

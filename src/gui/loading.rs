@@ -177,6 +177,31 @@ pub fn cref_run_number() -> usize {
     RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Longest side of the denoised preview, pixels: about the height a 4k micrograph is shown
+/// at when fitted to a laptop's window, and small enough that the unet denoises it in about
+/// a second on two cores (`cryolens bench --what first-view`).
+pub const PREVIEW_SIDE_PX: usize = 512;
+
+/// The binned denoised preview of `raw` with `arch` ([`crate::denoise::Denoiser2d::preview`]),
+/// `None` when the model or the image size has none.
+///
+/// # Errors
+/// The model cannot be loaded; the denoiser's errors.
+pub fn preview_job(
+    arch: DenoiserChoice,
+    device: &ComputeDevice,
+    raw: &ViewImage,
+    p: &Progress,
+) -> anyhow::Result<Option<ViewImage>> {
+    p.set_message(format!("loading {}", arch.name()));
+    let denoiser = Denoiser2d::load(&arch.spec()?, device)?;
+    p.set_message(format!("{}: preview", arch.name()));
+    let (w, h) = (raw.image.width, raw.image.height);
+    Ok(denoiser
+        .preview(&raw.image, PREVIEW_SIDE_PX, p)?
+        .map(|small| ViewImage::preview(small, w, h)))
+}
+
 /// Denoises `raw` with `arch`. A restore model trained on phase-flipped micrographs is given
 /// the micrograph's `ctf` (phase flipped in, flipped back out, as `cryolens denoise --ctf`);
 /// without one it fails with a message saying where the GUI takes CTFs from.

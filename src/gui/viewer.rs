@@ -152,7 +152,8 @@ pub fn show(
         keep,
         gpu_ready,
     } = look;
-    let size = Vec2::new(view.image.width as f32, view.image.height as f32);
+    let (shown_w, shown_h) = view.display_size();
+    let size = Vec2::new(shown_w as f32, shown_h as f32);
     let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Micrograph view"));
     if transform.fit {

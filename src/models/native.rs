@@ -54,9 +54,14 @@ fn run(convs: &[Conv2dPlan], x: Hwc, linear_last: bool) -> Hwc {
 }
 
 /// Output rows per strip of [`by_strips`]: even (so 2×2 pooling of a strip is the strip of the
-/// pooling), and with the output block's 6-row halo on both sides 360 rows, six whole FFT
+/// pooling), and with the output block's 6-row halo on both sides 240 rows, four whole FFT
 /// tiles of its 5×5 convolutions (60 rows each, [`crate::kernels::FFT_SIDE`] − 4).
-const STRIP_ROWS: usize = 348;
+const STRIP_ROWS: usize = 228;
+
+/// Blocks whose largest activation (the decoder's concatenated input, the first encoder
+/// block's output) has more values than this run in strips: for a 1024² tile with its
+/// margins (1472²), the two full-resolution blocks and the half-resolution decoder block.
+const STRIP_MIN_VALUES: usize = 32 << 20;
 
 /// Runs the chain `convs` (leaky ReLU after each, except the last when `linear_last`; 2×2
 /// pooling after when `pooled`) on an image of `height` rows, `STRIP_ROWS` output rows at a
@@ -212,23 +217,25 @@ impl NativeModel {
         let y = match &self.0 {
             Net::Affine(c) => c.forward(&x, None),
             Net::Fcnn(c) => run(c, x, true),
-            // The full-resolution blocks (the first encoder block, whose input is the one-channel
-            // image, and the output block) run in strips: their activations are the largest.
+            // The decoder blocks and the first encoder block (whose input is the one-channel
+            // image) run in strips: theirs are the largest activations.
             Net::Unet { encoder, decoder } => unet_flow(
                 encoder,
                 decoder,
                 x,
                 |convs, h, pooled| {
-                    if h.channels == 1 && pooled {
+                    let cout = convs.last().map_or(0, |c| c.weights.cout);
+                    if pooled && h.height * h.width * cout > STRIP_MIN_VALUES {
                         return by_strips(convs, h.height, |a, b| h.rows(a, b), false, true);
                     }
                     let h = run(convs, h, false);
                     if pooled { pool(&h) } else { h }
                 },
                 |convs, h, skip, last| {
-                    if last {
+                    let cat = h.channels + skip.channels;
+                    if skip.height * skip.width * cat > STRIP_MIN_VALUES {
                         let rows = |a, b| up_cat_rows(&h, &skip, a, b);
-                        return by_strips(convs, skip.height, rows, true, false);
+                        return by_strips(convs, skip.height, rows, last, false);
                     }
                     run(convs, up_cat(&h, &skip), last)
                 },

@@ -104,11 +104,12 @@ else
 fi
 
 {
+    # As the device README says, in every run: the loaders (libvulkan, glvnd's libGLdispatch
+    # that NVIDIA's ICD needs, EGL) unpacked into /. Never on the machine a smoke test runs on.
     if [ "$SMOKE" != 0 ]; then
         echo "smoke test: .gl not unpacked"
-    elif ldconfig -p | grep -q 'libvulkan\.so\.1'; then
-        echo "libvulkan.so.1 already present: .gl not unpacked"
     else
+        echo "before: $(ldconfig -p | grep -c 'libvulkan\.so\.1') libvulkan.so.1 known to ldconfig"
         for f in .gl/*.deb; do dpkg -x "$f" / && echo "unpacked $f"; done
         ldconfig
     fi
@@ -178,7 +179,13 @@ for f in nvidia-smi torch vulkaninfo devices; do
     sed 's/^/    | /' "$W/info/$f.txt" >>"$LOG"
 done
 [ "$GPU_OK" = 1 ] || say "NO HARDWARE wgpu ADAPTER: the Cryolens GPU steps are skipped (Topaz CUDA steps still run)"
-du -sb "$HOME/.cache/cubecl" >"$W/info/cubecl.txt" 2>&1 || echo "no ~/.cache/cubecl before the first run" >"$W/info/cubecl.txt"
+# CubeCL keeps autotune results and compiled kernels in `target/environment` of the outermost
+# Cargo.toml above the working directory, else in ~/.cache/cubecl. The steps run from $W (no
+# Cargo.toml above it), as an installed binary does: the cache is ~/.cache/cubecl.
+cd "$W" || exit 2
+cubecl() { { echo "--- $1"; du -sb "$HOME/.cache/cubecl" "$ROOT/target/environment" 2>&1; } >>"$W/info/cubecl.txt"; }
+: >"$W/info/cubecl.txt"
+cubecl "before the first Cryolens run"
 say "set-up done"
 
 # cry NAME TIMEOUT ARGS...: a Cryolens step that needs the GPU (skipped without a hardware adapter).
@@ -195,7 +202,7 @@ cry probe 60 denoise "$SAMPLE" --model affine --device "$DEV" -o "$W/out/probe" 
 for i in 1 2 3; do
     cry "cry2d.unet.$i" $([ $i = 1 ] && echo 200 || echo 90) denoise "$FRAME" --model unet --device "$DEV" -o "$W/out/cry2d_unet" --redo
 done
-du -sb "$HOME/.cache/cubecl" >>"$W/info/cubecl.txt" 2>&1
+cubecl "after the unet runs"
 
 # b) Topaz on CUDA, the same frame, unet/unet-small/fcnn, whole image and the CLI's tiling,
 #    PyTorch's default precision (TF32 convolutions) and IEEE FP32; 1 warm-up + 3 timed.
@@ -271,10 +278,10 @@ cry bench.inprocess 240 bench --what denoise --input "$FRAME" --devices "$BENCH_
     --models unet,unet-small,fcnn --sizes "$BENCH_SIZES" --topaz false --repeats "$REPEATS"
 
 # ------------------------------------------------------------------------------------------
-du -sb "$HOME/.cache/cubecl" >>"$W/info/cubecl.txt" 2>&1
+cubecl "at the end"
 date +%s >"$W/info/end_epoch.txt"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$W/info/finished.txt"
 timeout 30 "$PY" "$HERE/bench_tools.py" collect --work "$W" --out "$OUT/gpu-bench.json" \
-    --manifest .gpu/MANIFEST.txt >>"$LOG" 2>&1 || say "collect failed"
+    --manifest "$ROOT/.gpu/MANIFEST.txt" >>"$LOG" 2>&1 || say "collect failed"
 cp "$W/steps.tsv" "$OUT/steps.tsv"
 say "finished: $(grep -c $'\tok\t' "$W/steps.tsv") steps ok, $(grep -vc $'\tok\t' "$W/steps.tsv") not"

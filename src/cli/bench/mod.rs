@@ -17,6 +17,7 @@
 //! load average); `denoise`, `spectra`, `train` and `picks` hold one benchmark each.
 
 mod denoise;
+mod first_view;
 mod gallery;
 mod peak;
 mod picks;
@@ -53,6 +54,9 @@ pub enum BenchWhat {
     /// The screening outputs of one micrograph (`cryolens screen`) per model, against Topaz
     /// denoising it with its defaults.
     Screen,
+    /// The waits for a large micrograph's views in the GUI: open, the binned denoised preview
+    /// and the full-resolution denoised view, per model.
+    FirstView,
     /// The screening gallery over a synthetic folder of `--micrographs` rows: open time,
     /// frame times while scrolling, peak memory.
     Gallery,
@@ -201,6 +205,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Screen {
         return screen::run_screen(args);
+    }
+    if args.what == BenchWhat::FirstView {
+        return first_view::run_first_view(args);
     }
     if args.what == BenchWhat::Gallery {
         return gallery::run_gallery(args);

@@ -7,7 +7,7 @@ use crate::fourier::merge::Merger;
 use crate::jobs::Job;
 
 use crate::gui::app::CryolensApp;
-use crate::gui::loading::denoise_job;
+use crate::gui::loading::{PREVIEW_SIDE_PX, denoise_job, preview_job};
 use crate::gui::panels::models::DenoiserChoice;
 use crate::gui::state::{DocModel, LowpassKey, MergeJobKey, View, ViewImage};
 
@@ -35,6 +35,11 @@ impl CryolensApp {
             {
                 self.jobs.denoise.cancel();
             }
+            if let Some(k) = self.jobs.preview.key()
+                && (k.index != doc.index || Some(k.model) != self.models.selected.map(|m| m.name()))
+            {
+                self.jobs.preview.cancel();
+            }
             let next = wanted.into_iter().find(|m| {
                 let name = m.name();
                 let shown_as_section =
@@ -43,7 +48,27 @@ impl CryolensApp {
                     && !doc.denoised.contains_key(name)
                     && !doc.denoise_failed.contains_key(name)
             });
-            if let Some(arch) = next
+            // The selected model's binned preview first (about a second), so the denoised
+            // view shows at once; the full-resolution job follows.
+            let preview_first = next.filter(|m| {
+                Some(*m) == self.models.selected
+                    && !doc.previewed.contains(m.name())
+                    && doc.raw.image.width.max(doc.raw.image.height) > PREVIEW_SIDE_PX
+            });
+            if let Some(arch) = preview_first {
+                if !self.jobs.preview.is_running() && !self.jobs.install.is_running() {
+                    let raw = Arc::clone(&doc.raw);
+                    let device = device.clone();
+                    let job = Job::spawn("denoise preview", move |p| {
+                        preview_job(arch, &device, &raw, p)
+                    });
+                    let key = DocModel {
+                        index: doc.index,
+                        model: arch.name(),
+                    };
+                    self.jobs.preview.start(key, job);
+                }
+            } else if let Some(arch) = next
                 && !self.jobs.denoise.is_running()
                 && !self.jobs.install.is_running()
             {

@@ -136,7 +136,13 @@ impl CryolensApp {
     /// Draws the single view (or its placeholder) in the central area from the app's state,
     /// and applies what it reports.
     pub(in crate::gui) fn single_view_ui(&mut self, ui: &mut egui::Ui) {
-        let image = self.view_image(self.view).cloned();
+        let image = self.view_image(self.view).cloned().or_else(|| {
+            // While the full-resolution denoising runs, its binned preview.
+            let model = self.models.selected?.name();
+            (self.view == View::Denoised)
+                .then(|| self.doc.as_ref()?.denoised_preview.get(model).cloned())
+                .flatten()
+        });
         let pick_radius_px = self.pick_radius_px();
         let merge_key = self.merge_key();
         let cx = SingleViewCtx {

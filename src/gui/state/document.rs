@@ -27,6 +27,11 @@ pub struct Document {
     pub raw: Arc<ViewImage>,
     /// Denoised images by model name.
     pub denoised: HashMap<&'static str, Arc<ViewImage>>,
+    /// Binned denoised previews by model name ([`ViewImage::preview`]), shown in the single
+    /// view until the full-resolution one is ready.
+    pub denoised_preview: HashMap<&'static str, Arc<ViewImage>>,
+    /// Models whose preview was made or found unneeded (not asked for again).
+    pub previewed: std::collections::HashSet<&'static str>,
     /// Low-passed images by bin factor (in hundredths).
     pub lowpass: HashMap<u32, Arc<ViewImage>>,
     /// Models whose denoising failed on this document (not retried automatically).
@@ -64,6 +69,8 @@ impl Document {
             note,
             raw: Arc::new(raw),
             denoised: HashMap::new(),
+            denoised_preview: HashMap::new(),
+            previewed: Default::default(),
             lowpass: HashMap::new(),
             denoise_failed: HashMap::new(),
             merger: HashMap::new(),
@@ -83,6 +90,7 @@ impl Document {
     pub fn keep_ids(&self) -> Vec<u64> {
         std::iter::once(self.raw.id)
             .chain(self.denoised.values().map(|v| v.id))
+            .chain(self.denoised_preview.values().map(|v| v.id))
             .chain(self.lowpass.values().map(|v| v.id))
             .chain(self.merged.iter().map(|(_, v)| v.id))
             .chain(self.truth.iter().map(|v| v.id))
@@ -118,6 +126,8 @@ impl Document {
     pub fn replace_section(&mut self, raw: ViewImage, z: usize, denoised: Option<ViewImage>) {
         self.raw = Arc::new(raw);
         self.denoised.clear();
+        self.denoised_preview.clear();
+        self.previewed.clear();
         self.lowpass.clear();
         self.merger.clear();
         self.merged = None;

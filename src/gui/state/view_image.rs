@@ -25,6 +25,9 @@ pub struct ViewImage {
     /// Topaz's display window (black, white) in image units: the 16× low-pass copy's mean ±
     /// 4σ ([`crate::analysis::section::topaz_display_window`]), for the contrast preset.
     pub topaz_window: (f32, f32),
+    /// For a preview ([`ViewImage::preview`]): the size of the micrograph `image` is shown
+    /// over (`image` is a binned copy, stretched to it).
+    pub shown_over: Option<(usize, usize)>,
 }
 
 impl ViewImage {
@@ -39,11 +42,40 @@ impl ViewImage {
             stats,
             histogram,
             topaz_window,
+            shown_over: None,
         }
+    }
+
+    /// A binned copy of a `width × height` micrograph's view, shown stretched over it (the
+    /// denoised preview, [`crate::denoise::Denoiser2d::preview`]); statistics are the copy's.
+    pub fn preview(image: Image, width: usize, height: usize) -> Self {
+        Self {
+            shown_over: Some((width, height)),
+            ..Self::new(image)
+        }
+    }
+
+    /// The size the image is shown at, in micrograph pixels (width, height): its own, or the
+    /// micrograph's for a preview.
+    pub fn display_size(&self) -> (usize, usize) {
+        self.shown_over
+            .unwrap_or((self.image.width, self.image.height))
+    }
+
+    /// The binning of a preview (micrograph pixels per image pixel), `None` for a full view.
+    pub fn preview_binning(&self) -> Option<f32> {
+        self.shown_over
+            .map(|(w, _)| w as f32 / self.image.width.max(1) as f32)
     }
 
     /// The value at pixel `(x, y)`, if inside.
     pub fn value_at(&self, x: usize, y: usize) -> Option<f32> {
+        let (dw, dh) = self.display_size();
+        if x >= dw || y >= dh {
+            return None;
+        }
+        // A preview's pixel under micrograph pixel (x, y).
+        let (x, y) = (x * self.image.width / dw, y * self.image.height / dh);
         (x < self.image.width && y < self.image.height).then(|| self.image.get(x, y))
     }
 }

@@ -99,7 +99,7 @@ pub fn show(
     };
     let ctx = ui.ctx().clone();
     let keep = doc.keep_ids();
-    let size = (view.image.width, view.image.height);
+    let size = view.display_size();
     let radius = cx.pick_radius_px;
     if !cx.labelling {
         picks.begin_drag(&ctx, cx.last_viewer_rect, transform, radius);
