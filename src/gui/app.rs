@@ -52,6 +52,8 @@ pub struct CryolensApp {
     pub(super) transform: ViewTransform,
     /// Contrast of each view (indexed by [`View::index`]).
     pub(super) contrast: [Contrast; 4],
+    /// The debug frame-time readout, when `CRYOLENS_FRAME_TIMES=1`.
+    pub(super) frame_times: Option<super::frame_times::FrameTimes>,
     pub(super) colour_map: ColourMap,
     /// Low-pass and merge sliders.
     pub(super) settings: ViewSettings,
@@ -162,6 +164,7 @@ impl CryolensApp {
             view: View::Raw,
             transform: ViewTransform::default(),
             contrast: [Contrast::default(); 4],
+            frame_times: super::frame_times::FrameTimes::from_env(),
             colour_map: ColourMap::default(),
             settings: ViewSettings::default(),
             volume_view: VolumeState::default(),
@@ -328,8 +331,11 @@ impl CryolensApp {
 }
 
 impl eframe::App for CryolensApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        if let Some(f) = &mut self.frame_times {
+            f.frame(frame.info().cpu_usage);
+        }
         self.logic(&ctx);
 
         let info = ToolbarInfo {

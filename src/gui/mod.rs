@@ -31,6 +31,7 @@
 pub mod app;
 pub mod commands;
 pub mod dialogs;
+pub mod frame_times;
 pub mod job_slot;
 pub mod jobs;
 pub mod loading;

@@ -267,6 +267,21 @@ impl CryolensApp {
         self.settings.merge_width_angstrom = width_angstrom;
     }
 
+    /// The binned denoised preview of the open micrograph with `model`, once made
+    /// ([`crate::denoise::Denoiser2d::preview`]).
+    pub fn denoised_preview(&self, model: &str) -> Option<&crate::image::Image> {
+        Some(&self.doc.as_ref()?.denoised_preview.get(model)?.image)
+    }
+
+    /// Sets the display window of the current view (σ from the mean, as the contrast panel's
+    /// "Low (σ)" and "High (σ)" fields).
+    pub fn set_contrast(&mut self, low_sigma: f32, high_sigma: f32) {
+        self.contrast[self.view.index()] = crate::gui::panels::contrast::Contrast {
+            low_sigma,
+            high_sigma,
+        };
+    }
+
     /// The image of `view` for the open document, once computed for the selected model and
     /// the current sliders.
     pub(in crate::gui) fn view_image(&self, view: View) -> Option<&Arc<ViewImage>> {
@@ -437,6 +452,7 @@ impl CryolensApp {
             hover: self.hover,
             note: doc.and_then(|d| d.note.clone()),
             jobs,
+            frame_times: self.frame_times.as_ref().and_then(|f| f.describe()),
         }
     }
 }

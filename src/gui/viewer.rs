@@ -16,6 +16,7 @@ use egui::{Pos2, Rect, Sense, Vec2};
 
 use super::panels::contrast::{ColourMap, Contrast};
 use super::state::ViewImage;
+use super::state::view_image::REDUCED_FACTOR;
 
 /// Pan and zoom of the viewer, shared by the raw, denoised and low-pass views so that
 /// switching views compares the same region.
@@ -223,7 +224,14 @@ pub struct ViewerGpu {
     layout: wgpu::BindGroupLayout,
     max_tile: u32,
     srgb_target: bool,
-    images: HashMap<u64, Vec<GpuTile>>,
+    images: HashMap<u64, GpuImage>,
+}
+
+/// One image's textures: the full image, and its reduced copy when it has one
+/// ([`crate::gui::state::view_image::reduced`]).
+struct GpuImage {
+    full: Vec<GpuTile>,
+    reduced: Vec<GpuTile>,
 }
 
 struct GpuTile {
@@ -341,7 +349,21 @@ pub fn tile_spans(len: usize, max: u32) -> Vec<(u32, u32)> {
 
 impl ViewerGpu {
     fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: &ViewImage) {
-        let image = &view.image;
+        let full = self.upload_image(device, queue, &view.image);
+        let reduced = view
+            .reduced
+            .as_ref()
+            .map(|r| self.upload_image(device, queue, r))
+            .unwrap_or_default();
+        self.images.insert(view.id, GpuImage { full, reduced });
+    }
+
+    fn upload_image(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        image: &crate::image::Image,
+    ) -> Vec<GpuTile> {
         let mut tiles = Vec::new();
         for (y, h) in tile_spans(image.height, self.max_tile) {
             for (x, w) in tile_spans(image.width, self.max_tile) {
@@ -410,7 +432,7 @@ impl ViewerGpu {
                 });
             }
         }
-        self.images.insert(view.id, tiles);
+        tiles
     }
 }
 
@@ -426,9 +448,23 @@ struct MicrographCallback {
 }
 
 impl MicrographCallback {
-    /// The tile's rectangle in NDC of the viewport, or `None` when it is off screen.
-    fn tile_ndc(&self, tile: &GpuTile) -> Option<[f32; 4]> {
-        let (iw, ih) = (self.view.image.width as f32, self.view.image.height as f32);
+    /// The tiles to draw of `image`: the reduced copy's when each screen pixel covers at
+    /// least [`REDUCED_FACTOR`] image pixels, else the full image's; with the drawn level's
+    /// size in pixels.
+    fn level<'a>(&self, image: &'a GpuImage) -> (&'a [GpuTile], (f32, f32)) {
+        let (w, h) = (self.view.image.width as f32, self.view.image.height as f32);
+        let per_screen_px = w / self.image_rect.width().max(1e-3);
+        match &self.view.reduced {
+            Some(r) if per_screen_px >= REDUCED_FACTOR as f32 && !image.reduced.is_empty() => {
+                (&image.reduced, (r.width as f32, r.height as f32))
+            }
+            _ => (&image.full, (w, h)),
+        }
+    }
+
+    /// The tile's rectangle in NDC of the viewport, or `None` when it is off screen; `iw`,
+    /// `ih` are the size of the level the tile belongs to.
+    fn tile_ndc(&self, tile: &GpuTile, (iw, ih): (f32, f32)) -> Option<[f32; 4]> {
         let ir = self.image_rect;
         let x0 = ir.left() + ir.width() * tile.x as f32 / iw;
         let x1 = ir.left() + ir.width() * (tile.x + tile.w) as f32 / iw;
@@ -462,9 +498,10 @@ impl egui_wgpu::CallbackTrait for MicrographCallback {
             gpu.upload(device, queue, &self.view);
         }
         let srgb = if gpu.srgb_target { 1.0 } else { 0.0 };
-        if let Some(tiles) = gpu.images.get(&id) {
+        if let Some(image) = gpu.images.get(&id) {
+            let (tiles, size) = self.level(image);
             for tile in tiles {
-                if let Some(rect) = self.tile_ndc(tile) {
+                if let Some(rect) = self.tile_ndc(tile, size) {
                     let params = Params {
                         rect,
                         window: [self.low, self.high, self.colour_map as f32, srgb],
@@ -486,12 +523,13 @@ impl egui_wgpu::CallbackTrait for MicrographCallback {
         let Some(gpu) = resources.get::<ViewerGpu>() else {
             return;
         };
-        let Some(tiles) = gpu.images.get(&self.view.id) else {
+        let Some(image) = gpu.images.get(&self.view.id) else {
             return;
         };
+        let (tiles, size) = self.level(image);
         render_pass.set_pipeline(&gpu.pipeline);
         for tile in tiles {
-            if self.tile_ndc(tile).is_some() {
+            if self.tile_ndc(tile, size).is_some() {
                 render_pass.set_bind_group(0, &tile.bind_group, &[]);
                 render_pass.draw(0..4, 0..1);
             }

@@ -349,3 +349,58 @@ fn merged_view_follows_the_sliders() {
     // Measured 0.14 grey levels (display contrast takes out most of the band's rescaling).
     assert!(d > 0.05, "RMS merge differs from the σ merge: {d}");
 }
+
+/// The denoised view shows a binned preview first (the sample is 1024², the preview's
+/// longest side 512), drawn over the whole micrograph and labelled, then the full-resolution
+/// view replaces it; the preview is the full view's picture: binned the same way, they
+/// correlate strongly.
+#[test]
+fn denoised_view_shows_a_binned_preview_first() {
+    let _guard = setup();
+    let mut h = harness(Source::Sample, None, Vec2::new(900.0, 800.0));
+    wait_for(&mut h, "the sample to load", Duration::from_secs(30), |a| {
+        a.image_size().is_some()
+    });
+    h.key_press(Key::Num2);
+    wait_for(&mut h, "the preview", Duration::from_secs(60), |a| {
+        a.selected_model()
+            .is_some_and(|m| a.denoised_preview(m).is_some())
+    });
+    let model = h.state().selected_model().unwrap();
+    let preview = h.state().denoised_preview(model).unwrap().clone();
+    assert_eq!((preview.width, preview.height), (512, 512));
+    wait_for(
+        &mut h,
+        "the full denoised view",
+        Duration::from_secs(120),
+        |a| a.has_view(View::Denoised),
+    );
+    let full = match h.state().denoised(model) {
+        Some(Ok(img)) => img.clone(),
+        other => panic!("no denoised image: {:?}", other.map(|r| r.err())),
+    };
+    assert_eq!((full.width, full.height), (1024, 1024));
+    let binned = cryolens::fourier::fourier_crop(&full, 512, 512);
+    let r = correlation(&preview.data, &binned.data);
+    eprintln!("preview vs binned full view: r = {r:.3}");
+    assert!(
+        r > 0.8,
+        "the preview is not the denoised picture: r = {r:.3}"
+    );
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (
+        a.iter().map(|&v| v as f64).sum::<f64>() / n,
+        b.iter().map(|&v| v as f64).sum::<f64>() / n,
+    );
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64 - ma, y as f64 - mb);
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    sab / (saa * sbb).sqrt()
+}

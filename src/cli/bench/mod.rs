@@ -19,6 +19,7 @@
 mod denoise;
 mod first_view;
 mod gallery;
+mod gui;
 mod peak;
 mod picks;
 mod screen;
@@ -54,6 +55,9 @@ pub enum BenchWhat {
     /// The screening outputs of one micrograph (`cryolens screen`) per model, against Topaz
     /// denoising it with its defaults.
     Screen,
+    /// Frame times of the app driven headless on wgpu (pan, zoom, contrast, view switch, four
+    /// compare panes) on a 4k micrograph with 1,000 picks, idle repaints, open to first frame.
+    Gui,
     /// The waits for a large micrograph's views in the GUI: open, the binned denoised preview
     /// and the full-resolution denoised view, per model.
     FirstView,
@@ -205,6 +209,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Screen {
         return screen::run_screen(args);
+    }
+    if args.what == BenchWhat::Gui {
+        return gui::run_gui(args);
     }
     if args.what == BenchWhat::FirstView {
         return first_view::run_first_view(args);

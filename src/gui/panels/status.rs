@@ -21,6 +21,8 @@ pub struct StatusInfo {
     pub note: Option<String>,
     /// Running jobs: a short name and their progress.
     pub jobs: Vec<(&'static str, Arc<Progress>)>,
+    /// The debug frame-time readout (`CRYOLENS_FRAME_TIMES=1`).
+    pub frame_times: Option<String>,
 }
 
 /// Formats a value for the status bar with 4 significant digits.
@@ -57,6 +59,11 @@ pub fn show(ui: &mut egui::Ui, info: &StatusInfo) {
         if let Some(note) = &info.note {
             ui.separator();
             ui.label(note);
+        }
+        if let Some(frames) = &info.frame_times {
+            ui.separator();
+            ui.monospace(frames)
+                .on_hover_text("CRYOLENS_FRAME_TIMES=1: time between frames while repainting, and the UI thread's share");
         }
     });
     // A second row, always present so the viewer does not jump when jobs start and end.

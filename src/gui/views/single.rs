@@ -116,6 +116,16 @@ pub fn show(
         },
         picks.interaction(),
     );
+    if let (Some(rect), Some(b)) = (out.rect, view.preview_binning()) {
+        let text = format!("Preview (denoised at {b:.1}× binning) · full resolution on its way");
+        let painter = ui.painter_at(rect);
+        let at = rect.left_top() + egui::vec2(8.0, 8.0);
+        let galley =
+            painter.layout_no_wrap(text, egui::FontId::proportional(14.0), egui::Color32::WHITE);
+        let back = egui::Rect::from_min_size(at, galley.size()).expand(4.0);
+        painter.rect_filled(back, 4.0, egui::Color32::from_black_alpha(170));
+        painter.galley(at, galley, egui::Color32::WHITE);
+    }
     if let (Some(rect), Some(response)) = (out.rect, &out.response) {
         if cx.labelling {
             if let Some(pos) = response.interact_pointer_pos()
