@@ -177,10 +177,11 @@ pub fn cref_run_number() -> usize {
     RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Longest side of the denoised preview, pixels: about the height a 4k micrograph is shown
-/// at when fitted to a laptop's window, and small enough that the unet denoises it in about
-/// a second on two cores (`cryolens bench --what first-view`).
-pub const PREVIEW_SIDE_PX: usize = 512;
+/// Longest side of the denoised preview, pixels: a little under the height a 4k micrograph
+/// is shown at when fitted to a laptop's window, and small enough that the unet denoises it
+/// in under a second on two cores (`cryolens bench --what first-view`: 1.05 s for 512 px,
+/// which with opening and loading the model took the first view past 2 s).
+pub const PREVIEW_SIDE_PX: usize = 448;
 
 /// The binned denoised preview of `raw` with `arch` ([`crate::denoise::Denoiser2d::preview`]),
 /// `None` when the model or the image size has none.

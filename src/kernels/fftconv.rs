@@ -197,22 +197,33 @@ impl FftConv {
         let plans = Plans::new(n);
         let bins = plans.bins();
         let scale = 1.0 / (n * n) as f32;
-        let mut spectra = vec![c32::new(0.0, 0.0); bins * cin * cout];
-        let mut work = plans.work();
-        let mut block = vec![0.0f32; n * n];
-        let mut spec = vec![c32::new(0.0, 0.0); bins];
-        for c in 0..cin {
-            for o in 0..cout {
-                block.fill(0.0);
-                for u in 0..k {
-                    for v in 0..k {
-                        block[u * n + v] = weights.weights[((u * k + v) * cin + c) * cout + o];
+        // Input channels in parallel: `[cin][bin][cout]` first, then regrouped by bin.
+        let per_channel: Vec<Vec<c32>> = (0..cin)
+            .into_par_iter()
+            .map(|c| {
+                let mut work = plans.work();
+                let mut block = vec![0.0f32; n * n];
+                let mut spec = vec![c32::new(0.0, 0.0); bins];
+                let mut out = vec![c32::new(0.0, 0.0); bins * cout];
+                for o in 0..cout {
+                    block.fill(0.0);
+                    for u in 0..k {
+                        for v in 0..k {
+                            block[u * n + v] = weights.weights[((u * k + v) * cin + c) * cout + o];
+                        }
+                    }
+                    plans.forward_2d(&mut block, &mut spec, &mut work);
+                    for (f, s) in spec.iter().enumerate() {
+                        out[f * cout + o] = s.conj() * scale;
                     }
                 }
-                plans.forward_2d(&mut block, &mut spec, &mut work);
-                for (f, s) in spec.iter().enumerate() {
-                    spectra[(f * cin + c) * cout + o] = s.conj() * scale;
-                }
+                out
+            })
+            .collect();
+        let mut spectra = vec![c32::new(0.0, 0.0); bins * cin * cout];
+        for (c, channel) in per_channel.iter().enumerate() {
+            for (f, values) in channel.chunks_exact(cout).enumerate() {
+                spectra[(f * cin + c) * cout..][..cout].copy_from_slice(values);
             }
         }
         Self {

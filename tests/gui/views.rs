@@ -351,7 +351,7 @@ fn merged_view_follows_the_sliders() {
 }
 
 /// The denoised view shows a binned preview first (the sample is 1024², the preview's
-/// longest side 512), drawn over the whole micrograph and labelled, then the full-resolution
+/// longest side `PREVIEW_SIDE_PX`), drawn over the whole micrograph and labelled, then the full-resolution
 /// view replaces it; the preview is the full view's picture: binned the same way, they
 /// correlate strongly.
 #[test]
@@ -368,7 +368,8 @@ fn denoised_view_shows_a_binned_preview_first() {
     });
     let model = h.state().selected_model().unwrap();
     let preview = h.state().denoised_preview(model).unwrap().clone();
-    assert_eq!((preview.width, preview.height), (512, 512));
+    let side = cryolens::gui::loading::PREVIEW_SIDE_PX;
+    assert_eq!((preview.width, preview.height), (side, side));
     wait_for(
         &mut h,
         "the full denoised view",
@@ -380,7 +381,7 @@ fn denoised_view_shows_a_binned_preview_first() {
         other => panic!("no denoised image: {:?}", other.map(|r| r.err())),
     };
     assert_eq!((full.width, full.height), (1024, 1024));
-    let binned = cryolens::fourier::fourier_crop(&full, 512, 512);
+    let binned = cryolens::fourier::fourier_crop(&full, side, side);
     let r = correlation(&preview.data, &binned.data);
     eprintln!("preview vs binned full view: r = {r:.3}");
     assert!(
