@@ -38,7 +38,8 @@
 //!   models or maps with exact ground truth, `cryolens simulate` ([`simulate`]).
 //! - Networks: Topaz's 2D/3D U-nets, restore's WDSR U-net and crefDenoiser's network in burn,
 //!   their file format ([`models::format`]), installing and exporting ([`models`]); the native
-//!   CPU convolution, pooling and backward kernels with one band-size policy ([`kernels`]).
+//!   CPU convolution (direct, or through the FFT for wide kernels), pooling and backward
+//!   kernels with one band-size policy ([`kernels`]).
 //! - Pipelines: restore's preprocessing ([`restore`]); denoising a micrograph or a volume with
 //!   tiling ([`denoise`], [`denoise::Denoiser2d`]); one micrograph's analysis, the comparison
 //!   panes' curves and half-map FSC ([`analysis`]); grid screening at screen resolution,

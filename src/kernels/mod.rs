@@ -31,9 +31,13 @@
 //! (`band · k²·cin` floats) to stay in cache, large enough to amortise gemm's packing of the
 //! weights. See its documentation for the sizes and why they differ per [`Band`] kind.
 //!
+//! Wide kernels (fcnn's 11×11, the unet's 5×5 output block) run for inference through an FFT
+//! convolution ([`fftconv`]) where its measured cost model says it pays; [`Conv2dPlan`]
+//! holds the choice per layer.
+//!
 //! # Files
 //! [`tensor`] (the array types), [`matmul`] (the `gemm` wrappers), [`im2col`], [`conv2d`]
-//! (forward convolutions), [`conv3d`], [`pool`] (2×2 / 2×2×2 max pooling and the U-net's
+//! (forward convolutions), [`fftconv`], [`plan`] (the choice per layer, [`Conv2dPlan`]), [`conv3d`], [`pool`] (2×2 / 2×2×2 max pooling and the U-net's
 //! up-sample-and-concatenate, forward and backward), [`backward`] (weight and input gradients
 //! of convolutions, chains and the U-net).
 
@@ -43,6 +47,7 @@ pub mod conv3d;
 pub mod fftconv;
 pub mod im2col;
 pub mod matmul;
+pub mod plan;
 pub mod pool;
 pub mod tensor;
 
@@ -50,9 +55,10 @@ pub mod tensor;
 mod tests;
 
 pub use backward::{ConvGrad, NetPlan, TrainConv2d};
-pub use conv2d::{Conv2dPlan, Conv2dWeights, ConvStrategy, chain};
+pub use conv2d::Conv2dWeights;
 pub use conv3d::conv3d;
 pub use fftconv::{FFT_SIDE, FftConv, fft_pays};
+pub use plan::{Conv2dPlan, ConvStrategy, chain};
 pub use pool::{pool, pool3d, up_cat, up_cat_rows};
 pub use tensor::{Cdhw, Hwc};
 

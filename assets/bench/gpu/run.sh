@@ -255,9 +255,9 @@ cry train.cryolens.warm 180 "${TRAIN[@]}" --steps-per-epoch "$WARM_STEPS" --outp
 cry train.cryolens.timed 120 "${TRAIN[@]}" --steps-per-epoch "$TIMED_STEPS" --output "$W/out/train_timed.safetensors"
 CUDA_FLAG=()
 [ "$TDEV" = cuda ] && CUDA_FLAG=(--cuda)
-step train.topaz 90 "$PY" "$HERE/topaz_train_peer.py" unet-small "$W/train/a.f32" "$W/train/b.f32" "$TRAIN_N" \
+step train.topaz 90 "$PY" "$HERE/../topaz_train_peer.py" unet-small "$W/train/a.f32" "$W/train/b.f32" "$TRAIN_N" \
     "$TRAIN_CROP" "$PEER_STEPS" "$THREADS" "${CUDA_FLAG[@]}" --warmup 3 --json "$W/res/train_topaz.json"
-step train.topaz_ieee 90 "$PY" "$HERE/topaz_train_peer.py" unet-small "$W/train/a.f32" "$W/train/b.f32" "$TRAIN_N" \
+step train.topaz_ieee 90 "$PY" "$HERE/../topaz_train_peer.py" unet-small "$W/train/a.f32" "$W/train/b.f32" "$TRAIN_N" \
     "$TRAIN_CROP" "$PEER_STEPS" "$THREADS" "${CUDA_FLAG[@]}" --warmup 3 --precision ieee --json "$W/res/train_topaz_ieee.json"
 
 # a) continued: unet-small and fcnn, 3 runs each.
