@@ -12,7 +12,8 @@ use egui::{Key, Role, Vec2};
 use egui_kittest::kittest::{NodeT, Queryable};
 
 use crate::harness::{
-    harness, harness_with_session, render_viewer, setup, viewer_luminance, wait_for,
+    harness, harness_with_session, render_viewer, save_screenshot, setup, viewer_luminance,
+    wait_for,
 };
 use crate::measure::{luminance, mean_abs_diff, roughness, std_of};
 
@@ -368,6 +369,9 @@ fn denoised_view_shows_a_binned_preview_first() {
     });
     let model = h.state().selected_model().unwrap();
     let preview = h.state().denoised_preview(model).unwrap().clone();
+    if !h.state().has_view(View::Denoised) {
+        save_screenshot(&mut h, "denoised-preview.png");
+    }
     let side = cryolens::gui::loading::PREVIEW_SIDE_PX;
     assert_eq!((preview.width, preview.height), (side, side));
     wait_for(
