@@ -156,7 +156,7 @@ fn run_window(
     };
     timed(
         &mut h,
-        "pan (drag)",
+        "pan (middle-button drag)",
         Box::new(move |h, i| {
             let p = centre + egui::vec2(3.0 * i as f32, 2.0 * i as f32);
             let input = h.input_mut();
@@ -218,7 +218,7 @@ fn run_window(
     h.step();
     timed(
         &mut h,
-        "4 linked compare panes, panning",
+        "4 linked compare panes, zooming",
         Box::new(move |h, i| {
             let c = h
                 .state()
