@@ -54,20 +54,34 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// A random `h × w × cin` input, a `k × k` `cin → cout` convolution with bias (values from
+/// `seed`, `seed + 1`, `seed + 2`) and its output by the brute-force sum.
+fn conv_case(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    h: usize,
+    w: usize,
+    seed: u32,
+) -> (Hwc, Conv2dWeights, Vec<f32>) {
+    let x = Hwc {
+        height: h,
+        width: w,
+        channels: cin,
+        data: values(h * w * cin, seed),
+    };
+    let raw = values(cout * cin * k * k, seed + 1);
+    let bias = values(cout, seed + 2);
+    let expected = direct_conv(&x, &raw, &bias, cout, k);
+    let c = Conv2dWeights::from_oihw(&raw, Some(bias), cout, cin, k);
+    (x, c, expected)
+}
+
 #[test]
 fn conv2d_paths_equal_the_direct_convolution() {
     // cin·k = 3·3 takes the explicit im2col; 24·3 the implicit padded-rows path.
     for (cin, cout, k, h, w) in [(3, 5, 3, 19, 23), (24, 4, 3, 30, 41), (2, 3, 5, 7, 6)] {
-        let x = Hwc {
-            height: h,
-            width: w,
-            channels: cin,
-            data: values(h * w * cin, 1),
-        };
-        let raw = values(cout * cin * k * k, 2);
-        let bias = values(cout, 3);
-        let c = Conv2dWeights::from_oihw(&raw, Some(bias.clone()), cout, cin, k);
-        let expected = direct_conv(&x, &raw, &bias, cout, k);
+        let (x, c, expected) = conv_case(cin, cout, k, h, w, 1);
         let inference = c.forward(&x, None);
         assert!(max_diff(&inference.data, &expected) < 1e-5);
         let mut s = Scratch::new(gemm::Parallelism::None);
@@ -93,16 +107,7 @@ fn fft_convolution_equals_the_direct_one() {
         (1, 8, 11, 60, 150),
         (9, 1, 7, 61, 64),
     ] {
-        let x = Hwc {
-            height: h,
-            width: w,
-            channels: cin,
-            data: values(h * w * cin, 7),
-        };
-        let raw = values(cout * cin * k * k, 8);
-        let bias = values(cout, 9);
-        let expected = direct_conv(&x, &raw, &bias, cout, k);
-        let c = Conv2dWeights::from_oihw(&raw, Some(bias), cout, cin, k);
+        let (x, c, expected) = conv_case(cin, cout, k, h, w, 7);
         let fft = FftConv::new(&c);
         let scale = expected.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
         let got = fft.forward(&x, None);
