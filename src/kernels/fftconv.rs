@@ -51,7 +51,8 @@ const BATCH_TILES: usize = 32;
 
 /// Whether the FFT path is cheaper than the direct one for a `k × k`, `cin → cout`
 /// convolution, by a cost model in seconds per million output pixels fitted to
-/// `cryolens bench --what kernels` on the development machine (2 cores, AVX2; December 2026):
+/// `cryolens bench --what kernels` (each layer alone on 1024²) on the development machine
+/// (2 cores, AVX2; December 2026):
 /// - direct: `k²·cin · (2·cout / 130 GFLOP/s + 0.15 ns)`: `gemm` at ≈ 130 GFLOP/s plus the
 ///   im2col copy, which dominates when `cout` is small (64→1 at 11×11: 11 GFLOP/s);
 /// - FFT: `((cin + cout) · 5 ms + cin·cout · 60 µs) · (54 / t)²`: the 2D transforms of every

@@ -20,6 +20,7 @@ mod denoise;
 mod first_view;
 mod gallery;
 mod gui;
+mod kernels;
 mod peak;
 mod picks;
 mod screen;
@@ -55,6 +56,9 @@ pub enum BenchWhat {
     /// The screening outputs of one micrograph (`cryolens screen`) per model, against Topaz
     /// denoising it with its defaults.
     Screen,
+    /// Each distinct convolution of Topaz's 2D models alone on 1024² (`--crop`), direct and
+    /// through the FFT: GFLOP/s, % of peak, the algorithm picked.
+    Kernels,
     /// Frame times of the app driven headless on wgpu (pan, zoom, contrast, view switch, four
     /// compare panes) on a 4k micrograph with 1,000 picks, idle repaints, open to first frame.
     Gui,
@@ -209,6 +213,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Screen {
         return screen::run_screen(args);
+    }
+    if args.what == BenchWhat::Kernels {
+        return kernels::run_kernels(args);
     }
     if args.what == BenchWhat::Gui {
         return gui::run_gui(args);
