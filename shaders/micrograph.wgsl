@@ -11,7 +11,7 @@ struct Params {
     rect: vec4<f32>,
     // low, high (absolute values mapped to 0 and 1), colour map index, output is sRGB (1/0).
     window: vec4<f32>,
-    // Tile width and height in texels, unused, unused.
+    // Tile width and height in texels; texels per physical screen pixel in x and y.
     size: vec4<f32>,
 };
 
@@ -58,8 +58,9 @@ fn colour_map(t: f32, map: i32) -> vec3<f32> {
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let size = vec2<i32>(params.size.xy);
-    // Texels covered by one screen pixel (derivatives taken in uniform control flow).
-    let footprint = max(fwidth(in.texel), vec2<f32>(1e-6));
+    // Texels covered by one screen pixel: uniform over the quad, so every fragment runs
+    // the same number of loads (a software rasteriser then needs no per-lane masks).
+    let footprint = max(params.size.zw, vec2<f32>(1e-6));
     let n = vec2<i32>(clamp(ceil(footprint), vec2<f32>(1.0), vec2<f32>(8.0)));
     var sum = 0.0;
     for (var j = 0; j < n.y; j++) {

@@ -20,6 +20,7 @@ use crate::picking::PickSession;
 
 use super::jobs::AppJobs;
 use super::loading::document;
+use super::marks_gpu;
 use super::panels::analysis::AnalysisPanel;
 use super::panels::contrast::{ColourMap, Contrast};
 use super::panels::help;
@@ -144,10 +145,10 @@ impl CryolensApp {
         options: AppOptions,
     ) -> Self {
         let tile_cap = options.tile_cap;
-        let max_texture_side = cc
-            .wgpu_render_state
-            .as_ref()
-            .map(|rs| viewer::install(rs, tile_cap));
+        let max_texture_side = cc.wgpu_render_state.as_ref().map(|rs| {
+            marks_gpu::install(rs);
+            viewer::install(rs, tile_cap)
+        });
         let software = cc.wgpu_render_state.as_ref().is_none_or(|rs| {
             rs.adapter.get_info().device_type == eframe::egui_wgpu::wgpu::DeviceType::Cpu
         });

@@ -35,6 +35,7 @@ pub mod frame_times;
 pub mod job_slot;
 pub mod jobs;
 pub mod loading;
+pub mod marks_gpu;
 pub mod panels;
 pub mod queries;
 pub mod shortcuts;

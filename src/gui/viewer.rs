@@ -16,7 +16,6 @@ use egui::{Pos2, Rect, Sense, Vec2};
 
 use super::panels::contrast::{ColourMap, Contrast};
 use super::state::ViewImage;
-use super::state::view_image::REDUCED_FACTOR;
 
 /// Pan and zoom of the viewer, shared by the raw, denoised and low-pass views so that
 /// switching views compares the same region.
@@ -177,8 +176,17 @@ pub fn show(
     }
 
     let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 0.0, egui::Color32::from_gray(24));
     let image_rect = transform.image_rect(rect, size);
+    // The background only where the image does not cover the viewer: a fill under the image
+    // would shade every pixel twice (a third of the frame on a software rasteriser).
+    let covered = if gpu_ready {
+        image_rect.intersect(rect)
+    } else {
+        Rect::NOTHING
+    };
+    for band in uncovered_bands(rect, covered) {
+        painter.rect_filled(band, 0.0, egui::Color32::from_gray(24));
+    }
     if gpu_ready {
         let (low, high) = contrast.window(&view.stats);
         painter.add(egui_wgpu::Callback::new_paint_callback(
@@ -218,6 +226,21 @@ pub fn show(
     }
 }
 
+/// The parts of `rect` outside `covered` (a rectangle inside it, or empty) as up to four
+/// bands: above and below across the full width, left and right between them.
+pub fn uncovered_bands(rect: Rect, covered: Rect) -> Vec<Rect> {
+    if !covered.is_positive() {
+        return vec![rect];
+    }
+    let bands = [
+        Rect::from_x_y_ranges(rect.x_range(), rect.top()..=covered.top()),
+        Rect::from_x_y_ranges(rect.x_range(), covered.bottom()..=rect.bottom()),
+        Rect::from_x_y_ranges(rect.left()..=covered.left(), covered.y_range()),
+        Rect::from_x_y_ranges(covered.right()..=rect.right(), covered.y_range()),
+    ];
+    bands.into_iter().filter(|b| b.is_positive()).collect()
+}
+
 /// GPU state of the viewer, stored in egui-wgpu's callback resources.
 pub struct ViewerGpu {
     pipeline: wgpu::RenderPipeline,
@@ -227,11 +250,11 @@ pub struct ViewerGpu {
     images: HashMap<u64, GpuImage>,
 }
 
-/// One image's textures: the full image, and its reduced copy when it has one
-/// ([`crate::gui::state::view_image::reduced`]).
+/// One image's textures: the full image, and its reduced copies when it has them
+/// ([`crate::gui::state::view_image::reduced_levels`]).
 struct GpuImage {
     full: Vec<GpuTile>,
-    reduced: Vec<GpuTile>,
+    reduced: Vec<Vec<GpuTile>>,
 }
 
 struct GpuTile {
@@ -352,9 +375,9 @@ impl ViewerGpu {
         let full = self.upload_image(device, queue, &view.image);
         let reduced = view
             .reduced
-            .as_ref()
+            .iter()
             .map(|r| self.upload_image(device, queue, r))
-            .unwrap_or_default();
+            .collect();
         self.images.insert(view.id, GpuImage { full, reduced });
     }
 
@@ -448,17 +471,19 @@ struct MicrographCallback {
 }
 
 impl MicrographCallback {
-    /// The tiles to draw of `image`: the reduced copy's when each screen pixel covers at
-    /// least [`REDUCED_FACTOR`] image pixels, else the full image's; with the drawn level's
-    /// size in pixels.
-    fn level<'a>(&self, image: &'a GpuImage) -> (&'a [GpuTile], (f32, f32)) {
+    /// The tiles to draw of `image`: those of the coarsest reduced level whose pixels are no
+    /// larger than a screen pixel (`ppp` physical pixels per point), the full image's when
+    /// zoomed in; with the drawn level's size in pixels.
+    fn level<'a>(&self, image: &'a GpuImage, ppp: f32) -> (&'a [GpuTile], (f32, f32)) {
         let (w, h) = (self.view.image.width as f32, self.view.image.height as f32);
-        let per_screen_px = w / self.image_rect.width().max(1e-3);
-        match &self.view.reduced {
-            Some(r) if per_screen_px >= REDUCED_FACTOR as f32 && !image.reduced.is_empty() => {
-                (&image.reduced, (r.width as f32, r.height as f32))
-            }
-            _ => (&image.full, (w, h)),
+        let per_screen_px = w / (self.image_rect.width() * ppp).max(1e-3);
+        let k = (per_screen_px.max(1.0).log2().floor() as usize).min(image.reduced.len());
+        match k
+            .checked_sub(1)
+            .map(|i| (&image.reduced[i], &self.view.reduced[i]))
+        {
+            Some((tiles, r)) => (tiles, (r.width as f32, r.height as f32)),
+            None => (&image.full, (w, h)),
         }
     }
 
@@ -485,7 +510,7 @@ impl egui_wgpu::CallbackTrait for MicrographCallback {
         &self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        _screen: &egui_wgpu::ScreenDescriptor,
+        screen: &egui_wgpu::ScreenDescriptor,
         _encoder: &mut wgpu::CommandEncoder,
         resources: &mut egui_wgpu::CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
@@ -499,13 +524,20 @@ impl egui_wgpu::CallbackTrait for MicrographCallback {
         }
         let srgb = if gpu.srgb_target { 1.0 } else { 0.0 };
         if let Some(image) = gpu.images.get(&id) {
-            let (tiles, size) = self.level(image);
+            let ppp = screen.pixels_per_point.max(1e-3);
+            let (tiles, size) = self.level(image, ppp);
+            // Texels per physical pixel: the same over the whole quad (it is axis-aligned
+            // and uniformly scaled), so the shader's loop bounds are uniform.
+            let footprint = [
+                size.0 / (self.image_rect.width() * ppp).max(1e-3),
+                size.1 / (self.image_rect.height() * ppp).max(1e-3),
+            ];
             for tile in tiles {
                 if let Some(rect) = self.tile_ndc(tile, size) {
                     let params = Params {
                         rect,
                         window: [self.low, self.high, self.colour_map as f32, srgb],
-                        size: [tile.w as f32, tile.h as f32, 0.0, 0.0],
+                        size: [tile.w as f32, tile.h as f32, footprint[0], footprint[1]],
                     };
                     queue.write_buffer(&tile.uniform, 0, bytemuck::bytes_of(&params));
                 }
@@ -516,7 +548,7 @@ impl egui_wgpu::CallbackTrait for MicrographCallback {
 
     fn paint(
         &self,
-        _info: egui::PaintCallbackInfo,
+        info: egui::PaintCallbackInfo,
         render_pass: &mut wgpu::RenderPass<'static>,
         resources: &egui_wgpu::CallbackResources,
     ) {
@@ -526,7 +558,7 @@ impl egui_wgpu::CallbackTrait for MicrographCallback {
         let Some(image) = gpu.images.get(&self.view.id) else {
             return;
         };
-        let (tiles, size) = self.level(image);
+        let (tiles, size) = self.level(image, info.pixels_per_point);
         render_pass.set_pipeline(&gpu.pipeline);
         for tile in tiles {
             if self.tile_ndc(tile, size).is_some() {
@@ -546,6 +578,36 @@ mod tests {
         assert_eq!(tile_spans(10, 4), vec![(0, 4), (4, 4), (8, 2)]);
         assert_eq!(tile_spans(8, 8), vec![(0, 8)]);
         assert_eq!(tile_spans(3, 16384), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn uncovered_bands_tile_the_rest_of_the_viewer() {
+        let vp = Rect::from_min_size(Pos2::new(10.0, 20.0), Vec2::new(400.0, 300.0));
+        let area = |r: &Rect| r.width() * r.height();
+        for covered in [
+            Rect::from_min_max(Pos2::new(60.0, 20.0), Pos2::new(350.0, 320.0)),
+            Rect::from_min_max(Pos2::new(10.0, 50.0), Pos2::new(410.0, 200.0)),
+            Rect::from_min_max(Pos2::new(30.0, 40.0), Pos2::new(100.0, 90.0)),
+            vp,
+            Rect::NOTHING,
+        ] {
+            let bands = uncovered_bands(vp, covered);
+            let inside = if covered.is_positive() {
+                area(&covered)
+            } else {
+                0.0
+            };
+            let total: f32 = bands.iter().map(area).sum();
+            assert!((total + inside - area(&vp)).abs() < 1e-3, "{covered:?}");
+            for (i, b) in bands.iter().enumerate() {
+                assert!(vp.contains_rect(*b));
+                assert!(area(&b.intersect(covered)) <= 0.0 || !covered.is_positive());
+                for c in &bands[i + 1..] {
+                    assert!(!b.intersect(*c).is_positive(), "{b:?} overlaps {c:?}");
+                }
+            }
+        }
+        assert!(uncovered_bands(vp, vp).is_empty());
     }
 
     #[test]

@@ -189,3 +189,106 @@ fn damaged_session_notice_survives_loading_until_dismissed() {
     h.step();
     assert!(h.state().notice().is_none());
 }
+
+/// Whether a pixel is a manual pick's green (the micrograph itself is grey).
+fn is_mark(p: &image::Rgba<u8>) -> bool {
+    let [r, g, b, _] = p.0;
+    g > 150 && g as i32 - r as i32 > 80 && g as i32 - b as i32 > 60
+}
+
+/// Distance from `c` to the outermost mark pixel along `dir` (screen pixels), looking up to
+/// `max` pixels out; `None` when no mark pixel is there.
+fn ring_reach(frame: &image::RgbaImage, c: egui::Pos2, dir: (i32, i32), max: i32) -> Option<f32> {
+    let (cx, cy) = (c.x.floor() as i32, c.y.floor() as i32);
+    (4..=max)
+        .filter(|&k| {
+            let (x, y) = (cx + dir.0 * k, cy + dir.1 * k);
+            x >= 0
+                && y >= 0
+                && (x as u32) < frame.width()
+                && (y as u32) < frame.height()
+                && is_mark(frame.get_pixel(x as u32, y as u32))
+        })
+        .max()
+        .map(|k| k as f32)
+}
+
+/// The marks drawn on the GPU (one instanced quad per pick): a circle (or, after `B`, a box)
+/// round each pick with a dot at its centre, the same size on every side, hollow, and no
+/// mark colour anywhere else in the viewer.
+#[test]
+fn pick_marks_circle_each_pick_and_nothing_else() {
+    let _guard = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let session_file = dir.path().join("session.json");
+    let mut h = harness_with_session(Source::Sample, &session_file, Vec2::new(900.0, 700.0));
+    wait_for(&mut h, "the sample to show", Duration::from_secs(60), |a| {
+        a.has_view(View::Raw) && a.viewer_rect().is_some()
+    });
+    let coords = dir.path().join("known.star");
+    std::fs::write(
+        &coords,
+        "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n200 250\n700 300\n450 800\n",
+    )
+    .unwrap();
+    assert_eq!(h.state_mut().import_picks(&coords).unwrap(), 3);
+    let picks = picks_of(&h);
+    for boxes in [false, true] {
+        if boxes {
+            h.key_press(Key::B);
+        }
+        h.remove_cursor();
+        let (frame, viewer) = render_viewer(&mut h);
+        let centres: Vec<egui::Pos2> = picks.iter().map(|&(x, y)| screen_of(&h, x, y)).collect();
+        let mut radii = Vec::new();
+        for c in &centres {
+            assert!(
+                is_mark(frame.get_pixel(c.x as u32, c.y as u32)),
+                "no centre dot at {c:?}"
+            );
+            let reach: Vec<f32> = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+                .iter()
+                .map(|&d| ring_reach(&frame, *c, d, 80).expect("an outline on every side"))
+                .collect();
+            let (lo, hi) = reach
+                .iter()
+                .fold((f32::MAX, 0.0f32), |(l, h), &r| (l.min(r), h.max(r)));
+            assert!(hi - lo <= 2.0, "outline not centred on the pick: {reach:?}");
+            radii.push(hi);
+            // Hollow: halfway out, the micrograph shows through.
+            let half = (lo / 2.0).round();
+            let inner = frame.get_pixel((c.x + half) as u32, c.y as u32);
+            assert!(!is_mark(inner), "filled mark at {c:?}");
+            if boxes {
+                // A box's corner is on its outline; a circle's bounding-box corner is not.
+                let corner = (c.x + hi - 0.5, c.y + hi - 0.5);
+                let on = (-1..=1).any(|d| {
+                    is_mark(
+                        frame.get_pixel((corner.0 as i32 + d) as u32, (corner.1 as i32 + d) as u32),
+                    )
+                });
+                assert!(on, "no box corner at {corner:?}");
+            }
+        }
+        assert!(
+            radii.iter().all(|r| (r - radii[0]).abs() <= 1.0),
+            "{radii:?}"
+        );
+        // Nothing of the mark colour outside the marks.
+        let r = radii[0] + 3.0;
+        let stray = (viewer.min.y as u32..viewer.max.y as u32)
+            .flat_map(|y| (viewer.min.x as u32..viewer.max.x as u32).map(move |x| (x, y)))
+            .filter(|&(x, y)| is_mark(frame.get_pixel(x, y)))
+            .filter(|&(x, y)| {
+                centres.iter().all(|c| {
+                    let d = (x as f32 - c.x).abs().max((y as f32 - c.y).abs());
+                    d > r
+                })
+            })
+            .count();
+        assert_eq!(
+            stray, 0,
+            "mark pixels away from every pick (boxes: {boxes})"
+        );
+    }
+}

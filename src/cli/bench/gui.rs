@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use eframe::egui;
+use eframe::egui_wgpu::{self, wgpu};
 use egui_kittest::Harness;
+use egui_kittest::wgpu::WgpuTestRenderer;
 
 use crate::gui::{AppOptions, CryolensApp, SessionFile, Source, View};
 use crate::picking::{PickSession, SessionPick};
@@ -99,6 +101,11 @@ fn run_window(
     window: (f32, f32),
 ) -> Result<(f64, usize, Vec<Row>)> {
     let setup = crate::gui::raise_texture_limit(egui_kittest::wgpu::default_wgpu_setup());
+    // The renderer the window has (eframe's defaults: dithering, hardware texture filtering),
+    // not kittest's predictable one, which filters textures in the shader.
+    let render_state =
+        egui_kittest::wgpu::create_render_state(setup, egui_wgpu::RendererOptions::default());
+    let mut screen = Screen::new(&render_state, window);
     let options = AppOptions {
         session_file: SessionFile::At(session_file.to_path_buf()),
         ..AppOptions::default()
@@ -108,13 +115,13 @@ fn run_window(
     let mut h = Harness::builder()
         .with_size(egui::Vec2::new(window.0, window.1))
         .with_pixels_per_point(1.0)
-        .wgpu_setup(setup)
+        .renderer(WgpuTestRenderer::from_render_state(render_state))
         .build_eframe(move |cc| CryolensApp::with_options(cc, source, options));
     h.set_render_cursor(false);
     wait(&mut h, "the micrograph to show", |a| {
         a.has_view(View::Raw) && a.viewer_rect().is_some()
     })?;
-    h.render().map_err(|e| anyhow::anyhow!("render: {e}"))?;
+    screen.draw(&h)?;
     let open = start.elapsed().as_secs_f64();
     if !h.state_mut().select_model("affine") {
         bail!("the affine model is not installed (cryolens models install topaz)");
@@ -130,6 +137,7 @@ fn run_window(
         .unwrap_or_default();
     let mut rows = Vec::new();
     let mut timed = |h: &mut Harness<'_, CryolensApp>,
+                     screen: &mut Screen,
                      what: &'static str,
                      mut before: Interaction|
      -> Result<()> {
@@ -140,7 +148,7 @@ fn run_window(
             let t = Instant::now();
             h.step();
             step_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            h.render().map_err(|e| anyhow::anyhow!("render: {e}"))?;
+            screen.draw(h)?;
             ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
         ms.sort_by(f64::total_cmp);
@@ -156,6 +164,7 @@ fn run_window(
     };
     timed(
         &mut h,
+        &mut screen,
         "pan (middle-button drag)",
         Box::new(move |h, i| {
             let p = centre + egui::vec2(3.0 * i as f32, 2.0 * i as f32);
@@ -181,6 +190,7 @@ fn run_window(
     h.step();
     timed(
         &mut h,
+        &mut screen,
         "zoom (wheel)",
         Box::new(move |h, i| {
             let sign = if i < FRAMES / 2 { 1.0 } else { -1.0 };
@@ -197,6 +207,7 @@ fn run_window(
     )?;
     timed(
         &mut h,
+        &mut screen,
         "contrast drag",
         Box::new(|h, i| {
             let s = 2.0 + (i % 10) as f32 * 0.1;
@@ -206,6 +217,7 @@ fn run_window(
     let views = [View::Raw, View::Denoised, View::Lowpass];
     timed(
         &mut h,
+        &mut screen,
         "view switch (raw, denoised, low-pass)",
         Box::new(move |h, i| h.state_mut().set_view(views[i % 3])),
     )?;
@@ -218,6 +230,7 @@ fn run_window(
     h.step();
     timed(
         &mut h,
+        &mut screen,
         "4 linked compare panes, zooming",
         Box::new(move |h, i| {
             let c = h
@@ -268,5 +281,87 @@ fn wait(
             bail!("timed out after 2 min waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The window's frame without a window: egui's output drawn into a texture of the window's
+/// size with the app's renderer, as eframe draws into its surface before presenting; the
+/// time includes waiting for the device to finish (no read-back: a window does not read its
+/// frame back).
+struct Screen {
+    render_state: egui_wgpu::RenderState,
+    target: wgpu::TextureView,
+    size_px: [u32; 2],
+}
+
+impl Screen {
+    fn new(render_state: &egui_wgpu::RenderState, window: (f32, f32)) -> Self {
+        let size_px = [window.0.round() as u32, window.1.round() as u32];
+        let texture = render_state
+            .device
+            .create_texture(&wgpu::TextureDescriptor {
+                label: Some("bench window"),
+                size: wgpu::Extent3d {
+                    width: size_px[0],
+                    height: size_px[1],
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: render_state.target_format,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+                view_formats: &[],
+            });
+        Self {
+            render_state: render_state.clone(),
+            target: texture.create_view(&wgpu::TextureViewDescriptor::default()),
+            size_px,
+        }
+    }
+
+    /// Draws the harness's last output (its texture changes were applied by `step`).
+    fn draw(&mut self, h: &Harness<'_, CryolensApp>) -> Result<()> {
+        let rs = &self.render_state;
+        let screen = egui_wgpu::ScreenDescriptor {
+            size_in_pixels: self.size_px,
+            pixels_per_point: h.ctx.pixels_per_point(),
+        };
+        let jobs = h
+            .ctx
+            .tessellate(h.output().shapes.clone(), screen.pixels_per_point);
+        let mut renderer = rs.renderer.write();
+        let mut encoder = rs
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        let user = renderer.update_buffers(&rs.device, &rs.queue, &mut encoder, &jobs, &screen);
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("bench window"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &self.target,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                            store: wgpu::StoreOp::Store,
+                        },
+                        depth_slice: None,
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            renderer.render(&mut pass, &jobs, &screen);
+        }
+        let index = rs
+            .queue
+            .submit(user.into_iter().chain(std::iter::once(encoder.finish())));
+        rs.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: Some(Duration::from_secs(60)),
+            })
+            .map_err(|e| anyhow::anyhow!("wgpu: {e}"))?;
+        Ok(())
     }
 }

@@ -28,39 +28,47 @@ pub struct ViewImage {
     /// For a preview ([`ViewImage::preview`]): the size of the micrograph `image` is shown
     /// over (`image` is a binned copy, stretched to it).
     pub shown_over: Option<(usize, usize)>,
-    /// A copy reduced by [`REDUCED_FACTOR`] per axis for drawing zoomed out (large images
-    /// only, see [`reduced`]).
-    pub reduced: Option<Image>,
+    /// Box-binned copies for drawing zoomed out, 2×, 4×, 8×, … per axis (images with a
+    /// side of at least 1024 pixels only, see [`reduced_levels`]).
+    pub reduced: Vec<Image>,
 }
 
-/// Reduction of [`ViewImage::reduced`] per axis.
-pub const REDUCED_FACTOR: usize = 4;
+/// Images with a side at least this long get reduced copies.
+const REDUCED_MIN_SIDE: usize = 1024;
 
-/// Images with a side at least this long get a reduced copy.
-const REDUCED_MIN_SIDE: usize = 2048;
+/// Levels stop once the longer side is below this.
+const REDUCED_MIN_LEVEL_SIDE: usize = 256;
 
-/// The copy of `image` the viewer draws when each screen pixel covers at least
-/// [`REDUCED_FACTOR`] image pixels: per 4 × 4 block, the mean of its central 2 × 2 pixels,
-/// which is what bilinear sampling of the full image at the block's centre returns, so the
-/// zoomed-out view looks as before while the GPU reads a texture 16× smaller (on software
-/// Vulkan a 4k micrograph's frame took 110–200 ms against 65–75 ms for a 1k one;
-/// `cryolens bench --what gui`). `None` below [`REDUCED_MIN_SIDE`].
-pub fn reduced(image: &Image) -> Option<Image> {
-    let f = REDUCED_FACTOR;
-    let (w, h) = (image.width / f, image.height / f);
-    if image.width.max(image.height) < REDUCED_MIN_SIDE || w == 0 || h == 0 {
-        return None;
+/// The copies of `image` the viewer draws when zoomed out: level `k` (from 1) is the mean of
+/// each 2^k × 2^k block (an odd last row or column of the level before is dropped), down to a
+/// longer side of [`REDUCED_MIN_LEVEL_SIDE`]. The viewer draws the coarsest level whose
+/// pixels are no larger than a screen pixel and averages the one or two texels per axis
+/// each screen pixel covers there, so every frame reads at most 4 texels per pixel whatever
+/// the zoom (a 4k micrograph on 1920×1080 read 16 from the full image; on software Vulkan
+/// the frame took 110–200 ms against 65–75 ms for a 1k micrograph; `cryolens bench --what
+/// gui`). Empty below [`REDUCED_MIN_SIDE`].
+pub fn reduced_levels(image: &Image) -> Vec<Image> {
+    let mut levels: Vec<Image> = Vec::new();
+    if image.width.max(image.height) < REDUCED_MIN_SIDE {
+        return levels;
     }
-    let mut out = Image::zeros(w, h);
-    for y in 0..h {
-        let (r0, r1) = ((y * f + 1) * image.width, (y * f + 2) * image.width);
-        for x in 0..w {
-            let c = x * f + 1;
-            let d = &image.data;
-            out.data[y * w + x] = 0.25 * (d[r0 + c] + d[r0 + c + 1] + d[r1 + c] + d[r1 + c + 1]);
+    loop {
+        let prev = levels.last().unwrap_or(image);
+        let (w, h) = (prev.width / 2, prev.height / 2);
+        if w == 0 || h == 0 || prev.width.max(prev.height) < 2 * REDUCED_MIN_LEVEL_SIDE {
+            return levels;
         }
+        let mut out = Image::zeros(w, h);
+        let d = &prev.data;
+        for (y, row) in out.data.chunks_exact_mut(w).enumerate() {
+            let (r0, r1) = (2 * y * prev.width, (2 * y + 1) * prev.width);
+            for (x, v) in row.iter_mut().enumerate() {
+                let c = 2 * x;
+                *v = 0.25 * (d[r0 + c] + d[r0 + c + 1] + d[r1 + c] + d[r1 + c + 1]);
+            }
+        }
+        levels.push(out);
     }
-    Some(out)
 }
 
 impl ViewImage {
@@ -69,7 +77,7 @@ impl ViewImage {
         let stats = robust_stats(&image);
         let histogram = Histogram::of(&image.data, &stats);
         let topaz_window = crate::analysis::section::topaz_display_window(&image);
-        let reduced = reduced(&image);
+        let reduced = reduced_levels(&image);
         Self {
             id: NEXT_IMAGE_ID.fetch_add(1, Ordering::Relaxed),
             image,
@@ -194,5 +202,38 @@ impl Histogram {
             to_sigma: to as f32,
             counts,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduced_levels_are_block_means_down_to_the_minimum_side() {
+        // Values with known block means: v(x, y) = x + 1000 y is linear, so the mean of a
+        // 2^k block is its centre's value.
+        let (w, h) = (1100, 1030);
+        let data = (0..w * h)
+            .map(|i| ((i % w) + 1000 * (i / w)) as f32)
+            .collect();
+        let image = Image::new(w, h, data).unwrap();
+        let levels = reduced_levels(&image);
+        let sizes: Vec<(usize, usize)> = levels.iter().map(|l| (l.width, l.height)).collect();
+        assert_eq!(sizes, vec![(550, 515), (275, 257)]);
+        for (k, level) in levels.iter().enumerate() {
+            let f = (2usize << k) as f32;
+            for &(x, y) in &[(0, 0), (level.width - 1, level.height - 1), (17, 200)] {
+                let centre_x = f * x as f32 + 0.5 * (f - 1.0);
+                let centre_y = f * y as f32 + 0.5 * (f - 1.0);
+                let want = centre_x + 1000.0 * centre_y;
+                let got = level.data[y * level.width + x];
+                assert!(
+                    (got - want).abs() <= want * 1e-6,
+                    "level {k} ({x}, {y}): {got} vs {want}"
+                );
+            }
+        }
+        assert!(reduced_levels(&Image::zeros(1023, 600)).is_empty());
     }
 }

@@ -5,13 +5,14 @@
 //! (at most [`MAX_MARKS`] marks or [`MAX_CELLS`] cells) whatever the number of picks.
 
 use eframe::egui;
-use egui::{Color32, Pos2, Rect, Stroke, Vec2};
+use egui::{Color32, Pos2, Rect, Vec2};
 
 use crate::picking::PickSettings;
 use crate::picking::overlay::{
     Density, MAX_CELLS, MAX_MARKS, Mark, Overlay, OverlayPlan, OverlayView, plan_overlay,
 };
 
+use crate::gui::marks_gpu::{GpuMark, paint_marks};
 use crate::gui::panels::picking::PickTool;
 use crate::gui::viewer::ViewTransform;
 
@@ -21,6 +22,10 @@ const MANUAL: Color32 = Color32::from_rgb(60, 230, 90);
 const AUTO: Color32 = Color32::from_rgb(255, 200, 40);
 /// Colour of the pick being dragged.
 const DRAGGED: Color32 = Color32::from_rgb(255, 120, 255);
+/// Width of a mark's outline, points.
+const OUTLINE_PT: f32 = 1.5;
+/// Radius of the dot at a mark's centre, points.
+const DOT_PT: f32 = 1.5;
 
 impl PickTool {
     /// Draws the open micrograph's picks (those kept at the threshold and on the section) over
@@ -58,10 +63,10 @@ impl PickTool {
             Overlay::Marks(marks) => {
                 draw_marks(
                     painter,
+                    viewport,
                     marks,
                     settings,
-                    radius.max(3.0),
-                    half_box.max(3.0),
+                    (radius.max(3.0), half_box.max(3.0)),
                     self.dragging(),
                 );
             }
@@ -81,38 +86,32 @@ impl PickTool {
 }
 
 /// At most [`MAX_MARKS`] circles (radius `r`, points) or boxes (half side `half_box`), each
-/// with a dot at its centre.
+/// with a dot at its centre, drawn on the GPU in one call ([`marks_gpu`]).
 fn draw_marks(
     painter: &egui::Painter,
+    viewport: Rect,
     marks: &[Mark],
     settings: &PickSettings,
-    r: f32,
-    half_box: f32,
+    (r, half_box): (f32, f32),
     dragging: Option<usize>,
 ) {
     debug_assert!(marks.len() <= MAX_MARKS);
-    for m in marks {
-        let c = Pos2::new(m.pos.0, m.pos.1);
-        let colour = if Some(m.index) == dragging {
-            DRAGGED
-        } else if m.auto {
-            AUTO
-        } else {
-            MANUAL
-        };
-        let stroke = Stroke::new(1.5, colour);
-        if settings.circles {
-            painter.circle_stroke(c, r, stroke);
-        } else {
-            painter.rect_stroke(
-                Rect::from_center_size(c, Vec2::splat(2.0 * half_box)),
-                0.0,
-                stroke,
-                egui::StrokeKind::Middle,
-            );
-        }
-        painter.circle_filled(c, 1.5, colour);
-    }
+    let size = if settings.circles { r } else { half_box };
+    let gpu_marks = marks
+        .iter()
+        .map(|m| {
+            let colour = if Some(m.index) == dragging {
+                DRAGGED
+            } else if m.auto {
+                AUTO
+            } else {
+                MANUAL
+            };
+            let c = Pos2::new(m.pos.0, m.pos.1);
+            GpuMark::new(viewport, c, size, !settings.circles, colour)
+        })
+        .collect();
+    paint_marks(painter, viewport, 0, gpu_marks, OUTLINE_PT, DOT_PT);
 }
 
 /// The density cells (at most [`MAX_CELLS`]) as one mesh of squares: green where most picks
