@@ -256,6 +256,33 @@ impl Topaz3dDenoiser {
         }
     }
 
+    /// The network alone on one normalised window (`[z][y][x]`, `shape` = `[d, h, w]`, each
+    /// side a multiple of 32), every output voxel computed, as Topaz's `model(x)` does: the
+    /// per-FLOP race of `cryolens bench --what denoise3d`. [`Topaz3dDenoiser::denoise`]
+    /// does less work (decoders on the patch cores only).
+    ///
+    /// # Errors
+    /// A window whose length is not `d·h·w`, or a backend failure.
+    pub fn forward_window(&self, window: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        if window.len() != shape.iter().product::<usize>() {
+            bail!("window holds {} values, not {shape:?}", window.len());
+        }
+        let [d, h, w] = shape;
+        let x = Tensor::<5>::from_data(TensorData::new(window, [1, 1, d, h, w]), &self.device.burn);
+        let full = [0..d, 0..h, 0..w];
+        let out = self
+            .model
+            .forward_regions(x, &[full], self.kernels)
+            .into_iter()
+            .next()
+            .context("no output")?;
+        let data = out
+            .try_into_data()
+            .map_err(|e| anyhow::anyhow!("the {} backend failed: {e:?}", self.device.describe()))?;
+        data.try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))
+    }
+
     /// Denoises a volume (`[z][y][x]`, any units). Returns a volume of the same shape and voxel
     /// size in the input's units. Reports one progress step per patch; stops with an error
     /// when the job is cancelled.

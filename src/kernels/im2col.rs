@@ -1,7 +1,7 @@
 //! Unrolling convolution windows into matrix rows (im2col) so that a convolution becomes one
 //! matrix product: for 2D channels-last images ([`im2col`], and the zero-padded copy
 //! [`pad_image`] that lets a product read overlapping rows instead), and for one z-section of
-//! a 3D channels-first volume ([`im2col3_section`]). All for "same" convolutions: stride 1,
+//! a 3D channels-first volume ([`im2col3_rows`]). All for "same" convolutions: stride 1,
 //! zero padding `k/2`.
 
 use super::tensor::Hwc;
@@ -61,22 +61,24 @@ pub fn pad_image(x: &Hwc, p: usize, slack: usize) -> Vec<f32> {
     out
 }
 
-/// Fills `col` (`cin·k³ × h·w`, row-major, exactly that long) with the im2col matrix of
-/// output section `z` of a "same" 3D convolution over the channels-first volume `x`
-/// (`[cin][d][h][w]`): row `((ci·k + kz)·k + ky)·k + kx` holds the section's `h × w` pixels
-/// of input channel `ci` shifted by `(kz, ky, kx) − k/2`, zero outside the volume. Rows are
-/// copied as runs of shifted input rows.
+/// Fills `col` (`cin·k³ × rows.len()·w`, row-major, exactly that long) with the im2col
+/// matrix of output rows `rows` of output section `z` of a "same" 3D convolution over the
+/// channels-first volume `x` (`[cin][d][h][w]`): row `((ci·k + kz)·k + ky)·k + kx` holds the
+/// band's pixels of input channel `ci` shifted by `(kz, ky, kx) − k/2`, zero outside the
+/// volume. Rows are copied as runs of shifted input rows.
 #[inline]
-pub fn im2col3_section(
+pub fn im2col3_rows(
     x: &[f32],
     cin: usize,
     [d, h, w]: [usize; 3],
     k: usize,
     z: usize,
+    rows: std::ops::Range<usize>,
     col: &mut [f32],
 ) {
     let p = k / 2;
     let plane = h * w;
+    let band = rows.len() * w;
     for ci in 0..cin {
         for kz in 0..k {
             let iz = z as isize + kz as isize - p as isize;
@@ -84,7 +86,7 @@ pub fn im2col3_section(
             for ky in 0..k {
                 for kx in 0..k {
                     let row = ((ci * k + kz) * k + ky) * k + kx;
-                    let dst = &mut col[row * plane..(row + 1) * plane];
+                    let dst = &mut col[row * band..(row + 1) * band];
                     if !inside {
                         dst.fill(0.0);
                         continue;
@@ -93,8 +95,8 @@ pub fn im2col3_section(
                     let dx = kx as isize - p as isize;
                     let x0 = (-dx).max(0) as usize;
                     let x1 = (w as isize - dx).clamp(0, w as isize) as usize;
-                    for oy in 0..h {
-                        let line = &mut dst[oy * w..(oy + 1) * w];
+                    for (i, oy) in rows.clone().enumerate() {
+                        let line = &mut dst[i * w..(i + 1) * w];
                         let iy = oy as isize + ky as isize - p as isize;
                         if iy < 0 || iy >= h as isize || x0 >= x1 {
                             line.fill(0.0);

@@ -50,6 +50,7 @@ pub mod matmul;
 pub mod plan;
 pub mod pool;
 pub mod tensor;
+pub mod winograd3d;
 
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,7 @@ pub use fftconv::{FFT_SIDE, FftConv, fft_pays};
 pub use plan::{Conv2dPlan, ConvStrategy, chain};
 pub use pool::{pool, pool3d, up_cat, up_cat_rows};
 pub use tensor::{Cdhw, Hwc};
+pub use winograd3d::{conv3d_winograd, winograd_pays};
 
 /// What a band of output pixels feeds (see [`band_px`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,11 +72,8 @@ pub enum Band {
     Inference,
     /// 2D training steps ([`backward`]): one whole batch item per thread, bands in sequence.
     Training,
-    /// 3D inference ([`conv3d`]) on z-sections of `section_px` = `h · w` voxels.
-    Volume {
-        /// Voxels of one z-section.
-        section_px: usize,
-    },
+    /// 3D inference ([`conv3d`]): whole rows of one z-section per product.
+    Volume,
 }
 
 /// The band-size policy: output pixels per matrix product.
@@ -86,9 +85,9 @@ pub enum Band {
 ///   convolution over padded rows; 4 × that for the weight gradient, whose product sums over
 ///   the band's pixels). Each thread runs a whole batch item, so bands are not the unit of
 ///   parallelism and a larger band amortises gemm's packing of the weights.
-/// - [`Band::Volume`]: one whole z-section (`section_px`): the section's im2col has the
-///   pixels as columns, and the product writes the section of every output channel in
-///   place; sections are the unit of parallelism.
+/// - [`Band::Volume`]: 512 voxels, as whole rows of one z-section (`⌊512 / w⌋` rows, at
+///   least one): the band's im2col has the voxels as columns, the product writes the band of
+///   every output channel in place, and bands are the unit of parallelism.
 ///
 /// Why two 2D sizes, measured with `cryolens bench` on 2 shared cores (December 2026,
 /// unet-small; best runs): swapping them (inference 512, training 256) made a 1024²
@@ -98,6 +97,6 @@ pub const fn band_px(band: Band) -> usize {
     match band {
         Band::Inference => 256,
         Band::Training => 512,
-        Band::Volume { section_px } => section_px,
+        Band::Volume => 512,
     }
 }

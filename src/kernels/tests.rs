@@ -264,5 +264,90 @@ fn conv3d_equals_the_direct_convolution_and_pool3d_takes_cube_maxima() {
 fn band_policy_sizes() {
     assert_eq!(band_px(Band::Inference), 256);
     assert_eq!(band_px(Band::Training), 512);
-    assert_eq!(band_px(Band::Volume { section_px: 42 }), 42);
+    assert_eq!(band_px(Band::Volume), 512);
+}
+
+#[test]
+fn conv3d_bands_and_winograd_equal_the_direct_convolution_on_odd_shapes() {
+    // Shapes whose rows split into several bands (80 rows of 5 > 512 voxels), with sides
+    // not divisible by the Winograd block, and smaller than one block.
+    for (case, (cin, cout, shape)) in [
+        (5, 4, [7usize, 9, 10]),
+        (3, 2, [2, 80, 5]),
+        (17, 16, [3, 3, 3]),
+        (16, 18, [6, 11, 13]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let [d, h, w] = shape;
+        let seed = 20 + 3 * case as u32;
+        let x = Cdhw {
+            channels: cin,
+            shape,
+            data: values(cin * d * h * w, seed),
+        };
+        let weight = values(cout * cin * 27, seed + 1);
+        let bias = values(cout, seed + 2);
+        let want = direct3d(&x, &weight, &bias, 3);
+        let banded = conv3d(&x, &weight, &bias, 3, None);
+        let fast = conv3d_winograd(&x, &weight, &bias, None);
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (name, got) in [("bands", &banded.data), ("winograd", &fast.data)] {
+            let worst = got
+                .iter()
+                .zip(&want)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst <= 1e-5 * scale,
+                "{name} {shape:?}: {worst} of {scale}"
+            );
+        }
+        // The leaky ReLU is applied after the bias, on both paths.
+        let leaky = conv3d_winograd(&x, &weight, &bias, Some(0.1));
+        for (l, v) in leaky.data.iter().zip(&want) {
+            let expect = if *v < 0.0 { v * 0.1 } else { *v };
+            assert!((l - expect).abs() <= 1e-5 * scale);
+        }
+    }
+    assert!(winograd_pays(3, 48, 48) && !winograd_pays(7, 1, 48) && !winograd_pays(3, 32, 1));
+}
+
+/// The 3D "same" convolution written out (f64 sums), `[cout][d][h][w]`.
+fn direct3d(x: &Cdhw, weight: &[f32], bias: &[f32], k: usize) -> Vec<f32> {
+    let (cin, [d, h, w]) = (x.channels, x.shape);
+    let p = (k / 2) as isize;
+    let mut out = Vec::with_capacity(bias.len() * d * h * w);
+    for (o, &b) in bias.iter().enumerate() {
+        for z in 0..d {
+            for yy in 0..h {
+                for xx in 0..w {
+                    let mut acc = b as f64;
+                    for i in 0..cin {
+                        for (t, wv) in weight[(o * cin + i) * k * k * k..][..k * k * k]
+                            .iter()
+                            .enumerate()
+                        {
+                            let (kz, ky, kx) = (t / (k * k), (t / k) % k, t % k);
+                            let at = [z, yy, xx]
+                                .iter()
+                                .zip([kz, ky, kx])
+                                .zip([d, h, w])
+                                .map(|((&c, kk), n)| {
+                                    let v = c as isize + kk as isize - p;
+                                    (v >= 0 && v < n as isize).then_some(v as usize)
+                                })
+                                .collect::<Option<Vec<usize>>>();
+                            if let Some(a) = at {
+                                let idx = ((i * d + a[0]) * h + a[1]) * w + a[2];
+                                acc += x.data[idx] as f64 * *wv as f64;
+                            }
+                        }
+                    }
+                    out.push(acc as f32);
+                }
+            }
+        }
+    }
+    out
 }

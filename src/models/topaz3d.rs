@@ -36,9 +36,9 @@ use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
 use super::topaz::LEAK;
-use super::unet::UDenoiseNet;
+use super::unet::{UDenoiseNet, unet_blocks};
 use crate::kernels::pool::pool3d;
-use crate::kernels::{Cdhw, conv3d};
+use crate::kernels::{Cdhw, conv3d, conv3d_winograd, winograd_pays};
 
 /// A box of voxels `[z, y, x]` ranges (half-open, voxel indices of the input).
 pub type VoxelBox = [Range<usize>; 3];
@@ -134,6 +134,36 @@ impl UNet3dConfig {
             "unet-3d-tiny" => Some(Self::TINY),
             _ => None,
         }
+    }
+
+    /// The network's work on a `[d, h, w]` window as direct convolution, in GFLOP
+    /// (`2·k³·cin·cout` per output voxel of each convolution, at the voxel count of its
+    /// U-net level; pooling, up-sampling and bias not counted), the yardstick `cryolens
+    /// bench --what denoise3d` divides by for both Cryolens and Topaz.
+    pub fn gflop(&self, shape: [usize; 3]) -> f64 {
+        // Decoder block i (dec5 … dec1) runs at level 4 − i.
+        let (enc, dec): ([Vec<(usize, usize, usize)>; 6], [_; 5]) = unet_blocks(
+            self.nf,
+            self.base_width,
+            self.top_width,
+            self.top_channels,
+            |cin, cout, k| (cin, cout, k),
+        );
+        let voxels = |level: usize| shape.iter().map(|&n| n >> level).product::<usize>();
+        let conv = |&(cin, cout, k): &(usize, usize, usize), level: usize| {
+            2.0 * (k * k * k * cin * cout * voxels(level)) as f64
+        };
+        let e: f64 = enc
+            .iter()
+            .enumerate()
+            .flat_map(|(l, b)| b.iter().map(move |c| conv(c, l)))
+            .sum();
+        let d: f64 = dec
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| b.iter().map(move |c| conv(c, 4 - i)))
+            .sum();
+        (e + d) / 1e9
     }
 
     /// e.g. "3D U-net (48 filters, widths 7/3, output 64/32)".
@@ -260,7 +290,12 @@ fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kerne
                 None => vec![0.0; cout],
             };
             let leak = (!(linear_last && i + 1 == n)).then_some(LEAK as f32);
-            v = conv3d(&v, &weight, &bias, conv.kernel_size[0], leak);
+            let k = conv.kernel_size[0];
+            v = if winograd_pays(k, v.channels, cout) {
+                conv3d_winograd(&v, &weight, &bias, leak)
+            } else {
+                conv3d(&v, &weight, &bias, k, leak)
+            };
         }
         if pool {
             v = pool3d(&v);

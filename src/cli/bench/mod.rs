@@ -26,6 +26,7 @@ mod picks;
 mod screen;
 mod spectra;
 mod train;
+mod volume;
 
 pub use denoise::{BenchRow, print_table};
 pub use picks::{HEAVY_PICKS, SESSION_MICROGRAPHS, random_picks, run_picks};
@@ -65,6 +66,9 @@ pub enum BenchWhat {
     /// The waits for a large micrograph's views in the GUI: open, the binned denoised preview
     /// and the full-resolution denoised view, per model.
     FirstView,
+    /// The 3D U-nets on one 96³ cube of a tomogram, whole, against Topaz's `UDenoiseNet3D`
+    /// in PyTorch on the same threads (the per-FLOP race), with the outputs compared.
+    Denoise3d,
     /// The screening gallery over a synthetic folder of `--micrographs` rows: open time,
     /// frame times while scrolling, peak memory.
     Gallery,
@@ -213,6 +217,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.what == BenchWhat::Screen {
         return screen::run_screen(args);
+    }
+    if args.what == BenchWhat::Denoise3d {
+        return volume::run_denoise3d(args);
     }
     if args.what == BenchWhat::Kernels {
         return kernels::run_kernels(args);
