@@ -38,8 +38,9 @@
 //!   models or maps with exact ground truth, `cryolens simulate` ([`simulate`]).
 //! - Networks: Topaz's 2D/3D U-nets, restore's WDSR U-net and crefDenoiser's network in burn,
 //!   their file format ([`models::format`]), installing and exporting ([`models`]); the native
-//!   CPU convolution (direct, or through the FFT for wide kernels), pooling and backward
-//!   kernels with one band-size policy ([`kernels`]).
+//!   CPU convolution (direct, through the FFT for wide 2D kernels, Winograd F(4, 3) for the
+//!   3D U-nets' 3×3×3 layers), pooling and backward kernels with one band-size policy
+//!   ([`kernels`]); the 3D U-net runs on them end to end (`models::native3d`).
 //! - Pipelines: restore's preprocessing ([`restore`]); denoising a micrograph or a volume with
 //!   tiling ([`denoise`], [`denoise::Denoiser2d`]); one micrograph's analysis, the comparison
 //!   panes' curves and half-map FSC ([`analysis`]); grid screening at screen resolution,

@@ -293,21 +293,23 @@ fn conv3d_bands_and_winograd_equal_the_direct_convolution_on_odd_shapes() {
         let banded = conv3d(&x, &weight, &bias, 3, None);
         let fast = conv3d_winograd(&x, &weight, &bias, None);
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        for (name, got) in [("bands", &banded.data), ("winograd", &fast.data)] {
+        // F(4, 3)'s transforms have entries up to 8 (points ±2): its rounding is a few times
+        // the direct sum's, about 1e-5 of the largest output with 16 input channels.
+        for (name, got, tol) in [
+            ("bands", &banded.data, 1e-5),
+            ("winograd", &fast.data, 5e-5),
+        ] {
             let worst = got
                 .iter()
                 .zip(&want)
                 .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(
-                worst <= 1e-5 * scale,
-                "{name} {shape:?}: {worst} of {scale}"
-            );
+            assert!(worst <= tol * scale, "{name} {shape:?}: {worst} of {scale}");
         }
         // The leaky ReLU is applied after the bias, on both paths.
         let leaky = conv3d_winograd(&x, &weight, &bias, Some(0.1));
         for (l, v) in leaky.data.iter().zip(&want) {
             let expect = if *v < 0.0 { v * 0.1 } else { *v };
-            assert!((l - expect).abs() <= 1e-5 * scale);
+            assert!((l - expect).abs() <= 5e-5 * scale);
         }
     }
     assert!(winograd_pays(3, 48, 48) && !winograd_pays(7, 1, 48) && !winograd_pays(3, 32, 1));

@@ -1,15 +1,19 @@
-//! Winograd F(2×2×2, 3×3×3) for the 3D U-nets' 3×3×3 convolutions (Lavin & Gray 2016,
-//! "Fast algorithms for convolutional neural networks", the one-dimensional F(2, 3) nested
-//! along z, y and x).
+//! Winograd F(4×4×4, 3×3×3) for the 3D U-nets' 3×3×3 convolutions (Lavin & Gray 2016,
+//! "Fast algorithms for convolutional neural networks": the one-dimensional F(4, 3) on the
+//! interpolation points 0, ±1, ±2, ∞, nested along z, y and x).
 //!
-//! Each 2×2×2 block of output voxels comes from the 4×4×4 block of input around it: the input
+//! Each 4×4×4 block of output voxels comes from the 6×6×6 block of input around it: the input
 //! block is transformed (`Bᵀ d B` along each axis), multiplied point by point with the
 //! transformed 3×3×3 kernel (`G g Gᵀ`), summed over input channels and transformed back
-//! (`Aᵀ m A`). The sum over channels at each of the 64 transform points is one matrix
-//! product over a batch of blocks, `(cout × cin) · (cin × blocks)`, so the work is 64
-//! products instead of the direct convolution's 216 multiply-adds per 8 outputs and input
-//! channel: 3.4× fewer, with transforms that are only additions and halvings. Rounding
-//! stays at the direct convolution's order (F(2, 3)'s transforms have entries 0, ±½, ±1).
+//! (`Aᵀ m A`). The sum over channels at each of the 216 transform points is one matrix
+//! product over a batch of blocks, `(cout × cin) · (cin × blocks)`: 216 multiplications per
+//! 64 outputs and channel pair where the direct convolution does 1,728, 8× fewer. F(2, 3)
+//! (64 points per 8 outputs, 3.4× fewer) left the transforms and the gathering of the
+//! overlapping input blocks as large as the products. On a 96³ cube of unet-3d-10a
+//! (`cryolens bench --what denoise3d`, 2 cores): direct 7.2 s, F(2, 3) 6.4–6.7 s, F(4, 3)
+//! 5.1–5.5 s, and 4.2 s once the decoder also ran natively (`models::native3d`). The larger
+//! transform constants cost accuracy within what parity allows: the cube's output is within
+//! 1.4e-5 σ of Topaz's.
 //!
 //! [`winograd_pays`] picks it for the layers where the products dominate (3×3×3, at least 16
 //! channels in and out); the 7³ first layer and the one-channel output stay direct
@@ -19,12 +23,45 @@ use rayon::prelude::*;
 
 use super::tensor::Cdhw;
 
-/// Transform points per 2×2×2 output block: a 4×4×4 input block.
-const POINTS: usize = 64;
+/// Output block side, voxels: F(M, 3) along each axis.
+const M: usize = 4;
 
-/// Output blocks per batch: one matrix product per transform point over the batch. 128
-/// blocks keep a batch's transformed input (64 × cin × 128 floats, 4.7 MB at 144 channels)
-/// near the cache while the products stay wide enough for `gemm`.
+/// Input block side, voxels: the output block and the kernel's reach on both sides.
+const A: usize = M + 2;
+
+/// Transform points per output block: the A×A×A input block.
+const POINTS: usize = A * A * A;
+
+/// F(4, 3)'s input transform `Bᵀ` (interpolation points 0, ±1, ±2, ∞).
+const BT: [[f32; A]; A] = [
+    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+
+/// F(4, 3)'s kernel transform `G`.
+const G: [[f32; 3]; A] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// F(4, 3)'s output transform `Aᵀ`.
+const AT: [[f32; A]; M] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+
+/// Output blocks per batch: one matrix product per transform point over the batch, each
+/// `cin × 128` (74 KB at 144 channels, near L2).
 const BATCH_BLOCKS: usize = 128;
 
 /// Whether [`conv3d_winograd`] runs a `k³` convolution of `cin → cout` channels: 3×3×3
@@ -35,38 +72,35 @@ pub fn winograd_pays(k: usize, cin: usize, cout: usize) -> bool {
 }
 
 /// The kernel transform `G g Gᵀ` along each axis: `[point][cout][cin]` from
-/// `weight[cout][cin][3][3][3]` (PyTorch layout), point = `(z·4 + y)·4 + x`.
+/// `weight[cout][cin][3][3][3]` (PyTorch layout), point = `(z·A + y)·A + x`.
 fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
-    const G: [[f32; 3]; 4] = [
-        [1.0, 0.0, 0.0],
-        [0.5, 0.5, 0.5],
-        [0.5, -0.5, 0.5],
-        [0.0, 0.0, 1.0],
-    ];
     let mut u = vec![0.0f32; POINTS * cout * cin];
     for co in 0..cout {
         for ci in 0..cin {
             let g = &weight[(co * cin + ci) * 27..][..27];
-            // x: [kz][ky][a]; y: [kz][b][a]; z: [c][b][a].
-            let mut t1 = [0.0f32; 36];
+            // x: [kz][ky][a]; y: [kz][b][a]; z: [c][b][a] (f64 sums).
+            let mut t1 = [0.0f64; 9 * A];
             for r in 0..9 {
-                for a in 0..4 {
-                    t1[r * 4 + a] = (0..3).map(|kx| G[a][kx] * g[r * 3 + kx]).sum();
+                for a in 0..A {
+                    t1[r * A + a] = (0..3)
+                        .map(|kx| G[a][kx] as f64 * g[r * 3 + kx] as f64)
+                        .sum();
                 }
             }
-            let mut t2 = [0.0f32; 48];
+            let mut t2 = [0.0f64; 3 * A * A];
             for kz in 0..3 {
-                for b in 0..4 {
-                    for a in 0..4 {
-                        t2[(kz * 4 + b) * 4 + a] =
-                            (0..3).map(|ky| G[b][ky] * t1[(kz * 3 + ky) * 4 + a]).sum();
+                for b in 0..A {
+                    for a in 0..A {
+                        t2[(kz * A + b) * A + a] = (0..3)
+                            .map(|ky| G[b][ky] as f64 * t1[(kz * 3 + ky) * A + a])
+                            .sum();
                     }
                 }
             }
-            for c in 0..4 {
-                for ba in 0..16 {
-                    let v: f32 = (0..3).map(|kz| G[c][kz] * t2[kz * 16 + ba]).sum();
-                    u[((c * 16 + ba) * cout + co) * cin + ci] = v;
+            for c in 0..A {
+                for ba in 0..A * A {
+                    let v: f64 = (0..3).map(|kz| G[c][kz] as f64 * t2[kz * A * A + ba]).sum();
+                    u[((c * A * A + ba) * cout + co) * cin + ci] = v as f32;
                 }
             }
         }
@@ -74,90 +108,81 @@ fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
     u
 }
 
-/// `Bᵀ` along one axis of `buf` (`[point][n]`): the four rows `rows` (point indices)
-/// become `d0 − d2, d1 + d2, d2 − d1, d1 − d3`, for every column.
-fn input_rows(buf: &mut [f32], n: usize, rows: [usize; 4]) {
-    let Ok([r0, r1, r2, r3]) = buf.get_disjoint_mut(rows.map(|r| r * n..(r + 1) * n)) else {
-        unreachable!("four distinct rows of the block");
-    };
-    for (((a, b), c), e) in r0
-        .iter_mut()
-        .zip(r1.iter_mut())
-        .zip(r2.iter_mut())
-        .zip(r3.iter_mut())
-    {
-        let (d0, d1, d2, d3) = (*a, *b, *c, *e);
-        *a = d0 - d2;
-        *b = d1 + d2;
-        *c = d2 - d1;
-        *e = d1 - d3;
-    }
-}
-
-/// `Bᵀ d B` along x, y and z of every column of `buf` (`[point][n]`, in place).
-fn transform_input(buf: &mut [f32], n: usize) {
-    let at = |z: usize, y: usize, x: usize| (z * 4 + y) * 4 + x;
-    for p in 0..4 {
-        for q in 0..4 {
-            input_rows(buf, n, [0, 1, 2, 3].map(|x| at(p, q, x)));
-        }
-    }
-    for p in 0..4 {
-        for q in 0..4 {
-            input_rows(buf, n, [0, 1, 2, 3].map(|y| at(p, y, q)));
-        }
-    }
-    for p in 0..4 {
-        for q in 0..4 {
-            input_rows(buf, n, [0, 1, 2, 3].map(|z| at(z, p, q)));
+/// One axis of a transform over columns: `dst` row `dst_rows[i]` = Σ_j `mat[i][j]` · `src`
+/// row `src_rows[j]`, every row `n` long (zero coefficients skipped).
+fn mat_rows<const R: usize>(
+    src: &[f32],
+    dst: &mut [f32],
+    n: usize,
+    mat: &[[f32; A]; R],
+    src_rows: [usize; A],
+    dst_rows: [usize; R],
+) {
+    for (coeffs, &dr) in mat.iter().zip(&dst_rows) {
+        let out = &mut dst[dr * n..(dr + 1) * n];
+        out.fill(0.0);
+        for (&c, &sr) in coeffs.iter().zip(&src_rows) {
+            if c == 0.0 {
+                continue;
+            }
+            for (o, &v) in out.iter_mut().zip(&src[sr * n..(sr + 1) * n]) {
+                *o += c * v;
+            }
         }
     }
 }
 
-/// `Aᵀ m A` along x, y and z: `out` (`[8][n]`, `(oz·2 + oy)·2 + ox`) from `m` (`[64][n]`);
-/// `tmp` is scratch of `48 · n`.
-fn transform_output(m: &[f32], n: usize, tmp: &mut [f32], out: &mut [f32]) {
-    // 1D: o0 = m0 + m1 + m2, o1 = m1 − m2 − m3.
-    let step = |src: &[f32], dst: &mut [f32], s: [usize; 4], d: [usize; 2]| {
-        let [m0, m1, m2, m3] = s.map(|r| &src[r * n..(r + 1) * n]);
-        let Ok([o0, o1]) = dst.get_disjoint_mut(d.map(|r| r * n..(r + 1) * n)) else {
-            unreachable!("two distinct output rows");
-        };
-        for j in 0..n {
-            o0[j] = m0[j] + m1[j] + m2[j];
-            o1[j] = m1[j] - m2[j] - m3[j];
-        }
-    };
-    let (t1, t2) = tmp.split_at_mut(32 * n);
-    // x: [z][y][ox] (32 rows).
-    for zy in 0..16 {
-        step(
-            m,
-            t1,
-            [0, 1, 2, 3].map(|x| zy * 4 + x),
-            [zy * 2, zy * 2 + 1],
-        );
-    }
-    // y: [z][oy][ox] (16 rows).
-    for z in 0..4 {
-        for ox in 0..2 {
-            step(
-                t1,
-                t2,
-                [0, 1, 2, 3].map(|y| (z * 4 + y) * 2 + ox),
-                [(z * 2) * 2 + ox, (z * 2 + 1) * 2 + ox],
-            );
+/// `Bᵀ d B` along x, y and z of every column of `tile` (`[point][n]`, point `(z·A + y)·A +
+/// x`) into `out` (same layout); `tmp` is scratch of the same size.
+fn transform_input(tile: &[f32], n: usize, tmp: &mut [f32], out: &mut [f32]) {
+    let at = |z: usize, y: usize, x: usize| (z * A + y) * A + x;
+    let idx = |f: &dyn Fn(usize) -> usize| -> [usize; A] { std::array::from_fn(f) };
+    for p in 0..A {
+        for q in 0..A {
+            let rows = idx(&|x| at(p, q, x));
+            mat_rows(tile, tmp, n, &BT, rows, rows);
         }
     }
-    // z: [oz][oy][ox] (8 rows).
-    for yx in 0..4 {
-        step(t2, out, [0, 1, 2, 3].map(|z| z * 4 + yx), [yx, 4 + yx]);
+    for p in 0..A {
+        for q in 0..A {
+            let rows = idx(&|y| at(p, y, q));
+            mat_rows(tmp, out, n, &BT, rows, rows);
+        }
+    }
+    tmp[..POINTS * n].copy_from_slice(&out[..POINTS * n]);
+    for p in 0..A {
+        for q in 0..A {
+            let rows = idx(&|z| at(z, p, q));
+            mat_rows(tmp, out, n, &BT, rows, rows);
+        }
+    }
+}
+
+/// `Aᵀ m A` along x, y and z: `out` (`[M³][n]`, `(oz·M + oy)·M + ox`) from `m` (`[A³][n]`);
+/// `t1`, `t2` are scratch of `A²·M·n` and `A·M²·n`.
+fn transform_output(m: &[f32], n: usize, t1: &mut [f32], t2: &mut [f32], out: &mut [f32]) {
+    for zy in 0..A * A {
+        let src: [usize; A] = std::array::from_fn(|x| zy * A + x);
+        let dst: [usize; M] = std::array::from_fn(|ox| zy * M + ox);
+        mat_rows(m, t1, n, &AT, src, dst);
+    }
+    for z in 0..A {
+        for ox in 0..M {
+            let src: [usize; A] = std::array::from_fn(|y| (z * A + y) * M + ox);
+            let dst: [usize; M] = std::array::from_fn(|oy| (z * M + oy) * M + ox);
+            mat_rows(t1, t2, n, &AT, src, dst);
+        }
+    }
+    for yx in 0..M * M {
+        let src: [usize; A] = std::array::from_fn(|z| z * M * M + yx);
+        let dst: [usize; M] = std::array::from_fn(|oz| oz * M * M + yx);
+        mat_rows(t2, out, n, &AT, src, dst);
     }
 }
 
 /// Scratch of one worker: where the batch's blocks start and which cross the edge,
-/// transformed input (`64 × cin × blocks`), products (`64 × cout ×
-/// blocks`), one channel's gathered blocks and the output transform's buffers.
+/// transformed input (`points × cin × blocks`), products (`points × cout × blocks`), one
+/// channel's gathered blocks and the transforms' buffers.
 #[derive(Default)]
 struct Scratch {
     bases: Vec<usize>,
@@ -166,12 +191,13 @@ struct Scratch {
     m: Vec<f32>,
     tile: Vec<f32>,
     tmp: Vec<f32>,
+    tmp2: Vec<f32>,
     out: Vec<f32>,
 }
 
 /// The "same" 3×3×3 convolution of `x` (`[cin][d][h][w]`) with `weight[cout][cin][3][3][3]`
 /// (PyTorch layout) and `bias[cout]`, then the leaky ReLU of slope `leak` when given, by
-/// Winograd F(2×2×2, 3×3×3): returns `[cout][d][h][w]`, equal to [`super::conv3d`] to float
+/// Winograd F(4×4×4, 3×3×3): returns `[cout][d][h][w]`, equal to [`super::conv3d`] to float
 /// rounding. Any sizes (odd ones included: blocks past the edge read zeros and write
 /// nothing). Batches of [`BATCH_BLOCKS`] output blocks run in parallel on rayon.
 ///
@@ -188,7 +214,7 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
         "conv3d_winograd: slices too short"
     );
     let u = transform_weights(weight, cin, cout);
-    let (bd, bh, bw) = (d.div_ceil(2), h.div_ceil(2), w.div_ceil(2));
+    let (bd, bh, bw) = (d.div_ceil(M), h.div_ceil(M), w.div_ceil(M));
     let blocks = bd * bh * bw;
     let mut y = vec![0.0f32; cout * volume];
     // Batches write disjoint output blocks of `y`, through its address.
@@ -200,20 +226,21 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
             let n = (blocks - first).min(BATCH_BLOCKS);
             let origin = |t: usize| {
                 let b = first + t;
-                [2 * (b / (bh * bw)), 2 * ((b / bw) % bh), 2 * (b % bw)]
+                [M * (b / (bh * bw)), M * ((b / bw) % bh), M * (b % bw)]
             };
             s.v.resize(POINTS * cin * n, 0.0);
             s.m.resize(POINTS * cout * n, 0.0);
             s.tile.resize(POINTS * n, 0.0);
-            s.tmp.resize(48 * n, 0.0);
-            s.out.resize(8 * n, 0.0);
+            s.tmp.resize(POINTS * n, 0.0);
+            s.tmp2.resize(POINTS * n, 0.0);
+            s.out.resize(M * M * M * n, 0.0);
             // Where each block's input starts in a channel (interior blocks), and the blocks
             // that cross the volume's edge (filled with bounds checks).
             s.bases.clear();
             s.edges.clear();
             for t in 0..n {
                 let [z0, y0, x0] = origin(t);
-                if z0 >= 1 && z0 + 3 <= d && y0 >= 1 && y0 + 3 <= h && x0 >= 1 && x0 + 3 <= w {
+                if z0 >= 1 && z0 + M < d && y0 >= 1 && y0 + M < h && x0 >= 1 && x0 + M < w {
                     s.bases.push(((z0 - 1) * h + y0 - 1) * w + x0 - 1);
                 } else {
                     s.bases.push(0);
@@ -225,7 +252,7 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
                 // Point by point: each pass reads the batch's blocks in order and writes one
                 // contiguous row.
                 for p in 0..POINTS {
-                    let off = ((p / 16) * h + (p / 4) % 4) * w + p % 4;
+                    let off = ((p / (A * A)) * h + (p / A) % A) * w + p % A;
                     let row = &mut s.tile[p * n..][..n];
                     for (v, &base) in row.iter_mut().zip(&s.bases) {
                         // Edge blocks are overwritten below.
@@ -235,7 +262,7 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
                 for &t in &s.edges {
                     let [z0, y0, x0] = origin(t);
                     for p in 0..POINTS {
-                        let (iz, iy, ix) = (z0 + p / 16, y0 + (p / 4) % 4, x0 + p % 4);
+                        let (iz, iy, ix) = (z0 + p / (A * A), y0 + (p / A) % A, x0 + p % A);
                         // The block starts one voxel before the output block (padding 1).
                         let inside =
                             (1..=d).contains(&iz) && (1..=h).contains(&iy) && (1..=w).contains(&ix);
@@ -246,9 +273,9 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
                         };
                     }
                 }
-                transform_input(&mut s.tile, n);
+                transform_input(&s.tile, n, &mut s.tmp, &mut s.tmp2);
                 for p in 0..POINTS {
-                    s.v[(p * cin + ci) * n..][..n].copy_from_slice(&s.tile[p * n..][..n]);
+                    s.v[(p * cin + ci) * n..][..n].copy_from_slice(&s.tmp2[p * n..][..n]);
                 }
             }
             for p in 0..POINTS {
@@ -282,7 +309,7 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
                 for p in 0..POINTS {
                     s.tile[p * n..][..n].copy_from_slice(&s.m[(p * cout + co) * n..][..n]);
                 }
-                transform_output(&s.tile, n, &mut s.tmp, &mut s.out);
+                transform_output(&s.tile, n, &mut s.tmp, &mut s.tmp2, &mut s.out);
                 let dst = (y_addr as *mut f32).wrapping_add(co * volume);
                 let act = |v: f32| {
                     let v = v + b;
@@ -293,16 +320,16 @@ pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>
                 };
                 for t in 0..n {
                     let [z0, y0, x0] = origin(t);
-                    if z0 + 2 <= d && y0 + 2 <= h && x0 + 2 <= w {
-                        for o in 0..8 {
-                            let (z, yy, xx) = (z0 + o / 4, y0 + (o / 2) % 2, x0 + o % 2);
+                    if z0 + M <= d && y0 + M <= h && x0 + M <= w {
+                        for o in 0..M * M * M {
+                            let (z, yy, xx) = (z0 + o / (M * M), y0 + (o / M) % M, x0 + o % M);
                             // SAFETY: as below; the whole block is inside the volume.
                             unsafe { *dst.add((z * h + yy) * w + xx) = act(s.out[o * n + t]) };
                         }
                         continue;
                     }
                     for (o, &v) in s.out.chunks_exact(n).map(|r| &r[t]).enumerate() {
-                        let (z, yy, xx) = (z0 + o / 4, y0 + (o / 2) % 2, x0 + o % 2);
+                        let (z, yy, xx) = (z0 + o / (M * M), y0 + (o / M) % M, x0 + o % M);
                         if z >= d || yy >= h || xx >= w {
                             continue;
                         }

@@ -11,6 +11,7 @@ pub mod fit;
 pub mod format;
 pub mod install;
 pub mod native;
+pub mod native3d;
 pub mod nt2c;
 pub mod topaz;
 pub mod topaz3d;

@@ -35,6 +35,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
+use super::native3d::Native3d;
 use super::topaz::LEAK;
 use super::unet::{UDenoiseNet, unet_blocks};
 use crate::kernels::pool::pool3d;
@@ -224,7 +225,7 @@ pub(crate) fn pool3(x: Tensor<5>) -> Tensor<5> {
 /// PyTorch's `nearest` source index for output index `i` (`F.interpolate`, mode `nearest`):
 /// identity for equal sizes, `i / 2` for exact doubling, else `floor(i · (in/out))` computed in
 /// f32 as PyTorch does, clamped to `in − 1`.
-fn nearest_src(i: usize, size_in: usize, size_out: usize) -> usize {
+pub(crate) fn nearest_src(i: usize, size_in: usize, size_out: usize) -> usize {
     if size_in == size_out {
         i
     } else if size_out == 2 * size_in {
@@ -236,7 +237,7 @@ fn nearest_src(i: usize, size_in: usize, size_out: usize) -> usize {
 }
 
 /// The source range at the coarser level that nearest up-sampling reads for output `r`.
-fn nearest_src_range(r: &Range<usize>, size_in: usize, size_out: usize) -> Range<usize> {
+pub(crate) fn nearest_src_range(r: &Range<usize>, size_in: usize, size_out: usize) -> Range<usize> {
     nearest_src(r.start, size_in, size_out)..nearest_src(r.end - 1, size_in, size_out) + 1
 }
 
@@ -380,6 +381,28 @@ impl UNet3d {
         regions: &[VoxelBox],
         kernels: Kernels3d,
     ) -> Vec<Tensor<5>> {
+        let [b, c, d, h, w] = x.dims();
+        if kernels == Kernels3d::NativeCpu && b == 1 && c == 1 {
+            let device = x.device();
+            let data = x
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default();
+            let input = Cdhw {
+                channels: 1,
+                shape: [d, h, w],
+                data,
+            };
+            return Native3d::from_burn(self)
+                .forward_regions(input, regions)
+                .into_iter()
+                .map(|y| {
+                    let [d, h, w] = y.shape;
+                    Tensor::from_data(TensorData::new(y.data, [1, y.channels, d, h, w]), &device)
+                })
+                .collect();
+        }
         let enc = self.encode(x, kernels);
         regions
             .iter()
