@@ -37,7 +37,9 @@ use burn::prelude::*;
 use crate::device::ComputeDevice;
 use crate::image::{Volume, stats_of};
 use crate::jobs::Progress;
+use crate::kernels::Cdhw;
 use crate::models::ModelSpec;
+use crate::models::native3d::Native3d;
 use crate::models::topaz3d::{Kernels3d, POOLS, RECEPTIVE_RADIUS, UNet3d, UNet3dConfig, VoxelBox};
 
 /// Largest decoder block (voxels per axis) computed at once inside a window's core.
@@ -191,6 +193,8 @@ pub struct Topaz3dDenoiser {
     model: UNet3d,
     config: UNet3dConfig,
     kernels: Kernels3d,
+    /// The weights prepared for the native path (with [`Kernels3d::NativeCpu`]).
+    native: Option<Native3d>,
     device: ComputeDevice,
     label: String,
 }
@@ -209,10 +213,12 @@ impl Topaz3dDenoiser {
         } else {
             Kernels3d::Burn
         };
+        let native = (kernels == Kernels3d::NativeCpu).then(|| Native3d::from_burn(&model));
         Ok(Self {
             model,
             config,
             kernels,
+            native,
             device: device.clone(),
             label: spec.label(),
         })
@@ -268,19 +274,45 @@ impl Topaz3dDenoiser {
             bail!("window holds {} values, not {shape:?}", window.len());
         }
         let [d, h, w] = shape;
+        self.forward_blocks(window, shape, &[[0..d, 0..h, 0..w]])?
+            .pop()
+            .context("no output")
+    }
+
+    /// The network on one normalised `window` (`[z][y][x]` of `shape`), its output inside
+    /// each of `regions` (`[z][y][x]` each): on our CPU kernels end to end when they run the
+    /// model ([`Native3d`], weights prepared once at load), else through burn.
+    fn forward_blocks(
+        &self,
+        window: Vec<f32>,
+        shape: [usize; 3],
+        regions: &[VoxelBox],
+    ) -> Result<Vec<Vec<f32>>> {
+        if let Some(native) = &self.native {
+            let x = Cdhw {
+                channels: 1,
+                shape,
+                data: window,
+            };
+            return Ok(native
+                .forward_regions(x, regions)
+                .into_iter()
+                .map(|y| y.data)
+                .collect());
+        }
+        let [d, h, w] = shape;
         let x = Tensor::<5>::from_data(TensorData::new(window, [1, 1, d, h, w]), &self.device.burn);
-        let full = [0..d, 0..h, 0..w];
-        let out = self
-            .model
-            .forward_regions(x, &[full], self.kernels)
+        self.model
+            .forward_regions(x, regions, self.kernels)
             .into_iter()
-            .next()
-            .context("no output")?;
-        let data = out
-            .try_into_data()
-            .map_err(|e| anyhow::anyhow!("the {} backend failed: {e:?}", self.device.describe()))?;
-        data.try_to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))
+            .map(|t| {
+                let data = t.try_into_data().map_err(|e| {
+                    anyhow::anyhow!("the {} backend failed: {e:?}", self.device.describe())
+                })?;
+                data.try_to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))
+            })
+            .collect()
     }
 
     /// Denoises a volume (`[z][y][x]`, any units). Returns a volume of the same shape and voxel
@@ -455,20 +487,10 @@ impl Topaz3dDenoiser {
         };
         let blocks = split_box(part, DECODER_BLOCK);
         let local_blocks: Vec<VoxelBox> = blocks.iter().map(local).collect();
-        let x = Tensor::<5>::from_data(
-            TensorData::new(window, [1, 1, wd, wh, ww]),
-            &self.device.burn,
-        );
-        let outputs = self.model.forward_regions(x, &local_blocks, self.kernels);
+        let outputs = self.forward_blocks(window, [wd, wh, ww], &local_blocks)?;
         let [ph, pw] = [part[1].len(), part[2].len()];
         let mut values = vec![0.0f32; box_len(part)];
-        for (block, t) in blocks.iter().zip(outputs) {
-            let data = t.try_into_data().map_err(|e| {
-                anyhow::anyhow!("the {} backend failed: {e:?}", self.device.describe())
-            })?;
-            let v = data
-                .as_slice::<f32>()
-                .map_err(|e| anyhow::anyhow!("unexpected output type: {e:?}"))?;
+        for (block, v) in blocks.iter().zip(outputs) {
             let [bd, bh, bw] = [block[0].len(), block[1].len(), block[2].len()];
             for z in 0..bd {
                 for y in 0..bh {

@@ -62,7 +62,7 @@ pub use fftconv::{FFT_SIDE, FftConv, fft_pays};
 pub use plan::{Conv2dPlan, ConvStrategy, chain};
 pub use pool::{pool, pool3d, up_cat, up_cat_rows};
 pub use tensor::{Cdhw, Hwc};
-pub use winograd3d::{conv3d_winograd, winograd_pays};
+pub use winograd3d::{WinogradKernel, conv3d_winograd, winograd_pays};
 
 /// What a band of output pixels feeds (see [`band_px`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

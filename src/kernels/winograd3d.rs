@@ -195,25 +195,74 @@ struct Scratch {
     out: Vec<f32>,
 }
 
+/// A 3×3×3 kernel of `cin → cout` channels transformed for [`WinogradKernel::apply`]
+/// (`G g Gᵀ` per channel pair, `[point][cout][cin]`): made once per layer, applied to every
+/// window and region.
+pub struct WinogradKernel {
+    u: Vec<f32>,
+    cin: usize,
+    cout: usize,
+}
+
+impl WinogradKernel {
+    /// Transforms `weight[cout][cin][3][3][3]` (PyTorch layout).
+    ///
+    /// # Panics
+    /// When `weight` is shorter than `cout · cin · 27`.
+    pub fn new(weight: &[f32], cin: usize, cout: usize) -> Self {
+        assert!(
+            weight.len() >= cout * cin * 27,
+            "WinogradKernel: weight too short"
+        );
+        Self {
+            u: transform_weights(weight, cin, cout),
+            cin,
+            cout,
+        }
+    }
+
+    /// The "same" convolution of `x` (`[cin][d][h][w]`) with this kernel and `bias[cout]`, then
+    /// the leaky ReLU of slope `leak` when given, by Winograd F(4×4×4, 3×3×3): returns
+    /// `[cout][d][h][w]`, equal to [`super::conv3d`] to float rounding. Any sizes (odd ones
+    /// included: blocks past the edge read zeros and write nothing). Batches of
+    /// [`BATCH_BLOCKS`] output blocks run in parallel on rayon.
+    ///
+    /// # Panics
+    /// When `x` does not have `cin` channels, `bias` is not `cout` long or `x.data` is
+    /// shorter than its shape.
+    pub fn apply(&self, x: &Cdhw, bias: &[f32], leak: Option<f32>) -> Cdhw {
+        assert!(
+            x.channels == self.cin && bias.len() == self.cout,
+            "WinogradKernel::apply: {} channels in, {} biases for a {}→{} kernel",
+            x.channels,
+            bias.len(),
+            self.cin,
+            self.cout
+        );
+        apply(x, &self.u, bias, leak)
+    }
+}
+
 /// The "same" 3×3×3 convolution of `x` (`[cin][d][h][w]`) with `weight[cout][cin][3][3][3]`
-/// (PyTorch layout) and `bias[cout]`, then the leaky ReLU of slope `leak` when given, by
-/// Winograd F(4×4×4, 3×3×3): returns `[cout][d][h][w]`, equal to [`super::conv3d`] to float
-/// rounding. Any sizes (odd ones included: blocks past the edge read zeros and write
-/// nothing). Batches of [`BATCH_BLOCKS`] output blocks run in parallel on rayon.
+/// (PyTorch layout) and `bias[cout]`, then the leaky ReLU of slope `leak` when given:
+/// [`WinogradKernel::new`] then [`WinogradKernel::apply`].
 ///
 /// # Panics
 /// When `weight` is shorter than `cout · cin · 27` or `x.data` than its shape.
 pub fn conv3d_winograd(x: &Cdhw, weight: &[f32], bias: &[f32], leak: Option<f32>) -> Cdhw {
+    WinogradKernel::new(weight, x.channels, bias.len()).apply(x, bias, leak)
+}
+
+fn apply(x: &Cdhw, u: &[f32], bias: &[f32], leak: Option<f32>) -> Cdhw {
     let cin = x.channels;
     let [d, h, w] = x.shape;
     let cout = bias.len();
     let plane = h * w;
     let volume = d * plane;
     assert!(
-        weight.len() >= cout * cin * 27 && x.data.len() >= cin * volume,
-        "conv3d_winograd: slices too short"
+        x.data.len() >= cin * volume,
+        "conv3d_winograd: input too short"
     );
-    let u = transform_weights(weight, cin, cout);
     let (bd, bh, bw) = (d.div_ceil(M), h.div_ceil(M), w.div_ceil(M));
     let blocks = bd * bh * bw;
     let mut y = vec![0.0f32; cout * volume];

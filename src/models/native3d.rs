@@ -15,13 +15,15 @@ use burn::nn::conv::Conv3d;
 
 use super::topaz::LEAK;
 use super::topaz3d::{UNet3d, VoxelBox, nearest_src, nearest_src_range};
-use crate::kernels::{Cdhw, conv3d, conv3d_winograd, pool3d, winograd_pays};
+use crate::kernels::{Cdhw, WinogradKernel, conv3d, pool3d, winograd_pays};
 
-/// One convolution's weights: `weight[cout][cin][k][k][k]`, `bias[cout]`.
+/// One convolution's weights: `weight[cout][cin][k][k][k]`, `bias[cout]`, and the Winograd
+/// transform of the kernel where [`winograd_pays`].
 struct ConvWeights {
     weight: Vec<f32>,
     bias: Vec<f32>,
     k: usize,
+    winograd: Option<WinogradKernel>,
 }
 
 impl ConvWeights {
@@ -45,18 +47,20 @@ impl ConvWeights {
                     .ok()
             })
             .unwrap_or_else(|| vec![0.0; cout]);
+        let [cout, cin, k, ..] = conv.weight.dims();
+        let winograd = winograd_pays(k, cin, cout).then(|| WinogradKernel::new(&weight, cin, cout));
         Self {
             weight,
             bias,
-            k: conv.kernel_size[0],
+            k,
+            winograd,
         }
     }
 
     fn forward(&self, x: &Cdhw, leak: Option<f32>) -> Cdhw {
-        if winograd_pays(self.k, x.channels, self.bias.len()) {
-            conv3d_winograd(x, &self.weight, &self.bias, leak)
-        } else {
-            conv3d(x, &self.weight, &self.bias, self.k, leak)
+        match &self.winograd {
+            Some(kernel) => kernel.apply(x, &self.bias, leak),
+            None => conv3d(x, &self.weight, &self.bias, self.k, leak),
         }
     }
 }
