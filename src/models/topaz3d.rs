@@ -143,7 +143,7 @@ impl UNet3dConfig {
     /// bench --what denoise3d` divides by for both Cryolens and Topaz.
     pub fn gflop(&self, shape: [usize; 3]) -> f64 {
         // Decoder block i (dec5 … dec1) runs at level 4 − i.
-        let (enc, dec): ([Vec<(usize, usize, usize)>; 6], [_; 5]) = unet_blocks(
+        let (enc, dec): ([Vec<ConvShape>; 6], [_; 5]) = unet_blocks(
             self.nf,
             self.base_width,
             self.top_width,
@@ -151,7 +151,7 @@ impl UNet3dConfig {
             |cin, cout, k| (cin, cout, k),
         );
         let voxels = |level: usize| shape.iter().map(|&n| n >> level).product::<usize>();
-        let conv = |&(cin, cout, k): &(usize, usize, usize), level: usize| {
+        let conv = |&(cin, cout, k): &ConvShape, level: usize| {
             2.0 * (k * k * k * cin * cout * voxels(level)) as f64
         };
         let e: f64 = enc
@@ -175,6 +175,9 @@ impl UNet3dConfig {
         )
     }
 }
+
+/// A convolution's (input channels, output channels, kernel edge).
+type ConvShape = (usize, usize, usize);
 
 /// Number of 2× poolings: inputs need at least `2^POOLS` = 32 voxels per axis.
 pub const POOLS: usize = 5;
