@@ -13,6 +13,8 @@ use eframe::egui;
 use eframe::egui_wgpu::{self, wgpu};
 use egui::{Color32, Pos2, Rect};
 
+use super::strip_pipeline::{strip_pipeline, uniform_entry};
+
 /// One mark: centre in points from the viewport's top-left, circle radius or half the box
 /// side in points, circle (0) or box (1), and an sRGB colour with alpha (`Color32`'s bytes).
 #[repr(C)]
@@ -66,61 +68,23 @@ pub struct MarksGpu {
 /// callback resources.
 pub fn install(render_state: &egui_wgpu::RenderState) {
     let device = &render_state.device;
-    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("marks.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/marks.wgsl").into()),
-    });
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("marks frame"),
-        entries: &[wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        }],
-    });
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("marks"),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
+        entries: &[uniform_entry(0)],
     });
     let attributes = wgpu::vertex_attr_array![0 => Float32x2, 1 => Float32x2, 2 => Uint32];
-    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("marks"),
-        layout: Some(&pipeline_layout),
-        vertex: wgpu::VertexState {
-            module: &shader,
-            entry_point: Some("vs_main"),
-            compilation_options: Default::default(),
-            buffers: &[Some(wgpu::VertexBufferLayout {
-                array_stride: std::mem::size_of::<GpuMark>() as u64,
-                step_mode: wgpu::VertexStepMode::Instance,
-                attributes: &attributes,
-            })],
-        },
-        fragment: Some(wgpu::FragmentState {
-            module: &shader,
-            entry_point: Some("fs_main"),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState {
-                format: render_state.target_format,
-                blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-        }),
-        primitive: wgpu::PrimitiveState {
-            topology: wgpu::PrimitiveTopology::TriangleStrip,
-            ..Default::default()
-        },
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        multiview_mask: None,
-        cache: None,
-    });
+    let pipeline = strip_pipeline(
+        render_state,
+        "marks",
+        include_str!("../../shaders/marks.wgsl"),
+        &layout,
+        &[Some(wgpu::VertexBufferLayout {
+            array_stride: std::mem::size_of::<GpuMark>() as u64,
+            step_mode: wgpu::VertexStepMode::Instance,
+            attributes: &attributes,
+        })],
+        Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+    );
     let gpu = MarksGpu {
         pipeline,
         layout,

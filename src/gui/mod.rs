@@ -40,6 +40,7 @@ pub mod panels;
 pub mod queries;
 pub mod shortcuts;
 pub mod state;
+pub mod strip_pipeline;
 pub mod viewer;
 pub mod views;
 

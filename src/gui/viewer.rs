@@ -16,6 +16,7 @@ use egui::{Pos2, Rect, Sense, Vec2};
 
 use super::panels::contrast::{ColourMap, Contrast};
 use super::state::ViewImage;
+use super::strip_pipeline::{strip_pipeline, uniform_entry};
 
 /// Pan and zoom of the viewer, shared by the raw, denoised and low-pass views so that
 /// switching views compares the same region.
@@ -287,23 +288,10 @@ pub fn max_tile_side(render_state: &egui_wgpu::RenderState, tile_cap: Option<u32
 /// callback resources. Returns the tile side that will be used.
 pub fn install(render_state: &egui_wgpu::RenderState, tile_cap: Option<u32>) -> u32 {
     let device = &render_state.device;
-    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("micrograph.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/micrograph.wgsl").into()),
-    });
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("micrograph tile"),
         entries: &[
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            },
+            uniform_entry(0),
             wgpu::BindGroupLayoutEntry {
                 binding: 1,
                 visibility: wgpu::ShaderStages::FRAGMENT,
@@ -316,39 +304,14 @@ pub fn install(render_state: &egui_wgpu::RenderState, tile_cap: Option<u32>) -> 
             },
         ],
     });
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("micrograph"),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("micrograph"),
-        layout: Some(&pipeline_layout),
-        vertex: wgpu::VertexState {
-            module: &shader,
-            entry_point: Some("vs_main"),
-            compilation_options: Default::default(),
-            buffers: &[],
-        },
-        fragment: Some(wgpu::FragmentState {
-            module: &shader,
-            entry_point: Some("fs_main"),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState {
-                format: render_state.target_format,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-        }),
-        primitive: wgpu::PrimitiveState {
-            topology: wgpu::PrimitiveTopology::TriangleStrip,
-            ..Default::default()
-        },
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        multiview_mask: None,
-        cache: None,
-    });
+    let pipeline = strip_pipeline(
+        render_state,
+        "micrograph",
+        include_str!("../../shaders/micrograph.wgsl"),
+        &layout,
+        &[],
+        None,
+    );
     let max_tile = max_tile_side(render_state, tile_cap);
     let gpu = ViewerGpu {
         pipeline,

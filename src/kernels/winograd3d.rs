@@ -21,6 +21,7 @@
 
 use rayon::prelude::*;
 
+use super::matmul::matmul;
 use super::tensor::Cdhw;
 
 /// Output block side, voxels: F(M, 3) along each axis.
@@ -329,30 +330,14 @@ fn apply(x: &Cdhw, u: &[f32], bias: &[f32], leak: Option<f32>) -> Cdhw {
             }
             for p in 0..POINTS {
                 // m[p] (cout × n) = u[p] (cout × cin) · v[p] (cin × n), all row-major.
-                // SAFETY: the three matrices lie inside `s.m`, `u` and `s.v`, sized above.
-                unsafe {
-                    gemm::gemm(
-                        cout,
-                        n,
-                        cin,
-                        s.m.as_mut_ptr().add(p * cout * n),
-                        1,
-                        n as isize,
-                        false,
-                        u.as_ptr().add(p * cout * cin),
-                        1,
-                        cin as isize,
-                        s.v.as_ptr().add(p * cin * n),
-                        1,
-                        n as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                matmul(
+                    cout,
+                    n,
+                    cin,
+                    &mut s.m[p * cout * n..][..cout * n],
+                    &u[p * cout * cin..][..cout * cin],
+                    &s.v[p * cin * n..][..cin * n],
+                );
             }
             for (co, &b) in bias.iter().enumerate() {
                 for p in 0..POINTS {

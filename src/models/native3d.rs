@@ -12,6 +12,7 @@
 use rayon::prelude::*;
 
 use burn::nn::conv::Conv3d;
+use burn::prelude::*;
 
 use super::topaz::LEAK;
 use super::topaz3d::{UNet3d, VoxelBox, nearest_src, nearest_src_range};
@@ -110,6 +111,30 @@ impl Native3d {
         let bottom = run_block(&self.encoder[levels - 1], &deepest, false);
         let enc = Encoded { skips, bottom };
         regions.iter().map(|r| self.decode(&enc, 0, r)).collect()
+    }
+
+    /// [`Native3d::forward_regions`] on burn tensors: `x` is `[1, 1, d, h, w]` on a CPU
+    /// device, one `[1, 1, …]` output per region.
+    pub fn forward_tensor(&self, x: Tensor<5>, regions: &[VoxelBox]) -> Vec<Tensor<5>> {
+        let [_, _, d, h, w] = x.dims();
+        let device = x.device();
+        let data = x
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        let input = Cdhw {
+            channels: 1,
+            shape: [d, h, w],
+            data,
+        };
+        self.forward_regions(input, regions)
+            .into_iter()
+            .map(|y| {
+                let [d, h, w] = y.shape;
+                Tensor::from_data(TensorData::new(y.data, [1, y.channels, d, h, w]), &device)
+            })
+            .collect()
     }
 
     /// Decoder output at `level` (0 = full resolution) restricted to `want`, in that level's

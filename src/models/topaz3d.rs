@@ -35,7 +35,6 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
-use super::native3d::Native3d;
 use super::topaz::LEAK;
 use super::unet::{UDenoiseNet, unet_blocks};
 use crate::kernels::pool::pool3d;
@@ -384,28 +383,6 @@ impl UNet3d {
         regions: &[VoxelBox],
         kernels: Kernels3d,
     ) -> Vec<Tensor<5>> {
-        let [b, c, d, h, w] = x.dims();
-        if kernels == Kernels3d::NativeCpu && b == 1 && c == 1 {
-            let device = x.device();
-            let data = x
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default();
-            let input = Cdhw {
-                channels: 1,
-                shape: [d, h, w],
-                data,
-            };
-            return Native3d::from_burn(self)
-                .forward_regions(input, regions)
-                .into_iter()
-                .map(|y| {
-                    let [d, h, w] = y.shape;
-                    Tensor::from_data(TensorData::new(y.data, [1, y.channels, d, h, w]), &device)
-                })
-                .collect();
-        }
         let enc = self.encode(x, kernels);
         regions
             .iter()

@@ -40,6 +40,7 @@ use crate::device::ComputeDevice;
 use crate::image::{Image, Volume};
 use crate::jobs::Progress;
 use crate::models::format::{self, DataSummary, Model3dMeta};
+use crate::models::native3d::Native3d;
 use crate::models::topaz3d::{Kernels3d, UNet3d, UNet3dConfig, VoxelBox};
 use crate::models::{ModelSpec, load_any_3d};
 use crate::rng::Rng;
@@ -132,13 +133,14 @@ fn batch_tensors(b: &Batch3d, both: bool, device: &Device) -> (Tensor<5>, Tensor
 fn infer(model: &UNet3d, x: Tensor<5>, kernels: Kernels3d) -> Tensor<5> {
     let [n, _, d, h, w] = x.dims();
     let full: VoxelBox = [0..d, 0..h, 0..w];
-    if kernels == Kernels3d::NativeCpu && n > 1 {
-        // The native kernels take one volume at a time.
+    if kernels == Kernels3d::NativeCpu {
+        // The native network takes one volume at a time.
+        let native = Native3d::from_burn(model);
         let outs: Vec<Tensor<5>> = (0..n)
             .map(|i| {
                 let xi = x.clone().slice([i..i + 1, 0..1, 0..d, 0..h, 0..w]);
-                model
-                    .forward_regions(xi, std::slice::from_ref(&full), kernels)
+                native
+                    .forward_tensor(xi, std::slice::from_ref(&full))
                     .remove(0)
             })
             .collect();
