@@ -1,13 +1,16 @@
 //! The 3D U-net on our CPU kernels from input to output ([`Native3d`]): convolutions
-//! ([`conv3d`], or [`conv3d_winograd`] where [`winograd_pays`]), pooling, and the decoder's
+//! ([`conv3d`], or a [`WinogradKernel`] where [`winograd_pays`]), pooling, and the decoder's
 //! nearest up-sampling, concatenation and cropping in one pass each over channels-first
 //! arrays, so no activation goes through burn's tensors between layers.
 //!
 //! Through burn, the up-sampling (three index selections), the concatenation and the
 //! conversions around each block copied the 97-channel full-resolution decoder input several
 //! times: 1.7 of the 5.7 s a 96³ cube took (`cryolens bench --what denoise3d`). The
-//! operations and their order are those of [`UNet3d::forward_regions`], so the output is the
-//! same to float rounding.
+//! operations and their order are those of burn's path in
+//! [`super::topaz3d::UNet3d::forward_regions`], so the output is the same to float rounding;
+//! that function calls this one for [`super::topaz3d::Kernels3d::NativeCpu`].
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -15,8 +18,30 @@ use burn::nn::conv::Conv3d;
 use burn::prelude::*;
 
 use super::topaz::LEAK;
-use super::topaz3d::{UNet3d, VoxelBox, nearest_src, nearest_src_range};
+use super::unet::UDenoiseNet;
 use crate::kernels::{Cdhw, WinogradKernel, conv3d, pool3d, winograd_pays};
+
+/// A box of voxels `[z, y, x]` ranges (half-open, voxel indices of the input).
+pub type VoxelBox = [Range<usize>; 3];
+
+/// PyTorch's `nearest` source index for output index `i` (`F.interpolate`, mode `nearest`):
+/// identity for equal sizes, `i / 2` for exact doubling, else `floor(i · (in/out))` computed in
+/// f32 as PyTorch does, clamped to `in − 1`.
+pub(crate) fn nearest_src(i: usize, size_in: usize, size_out: usize) -> usize {
+    if size_in == size_out {
+        i
+    } else if size_out == 2 * size_in {
+        i / 2
+    } else {
+        let scale = size_in as f32 / size_out as f32;
+        (((i as f32) * scale).floor() as usize).min(size_in - 1)
+    }
+}
+
+/// The source range at the coarser level that nearest up-sampling reads for output `r`.
+pub(crate) fn nearest_src_range(r: &Range<usize>, size_in: usize, size_out: usize) -> Range<usize> {
+    nearest_src(r.start, size_in, size_out)..nearest_src(r.end - 1, size_in, size_out) + 1
+}
 
 /// One convolution's weights: `weight[cout][cin][k][k][k]`, `bias[cout]`, and the Winograd
 /// transform of the kernel where [`winograd_pays`].
@@ -66,7 +91,7 @@ impl ConvWeights {
     }
 }
 
-/// A [`UNet3d`]'s weights as plain arrays, for the native forward pass.
+/// A [`super::topaz3d::UNet3d`]'s weights as plain arrays, for the native forward pass.
 pub struct Native3d {
     /// `enc1` … `enc6`.
     encoder: Vec<Vec<ConvWeights>>,
@@ -82,8 +107,9 @@ struct Encoded {
 }
 
 impl Native3d {
-    /// Copies the weights out of `net`.
-    pub fn from_burn(net: &UNet3d) -> Self {
+    /// Copies the weights out of `net` (a [`super::topaz3d::UNet3d`]) and transforms the
+    /// Winograd layers' kernels.
+    pub fn from_burn(net: &UDenoiseNet<Conv3d>) -> Self {
         let blocks = |b: &[&[Conv3d]]| -> Vec<Vec<ConvWeights>> {
             b.iter()
                 .map(|convs| convs.iter().map(ConvWeights::of).collect())
@@ -96,8 +122,8 @@ impl Native3d {
     }
 
     /// The network's output inside each of `regions` of the one-channel input `x`
-    /// (`[1][d][h][w]`, each side ≥ 32), as [`UNet3d::forward_regions`]: the encoder runs
-    /// once on the whole input, the decoder per region.
+    /// (`[1][d][h][w]`, each side ≥ 32), as [`super::topaz3d::UNet3d::forward_regions`]: the
+    /// encoder runs once on the whole input, the decoder per region.
     pub fn forward_regions(&self, x: Cdhw, regions: &[VoxelBox]) -> Vec<Cdhw> {
         let mut skips = vec![x];
         let levels = self.encoder.len();

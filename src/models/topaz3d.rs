@@ -24,7 +24,6 @@
 //! full-resolution decoder runs on the box only. Tiled inference (`crate::denoise::volume`)
 //! uses it to compute just the core of each padded patch.
 
-use std::ops::Range;
 use std::path::Path;
 
 use burn::nn::PaddingConfig3d;
@@ -35,13 +34,11 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
 use super::ModelError;
+use super::native3d::{Native3d, nearest_src, nearest_src_range};
 use super::topaz::LEAK;
 use super::unet::{UDenoiseNet, unet_blocks};
-use crate::kernels::pool::pool3d;
-use crate::kernels::{Cdhw, conv3d, conv3d_winograd, winograd_pays};
 
-/// A box of voxels `[z, y, x]` ranges (half-open, voxel indices of the input).
-pub type VoxelBox = [Range<usize>; 3];
+pub use super::native3d::VoxelBox;
 
 /// Topaz's pretrained 3D denoisers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -224,25 +221,6 @@ pub(crate) fn pool3(x: Tensor<5>) -> Tensor<5> {
         .reshape([b, c, d2, h2, w2])
 }
 
-/// PyTorch's `nearest` source index for output index `i` (`F.interpolate`, mode `nearest`):
-/// identity for equal sizes, `i / 2` for exact doubling, else `floor(i · (in/out))` computed in
-/// f32 as PyTorch does, clamped to `in − 1`.
-pub(crate) fn nearest_src(i: usize, size_in: usize, size_out: usize) -> usize {
-    if size_in == size_out {
-        i
-    } else if size_out == 2 * size_in {
-        i / 2
-    } else {
-        let scale = size_in as f32 / size_out as f32;
-        (((i as f32) * scale).floor() as usize).min(size_in - 1)
-    }
-}
-
-/// The source range at the coarser level that nearest up-sampling reads for output `r`.
-pub(crate) fn nearest_src_range(r: &Range<usize>, size_in: usize, size_out: usize) -> Range<usize> {
-    nearest_src(r.start, size_in, size_out)..nearest_src(r.end - 1, size_in, size_out) + 1
-}
-
 /// Crops `t` to `b` (spatial axes), or returns it whole when `b` covers it.
 fn crop(t: Tensor<5>, b: &VoxelBox) -> Tensor<5> {
     let [n, c, d, h, w] = t.dims();
@@ -258,54 +236,17 @@ pub enum Kernels3d {
     /// burn's own operations on the tensors' device (Flex on the CPU, wgpu on a GPU).
     #[default]
     Burn,
-    /// Our CPU kernels ([`crate::kernels::conv3d`]: im2col per output section + `gemm`, bias
-    /// and leaky ReLU fused; [`crate::kernels::pool3d`]), for tensors on a CPU device. burn
-    /// Flex's 3D convolution takes its slow direct path for the one-channel 7³ first layer
-    /// (33 s against ≈ 3 s here for a 192³ window, measured).
+    /// Our CPU kernels end to end ([`Native3d`]: [`crate::kernels::conv3d`] and Winograd
+    /// for the convolutions, native pooling, up-sampling and concatenation), for a one-volume
+    /// batch on a CPU device; other batches run on burn. burn Flex's 3D convolution takes its
+    /// slow direct path for the one-channel 7³ first layer (33 s against ≈ 3 s here for a
+    /// 192³ window, measured).
     NativeCpu,
 }
 
 /// Runs `convs` with a leaky ReLU after each (none after the last when `linear_last`), then
 /// 2×2×2 max pooling when `pool`.
-fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool, k: Kernels3d) -> Tensor<5> {
-    let [b, c, d, h, w] = x.dims();
-    if k == Kernels3d::NativeCpu && b == 1 {
-        let device = x.device();
-        let data = x.into_data().convert::<f32>();
-        let data = data.try_into_vec::<f32>().unwrap_or_default();
-        let mut v = Cdhw {
-            channels: c,
-            shape: [d, h, w],
-            data,
-        };
-        let n = convs.len();
-        for (i, conv) in convs.iter().enumerate() {
-            let weight = conv.weight.val().into_data().convert::<f32>();
-            let weight = weight.as_slice::<f32>().unwrap_or(&[]).to_vec();
-            let cout = conv.weight.dims()[0];
-            let bias = match &conv.bias {
-                Some(b) => b
-                    .val()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .unwrap_or_default(),
-                None => vec![0.0; cout],
-            };
-            let leak = (!(linear_last && i + 1 == n)).then_some(LEAK as f32);
-            let k = conv.kernel_size[0];
-            v = if winograd_pays(k, v.channels, cout) {
-                conv3d_winograd(&v, &weight, &bias, leak)
-            } else {
-                conv3d(&v, &weight, &bias, k, leak)
-            };
-        }
-        if pool {
-            v = pool3d(&v);
-        }
-        let [d, h, w] = v.shape;
-        return Tensor::from_data(TensorData::new(v.data, [1, v.channels, d, h, w]), &device);
-    }
+fn block(convs: &[Conv3d], x: Tensor<5>, linear_last: bool, pool: bool) -> Tensor<5> {
     let y = conv_act(convs, x, linear_last);
     if pool { pool3(y) } else { y }
 }
@@ -369,8 +310,8 @@ impl UNet3d {
     /// input; decoder level `l` runs on the region it feeds, widened by its convolutions'
     /// radius. The caller guarantees `region` is non-empty and inside the input.
     pub fn forward_region(&self, x: Tensor<5>, region: &VoxelBox) -> Tensor<5> {
-        let enc = self.encode(x, Kernels3d::Burn);
-        self.decode(&enc, 0, region, Kernels3d::Burn)
+        let enc = self.encode(x);
+        self.decode(&enc, 0, region)
     }
 
     /// [`UNet3d::forward_region`] for several regions of the same input, running the encoder
@@ -383,20 +324,21 @@ impl UNet3d {
         regions: &[VoxelBox],
         kernels: Kernels3d,
     ) -> Vec<Tensor<5>> {
-        let enc = self.encode(x, kernels);
-        regions
-            .iter()
-            .map(|r| self.decode(&enc, 0, r, kernels))
-            .collect()
+        let [b, c, ..] = x.dims();
+        if kernels == Kernels3d::NativeCpu && b == 1 && c == 1 {
+            return Native3d::from_burn(self).forward_tensor(x, regions);
+        }
+        let enc = self.encode(x);
+        regions.iter().map(|r| self.decode(&enc, 0, r)).collect()
     }
 
-    fn encode(&self, x: Tensor<5>, k: Kernels3d) -> Encoded {
-        let p1 = block(&self.enc1, x.clone(), false, true, k);
-        let p2 = block(&self.enc2, p1.clone(), false, true, k);
-        let p3 = block(&self.enc3, p2.clone(), false, true, k);
-        let p4 = block(&self.enc4, p3.clone(), false, true, k);
-        let p5 = block(&self.enc5, p4.clone(), false, true, k);
-        let bottom = block(&self.enc6, p5, false, false, k);
+    fn encode(&self, x: Tensor<5>) -> Encoded {
+        let p1 = block(&self.enc1, x.clone(), false, true);
+        let p2 = block(&self.enc2, p1.clone(), false, true);
+        let p3 = block(&self.enc3, p2.clone(), false, true);
+        let p4 = block(&self.enc4, p3.clone(), false, true);
+        let p5 = block(&self.enc5, p4.clone(), false, true);
+        let bottom = block(&self.enc6, p5, false, false);
         Encoded {
             skips: vec![x, p1, p2, p3, p4],
             bottom,
@@ -405,7 +347,7 @@ impl UNet3d {
 
     /// Decoder output at level `level` (0 = full resolution) restricted to `want` (in that
     /// level's voxel coordinates).
-    fn decode(&self, enc: &Encoded, level: usize, want: &VoxelBox, k: Kernels3d) -> Tensor<5> {
+    fn decode(&self, enc: &Encoded, level: usize, want: &VoxelBox) -> Tensor<5> {
         let (convs, linear_last) = match level {
             0 => (&self.dec1, true),
             1 => (&self.dec2, false),
@@ -431,7 +373,7 @@ impl UNet3d {
         let h = if level == 4 {
             crop(enc.bottom.clone(), &src)
         } else {
-            self.decode(enc, level + 1, &src, k)
+            self.decode(enc, level + 1, &src)
         };
         let device = h.device();
         let mut up = h;
@@ -449,7 +391,7 @@ impl UNet3d {
             }
         }
         let input = Tensor::cat(vec![up, crop(skip.clone(), &inbox)], 1);
-        let out = block(convs, input, linear_last, false, k);
+        let out = block(convs, input, linear_last, false);
         let local: VoxelBox =
             std::array::from_fn(|a| want[a].start - inbox[a].start..want[a].end - inbox[a].start);
         crop(out, &local)
